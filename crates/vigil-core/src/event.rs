@@ -1,0 +1,695 @@
+//! The event model: what internal services may say happened, typed and validated.
+//!
+//! An event is JSON with a `kind` tag. Unknown kinds and unknown fields are refused by the
+//! parser; [`Event::validate`] then checks every value and names the field that is wrong.
+//! Amounts are integers of minor units carried as decimal strings ([`Amount`]), never floats.
+//! Values that must not be public (account ids) are [`Private`]: a service sends them in clear
+//! to its own client library, which replaces them by a salted BLAKE3 commitment before signing.
+
+use crate::hash::{commitment, Digest};
+use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+
+/// Why an event is invalid: the field (a JSON path) and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct EventError {
+    pub field: String,
+    pub reason: String,
+}
+
+fn err<T>(field: impl Into<String>, reason: impl Into<String>) -> Result<T, EventError> {
+    Err(EventError { field: field.into(), reason: reason.into() })
+}
+
+macro_rules! kinds {
+    ($($variant:ident => $name:literal),* $(,)?) => {
+        /// The kind of an event, as its `kind` tag spells it.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum EventKind { $($variant),* }
+
+        impl EventKind {
+            pub const ALL: &'static [EventKind] = &[$(EventKind::$variant),*];
+            pub fn as_str(self) -> &'static str {
+                match self { $(EventKind::$variant => $name),* }
+            }
+            pub fn parse(s: &str) -> Option<EventKind> {
+                match s { $($name => Some(EventKind::$variant),)* _ => None }
+            }
+        }
+    };
+}
+
+kinds! {
+    Withdrawal => "withdrawal",
+    Alarm => "alarm",
+    Freeze => "freeze",
+    Unfreeze => "unfreeze",
+    CredentialReset => "credential_reset",
+    Maintenance => "maintenance",
+    SafuContribution => "safu_contribution",
+    SafuPayout => "safu_payout",
+    IncidentOpen => "incident_open",
+    IncidentUpdate => "incident_update",
+    IncidentClose => "incident_close",
+    ReserveSnapshot => "reserve_snapshot",
+    KeyRegistered => "key_registered",
+    KeyRevoked => "key_revoked",
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An amount in an asset's minor units (satoshi for BTC). On the wire: a decimal string of
+/// digits without sign, leading zeros or fraction, at most 38 digits (fits u128).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Amount(pub u128);
+
+impl Amount {
+    pub fn parse(s: &str) -> Result<Amount, String> {
+        if s.is_empty() || s.len() > 38 || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(format!("amount {s:?} must be a string of 1 to 38 decimal digits (minor units, no sign, no fraction)"));
+        }
+        if s.len() > 1 && s.starts_with('0') {
+            return Err(format!("amount {s:?} has a leading zero"));
+        }
+        s.parse::<u128>().map(Amount).map_err(|e| format!("amount {s:?}: {e}"))
+    }
+}
+
+impl fmt::Display for Amount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl Serialize for Amount {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for Amount {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl de::Visitor<'_> for V {
+            type Value = Amount;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string of decimal digits (minor units)")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Amount, E> {
+                Amount::parse(s).map_err(E::custom)
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Amount, E> {
+                Err(E::custom("amounts are strings of minor units, e.g. \"700000000000\", not JSON numbers"))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Amount, E> {
+                Err(E::custom("amounts are non-negative strings of minor units, not JSON numbers"))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Amount, E> {
+                Err(E::custom("amounts are strings of minor units, never floating-point numbers"))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A value that is private: in clear only before it is committed by the submitting service;
+/// in a logged entry always `{"commitment": "<64 hex>"}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Private {
+    Clear(String),
+    Committed(Digest),
+}
+
+impl Serialize for Private {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match self {
+            Private::Clear(v) => s.serialize_str(v),
+            Private::Committed(d) => {
+                let mut m = s.serialize_map(Some(1))?;
+                m.serialize_entry("commitment", &d.to_hex())?;
+                m.end()
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Private {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct C {
+            commitment: String,
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum P {
+            Clear(String),
+            Committed(C),
+        }
+        match P::deserialize(d).map_err(|_| {
+            de::Error::custom("a private value is a string, or {\"commitment\": \"<64 hex digits>\"}")
+        })? {
+            P::Clear(s) => Ok(Private::Clear(s)),
+            P::Committed(c) => Digest::from_hex(&c.commitment)
+                .map(Private::Committed)
+                .map_err(de::Error::custom),
+        }
+    }
+}
+
+/// What an auditor needs to check one commitment: the field it stands in and salt + value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Opening {
+    pub field: String,
+    pub salt: String,
+    pub value: String,
+}
+
+impl Opening {
+    /// Checks this opening against a commitment.
+    pub fn opens(&self, c: &Digest) -> bool {
+        let mut salt = [0u8; 32];
+        hex::decode_to_slice(&self.salt, &mut salt).is_ok() && commitment(&salt, &self.value) == *c
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WithdrawalStage {
+    Requested,
+    Approved,
+    Executed,
+    Rejected,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WalletTier {
+    Hot,
+    Cold,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Withdrawal {
+    /// Correlates the stages of one withdrawal.
+    pub withdrawal_id: String,
+    pub stage: WithdrawalStage,
+    pub asset: String,
+    pub amount: Amount,
+    /// Destination address on the asset's chain.
+    pub destination: String,
+    /// Chain transaction id; required when executed, absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tx_id: Option<String>,
+    pub wallet: String,
+    pub wallet_tier: WalletTier,
+    pub account: Private,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incident: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Alarm {
+    pub rule: String,
+    pub severity: Severity,
+    pub summary: String,
+    /// Sequence numbers of earlier entries this alarm is about.
+    #[serde(default)]
+    pub refs: Vec<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incident: Option<String>,
+}
+
+/// What a freeze (or unfreeze) covers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "target", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Scope {
+    Withdrawals,
+    Deposits,
+    Trading,
+    Wallets { wallets: Vec<String> },
+    Accounts { accounts: Vec<Private> },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Freeze {
+    pub scope: Scope,
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incident: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Credential {
+    ApiKeys,
+    TwoFactor,
+    Password,
+    WithdrawalAllowlist,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResetScope {
+    AllUsers,
+    AffectedAccounts,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialReset {
+    pub credentials: Vec<Credential>,
+    pub scope: ResetScope,
+    /// How many accounts must reset (counts only; which ones is private).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub affected_accounts: Option<u64>,
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incident: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Maintenance {
+    pub notice: String,
+    pub starts_at_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ends_at_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SafuContribution {
+    pub asset: String,
+    pub amount: Amount,
+    pub period_start_ms: u64,
+    pub period_end_ms: u64,
+    /// Share of trading fees paid in, in basis points (1000 = 10%).
+    pub fee_share_bps: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SafuPayout {
+    pub incident: String,
+    pub asset: String,
+    pub amount: Amount,
+    /// What the payout covers, in words.
+    pub covers: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentOpen {
+    pub incident: String,
+    pub title: String,
+    pub summary: String,
+    pub severity: Severity,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentUpdate {
+    pub incident: String,
+    pub summary: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity: Option<Severity>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentClose {
+    pub incident: String,
+    pub summary: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssetReserves {
+    pub asset: String,
+    pub liabilities: Amount,
+    pub reserves: Amount,
+}
+
+/// A proof-of-reserves snapshot (its tree and proofs are the proof-of-reserves issue's).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReserveSnapshot {
+    pub snapshot: String,
+    pub cut_off_ms: u64,
+    /// Root of the liabilities sum tree, 64 hex digits.
+    pub liabilities_root: String,
+    pub padded_size: u64,
+    pub assets: Vec<AssetReserves>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyRegistered {
+    /// The service key, as a signed-note verifier key string `name+hexid+base64(0x01‖pubkey)`.
+    pub key: String,
+    /// The kinds this key may append. A key allowed `key_registered`/`key_revoked` is an
+    /// operator key.
+    pub kinds: Vec<EventKind>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyRevoked {
+    /// The revoked key, as `name+hexid`.
+    pub key: String,
+    pub reason: String,
+}
+
+/// One event, tagged by `kind`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Event {
+    Withdrawal(Withdrawal),
+    Alarm(Alarm),
+    Freeze(Freeze),
+    Unfreeze(Freeze),
+    CredentialReset(CredentialReset),
+    Maintenance(Maintenance),
+    SafuContribution(SafuContribution),
+    SafuPayout(SafuPayout),
+    IncidentOpen(IncidentOpen),
+    IncidentUpdate(IncidentUpdate),
+    IncidentClose(IncidentClose),
+    ReserveSnapshot(ReserveSnapshot),
+    KeyRegistered(KeyRegistered),
+    KeyRevoked(KeyRevoked),
+}
+
+const MAX_TEXT: usize = 4096;
+const MAX_ID: usize = 128;
+const MAX_LIST: usize = 1024;
+
+fn check_id(field: &str, v: &str) -> Result<(), EventError> {
+    if v.is_empty() || v.len() > MAX_ID {
+        return err(field, format!("must be 1 to {MAX_ID} characters"));
+    }
+    if !v.bytes().all(|b| b.is_ascii_alphanumeric() || b"._:/-".contains(&b)) {
+        return err(field, "may contain only letters, digits and . _ : / -");
+    }
+    Ok(())
+}
+
+fn check_text(field: &str, v: &str) -> Result<(), EventError> {
+    if v.trim().is_empty() {
+        return err(field, "must not be empty");
+    }
+    if v.len() > MAX_TEXT {
+        return err(field, format!("is longer than {MAX_TEXT} bytes"));
+    }
+    if v.chars().any(|c| c.is_control() && c != '\n') {
+        return err(field, "must not contain control characters other than newline");
+    }
+    Ok(())
+}
+
+fn check_asset(field: &str, v: &str) -> Result<(), EventError> {
+    if v.len() < 2 || v.len() > 16 || !v.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()) {
+        return err(field, format!("asset {v:?} must be 2 to 16 upper-case letters or digits, e.g. BTC"));
+    }
+    Ok(())
+}
+
+fn check_positive(field: &str, a: Amount) -> Result<(), EventError> {
+    if a.0 == 0 {
+        return err(field, "must be greater than zero");
+    }
+    Ok(())
+}
+
+fn check_opt_id(field: &str, v: &Option<String>) -> Result<(), EventError> {
+    v.as_deref().map_or(Ok(()), |v| check_id(field, v))
+}
+
+fn check_private(field: &str, p: &Private) -> Result<(), EventError> {
+    match p {
+        Private::Clear(v) => check_id(field, v),
+        Private::Committed(_) => Ok(()),
+    }
+}
+
+fn check_list<T>(field: &str, v: &[T]) -> Result<(), EventError> {
+    if v.is_empty() {
+        return err(field, "must not be empty");
+    }
+    if v.len() > MAX_LIST {
+        return err(field, format!("has more than {MAX_LIST} items"));
+    }
+    Ok(())
+}
+
+impl Event {
+    pub fn kind(&self) -> EventKind {
+        match self {
+            Event::Withdrawal(_) => EventKind::Withdrawal,
+            Event::Alarm(_) => EventKind::Alarm,
+            Event::Freeze(_) => EventKind::Freeze,
+            Event::Unfreeze(_) => EventKind::Unfreeze,
+            Event::CredentialReset(_) => EventKind::CredentialReset,
+            Event::Maintenance(_) => EventKind::Maintenance,
+            Event::SafuContribution(_) => EventKind::SafuContribution,
+            Event::SafuPayout(_) => EventKind::SafuPayout,
+            Event::IncidentOpen(_) => EventKind::IncidentOpen,
+            Event::IncidentUpdate(_) => EventKind::IncidentUpdate,
+            Event::IncidentClose(_) => EventKind::IncidentClose,
+            Event::ReserveSnapshot(_) => EventKind::ReserveSnapshot,
+            Event::KeyRegistered(_) => EventKind::KeyRegistered,
+            Event::KeyRevoked(_) => EventKind::KeyRevoked,
+        }
+    }
+
+    /// Parses event JSON, with an error that names what is wrong.
+    pub fn from_json(bytes: &[u8]) -> Result<Event, EventError> {
+        let v = crate::canonical::parse_json(bytes)
+            .map_err(|e| EventError { field: "event".into(), reason: e.to_string() })?;
+        Self::from_value(v)
+    }
+
+    pub fn from_value(v: serde_json::Value) -> Result<Event, EventError> {
+        if let Some(k) = v.get("kind").and_then(|k| k.as_str()) {
+            if EventKind::parse(k).is_none() {
+                let all: Vec<_> = EventKind::ALL.iter().map(|k| k.as_str()).collect();
+                return err("kind", format!("unknown kind {k:?}; known kinds: {}", all.join(", ")));
+            }
+        } else {
+            return err("kind", "missing: every event has a string \"kind\"");
+        }
+        let ev: Event = serde_json::from_value(v).map_err(|e| EventError {
+            field: "event".into(),
+            reason: e.to_string(),
+        })?;
+        ev.validate()?;
+        Ok(ev)
+    }
+
+    /// The incident this event belongs to, if it names one.
+    pub fn incident(&self) -> Option<&str> {
+        match self {
+            Event::Withdrawal(w) => w.incident.as_deref(),
+            Event::Alarm(a) => a.incident.as_deref(),
+            Event::Freeze(f) | Event::Unfreeze(f) => f.incident.as_deref(),
+            Event::CredentialReset(c) => c.incident.as_deref(),
+            Event::SafuPayout(p) => Some(&p.incident),
+            Event::IncidentOpen(i) => Some(&i.incident),
+            Event::IncidentUpdate(i) => Some(&i.incident),
+            Event::IncidentClose(i) => Some(&i.incident),
+            _ => None,
+        }
+    }
+
+    /// Every private field with its path, for committing and for checking openings.
+    pub fn private_fields_mut(&mut self) -> Vec<(String, &mut Private)> {
+        match self {
+            Event::Withdrawal(w) => vec![("account".into(), &mut w.account)],
+            Event::Freeze(f) | Event::Unfreeze(f) => match &mut f.scope {
+                Scope::Accounts { accounts } => accounts
+                    .iter_mut()
+                    .enumerate()
+                    .map(|(i, p)| (format!("scope.accounts[{i}]"), p))
+                    .collect(),
+                _ => vec![],
+            },
+            _ => vec![],
+        }
+    }
+
+    /// Replaces every clear private value by its commitment, with salts from `salt`
+    /// (the caller supplies fresh randomness: the core draws none). Returns the openings.
+    pub fn commit_private(&mut self, mut salt: impl FnMut() -> [u8; 32]) -> Vec<Opening> {
+        let mut openings = Vec::new();
+        for (field, p) in self.private_fields_mut() {
+            if let Private::Clear(v) = p {
+                let s = salt();
+                openings.push(Opening { field, salt: hex::encode(s), value: v.clone() });
+                *p = Private::Committed(commitment(&s, v));
+            }
+        }
+        openings
+    }
+
+    /// Whether every private value is committed, as a logged event requires.
+    pub fn check_committed(&mut self) -> Result<(), EventError> {
+        for (field, p) in self.private_fields_mut() {
+            if matches!(p, Private::Clear(_)) {
+                return err(field, "private value in clear: it must be committed before signing");
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks every value; the error names the field.
+    pub fn validate(&self) -> Result<(), EventError> {
+        match self {
+            Event::Withdrawal(w) => {
+                check_id("withdrawal_id", &w.withdrawal_id)?;
+                check_asset("asset", &w.asset)?;
+                check_positive("amount", w.amount)?;
+                check_id("destination", &w.destination)?;
+                check_id("wallet", &w.wallet)?;
+                check_private("account", &w.account)?;
+                check_opt_id("incident", &w.incident)?;
+                if let Some(r) = &w.reason {
+                    check_text("reason", r)?;
+                }
+                match (w.stage, &w.tx_id) {
+                    (WithdrawalStage::Executed, None) => err("tx_id", "required when stage is executed")?,
+                    (WithdrawalStage::Executed, Some(t)) => check_id("tx_id", t)?,
+                    (_, Some(_)) => err("tx_id", "only an executed withdrawal has a chain transaction id")?,
+                    _ => {}
+                }
+                if w.stage == WithdrawalStage::Rejected && w.reason.is_none() {
+                    err("reason", "required when stage is rejected")?;
+                }
+                Ok(())
+            }
+            Event::Alarm(a) => {
+                check_id("rule", &a.rule)?;
+                check_text("summary", &a.summary)?;
+                if a.refs.len() > MAX_LIST {
+                    err("refs", format!("has more than {MAX_LIST} items"))?;
+                }
+                check_opt_id("incident", &a.incident)
+            }
+            Event::Freeze(f) | Event::Unfreeze(f) => {
+                match &f.scope {
+                    Scope::Wallets { wallets } => {
+                        check_list("scope.wallets", wallets)?;
+                        for (i, w) in wallets.iter().enumerate() {
+                            check_id(&format!("scope.wallets[{i}]"), w)?;
+                        }
+                    }
+                    Scope::Accounts { accounts } => {
+                        check_list("scope.accounts", accounts)?;
+                        for (i, a) in accounts.iter().enumerate() {
+                            check_private(&format!("scope.accounts[{i}]"), a)?;
+                        }
+                    }
+                    _ => {}
+                }
+                check_text("reason", &f.reason)?;
+                check_opt_id("incident", &f.incident)
+            }
+            Event::CredentialReset(c) => {
+                check_list("credentials", &c.credentials)?;
+                check_text("reason", &c.reason)?;
+                if c.scope == ResetScope::AllUsers && c.affected_accounts.is_some() {
+                    err("affected_accounts", "only with scope affected_accounts")?;
+                }
+                check_opt_id("incident", &c.incident)
+            }
+            Event::Maintenance(m) => {
+                check_text("notice", &m.notice)?;
+                if m.ends_at_ms.is_some_and(|e| e < m.starts_at_ms) {
+                    err("ends_at_ms", "is before starts_at_ms")?;
+                }
+                Ok(())
+            }
+            Event::SafuContribution(s) => {
+                check_asset("asset", &s.asset)?;
+                check_positive("amount", s.amount)?;
+                if s.period_end_ms < s.period_start_ms {
+                    err("period_end_ms", "is before period_start_ms")?;
+                }
+                if s.fee_share_bps == 0 || s.fee_share_bps > 10_000 {
+                    err("fee_share_bps", "must be 1 to 10000 basis points")?;
+                }
+                Ok(())
+            }
+            Event::SafuPayout(p) => {
+                check_id("incident", &p.incident)?;
+                check_asset("asset", &p.asset)?;
+                check_positive("amount", p.amount)?;
+                check_text("covers", &p.covers)
+            }
+            Event::IncidentOpen(i) => {
+                check_id("incident", &i.incident)?;
+                check_text("title", &i.title)?;
+                if i.title.len() > 200 {
+                    err("title", "is longer than 200 bytes")?;
+                }
+                check_text("summary", &i.summary)
+            }
+            Event::IncidentUpdate(i) => {
+                check_id("incident", &i.incident)?;
+                check_text("summary", &i.summary)
+            }
+            Event::IncidentClose(i) => {
+                check_id("incident", &i.incident)?;
+                check_text("summary", &i.summary)
+            }
+            Event::ReserveSnapshot(r) => {
+                check_id("snapshot", &r.snapshot)?;
+                Digest::from_hex(&r.liabilities_root).map_err(|e| EventError {
+                    field: "liabilities_root".into(),
+                    reason: e.to_string(),
+                })?;
+                if !r.padded_size.is_power_of_two() {
+                    err("padded_size", "must be a power of two")?;
+                }
+                check_list("assets", &r.assets)?;
+                for (i, a) in r.assets.iter().enumerate() {
+                    check_asset(&format!("assets[{i}].asset"), &a.asset)?;
+                }
+                Ok(())
+            }
+            Event::KeyRegistered(k) => {
+                crate::keys::VerifierKey::parse(&k.key)
+                    .map_err(|e| EventError { field: "key".into(), reason: e.to_string() })?;
+                check_list("kinds", &k.kinds)
+            }
+            Event::KeyRevoked(k) => {
+                crate::keys::KeyRef::parse(&k.key)
+                    .map_err(|e| EventError { field: "key".into(), reason: e.to_string() })?;
+                check_text("reason", &k.reason)
+            }
+        }
+    }
+}

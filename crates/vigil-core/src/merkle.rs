@@ -1,0 +1,445 @@
+//! RFC 6962 / RFC 9162 Merkle tree over entry bytes with SHA-256, stored as C2SP tlog-tiles.
+//!
+//! The proof algorithms are the `tlog_tiles` crate's (a port of Go's `sumdb/tlog`, the code
+//! behind the Go checksum database); this module adds typed proofs whose `verify` never panics,
+//! the in-memory right edge of the tiled tree that the sequencer appends to ([`TileTree`]),
+//! and a streaming root for verifiers ([`CompactRange`]).
+//!
+//! Tile geometry (tlog-tiles, height 8): the tile at tile level `L`, index `N` holds the hashes
+//! of tree level `8L`, nodes `256N .. 256N+255`. Nodes of tree levels `8L+1 ..= 8L+7` are not
+//! stored; they are recomputed from the tile below them.
+
+use crate::hash::Digest;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use tlog_tiles::{Hash, HashReader};
+
+pub const TILE_HEIGHT: u8 = 8;
+pub const TILE_WIDTH: u64 = 256;
+/// A proof for a tree of at most 2^64 leaves never needs more hashes than this.
+pub const MAX_PROOF_HASHES: usize = 64;
+
+/// The root of the empty tree: SHA-256 of nothing.
+pub const EMPTY_ROOT: Digest = Digest(tlog_tiles::EMPTY_HASH.0);
+
+/// Leaf hash: SHA-256(0x00 ‖ entry bytes).
+pub fn leaf_hash(entry: &[u8]) -> Digest {
+    Digest(tlog_tiles::record_hash(entry).0)
+}
+
+/// Interior node hash: SHA-256(0x01 ‖ left ‖ right).
+pub fn node_hash(left: &Digest, right: &Digest) -> Digest {
+    Digest(tlog_tiles::node_hash(Hash(left.0), Hash(right.0)).0)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProofError {
+    #[error("leaf index {index} is not below tree size {size}")]
+    IndexOutOfRange { index: u64, size: u64 },
+    #[error("old tree size {old} is larger than new tree size {new}")]
+    SizeOrder { old: u64, new: u64 },
+    #[error("proof has {0} hashes; no valid proof has more than {MAX_PROOF_HASHES}")]
+    TooLong(usize),
+    #[error("proof does not verify: the computed root differs")]
+    Mismatch,
+    #[error("the two roots of equal-size trees differ")]
+    DifferentRoots,
+    #[error("a proof from the empty tree must be empty and start from the empty root")]
+    FromEmpty,
+}
+
+/// Base64 hash lists in JSON, like the checkpoint's root line.
+mod b64_hashes {
+    use crate::hash::Digest;
+    use base64::prelude::{Engine, BASE64_STANDARD};
+    use serde::{de, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[Digest], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(v.iter().map(|d| BASE64_STANDARD.encode(d.0)))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Digest>, D::Error> {
+        let v = Vec::<String>::deserialize(d)?;
+        if v.len() > super::MAX_PROOF_HASHES {
+            return Err(de::Error::custom("proof has too many hashes"));
+        }
+        v.iter()
+            .map(|s| {
+                let raw = BASE64_STANDARD.decode(s).map_err(de::Error::custom)?;
+                let a: [u8; 32] = raw.try_into().map_err(|_| de::Error::custom("a hash is 32 bytes"))?;
+                Ok(Digest(a))
+            })
+            .collect()
+    }
+}
+
+/// Proof that the leaf at `index` is in the tree of `tree_size` leaves (RFC 9162 §2.1.3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InclusionProof {
+    pub index: u64,
+    pub tree_size: u64,
+    #[serde(with = "b64_hashes")]
+    pub hashes: Vec<Digest>,
+}
+
+impl InclusionProof {
+    /// Checks the proof against a leaf hash and the tree's root. Never panics.
+    pub fn verify(&self, leaf: &Digest, root: &Digest) -> Result<(), ProofError> {
+        if self.index >= self.tree_size {
+            return Err(ProofError::IndexOutOfRange { index: self.index, size: self.tree_size });
+        }
+        if self.hashes.len() > MAX_PROOF_HASHES {
+            return Err(ProofError::TooLong(self.hashes.len()));
+        }
+        let p: Vec<Hash> = self.hashes.iter().map(|h| Hash(h.0)).collect();
+        tlog_tiles::check_record(&p, self.tree_size, Hash(root.0), self.index, Hash(leaf.0))
+            .map_err(|_| ProofError::Mismatch)
+    }
+}
+
+/// Proof that the tree of `old_size` leaves is a prefix of the tree of `new_size` leaves
+/// (RFC 9162 §2.1.4).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsistencyProof {
+    pub old_size: u64,
+    pub new_size: u64,
+    #[serde(with = "b64_hashes")]
+    pub hashes: Vec<Digest>,
+}
+
+impl ConsistencyProof {
+    /// Checks the proof against both roots. Never panics.
+    pub fn verify(&self, old_root: &Digest, new_root: &Digest) -> Result<(), ProofError> {
+        if self.old_size > self.new_size {
+            return Err(ProofError::SizeOrder { old: self.old_size, new: self.new_size });
+        }
+        if self.hashes.len() > MAX_PROOF_HASHES {
+            return Err(ProofError::TooLong(self.hashes.len()));
+        }
+        if self.old_size == 0 {
+            // Every tree extends the empty tree; the proof carries nothing.
+            return if self.hashes.is_empty() && *old_root == EMPTY_ROOT {
+                Ok(())
+            } else {
+                Err(ProofError::FromEmpty)
+            };
+        }
+        if self.old_size == self.new_size {
+            if !self.hashes.is_empty() {
+                return Err(ProofError::Mismatch);
+            }
+            return if old_root == new_root { Ok(()) } else { Err(ProofError::DifferentRoots) };
+        }
+        let p: Vec<Hash> = self.hashes.iter().map(|h| Hash(h.0)).collect();
+        tlog_tiles::check_tree(&p, self.new_size, Hash(new_root.0), self.old_size, Hash(old_root.0))
+            .map_err(|_| ProofError::Mismatch)
+    }
+}
+
+/// A tile with its inner levels: `levels[0]` are the tile's own hashes (tree level `8L`),
+/// `levels[k]` the complete nodes `k` levels above them, up to `levels[8]` (the tile's root,
+/// once the tile is full).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TileNodes {
+    levels: Vec<Vec<Digest>>,
+}
+
+impl TileNodes {
+    pub fn new() -> Self {
+        TileNodes { levels: vec![Vec::new(); TILE_HEIGHT as usize + 1] }
+    }
+
+    /// Expands a stored tile (concatenated 32-byte hashes, at most 256).
+    pub fn from_bytes(data: &[u8]) -> Option<Self> {
+        if data.len() % 32 != 0 || data.len() > 32 * TILE_WIDTH as usize {
+            return None;
+        }
+        let mut t = Self::new();
+        for c in data.chunks_exact(32) {
+            let mut h = [0u8; 32];
+            h.copy_from_slice(c);
+            t.push(Digest(h));
+        }
+        Some(t)
+    }
+
+    /// Number of hashes in the tile (its tlog-tiles width).
+    pub fn width(&self) -> u64 {
+        self.levels[0].len() as u64
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.width() == TILE_WIDTH
+    }
+
+    /// The tile's bytes: its hashes concatenated.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.levels[0].iter().flat_map(|h| h.0).collect()
+    }
+
+    /// Appends one hash; returns the tile's root when this fills the tile.
+    pub fn push(&mut self, h: Digest) -> Option<Digest> {
+        debug_assert!(!self.is_full());
+        self.levels[0].push(h);
+        let mut k = 0;
+        while self.levels[k].len() % 2 == 0 && k < TILE_HEIGHT as usize {
+            let n = self.levels[k].len();
+            let parent = node_hash(&self.levels[k][n - 2], &self.levels[k][n - 1]);
+            self.levels[k + 1].push(parent);
+            k += 1;
+        }
+        if self.is_full() {
+            Some(self.levels[TILE_HEIGHT as usize][0])
+        } else {
+            None
+        }
+    }
+
+    /// The complete node `i` at inner level `k`, if present.
+    pub fn node(&self, k: u8, i: u64) -> Option<Digest> {
+        self.levels.get(k as usize)?.get(usize::try_from(i).ok()?).copied()
+    }
+}
+
+/// Reads full (immutable) tiles the tree does not keep in memory.
+pub trait TileSource {
+    /// The expanded tile at `(level, index)`; `None` if it does not exist.
+    fn tile(&self, level: u8, index: u64) -> Result<Option<Arc<TileNodes>>, String>;
+}
+
+/// The right edge of the tiled tree: for each tile level, the one tile that is not full yet.
+/// Full tiles are handed to the caller to store (see [`TileTree::append`]).
+#[derive(Debug, Clone, Default)]
+pub struct TileTree {
+    size: u64,
+    /// `edge[L]`: the partial tile at tile level L (possibly empty).
+    edge: Vec<TileNodes>,
+}
+
+/// A tile whose bytes changed, to be written to storage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirtyTile {
+    pub level: u8,
+    pub index: u64,
+    pub nodes: Arc<TileNodes>,
+}
+
+impl TileTree {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Rebuilds the right edge of a tree of `size` leaves from storage.
+    pub fn load(size: u64, src: &dyn TileSource) -> Result<Self, String> {
+        let mut edge = Vec::new();
+        let mut level = 0u8;
+        while level < 8 && (size >> (8 * level as u32)) > 0 {
+            let nodes_at_level = size >> (8 * level as u32);
+            let index = nodes_at_level >> 8;
+            let width = nodes_at_level & 0xff;
+            let t = if width == 0 {
+                TileNodes::new()
+            } else {
+                let t = src
+                    .tile(level, index)?
+                    .ok_or_else(|| format!("tile {level}/{index} is missing for tree size {size}"))?;
+                if t.width() < width {
+                    return Err(format!("tile {level}/{index} has {} hashes, expected at least {width}", t.width()));
+                }
+                // A stored edge tile may be wider than this size only if the tail was not
+                // committed; rebuild it at the committed width.
+                let mut fresh = TileNodes::new();
+                for i in 0..width {
+                    fresh.push(t.node(0, i).expect("width checked"));
+                }
+                fresh
+            };
+            edge.push(t);
+            level += 1;
+        }
+        Ok(TileTree { size, edge })
+    }
+
+    /// Appends leaf hashes; returns every tile that changed (full ones and the new edge).
+    pub fn append(&mut self, leaves: &[Digest]) -> Vec<DirtyTile> {
+        let mut full: Vec<DirtyTile> = Vec::new();
+        let mut touched_levels = 0usize;
+        for leaf in leaves {
+            let mut h = *leaf;
+            let mut level = 0usize;
+            loop {
+                if self.edge.len() <= level {
+                    self.edge.push(TileNodes::new());
+                }
+                touched_levels = touched_levels.max(level + 1);
+                let nodes_before = self.size >> (8 * level as u32);
+                match self.edge[level].push(h) {
+                    None => break,
+                    Some(root) => {
+                        let done = std::mem::replace(&mut self.edge[level], TileNodes::new());
+                        full.push(DirtyTile { level: level as u8, index: nodes_before >> 8, nodes: Arc::new(done) });
+                        h = root;
+                        level += 1;
+                    }
+                }
+            }
+            self.size += 1;
+        }
+        for level in 0..touched_levels {
+            let w = self.edge[level].width();
+            if w > 0 {
+                let index = (self.size >> (8 * level as u32)) >> 8;
+                full.push(DirtyTile { level: level as u8, index, nodes: Arc::new(self.edge[level].clone()) });
+            }
+        }
+        full
+    }
+
+    /// Node `(level, index)` of the tree (a complete subtree), from the edge or from `src`.
+    pub fn node(&self, level: u8, index: u64, src: &dyn TileSource) -> Result<Digest, String> {
+        let tl = level / TILE_HEIGHT;
+        let k = level % TILE_HEIGHT;
+        let base = index.checked_shl(k as u32).ok_or("node index overflow")?;
+        let tile_index = base >> 8;
+        let inner = (base & 0xff) >> k;
+        let edge_index = (self.size >> (8 * tl as u32)) >> 8;
+        if let Some(t) = self.edge.get(tl as usize) {
+            if tile_index == edge_index {
+                return t.node(k, inner).ok_or_else(|| format!("node {level}/{index} is not in the tree"));
+            }
+        }
+        let t = src.tile(tl, tile_index)?.ok_or_else(|| format!("tile {tl}/{tile_index} is missing"))?;
+        t.node(k, inner).ok_or_else(|| format!("node {level}/{index} is not in tile {tl}/{tile_index}"))
+    }
+
+    /// Root of the tree at `size` (≤ the current size).
+    pub fn root(&self, size: u64, src: &dyn TileSource) -> Result<Digest, String> {
+        if size > self.size {
+            return Err(format!("tree size {size} is beyond the current size {}", self.size));
+        }
+        let r = self.reader(src);
+        tlog_tiles::tree_hash(size, &r).map(|h| Digest(h.0)).map_err(|e| e.to_string())
+    }
+
+    /// Inclusion proof of leaf `index` in the tree of `size` leaves.
+    pub fn inclusion_proof(&self, index: u64, size: u64, src: &dyn TileSource) -> Result<InclusionProof, String> {
+        if index >= size || size > self.size {
+            return Err(format!("no leaf {index} in a tree of size {size} (log size {})", self.size));
+        }
+        let p = tlog_tiles::prove_record(size, index, &self.reader(src)).map_err(|e| e.to_string())?;
+        Ok(InclusionProof { index, tree_size: size, hashes: p.into_iter().map(|h| Digest(h.0)).collect() })
+    }
+
+    /// Consistency proof from `old` to `new` leaves.
+    pub fn consistency_proof(&self, old: u64, new: u64, src: &dyn TileSource) -> Result<ConsistencyProof, String> {
+        if old > new || new > self.size {
+            return Err(format!("no consistency proof from {old} to {new} (log size {})", self.size));
+        }
+        let hashes = if old == 0 || old == new {
+            vec![]
+        } else {
+            tlog_tiles::prove_tree(new, old, &self.reader(src)).map_err(|e| e.to_string())?
+                .into_iter()
+                .map(|h| Digest(h.0))
+                .collect()
+        };
+        Ok(ConsistencyProof { old_size: old, new_size: new, hashes })
+    }
+
+    fn reader<'a>(&'a self, src: &'a dyn TileSource) -> Reader<'a> {
+        Reader { tree: self, src }
+    }
+}
+
+struct Reader<'a> {
+    tree: &'a TileTree,
+    src: &'a dyn TileSource,
+}
+
+impl HashReader for Reader<'_> {
+    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, tlog_tiles::Error> {
+        indexes
+            .iter()
+            .map(|&i| {
+                let (level, n) = tlog_tiles::split_stored_hash_index(i);
+                self.tree
+                    .node(level, n, self.src)
+                    .map(|d| Hash(d.0))
+                    .map_err(tlog_tiles::Error::InvalidInput)
+            })
+            .collect()
+    }
+}
+
+/// Streaming Merkle root for verifiers: push leaf hashes in order, read the root at any time.
+/// Keeps one hash per set bit of the size.
+#[derive(Debug, Clone, Default)]
+pub struct CompactRange {
+    size: u64,
+    /// Perfect subtree hashes, largest (leftmost) first.
+    stack: Vec<Digest>,
+}
+
+impl CompactRange {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    pub fn push(&mut self, leaf: Digest) {
+        let mut h = leaf;
+        let mut s = self.size;
+        while s & 1 == 1 {
+            let left = self.stack.pop().expect("one subtree per set bit");
+            h = node_hash(&left, &h);
+            s >>= 1;
+        }
+        self.stack.push(h);
+        self.size += 1;
+    }
+
+    pub fn root(&self) -> Digest {
+        let mut it = self.stack.iter().rev();
+        let Some(mut h) = it.next().copied() else { return EMPTY_ROOT };
+        for left in it {
+            h = node_hash(left, &h);
+        }
+        h
+    }
+}
+
+/// Tile source with no tiles: for trees that fit in their right edge.
+pub struct NoTiles;
+
+impl TileSource for NoTiles {
+    fn tile(&self, _: u8, _: u64) -> Result<Option<Arc<TileNodes>>, String> {
+        Ok(None)
+    }
+}
+
+/// An in-memory tile store, for tests and for verifiers that hold a whole tree.
+#[derive(Debug, Default, Clone)]
+pub struct MemoryTiles(pub std::collections::HashMap<(u8, u64), Arc<TileNodes>>);
+
+impl MemoryTiles {
+    pub fn store(&mut self, dirty: Vec<DirtyTile>) {
+        for d in dirty {
+            self.0.insert((d.level, d.index), d.nodes);
+        }
+    }
+}
+
+impl TileSource for MemoryTiles {
+    fn tile(&self, level: u8, index: u64) -> Result<Option<Arc<TileNodes>>, String> {
+        Ok(self.0.get(&(level, index)).cloned())
+    }
+}

@@ -1,0 +1,147 @@
+//! A statement is what a service signs: one event with who says it, when, and an idempotency
+//! key. Its canonical JSON bytes are what the log stores, so authorship of every logged event
+//! is provable from the log alone.
+
+use crate::canonical::{parse_canonical, to_canonical, CanonicalError};
+use crate::event::{Event, EventError};
+use crate::keys::{KeyRef, SignerKey, VerifierKey};
+use base64::prelude::{Engine, BASE64_STANDARD};
+use serde::{Deserialize, Serialize};
+
+/// Prefix of the message a service signs: `"vigil statement v1\n" ‖ canonical statement`.
+pub const STATEMENT_SIGNING_PREFIX: &[u8] = b"vigil statement v1\n";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Statement {
+    /// The signing service key, `name+hexid`.
+    pub key: KeyRef,
+    /// Unique per service; a retry with the same key returns the original receipt.
+    pub idempotency_key: String,
+    /// When the service created the event, Unix milliseconds (service clock).
+    pub created_at_ms: u64,
+    pub event: Event,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StatementError {
+    #[error("statement: {0}")]
+    Canonical(#[from] CanonicalError),
+    #[error("statement: {0}")]
+    Shape(String),
+    #[error("event.{0}")]
+    Event(#[from] EventError),
+    #[error("idempotency_key: must be 1 to 128 characters of letters, digits and . _ : / -")]
+    IdempotencyKey,
+    #[error("signature: must be base64 of 64 bytes")]
+    SignatureEncoding,
+}
+
+impl Statement {
+    /// Canonical bytes; the statement must be valid and fully committed.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, StatementError> {
+        self.check()?;
+        Ok(to_canonical(self)?)
+    }
+
+    /// Parses canonical statement bytes as stored in an entry, and checks them.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Statement, StatementError> {
+        let v = parse_canonical(bytes)?;
+        Self::from_value(v)
+    }
+
+    /// From parsed JSON in any form (the API accepts non-canonical JSON and canonicalizes it).
+    pub fn from_value(mut v: serde_json::Value) -> Result<Statement, StatementError> {
+        let ev = v
+            .as_object_mut()
+            .and_then(|m| m.remove("event"))
+            .ok_or_else(|| StatementError::Shape("missing field `event`".into()))?;
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Head {
+            key: KeyRef,
+            idempotency_key: String,
+            created_at_ms: u64,
+        }
+        let head: Head = serde_json::from_value(v).map_err(|e| StatementError::Shape(e.to_string()))?;
+        let event = Event::from_value(ev)?;
+        let s = Statement {
+            key: head.key,
+            idempotency_key: head.idempotency_key,
+            created_at_ms: head.created_at_ms,
+            event,
+        };
+        s.check()?;
+        Ok(s)
+    }
+
+    fn check(&self) -> Result<(), StatementError> {
+        let k = &self.idempotency_key;
+        if k.is_empty() || k.len() > 128 || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b"._:/-".contains(&b)) {
+            return Err(StatementError::IdempotencyKey);
+        }
+        self.event.validate()?;
+        self.event.clone().check_committed()?;
+        Ok(())
+    }
+}
+
+/// The exact message a service key signs for a statement.
+pub fn signing_message(statement_bytes: &[u8]) -> Vec<u8> {
+    let mut m = Vec::with_capacity(STATEMENT_SIGNING_PREFIX.len() + statement_bytes.len());
+    m.extend_from_slice(STATEMENT_SIGNING_PREFIX);
+    m.extend_from_slice(statement_bytes);
+    m
+}
+
+/// Signs canonical statement bytes.
+pub fn sign(key: &SignerKey, statement_bytes: &[u8]) -> [u8; 64] {
+    key.sign(&signing_message(statement_bytes))
+}
+
+/// Verifies a statement signature (strict Ed25519).
+pub fn verify(key: &VerifierKey, statement_bytes: &[u8], sig: &[u8; 64]) -> bool {
+    key.verify(&signing_message(statement_bytes), sig)
+}
+
+/// A signed statement as services submit it: `{"statement": {...}, "signature": "<base64>"}`,
+/// with the openings of its commitments for the ledger's private store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Submission {
+    pub statement: serde_json::Value,
+    pub signature: String,
+    #[serde(default)]
+    pub openings: Vec<crate::event::Opening>,
+}
+
+/// A submission after parsing: canonical bytes, typed statement, raw signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParsedSubmission {
+    pub statement: Statement,
+    pub bytes: Vec<u8>,
+    pub signature: [u8; 64],
+    pub openings: Vec<crate::event::Opening>,
+}
+
+impl Submission {
+    /// Signs a statement into a submission.
+    pub fn sign(key: &SignerKey, statement: &Statement, openings: Vec<crate::event::Opening>) -> Result<Submission, StatementError> {
+        let bytes = statement.to_bytes()?;
+        let sig = sign(key, &bytes);
+        Ok(Submission {
+            statement: serde_json::to_value(statement).map_err(|e| StatementError::Shape(e.to_string()))?,
+            signature: BASE64_STANDARD.encode(sig),
+            openings,
+        })
+    }
+
+    /// Parses and canonicalizes (does not check the signature: that needs the key registry).
+    pub fn parse(self) -> Result<ParsedSubmission, StatementError> {
+        let statement = Statement::from_value(self.statement)?;
+        let bytes = statement.to_bytes()?;
+        let raw = BASE64_STANDARD.decode(self.signature.as_bytes()).map_err(|_| StatementError::SignatureEncoding)?;
+        let signature: [u8; 64] = raw.try_into().map_err(|_| StatementError::SignatureEncoding)?;
+        Ok(ParsedSubmission { statement, bytes, signature, openings: self.openings })
+    }
+}

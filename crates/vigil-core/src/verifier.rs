@@ -1,0 +1,116 @@
+//! Full verification of a log, one entry at a time, as `vigil verify` and the browser run it.
+//!
+//! For every entry: it decodes (canonical statement, valid event); its sequence number is the
+//! next one; time never goes backwards; `prev` is the chain hash of the previous entry; the
+//! statement's key was registered, not revoked and allowed that kind at that point; the
+//! signature verifies; alarm references point backwards. The Merkle root over all entries is
+//! kept as it goes, to compare with a checkpoint.
+
+use crate::checkpoint::Checkpoint;
+use crate::entry::Entry;
+use crate::event::Event;
+use crate::hash::{chain_hash, Digest};
+use crate::merkle::{leaf_hash, CompactRange};
+use crate::registry::KeyRegistry;
+use crate::statement::{verify as verify_sig, Statement};
+
+/// The first thing wrong with a log: which entry and what.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("entry {seq}: {reason}")]
+pub struct VerifyError {
+    pub seq: u64,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct LogVerifier {
+    next_seq: u64,
+    last_time_ms: u64,
+    prev: Digest,
+    registry: KeyRegistry,
+    tree: CompactRange,
+}
+
+impl LogVerifier {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn size(&self) -> u64 {
+        self.next_seq
+    }
+
+    pub fn root(&self) -> Digest {
+        self.tree.root()
+    }
+
+    /// Chain hash of the last entry (zero before the first).
+    pub fn last_hash(&self) -> Digest {
+        self.prev
+    }
+
+    pub fn registry(&self) -> &KeyRegistry {
+        &self.registry
+    }
+
+    /// Checks the next entry; on success returns it decoded. On failure the verifier is left
+    /// unchanged.
+    pub fn push(&mut self, bytes: &[u8]) -> Result<(Entry, Statement), VerifyError> {
+        let seq = self.next_seq;
+        let fail = |reason: String| VerifyError { seq, reason };
+        let (entry, st) = Entry::decode(bytes).map_err(|e| fail(format!("does not decode: {e}")))?;
+        if entry.seq != seq {
+            return Err(fail(format!("carries sequence number {}, expected {seq}", entry.seq)));
+        }
+        if entry.time_ms < self.last_time_ms {
+            return Err(fail(format!("time {} ms goes back before the previous entry's {} ms", entry.time_ms, self.last_time_ms)));
+        }
+        if entry.prev != self.prev {
+            return Err(fail(if seq == 0 {
+                "prev of the first entry must be 32 zero bytes".to_string()
+            } else {
+                format!("prev does not match hash of entry {}", seq - 1)
+            }));
+        }
+        check_statement(&self.registry, &st, &entry.statement_bytes, &entry.signature, seq).map_err(fail)?;
+        self.registry.apply(&st);
+        self.prev = chain_hash(bytes);
+        self.last_time_ms = entry.time_ms;
+        self.tree.push(leaf_hash(bytes));
+        self.next_seq += 1;
+        Ok((entry, st))
+    }
+
+    /// Compares the verified log with a checkpoint (whose signature the caller verified).
+    pub fn matches(&self, cp: &Checkpoint) -> Result<(), String> {
+        if cp.size != self.size() {
+            return Err(format!("checkpoint is for {} entries, the log has {}", cp.size, self.size()));
+        }
+        if cp.root != self.root() {
+            return Err(format!("Merkle root of the {} entries does not match the checkpoint's root", cp.size));
+        }
+        Ok(())
+    }
+}
+
+/// The rules an entry's statement must meet at position `seq`: authorization, signature,
+/// registry effects, backward references. Shared by the sequencer and the verifier.
+pub fn check_statement(
+    registry: &KeyRegistry,
+    st: &Statement,
+    statement_bytes: &[u8],
+    signature: &[u8; 64],
+    seq: u64,
+) -> Result<(), String> {
+    let key = registry.authorize(st).map_err(|e| e.to_string())?;
+    if !verify_sig(&key, statement_bytes, signature) {
+        return Err(format!("signature by {} does not verify", st.key));
+    }
+    registry.check_effect(st).map_err(|e| e.to_string())?;
+    if let Event::Alarm(a) = &st.event {
+        if let Some(r) = a.refs.iter().find(|&&r| r >= seq) {
+            return Err(format!("alarm refers to entry {r}, which is not earlier"));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,136 @@
+//! Configuration file, key files, and bootstrapping a new log from them.
+//!
+//! ```toml
+//! data_dir = "data"                          # RocksDB data dir
+//! log_key = "keys-example/log.key"           # signs checkpoints; its name is the origin
+//! operator_key = "keys-example/operator.key" # registers the service keys in a new log
+//!
+//! [[services]]
+//! vkey = "keys-example/withdrawals.vkey"
+//! kinds = ["withdrawal"]
+//! ```
+//! Relative paths are relative to the configuration file's folder.
+
+use crate::engine::{Engine, EngineConfig};
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use vigil_core::event::{Event, EventKind, KeyRegistered};
+use vigil_core::keys::{file_stem, SignerKey, VerifierKey};
+use vigil_core::statement::{ParsedSubmission, Statement, Submission};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    pub vkey: PathBuf,
+    pub kinds: Vec<EventKind>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub log_key: PathBuf,
+    pub operator_key: PathBuf,
+    #[serde(default)]
+    pub services: Vec<ServiceConfig>,
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
+        let mut c: Config = toml::from_str(&text).with_context(|| format!("config {}", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        fix(&mut c.data_dir);
+        fix(&mut c.log_key);
+        fix(&mut c.operator_key);
+        for s in &mut c.services {
+            fix(&mut s.vkey);
+        }
+        Ok(c)
+    }
+
+    /// The service keys and their kinds, read from their files.
+    pub fn service_keys(&self) -> Result<Vec<(VerifierKey, Vec<EventKind>)>> {
+        self.services.iter().map(|s| Ok((read_verifier(&s.vkey)?, s.kinds.clone()))).collect()
+    }
+}
+
+pub fn read_signer(path: &Path) -> Result<SignerKey> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading private key {}", path.display()))?;
+    SignerKey::parse(&text).with_context(|| format!("private key {}", path.display()))
+}
+
+pub fn read_verifier(path: &Path) -> Result<VerifierKey> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading verifier key {}", path.display()))?;
+    VerifierKey::parse(&text).with_context(|| format!("verifier key {}", path.display()))
+}
+
+/// Writes a new key pair into `dir`: `<stem>.key` (mode 0600) and `<stem>.vkey`.
+/// Refuses to overwrite an existing key.
+pub fn write_keypair(dir: &Path, name: &str) -> Result<(PathBuf, PathBuf)> {
+    let seed: [u8; 32] = rand::random();
+    let key = SignerKey::from_seed(name, seed)?;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let stem = file_stem(name);
+    let (kp, vp) = (dir.join(format!("{stem}.key")), dir.join(format!("{stem}.vkey")));
+    for p in [&kp, &vp] {
+        if p.exists() {
+            bail!("{} exists; refusing to overwrite a key", p.display());
+        }
+    }
+    {
+        use std::io::Write;
+        let mut o = std::fs::OpenOptions::new();
+        o.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+        let mut f = o.open(&kp).with_context(|| format!("creating {}", kp.display()))?;
+        writeln!(f, "{}", key.to_skey())?;
+        f.sync_all()?;
+    }
+    std::fs::write(&vp, format!("{}\n", key.verifier().to_vkey())).with_context(|| format!("writing {}", vp.display()))?;
+    Ok((kp, vp))
+}
+
+/// The first entries of a new log: the operator key registers itself (genesis), then every
+/// configured service key with its kinds.
+pub fn bootstrap_submissions(operator: &SignerKey, services: &[(VerifierKey, Vec<EventKind>)], now_ms: u64) -> Result<Vec<ParsedSubmission>> {
+    let mut out = Vec::new();
+    let mut register = |key: String, kinds: Vec<EventKind>, idem: String| -> Result<()> {
+        let st = Statement {
+            key: operator.key_ref.clone(),
+            idempotency_key: idem,
+            created_at_ms: now_ms,
+            event: Event::KeyRegistered(KeyRegistered { key, kinds }),
+        };
+        out.push(Submission::sign(operator, &st, vec![])?.parse()?);
+        Ok(())
+    };
+    register(
+        operator.verifier().to_vkey(),
+        vec![EventKind::KeyRegistered, EventKind::KeyRevoked],
+        format!("bootstrap:{}", file_stem(operator.name())),
+    )?;
+    for (k, kinds) in services {
+        register(k.to_vkey(), kinds.clone(), format!("bootstrap:{}", file_stem(k.name())))?;
+    }
+    Ok(out)
+}
+
+/// Opens the ledger of a configuration; a new, empty log is bootstrapped with its keys.
+pub fn open_ledger(cfg: &Config, engine: EngineConfig) -> Result<Engine> {
+    let clock = engine.clock.clone();
+    let e = Engine::open(&cfg.data_dir, engine)?;
+    if e.head().state.size == 0 {
+        let operator = read_signer(&cfg.operator_key)?;
+        let subs = bootstrap_submissions(&operator, &cfg.service_keys()?, clock.now_ms())?;
+        e.append_blocking(subs).context("bootstrapping the key registry")?;
+    }
+    Ok(e)
+}

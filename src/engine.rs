@@ -1,0 +1,539 @@
+//! The append engine: one sequencer thread, many callers, group commit.
+//!
+//! Callers hand batches of signed statements to [`Engine::append`]. Signatures are checked on
+//! the caller's thread with Ed25519 batch verification ([`Engine::verify`]); the sequencer then
+//! takes every batch waiting at that moment and turns them into **one** RocksDB write batch,
+//! **one** fsync and **one** newly signed checkpoint, and answers each caller with receipts
+//! (sequence number, entry hash, checkpoint, inclusion proof to it).
+//!
+//! **Architecture Invariant:** a caller's batch is all-or-nothing. It is checked completely
+//! against the state it would land on before anything of it enters the group; a rejected
+//! batch leaves no trace.
+//!
+//! **Architecture Invariant:** nobody is told an append succeeded before the group's write
+//! batch is synced to disk. If the write fails, every caller in the group gets an error and
+//! the in-memory state is rolled back to the last durable state.
+
+use crate::store::{AppendBatch, LogState, NewEntry, Store, StoreError};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{mpsc, Arc, RwLock};
+use std::thread::JoinHandle;
+use vigil_core::checkpoint::{self, Checkpoint};
+use vigil_core::entry::{Entry, MAX_ENTRY_SIZE, HEADER_SIZE};
+use vigil_core::event::{EventKind, Private};
+use vigil_core::hash::{chain_hash, Digest};
+use vigil_core::keys::{SignerKey, VerifierKey};
+use vigil_core::merkle::{leaf_hash, InclusionProof, TileTree};
+use vigil_core::registry::{AuthError, KeyRegistry};
+use vigil_core::statement::{signing_message, ParsedSubmission, Statement};
+use vigil_core::verifier::check_statement;
+
+/// Where the engine reads the time. Injected so tests control it.
+pub trait Clock: Send + Sync {
+    /// Unix time in milliseconds.
+    fn now_ms(&self) -> u64;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0)
+    }
+}
+
+/// Stable, machine-readable reasons an event is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectCode {
+    InvalidEvent,
+    UnknownKey,
+    RevokedKey,
+    KindNotAllowed,
+    BadSignature,
+    TooLarge,
+    BadOpenings,
+    Genesis,
+    KeyConflict,
+    IdempotencyConflict,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AppendError {
+    /// Event `index` of the batch is refused; nothing of the batch was written.
+    #[error("event {index}: {reason}")]
+    Rejected { index: usize, code: RejectCode, reason: String },
+    #[error("the batch is empty")]
+    Empty,
+    #[error("storage failed, nothing was written: {0}")]
+    Storage(String),
+    #[error("the sequencer has stopped")]
+    Closed,
+}
+
+fn reject(index: usize, code: RejectCode, reason: impl Into<String>) -> AppendError {
+    AppendError::Rejected { index, code, reason: reason.into() }
+}
+
+fn auth_code(e: &AuthError) -> RejectCode {
+    match e {
+        AuthError::UnknownKey(_) | AuthError::RevokeUnknown(_) => RejectCode::UnknownKey,
+        AuthError::Revoked { .. } => RejectCode::RevokedKey,
+        AuthError::KindNotAllowed { .. } => RejectCode::KindNotAllowed,
+        AuthError::Genesis => RejectCode::Genesis,
+        AuthError::Conflict(_) => RejectCode::KeyConflict,
+        AuthError::BadSignature(_) => RejectCode::BadSignature,
+    }
+}
+
+/// What an append returns for each event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Receipt {
+    pub seq: u64,
+    /// Chain hash of the entry (BLAKE3, hex).
+    pub entry_hash: String,
+    /// RFC 6962 leaf hash of the entry (hex).
+    pub leaf_hash: String,
+    /// The signed checkpoint the proof leads to.
+    pub checkpoint: String,
+    pub inclusion_proof: InclusionProof,
+    /// True when this idempotency key was appended before and the original entry is returned.
+    pub duplicate: bool,
+}
+
+/// A submission whose signature was checked by [`Engine::verify`] against `key`.
+/// The sequencer re-checks that `key` is still the one authorized at the entry's position.
+#[derive(Debug, Clone)]
+pub struct VerifiedSubmission {
+    sub: ParsedSubmission,
+    key: Option<VerifierKey>,
+}
+
+impl VerifiedSubmission {
+    pub fn statement(&self) -> &Statement {
+        &self.sub.statement
+    }
+}
+
+/// The durable head, as published to readers after every commit.
+#[derive(Debug, Clone)]
+pub struct Head {
+    pub state: LogState,
+    pub checkpoint: Vec<u8>,
+    pub tree: TileTree,
+    pub registry: KeyRegistry,
+}
+
+struct Shared {
+    store: Store,
+    head: RwLock<Arc<Head>>,
+}
+
+type Reply = tokio::sync::oneshot::Sender<Result<Vec<Receipt>, AppendError>>;
+
+struct Request {
+    subs: Vec<VerifiedSubmission>,
+    reply: Reply,
+}
+
+pub struct EngineConfig {
+    pub log_key: SignerKey,
+    /// Most events in one group commit.
+    pub max_group: usize,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl EngineConfig {
+    pub fn new(log_key: SignerKey) -> Self {
+        EngineConfig { log_key, max_group: 8192, clock: Arc::new(SystemClock) }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("refusing to serve {path}: {reason}")]
+    Tail { path: String, reason: String },
+}
+
+pub struct Engine {
+    shared: Arc<Shared>,
+    tx: Option<mpsc::Sender<Request>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Engine {
+    /// Opens a data dir, recovers and checks its tail against the last signed checkpoint,
+    /// and starts the sequencer.
+    pub fn open(path: &Path, config: EngineConfig) -> Result<Engine, OpenError> {
+        let store = Store::open(path)?;
+        let head = recover(&store, &config.log_key)?;
+        let shared = Arc::new(Shared { store, head: RwLock::new(Arc::new(head.clone())) });
+        let (tx, rx) = mpsc::channel::<Request>();
+        let seq = Sequencer { shared: shared.clone(), head, config };
+        let thread = std::thread::Builder::new()
+            .name("vigil-sequencer".into())
+            .spawn(move || seq.run(rx))
+            .expect("spawn sequencer thread");
+        Ok(Engine { shared, tx: Some(tx), thread: Some(thread) })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.shared.store
+    }
+
+    /// The latest durable head.
+    pub fn head(&self) -> Arc<Head> {
+        self.shared.head.read().expect("head lock").clone()
+    }
+
+    /// Checks signatures of a batch against the current key registry with Ed25519 batch
+    /// verification. Keys not known yet (registered by an entry still in flight) are left to
+    /// the sequencer.
+    pub fn verify(&self, subs: Vec<ParsedSubmission>) -> Result<Vec<VerifiedSubmission>, AppendError> {
+        let head = self.head();
+        let mut msgs = Vec::new();
+        let mut sigs = Vec::new();
+        let mut keys = Vec::new();
+        let mut out = Vec::with_capacity(subs.len());
+        for sub in subs {
+            let key = head.registry.keys().find(|k| k.key.key_ref == sub.statement.key).map(|k| k.key.clone());
+            if let Some(k) = &key {
+                msgs.push(signing_message(&sub.bytes));
+                sigs.push(ed25519_dalek::Signature::from_bytes(&sub.signature));
+                keys.push(k.key);
+            }
+            out.push(VerifiedSubmission { sub, key });
+        }
+        let refs: Vec<&[u8]> = msgs.iter().map(|m| m.as_slice()).collect();
+        if !refs.is_empty() && ed25519_dalek::verify_batch(&refs, &sigs, &keys).is_err() {
+            // One or more are bad: single verification (the rule `vigil verify` applies)
+            // names the first. If every one passes singly, the batch is accepted.
+            for (i, v) in out.iter().enumerate() {
+                if let Some(k) = &v.key {
+                    if !k.verify(&signing_message(&v.sub.bytes), &v.sub.signature) {
+                        return Err(reject(i, RejectCode::BadSignature, format!("signature by {} does not verify", v.sub.statement.key)));
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Verifies and appends a batch (async: waits for the group commit).
+    pub async fn append(&self, subs: Vec<ParsedSubmission>) -> Result<Vec<Receipt>, AppendError> {
+        let verified = self.verify(subs)?;
+        self.submit(verified)?.await.map_err(|_| AppendError::Closed)?
+    }
+
+    /// Blocking form of [`Engine::append`], for threads outside an async runtime.
+    pub fn append_blocking(&self, subs: Vec<ParsedSubmission>) -> Result<Vec<Receipt>, AppendError> {
+        let verified = self.verify(subs)?;
+        self.append_verified_blocking(verified)
+    }
+
+    /// Appends submissions whose signatures [`Engine::verify`] already checked.
+    pub fn append_verified_blocking(&self, subs: Vec<VerifiedSubmission>) -> Result<Vec<Receipt>, AppendError> {
+        self.submit(subs)?.blocking_recv().map_err(|_| AppendError::Closed)?
+    }
+
+    fn submit(&self, subs: Vec<VerifiedSubmission>) -> Result<tokio::sync::oneshot::Receiver<Result<Vec<Receipt>, AppendError>>, AppendError> {
+        if subs.is_empty() {
+            return Err(AppendError::Empty);
+        }
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        self.tx.as_ref().ok_or(AppendError::Closed)?.send(Request { subs, reply }).map_err(|_| AppendError::Closed)?;
+        Ok(rx)
+    }
+
+    /// Inclusion proof of `seq` in the tree of `size` entries (≤ the head's size).
+    pub fn inclusion_proof(&self, seq: u64, size: u64) -> Result<InclusionProof, String> {
+        self.head().tree.inclusion_proof(seq, size, &self.shared.store)
+    }
+
+    pub fn consistency_proof(&self, old: u64, new: u64) -> Result<vigil_core::merkle::ConsistencyProof, String> {
+        self.head().tree.consistency_proof(old, new, &self.shared.store)
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        // Closing the channel stops the sequencer after it finishes the group in hand.
+        self.tx.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Rebuilds the head from storage and checks that the stored tail matches the last signed
+/// checkpoint. Any mismatch refuses to open.
+fn recover(store: &Store, log_key: &SignerKey) -> Result<Head, OpenError> {
+    let fail = |reason: String| OpenError::Tail { path: store.path().display().to_string(), reason };
+    let Some(state) = store.state()? else {
+        if store.entry(0)?.is_some() {
+            return Err(fail("entries exist but no log state was committed".into()));
+        }
+        return Ok(Head { state: LogState::default(), checkpoint: vec![], tree: TileTree::new(), registry: KeyRegistry::new() });
+    };
+    let note = store.checkpoint()?.ok_or_else(|| fail("no signed checkpoint is stored".into()))?;
+    let signed = checkpoint::verify(&note, &log_key.verifier())
+        .map_err(|e| fail(format!("the stored checkpoint does not verify with log key {}: {e}", log_key.key_ref)))?;
+    let cp = &signed.checkpoint;
+    if cp.size != state.size || cp.root != state.root {
+        return Err(fail(format!("stored checkpoint (size {}) does not match the stored log state (size {})", cp.size, state.size)));
+    }
+    let tree = TileTree::load(state.size, store).map_err(fail)?;
+    let root = tree.root(state.size, store).map_err(fail)?;
+    if root != cp.root {
+        return Err(fail("the Merkle tiles do not hash to the checkpoint's root".into()));
+    }
+    if state.size > 0 {
+        let last = store.entry(state.size - 1)?.ok_or_else(|| fail(format!("entry {} is missing", state.size - 1)))?;
+        if chain_hash(&last) != state.last_hash {
+            return Err(fail(format!("entry {} does not match the stored chain head", state.size - 1)));
+        }
+        let leaf = tree.node(0, state.size - 1, store).map_err(fail)?;
+        if leaf_hash(&last) != leaf {
+            return Err(fail(format!("entry {} does not match its leaf hash in the Merkle tree", state.size - 1)));
+        }
+    }
+    if store.entry(state.size)?.is_some() {
+        return Err(fail(format!("an entry exists at {} beyond the checkpointed size", state.size)));
+    }
+    // Replay the key entries to rebuild who may append what.
+    let mut key_seqs = store.by_kind(EventKind::KeyRegistered.as_str(), None, usize::MAX)?;
+    key_seqs.extend(store.by_kind(EventKind::KeyRevoked.as_str(), None, usize::MAX)?);
+    key_seqs.sort_unstable();
+    let mut registry = KeyRegistry::new();
+    for seq in key_seqs {
+        let bytes = store.entry(seq)?.ok_or_else(|| fail(format!("indexed key entry {seq} is missing")))?;
+        let (_, st) = Entry::decode(&bytes).map_err(|e| fail(format!("entry {seq}: {e}")))?;
+        registry.skip_to(seq);
+        registry.apply(&st);
+    }
+    registry.skip_to(state.size);
+    Ok(Head { state, checkpoint: note, tree, registry })
+}
+
+struct Sequencer {
+    shared: Arc<Shared>,
+    head: Head,
+    config: EngineConfig,
+}
+
+/// An event accepted into the group in hand (or a duplicate pointing at an existing entry).
+enum Accepted {
+    New(u64),
+    Duplicate(u64),
+}
+
+impl Sequencer {
+    fn run(mut self, rx: mpsc::Receiver<Request>) {
+        while let Ok(first) = rx.recv() {
+            let mut group = vec![first];
+            let mut n = group[0].subs.len();
+            while n < self.config.max_group {
+                match rx.try_recv() {
+                    Ok(r) => {
+                        n += r.subs.len();
+                        group.push(r);
+                    }
+                    Err(_) => break,
+                }
+            }
+            self.commit_group(group);
+        }
+    }
+
+    fn commit_group(&mut self, group: Vec<Request>) {
+        let before = self.head.clone();
+        let now_ms = self.config.clock.now_ms();
+        let mut new_entries: Vec<NewEntry> = Vec::new();
+        let mut in_group: HashMap<(String, String), u64> = HashMap::new();
+        let mut answers: Vec<(Reply, Result<Vec<Accepted>, AppendError>)> = Vec::new();
+        for req in group {
+            let mark = (new_entries.len(), self.head.state, self.head.registry.clone());
+            match self.accept_batch(&req.subs, now_ms, &mut new_entries, &mut in_group) {
+                Ok(acc) => answers.push((req.reply, Ok(acc))),
+                Err(e) => {
+                    // Roll back this caller's batch only.
+                    for e in new_entries.drain(mark.0..) {
+                        in_group.remove(&(e.service.clone(), e.idempotency_key.clone()));
+                    }
+                    self.head.state = mark.1;
+                    self.head.registry = mark.2;
+                    answers.push((req.reply, Err(e)));
+                }
+            }
+        }
+        if !new_entries.is_empty() {
+            if let Err(e) = self.write(&mut new_entries) {
+                self.head = before;
+                for (reply, _) in answers {
+                    let _ = reply.send(Err(AppendError::Storage(e.clone())));
+                }
+                return;
+            }
+        }
+        let new_bytes: HashMap<u64, &[u8]> = new_entries.iter().map(|e| (e.seq, e.bytes.as_slice())).collect();
+        let checkpoint = String::from_utf8_lossy(&self.head.checkpoint).into_owned();
+        for (reply, result) in answers {
+            let out = result.and_then(|acc| {
+                acc.iter()
+                    .map(|a| self.receipt(a, &new_bytes, &checkpoint))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(AppendError::Storage)
+            });
+            let _ = reply.send(out);
+        }
+    }
+
+    /// Checks one caller's batch against the state it would land on and stages it.
+    fn accept_batch(
+        &mut self,
+        subs: &[VerifiedSubmission],
+        now_ms: u64,
+        staged: &mut Vec<NewEntry>,
+        in_group: &mut HashMap<(String, String), u64>,
+    ) -> Result<Vec<Accepted>, AppendError> {
+        let mut out = Vec::with_capacity(subs.len());
+        for (i, v) in subs.iter().enumerate() {
+            let st = &v.sub.statement;
+            let service = st.key.name.clone();
+            let idem = (service.clone(), st.idempotency_key.clone());
+            let existing = match in_group.get(&idem) {
+                Some(&seq) => Some(seq),
+                None => self.shared.store.idempotency(&service, &st.idempotency_key).map_err(|e| AppendError::Storage(e.to_string()))?,
+            };
+            if let Some(seq) = existing {
+                let same = match staged.iter().find(|e| e.seq == seq) {
+                    Some(e) => e.bytes[HEADER_SIZE..] == v.sub.bytes[..],
+                    None => {
+                        let bytes = self.shared.store.entry(seq).map_err(|e| AppendError::Storage(e.to_string()))?;
+                        bytes.is_some_and(|b| b.get(HEADER_SIZE..) == Some(&v.sub.bytes[..]))
+                    }
+                };
+                if !same {
+                    return Err(reject(i, RejectCode::IdempotencyConflict, format!("idempotency key {:?} of {service} was already used for a different event (entry {seq})", st.idempotency_key)));
+                }
+                out.push(Accepted::Duplicate(seq));
+                continue;
+            }
+            let seq = self.head.state.size;
+            let len = HEADER_SIZE + v.sub.bytes.len();
+            if len > MAX_ENTRY_SIZE {
+                return Err(reject(i, RejectCode::TooLarge, format!("entry would be {len} bytes; the limit is {MAX_ENTRY_SIZE}")));
+            }
+            // Authorization at this exact position; the signature was checked against the
+            // same key by `Engine::verify`, else it is checked here.
+            match self.head.registry.authorize(st) {
+                Err(e) => return Err(reject(i, auth_code(&e), e.to_string())),
+                Ok(k) if v.key.as_ref() == Some(&k) => {
+                    self.head.registry.check_effect(st).map_err(|e| reject(i, auth_code(&e), e.to_string()))?;
+                    if let vigil_core::event::Event::Alarm(a) = &st.event {
+                        if let Some(r) = a.refs.iter().find(|&&r| r >= seq) {
+                            return Err(reject(i, RejectCode::InvalidEvent, format!("refs: entry {r} is not earlier than this alarm (entry {seq})")));
+                        }
+                    }
+                }
+                Ok(_) => {
+                    check_statement(&self.head.registry, st, &v.sub.bytes, &v.sub.signature, seq).map_err(|r| {
+                        let code = if r.contains("signature") { RejectCode::BadSignature } else { RejectCode::InvalidEvent };
+                        reject(i, code, r)
+                    })?;
+                }
+            }
+            let openings = check_openings(i, st, &v.sub.openings)?;
+            let time_ms = now_ms.max(self.head.state.last_time_ms);
+            let bytes = Entry { seq, time_ms, prev: self.head.state.last_hash, signature: v.sub.signature, statement_bytes: v.sub.bytes.clone() }
+                .encode()
+                .map_err(|e| reject(i, RejectCode::TooLarge, e.to_string()))?;
+            self.head.registry.apply(st);
+            self.head.state.size += 1;
+            self.head.state.last_hash = chain_hash(&bytes);
+            self.head.state.last_time_ms = time_ms;
+            in_group.insert(idem, seq);
+            staged.push(NewEntry {
+                seq,
+                bytes,
+                service,
+                idempotency_key: st.idempotency_key.clone(),
+                kind: st.event.kind().as_str(),
+                incident: st.event.incident().map(String::from),
+                openings,
+            });
+            out.push(Accepted::New(seq));
+        }
+        Ok(out)
+    }
+
+    /// Hashes the staged entries into the tree, signs a checkpoint, writes one batch.
+    fn write(&mut self, staged: &mut [NewEntry]) -> Result<(), String> {
+        let leaves: Vec<Digest> = staged.iter().map(|e| leaf_hash(&e.bytes)).collect();
+        let tiles = self.head.tree.append(&leaves);
+        let size = self.head.tree.size();
+        let root = self.head.tree.root(size, &self.shared.store)?;
+        self.head.state.root = root;
+        let cp = Checkpoint::new(self.config.log_key.name(), size, root);
+        let note = checkpoint::sign(&cp, &self.config.log_key, self.config.clock.now_ms() / 1000).map_err(|e| e.to_string())?;
+        let batch = AppendBatch { entries: staged.to_vec(), tiles, state: self.head.state, checkpoint: note.clone() };
+        self.shared.store.commit(batch).map_err(|e| e.to_string())?;
+        self.head.checkpoint = note;
+        *self.shared.head.write().expect("head lock") = Arc::new(self.head.clone());
+        Ok(())
+    }
+
+    fn receipt(&self, a: &Accepted, new_bytes: &HashMap<u64, &[u8]>, checkpoint: &str) -> Result<Receipt, String> {
+        let (seq, duplicate) = match a {
+            Accepted::New(seq) => (*seq, false),
+            Accepted::Duplicate(seq) => (*seq, true),
+        };
+        let owned;
+        let bytes: &[u8] = match new_bytes.get(&seq) {
+            Some(b) => b,
+            None => {
+                owned = self.shared.store.entry(seq).map_err(|e| e.to_string())?.ok_or(format!("entry {seq} is missing"))?;
+                &owned
+            }
+        };
+        let size = self.head.state.size;
+        Ok(Receipt {
+            seq,
+            entry_hash: chain_hash(bytes).to_hex(),
+            leaf_hash: leaf_hash(bytes).to_hex(),
+            checkpoint: checkpoint.to_string(),
+            inclusion_proof: self.head.tree.inclusion_proof(seq, size, &self.shared.store)?,
+            duplicate,
+        })
+    }
+}
+
+/// Every commitment in the statement must come with exactly one opening that opens it,
+/// so auditors can later check it. Returns the openings as stored (JSON).
+fn check_openings(i: usize, st: &Statement, openings: &[vigil_core::event::Opening]) -> Result<Option<Vec<u8>>, AppendError> {
+    let mut ev = st.event.clone();
+    let fields = ev.private_fields_mut();
+    if fields.len() != openings.len() {
+        return Err(reject(i, RejectCode::BadOpenings, format!("the event has {} private values but {} openings were sent", fields.len(), openings.len())));
+    }
+    for (field, p) in fields {
+        let Private::Committed(c) = p else {
+            return Err(reject(i, RejectCode::InvalidEvent, format!("{field}: private value in clear")));
+        };
+        let o = openings.iter().find(|o| o.field == field).ok_or_else(|| reject(i, RejectCode::BadOpenings, format!("no opening for {field}")))?;
+        if !o.opens(c) {
+            return Err(reject(i, RejectCode::BadOpenings, format!("the opening for {field} does not open its commitment")));
+        }
+    }
+    if openings.is_empty() {
+        return Ok(None);
+    }
+    serde_json::to_vec(openings).map(Some).map_err(|e| reject(i, RejectCode::BadOpenings, e.to_string()))
+}

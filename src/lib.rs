@@ -1,0 +1,11 @@
+//! vigil: the ledger around the pure core — storage, the append engine, configuration and
+//! the CLI's building blocks. The byte formats and verification rules live in `vigil-core`.
+
+pub mod client;
+pub mod config;
+pub mod demo;
+pub mod engine;
+pub mod store;
+pub mod verify;
+
+pub use vigil_core as core;

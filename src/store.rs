@@ -1,0 +1,333 @@
+//! The RocksDB store: the only code that touches the disk.
+//!
+//! **Contract.** Every change goes through [`Store::commit`] with one [`AppendBatch`], written as
+//! one RocksDB `WriteBatch` with the WAL synced before `commit` returns: when it returns `Ok`,
+//! all of the batch is durable; when the process dies before that, none of it is visible.
+//! Nothing else writes. Reads never see half a batch.
+//!
+//! Column families (keys big-endian so they sort by sequence number):
+//!
+//! | family        | key                                  | value                            |
+//! |---------------|--------------------------------------|----------------------------------|
+//! | `entries`     | seq u64                              | entry bytes (docs/FORMAT.md §3)  |
+//! | `tiles`       | tile level u8 ‖ tile index u64       | the tile's hashes (tlog-tiles)   |
+//! | `idempotency` | service name ‖ 0x00 ‖ idempotency key| seq u64                          |
+//! | `by_kind`     | kind ‖ 0x00 ‖ seq u64                | empty                            |
+//! | `by_incident` | incident id ‖ 0x00 ‖ seq u64         | empty                            |
+//! | `openings`    | seq u64                              | JSON array of openings (private) |
+//! | `meta`        | `format_version`, `state`, `checkpoint` | see [`LogState`]              |
+//!
+//! **Format version.** `meta/format_version` holds [`STORE_FORMAT_VERSION`]; a store written by
+//! another version refuses to open.
+
+use rocksdb::{ColumnFamilyDescriptor, Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB};
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use vigil_core::hash::Digest;
+use vigil_core::merkle::{DirtyTile, TileNodes, TileSource, TILE_WIDTH};
+
+/// On-disk layout version. Bump on any change to the families or their encodings.
+pub const STORE_FORMAT_VERSION: u32 = 1;
+
+const CF_ENTRIES: &str = "entries";
+const CF_TILES: &str = "tiles";
+const CF_IDEMPOTENCY: &str = "idempotency";
+const CF_BY_KIND: &str = "by_kind";
+const CF_BY_INCIDENT: &str = "by_incident";
+const CF_OPENINGS: &str = "openings";
+const CF_META: &str = "meta";
+const COLUMN_FAMILIES: [&str; 7] = [CF_ENTRIES, CF_TILES, CF_IDEMPOTENCY, CF_BY_KIND, CF_BY_INCIDENT, CF_OPENINGS, CF_META];
+
+const META_VERSION: &[u8] = b"format_version";
+const META_STATE: &[u8] = b"state";
+const META_CHECKPOINT: &[u8] = b"checkpoint";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("data dir {path}: {source}")]
+    Rocks { path: PathBuf, source: rocksdb::Error },
+    #[error("data dir {path} has store format version {found}; this build reads version {STORE_FORMAT_VERSION}")]
+    Version { path: PathBuf, found: String },
+    #[error("data dir is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// The log's head as of the last commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LogState {
+    pub size: u64,
+    pub root: Digest,
+    /// Chain hash of entry `size - 1` (zero when empty).
+    pub last_hash: Digest,
+    pub last_time_ms: u64,
+}
+
+impl LogState {
+    fn encode(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(80);
+        v.extend_from_slice(&self.size.to_be_bytes());
+        v.extend_from_slice(&self.root.0);
+        v.extend_from_slice(&self.last_hash.0);
+        v.extend_from_slice(&self.last_time_ms.to_be_bytes());
+        v
+    }
+
+    fn decode(b: &[u8]) -> Option<LogState> {
+        if b.len() != 80 {
+            return None;
+        }
+        Some(LogState {
+            size: u64::from_be_bytes(b[0..8].try_into().ok()?),
+            root: Digest(b[8..40].try_into().ok()?),
+            last_hash: Digest(b[40..72].try_into().ok()?),
+            last_time_ms: u64::from_be_bytes(b[72..80].try_into().ok()?),
+        })
+    }
+}
+
+/// One new entry with what the indexes need.
+#[derive(Debug, Clone)]
+pub struct NewEntry {
+    pub seq: u64,
+    pub bytes: Vec<u8>,
+    pub service: String,
+    pub idempotency_key: String,
+    pub kind: &'static str,
+    pub incident: Option<String>,
+    /// Openings JSON, if the entry has commitments.
+    pub openings: Option<Vec<u8>>,
+}
+
+/// Everything one group commit writes. Must be passed to [`Store::commit`].
+#[must_use = "an AppendBatch does nothing until Store::commit writes it"]
+#[derive(Debug, Clone, Default)]
+pub struct AppendBatch {
+    pub entries: Vec<NewEntry>,
+    pub tiles: Vec<DirtyTile>,
+    pub state: LogState,
+    pub checkpoint: Vec<u8>,
+}
+
+pub struct Store {
+    db: DB,
+    path: PathBuf,
+    /// Expanded full tiles (immutable, so safe to cache).
+    tile_cache: Mutex<lru::LruCache<(u8, u64), Arc<TileNodes>>>,
+}
+
+fn seq_key(seq: u64) -> [u8; 8] {
+    seq.to_be_bytes()
+}
+
+fn tile_key(level: u8, index: u64) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[0] = level;
+    k[1..].copy_from_slice(&index.to_be_bytes());
+    k
+}
+
+fn prefixed(prefix: &str, seq: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(prefix.len() + 9);
+    k.extend_from_slice(prefix.as_bytes());
+    k.push(0);
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+fn idem_key(service: &str, key: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(service.len() + key.len() + 1);
+    k.extend_from_slice(service.as_bytes());
+    k.push(0);
+    k.extend_from_slice(key.as_bytes());
+    k
+}
+
+impl Store {
+    /// Opens (creating if missing) a data dir for writing.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        Self::open_inner(path, false)
+    }
+
+    /// Opens an existing data dir read-only; works while a server has it open for writing.
+    pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
+        Self::open_inner(path, true)
+    }
+
+    fn open_inner(path: &Path, read_only: bool) -> Result<Store, StoreError> {
+        let rocks = |source| StoreError::Rocks { path: path.to_path_buf(), source };
+        let mut opts = Options::default();
+        opts.create_if_missing(!read_only);
+        opts.create_missing_column_families(!read_only);
+        opts.set_paranoid_checks(true);
+        let cfs = COLUMN_FAMILIES.iter().map(|n| ColumnFamilyDescriptor::new(*n, Options::default()));
+        let db = if read_only {
+            if !path.join("CURRENT").exists() {
+                return Err(StoreError::Corrupt(format!("{} is not a vigil data dir (no RocksDB CURRENT file)", path.display())));
+            }
+            DB::open_cf_descriptors_read_only(&opts, path, cfs, false).map_err(rocks)?
+        } else {
+            DB::open_cf_descriptors(&opts, path, cfs).map_err(rocks)?
+        };
+        let store = Store {
+            db,
+            path: path.to_path_buf(),
+            tile_cache: Mutex::new(lru::LruCache::new(NonZeroUsize::new(4096).expect("non-zero"))),
+        };
+        let meta = store.cf(CF_META);
+        match store.db.get_cf(meta, META_VERSION).map_err(rocks)? {
+            Some(v) if v == STORE_FORMAT_VERSION.to_be_bytes() => {}
+            Some(v) => {
+                let found = <[u8; 4]>::try_from(v.as_slice())
+                    .map(|b| u32::from_be_bytes(b).to_string())
+                    .unwrap_or_else(|_| format!("<{} bytes>", v.len()));
+                return Err(StoreError::Version { path: path.to_path_buf(), found });
+            }
+            None if read_only => return Err(StoreError::Corrupt("no format version: not a vigil data dir".into())),
+            None => {
+                // A new store: the version is written before anything else.
+                let mut wo = WriteOptions::default();
+                wo.set_sync(true);
+                store.db.put_cf_opt(meta, META_VERSION, STORE_FORMAT_VERSION.to_be_bytes(), &wo).map_err(rocks)?;
+            }
+        }
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
+        self.db.cf_handle(name).expect("column family created at open")
+    }
+
+    fn err(&self, source: rocksdb::Error) -> StoreError {
+        StoreError::Rocks { path: self.path.clone(), source }
+    }
+
+    /// The head of the log, or `None` for a new, empty store.
+    pub fn state(&self) -> Result<Option<LogState>, StoreError> {
+        match self.db.get_cf(self.cf(CF_META), META_STATE).map_err(|e| self.err(e))? {
+            None => Ok(None),
+            Some(b) => LogState::decode(&b).map(Some).ok_or_else(|| StoreError::Corrupt("meta/state is malformed".into())),
+        }
+    }
+
+    /// The last signed checkpoint note.
+    pub fn checkpoint(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        self.db.get_cf(self.cf(CF_META), META_CHECKPOINT).map_err(|e| self.err(e))
+    }
+
+    pub fn entry(&self, seq: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        self.db.get_cf(self.cf(CF_ENTRIES), seq_key(seq)).map_err(|e| self.err(e))
+    }
+
+    /// Entries `from..to` in order (stops early at a gap, which [`crate::engine`] reports).
+    pub fn entries(&self, from: u64, to: u64) -> impl Iterator<Item = Result<(u64, Vec<u8>), StoreError>> + '_ {
+        let it = self.db.iterator_cf(self.cf(CF_ENTRIES), IteratorMode::From(&seq_key(from), Direction::Forward));
+        it.map(|r| {
+            let (k, v) = r.map_err(|e| self.err(e))?;
+            let seq = u64::from_be_bytes(k.as_ref().try_into().map_err(|_| StoreError::Corrupt("bad entry key".into()))?);
+            Ok((seq, v.to_vec()))
+        })
+        .take_while(move |r| r.as_ref().map_or(true, |(s, _)| *s < to))
+    }
+
+    /// Raw tile bytes (level-0 hashes of the tile), as tlog-tiles serves them.
+    pub fn tile_bytes(&self, level: u8, index: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        self.db.get_cf(self.cf(CF_TILES), tile_key(level, index)).map_err(|e| self.err(e))
+    }
+
+    pub fn idempotency(&self, service: &str, key: &str) -> Result<Option<u64>, StoreError> {
+        match self.db.get_cf(self.cf(CF_IDEMPOTENCY), idem_key(service, key)).map_err(|e| self.err(e))? {
+            None => Ok(None),
+            Some(v) => <[u8; 8]>::try_from(v.as_slice())
+                .map(|b| Some(u64::from_be_bytes(b)))
+                .map_err(|_| StoreError::Corrupt("bad idempotency value".into())),
+        }
+    }
+
+    pub fn openings(&self, seq: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        self.db.get_cf(self.cf(CF_OPENINGS), seq_key(seq)).map_err(|e| self.err(e))
+    }
+
+    fn index_scan(&self, cf: &str, prefix: &str, after: Option<u64>, limit: usize) -> Result<Vec<u64>, StoreError> {
+        let start = prefixed(prefix, after.map_or(0, |a| a.saturating_add(1)));
+        let mut head = prefix.as_bytes().to_vec();
+        head.push(0);
+        let mut out = Vec::new();
+        for r in self.db.iterator_cf(self.cf(cf), IteratorMode::From(&start, Direction::Forward)) {
+            let (k, _) = r.map_err(|e| self.err(e))?;
+            if !k.starts_with(&head) || k.len() != head.len() + 8 || out.len() >= limit {
+                break;
+            }
+            out.push(u64::from_be_bytes(k[head.len()..].try_into().expect("length checked")));
+        }
+        Ok(out)
+    }
+
+    /// Sequence numbers of entries of `kind`, after `after`, at most `limit`.
+    pub fn by_kind(&self, kind: &str, after: Option<u64>, limit: usize) -> Result<Vec<u64>, StoreError> {
+        self.index_scan(CF_BY_KIND, kind, after, limit)
+    }
+
+    /// Sequence numbers of entries naming `incident`, after `after`, at most `limit`.
+    pub fn by_incident(&self, incident: &str, after: Option<u64>, limit: usize) -> Result<Vec<u64>, StoreError> {
+        self.index_scan(CF_BY_INCIDENT, incident, after, limit)
+    }
+
+    /// Writes one group commit atomically and durably (WAL synced).
+    pub fn commit(&self, batch: AppendBatch) -> Result<(), StoreError> {
+        let mut wb = WriteBatch::default();
+        let (entries, tiles, idem, kinds, incidents, openings, meta) = (
+            self.cf(CF_ENTRIES),
+            self.cf(CF_TILES),
+            self.cf(CF_IDEMPOTENCY),
+            self.cf(CF_BY_KIND),
+            self.cf(CF_BY_INCIDENT),
+            self.cf(CF_OPENINGS),
+            self.cf(CF_META),
+        );
+        for e in &batch.entries {
+            wb.put_cf(entries, seq_key(e.seq), &e.bytes);
+            wb.put_cf(idem, idem_key(&e.service, &e.idempotency_key), seq_key(e.seq));
+            wb.put_cf(kinds, prefixed(e.kind, e.seq), []);
+            if let Some(i) = &e.incident {
+                wb.put_cf(incidents, prefixed(i, e.seq), []);
+            }
+            if let Some(o) = &e.openings {
+                wb.put_cf(openings, seq_key(e.seq), o);
+            }
+        }
+        for t in &batch.tiles {
+            wb.put_cf(tiles, tile_key(t.level, t.index), t.nodes.to_bytes());
+        }
+        wb.put_cf(meta, META_STATE, batch.state.encode());
+        wb.put_cf(meta, META_CHECKPOINT, &batch.checkpoint);
+        let mut wo = WriteOptions::default();
+        wo.set_sync(true);
+        self.db.write_opt(wb, &wo).map_err(|e| self.err(e))?;
+        let mut cache = self.tile_cache.lock().expect("tile cache lock");
+        for t in batch.tiles {
+            if t.nodes.is_full() {
+                cache.put((t.level, t.index), t.nodes);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl TileSource for Store {
+    fn tile(&self, level: u8, index: u64) -> Result<Option<Arc<TileNodes>>, String> {
+        if let Some(t) = self.tile_cache.lock().map_err(|e| e.to_string())?.get(&(level, index)) {
+            return Ok(Some(t.clone()));
+        }
+        let Some(bytes) = self.tile_bytes(level, index).map_err(|e| e.to_string())? else { return Ok(None) };
+        let t = Arc::new(TileNodes::from_bytes(&bytes).ok_or_else(|| format!("tile {level}/{index} is malformed"))?);
+        if t.width() == TILE_WIDTH {
+            self.tile_cache.lock().map_err(|e| e.to_string())?.put((level, index), t.clone());
+        }
+        Ok(Some(t))
+    }
+}

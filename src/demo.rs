@@ -36,24 +36,96 @@ struct Step {
 fn story() -> Vec<Step> {
     let inc = "INC-2019-05-07-hot-wallet";
     vec![
-        Step { service: "treasury", at_min: 0, event: json!({"kind": "safu_contribution", "asset": "BTC", "amount": "31250000000", "period_start_ms": DAY0_MS - 30 * 24 * 60 * MIN, "period_end_ms": DAY0_MS, "fee_share_bps": 1000}) },
-        Step { service: "withdrawals", at_min: 600, event: json!({"kind": "withdrawal", "withdrawal_id": "w-1001", "stage": "requested", "asset": "BTC", "amount": "50000000", "destination": "bc1qdemo0user0address0000000000000000", "wallet": "hot-btc-1", "wallet_tier": "hot", "account": "acct-3391"}) },
-        Step { service: "withdrawals", at_min: 601, event: json!({"kind": "withdrawal", "withdrawal_id": "w-1001", "stage": "executed", "asset": "BTC", "amount": "50000000", "destination": "bc1qdemo0user0address0000000000000000", "tx_id": "demo-tx-0001", "wallet": "hot-btc-1", "wallet_tier": "hot", "account": "acct-3391"}) },
-        Step { service: "withdrawals", at_min: 17 * 60 + 15, event: json!({"kind": "withdrawal", "withdrawal_id": "w-7000", "stage": "requested", "asset": "BTC", "amount": "700000000000", "destination": "bc1qdemo0attacker0address00000000000", "wallet": "hot-btc-1", "wallet_tier": "hot", "account": "acct-0715"}) },
-        Step { service: "withdrawals", at_min: 17 * 60 + 16, event: json!({"kind": "withdrawal", "withdrawal_id": "w-7000", "stage": "approved", "asset": "BTC", "amount": "700000000000", "destination": "bc1qdemo0attacker0address00000000000", "wallet": "hot-btc-1", "wallet_tier": "hot", "account": "acct-0715"}) },
-        Step { service: "withdrawals", at_min: 17 * 60 + 17, event: json!({"kind": "withdrawal", "withdrawal_id": "w-7000", "stage": "executed", "asset": "BTC", "amount": "700000000000", "destination": "bc1qdemo0attacker0address00000000000", "tx_id": "demo-tx-7000btc", "wallet": "hot-btc-1", "wallet_tier": "hot", "account": "acct-0715"}) },
-        Step { service: "risk", at_min: 17 * 60 + 24, event: json!({"kind": "alarm", "rule": "hot-wallet-outflow", "severity": "critical", "summary": "7,000 BTC left hot wallet hot-btc-1 in one transaction", "refs": []}) },
-        Step { service: "operations", at_min: 17 * 60 + 30, event: json!({"kind": "incident_open", "incident": inc, "title": "Hot wallet breach: 7,000 BTC withdrawn", "summary": "Attackers used stolen API keys and 2FA codes to withdraw 7,000 BTC from a hot wallet.", "severity": "critical"}) },
-        Step { service: "operations", at_min: 17 * 60 + 31, event: json!({"kind": "freeze", "scope": {"target": "withdrawals"}, "reason": "Hot wallet breach under investigation", "incident": inc}) },
-        Step { service: "operations", at_min: 17 * 60 + 31, event: json!({"kind": "freeze", "scope": {"target": "deposits"}, "reason": "Hot wallet breach under investigation", "incident": inc}) },
-        Step { service: "operations", at_min: 17 * 60 + 40, event: json!({"kind": "maintenance", "notice": "Unscheduled server maintenance", "starts_at_ms": DAY0_MS + (17 * 60 + 40) * MIN}) },
-        Step { service: "operations", at_min: 18 * 60, event: json!({"kind": "freeze", "scope": {"target": "accounts", "accounts": ["acct-0715"]}, "reason": "Account used in the breach", "incident": inc}) },
-        Step { service: "operations", at_min: 19 * 60, event: json!({"kind": "credential_reset", "credentials": ["api_keys", "two_factor"], "scope": "all_users", "reason": "API keys and 2FA codes were stolen", "incident": inc}) },
-        Step { service: "operations", at_min: 22 * 60, event: json!({"kind": "incident_update", "incident": inc, "summary": "All other wallets are secure. Trading resumes; deposits and withdrawals stay suspended during the investigation."}) },
-        Step { service: "treasury", at_min: 24 * 60, event: json!({"kind": "safu_payout", "incident": inc, "asset": "BTC", "amount": "700000000000", "covers": "The full 7,000 BTC loss; no user bears it"}) },
-        Step { service: "operations", at_min: 7 * 24 * 60, event: json!({"kind": "unfreeze", "scope": {"target": "withdrawals"}, "reason": "Security review complete", "incident": inc}) },
-        Step { service: "operations", at_min: 7 * 24 * 60, event: json!({"kind": "unfreeze", "scope": {"target": "deposits"}, "reason": "Security review complete", "incident": inc}) },
-        Step { service: "operations", at_min: 7 * 24 * 60 + 5, event: json!({"kind": "incident_close", "incident": inc, "summary": "Loss covered by SAFU; deposits and withdrawals restored."}) },
+        Step {
+            service: "treasury",
+            at_min: 0,
+            event: json!({"kind": "safu_contribution", "asset": "BTC", "amount": "31250000000", "period_start_ms": DAY0_MS - 30 * 24 * 60 * MIN, "period_end_ms": DAY0_MS, "fee_share_bps": 1000}),
+        },
+        Step {
+            service: "withdrawals",
+            at_min: 600,
+            event: json!({"kind": "withdrawal", "withdrawal_id": "w-1001", "stage": "requested", "asset": "BTC", "amount": "50000000", "destination": "bc1qdemo0user0address0000000000000000", "wallet": "hot-btc-1", "wallet_tier": "hot", "account": "acct-3391"}),
+        },
+        Step {
+            service: "withdrawals",
+            at_min: 601,
+            event: json!({"kind": "withdrawal", "withdrawal_id": "w-1001", "stage": "executed", "asset": "BTC", "amount": "50000000", "destination": "bc1qdemo0user0address0000000000000000", "tx_id": "demo-tx-0001", "wallet": "hot-btc-1", "wallet_tier": "hot", "account": "acct-3391"}),
+        },
+        Step {
+            service: "withdrawals",
+            at_min: 17 * 60 + 15,
+            event: json!({"kind": "withdrawal", "withdrawal_id": "w-7000", "stage": "requested", "asset": "BTC", "amount": "700000000000", "destination": "bc1qdemo0attacker0address00000000000", "wallet": "hot-btc-1", "wallet_tier": "hot", "account": "acct-0715"}),
+        },
+        Step {
+            service: "withdrawals",
+            at_min: 17 * 60 + 16,
+            event: json!({"kind": "withdrawal", "withdrawal_id": "w-7000", "stage": "approved", "asset": "BTC", "amount": "700000000000", "destination": "bc1qdemo0attacker0address00000000000", "wallet": "hot-btc-1", "wallet_tier": "hot", "account": "acct-0715"}),
+        },
+        Step {
+            service: "withdrawals",
+            at_min: 17 * 60 + 17,
+            event: json!({"kind": "withdrawal", "withdrawal_id": "w-7000", "stage": "executed", "asset": "BTC", "amount": "700000000000", "destination": "bc1qdemo0attacker0address00000000000", "tx_id": "demo-tx-7000btc", "wallet": "hot-btc-1", "wallet_tier": "hot", "account": "acct-0715"}),
+        },
+        Step {
+            service: "risk",
+            at_min: 17 * 60 + 24,
+            event: json!({"kind": "alarm", "rule": "hot-wallet-outflow", "severity": "critical", "summary": "7,000 BTC left hot wallet hot-btc-1 in one transaction", "refs": []}),
+        },
+        Step {
+            service: "operations",
+            at_min: 17 * 60 + 30,
+            event: json!({"kind": "incident_open", "incident": inc, "title": "Hot wallet breach: 7,000 BTC withdrawn", "summary": "Attackers used stolen API keys and 2FA codes to withdraw 7,000 BTC from a hot wallet.", "severity": "critical"}),
+        },
+        Step {
+            service: "operations",
+            at_min: 17 * 60 + 31,
+            event: json!({"kind": "freeze", "scope": {"target": "withdrawals"}, "reason": "Hot wallet breach under investigation", "incident": inc}),
+        },
+        Step {
+            service: "operations",
+            at_min: 17 * 60 + 31,
+            event: json!({"kind": "freeze", "scope": {"target": "deposits"}, "reason": "Hot wallet breach under investigation", "incident": inc}),
+        },
+        Step {
+            service: "operations",
+            at_min: 17 * 60 + 40,
+            event: json!({"kind": "maintenance", "notice": "Unscheduled server maintenance", "starts_at_ms": DAY0_MS + (17 * 60 + 40) * MIN}),
+        },
+        Step {
+            service: "operations",
+            at_min: 18 * 60,
+            event: json!({"kind": "freeze", "scope": {"target": "accounts", "accounts": ["acct-0715"]}, "reason": "Account used in the breach", "incident": inc}),
+        },
+        Step {
+            service: "operations",
+            at_min: 19 * 60,
+            event: json!({"kind": "credential_reset", "credentials": ["api_keys", "two_factor"], "scope": "all_users", "reason": "API keys and 2FA codes were stolen", "incident": inc}),
+        },
+        Step {
+            service: "operations",
+            at_min: 22 * 60,
+            event: json!({"kind": "incident_update", "incident": inc, "summary": "All other wallets are secure. Trading resumes; deposits and withdrawals stay suspended during the investigation."}),
+        },
+        Step {
+            service: "treasury",
+            at_min: 24 * 60,
+            event: json!({"kind": "safu_payout", "incident": inc, "asset": "BTC", "amount": "700000000000", "covers": "The full 7,000 BTC loss; no user bears it"}),
+        },
+        Step {
+            service: "operations",
+            at_min: 7 * 24 * 60,
+            event: json!({"kind": "unfreeze", "scope": {"target": "withdrawals"}, "reason": "Security review complete", "incident": inc}),
+        },
+        Step {
+            service: "operations",
+            at_min: 7 * 24 * 60,
+            event: json!({"kind": "unfreeze", "scope": {"target": "deposits"}, "reason": "Security review complete", "incident": inc}),
+        },
+        Step {
+            service: "operations",
+            at_min: 7 * 24 * 60 + 5,
+            event: json!({"kind": "incident_close", "incident": inc, "summary": "Loss covered by SAFU; deposits and withdrawals restored."}),
+        },
     ]
 }
 
@@ -65,7 +137,8 @@ pub fn write_demo_log(keys_dir: &Path, data_dir: &Path) -> Result<(Engine, Vec<R
     let mut ec = EngineConfig::new(read_signer(&cfg.log_key)?);
     ec.clock = clock.clone();
     let engine = open_ledger(&cfg, ec)?;
-    let key = |name: &str| -> Result<SignerKey> { read_signer(&keys_dir.join(format!("{name}.key"))) };
+    let key =
+        |name: &str| -> Result<SignerKey> { read_signer(&keys_dir.join(format!("{name}.key"))) };
     let mut executed_seq = None;
     let mut receipts = Vec::new();
     for (i, mut step) in story().into_iter().enumerate() {
@@ -75,9 +148,12 @@ pub fn write_demo_log(keys_dir: &Path, data_dir: &Path) -> Result<(Engine, Vec<R
             // The alarm points at the executed 7,000 BTC withdrawal.
             step.event["refs"] = json!(executed_seq.into_iter().collect::<Vec<u64>>());
         }
-        let event = Event::from_value(step.event.clone()).map_err(|e| anyhow::anyhow!("demo step {i}: {e}"))?;
+        let event = Event::from_value(step.event.clone())
+            .map_err(|e| anyhow::anyhow!("demo step {i}: {e}"))?;
         let sub = signed(&key(step.service)?, event, &format!("demo-{i:02}"), at)?;
-        let r = engine.append_blocking(vec![sub]).with_context(|| format!("demo step {i}"))?;
+        let r = engine
+            .append_blocking(vec![sub])
+            .with_context(|| format!("demo step {i}"))?;
         if step.event["stage"] == "executed" && step.event["withdrawal_id"] == "w-7000" {
             executed_seq = Some(r[0].seq);
         }

@@ -21,7 +21,7 @@ use std::path::Path;
 use std::sync::{mpsc, Arc, RwLock};
 use std::thread::JoinHandle;
 use vigil_core::checkpoint::{self, Checkpoint};
-use vigil_core::entry::{Entry, MAX_ENTRY_SIZE, HEADER_SIZE};
+use vigil_core::entry::{Entry, HEADER_SIZE, MAX_ENTRY_SIZE};
 use vigil_core::event::{EventKind, Private};
 use vigil_core::hash::{chain_hash, Digest};
 use vigil_core::keys::{SignerKey, VerifierKey};
@@ -67,7 +67,11 @@ pub enum RejectCode {
 pub enum AppendError {
     /// Event `index` of the batch is refused; nothing of the batch was written.
     #[error("event {index}: {reason}")]
-    Rejected { index: usize, code: RejectCode, reason: String },
+    Rejected {
+        index: usize,
+        code: RejectCode,
+        reason: String,
+    },
     #[error("the batch is empty")]
     Empty,
     #[error("storage failed, nothing was written: {0}")]
@@ -77,7 +81,11 @@ pub enum AppendError {
 }
 
 fn reject(index: usize, code: RejectCode, reason: impl Into<String>) -> AppendError {
-    AppendError::Rejected { index, code, reason: reason.into() }
+    AppendError::Rejected {
+        index,
+        code,
+        reason: reason.into(),
+    }
 }
 
 fn auth_code(e: &AuthError) -> RejectCode {
@@ -150,7 +158,11 @@ pub struct EngineConfig {
 
 impl EngineConfig {
     pub fn new(log_key: SignerKey) -> Self {
-        EngineConfig { log_key, max_group: 8192, clock: Arc::new(SystemClock) }
+        EngineConfig {
+            log_key,
+            max_group: 8192,
+            clock: Arc::new(SystemClock),
+        }
     }
 }
 
@@ -174,14 +186,25 @@ impl Engine {
     pub fn open(path: &Path, config: EngineConfig) -> Result<Engine, OpenError> {
         let store = Store::open(path)?;
         let head = recover(&store, &config.log_key)?;
-        let shared = Arc::new(Shared { store, head: RwLock::new(Arc::new(head.clone())) });
+        let shared = Arc::new(Shared {
+            store,
+            head: RwLock::new(Arc::new(head.clone())),
+        });
         let (tx, rx) = mpsc::channel::<Request>();
-        let seq = Sequencer { shared: shared.clone(), head, config };
+        let seq = Sequencer {
+            shared: shared.clone(),
+            head,
+            config,
+        };
         let thread = std::thread::Builder::new()
             .name("vigil-sequencer".into())
             .spawn(move || seq.run(rx))
             .expect("spawn sequencer thread");
-        Ok(Engine { shared, tx: Some(tx), thread: Some(thread) })
+        Ok(Engine {
+            shared,
+            tx: Some(tx),
+            thread: Some(thread),
+        })
     }
 
     pub fn store(&self) -> &Store {
@@ -196,14 +219,21 @@ impl Engine {
     /// Checks signatures of a batch against the current key registry with Ed25519 batch
     /// verification. Keys not known yet (registered by an entry still in flight) are left to
     /// the sequencer.
-    pub fn verify(&self, subs: Vec<ParsedSubmission>) -> Result<Vec<VerifiedSubmission>, AppendError> {
+    pub fn verify(
+        &self,
+        subs: Vec<ParsedSubmission>,
+    ) -> Result<Vec<VerifiedSubmission>, AppendError> {
         let head = self.head();
         let mut msgs = Vec::new();
         let mut sigs = Vec::new();
         let mut keys = Vec::new();
         let mut out = Vec::with_capacity(subs.len());
         for sub in subs {
-            let key = head.registry.keys().find(|k| k.key.key_ref == sub.statement.key).map(|k| k.key.clone());
+            let key = head
+                .registry
+                .keys()
+                .find(|k| k.key.key_ref == sub.statement.key)
+                .map(|k| k.key.clone());
             if let Some(k) = &key {
                 msgs.push(signing_message(&sub.bytes));
                 sigs.push(ed25519_dalek::Signature::from_bytes(&sub.signature));
@@ -218,7 +248,11 @@ impl Engine {
             for (i, v) in out.iter().enumerate() {
                 if let Some(k) = &v.key {
                     if !k.verify(&signing_message(&v.sub.bytes), &v.sub.signature) {
-                        return Err(reject(i, RejectCode::BadSignature, format!("signature by {} does not verify", v.sub.statement.key)));
+                        return Err(reject(
+                            i,
+                            RejectCode::BadSignature,
+                            format!("signature by {} does not verify", v.sub.statement.key),
+                        ));
                     }
                 }
             }
@@ -229,36 +263,62 @@ impl Engine {
     /// Verifies and appends a batch (async: waits for the group commit).
     pub async fn append(&self, subs: Vec<ParsedSubmission>) -> Result<Vec<Receipt>, AppendError> {
         let verified = self.verify(subs)?;
-        self.submit(verified)?.await.map_err(|_| AppendError::Closed)?
+        self.submit(verified)?
+            .await
+            .map_err(|_| AppendError::Closed)?
     }
 
     /// Blocking form of [`Engine::append`], for threads outside an async runtime.
-    pub fn append_blocking(&self, subs: Vec<ParsedSubmission>) -> Result<Vec<Receipt>, AppendError> {
+    pub fn append_blocking(
+        &self,
+        subs: Vec<ParsedSubmission>,
+    ) -> Result<Vec<Receipt>, AppendError> {
         let verified = self.verify(subs)?;
         self.append_verified_blocking(verified)
     }
 
     /// Appends submissions whose signatures [`Engine::verify`] already checked.
-    pub fn append_verified_blocking(&self, subs: Vec<VerifiedSubmission>) -> Result<Vec<Receipt>, AppendError> {
-        self.submit(subs)?.blocking_recv().map_err(|_| AppendError::Closed)?
+    pub fn append_verified_blocking(
+        &self,
+        subs: Vec<VerifiedSubmission>,
+    ) -> Result<Vec<Receipt>, AppendError> {
+        self.submit(subs)?
+            .blocking_recv()
+            .map_err(|_| AppendError::Closed)?
     }
 
-    fn submit(&self, subs: Vec<VerifiedSubmission>) -> Result<tokio::sync::oneshot::Receiver<Result<Vec<Receipt>, AppendError>>, AppendError> {
+    fn submit(
+        &self,
+        subs: Vec<VerifiedSubmission>,
+    ) -> Result<tokio::sync::oneshot::Receiver<Result<Vec<Receipt>, AppendError>>, AppendError>
+    {
         if subs.is_empty() {
             return Err(AppendError::Empty);
         }
         let (reply, rx) = tokio::sync::oneshot::channel();
-        self.tx.as_ref().ok_or(AppendError::Closed)?.send(Request { subs, reply }).map_err(|_| AppendError::Closed)?;
+        self.tx
+            .as_ref()
+            .ok_or(AppendError::Closed)?
+            .send(Request { subs, reply })
+            .map_err(|_| AppendError::Closed)?;
         Ok(rx)
     }
 
     /// Inclusion proof of `seq` in the tree of `size` entries (≤ the head's size).
     pub fn inclusion_proof(&self, seq: u64, size: u64) -> Result<InclusionProof, String> {
-        self.head().tree.inclusion_proof(seq, size, &self.shared.store)
+        self.head()
+            .tree
+            .inclusion_proof(seq, size, &self.shared.store)
     }
 
-    pub fn consistency_proof(&self, old: u64, new: u64) -> Result<vigil_core::merkle::ConsistencyProof, String> {
-        self.head().tree.consistency_proof(old, new, &self.shared.store)
+    pub fn consistency_proof(
+        &self,
+        old: u64,
+        new: u64,
+    ) -> Result<vigil_core::merkle::ConsistencyProof, String> {
+        self.head()
+            .tree
+            .consistency_proof(old, new, &self.shared.store)
     }
 }
 
@@ -275,37 +335,67 @@ impl Drop for Engine {
 /// Rebuilds the head from storage and checks that the stored tail matches the last signed
 /// checkpoint. Any mismatch refuses to open.
 fn recover(store: &Store, log_key: &SignerKey) -> Result<Head, OpenError> {
-    let fail = |reason: String| OpenError::Tail { path: store.path().display().to_string(), reason };
+    let fail = |reason: String| OpenError::Tail {
+        path: store.path().display().to_string(),
+        reason,
+    };
     let Some(state) = store.state()? else {
         if store.entry(0)?.is_some() {
             return Err(fail("entries exist but no log state was committed".into()));
         }
-        return Ok(Head { state: LogState::default(), checkpoint: vec![], tree: TileTree::new(), registry: KeyRegistry::new() });
+        return Ok(Head {
+            state: LogState::default(),
+            checkpoint: vec![],
+            tree: TileTree::new(),
+            registry: KeyRegistry::new(),
+        });
     };
-    let note = store.checkpoint()?.ok_or_else(|| fail("no signed checkpoint is stored".into()))?;
-    let signed = checkpoint::verify(&note, &log_key.verifier())
-        .map_err(|e| fail(format!("the stored checkpoint does not verify with log key {}: {e}", log_key.key_ref)))?;
+    let note = store
+        .checkpoint()?
+        .ok_or_else(|| fail("no signed checkpoint is stored".into()))?;
+    let signed = checkpoint::verify(&note, &log_key.verifier()).map_err(|e| {
+        fail(format!(
+            "the stored checkpoint does not verify with log key {}: {e}",
+            log_key.key_ref
+        ))
+    })?;
     let cp = &signed.checkpoint;
     if cp.size != state.size || cp.root != state.root {
-        return Err(fail(format!("stored checkpoint (size {}) does not match the stored log state (size {})", cp.size, state.size)));
+        return Err(fail(format!(
+            "stored checkpoint (size {}) does not match the stored log state (size {})",
+            cp.size, state.size
+        )));
     }
     let tree = TileTree::load(state.size, store).map_err(fail)?;
     let root = tree.root(state.size, store).map_err(fail)?;
     if root != cp.root {
-        return Err(fail("the Merkle tiles do not hash to the checkpoint's root".into()));
+        return Err(fail(
+            "the Merkle tiles do not hash to the checkpoint's root".into(),
+        ));
     }
     if state.size > 0 {
-        let last = store.entry(state.size - 1)?.ok_or_else(|| fail(format!("entry {} is missing", state.size - 1)))?;
+        let last = store
+            .entry(state.size - 1)?
+            .ok_or_else(|| fail(format!("entry {} is missing", state.size - 1)))?;
         if chain_hash(&last) != state.last_hash {
-            return Err(fail(format!("entry {} does not match the stored chain head", state.size - 1)));
+            return Err(fail(format!(
+                "entry {} does not match the stored chain head",
+                state.size - 1
+            )));
         }
         let leaf = tree.node(0, state.size - 1, store).map_err(fail)?;
         if leaf_hash(&last) != leaf {
-            return Err(fail(format!("entry {} does not match its leaf hash in the Merkle tree", state.size - 1)));
+            return Err(fail(format!(
+                "entry {} does not match its leaf hash in the Merkle tree",
+                state.size - 1
+            )));
         }
     }
     if store.entry(state.size)?.is_some() {
-        return Err(fail(format!("an entry exists at {} beyond the checkpointed size", state.size)));
+        return Err(fail(format!(
+            "an entry exists at {} beyond the checkpointed size",
+            state.size
+        )));
     }
     // Replay the key entries to rebuild who may append what.
     let mut key_seqs = store.by_kind(EventKind::KeyRegistered.as_str(), None, usize::MAX)?;
@@ -313,13 +403,20 @@ fn recover(store: &Store, log_key: &SignerKey) -> Result<Head, OpenError> {
     key_seqs.sort_unstable();
     let mut registry = KeyRegistry::new();
     for seq in key_seqs {
-        let bytes = store.entry(seq)?.ok_or_else(|| fail(format!("indexed key entry {seq} is missing")))?;
+        let bytes = store
+            .entry(seq)?
+            .ok_or_else(|| fail(format!("indexed key entry {seq} is missing")))?;
         let (_, st) = Entry::decode(&bytes).map_err(|e| fail(format!("entry {seq}: {e}")))?;
         registry.skip_to(seq);
         registry.apply(&st);
     }
     registry.skip_to(state.size);
-    Ok(Head { state, checkpoint: note, tree, registry })
+    Ok(Head {
+        state,
+        checkpoint: note,
+        tree,
+        registry,
+    })
 }
 
 struct Sequencer {
@@ -359,7 +456,11 @@ impl Sequencer {
         let mut in_group: HashMap<(String, String), u64> = HashMap::new();
         let mut answers: Vec<(Reply, Result<Vec<Accepted>, AppendError>)> = Vec::new();
         for req in group {
-            let mark = (new_entries.len(), self.head.state, self.head.registry.clone());
+            let mark = (
+                new_entries.len(),
+                self.head.state,
+                self.head.registry.clone(),
+            );
             match self.accept_batch(&req.subs, now_ms, &mut new_entries, &mut in_group) {
                 Ok(acc) => answers.push((req.reply, Ok(acc))),
                 Err(e) => {
@@ -382,7 +483,10 @@ impl Sequencer {
                 return;
             }
         }
-        let new_bytes: HashMap<u64, &[u8]> = new_entries.iter().map(|e| (e.seq, e.bytes.as_slice())).collect();
+        let new_bytes: HashMap<u64, &[u8]> = new_entries
+            .iter()
+            .map(|e| (e.seq, e.bytes.as_slice()))
+            .collect();
         let checkpoint = String::from_utf8_lossy(&self.head.checkpoint).into_owned();
         for (reply, result) in answers {
             let out = result.and_then(|acc| {
@@ -410,13 +514,21 @@ impl Sequencer {
             let idem = (service.clone(), st.idempotency_key.clone());
             let existing = match in_group.get(&idem) {
                 Some(&seq) => Some(seq),
-                None => self.shared.store.idempotency(&service, &st.idempotency_key).map_err(|e| AppendError::Storage(e.to_string()))?,
+                None => self
+                    .shared
+                    .store
+                    .idempotency(&service, &st.idempotency_key)
+                    .map_err(|e| AppendError::Storage(e.to_string()))?,
             };
             if let Some(seq) = existing {
                 let same = match staged.iter().find(|e| e.seq == seq) {
                     Some(e) => e.bytes[HEADER_SIZE..] == v.sub.bytes[..],
                     None => {
-                        let bytes = self.shared.store.entry(seq).map_err(|e| AppendError::Storage(e.to_string()))?;
+                        let bytes = self
+                            .shared
+                            .store
+                            .entry(seq)
+                            .map_err(|e| AppendError::Storage(e.to_string()))?;
                         bytes.is_some_and(|b| b.get(HEADER_SIZE..) == Some(&v.sub.bytes[..]))
                     }
                 };
@@ -429,32 +541,56 @@ impl Sequencer {
             let seq = self.head.state.size;
             let len = HEADER_SIZE + v.sub.bytes.len();
             if len > MAX_ENTRY_SIZE {
-                return Err(reject(i, RejectCode::TooLarge, format!("entry would be {len} bytes; the limit is {MAX_ENTRY_SIZE}")));
+                return Err(reject(
+                    i,
+                    RejectCode::TooLarge,
+                    format!("entry would be {len} bytes; the limit is {MAX_ENTRY_SIZE}"),
+                ));
             }
             // Authorization at this exact position; the signature was checked against the
             // same key by `Engine::verify`, else it is checked here.
             match self.head.registry.authorize(st) {
                 Err(e) => return Err(reject(i, auth_code(&e), e.to_string())),
                 Ok(k) if v.key.as_ref() == Some(&k) => {
-                    self.head.registry.check_effect(st).map_err(|e| reject(i, auth_code(&e), e.to_string()))?;
+                    self.head
+                        .registry
+                        .check_effect(st)
+                        .map_err(|e| reject(i, auth_code(&e), e.to_string()))?;
                     if let vigil_core::event::Event::Alarm(a) = &st.event {
                         if let Some(r) = a.refs.iter().find(|&&r| r >= seq) {
-                            return Err(reject(i, RejectCode::InvalidEvent, format!("refs: entry {r} is not earlier than this alarm (entry {seq})")));
+                            return Err(reject(
+                                i,
+                                RejectCode::InvalidEvent,
+                                format!(
+                                    "refs: entry {r} is not earlier than this alarm (entry {seq})"
+                                ),
+                            ));
                         }
                     }
                 }
                 Ok(_) => {
-                    check_statement(&self.head.registry, st, &v.sub.bytes, &v.sub.signature, seq).map_err(|r| {
-                        let code = if r.contains("signature") { RejectCode::BadSignature } else { RejectCode::InvalidEvent };
+                    check_statement(&self.head.registry, st, &v.sub.bytes, &v.sub.signature, seq)
+                        .map_err(|r| {
+                        let code = if r.contains("signature") {
+                            RejectCode::BadSignature
+                        } else {
+                            RejectCode::InvalidEvent
+                        };
                         reject(i, code, r)
                     })?;
                 }
             }
             let openings = check_openings(i, st, &v.sub.openings)?;
             let time_ms = now_ms.max(self.head.state.last_time_ms);
-            let bytes = Entry { seq, time_ms, prev: self.head.state.last_hash, signature: v.sub.signature, statement_bytes: v.sub.bytes.clone() }
-                .encode()
-                .map_err(|e| reject(i, RejectCode::TooLarge, e.to_string()))?;
+            let bytes = Entry {
+                seq,
+                time_ms,
+                prev: self.head.state.last_hash,
+                signature: v.sub.signature,
+                statement_bytes: v.sub.bytes.clone(),
+            }
+            .encode()
+            .map_err(|e| reject(i, RejectCode::TooLarge, e.to_string()))?;
             self.head.registry.apply(st);
             self.head.state.size += 1;
             self.head.state.last_hash = chain_hash(&bytes);
@@ -482,15 +618,26 @@ impl Sequencer {
         let root = self.head.tree.root(size, &self.shared.store)?;
         self.head.state.root = root;
         let cp = Checkpoint::new(self.config.log_key.name(), size, root);
-        let note = checkpoint::sign(&cp, &self.config.log_key, self.config.clock.now_ms() / 1000).map_err(|e| e.to_string())?;
-        let batch = AppendBatch { entries: staged.to_vec(), tiles, state: self.head.state, checkpoint: note.clone() };
+        let note = checkpoint::sign(&cp, &self.config.log_key, self.config.clock.now_ms() / 1000)
+            .map_err(|e| e.to_string())?;
+        let batch = AppendBatch {
+            entries: staged.to_vec(),
+            tiles,
+            state: self.head.state,
+            checkpoint: note.clone(),
+        };
         self.shared.store.commit(batch).map_err(|e| e.to_string())?;
         self.head.checkpoint = note;
         *self.shared.head.write().expect("head lock") = Arc::new(self.head.clone());
         Ok(())
     }
 
-    fn receipt(&self, a: &Accepted, new_bytes: &HashMap<u64, &[u8]>, checkpoint: &str) -> Result<Receipt, String> {
+    fn receipt(
+        &self,
+        a: &Accepted,
+        new_bytes: &HashMap<u64, &[u8]>,
+        checkpoint: &str,
+    ) -> Result<Receipt, String> {
         let (seq, duplicate) = match a {
             Accepted::New(seq) => (*seq, false),
             Accepted::Duplicate(seq) => (*seq, true),
@@ -499,7 +646,12 @@ impl Sequencer {
         let bytes: &[u8] = match new_bytes.get(&seq) {
             Some(b) => b,
             None => {
-                owned = self.shared.store.entry(seq).map_err(|e| e.to_string())?.ok_or(format!("entry {seq} is missing"))?;
+                owned = self
+                    .shared
+                    .store
+                    .entry(seq)
+                    .map_err(|e| e.to_string())?
+                    .ok_or(format!("entry {seq} is missing"))?;
                 &owned
             }
         };
@@ -509,7 +661,10 @@ impl Sequencer {
             entry_hash: chain_hash(bytes).to_hex(),
             leaf_hash: leaf_hash(bytes).to_hex(),
             checkpoint: checkpoint.to_string(),
-            inclusion_proof: self.head.tree.inclusion_proof(seq, size, &self.shared.store)?,
+            inclusion_proof: self
+                .head
+                .tree
+                .inclusion_proof(seq, size, &self.shared.store)?,
             duplicate,
         })
     }
@@ -517,23 +672,51 @@ impl Sequencer {
 
 /// Every commitment in the statement must come with exactly one opening that opens it,
 /// so auditors can later check it. Returns the openings as stored (JSON).
-fn check_openings(i: usize, st: &Statement, openings: &[vigil_core::event::Opening]) -> Result<Option<Vec<u8>>, AppendError> {
+fn check_openings(
+    i: usize,
+    st: &Statement,
+    openings: &[vigil_core::event::Opening],
+) -> Result<Option<Vec<u8>>, AppendError> {
     let mut ev = st.event.clone();
     let fields = ev.private_fields_mut();
     if fields.len() != openings.len() {
-        return Err(reject(i, RejectCode::BadOpenings, format!("the event has {} private values but {} openings were sent", fields.len(), openings.len())));
+        return Err(reject(
+            i,
+            RejectCode::BadOpenings,
+            format!(
+                "the event has {} private values but {} openings were sent",
+                fields.len(),
+                openings.len()
+            ),
+        ));
     }
     for (field, p) in fields {
         let Private::Committed(c) = p else {
-            return Err(reject(i, RejectCode::InvalidEvent, format!("{field}: private value in clear")));
+            return Err(reject(
+                i,
+                RejectCode::InvalidEvent,
+                format!("{field}: private value in clear"),
+            ));
         };
-        let o = openings.iter().find(|o| o.field == field).ok_or_else(|| reject(i, RejectCode::BadOpenings, format!("no opening for {field}")))?;
+        let o = openings.iter().find(|o| o.field == field).ok_or_else(|| {
+            reject(
+                i,
+                RejectCode::BadOpenings,
+                format!("no opening for {field}"),
+            )
+        })?;
         if !o.opens(c) {
-            return Err(reject(i, RejectCode::BadOpenings, format!("the opening for {field} does not open its commitment")));
+            return Err(reject(
+                i,
+                RejectCode::BadOpenings,
+                format!("the opening for {field} does not open its commitment"),
+            ));
         }
     }
     if openings.is_empty() {
         return Ok(None);
     }
-    serde_json::to_vec(openings).map(Some).map_err(|e| reject(i, RejectCode::BadOpenings, e.to_string()))
+    serde_json::to_vec(openings)
+        .map(Some)
+        .map_err(|e| reject(i, RejectCode::BadOpenings, e.to_string()))
 }

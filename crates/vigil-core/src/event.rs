@@ -19,7 +19,10 @@ pub struct EventError {
 }
 
 fn err<T>(field: impl Into<String>, reason: impl Into<String>) -> Result<T, EventError> {
-    Err(EventError { field: field.into(), reason: reason.into() })
+    Err(EventError {
+        field: field.into(),
+        reason: reason.into(),
+    })
 }
 
 macro_rules! kinds {
@@ -77,7 +80,9 @@ impl Amount {
         if s.len() > 1 && s.starts_with('0') {
             return Err(format!("amount {s:?} has a leading zero"));
         }
-        s.parse::<u128>().map(Amount).map_err(|e| format!("amount {s:?}: {e}"))
+        s.parse::<u128>()
+            .map(Amount)
+            .map_err(|e| format!("amount {s:?}: {e}"))
     }
 }
 
@@ -105,13 +110,19 @@ impl<'de> Deserialize<'de> for Amount {
                 Amount::parse(s).map_err(E::custom)
             }
             fn visit_u64<E: de::Error>(self, _: u64) -> Result<Amount, E> {
-                Err(E::custom("amounts are strings of minor units, e.g. \"700000000000\", not JSON numbers"))
+                Err(E::custom(
+                    "amounts are strings of minor units, e.g. \"700000000000\", not JSON numbers",
+                ))
             }
             fn visit_i64<E: de::Error>(self, _: i64) -> Result<Amount, E> {
-                Err(E::custom("amounts are non-negative strings of minor units, not JSON numbers"))
+                Err(E::custom(
+                    "amounts are non-negative strings of minor units, not JSON numbers",
+                ))
             }
             fn visit_f64<E: de::Error>(self, _: f64) -> Result<Amount, E> {
-                Err(E::custom("amounts are strings of minor units, never floating-point numbers"))
+                Err(E::custom(
+                    "amounts are strings of minor units, never floating-point numbers",
+                ))
             }
         }
         d.deserialize_any(V)
@@ -154,7 +165,9 @@ impl<'de> Deserialize<'de> for Private {
             Committed(C),
         }
         match P::deserialize(d).map_err(|_| {
-            de::Error::custom("a private value is a string, or {\"commitment\": \"<64 hex digits>\"}")
+            de::Error::custom(
+                "a private value is a string, or {\"commitment\": \"<64 hex digits>\"}",
+            )
         })? {
             P::Clear(s) => Ok(Private::Clear(s)),
             P::Committed(c) => Digest::from_hex(&c.commitment)
@@ -412,7 +425,10 @@ fn check_id(field: &str, v: &str) -> Result<(), EventError> {
     if v.is_empty() || v.len() > MAX_ID {
         return err(field, format!("must be 1 to {MAX_ID} characters"));
     }
-    if !v.bytes().all(|b| b.is_ascii_alphanumeric() || b"._:/-".contains(&b)) {
+    if !v
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"._:/-".contains(&b))
+    {
         return err(field, "may contain only letters, digits and . _ : / -");
     }
     Ok(())
@@ -426,14 +442,25 @@ fn check_text(field: &str, v: &str) -> Result<(), EventError> {
         return err(field, format!("is longer than {MAX_TEXT} bytes"));
     }
     if v.chars().any(|c| c.is_control() && c != '\n') {
-        return err(field, "must not contain control characters other than newline");
+        return err(
+            field,
+            "must not contain control characters other than newline",
+        );
     }
     Ok(())
 }
 
 fn check_asset(field: &str, v: &str) -> Result<(), EventError> {
-    if v.len() < 2 || v.len() > 16 || !v.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()) {
-        return err(field, format!("asset {v:?} must be 2 to 16 upper-case letters or digits, e.g. BTC"));
+    if v.len() < 2
+        || v.len() > 16
+        || !v
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+    {
+        return err(
+            field,
+            format!("asset {v:?} must be 2 to 16 upper-case letters or digits, e.g. BTC"),
+        );
     }
     Ok(())
 }
@@ -488,24 +515,54 @@ impl Event {
 
     /// Parses event JSON, with an error that names what is wrong.
     pub fn from_json(bytes: &[u8]) -> Result<Event, EventError> {
-        let v = crate::canonical::parse_json(bytes)
-            .map_err(|e| EventError { field: "event".into(), reason: e.to_string() })?;
-        Self::from_value(v)
-    }
-
-    pub fn from_value(v: serde_json::Value) -> Result<Event, EventError> {
-        if let Some(k) = v.get("kind").and_then(|k| k.as_str()) {
-            if EventKind::parse(k).is_none() {
-                let all: Vec<_> = EventKind::ALL.iter().map(|k| k.as_str()).collect();
-                return err("kind", format!("unknown kind {k:?}; known kinds: {}", all.join(", ")));
-            }
-        } else {
-            return err("kind", "missing: every event has a string \"kind\"");
-        }
-        let ev: Event = serde_json::from_value(v).map_err(|e| EventError {
+        let v = crate::canonical::parse_json(bytes).map_err(|e| EventError {
             field: "event".into(),
             reason: e.to_string(),
         })?;
+        Self::from_value(v)
+    }
+
+    pub fn from_value(mut v: serde_json::Value) -> Result<Event, EventError> {
+        let Some(obj) = v.as_object_mut() else {
+            return err("event", "must be a JSON object");
+        };
+        let kind = match obj.remove("kind") {
+            Some(serde_json::Value::String(k)) => EventKind::parse(&k).ok_or_else(|| {
+                let all: Vec<_> = EventKind::ALL.iter().map(|k| k.as_str()).collect();
+                EventError {
+                    field: "kind".into(),
+                    reason: format!("unknown kind {k:?}; known kinds: {}", all.join(", ")),
+                }
+            })?,
+            _ => return err("kind", "missing: every event has a string \"kind\""),
+        };
+        // Each kind is read into its own struct so errors carry the field's path (serde
+        // loses paths inside internally tagged enums).
+        fn de<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T, EventError> {
+            serde_path_to_error::deserialize(v).map_err(|e| {
+                let path = e.path().to_string();
+                EventError {
+                    field: if path == "." { "event".into() } else { path },
+                    reason: e.into_inner().to_string(),
+                }
+            })
+        }
+        let ev = match kind {
+            EventKind::Withdrawal => Event::Withdrawal(de(v)?),
+            EventKind::Alarm => Event::Alarm(de(v)?),
+            EventKind::Freeze => Event::Freeze(de(v)?),
+            EventKind::Unfreeze => Event::Unfreeze(de(v)?),
+            EventKind::CredentialReset => Event::CredentialReset(de(v)?),
+            EventKind::Maintenance => Event::Maintenance(de(v)?),
+            EventKind::SafuContribution => Event::SafuContribution(de(v)?),
+            EventKind::SafuPayout => Event::SafuPayout(de(v)?),
+            EventKind::IncidentOpen => Event::IncidentOpen(de(v)?),
+            EventKind::IncidentUpdate => Event::IncidentUpdate(de(v)?),
+            EventKind::IncidentClose => Event::IncidentClose(de(v)?),
+            EventKind::ReserveSnapshot => Event::ReserveSnapshot(de(v)?),
+            EventKind::KeyRegistered => Event::KeyRegistered(de(v)?),
+            EventKind::KeyRevoked => Event::KeyRevoked(de(v)?),
+        };
         ev.validate()?;
         Ok(ev)
     }
@@ -548,7 +605,11 @@ impl Event {
         for (field, p) in self.private_fields_mut() {
             if let Private::Clear(v) = p {
                 let s = salt();
-                openings.push(Opening { field, salt: hex::encode(s), value: v.clone() });
+                openings.push(Opening {
+                    field,
+                    salt: hex::encode(s),
+                    value: v.clone(),
+                });
                 *p = Private::Committed(commitment(&s, v));
             }
         }
@@ -559,7 +620,10 @@ impl Event {
     pub fn check_committed(&mut self) -> Result<(), EventError> {
         for (field, p) in self.private_fields_mut() {
             if matches!(p, Private::Clear(_)) {
-                return err(field, "private value in clear: it must be committed before signing");
+                return err(
+                    field,
+                    "private value in clear: it must be committed before signing",
+                );
             }
         }
         Ok(())
@@ -580,9 +644,14 @@ impl Event {
                     check_text("reason", r)?;
                 }
                 match (w.stage, &w.tx_id) {
-                    (WithdrawalStage::Executed, None) => err("tx_id", "required when stage is executed")?,
+                    (WithdrawalStage::Executed, None) => {
+                        err("tx_id", "required when stage is executed")?
+                    }
                     (WithdrawalStage::Executed, Some(t)) => check_id("tx_id", t)?,
-                    (_, Some(_)) => err("tx_id", "only an executed withdrawal has a chain transaction id")?,
+                    (_, Some(_)) => err(
+                        "tx_id",
+                        "only an executed withdrawal has a chain transaction id",
+                    )?,
                     _ => {}
                 }
                 if w.stage == WithdrawalStage::Rejected && w.reason.is_none() {
@@ -681,15 +750,234 @@ impl Event {
                 Ok(())
             }
             Event::KeyRegistered(k) => {
-                crate::keys::VerifierKey::parse(&k.key)
-                    .map_err(|e| EventError { field: "key".into(), reason: e.to_string() })?;
+                crate::keys::VerifierKey::parse(&k.key).map_err(|e| EventError {
+                    field: "key".into(),
+                    reason: e.to_string(),
+                })?;
                 check_list("kinds", &k.kinds)
             }
             Event::KeyRevoked(k) => {
-                crate::keys::KeyRef::parse(&k.key)
-                    .map_err(|e| EventError { field: "key".into(), reason: e.to_string() })?;
+                crate::keys::KeyRef::parse(&k.key).map_err(|e| EventError {
+                    field: "key".into(),
+                    reason: e.to_string(),
+                })?;
                 check_text("reason", &k.reason)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn withdrawal() -> serde_json::Value {
+        json!({"kind": "withdrawal", "withdrawal_id": "w-1", "stage": "executed", "asset": "BTC",
+               "amount": "700000000000", "destination": "bc1qxyz", "tx_id": "tx-1",
+               "wallet": "hot-btc-1", "wallet_tier": "hot", "account": "acct-1"})
+    }
+
+    fn with(mut v: serde_json::Value, key: &str, val: serde_json::Value) -> serde_json::Value {
+        if val.is_null() {
+            v.as_object_mut().unwrap().remove(key);
+        } else {
+            v[key] = val;
+        }
+        v
+    }
+
+    /// One helper walks the table: `None` means accepted, `Some(s)` means refused with an
+    /// error mentioning `s`.
+    fn check(input: serde_json::Value, want: Option<&str>) {
+        let got = Event::from_value(input.clone());
+        match (want, got) {
+            (None, Ok(_)) => {}
+            (Some(w), Err(e)) => assert!(
+                e.to_string().contains(w),
+                "{input}: error {e:?} should mention {w:?}"
+            ),
+            (w, g) => panic!("{input}: wanted {w:?}, got {g:?}"),
+        }
+    }
+
+    #[test]
+    fn event_validation_table() {
+        let w = withdrawal;
+        let cases: Vec<(serde_json::Value, Option<&str>)> = vec![
+            (w(), None),
+            (with(w(), "amount", json!(7)), Some("not JSON numbers")),
+            (with(w(), "amount", json!(7.5)), Some("floating-point")),
+            (with(w(), "amount", json!("-7")), Some("decimal digits")),
+            (with(w(), "amount", json!("1.5")), Some("decimal digits")),
+            (with(w(), "amount", json!("007")), Some("leading zero")),
+            (
+                with(w(), "amount", json!("0")),
+                Some("amount: must be greater than zero"),
+            ),
+            (with(w(), "amount", json!("1".repeat(39))), Some("1 to 38")),
+            (with(w(), "asset", json!("btc")), Some("asset")),
+            (
+                with(w(), "tx_id", serde_json::Value::Null),
+                Some("tx_id: required when stage is executed"),
+            ),
+            (
+                with(with(w(), "stage", json!("requested")), "tx_id", json!("t")),
+                Some("only an executed"),
+            ),
+            (
+                with(
+                    with(
+                        with(w(), "stage", json!("rejected")),
+                        "tx_id",
+                        serde_json::Value::Null,
+                    ),
+                    "reason",
+                    serde_json::Value::Null,
+                ),
+                Some("reason: required"),
+            ),
+            (
+                with(w(), "surprise", json!(1)),
+                Some("unknown field `surprise`"),
+            ),
+            (
+                with(w(), "kind", json!("teleport")),
+                Some("unknown kind \"teleport\""),
+            ),
+            (
+                with(w(), "kind", serde_json::Value::Null),
+                Some("kind: missing"),
+            ),
+            (
+                with(w(), "wallet", json!("hot wallet")),
+                Some("wallet: may contain only"),
+            ),
+            (
+                with(w(), "account", json!({"commitment": "00"})),
+                Some("account: bad hash: expected 64 hex digits"),
+            ),
+            (
+                with(w(), "account", json!({"commitment": "ab".repeat(32)})),
+                None,
+            ),
+            (
+                with(w(), "wallet_tier", json!("lukewarm")),
+                Some("unknown variant"),
+            ),
+            (
+                json!({"kind": "alarm", "rule": "r", "severity": "critical", "summary": "s"}),
+                None,
+            ),
+            (
+                json!({"kind": "alarm", "rule": "r", "severity": "critical", "summary": " "}),
+                Some("summary: must not be empty"),
+            ),
+            (
+                json!({"kind": "alarm", "rule": "r", "severity": "apocalyptic", "summary": "s"}),
+                Some("unknown variant"),
+            ),
+            (
+                json!({"kind": "freeze", "scope": {"target": "withdrawals"}, "reason": "r"}),
+                None,
+            ),
+            (
+                json!({"kind": "freeze", "scope": {"target": "wallets", "wallets": []}, "reason": "r"}),
+                Some("scope.wallets: must not be empty"),
+            ),
+            (
+                json!({"kind": "freeze", "scope": {"target": "accounts", "accounts": ["a", "b c"]}, "reason": "r"}),
+                Some("scope.accounts[1]"),
+            ),
+            (
+                json!({"kind": "freeze", "scope": {"target": "moon"}, "reason": "r"}),
+                Some("unknown variant"),
+            ),
+            (
+                json!({"kind": "credential_reset", "credentials": ["api_keys", "two_factor"], "scope": "all_users", "reason": "r"}),
+                None,
+            ),
+            (
+                json!({"kind": "credential_reset", "credentials": [], "scope": "all_users", "reason": "r"}),
+                Some("credentials: must not be empty"),
+            ),
+            (
+                json!({"kind": "credential_reset", "credentials": ["password"], "scope": "all_users", "affected_accounts": 5, "reason": "r"}),
+                Some("affected_accounts"),
+            ),
+            (
+                json!({"kind": "maintenance", "notice": "n", "starts_at_ms": 10, "ends_at_ms": 5}),
+                Some("ends_at_ms: is before"),
+            ),
+            (
+                json!({"kind": "safu_contribution", "asset": "BTC", "amount": "5", "period_start_ms": 1, "period_end_ms": 2, "fee_share_bps": 1000}),
+                None,
+            ),
+            (
+                json!({"kind": "safu_contribution", "asset": "BTC", "amount": "5", "period_start_ms": 1, "period_end_ms": 2, "fee_share_bps": 10001}),
+                Some("fee_share_bps"),
+            ),
+            (
+                json!({"kind": "safu_payout", "incident": "i-1", "asset": "BTC", "amount": "5", "covers": "loss"}),
+                None,
+            ),
+            (
+                json!({"kind": "incident_open", "incident": "i-1", "title": "t", "summary": "s", "severity": "high"}),
+                None,
+            ),
+            (
+                json!({"kind": "incident_open", "incident": "i-1", "title": "t".repeat(201), "summary": "s", "severity": "high"}),
+                Some("title: is longer"),
+            ),
+            (
+                json!({"kind": "incident_close", "incident": "i 1", "summary": "s"}),
+                Some("incident: may contain only"),
+            ),
+            (
+                json!({"kind": "reserve_snapshot", "snapshot": "s1", "cut_off_ms": 1, "liabilities_root": "00".repeat(32), "padded_size": 8, "assets": [{"asset": "BTC", "liabilities": "1", "reserves": "2"}]}),
+                None,
+            ),
+            (
+                json!({"kind": "reserve_snapshot", "snapshot": "s1", "cut_off_ms": 1, "liabilities_root": "00".repeat(32), "padded_size": 6, "assets": [{"asset": "BTC", "liabilities": "1", "reserves": "2"}]}),
+                Some("power of two"),
+            ),
+            (
+                json!({"kind": "key_registered", "key": "not-a-key", "kinds": ["alarm"]}),
+                Some("key: malformed verifier key"),
+            ),
+            (
+                json!({"kind": "key_revoked", "key": "risk+zzzzzzzz", "reason": "r"}),
+                Some("key: bad key reference"),
+            ),
+        ];
+        for (input, want) in cases {
+            check(input, want);
+        }
+    }
+
+    #[test]
+    fn commit_then_open() {
+        let mut ev = Event::from_value(withdrawal()).unwrap();
+        let mut n = 0u8;
+        let openings = ev.commit_private(|| {
+            n += 1;
+            [n; 32]
+        });
+        assert_eq!(openings.len(), 1);
+        assert_eq!(openings[0].field, "account");
+        assert_eq!(openings[0].value, "acct-1");
+        let Event::Withdrawal(w) = &ev else { panic!() };
+        let Private::Committed(c) = &w.account else {
+            panic!("still in clear")
+        };
+        assert!(openings[0].opens(c));
+        let mut wrong = openings[0].clone();
+        wrong.value = "acct-2".into();
+        assert!(!wrong.opens(c));
+        assert!(ev.clone().check_committed().is_ok());
+        assert!(Event::from_value(withdrawal())
+            .unwrap()
+            .check_committed()
+            .is_err());
     }
 }

@@ -15,6 +15,8 @@ pub mod canonical;
 pub mod checkpoint;
 pub mod entry;
 pub mod event;
+#[cfg(test)]
+mod format_example;
 pub mod hash;
 pub mod keys;
 pub mod merkle;

@@ -66,7 +66,9 @@ mod b64_hashes {
         v.iter()
             .map(|s| {
                 let raw = BASE64_STANDARD.decode(s).map_err(de::Error::custom)?;
-                let a: [u8; 32] = raw.try_into().map_err(|_| de::Error::custom("a hash is 32 bytes"))?;
+                let a: [u8; 32] = raw
+                    .try_into()
+                    .map_err(|_| de::Error::custom("a hash is 32 bytes"))?;
                 Ok(Digest(a))
             })
             .collect()
@@ -87,7 +89,10 @@ impl InclusionProof {
     /// Checks the proof against a leaf hash and the tree's root. Never panics.
     pub fn verify(&self, leaf: &Digest, root: &Digest) -> Result<(), ProofError> {
         if self.index >= self.tree_size {
-            return Err(ProofError::IndexOutOfRange { index: self.index, size: self.tree_size });
+            return Err(ProofError::IndexOutOfRange {
+                index: self.index,
+                size: self.tree_size,
+            });
         }
         if self.hashes.len() > MAX_PROOF_HASHES {
             return Err(ProofError::TooLong(self.hashes.len()));
@@ -113,7 +118,10 @@ impl ConsistencyProof {
     /// Checks the proof against both roots. Never panics.
     pub fn verify(&self, old_root: &Digest, new_root: &Digest) -> Result<(), ProofError> {
         if self.old_size > self.new_size {
-            return Err(ProofError::SizeOrder { old: self.old_size, new: self.new_size });
+            return Err(ProofError::SizeOrder {
+                old: self.old_size,
+                new: self.new_size,
+            });
         }
         if self.hashes.len() > MAX_PROOF_HASHES {
             return Err(ProofError::TooLong(self.hashes.len()));
@@ -130,11 +138,21 @@ impl ConsistencyProof {
             if !self.hashes.is_empty() {
                 return Err(ProofError::Mismatch);
             }
-            return if old_root == new_root { Ok(()) } else { Err(ProofError::DifferentRoots) };
+            return if old_root == new_root {
+                Ok(())
+            } else {
+                Err(ProofError::DifferentRoots)
+            };
         }
         let p: Vec<Hash> = self.hashes.iter().map(|h| Hash(h.0)).collect();
-        tlog_tiles::check_tree(&p, self.new_size, Hash(new_root.0), self.old_size, Hash(old_root.0))
-            .map_err(|_| ProofError::Mismatch)
+        tlog_tiles::check_tree(
+            &p,
+            self.new_size,
+            Hash(new_root.0),
+            self.old_size,
+            Hash(old_root.0),
+        )
+        .map_err(|_| ProofError::Mismatch)
     }
 }
 
@@ -148,7 +166,9 @@ pub struct TileNodes {
 
 impl TileNodes {
     pub fn new() -> Self {
-        TileNodes { levels: vec![Vec::new(); TILE_HEIGHT as usize + 1] }
+        TileNodes {
+            levels: vec![Vec::new(); TILE_HEIGHT as usize + 1],
+        }
     }
 
     /// Expands a stored tile (concatenated 32-byte hashes, at most 256).
@@ -199,7 +219,10 @@ impl TileNodes {
 
     /// The complete node `i` at inner level `k`, if present.
     pub fn node(&self, k: u8, i: u64) -> Option<Digest> {
-        self.levels.get(k as usize)?.get(usize::try_from(i).ok()?).copied()
+        self.levels
+            .get(k as usize)?
+            .get(usize::try_from(i).ok()?)
+            .copied()
     }
 }
 
@@ -246,11 +269,14 @@ impl TileTree {
             let t = if width == 0 {
                 TileNodes::new()
             } else {
-                let t = src
-                    .tile(level, index)?
-                    .ok_or_else(|| format!("tile {level}/{index} is missing for tree size {size}"))?;
+                let t = src.tile(level, index)?.ok_or_else(|| {
+                    format!("tile {level}/{index} is missing for tree size {size}")
+                })?;
                 if t.width() < width {
-                    return Err(format!("tile {level}/{index} has {} hashes, expected at least {width}", t.width()));
+                    return Err(format!(
+                        "tile {level}/{index} has {} hashes, expected at least {width}",
+                        t.width()
+                    ));
                 }
                 // A stored edge tile may be wider than this size only if the tail was not
                 // committed; rebuild it at the committed width.
@@ -283,7 +309,11 @@ impl TileTree {
                     None => break,
                     Some(root) => {
                         let done = std::mem::replace(&mut self.edge[level], TileNodes::new());
-                        full.push(DirtyTile { level: level as u8, index: nodes_before >> 8, nodes: Arc::new(done) });
+                        full.push(DirtyTile {
+                            level: level as u8,
+                            index: nodes_before >> 8,
+                            nodes: Arc::new(done),
+                        });
                         h = root;
                         level += 1;
                     }
@@ -295,7 +325,11 @@ impl TileTree {
             let w = self.edge[level].width();
             if w > 0 {
                 let index = (self.size >> (8 * level as u32)) >> 8;
-                full.push(DirtyTile { level: level as u8, index, nodes: Arc::new(self.edge[level].clone()) });
+                full.push(DirtyTile {
+                    level: level as u8,
+                    index,
+                    nodes: Arc::new(self.edge[level].clone()),
+                });
             }
         }
         full
@@ -311,45 +345,81 @@ impl TileTree {
         let edge_index = (self.size >> (8 * tl as u32)) >> 8;
         if let Some(t) = self.edge.get(tl as usize) {
             if tile_index == edge_index {
-                return t.node(k, inner).ok_or_else(|| format!("node {level}/{index} is not in the tree"));
+                return t
+                    .node(k, inner)
+                    .ok_or_else(|| format!("node {level}/{index} is not in the tree"));
             }
         }
-        let t = src.tile(tl, tile_index)?.ok_or_else(|| format!("tile {tl}/{tile_index} is missing"))?;
-        t.node(k, inner).ok_or_else(|| format!("node {level}/{index} is not in tile {tl}/{tile_index}"))
+        let t = src
+            .tile(tl, tile_index)?
+            .ok_or_else(|| format!("tile {tl}/{tile_index} is missing"))?;
+        t.node(k, inner)
+            .ok_or_else(|| format!("node {level}/{index} is not in tile {tl}/{tile_index}"))
     }
 
     /// Root of the tree at `size` (≤ the current size).
     pub fn root(&self, size: u64, src: &dyn TileSource) -> Result<Digest, String> {
         if size > self.size {
-            return Err(format!("tree size {size} is beyond the current size {}", self.size));
+            return Err(format!(
+                "tree size {size} is beyond the current size {}",
+                self.size
+            ));
         }
         let r = self.reader(src);
-        tlog_tiles::tree_hash(size, &r).map(|h| Digest(h.0)).map_err(|e| e.to_string())
+        tlog_tiles::tree_hash(size, &r)
+            .map(|h| Digest(h.0))
+            .map_err(|e| e.to_string())
     }
 
     /// Inclusion proof of leaf `index` in the tree of `size` leaves.
-    pub fn inclusion_proof(&self, index: u64, size: u64, src: &dyn TileSource) -> Result<InclusionProof, String> {
+    pub fn inclusion_proof(
+        &self,
+        index: u64,
+        size: u64,
+        src: &dyn TileSource,
+    ) -> Result<InclusionProof, String> {
         if index >= size || size > self.size {
-            return Err(format!("no leaf {index} in a tree of size {size} (log size {})", self.size));
+            return Err(format!(
+                "no leaf {index} in a tree of size {size} (log size {})",
+                self.size
+            ));
         }
-        let p = tlog_tiles::prove_record(size, index, &self.reader(src)).map_err(|e| e.to_string())?;
-        Ok(InclusionProof { index, tree_size: size, hashes: p.into_iter().map(|h| Digest(h.0)).collect() })
+        let p =
+            tlog_tiles::prove_record(size, index, &self.reader(src)).map_err(|e| e.to_string())?;
+        Ok(InclusionProof {
+            index,
+            tree_size: size,
+            hashes: p.into_iter().map(|h| Digest(h.0)).collect(),
+        })
     }
 
     /// Consistency proof from `old` to `new` leaves.
-    pub fn consistency_proof(&self, old: u64, new: u64, src: &dyn TileSource) -> Result<ConsistencyProof, String> {
+    pub fn consistency_proof(
+        &self,
+        old: u64,
+        new: u64,
+        src: &dyn TileSource,
+    ) -> Result<ConsistencyProof, String> {
         if old > new || new > self.size {
-            return Err(format!("no consistency proof from {old} to {new} (log size {})", self.size));
+            return Err(format!(
+                "no consistency proof from {old} to {new} (log size {})",
+                self.size
+            ));
         }
         let hashes = if old == 0 || old == new {
             vec![]
         } else {
-            tlog_tiles::prove_tree(new, old, &self.reader(src)).map_err(|e| e.to_string())?
+            tlog_tiles::prove_tree(new, old, &self.reader(src))
+                .map_err(|e| e.to_string())?
                 .into_iter()
                 .map(|h| Digest(h.0))
                 .collect()
         };
-        Ok(ConsistencyProof { old_size: old, new_size: new, hashes })
+        Ok(ConsistencyProof {
+            old_size: old,
+            new_size: new,
+            hashes,
+        })
     }
 
     fn reader<'a>(&'a self, src: &'a dyn TileSource) -> Reader<'a> {
@@ -409,7 +479,9 @@ impl CompactRange {
 
     pub fn root(&self) -> Digest {
         let mut it = self.stack.iter().rev();
-        let Some(mut h) = it.next().copied() else { return EMPTY_ROOT };
+        let Some(mut h) = it.next().copied() else {
+            return EMPTY_ROOT;
+        };
         for left in it {
             h = node_hash(left, &h);
         }
@@ -441,5 +513,139 @@ impl MemoryTiles {
 impl TileSource for MemoryTiles {
     fn tile(&self, level: u8, index: u64) -> Result<Option<Arc<TileNodes>>, String> {
         Ok(self.0.get(&(level, index)).cloned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn leaves(n: u64) -> Vec<Digest> {
+        (0..n).map(|i| leaf_hash(&i.to_be_bytes())).collect()
+    }
+
+    /// A tree of `n` leaves appended in chunks, with its tiles in memory.
+    fn build(n: u64, chunk: usize) -> (TileTree, MemoryTiles) {
+        let mut t = TileTree::new();
+        let mut m = MemoryTiles::default();
+        for c in leaves(n).chunks(chunk.max(1)) {
+            m.store(t.append(c));
+        }
+        (t, m)
+    }
+
+    /// Reference root by RFC 6962's recursive definition.
+    fn reference_root(l: &[Digest]) -> Digest {
+        match l.len() {
+            0 => EMPTY_ROOT,
+            1 => l[0],
+            n => {
+                // The largest power of two smaller than n.
+                let k = (n - 1).next_power_of_two();
+                let k = if k >= n { k / 2 } else { k };
+                node_hash(&reference_root(&l[..k]), &reference_root(&l[k..]))
+            }
+        }
+    }
+
+    fn flip(d: &mut Digest, bit: usize) {
+        d.0[bit / 8 % 32] ^= 1 << (bit % 8);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn roots_agree(n in 0u64..1200, chunk in 1usize..300) {
+            let (t, m) = build(n, chunk);
+            let l = leaves(n);
+            let mut c = CompactRange::new();
+            l.iter().for_each(|h| c.push(*h));
+            let want = reference_root(&l);
+            prop_assert_eq!(t.root(n, &m).unwrap(), want);
+            prop_assert_eq!(c.root(), want);
+            // Reloading the edge from the stored tiles gives the same tree.
+            let r = TileTree::load(n, &m).unwrap();
+            prop_assert_eq!(r.root(n, &m).unwrap(), want);
+        }
+
+        #[test]
+        fn inclusion_proofs_verify_and_mutations_fail(n in 1u64..1100, i in any::<u64>(), size_off in any::<u64>(), bit in 0usize..256) {
+            let (t, m) = build(n, 97);
+            let size = 1 + size_off % n;
+            let idx = i % size;
+            let root = t.root(size, &m).unwrap();
+            let leaf = leaf_hash(&idx.to_be_bytes());
+            let p = t.inclusion_proof(idx, size, &m).unwrap();
+            prop_assert!(p.verify(&leaf, &root).is_ok());
+            // Every single-bit change of a proof hash, the leaf or the root fails.
+            for k in 0..p.hashes.len() {
+                let mut q = p.clone();
+                flip(&mut q.hashes[k], bit);
+                prop_assert!(q.verify(&leaf, &root).is_err());
+            }
+            let mut bad_leaf = leaf; flip(&mut bad_leaf, bit);
+            prop_assert!(p.verify(&bad_leaf, &root).is_err());
+            let mut bad_root = root; flip(&mut bad_root, bit);
+            prop_assert!(p.verify(&leaf, &bad_root).is_err());
+            // Wrong index, truncated or extended proofs fail. (A wrong tree size can still
+            // verify: RFC 6962 roots commit to the size only through the checkpoint.)
+            if size > 1 {
+                let q = InclusionProof { index: (idx + 1) % size, ..p.clone() };
+                prop_assert!(q.verify(&leaf, &root).is_err());
+            }
+            if !p.hashes.is_empty() {
+                let mut q = p.clone(); q.hashes.pop();
+                prop_assert!(q.verify(&leaf, &root).is_err());
+            }
+            let mut q = p.clone(); q.hashes.push(root);
+            prop_assert!(q.verify(&leaf, &root).is_err());
+        }
+
+        #[test]
+        fn consistency_proofs_verify_and_mutations_fail(n in 1u64..1100, a in any::<u64>(), b in any::<u64>(), bit in 0usize..256) {
+            let (t, m) = build(n, 61);
+            let new = 1 + b % n;
+            let old = a % (new + 1);
+            let (old_root, new_root) = (t.root(old, &m).unwrap(), t.root(new, &m).unwrap());
+            let p = t.consistency_proof(old, new, &m).unwrap();
+            prop_assert!(p.verify(&old_root, &new_root).is_ok());
+            for k in 0..p.hashes.len() {
+                let mut q = p.clone();
+                flip(&mut q.hashes[k], bit);
+                prop_assert!(q.verify(&old_root, &new_root).is_err());
+            }
+            if old > 0 {
+                let mut r = old_root; flip(&mut r, bit);
+                prop_assert!(p.verify(&r, &new_root).is_err());
+            }
+            if old > 0 && old < new {
+                let mut r = new_root; flip(&mut r, bit);
+                prop_assert!(p.verify(&old_root, &r).is_err());
+            }
+        }
+
+        /// Arbitrary proofs never panic.
+        #[test]
+        fn garbage_proofs_never_panic(index in any::<u64>(), size in any::<u64>(), old in any::<u64>(), hashes in proptest::collection::vec(any::<[u8; 32]>(), 0..70)) {
+            let hs: Vec<Digest> = hashes.into_iter().map(Digest).collect();
+            let _ = InclusionProof { index, tree_size: size, hashes: hs.clone() }.verify(&Digest::ZERO, &Digest::ZERO);
+            let _ = ConsistencyProof { old_size: old, new_size: size, hashes: hs }.verify(&Digest::ZERO, &Digest::ZERO);
+        }
+    }
+
+    #[test]
+    fn tiles_are_tlog_tiles_shaped() {
+        let n = 256 * 3 + 5;
+        let (t, m) = build(n, 100);
+        assert_eq!(m.0.get(&(0, 0)).unwrap().width(), 256);
+        assert_eq!(m.0.get(&(0, 2)).unwrap().width(), 256);
+        assert_eq!(m.0.get(&(0, 3)).unwrap().width(), 5);
+        // The level-1 tile holds the roots of the three full level-0 tiles.
+        let l1 = m.0.get(&(1, 0)).unwrap();
+        assert_eq!(l1.width(), 3);
+        assert_eq!(l1.node(0, 1), Some(reference_root(&leaves(512)[256..512])));
+        assert_eq!(t.size(), n);
     }
 }

@@ -1,0 +1,85 @@
+//! The worked example of docs/FORMAT.md §8, computed by the code. If this test fails, the
+//! format changed: update FORMAT.md, bump FORMAT_VERSION, and say so.
+
+use crate::checkpoint::{self, Checkpoint};
+use crate::entry::Entry;
+use crate::event::Event;
+use crate::hash::{chain_hash, commitment, Digest};
+use crate::keys::SignerKey;
+use crate::merkle::{leaf_hash, node_hash};
+use crate::statement::{sign, signing_message, Statement};
+
+pub struct Example {
+    pub service_vkey: String,
+    pub log_vkey: String,
+    pub commitment: String,
+    pub statement: String,
+    pub signature: String,
+    pub entry: String,
+    pub chain_hash: String,
+    pub leaf_hash: String,
+    pub root2: String,
+    pub checkpoint: String,
+}
+
+pub fn example() -> Example {
+    let service = SignerKey::from_seed("withdrawals", [0x11; 32]).unwrap();
+    let log = SignerKey::from_seed("vigil.example/audit-log", [0x22; 32]).unwrap();
+    let salt = [0x33; 32];
+    let c = commitment(&salt, "acct-0715");
+    let event = Event::from_value(serde_json::json!({
+        "kind": "withdrawal", "withdrawal_id": "w-7000", "stage": "executed", "asset": "BTC",
+        "amount": "700000000000", "destination": "bc1qdemo", "tx_id": "demo-tx-7000btc",
+        "wallet": "hot-btc-1", "wallet_tier": "hot", "account": {"commitment": c.to_hex()},
+    }))
+    .unwrap();
+    let st = Statement {
+        key: service.key_ref.clone(),
+        idempotency_key: "w-7000-executed".into(),
+        created_at_ms: 1_557_248_220_000,
+        event,
+    };
+    let bytes = st.to_bytes().unwrap();
+    let sig = sign(&service, &bytes);
+    let entry = Entry {
+        seq: 5,
+        time_ms: 1_557_248_221_000,
+        prev: Digest([0xab; 32]),
+        signature: sig,
+        statement_bytes: bytes.clone(),
+    }
+    .encode()
+    .unwrap();
+    let leaf = leaf_hash(&entry);
+    // A two-entry tree: this entry, then one of the single byte 0x00.
+    let root2 = node_hash(&leaf, &leaf_hash(&[0]));
+    let cp = checkpoint::sign(
+        &Checkpoint::new("vigil.example/audit-log", 1, leaf),
+        &log,
+        1_557_248_222,
+    )
+    .unwrap();
+    assert!(service.verifier().verify(&signing_message(&bytes), &sig));
+    Example {
+        service_vkey: service.verifier().to_vkey(),
+        log_vkey: log.verifier().to_vkey(),
+        commitment: c.to_hex(),
+        statement: String::from_utf8(bytes).unwrap(),
+        signature: hex::encode(sig),
+        entry: hex::encode(&entry),
+        chain_hash: chain_hash(&entry).to_hex(),
+        leaf_hash: leaf.to_hex(),
+        root2: root2.to_hex(),
+        checkpoint: String::from_utf8(cp).unwrap(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn print_example() {
+        let e = super::example();
+        println!("service_vkey {}\nlog_vkey {}\ncommitment {}\nstatement {}\nsignature {}\nentry {}\nchain {}\nleaf {}\nroot2 {}\ncheckpoint\n{}",
+            e.service_vkey, e.log_vkey, e.commitment, e.statement, e.signature, e.entry, e.chain_hash, e.leaf_hash, e.root2, e.checkpoint);
+    }
+}

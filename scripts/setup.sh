@@ -1,0 +1,22 @@
+# Sourced by scripts/demo and scripts/test: installs what a fresh Debian machine with only the
+# Rust toolchain lacks, idempotently, and picks the one cargo target dir both commands share.
+set -euo pipefail
+
+need_pkgs=()
+dpkg -s libclang-dev >/dev/null 2>&1 || need_pkgs+=(libclang-dev)   # bindgen, for rocksdb
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  echo "setup: installing ${need_pkgs[*]}" >&2
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
+fi
+
+# The browser verifier is the core compiled for wasm32.
+if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+  echo "setup: adding the wasm32-unknown-unknown target" >&2
+  rustup target add wasm32-unknown-unknown >/dev/null
+fi
+
+# One target dir, outside the clone, so the demo, the tests and CI reuse one RocksDB build
+# (its C++ takes ~16 minutes to compile on 2 cores).
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/vigil/target}"

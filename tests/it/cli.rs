@@ -1,0 +1,111 @@
+//! The `vigil` binary: keygen, verify exit codes, the demo.
+
+use crate::support::*;
+use std::process::Command;
+
+#[test]
+fn keygen_writes_a_private_key_only_its_owner_reads_and_never_overwrites() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = || {
+        Command::new(vigil_bin())
+            .args(["keygen", "--name", "exchange.example/audit-log", "--out"])
+            .arg(dir.path())
+            .output()
+            .unwrap()
+    };
+    let out = run();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key = dir.path().join("exchange.example_audit-log.key");
+    let vkey = dir.path().join("exchange.example_audit-log.vkey");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    let s = vigil::config::read_signer(&key).unwrap();
+    let v = vigil::config::read_verifier(&vkey).unwrap();
+    assert_eq!(s.name(), "exchange.example/audit-log");
+    assert_eq!(s.verifier(), v);
+    let again = run();
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("refusing to overwrite"));
+    assert_eq!(
+        vigil::config::read_verifier(&vkey).unwrap(),
+        v,
+        "the first key is intact"
+    );
+}
+
+#[test]
+fn verify_exit_codes() {
+    let l = Ledger::new_with_withdrawals(2);
+    let dir = l.dir.path().to_path_buf();
+    std::fs::write(dir.join("log.vkey"), l.keys.log.verifier().to_vkey()).unwrap();
+    std::fs::write(
+        dir.join("other.vkey"),
+        key("test.example/log", 50).verifier().to_vkey(),
+    )
+    .unwrap();
+    let data = l.data_dir();
+    drop(l.engine);
+    let verify = |data: &std::path::Path, key: &str| {
+        Command::new(vigil_bin())
+            .args(["verify", "--json", "--data-dir"])
+            .arg(data)
+            .arg("--log-key")
+            .arg(dir.join(key))
+            .output()
+            .unwrap()
+    };
+    // (data dir, pinned key, exit code, text in the JSON report)
+    let cases: &[(&std::path::Path, &str, i32, &str)] = &[
+        (&data, "log.vkey", 0, "\"verified\":true"),
+        (&data, "other.vkey", 1, "not signed by the log key"),
+        (&dir.join("nowhere"), "log.vkey", 2, "not a vigil data dir"),
+    ];
+    for (d, k, code, text) in cases {
+        let out = verify(d, k);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(*code),
+            "{k}: {stdout} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.contains(text), "{k}: {stdout}");
+    }
+}
+
+#[test]
+fn the_demo_tells_the_story_and_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("keys-example");
+    let out = Command::new(vigil_bin())
+        .args(["demo", "--data-dir"])
+        .arg(dir.path().join("d"))
+        .arg("--keys")
+        .arg(&keys)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("Verified: 24 entries"), "{stdout}");
+    // The incident's entries are indexed by incident id.
+    let store = vigil::store::Store::open_read_only(&dir.path().join("d")).unwrap();
+    let inc = store
+        .by_incident("INC-2019-05-07-hot-wallet", None, 100)
+        .unwrap();
+    assert_eq!(inc.len(), 10, "{inc:?}");
+    assert_eq!(store.by_kind("safu_payout", None, 10).unwrap().len(), 1);
+}

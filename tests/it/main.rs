@@ -1,0 +1,7 @@
+//! vigil's integration tests: one binary, real RocksDB on disk, real processes.
+
+mod cli;
+mod crash;
+mod engine;
+mod store;
+mod support;

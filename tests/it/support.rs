@@ -1,0 +1,154 @@
+//! Shared test helpers: a ledger in a temp dir with deterministic keys.
+
+use serde_json::Value;
+use std::path::Path;
+use std::sync::Arc;
+use tempfile::TempDir;
+use vigil::client::signed;
+use vigil::config::bootstrap_submissions;
+use vigil::engine::{Clock, Engine, EngineConfig};
+use vigil_core::event::{Event, EventKind};
+use vigil_core::keys::SignerKey;
+use vigil_core::statement::ParsedSubmission;
+
+pub fn key(name: &str, seed: u8) -> SignerKey {
+    SignerKey::from_seed(name, [seed; 32]).unwrap()
+}
+
+pub struct Keys {
+    pub log: SignerKey,
+    pub operator: SignerKey,
+    pub withdrawals: SignerKey,
+    pub risk: SignerKey,
+    pub ops: SignerKey,
+    /// Registered and then revoked during bootstrap.
+    pub retired: SignerKey,
+    /// Never registered.
+    pub stranger: SignerKey,
+}
+
+impl Keys {
+    pub fn new() -> Keys {
+        Keys {
+            log: key("test.example/log", 1),
+            operator: key("operator", 2),
+            withdrawals: key("withdrawals", 3),
+            risk: key("risk", 4),
+            ops: key("operations", 5),
+            retired: key("retired", 6),
+            stranger: key("stranger", 7),
+        }
+    }
+}
+
+pub struct FixedClock(pub std::sync::atomic::AtomicU64);
+
+impl Clock for FixedClock {
+    fn now_ms(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+pub const T0: u64 = 1_700_000_000_000;
+
+pub struct Ledger {
+    pub dir: TempDir,
+    pub engine: Engine,
+    pub keys: Keys,
+    pub clock: Arc<FixedClock>,
+}
+
+pub fn engine_config(keys: &Keys, clock: Arc<FixedClock>) -> EngineConfig {
+    let mut c = EngineConfig::new(keys.log.clone());
+    c.clock = clock;
+    c
+}
+
+impl Ledger {
+    /// A new log: genesis, the service keys registered, and `retired` registered then revoked.
+    pub fn new() -> Ledger {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = Keys::new();
+        let clock = Arc::new(FixedClock(T0.into()));
+        let engine = Engine::open(
+            &dir.path().join("data"),
+            engine_config(&keys, clock.clone()),
+        )
+        .unwrap();
+        let services = vec![
+            (keys.withdrawals.verifier(), vec![EventKind::Withdrawal]),
+            (keys.risk.verifier(), vec![EventKind::Alarm]),
+            (
+                keys.ops.verifier(),
+                vec![
+                    EventKind::Freeze,
+                    EventKind::Unfreeze,
+                    EventKind::IncidentOpen,
+                    EventKind::IncidentClose,
+                ],
+            ),
+            (keys.retired.verifier(), vec![EventKind::Alarm]),
+        ];
+        engine
+            .append_blocking(bootstrap_submissions(&keys.operator, &services, T0).unwrap())
+            .unwrap();
+        let l = Ledger {
+            dir,
+            engine,
+            keys,
+            clock,
+        };
+        let revoke = l.sub(&l.keys.operator, serde_json::json!({"kind": "key_revoked", "key": l.keys.retired.key_ref.to_string(), "reason": "rotated"}), "revoke-retired");
+        l.engine.append_blocking(vec![revoke]).unwrap();
+        l
+    }
+
+    pub fn data_dir(&self) -> std::path::PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// Closes and reopens the engine on the same data dir.
+    pub fn reopen(self) -> Ledger {
+        let Ledger {
+            dir,
+            engine,
+            keys,
+            clock,
+        } = self;
+        drop(engine);
+        let engine = Engine::open(
+            &dir.path().join("data"),
+            engine_config(&keys, clock.clone()),
+        )
+        .unwrap();
+        Ledger {
+            dir,
+            engine,
+            keys,
+            clock,
+        }
+    }
+
+    pub fn sub(&self, key: &SignerKey, event: Value, idem: &str) -> ParsedSubmission {
+        signed(key, Event::from_value(event).unwrap(), idem, T0).unwrap()
+    }
+}
+
+pub fn withdrawal(id: &str) -> Value {
+    serde_json::json!({"kind": "withdrawal", "withdrawal_id": id, "stage": "requested", "asset": "BTC",
+        "amount": "150000000", "destination": "bc1qtest", "wallet": "hot-btc-1", "wallet_tier": "hot", "account": "acct-42"})
+}
+
+pub fn alarm(refs: Vec<u64>) -> Value {
+    serde_json::json!({"kind": "alarm", "rule": "outflow", "severity": "high", "summary": "large outflow", "refs": refs})
+}
+
+/// Opens a vigil data dir with raw RocksDB, for tests that tamper with the bytes on disk.
+pub fn raw_db(path: &Path) -> rocksdb::DB {
+    let cfs = rocksdb::DB::list_cf(&rocksdb::Options::default(), path).unwrap();
+    rocksdb::DB::open_cf(&rocksdb::Options::default(), path, cfs).unwrap()
+}
+
+pub fn vigil_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_vigil")
+}

@@ -76,10 +76,30 @@ pub fn example() -> Example {
 
 #[cfg(test)]
 mod tests {
+    const FORMAT_MD: &str = include_str!("../../../docs/FORMAT.md");
+
+    /// Every value of the worked example appears verbatim in docs/FORMAT.md.
     #[test]
-    fn print_example() {
+    fn format_md_shows_what_the_code_computes() {
         let e = super::example();
-        println!("service_vkey {}\nlog_vkey {}\ncommitment {}\nstatement {}\nsignature {}\nentry {}\nchain {}\nleaf {}\nroot2 {}\ncheckpoint\n{}",
-            e.service_vkey, e.log_vkey, e.commitment, e.statement, e.signature, e.entry, e.chain_hash, e.leaf_hash, e.root2, e.checkpoint);
+        for (what, value) in [
+            ("service verifier key", e.service_vkey.as_str()),
+            ("log verifier key", &e.log_vkey),
+            ("commitment", &e.commitment),
+            ("statement", &e.statement),
+            ("signature", &e.signature),
+            ("chain hash", &e.chain_hash),
+            ("leaf hash", &e.leaf_hash),
+            ("two-leaf root", &e.root2),
+            ("checkpoint", &e.checkpoint),
+            ("entry header", &e.entry[..2]),
+        ] {
+            assert!(FORMAT_MD.contains(value), "FORMAT.md lacks the {what}: {value}");
+        }
+        assert!(FORMAT_MD.contains(&format!("one line, {} bytes", e.statement.len())));
+        // The header rows of §8, concatenated, are the entry's first 113 bytes.
+        let header: String = ["01", "0000000000000005", "0000016a933a1f48", &"ab".repeat(32), &e.signature].concat();
+        assert_eq!(&e.entry[..header.len()], header);
+        assert_eq!(&e.entry[header.len()..], hex::encode(e.statement.as_bytes()));
     }
 }

@@ -14,10 +14,7 @@ use vigil_core::event::{Event, EventKind};
 use vigil_core::keys::SignerKey;
 
 fn arg(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 fn main() {
@@ -28,17 +25,9 @@ fn main() {
     let log = SignerKey::from_seed("bench.example/log", [1; 32]).unwrap();
     let operator = SignerKey::from_seed("operator", [2; 32]).unwrap();
     let svc = SignerKey::from_seed("withdrawals", [3; 32]).unwrap();
-    let engine =
-        Arc::new(Engine::open(&dir.path().join("engine"), EngineConfig::new(log)).unwrap());
+    let engine = Arc::new(Engine::open(&dir.path().join("engine"), EngineConfig::new(log)).unwrap());
     engine
-        .append_blocking(
-            bootstrap_submissions(
-                &operator,
-                &[(svc.verifier(), vec![EventKind::Withdrawal])],
-                0,
-            )
-            .unwrap(),
-        )
+        .append_blocking(bootstrap_submissions(&operator, &[(svc.verifier(), vec![EventKind::Withdrawal])], 0).unwrap())
         .unwrap();
 
     eprintln!("signing and verifying {total} events (not timed)...");
@@ -78,11 +67,8 @@ fn main() {
     assert_eq!(appended as usize, total);
 
     // The same bytes, raw: synced WriteBatches of `batch` values, keyed by sequence number.
-    let entries: Vec<Vec<u8>> = engine
-        .store()
-        .entries(start_size, start_size + appended)
-        .map(|r| r.unwrap().1)
-        .collect();
+    let entries: Vec<Vec<u8>> =
+        engine.store().entries(start_size, start_size + appended).map(|r| r.unwrap().1).collect();
     let bytes: usize = entries.iter().map(|e| e.len()).sum();
     let mut opts = Options::default();
     opts.create_if_missing(true);
@@ -100,10 +86,7 @@ fn main() {
     let raw_secs = t1.elapsed().as_secs_f64();
 
     let (er, rr) = (total as f64 / engine_secs, total as f64 / raw_secs);
-    println!(
-        "events: {total}, caller batch: {batch}, callers: {callers}, mean entry: {} bytes",
-        bytes / total
-    );
+    println!("events: {total}, caller batch: {batch}, callers: {callers}, mean entry: {} bytes", bytes / total);
     println!("engine append (group commit, indexes, Merkle tiles, signed checkpoint, receipts): {er:>10.0} entries/s");
     println!("raw RocksDB synced WriteBatches of the same bytes:                               {rr:>10.0} entries/s");
     println!("ratio engine/raw: {:.2}", er / rr);

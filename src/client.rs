@@ -14,12 +14,7 @@ pub fn sign_event(
     created_at_ms: u64,
 ) -> Result<Submission, StatementError> {
     let openings = event.commit_private(rand::random::<[u8; 32]>);
-    let st = Statement {
-        key: key.key_ref.clone(),
-        idempotency_key: idempotency_key.into(),
-        created_at_ms,
-        event,
-    };
+    let st = Statement { key: key.key_ref.clone(), idempotency_key: idempotency_key.into(), created_at_ms, event };
     Submission::sign(key, &st, openings)
 }
 

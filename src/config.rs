@@ -38,10 +38,8 @@ pub struct Config {
 
 impl Config {
     pub fn load(path: &Path) -> Result<Config> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading config {}", path.display()))?;
-        let mut c: Config =
-            toml::from_str(&text).with_context(|| format!("config {}", path.display()))?;
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
+        let mut c: Config = toml::from_str(&text).with_context(|| format!("config {}", path.display()))?;
         let base = path.parent().unwrap_or(Path::new("."));
         let fix = |p: &mut PathBuf| {
             if p.is_relative() {
@@ -59,22 +57,17 @@ impl Config {
 
     /// The service keys and their kinds, read from their files.
     pub fn service_keys(&self) -> Result<Vec<(VerifierKey, Vec<EventKind>)>> {
-        self.services
-            .iter()
-            .map(|s| Ok((read_verifier(&s.vkey)?, s.kinds.clone())))
-            .collect()
+        self.services.iter().map(|s| Ok((read_verifier(&s.vkey)?, s.kinds.clone()))).collect()
     }
 }
 
 pub fn read_signer(path: &Path) -> Result<SignerKey> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading private key {}", path.display()))?;
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading private key {}", path.display()))?;
     SignerKey::parse(&text).with_context(|| format!("private key {}", path.display()))
 }
 
 pub fn read_verifier(path: &Path) -> Result<VerifierKey> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading verifier key {}", path.display()))?;
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading verifier key {}", path.display()))?;
     VerifierKey::parse(&text).with_context(|| format!("verifier key {}", path.display()))
 }
 
@@ -85,10 +78,7 @@ pub fn write_keypair(dir: &Path, name: &str) -> Result<(PathBuf, PathBuf)> {
     let key = SignerKey::from_seed(name, seed)?;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let stem = file_stem(name);
-    let (kp, vp) = (
-        dir.join(format!("{stem}.key")),
-        dir.join(format!("{stem}.vkey")),
-    );
+    let (kp, vp) = (dir.join(format!("{stem}.key")), dir.join(format!("{stem}.vkey")));
     for p in [&kp, &vp] {
         if p.exists() {
             bail!("{} exists; refusing to overwrite a key", p.display());
@@ -100,9 +90,7 @@ pub fn write_keypair(dir: &Path, name: &str) -> Result<(PathBuf, PathBuf)> {
         o.write(true).create_new(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
-        let mut f = o
-            .open(&kp)
-            .with_context(|| format!("creating {}", kp.display()))?;
+        let mut f = o.open(&kp).with_context(|| format!("creating {}", kp.display()))?;
         writeln!(f, "{}", key.to_skey())?;
         f.sync_all()?;
     }
@@ -135,11 +123,7 @@ pub fn bootstrap_submissions(
         format!("bootstrap:{}", file_stem(operator.name())),
     )?;
     for (k, kinds) in services {
-        register(
-            k.to_vkey(),
-            kinds.clone(),
-            format!("bootstrap:{}", file_stem(k.name())),
-        )?;
+        register(k.to_vkey(), kinds.clone(), format!("bootstrap:{}", file_stem(k.name())))?;
     }
     Ok(out)
 }
@@ -151,8 +135,7 @@ pub fn open_ledger(cfg: &Config, engine: EngineConfig) -> Result<Engine> {
     if e.head().state.size == 0 {
         let operator = read_signer(&cfg.operator_key)?;
         let subs = bootstrap_submissions(&operator, &cfg.service_keys()?, clock.now_ms())?;
-        e.append_blocking(subs)
-            .context("bootstrapping the key registry")?;
+        e.append_blocking(subs).context("bootstrapping the key registry")?;
     }
     Ok(e)
 }

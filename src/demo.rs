@@ -137,8 +137,7 @@ pub fn write_demo_log(keys_dir: &Path, data_dir: &Path) -> Result<(Engine, Vec<R
     let mut ec = EngineConfig::new(read_signer(&cfg.log_key)?);
     ec.clock = clock.clone();
     let engine = open_ledger(&cfg, ec)?;
-    let key =
-        |name: &str| -> Result<SignerKey> { read_signer(&keys_dir.join(format!("{name}.key"))) };
+    let key = |name: &str| -> Result<SignerKey> { read_signer(&keys_dir.join(format!("{name}.key"))) };
     let mut executed_seq = None;
     let mut receipts = Vec::new();
     for (i, mut step) in story().into_iter().enumerate() {
@@ -148,12 +147,9 @@ pub fn write_demo_log(keys_dir: &Path, data_dir: &Path) -> Result<(Engine, Vec<R
             // The alarm points at the executed 7,000 BTC withdrawal.
             step.event["refs"] = json!(executed_seq.into_iter().collect::<Vec<u64>>());
         }
-        let event = Event::from_value(step.event.clone())
-            .map_err(|e| anyhow::anyhow!("demo step {i}: {e}"))?;
+        let event = Event::from_value(step.event.clone()).map_err(|e| anyhow::anyhow!("demo step {i}: {e}"))?;
         let sub = signed(&key(step.service)?, event, &format!("demo-{i:02}"), at)?;
-        let r = engine
-            .append_blocking(vec![sub])
-            .with_context(|| format!("demo step {i}"))?;
+        let r = engine.append_blocking(vec![sub]).with_context(|| format!("demo step {i}"))?;
         if step.event["stage"] == "executed" && step.event["withdrawal_id"] == "w-7000" {
             executed_seq = Some(r[0].seq);
         }

@@ -40,10 +40,7 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now_ms(&self) -> u64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0)
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
     }
 }
 
@@ -67,11 +64,7 @@ pub enum RejectCode {
 pub enum AppendError {
     /// Event `index` of the batch is refused; nothing of the batch was written.
     #[error("event {index}: {reason}")]
-    Rejected {
-        index: usize,
-        code: RejectCode,
-        reason: String,
-    },
+    Rejected { index: usize, code: RejectCode, reason: String },
     #[error("the batch is empty")]
     Empty,
     #[error("storage failed, nothing was written: {0}")]
@@ -81,11 +74,7 @@ pub enum AppendError {
 }
 
 fn reject(index: usize, code: RejectCode, reason: impl Into<String>) -> AppendError {
-    AppendError::Rejected {
-        index,
-        code,
-        reason: reason.into(),
-    }
+    AppendError::Rejected { index, code, reason: reason.into() }
 }
 
 fn auth_code(e: &AuthError) -> RejectCode {
@@ -142,7 +131,23 @@ struct Shared {
     head: RwLock<Arc<Head>>,
 }
 
-type Reply = tokio::sync::oneshot::Sender<Result<Vec<Receipt>, AppendError>>;
+type Reply = tokio::sync::oneshot::Sender<Result<Committed, AppendError>>;
+
+/// One accepted event, as the sequencer reports it.
+#[derive(Debug, Clone, Copy)]
+struct Accepted {
+    seq: u64,
+    duplicate: bool,
+    entry_hash: Digest,
+    leaf_hash: Digest,
+}
+
+/// A caller's share of a durable group commit. The caller builds its receipts from it on its
+/// own thread, so proof generation does not hold up the sequencer.
+struct Committed {
+    head: Arc<Head>,
+    accepted: Vec<Accepted>,
+}
 
 struct Request {
     subs: Vec<VerifiedSubmission>,
@@ -158,11 +163,7 @@ pub struct EngineConfig {
 
 impl EngineConfig {
     pub fn new(log_key: SignerKey) -> Self {
-        EngineConfig {
-            log_key,
-            max_group: 8192,
-            clock: Arc::new(SystemClock),
-        }
+        EngineConfig { log_key, max_group: 8192, clock: Arc::new(SystemClock) }
     }
 }
 
@@ -186,25 +187,14 @@ impl Engine {
     pub fn open(path: &Path, config: EngineConfig) -> Result<Engine, OpenError> {
         let store = Store::open(path)?;
         let head = recover(&store, &config.log_key)?;
-        let shared = Arc::new(Shared {
-            store,
-            head: RwLock::new(Arc::new(head.clone())),
-        });
+        let shared = Arc::new(Shared { store, head: RwLock::new(Arc::new(head.clone())) });
         let (tx, rx) = mpsc::channel::<Request>();
-        let seq = Sequencer {
-            shared: shared.clone(),
-            head,
-            config,
-        };
+        let seq = Sequencer { shared: shared.clone(), head, config };
         let thread = std::thread::Builder::new()
             .name("vigil-sequencer".into())
             .spawn(move || seq.run(rx))
             .expect("spawn sequencer thread");
-        Ok(Engine {
-            shared,
-            tx: Some(tx),
-            thread: Some(thread),
-        })
+        Ok(Engine { shared, tx: Some(tx), thread: Some(thread) })
     }
 
     pub fn store(&self) -> &Store {
@@ -219,21 +209,14 @@ impl Engine {
     /// Checks signatures of a batch against the current key registry with Ed25519 batch
     /// verification. Keys not known yet (registered by an entry still in flight) are left to
     /// the sequencer.
-    pub fn verify(
-        &self,
-        subs: Vec<ParsedSubmission>,
-    ) -> Result<Vec<VerifiedSubmission>, AppendError> {
+    pub fn verify(&self, subs: Vec<ParsedSubmission>) -> Result<Vec<VerifiedSubmission>, AppendError> {
         let head = self.head();
         let mut msgs = Vec::new();
         let mut sigs = Vec::new();
         let mut keys = Vec::new();
         let mut out = Vec::with_capacity(subs.len());
         for sub in subs {
-            let key = head
-                .registry
-                .keys()
-                .find(|k| k.key.key_ref == sub.statement.key)
-                .map(|k| k.key.clone());
+            let key = head.registry.keys().find(|k| k.key.key_ref == sub.statement.key).map(|k| k.key.clone());
             if let Some(k) = &key {
                 msgs.push(signing_message(&sub.bytes));
                 sigs.push(ed25519_dalek::Signature::from_bytes(&sub.signature));
@@ -263,62 +246,62 @@ impl Engine {
     /// Verifies and appends a batch (async: waits for the group commit).
     pub async fn append(&self, subs: Vec<ParsedSubmission>) -> Result<Vec<Receipt>, AppendError> {
         let verified = self.verify(subs)?;
-        self.submit(verified)?
-            .await
-            .map_err(|_| AppendError::Closed)?
+        let c = self.submit(verified)?.await.map_err(|_| AppendError::Closed)??;
+        self.receipts(c)
     }
 
     /// Blocking form of [`Engine::append`], for threads outside an async runtime.
-    pub fn append_blocking(
-        &self,
-        subs: Vec<ParsedSubmission>,
-    ) -> Result<Vec<Receipt>, AppendError> {
+    pub fn append_blocking(&self, subs: Vec<ParsedSubmission>) -> Result<Vec<Receipt>, AppendError> {
         let verified = self.verify(subs)?;
         self.append_verified_blocking(verified)
     }
 
     /// Appends submissions whose signatures [`Engine::verify`] already checked.
-    pub fn append_verified_blocking(
-        &self,
-        subs: Vec<VerifiedSubmission>,
-    ) -> Result<Vec<Receipt>, AppendError> {
-        self.submit(subs)?
-            .blocking_recv()
-            .map_err(|_| AppendError::Closed)?
+    pub fn append_verified_blocking(&self, subs: Vec<VerifiedSubmission>) -> Result<Vec<Receipt>, AppendError> {
+        let c = self.submit(subs)?.blocking_recv().map_err(|_| AppendError::Closed)??;
+        self.receipts(c)
+    }
+
+    fn receipts(&self, c: Committed) -> Result<Vec<Receipt>, AppendError> {
+        let checkpoint = String::from_utf8_lossy(&c.head.checkpoint).into_owned();
+        c.accepted
+            .iter()
+            .map(|a| {
+                Ok(Receipt {
+                    seq: a.seq,
+                    entry_hash: a.entry_hash.to_hex(),
+                    leaf_hash: a.leaf_hash.to_hex(),
+                    checkpoint: checkpoint.clone(),
+                    inclusion_proof: c
+                        .head
+                        .tree
+                        .inclusion_proof(a.seq, c.head.state.size, &self.shared.store)
+                        .map_err(AppendError::Storage)?,
+                    duplicate: a.duplicate,
+                })
+            })
+            .collect()
     }
 
     fn submit(
         &self,
         subs: Vec<VerifiedSubmission>,
-    ) -> Result<tokio::sync::oneshot::Receiver<Result<Vec<Receipt>, AppendError>>, AppendError>
-    {
+    ) -> Result<tokio::sync::oneshot::Receiver<Result<Committed, AppendError>>, AppendError> {
         if subs.is_empty() {
             return Err(AppendError::Empty);
         }
         let (reply, rx) = tokio::sync::oneshot::channel();
-        self.tx
-            .as_ref()
-            .ok_or(AppendError::Closed)?
-            .send(Request { subs, reply })
-            .map_err(|_| AppendError::Closed)?;
+        self.tx.as_ref().ok_or(AppendError::Closed)?.send(Request { subs, reply }).map_err(|_| AppendError::Closed)?;
         Ok(rx)
     }
 
     /// Inclusion proof of `seq` in the tree of `size` entries (≤ the head's size).
     pub fn inclusion_proof(&self, seq: u64, size: u64) -> Result<InclusionProof, String> {
-        self.head()
-            .tree
-            .inclusion_proof(seq, size, &self.shared.store)
+        self.head().tree.inclusion_proof(seq, size, &self.shared.store)
     }
 
-    pub fn consistency_proof(
-        &self,
-        old: u64,
-        new: u64,
-    ) -> Result<vigil_core::merkle::ConsistencyProof, String> {
-        self.head()
-            .tree
-            .consistency_proof(old, new, &self.shared.store)
+    pub fn consistency_proof(&self, old: u64, new: u64) -> Result<vigil_core::merkle::ConsistencyProof, String> {
+        self.head().tree.consistency_proof(old, new, &self.shared.store)
     }
 }
 
@@ -335,10 +318,7 @@ impl Drop for Engine {
 /// Rebuilds the head from storage and checks that the stored tail matches the last signed
 /// checkpoint. Any mismatch refuses to open.
 fn recover(store: &Store, log_key: &SignerKey) -> Result<Head, OpenError> {
-    let fail = |reason: String| OpenError::Tail {
-        path: store.path().display().to_string(),
-        reason,
-    };
+    let fail = |reason: String| OpenError::Tail { path: store.path().display().to_string(), reason };
     let Some(state) = store.state()? else {
         if store.entry(0)?.is_some() {
             return Err(fail("entries exist but no log state was committed".into()));
@@ -350,15 +330,9 @@ fn recover(store: &Store, log_key: &SignerKey) -> Result<Head, OpenError> {
             registry: KeyRegistry::new(),
         });
     };
-    let note = store
-        .checkpoint()?
-        .ok_or_else(|| fail("no signed checkpoint is stored".into()))?;
-    let signed = checkpoint::verify(&note, &log_key.verifier()).map_err(|e| {
-        fail(format!(
-            "the stored checkpoint does not verify with log key {}: {e}",
-            log_key.key_ref
-        ))
-    })?;
+    let note = store.checkpoint()?.ok_or_else(|| fail("no signed checkpoint is stored".into()))?;
+    let signed = checkpoint::verify(&note, &log_key.verifier())
+        .map_err(|e| fail(format!("the stored checkpoint does not verify with log key {}: {e}", log_key.key_ref)))?;
     let cp = &signed.checkpoint;
     if cp.size != state.size || cp.root != state.root {
         return Err(fail(format!(
@@ -369,33 +343,20 @@ fn recover(store: &Store, log_key: &SignerKey) -> Result<Head, OpenError> {
     let tree = TileTree::load(state.size, store).map_err(fail)?;
     let root = tree.root(state.size, store).map_err(fail)?;
     if root != cp.root {
-        return Err(fail(
-            "the Merkle tiles do not hash to the checkpoint's root".into(),
-        ));
+        return Err(fail("the Merkle tiles do not hash to the checkpoint's root".into()));
     }
     if state.size > 0 {
-        let last = store
-            .entry(state.size - 1)?
-            .ok_or_else(|| fail(format!("entry {} is missing", state.size - 1)))?;
+        let last = store.entry(state.size - 1)?.ok_or_else(|| fail(format!("entry {} is missing", state.size - 1)))?;
         if chain_hash(&last) != state.last_hash {
-            return Err(fail(format!(
-                "entry {} does not match the stored chain head",
-                state.size - 1
-            )));
+            return Err(fail(format!("entry {} does not match the stored chain head", state.size - 1)));
         }
         let leaf = tree.node(0, state.size - 1, store).map_err(fail)?;
         if leaf_hash(&last) != leaf {
-            return Err(fail(format!(
-                "entry {} does not match its leaf hash in the Merkle tree",
-                state.size - 1
-            )));
+            return Err(fail(format!("entry {} does not match its leaf hash in the Merkle tree", state.size - 1)));
         }
     }
     if store.entry(state.size)?.is_some() {
-        return Err(fail(format!(
-            "an entry exists at {} beyond the checkpointed size",
-            state.size
-        )));
+        return Err(fail(format!("an entry exists at {} beyond the checkpointed size", state.size)));
     }
     // Replay the key entries to rebuild who may append what.
     let mut key_seqs = store.by_kind(EventKind::KeyRegistered.as_str(), None, usize::MAX)?;
@@ -403,32 +364,19 @@ fn recover(store: &Store, log_key: &SignerKey) -> Result<Head, OpenError> {
     key_seqs.sort_unstable();
     let mut registry = KeyRegistry::new();
     for seq in key_seqs {
-        let bytes = store
-            .entry(seq)?
-            .ok_or_else(|| fail(format!("indexed key entry {seq} is missing")))?;
+        let bytes = store.entry(seq)?.ok_or_else(|| fail(format!("indexed key entry {seq} is missing")))?;
         let (_, st) = Entry::decode(&bytes).map_err(|e| fail(format!("entry {seq}: {e}")))?;
         registry.skip_to(seq);
         registry.apply(&st);
     }
     registry.skip_to(state.size);
-    Ok(Head {
-        state,
-        checkpoint: note,
-        tree,
-        registry,
-    })
+    Ok(Head { state, checkpoint: note, tree, registry })
 }
 
 struct Sequencer {
     shared: Arc<Shared>,
     head: Head,
     config: EngineConfig,
-}
-
-/// An event accepted into the group in hand (or a duplicate pointing at an existing entry).
-enum Accepted {
-    New(u64),
-    Duplicate(u64),
 }
 
 impl Sequencer {
@@ -453,49 +401,41 @@ impl Sequencer {
         let before = self.head.clone();
         let now_ms = self.config.clock.now_ms();
         let mut new_entries: Vec<NewEntry> = Vec::new();
+        let mut leaves: Vec<Digest> = Vec::new();
         let mut in_group: HashMap<(String, String), u64> = HashMap::new();
         let mut answers: Vec<(Reply, Result<Vec<Accepted>, AppendError>)> = Vec::new();
         for req in group {
-            let mark = (
-                new_entries.len(),
-                self.head.state,
-                self.head.registry.clone(),
-            );
-            match self.accept_batch(&req.subs, now_ms, &mut new_entries, &mut in_group) {
+            let mark = (new_entries.len(), self.head.state, self.head.registry.clone());
+            match self.accept_batch(&req.subs, now_ms, &mut new_entries, &mut leaves, &mut in_group) {
                 Ok(acc) => answers.push((req.reply, Ok(acc))),
                 Err(e) => {
                     // Roll back this caller's batch only.
                     for e in new_entries.drain(mark.0..) {
-                        in_group.remove(&(e.service.clone(), e.idempotency_key.clone()));
+                        in_group.remove(&(e.service, e.idempotency_key));
                     }
+                    leaves.truncate(mark.0);
                     self.head.state = mark.1;
                     self.head.registry = mark.2;
                     answers.push((req.reply, Err(e)));
                 }
             }
         }
-        if !new_entries.is_empty() {
-            if let Err(e) = self.write(&mut new_entries) {
-                self.head = before;
-                for (reply, _) in answers {
-                    let _ = reply.send(Err(AppendError::Storage(e.clone())));
+        let head = if new_entries.is_empty() {
+            self.shared.head.read().expect("head lock").clone()
+        } else {
+            match self.write(new_entries, &leaves) {
+                Ok(h) => h,
+                Err(e) => {
+                    self.head = before;
+                    for (reply, _) in answers {
+                        let _ = reply.send(Err(AppendError::Storage(e.clone())));
+                    }
+                    return;
                 }
-                return;
             }
-        }
-        let new_bytes: HashMap<u64, &[u8]> = new_entries
-            .iter()
-            .map(|e| (e.seq, e.bytes.as_slice()))
-            .collect();
-        let checkpoint = String::from_utf8_lossy(&self.head.checkpoint).into_owned();
+        };
         for (reply, result) in answers {
-            let out = result.and_then(|acc| {
-                acc.iter()
-                    .map(|a| self.receipt(a, &new_bytes, &checkpoint))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(AppendError::Storage)
-            });
-            let _ = reply.send(out);
+            let _ = reply.send(result.map(|accepted| Committed { head: head.clone(), accepted }));
         }
     }
 
@@ -505,6 +445,7 @@ impl Sequencer {
         subs: &[VerifiedSubmission],
         now_ms: u64,
         staged: &mut Vec<NewEntry>,
+        leaves: &mut Vec<Digest>,
         in_group: &mut HashMap<(String, String), u64>,
     ) -> Result<Vec<Accepted>, AppendError> {
         let mut out = Vec::with_capacity(subs.len());
@@ -521,21 +462,25 @@ impl Sequencer {
                     .map_err(|e| AppendError::Storage(e.to_string()))?,
             };
             if let Some(seq) = existing {
-                let same = match staged.iter().find(|e| e.seq == seq) {
-                    Some(e) => e.bytes[HEADER_SIZE..] == v.sub.bytes[..],
+                let stored;
+                let bytes: Option<&[u8]> = match staged.iter().find(|e| e.seq == seq) {
+                    Some(e) => Some(&e.bytes),
                     None => {
-                        let bytes = self
-                            .shared
-                            .store
-                            .entry(seq)
-                            .map_err(|e| AppendError::Storage(e.to_string()))?;
-                        bytes.is_some_and(|b| b.get(HEADER_SIZE..) == Some(&v.sub.bytes[..]))
+                        stored = self.shared.store.entry(seq).map_err(|e| AppendError::Storage(e.to_string()))?;
+                        stored.as_deref()
                     }
                 };
-                if !same {
-                    return Err(reject(i, RejectCode::IdempotencyConflict, format!("idempotency key {:?} of {service} was already used for a different event (entry {seq})", st.idempotency_key)));
-                }
-                out.push(Accepted::Duplicate(seq));
+                let Some(bytes) = bytes.filter(|b| b.get(HEADER_SIZE..) == Some(&v.sub.bytes[..])) else {
+                    return Err(reject(
+                        i,
+                        RejectCode::IdempotencyConflict,
+                        format!(
+                            "idempotency key {:?} of {service} was already used for a different event (entry {seq})",
+                            st.idempotency_key
+                        ),
+                    ));
+                };
+                out.push(Accepted { seq, duplicate: true, entry_hash: chain_hash(bytes), leaf_hash: leaf_hash(bytes) });
                 continue;
             }
             let seq = self.head.state.size;
@@ -552,30 +497,21 @@ impl Sequencer {
             match self.head.registry.authorize(st) {
                 Err(e) => return Err(reject(i, auth_code(&e), e.to_string())),
                 Ok(k) if v.key.as_ref() == Some(&k) => {
-                    self.head
-                        .registry
-                        .check_effect(st)
-                        .map_err(|e| reject(i, auth_code(&e), e.to_string()))?;
+                    self.head.registry.check_effect(st).map_err(|e| reject(i, auth_code(&e), e.to_string()))?;
                     if let vigil_core::event::Event::Alarm(a) = &st.event {
                         if let Some(r) = a.refs.iter().find(|&&r| r >= seq) {
                             return Err(reject(
                                 i,
                                 RejectCode::InvalidEvent,
-                                format!(
-                                    "refs: entry {r} is not earlier than this alarm (entry {seq})"
-                                ),
+                                format!("refs: entry {r} is not earlier than this alarm (entry {seq})"),
                             ));
                         }
                     }
                 }
                 Ok(_) => {
-                    check_statement(&self.head.registry, st, &v.sub.bytes, &v.sub.signature, seq)
-                        .map_err(|r| {
-                        let code = if r.contains("signature") {
-                            RejectCode::BadSignature
-                        } else {
-                            RejectCode::InvalidEvent
-                        };
+                    check_statement(&self.head.registry, st, &v.sub.bytes, &v.sub.signature, seq).map_err(|r| {
+                        let code =
+                            if r.contains("signature") { RejectCode::BadSignature } else { RejectCode::InvalidEvent };
                         reject(i, code, r)
                     })?;
                 }
@@ -592,8 +528,12 @@ impl Sequencer {
             .encode()
             .map_err(|e| reject(i, RejectCode::TooLarge, e.to_string()))?;
             self.head.registry.apply(st);
+            let entry_hash = chain_hash(&bytes);
+            let leaf = leaf_hash(&bytes);
+            leaves.push(leaf);
+            out.push(Accepted { seq, duplicate: false, entry_hash, leaf_hash: leaf });
             self.head.state.size += 1;
-            self.head.state.last_hash = chain_hash(&bytes);
+            self.head.state.last_hash = entry_hash;
             self.head.state.last_time_ms = time_ms;
             in_group.insert(idem, seq);
             staged.push(NewEntry {
@@ -605,68 +545,26 @@ impl Sequencer {
                 incident: st.event.incident().map(String::from),
                 openings,
             });
-            out.push(Accepted::New(seq));
         }
         Ok(out)
     }
 
-    /// Hashes the staged entries into the tree, signs a checkpoint, writes one batch.
-    fn write(&mut self, staged: &mut [NewEntry]) -> Result<(), String> {
-        let leaves: Vec<Digest> = staged.iter().map(|e| leaf_hash(&e.bytes)).collect();
-        let tiles = self.head.tree.append(&leaves);
+    /// Adds the staged entries to the tree, signs a checkpoint, writes one batch, publishes
+    /// the new head.
+    fn write(&mut self, staged: Vec<NewEntry>, leaves: &[Digest]) -> Result<Arc<Head>, String> {
+        let tiles = self.head.tree.append(leaves);
         let size = self.head.tree.size();
         let root = self.head.tree.root(size, &self.shared.store)?;
         self.head.state.root = root;
         let cp = Checkpoint::new(self.config.log_key.name(), size, root);
         let note = checkpoint::sign(&cp, &self.config.log_key, self.config.clock.now_ms() / 1000)
             .map_err(|e| e.to_string())?;
-        let batch = AppendBatch {
-            entries: staged.to_vec(),
-            tiles,
-            state: self.head.state,
-            checkpoint: note.clone(),
-        };
+        let batch = AppendBatch { entries: staged, tiles, state: self.head.state, checkpoint: note.clone() };
         self.shared.store.commit(batch).map_err(|e| e.to_string())?;
         self.head.checkpoint = note;
-        *self.shared.head.write().expect("head lock") = Arc::new(self.head.clone());
-        Ok(())
-    }
-
-    fn receipt(
-        &self,
-        a: &Accepted,
-        new_bytes: &HashMap<u64, &[u8]>,
-        checkpoint: &str,
-    ) -> Result<Receipt, String> {
-        let (seq, duplicate) = match a {
-            Accepted::New(seq) => (*seq, false),
-            Accepted::Duplicate(seq) => (*seq, true),
-        };
-        let owned;
-        let bytes: &[u8] = match new_bytes.get(&seq) {
-            Some(b) => b,
-            None => {
-                owned = self
-                    .shared
-                    .store
-                    .entry(seq)
-                    .map_err(|e| e.to_string())?
-                    .ok_or(format!("entry {seq} is missing"))?;
-                &owned
-            }
-        };
-        let size = self.head.state.size;
-        Ok(Receipt {
-            seq,
-            entry_hash: chain_hash(bytes).to_hex(),
-            leaf_hash: leaf_hash(bytes).to_hex(),
-            checkpoint: checkpoint.to_string(),
-            inclusion_proof: self
-                .head
-                .tree
-                .inclusion_proof(seq, size, &self.shared.store)?,
-            duplicate,
-        })
+        let head = Arc::new(self.head.clone());
+        *self.shared.head.write().expect("head lock") = head.clone();
+        Ok(head)
     }
 }
 
@@ -677,34 +575,22 @@ fn check_openings(
     st: &Statement,
     openings: &[vigil_core::event::Opening],
 ) -> Result<Option<Vec<u8>>, AppendError> {
-    let mut ev = st.event.clone();
-    let fields = ev.private_fields_mut();
+    let fields = st.event.private_fields();
     if fields.len() != openings.len() {
         return Err(reject(
             i,
             RejectCode::BadOpenings,
-            format!(
-                "the event has {} private values but {} openings were sent",
-                fields.len(),
-                openings.len()
-            ),
+            format!("the event has {} private values but {} openings were sent", fields.len(), openings.len()),
         ));
     }
     for (field, p) in fields {
         let Private::Committed(c) = p else {
-            return Err(reject(
-                i,
-                RejectCode::InvalidEvent,
-                format!("{field}: private value in clear"),
-            ));
+            return Err(reject(i, RejectCode::InvalidEvent, format!("{field}: private value in clear")));
         };
-        let o = openings.iter().find(|o| o.field == field).ok_or_else(|| {
-            reject(
-                i,
-                RejectCode::BadOpenings,
-                format!("no opening for {field}"),
-            )
-        })?;
+        let o = openings
+            .iter()
+            .find(|o| o.field == field)
+            .ok_or_else(|| reject(i, RejectCode::BadOpenings, format!("no opening for {field}")))?;
         if !o.opens(c) {
             return Err(reject(
                 i,
@@ -716,7 +602,5 @@ fn check_openings(
     if openings.is_empty() {
         return Ok(None);
     }
-    serde_json::to_vec(openings)
-        .map(Some)
-        .map_err(|e| reject(i, RejectCode::BadOpenings, e.to_string()))
+    serde_json::to_vec(openings).map(Some).map_err(|e| reject(i, RejectCode::BadOpenings, e.to_string()))
 }

@@ -10,11 +10,7 @@ use vigil::engine::EngineConfig;
 use vigil::verify::{verify_data_dir, VerifyFailure};
 
 #[derive(Parser)]
-#[command(
-    name = "vigil",
-    version,
-    about = "Append-only audit ledger and transparency publisher"
-)]
+#[command(name = "vigil", version, about = "Append-only audit ledger and transparency publisher")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -91,32 +87,19 @@ fn run(cmd: Command) -> Result<ExitCode> {
         }
         Command::Demo { data_dir, keys } => {
             if data_dir.exists() {
-                std::fs::remove_dir_all(&data_dir)
-                    .with_context(|| format!("emptying {}", data_dir.display()))?;
+                std::fs::remove_dir_all(&data_dir).with_context(|| format!("emptying {}", data_dir.display()))?;
             }
             let (engine, receipts) = vigil::demo::write_demo_log(&keys, &data_dir)?;
             let head = engine.head();
             drop(engine);
-            println!(
-                "Wrote {} entries to {}:",
-                head.state.size,
-                data_dir.display()
-            );
+            println!("Wrote {} entries to {}:", head.state.size, data_dir.display());
             for r in &receipts {
                 println!("  entry {:>3}  {}", r.seq, r.entry_hash);
             }
-            println!(
-                "\nLatest checkpoint:\n{}",
-                String::from_utf8_lossy(&head.checkpoint)
-            );
+            println!("\nLatest checkpoint:\n{}", String::from_utf8_lossy(&head.checkpoint));
             let log_key = read_verifier(&keys.join("vigil.example_audit-log.vkey"))?;
             match verify_data_dir(&data_dir, &log_key) {
-                Ok(r) => println!(
-                    "Verified: {} entries, root {}, signed by {}",
-                    r.size,
-                    r.root,
-                    log_key.to_vkey()
-                ),
+                Ok(r) => println!("Verified: {} entries, root {}, signed by {}", r.size, r.root, log_key.to_vkey()),
                 Err(e) => {
                     eprintln!("demo log does not verify: {e}");
                     return Ok(ExitCode::from(1));
@@ -128,21 +111,14 @@ fn run(cmd: Command) -> Result<ExitCode> {
             let engine = open_ledger(&cfg, EngineConfig::new(read_signer(&cfg.log_key)?))?;
             print!("{}", String::from_utf8_lossy(&engine.head().checkpoint));
         }
-        Command::Verify {
-            data_dir,
-            log_key,
-            json,
-        } => {
+        Command::Verify { data_dir, log_key, json } => {
             let key = read_verifier(&log_key)?;
             return Ok(match verify_data_dir(&data_dir, &key) {
                 Ok(r) => {
                     if json {
                         println!("{}", serde_json::json!({"verified": true, "report": r}));
                     } else {
-                        println!(
-                            "verified {} entries of {}; root {}",
-                            r.size, r.origin, r.root
-                        );
+                        println!("verified {} entries of {}; root {}", r.size, r.origin, r.root);
                     }
                     ExitCode::SUCCESS
                 }
@@ -152,23 +128,14 @@ fn run(cmd: Command) -> Result<ExitCode> {
                         VerifyFailure::CouldNotRun(_) => 2,
                     };
                     if json {
-                        println!(
-                            "{}",
-                            serde_json::json!({"verified": false, "error": e.to_string()})
-                        );
+                        println!("{}", serde_json::json!({"verified": false, "error": e.to_string()}));
                     }
                     eprintln!("vigil verify: {e}");
                     ExitCode::from(code)
                 }
             });
         }
-        Command::Stress {
-            config,
-            key,
-            count,
-            batch,
-            tag,
-        } => stress(config, key, count, batch, tag)?,
+        Command::Stress { config, key, count, batch, tag } => stress(config, key, count, batch, tag)?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -190,9 +157,7 @@ fn stress(config: PathBuf, key: PathBuf, count: u64, batch: usize, tag: String) 
                 "wallet": "hot-btc-1", "wallet_tier": "hot", "account": format!("acct-{}", i % 97),
             }))
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)?
-                .as_millis() as u64;
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as u64;
             subs.push(vigil::client::signed(&key, ev, &format!("{tag}-{i}"), now)?);
             i += 1;
         }

@@ -20,9 +20,7 @@
 //! **Format version.** `meta/format_version` holds [`STORE_FORMAT_VERSION`]; a store written by
 //! another version refuses to open.
 
-use rocksdb::{
-    ColumnFamilyDescriptor, Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB,
-};
+use rocksdb::{ColumnFamilyDescriptor, Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB};
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -39,15 +37,8 @@ const CF_BY_KIND: &str = "by_kind";
 const CF_BY_INCIDENT: &str = "by_incident";
 const CF_OPENINGS: &str = "openings";
 const CF_META: &str = "meta";
-const COLUMN_FAMILIES: [&str; 7] = [
-    CF_ENTRIES,
-    CF_TILES,
-    CF_IDEMPOTENCY,
-    CF_BY_KIND,
-    CF_BY_INCIDENT,
-    CF_OPENINGS,
-    CF_META,
-];
+const COLUMN_FAMILIES: [&str; 7] =
+    [CF_ENTRIES, CF_TILES, CF_IDEMPOTENCY, CF_BY_KIND, CF_BY_INCIDENT, CF_OPENINGS, CF_META];
 
 const META_VERSION: &[u8] = b"format_version";
 const META_STATE: &[u8] = b"state";
@@ -56,10 +47,7 @@ const META_CHECKPOINT: &[u8] = b"checkpoint";
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("data dir {path}: {source}")]
-    Rocks {
-        path: PathBuf,
-        source: rocksdb::Error,
-    },
+    Rocks { path: PathBuf, source: rocksdb::Error },
     #[error("data dir {path} has store format version {found}; this build reads version {STORE_FORMAT_VERSION}")]
     Version { path: PathBuf, found: String },
     #[error("data dir is corrupt: {0}")]
@@ -168,17 +156,12 @@ impl Store {
     }
 
     fn open_inner(path: &Path, read_only: bool) -> Result<Store, StoreError> {
-        let rocks = |source| StoreError::Rocks {
-            path: path.to_path_buf(),
-            source,
-        };
+        let rocks = |source| StoreError::Rocks { path: path.to_path_buf(), source };
         let mut opts = Options::default();
         opts.create_if_missing(!read_only);
         opts.create_missing_column_families(!read_only);
         opts.set_paranoid_checks(true);
-        let cfs = COLUMN_FAMILIES
-            .iter()
-            .map(|n| ColumnFamilyDescriptor::new(*n, Options::default()));
+        let cfs = COLUMN_FAMILIES.iter().map(|n| ColumnFamilyDescriptor::new(*n, Options::default()));
         let db = if read_only {
             if !path.join("CURRENT").exists() {
                 return Err(StoreError::Corrupt(format!(
@@ -193,9 +176,7 @@ impl Store {
         let store = Store {
             db,
             path: path.to_path_buf(),
-            tile_cache: Mutex::new(lru::LruCache::new(
-                NonZeroUsize::new(4096).expect("non-zero"),
-            )),
+            tile_cache: Mutex::new(lru::LruCache::new(NonZeroUsize::new(4096).expect("non-zero"))),
         };
         let meta = store.cf(CF_META);
         match store.db.get_cf(meta, META_VERSION).map_err(rocks)? {
@@ -204,24 +185,14 @@ impl Store {
                 let found = <[u8; 4]>::try_from(v.as_slice())
                     .map(|b| u32::from_be_bytes(b).to_string())
                     .unwrap_or_else(|_| format!("<{} bytes>", v.len()));
-                return Err(StoreError::Version {
-                    path: path.to_path_buf(),
-                    found,
-                });
+                return Err(StoreError::Version { path: path.to_path_buf(), found });
             }
-            None if read_only => {
-                return Err(StoreError::Corrupt(
-                    "no format version: not a vigil data dir".into(),
-                ))
-            }
+            None if read_only => return Err(StoreError::Corrupt("no format version: not a vigil data dir".into())),
             None => {
                 // A new store: the version is written before anything else.
                 let mut wo = WriteOptions::default();
                 wo.set_sync(true);
-                store
-                    .db
-                    .put_cf_opt(meta, META_VERSION, STORE_FORMAT_VERSION.to_be_bytes(), &wo)
-                    .map_err(rocks)?;
+                store.db.put_cf_opt(meta, META_VERSION, STORE_FORMAT_VERSION.to_be_bytes(), &wo).map_err(rocks)?;
             }
         }
         Ok(store)
@@ -232,62 +203,39 @@ impl Store {
     }
 
     fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
-        self.db
-            .cf_handle(name)
-            .expect("column family created at open")
+        self.db.cf_handle(name).expect("column family created at open")
     }
 
     fn err(&self, source: rocksdb::Error) -> StoreError {
-        StoreError::Rocks {
-            path: self.path.clone(),
-            source,
-        }
+        StoreError::Rocks { path: self.path.clone(), source }
     }
 
     /// The head of the log, or `None` for a new, empty store.
     pub fn state(&self) -> Result<Option<LogState>, StoreError> {
-        match self
-            .db
-            .get_cf(self.cf(CF_META), META_STATE)
-            .map_err(|e| self.err(e))?
-        {
+        match self.db.get_cf(self.cf(CF_META), META_STATE).map_err(|e| self.err(e))? {
             None => Ok(None),
-            Some(b) => LogState::decode(&b)
-                .map(Some)
-                .ok_or_else(|| StoreError::Corrupt("meta/state is malformed".into())),
+            Some(b) => {
+                LogState::decode(&b).map(Some).ok_or_else(|| StoreError::Corrupt("meta/state is malformed".into()))
+            }
         }
     }
 
     /// The last signed checkpoint note.
     pub fn checkpoint(&self) -> Result<Option<Vec<u8>>, StoreError> {
-        self.db
-            .get_cf(self.cf(CF_META), META_CHECKPOINT)
-            .map_err(|e| self.err(e))
+        self.db.get_cf(self.cf(CF_META), META_CHECKPOINT).map_err(|e| self.err(e))
     }
 
     pub fn entry(&self, seq: u64) -> Result<Option<Vec<u8>>, StoreError> {
-        self.db
-            .get_cf(self.cf(CF_ENTRIES), seq_key(seq))
-            .map_err(|e| self.err(e))
+        self.db.get_cf(self.cf(CF_ENTRIES), seq_key(seq)).map_err(|e| self.err(e))
     }
 
     /// Entries `from..to` in order (stops early at a gap, which [`crate::engine`] reports).
-    pub fn entries(
-        &self,
-        from: u64,
-        to: u64,
-    ) -> impl Iterator<Item = Result<(u64, Vec<u8>), StoreError>> + '_ {
-        let it = self.db.iterator_cf(
-            self.cf(CF_ENTRIES),
-            IteratorMode::From(&seq_key(from), Direction::Forward),
-        );
+    pub fn entries(&self, from: u64, to: u64) -> impl Iterator<Item = Result<(u64, Vec<u8>), StoreError>> + '_ {
+        let it = self.db.iterator_cf(self.cf(CF_ENTRIES), IteratorMode::From(&seq_key(from), Direction::Forward));
         it.map(|r| {
             let (k, v) = r.map_err(|e| self.err(e))?;
-            let seq = u64::from_be_bytes(
-                k.as_ref()
-                    .try_into()
-                    .map_err(|_| StoreError::Corrupt("bad entry key".into()))?,
-            );
+            let seq =
+                u64::from_be_bytes(k.as_ref().try_into().map_err(|_| StoreError::Corrupt("bad entry key".into()))?);
             Ok((seq, v.to_vec()))
         })
         .take_while(move |r| r.as_ref().map_or(true, |(s, _)| *s < to))
@@ -295,17 +243,11 @@ impl Store {
 
     /// Raw tile bytes (level-0 hashes of the tile), as tlog-tiles serves them.
     pub fn tile_bytes(&self, level: u8, index: u64) -> Result<Option<Vec<u8>>, StoreError> {
-        self.db
-            .get_cf(self.cf(CF_TILES), tile_key(level, index))
-            .map_err(|e| self.err(e))
+        self.db.get_cf(self.cf(CF_TILES), tile_key(level, index)).map_err(|e| self.err(e))
     }
 
     pub fn idempotency(&self, service: &str, key: &str) -> Result<Option<u64>, StoreError> {
-        match self
-            .db
-            .get_cf(self.cf(CF_IDEMPOTENCY), idem_key(service, key))
-            .map_err(|e| self.err(e))?
-        {
+        match self.db.get_cf(self.cf(CF_IDEMPOTENCY), idem_key(service, key)).map_err(|e| self.err(e))? {
             None => Ok(None),
             Some(v) => <[u8; 8]>::try_from(v.as_slice())
                 .map(|b| Some(u64::from_be_bytes(b)))
@@ -314,54 +256,31 @@ impl Store {
     }
 
     pub fn openings(&self, seq: u64) -> Result<Option<Vec<u8>>, StoreError> {
-        self.db
-            .get_cf(self.cf(CF_OPENINGS), seq_key(seq))
-            .map_err(|e| self.err(e))
+        self.db.get_cf(self.cf(CF_OPENINGS), seq_key(seq)).map_err(|e| self.err(e))
     }
 
-    fn index_scan(
-        &self,
-        cf: &str,
-        prefix: &str,
-        after: Option<u64>,
-        limit: usize,
-    ) -> Result<Vec<u64>, StoreError> {
+    fn index_scan(&self, cf: &str, prefix: &str, after: Option<u64>, limit: usize) -> Result<Vec<u64>, StoreError> {
         let start = prefixed(prefix, after.map_or(0, |a| a.saturating_add(1)));
         let mut head = prefix.as_bytes().to_vec();
         head.push(0);
         let mut out = Vec::new();
-        for r in self
-            .db
-            .iterator_cf(self.cf(cf), IteratorMode::From(&start, Direction::Forward))
-        {
+        for r in self.db.iterator_cf(self.cf(cf), IteratorMode::From(&start, Direction::Forward)) {
             let (k, _) = r.map_err(|e| self.err(e))?;
             if !k.starts_with(&head) || k.len() != head.len() + 8 || out.len() >= limit {
                 break;
             }
-            out.push(u64::from_be_bytes(
-                k[head.len()..].try_into().expect("length checked"),
-            ));
+            out.push(u64::from_be_bytes(k[head.len()..].try_into().expect("length checked")));
         }
         Ok(out)
     }
 
     /// Sequence numbers of entries of `kind`, after `after`, at most `limit`.
-    pub fn by_kind(
-        &self,
-        kind: &str,
-        after: Option<u64>,
-        limit: usize,
-    ) -> Result<Vec<u64>, StoreError> {
+    pub fn by_kind(&self, kind: &str, after: Option<u64>, limit: usize) -> Result<Vec<u64>, StoreError> {
         self.index_scan(CF_BY_KIND, kind, after, limit)
     }
 
     /// Sequence numbers of entries naming `incident`, after `after`, at most `limit`.
-    pub fn by_incident(
-        &self,
-        incident: &str,
-        after: Option<u64>,
-        limit: usize,
-    ) -> Result<Vec<u64>, StoreError> {
+    pub fn by_incident(&self, incident: &str, after: Option<u64>, limit: usize) -> Result<Vec<u64>, StoreError> {
         self.index_scan(CF_BY_INCIDENT, incident, after, limit)
     }
 
@@ -379,11 +298,7 @@ impl Store {
         );
         for e in &batch.entries {
             wb.put_cf(entries, seq_key(e.seq), &e.bytes);
-            wb.put_cf(
-                idem,
-                idem_key(&e.service, &e.idempotency_key),
-                seq_key(e.seq),
-            );
+            wb.put_cf(idem, idem_key(&e.service, &e.idempotency_key), seq_key(e.seq));
             wb.put_cf(kinds, prefixed(e.kind, e.seq), []);
             if let Some(i) = &e.incident {
                 wb.put_cf(incidents, prefixed(i, e.seq), []);
@@ -412,26 +327,15 @@ impl Store {
 
 impl TileSource for Store {
     fn tile(&self, level: u8, index: u64) -> Result<Option<Arc<TileNodes>>, String> {
-        if let Some(t) = self
-            .tile_cache
-            .lock()
-            .map_err(|e| e.to_string())?
-            .get(&(level, index))
-        {
+        if let Some(t) = self.tile_cache.lock().map_err(|e| e.to_string())?.get(&(level, index)) {
             return Ok(Some(t.clone()));
         }
         let Some(bytes) = self.tile_bytes(level, index).map_err(|e| e.to_string())? else {
             return Ok(None);
         };
-        let t = Arc::new(
-            TileNodes::from_bytes(&bytes)
-                .ok_or_else(|| format!("tile {level}/{index} is malformed"))?,
-        );
+        let t = Arc::new(TileNodes::from_bytes(&bytes).ok_or_else(|| format!("tile {level}/{index} is malformed"))?);
         if t.width() == TILE_WIDTH {
-            self.tile_cache
-                .lock()
-                .map_err(|e| e.to_string())?
-                .put((level, index), t.clone());
+            self.tile_cache.lock().map_err(|e| e.to_string())?.put((level, index), t.clone());
         }
         Ok(Some(t))
     }

@@ -28,39 +28,24 @@ pub struct Report {
 }
 
 pub fn verify_data_dir(path: &Path, log_key: &VerifierKey) -> Result<Report, VerifyFailure> {
-    let store =
-        Store::open_read_only(path).map_err(|e| VerifyFailure::CouldNotRun(e.to_string()))?;
+    let store = Store::open_read_only(path).map_err(|e| VerifyFailure::CouldNotRun(e.to_string()))?;
     let note = store
         .checkpoint()
         .map_err(|e| VerifyFailure::CouldNotRun(e.to_string()))?
         .ok_or_else(|| VerifyFailure::Failed("no signed checkpoint in the data dir".into()))?;
-    let signed = checkpoint::verify(&note, log_key)
-        .map_err(|e| VerifyFailure::Failed(format!("checkpoint: {e}")))?;
+    let signed = checkpoint::verify(&note, log_key).map_err(|e| VerifyFailure::Failed(format!("checkpoint: {e}")))?;
     let cp = signed.checkpoint;
     let mut v = LogVerifier::new();
     for r in store.entries(0, cp.size) {
         let (seq, bytes) = r.map_err(|e| VerifyFailure::CouldNotRun(e.to_string()))?;
         if seq != v.size() {
-            return Err(VerifyFailure::Failed(format!(
-                "entry {}: missing",
-                v.size()
-            )));
+            return Err(VerifyFailure::Failed(format!("entry {}: missing", v.size())));
         }
-        v.push(&bytes)
-            .map_err(|e| VerifyFailure::Failed(e.to_string()))?;
+        v.push(&bytes).map_err(|e| VerifyFailure::Failed(e.to_string()))?;
     }
     if v.size() < cp.size {
-        return Err(VerifyFailure::Failed(format!(
-            "entry {}: missing (checkpoint has {} entries)",
-            v.size(),
-            cp.size
-        )));
+        return Err(VerifyFailure::Failed(format!("entry {}: missing (checkpoint has {} entries)", v.size(), cp.size)));
     }
     v.matches(&cp).map_err(VerifyFailure::Failed)?;
-    Ok(Report {
-        origin: cp.origin,
-        size: cp.size,
-        root: hex::encode(cp.root.0),
-        checkpoint_time: signed.timestamp,
-    })
+    Ok(Report { origin: cp.origin, size: cp.size, root: hex::encode(cp.root.0), checkpoint_time: signed.timestamp })
 }

@@ -14,20 +14,13 @@ fn keygen_writes_a_private_key_only_its_owner_reads_and_never_overwrites() {
             .unwrap()
     };
     let out = run();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let key = dir.path().join("exchange.example_audit-log.key");
     let vkey = dir.path().join("exchange.example_audit-log.vkey");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(
-            std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
+        assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
     }
     let s = vigil::config::read_signer(&key).unwrap();
     let v = vigil::config::read_verifier(&vkey).unwrap();
@@ -36,11 +29,7 @@ fn keygen_writes_a_private_key_only_its_owner_reads_and_never_overwrites() {
     let again = run();
     assert_eq!(again.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&again.stderr).contains("refusing to overwrite"));
-    assert_eq!(
-        vigil::config::read_verifier(&vkey).unwrap(),
-        v,
-        "the first key is intact"
-    );
+    assert_eq!(vigil::config::read_verifier(&vkey).unwrap(), v, "the first key is intact");
 }
 
 #[test]
@@ -48,11 +37,7 @@ fn verify_exit_codes() {
     let l = Ledger::new_with_withdrawals(2);
     let dir = l.dir.path().to_path_buf();
     std::fs::write(dir.join("log.vkey"), l.keys.log.verifier().to_vkey()).unwrap();
-    std::fs::write(
-        dir.join("other.vkey"),
-        key("test.example/log", 50).verifier().to_vkey(),
-    )
-    .unwrap();
+    std::fs::write(dir.join("other.vkey"), key("test.example/log", 50).verifier().to_vkey()).unwrap();
     let data = l.data_dir();
     drop(l.engine);
     let verify = |data: &std::path::Path, key: &str| {
@@ -73,12 +58,7 @@ fn verify_exit_codes() {
     for (d, k, code, text) in cases {
         let out = verify(d, k);
         let stdout = String::from_utf8_lossy(&out.stdout);
-        assert_eq!(
-            out.status.code(),
-            Some(*code),
-            "{k}: {stdout} {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_eq!(out.status.code(), Some(*code), "{k}: {stdout} {}", String::from_utf8_lossy(&out.stderr));
         assert!(stdout.contains(text), "{k}: {stdout}");
     }
 }
@@ -95,17 +75,11 @@ fn the_demo_tells_the_story_and_verifies() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("Verified: 24 entries"), "{stdout}");
     // The incident's entries are indexed by incident id.
     let store = vigil::store::Store::open_read_only(&dir.path().join("d")).unwrap();
-    let inc = store
-        .by_incident("INC-2019-05-07-hot-wallet", None, 100)
-        .unwrap();
+    let inc = store.by_incident("INC-2019-05-07-hot-wallet", None, 100).unwrap();
     assert_eq!(inc.len(), 10, "{inc:?}");
     assert_eq!(store.by_kind("safu_payout", None, 10).unwrap().len(), 1);
 }

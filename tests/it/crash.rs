@@ -12,11 +12,7 @@ fn write_config(dir: &std::path::Path, keys: &Keys) -> std::path::PathBuf {
     for (name, k) in [("log", &keys.log), ("operator", &keys.operator)] {
         std::fs::write(dir.join(format!("{name}.key")), k.to_skey()).unwrap();
     }
-    std::fs::write(
-        dir.join("withdrawals.vkey"),
-        keys.withdrawals.verifier().to_vkey(),
-    )
-    .unwrap();
+    std::fs::write(dir.join("withdrawals.vkey"), keys.withdrawals.verifier().to_vkey()).unwrap();
     std::fs::write(dir.join("withdrawals.key"), keys.withdrawals.to_skey()).unwrap();
     let cfg = dir.join("vigil.toml");
     std::fs::write(
@@ -32,10 +28,7 @@ fn sigkill_mid_append_loses_nothing_acknowledged() {
     let dir = tempfile::tempdir().unwrap();
     let keys = Keys::new();
     let cfg = write_config(dir.path(), &keys);
-    let kills: usize = std::env::var("VIGIL_CRASH_KILLS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(6);
+    let kills: usize = std::env::var("VIGIL_CRASH_KILLS").ok().and_then(|v| v.parse().ok()).unwrap_or(6);
     let mut acked: BTreeMap<u64, String> = BTreeMap::new();
     let mut rng_state = 0x9e3779b97f4a7c15u64;
     for round in 0..kills {
@@ -44,14 +37,7 @@ fn sigkill_mid_append_loses_nothing_acknowledged() {
             .arg(&cfg)
             .arg("--key")
             .arg(dir.path().join("withdrawals.key"))
-            .args([
-                "--count",
-                "1000000",
-                "--batch",
-                "7",
-                "--tag",
-                &format!("round{round}"),
-            ])
+            .args(["--count", "1000000", "--batch", "7", "--tag", &format!("round{round}")])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -67,48 +53,28 @@ fn sigkill_mid_append_loses_nothing_acknowledged() {
         while seen < want && started.elapsed() < Duration::from_secs(60) {
             let Some(Ok(line)) = lines.next() else { break };
             let v: serde_json::Value = serde_json::from_str(&line).unwrap();
-            acked.insert(
-                v["seq"].as_u64().unwrap(),
-                v["entry_hash"].as_str().unwrap().to_string(),
-            );
+            acked.insert(v["seq"].as_u64().unwrap(), v["entry_hash"].as_str().unwrap().to_string());
             seen += 1;
         }
         child.kill().unwrap(); // SIGKILL
                                // Whatever it printed before dying was acknowledged too.
         for line in lines.map_while(Result::ok) {
             if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
-                acked.insert(
-                    v["seq"].as_u64().unwrap(),
-                    v["entry_hash"].as_str().unwrap().to_string(),
-                );
+                acked.insert(v["seq"].as_u64().unwrap(), v["entry_hash"].as_str().unwrap().to_string());
             }
         }
         let status = child.wait().unwrap();
-        assert!(
-            seen > 0,
-            "round {round}: the child acknowledged nothing ({status:?})"
-        );
+        assert!(seen > 0, "round {round}: the child acknowledged nothing ({status:?})");
 
         // After the crash: the log verifies end to end and holds every acknowledged entry.
         let data = dir.path().join("data");
-        let report = verify_data_dir(&data, &keys.log.verifier())
-            .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        let report = verify_data_dir(&data, &keys.log.verifier()).unwrap_or_else(|e| panic!("round {round}: {e}"));
         let store = vigil::store::Store::open_read_only(&data).unwrap();
         for (seq, hash) in &acked {
-            assert!(
-                *seq < report.size,
-                "round {round}: acknowledged entry {seq} is beyond the log ({})",
-                report.size
-            );
-            let bytes = store
-                .entry(*seq)
-                .unwrap()
-                .unwrap_or_else(|| panic!("round {round}: acknowledged entry {seq} lost"));
-            assert_eq!(
-                &vigil_core::hash::chain_hash(&bytes).to_hex(),
-                hash,
-                "round {round}: entry {seq} changed"
-            );
+            assert!(*seq < report.size, "round {round}: acknowledged entry {seq} is beyond the log ({})", report.size);
+            let bytes =
+                store.entry(*seq).unwrap().unwrap_or_else(|| panic!("round {round}: acknowledged entry {seq} lost"));
+            assert_eq!(&vigil_core::hash::chain_hash(&bytes).to_hex(), hash, "round {round}: entry {seq} changed");
         }
     }
 }

@@ -14,34 +14,17 @@ use vigil_core::statement::ParsedSubmission;
 #[test]
 fn receipts_prove_inclusion_in_a_signed_checkpoint() {
     let l = Ledger::new();
-    let subs = (0..3)
-        .map(|i| {
-            l.sub(
-                &l.keys.withdrawals,
-                withdrawal(&format!("w-{i}")),
-                &format!("r-{i}"),
-            )
-        })
-        .collect();
+    let subs = (0..3).map(|i| l.sub(&l.keys.withdrawals, withdrawal(&format!("w-{i}")), &format!("r-{i}"))).collect();
     let receipts = l.engine.append_blocking(subs).unwrap();
     assert_eq!(receipts.len(), 3);
     for r in &receipts {
         let cp = checkpoint::verify(r.checkpoint.as_bytes(), &l.keys.log.verifier()).unwrap();
-        assert_eq!(
-            cp.checkpoint.size,
-            receipts[2].seq + 1,
-            "one checkpoint for the whole batch"
-        );
-        assert!(
-            cp.timestamp.is_some(),
-            "the log's cosignature states a time"
-        );
+        assert_eq!(cp.checkpoint.size, receipts[2].seq + 1, "one checkpoint for the whole batch");
+        assert!(cp.timestamp.is_some(), "the log's cosignature states a time");
         let bytes = l.engine.store().entry(r.seq).unwrap().unwrap();
         assert_eq!(r.entry_hash, chain_hash(&bytes).to_hex());
         assert_eq!(r.leaf_hash, leaf_hash(&bytes).to_hex());
-        r.inclusion_proof
-            .verify(&leaf_hash(&bytes), &cp.checkpoint.root)
-            .unwrap();
+        r.inclusion_proof.verify(&leaf_hash(&bytes), &cp.checkpoint.root).unwrap();
         assert!(!r.duplicate);
     }
     assert_eq!(
@@ -64,46 +47,20 @@ fn rejected_batches_write_nothing() {
     let mut wrong_opening = l.sub(&l.keys.withdrawals, withdrawal("w-y"), "wrong-opening");
     wrong_opening.openings[0].value = "acct-999".into();
     let huge = json!({"kind": "freeze", "scope": {"target": "wallets", "wallets": (0..600).map(|i| format!("{i:0>120}")).collect::<Vec<_>>()}, "reason": "r"});
-    l.engine
-        .append_blocking(vec![l.sub(
-            &l.keys.withdrawals,
-            withdrawal("w-first"),
-            "taken",
-        )])
-        .unwrap();
+    l.engine.append_blocking(vec![l.sub(&l.keys.withdrawals, withdrawal("w-first"), "taken")]).unwrap();
     let size = l.engine.head().state.size;
 
     let cases: Vec<(&str, ParsedSubmission, RejectCode)> = vec![
-        (
-            "never registered",
-            l.sub(&l.keys.stranger, withdrawal("w-1"), "a"),
-            RejectCode::UnknownKey,
-        ),
-        (
-            "revoked",
-            l.sub(&l.keys.retired, alarm(vec![]), "b"),
-            RejectCode::RevokedKey,
-        ),
-        (
-            "kind not allowed",
-            l.sub(&l.keys.risk, withdrawal("w-2"), "c"),
-            RejectCode::KindNotAllowed,
-        ),
+        ("never registered", l.sub(&l.keys.stranger, withdrawal("w-1"), "a"), RejectCode::UnknownKey),
+        ("revoked", l.sub(&l.keys.retired, alarm(vec![]), "b"), RejectCode::RevokedKey),
+        ("kind not allowed", l.sub(&l.keys.risk, withdrawal("w-2"), "c"), RejectCode::KindNotAllowed),
         (
             "bad signature",
             tamper_signature(l.sub(&l.keys.withdrawals, withdrawal("w-3"), "d")),
             RejectCode::BadSignature,
         ),
-        (
-            "alarm refers forward",
-            l.sub(&l.keys.risk, alarm(vec![size + 5]), "e"),
-            RejectCode::InvalidEvent,
-        ),
-        (
-            "too large",
-            l.sub(&l.keys.ops, huge, "f"),
-            RejectCode::TooLarge,
-        ),
+        ("alarm refers forward", l.sub(&l.keys.risk, alarm(vec![size + 5]), "e"), RejectCode::InvalidEvent),
+        ("too large", l.sub(&l.keys.ops, huge, "f"), RejectCode::TooLarge),
         (
             "idempotency key reused",
             l.sub(&l.keys.withdrawals, withdrawal("w-other"), "taken"),
@@ -116,11 +73,7 @@ fn rejected_batches_write_nothing() {
         let before = l.engine.head();
         let err = l.engine.append_blocking(vec![good(), bad]).unwrap_err();
         match &err {
-            AppendError::Rejected {
-                index,
-                code: got,
-                reason,
-            } => {
+            AppendError::Rejected { index, code: got, reason } => {
                 assert_eq!((*index, *got), (1, code), "{name}: {reason}");
                 assert!(!reason.is_empty());
             }
@@ -128,10 +81,7 @@ fn rejected_batches_write_nothing() {
         }
         let after = l.engine.head();
         assert_eq!(after.state, before.state, "{name}: the log changed");
-        assert_eq!(
-            after.checkpoint, before.checkpoint,
-            "{name}: a new checkpoint was signed"
-        );
+        assert_eq!(after.checkpoint, before.checkpoint, "{name}: a new checkpoint was signed");
         assert_eq!(
             l.engine.store().idempotency("withdrawals", "good").unwrap(),
             None,
@@ -147,9 +97,7 @@ fn retry_with_same_idempotency_key_returns_the_original() {
     let l = Ledger::new();
     let s = l.sub(&l.keys.withdrawals, withdrawal("w-1"), "retry-me");
     let first = l.engine.append_blocking(vec![s.clone()]).unwrap();
-    l.engine
-        .append_blocking(vec![l.sub(&l.keys.withdrawals, withdrawal("w-2"), "other")])
-        .unwrap();
+    l.engine.append_blocking(vec![l.sub(&l.keys.withdrawals, withdrawal("w-2"), "other")]).unwrap();
     // A retry resends the very same submission (same salts, same signature).
     let again = l.engine.append_blocking(vec![s.clone()]).unwrap();
     assert_eq!(again[0].seq, first[0].seq);
@@ -158,13 +106,7 @@ fn retry_with_same_idempotency_key_returns_the_original() {
     // The proof in the duplicate's receipt leads to the current checkpoint.
     let cp = checkpoint::verify(again[0].checkpoint.as_bytes(), &l.keys.log.verifier()).unwrap();
     assert_eq!(cp.checkpoint.size, first[0].seq + 2);
-    again[0]
-        .inclusion_proof
-        .verify(
-            &Digest::from_hex(&again[0].leaf_hash).unwrap(),
-            &cp.checkpoint.root,
-        )
-        .unwrap();
+    again[0].inclusion_proof.verify(&Digest::from_hex(&again[0].leaf_hash).unwrap(), &cp.checkpoint.root).unwrap();
     // Twice in one batch: one entry.
     let s3 = l.sub(&l.keys.withdrawals, withdrawal("w-3"), "twice");
     let r = l.engine.append_blocking(vec![s3.clone(), s3]).unwrap();
@@ -187,11 +129,7 @@ fn concurrent_appenders_every_entry_present_once_in_one_order() {
                 for b in 0..batches {
                     let subs = (0..per)
                         .map(|i| {
-                            l.sub(
-                                &l.keys.withdrawals,
-                                withdrawal(&format!("w-{t}-{b}-{i}")),
-                                &format!("c-{t}-{b}-{i}"),
-                            )
+                            l.sub(&l.keys.withdrawals, withdrawal(&format!("w-{t}-{b}-{i}")), &format!("c-{t}-{b}-{i}"))
                         })
                         .collect();
                     got.extend(l.engine.append_blocking(subs).unwrap());
@@ -200,10 +138,7 @@ fn concurrent_appenders_every_entry_present_once_in_one_order() {
             })
         })
         .collect();
-    let mut receipts: Vec<_> = handles
-        .into_iter()
-        .flat_map(|h| h.join().unwrap())
-        .collect();
+    let mut receipts: Vec<_> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
     receipts.sort_by_key(|r| r.seq);
     let total = (threads * batches * per) as u64;
     assert_eq!(receipts.len() as u64, total);
@@ -223,27 +158,15 @@ fn concurrent_appenders_every_entry_present_once_in_one_order() {
 fn sequencer_time_never_goes_backwards() {
     let l = Ledger::new();
     l.clock.0.store(T0 + 10_000, Ordering::SeqCst);
-    let a = l
-        .engine
-        .append_blocking(vec![l.sub(&l.keys.withdrawals, withdrawal("w-a"), "a")])
-        .unwrap();
+    let a = l.engine.append_blocking(vec![l.sub(&l.keys.withdrawals, withdrawal("w-a"), "a")]).unwrap();
     l.clock.0.store(T0 + 5_000, Ordering::SeqCst);
-    let b = l
-        .engine
-        .append_blocking(vec![l.sub(&l.keys.withdrawals, withdrawal("w-b"), "b")])
-        .unwrap();
+    let b = l.engine.append_blocking(vec![l.sub(&l.keys.withdrawals, withdrawal("w-b"), "b")]).unwrap();
     let time = |seq| {
         let bytes = l.engine.store().entry(seq).unwrap().unwrap();
-        vigil_core::entry::Entry::decode_header(&bytes)
-            .unwrap()
-            .time_ms
+        vigil_core::entry::Entry::decode_header(&bytes).unwrap().time_ms
     };
     assert_eq!(time(a[0].seq), T0 + 10_000);
-    assert_eq!(
-        time(b[0].seq),
-        T0 + 10_000,
-        "a clock step back must not move entry time back"
-    );
+    assert_eq!(time(b[0].seq), T0 + 10_000, "a clock step back must not move entry time back");
 }
 
 #[test]
@@ -252,30 +175,17 @@ fn key_changes_take_effect_at_their_position() {
     let risk = l.keys.risk.key_ref.to_string();
     // In one batch: an alarm, the revocation of the risk key, another alarm by it.
     let a1 = l.sub(&l.keys.risk, alarm(vec![]), "k1");
-    let rev = l.sub(
-        &l.keys.operator,
-        json!({"kind": "key_revoked", "key": risk, "reason": "compromised"}),
-        "k2",
-    );
+    let rev = l.sub(&l.keys.operator, json!({"kind": "key_revoked", "key": risk, "reason": "compromised"}), "k2");
     let a2 = l.sub(&l.keys.risk, alarm(vec![]), "k3");
-    let err = l
-        .engine
-        .append_blocking(vec![a1.clone(), rev.clone(), a2])
-        .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            AppendError::Rejected {
-                index: 2,
-                code: RejectCode::RevokedKey,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    let err = l.engine.append_blocking(vec![a1.clone(), rev.clone(), a2]).unwrap_err();
+    assert!(matches!(err, AppendError::Rejected { index: 2, code: RejectCode::RevokedKey, .. }), "{err:?}");
     l.engine.append_blocking(vec![a1, rev]).unwrap();
     // Re-registering with new kinds (by the operator) restores it.
-    let reg = l.sub(&l.keys.operator, json!({"kind": "key_registered", "key": l.keys.risk.verifier().to_vkey(), "kinds": ["alarm", "freeze"]}), "k4");
+    let reg = l.sub(
+        &l.keys.operator,
+        json!({"kind": "key_registered", "key": l.keys.risk.verifier().to_vkey(), "kinds": ["alarm", "freeze"]}),
+        "k4",
+    );
     l.engine.append_blocking(vec![reg]).unwrap();
     l.engine
         .append_blocking(vec![l.sub(
@@ -285,28 +195,23 @@ fn key_changes_take_effect_at_their_position() {
         )])
         .unwrap();
     // A service key cannot register keys.
-    let sneaky = l.sub(&l.keys.withdrawals, json!({"kind": "key_registered", "key": l.keys.stranger.verifier().to_vkey(), "kinds": ["withdrawal"]}), "k6");
+    let sneaky = l.sub(
+        &l.keys.withdrawals,
+        json!({"kind": "key_registered", "key": l.keys.stranger.verifier().to_vkey(), "kinds": ["withdrawal"]}),
+        "k6",
+    );
     assert!(matches!(
         l.engine.append_blocking(vec![sneaky]),
-        Err(AppendError::Rejected {
-            code: RejectCode::KindNotAllowed,
-            ..
-        })
+        Err(AppendError::Rejected { code: RejectCode::KindNotAllowed, .. })
     ));
     // All of it verifies, and survives a reopen (the registry is rebuilt from the log).
     verify_data_dir(&l.data_dir(), &l.keys.log.verifier()).unwrap();
     let l = l.reopen();
     assert!(matches!(
-        l.engine
-            .append_blocking(vec![l.sub(&l.keys.retired, alarm(vec![]), "k7")]),
-        Err(AppendError::Rejected {
-            code: RejectCode::RevokedKey,
-            ..
-        })
+        l.engine.append_blocking(vec![l.sub(&l.keys.retired, alarm(vec![]), "k7")]),
+        Err(AppendError::Rejected { code: RejectCode::RevokedKey, .. })
     ));
-    l.engine
-        .append_blocking(vec![l.sub(&l.keys.risk, alarm(vec![]), "k8")])
-        .unwrap();
+    l.engine.append_blocking(vec![l.sub(&l.keys.risk, alarm(vec![]), "k8")]).unwrap();
 }
 
 #[test]
@@ -322,12 +227,6 @@ fn a_new_log_accepts_only_a_genesis_entry_first() {
         T0,
     )
     .unwrap();
-    assert!(matches!(
-        e.append_blocking(vec![s]),
-        Err(AppendError::Rejected {
-            code: RejectCode::Genesis,
-            ..
-        })
-    ));
+    assert!(matches!(e.append_blocking(vec![s]), Err(AppendError::Rejected { code: RejectCode::Genesis, .. })));
     assert_eq!(e.head().state.size, 0);
 }

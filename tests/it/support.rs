@@ -70,35 +70,23 @@ impl Ledger {
         let dir = tempfile::tempdir().unwrap();
         let keys = Keys::new();
         let clock = Arc::new(FixedClock(T0.into()));
-        let engine = Engine::open(
-            &dir.path().join("data"),
-            engine_config(&keys, clock.clone()),
-        )
-        .unwrap();
+        let engine = Engine::open(&dir.path().join("data"), engine_config(&keys, clock.clone())).unwrap();
         let services = vec![
             (keys.withdrawals.verifier(), vec![EventKind::Withdrawal]),
             (keys.risk.verifier(), vec![EventKind::Alarm]),
             (
                 keys.ops.verifier(),
-                vec![
-                    EventKind::Freeze,
-                    EventKind::Unfreeze,
-                    EventKind::IncidentOpen,
-                    EventKind::IncidentClose,
-                ],
+                vec![EventKind::Freeze, EventKind::Unfreeze, EventKind::IncidentOpen, EventKind::IncidentClose],
             ),
             (keys.retired.verifier(), vec![EventKind::Alarm]),
         ];
-        engine
-            .append_blocking(bootstrap_submissions(&keys.operator, &services, T0).unwrap())
-            .unwrap();
-        let l = Ledger {
-            dir,
-            engine,
-            keys,
-            clock,
-        };
-        let revoke = l.sub(&l.keys.operator, serde_json::json!({"kind": "key_revoked", "key": l.keys.retired.key_ref.to_string(), "reason": "rotated"}), "revoke-retired");
+        engine.append_blocking(bootstrap_submissions(&keys.operator, &services, T0).unwrap()).unwrap();
+        let l = Ledger { dir, engine, keys, clock };
+        let revoke = l.sub(
+            &l.keys.operator,
+            serde_json::json!({"kind": "key_revoked", "key": l.keys.retired.key_ref.to_string(), "reason": "rotated"}),
+            "revoke-retired",
+        );
         l.engine.append_blocking(vec![revoke]).unwrap();
         l
     }
@@ -109,24 +97,10 @@ impl Ledger {
 
     /// Closes and reopens the engine on the same data dir.
     pub fn reopen(self) -> Ledger {
-        let Ledger {
-            dir,
-            engine,
-            keys,
-            clock,
-        } = self;
+        let Ledger { dir, engine, keys, clock } = self;
         drop(engine);
-        let engine = Engine::open(
-            &dir.path().join("data"),
-            engine_config(&keys, clock.clone()),
-        )
-        .unwrap();
-        Ledger {
-            dir,
-            engine,
-            keys,
-            clock,
-        }
+        let engine = Engine::open(&dir.path().join("data"), engine_config(&keys, clock.clone())).unwrap();
+        Ledger { dir, engine, keys, clock }
     }
 
     pub fn sub(&self, key: &SignerKey, event: Value, idem: &str) -> ParsedSubmission {

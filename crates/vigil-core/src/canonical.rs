@@ -50,8 +50,7 @@ pub fn parse_canonical(bytes: &[u8]) -> Result<Value, CanonicalError> {
 /// duplicate keys silently; a signed statement must not be ambiguous, so duplicates are refused
 /// by the canonical-form check (a duplicate never survives re-serialization byte-for-byte).
 pub fn parse_json(bytes: &[u8]) -> Result<Value, CanonicalError> {
-    let v: Value =
-        serde_json::from_slice(bytes).map_err(|e| CanonicalError::Json(e.to_string()))?;
+    let v: Value = serde_json::from_slice(bytes).map_err(|e| CanonicalError::Json(e.to_string()))?;
     check_numbers(&v, "$", 0)?;
     Ok(v)
 }
@@ -61,9 +60,7 @@ fn check_numbers(v: &Value, path: &str, depth: usize) -> Result<(), CanonicalErr
         return Err(CanonicalError::TooDeep);
     }
     match v {
-        Value::Number(n) if !(n.is_u64() || n.is_i64()) => {
-            Err(CanonicalError::Float(path.to_string()))
-        }
+        Value::Number(n) if !(n.is_u64() || n.is_i64()) => Err(CanonicalError::Float(path.to_string())),
         Value::Array(a) => {
             for (i, x) in a.iter().enumerate() {
                 check_numbers(x, &format!("{path}[{i}]"), depth + 1)?;
@@ -88,14 +85,8 @@ mod tests {
     fn canonical_cases() {
         // (input, expected canonical output or None when refused)
         let cases: &[(&str, Option<&str>)] = &[
-            (
-                r#"{"b":1,"a":[true,null,"x"]}"#,
-                Some(r#"{"a":[true,null,"x"],"b":1}"#),
-            ),
-            (
-                r#"{ "a" : "é\n\u0001/" }"#,
-                Some("{\"a\":\"é\\n\\u0001/\"}"),
-            ),
+            (r#"{"b":1,"a":[true,null,"x"]}"#, Some(r#"{"a":[true,null,"x"],"b":1}"#)),
+            (r#"{ "a" : "é\n\u0001/" }"#, Some("{\"a\":\"é\\n\\u0001/\"}")),
             (r#"{"a":1.5}"#, None),
             (r#"{"a":1e3}"#, None),
             (r#"{"a":-7}"#, Some(r#"{"a":-7}"#)),
@@ -112,11 +103,7 @@ mod tests {
     #[test]
     fn non_canonical_forms_are_refused() {
         for bad in [r#"{"b":1,"a":2}"#, r#"{"a": 2}"#, r#"{"a":2,"a":3}"#] {
-            assert_eq!(
-                parse_canonical(bad.as_bytes()),
-                Err(CanonicalError::NotCanonical),
-                "{bad}"
-            );
+            assert_eq!(parse_canonical(bad.as_bytes()), Err(CanonicalError::NotCanonical), "{bad}");
         }
         assert!(parse_canonical(br#"{"a":2}"#).is_ok());
     }

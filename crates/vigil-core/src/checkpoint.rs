@@ -36,22 +36,12 @@ pub struct Checkpoint {
 
 impl Checkpoint {
     pub fn new(origin: &str, size: u64, root: Digest) -> Self {
-        Checkpoint {
-            origin: origin.into(),
-            size,
-            root,
-            extensions: vec![],
-        }
+        Checkpoint { origin: origin.into(), size, root, extensions: vec![] }
     }
 
     /// The note body: `origin\nsize\nbase64(root)\n` then extension lines.
     pub fn body(&self) -> String {
-        let mut s = format!(
-            "{}\n{}\n{}\n",
-            self.origin,
-            self.size,
-            BASE64_STANDARD.encode(self.root.0)
-        );
+        let mut s = format!("{}\n{}\n{}\n", self.origin, self.size, BASE64_STANDARD.encode(self.root.0));
         for e in &self.extensions {
             s.push_str(e);
             s.push('\n');
@@ -62,38 +52,22 @@ impl Checkpoint {
     /// Parses a note body strictly: decimal size without leading zeros, 32-byte root.
     pub fn parse_body(text: &str) -> Result<Checkpoint, CheckpointError> {
         let bad = |m: &str| CheckpointError::Malformed(m.into());
-        let body = text
-            .strip_suffix('\n')
-            .ok_or_else(|| bad("body must end with a newline"))?;
+        let body = text.strip_suffix('\n').ok_or_else(|| bad("body must end with a newline"))?;
         let mut lines = body.split('\n');
-        let origin = lines
-            .next()
-            .filter(|o| !o.is_empty())
-            .ok_or_else(|| bad("empty origin line"))?;
+        let origin = lines.next().filter(|o| !o.is_empty()).ok_or_else(|| bad("empty origin line"))?;
         let size_s = lines.next().ok_or_else(|| bad("missing size line"))?;
-        let size: u64 = size_s
-            .parse()
-            .map_err(|_| bad("size is not a decimal number"))?;
+        let size: u64 = size_s.parse().map_err(|_| bad("size is not a decimal number"))?;
         if size.to_string() != size_s {
             return Err(bad("size has a sign or leading zeros"));
         }
         let root_s = lines.next().ok_or_else(|| bad("missing root hash line"))?;
-        let raw = BASE64_STANDARD
-            .decode(root_s)
-            .map_err(|_| bad("root hash is not base64"))?;
-        let root: [u8; 32] = raw
-            .try_into()
-            .map_err(|_| bad("root hash is not 32 bytes"))?;
+        let raw = BASE64_STANDARD.decode(root_s).map_err(|_| bad("root hash is not base64"))?;
+        let root: [u8; 32] = raw.try_into().map_err(|_| bad("root hash is not 32 bytes"))?;
         let extensions: Vec<String> = lines.map(String::from).collect();
         if extensions.iter().any(|e| e.is_empty()) {
             return Err(bad("empty extension line"));
         }
-        Ok(Checkpoint {
-            origin: origin.into(),
-            size,
-            root: Digest(root),
-            extensions,
-        })
+        Ok(Checkpoint { origin: origin.into(), size, root: Digest(root), extensions })
     }
 }
 
@@ -116,11 +90,7 @@ impl signed_note::Signer for CosignatureSigner<'_> {
         self.name
     }
     fn key_id(&self) -> u32 {
-        key_id(
-            self.name,
-            ALG_COSIGNATURE_V1,
-            self.key.verifying_key().as_bytes(),
-        )
+        key_id(self.name, ALG_COSIGNATURE_V1, self.key.verifying_key().as_bytes())
     }
     fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, signature::Error> {
         let sig = self.key.sign(&cosignature_message(msg, self.timestamp));
@@ -163,34 +133,19 @@ impl signed_note::Verifier for CosignatureVerifier {
         let Ok(s) = ed25519_dalek::Signature::from_slice(&sig[8..]) else {
             return false;
         };
-        self.key
-            .verify_strict(&cosignature_message(msg, ts), &s)
-            .is_ok()
+        self.key.verify_strict(&cosignature_message(msg, ts), &s).is_ok()
     }
 }
 
 /// Signs a checkpoint with the log key: the signed-note signature and the timestamped
 /// cosignature (`unix_seconds` from the caller's clock). Returns the note's bytes.
-pub fn sign(
-    cp: &Checkpoint,
-    log_key: &SignerKey,
-    unix_seconds: u64,
-) -> Result<Vec<u8>, CheckpointError> {
+pub fn sign(cp: &Checkpoint, log_key: &SignerKey, unix_seconds: u64) -> Result<Vec<u8>, CheckpointError> {
     if cp.origin != log_key.name() {
-        return Err(CheckpointError::Origin {
-            origin: cp.origin.clone(),
-            key: log_key.name().into(),
-        });
+        return Err(CheckpointError::Origin { origin: cp.origin.clone(), key: log_key.name().into() });
     }
-    let mut note =
-        Note::new(cp.body().as_bytes(), &[]).map_err(|e| CheckpointError::Note(e.to_string()))?;
-    let cosigner = CosignatureSigner {
-        name: log_key.name(),
-        key: &log_key.key,
-        timestamp: unix_seconds,
-    };
-    note.add_sigs(&[log_key, &cosigner])
-        .map_err(|e| CheckpointError::Note(e.to_string()))?;
+    let mut note = Note::new(cp.body().as_bytes(), &[]).map_err(|e| CheckpointError::Note(e.to_string()))?;
+    let cosigner = CosignatureSigner { name: log_key.name(), key: &log_key.key, timestamp: unix_seconds };
+    note.add_sigs(&[log_key, &cosigner]).map_err(|e| CheckpointError::Note(e.to_string()))?;
     Ok(note.to_bytes())
 }
 
@@ -206,30 +161,18 @@ pub struct SignedCheckpoint {
 
 /// Verifies a signed checkpoint against the pinned log key. Signatures by other keys are
 /// ignored (witnesses are checked separately). Never panics.
-pub fn verify(
-    note_bytes: &[u8],
-    log_key: &VerifierKey,
-) -> Result<SignedCheckpoint, CheckpointError> {
+pub fn verify(note_bytes: &[u8], log_key: &VerifierKey) -> Result<SignedCheckpoint, CheckpointError> {
     let note = Note::from_bytes(note_bytes).map_err(|e| CheckpointError::Note(e.to_string()))?;
-    let text = std::str::from_utf8(note.text())
-        .map_err(|_| CheckpointError::Malformed("not UTF-8".into()))?;
+    let text = std::str::from_utf8(note.text()).map_err(|_| CheckpointError::Malformed("not UTF-8".into()))?;
     let checkpoint = Checkpoint::parse_body(text)?;
     if checkpoint.origin != log_key.name() {
-        return Err(CheckpointError::Origin {
-            origin: checkpoint.origin,
-            key: log_key.name().into(),
-        });
+        return Err(CheckpointError::Origin { origin: checkpoint.origin, key: log_key.name().into() });
     }
-    let cosig = CosignatureVerifier {
-        name: log_key.name().into(),
-        key: log_key.key,
-    };
+    let cosig = CosignatureVerifier { name: log_key.name().into(), key: log_key.key };
     let cosig_id = cosig.id();
     let list = VerifierList::new(vec![Box::new(log_key.clone()), Box::new(cosig)]);
     let (verified, _) = note.verify(&list).map_err(|e| match e {
-        signed_note::NoteError::UnverifiedNote => {
-            CheckpointError::NotSigned(log_key.key_ref.to_string())
-        }
+        signed_note::NoteError::UnverifiedNote => CheckpointError::NotSigned(log_key.key_ref.to_string()),
         signed_note::NoteError::InvalidSignature { name, id } => {
             CheckpointError::BadSignature(format!("{name}+{id:08x}"))
         }
@@ -243,9 +186,5 @@ pub fn verify(
         ts.copy_from_slice(&s.signature()[..8]);
         u64::from_be_bytes(ts)
     });
-    Ok(SignedCheckpoint {
-        checkpoint,
-        timestamp,
-        note: note_bytes.to_vec(),
-    })
+    Ok(SignedCheckpoint { checkpoint, timestamp, note: note_bytes.to_vec() })
 }

@@ -19,10 +19,7 @@ pub struct EventError {
 }
 
 fn err<T>(field: impl Into<String>, reason: impl Into<String>) -> Result<T, EventError> {
-    Err(EventError {
-        field: field.into(),
-        reason: reason.into(),
-    })
+    Err(EventError { field: field.into(), reason: reason.into() })
 }
 
 macro_rules! kinds {
@@ -75,14 +72,14 @@ pub struct Amount(pub u128);
 impl Amount {
     pub fn parse(s: &str) -> Result<Amount, String> {
         if s.is_empty() || s.len() > 38 || !s.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(format!("amount {s:?} must be a string of 1 to 38 decimal digits (minor units, no sign, no fraction)"));
+            return Err(format!(
+                "amount {s:?} must be a string of 1 to 38 decimal digits (minor units, no sign, no fraction)"
+            ));
         }
         if s.len() > 1 && s.starts_with('0') {
             return Err(format!("amount {s:?} has a leading zero"));
         }
-        s.parse::<u128>()
-            .map(Amount)
-            .map_err(|e| format!("amount {s:?}: {e}"))
+        s.parse::<u128>().map(Amount).map_err(|e| format!("amount {s:?}: {e}"))
     }
 }
 
@@ -110,19 +107,13 @@ impl<'de> Deserialize<'de> for Amount {
                 Amount::parse(s).map_err(E::custom)
             }
             fn visit_u64<E: de::Error>(self, _: u64) -> Result<Amount, E> {
-                Err(E::custom(
-                    "amounts are strings of minor units, e.g. \"700000000000\", not JSON numbers",
-                ))
+                Err(E::custom("amounts are strings of minor units, e.g. \"700000000000\", not JSON numbers"))
             }
             fn visit_i64<E: de::Error>(self, _: i64) -> Result<Amount, E> {
-                Err(E::custom(
-                    "amounts are non-negative strings of minor units, not JSON numbers",
-                ))
+                Err(E::custom("amounts are non-negative strings of minor units, not JSON numbers"))
             }
             fn visit_f64<E: de::Error>(self, _: f64) -> Result<Amount, E> {
-                Err(E::custom(
-                    "amounts are strings of minor units, never floating-point numbers",
-                ))
+                Err(E::custom("amounts are strings of minor units, never floating-point numbers"))
             }
         }
         d.deserialize_any(V)
@@ -164,15 +155,11 @@ impl<'de> Deserialize<'de> for Private {
             Clear(String),
             Committed(C),
         }
-        match P::deserialize(d).map_err(|_| {
-            de::Error::custom(
-                "a private value is a string, or {\"commitment\": \"<64 hex digits>\"}",
-            )
-        })? {
+        match P::deserialize(d)
+            .map_err(|_| de::Error::custom("a private value is a string, or {\"commitment\": \"<64 hex digits>\"}"))?
+        {
             P::Clear(s) => Ok(Private::Clear(s)),
-            P::Committed(c) => Digest::from_hex(&c.commitment)
-                .map(Private::Committed)
-                .map_err(de::Error::custom),
+            P::Committed(c) => Digest::from_hex(&c.commitment).map(Private::Committed).map_err(de::Error::custom),
         }
     }
 }
@@ -425,10 +412,7 @@ fn check_id(field: &str, v: &str) -> Result<(), EventError> {
     if v.is_empty() || v.len() > MAX_ID {
         return err(field, format!("must be 1 to {MAX_ID} characters"));
     }
-    if !v
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"._:/-".contains(&b))
-    {
+    if !v.bytes().all(|b| b.is_ascii_alphanumeric() || b"._:/-".contains(&b)) {
         return err(field, "may contain only letters, digits and . _ : / -");
     }
     Ok(())
@@ -442,25 +426,14 @@ fn check_text(field: &str, v: &str) -> Result<(), EventError> {
         return err(field, format!("is longer than {MAX_TEXT} bytes"));
     }
     if v.chars().any(|c| c.is_control() && c != '\n') {
-        return err(
-            field,
-            "must not contain control characters other than newline",
-        );
+        return err(field, "must not contain control characters other than newline");
     }
     Ok(())
 }
 
 fn check_asset(field: &str, v: &str) -> Result<(), EventError> {
-    if v.len() < 2
-        || v.len() > 16
-        || !v
-            .bytes()
-            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
-    {
-        return err(
-            field,
-            format!("asset {v:?} must be 2 to 16 upper-case letters or digits, e.g. BTC"),
-        );
+    if v.len() < 2 || v.len() > 16 || !v.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()) {
+        return err(field, format!("asset {v:?} must be 2 to 16 upper-case letters or digits, e.g. BTC"));
     }
     Ok(())
 }
@@ -515,10 +488,8 @@ impl Event {
 
     /// Parses event JSON, with an error that names what is wrong.
     pub fn from_json(bytes: &[u8]) -> Result<Event, EventError> {
-        let v = crate::canonical::parse_json(bytes).map_err(|e| EventError {
-            field: "event".into(),
-            reason: e.to_string(),
-        })?;
+        let v = crate::canonical::parse_json(bytes)
+            .map_err(|e| EventError { field: "event".into(), reason: e.to_string() })?;
         Self::from_value(v)
     }
 
@@ -582,16 +553,28 @@ impl Event {
         }
     }
 
-    /// Every private field with its path, for committing and for checking openings.
+    /// Every private field with its path, for checking openings.
+    pub fn private_fields(&self) -> Vec<(String, &Private)> {
+        match self {
+            Event::Withdrawal(w) => vec![("account".into(), &w.account)],
+            Event::Freeze(f) | Event::Unfreeze(f) => match &f.scope {
+                Scope::Accounts { accounts } => {
+                    accounts.iter().enumerate().map(|(i, p)| (format!("scope.accounts[{i}]"), p)).collect()
+                }
+                _ => vec![],
+            },
+            _ => vec![],
+        }
+    }
+
+    /// Every private field with its path, for committing.
     pub fn private_fields_mut(&mut self) -> Vec<(String, &mut Private)> {
         match self {
             Event::Withdrawal(w) => vec![("account".into(), &mut w.account)],
             Event::Freeze(f) | Event::Unfreeze(f) => match &mut f.scope {
-                Scope::Accounts { accounts } => accounts
-                    .iter_mut()
-                    .enumerate()
-                    .map(|(i, p)| (format!("scope.accounts[{i}]"), p))
-                    .collect(),
+                Scope::Accounts { accounts } => {
+                    accounts.iter_mut().enumerate().map(|(i, p)| (format!("scope.accounts[{i}]"), p)).collect()
+                }
                 _ => vec![],
             },
             _ => vec![],
@@ -605,11 +588,7 @@ impl Event {
         for (field, p) in self.private_fields_mut() {
             if let Private::Clear(v) = p {
                 let s = salt();
-                openings.push(Opening {
-                    field,
-                    salt: hex::encode(s),
-                    value: v.clone(),
-                });
+                openings.push(Opening { field, salt: hex::encode(s), value: v.clone() });
                 *p = Private::Committed(commitment(&s, v));
             }
         }
@@ -617,13 +596,10 @@ impl Event {
     }
 
     /// Whether every private value is committed, as a logged event requires.
-    pub fn check_committed(&mut self) -> Result<(), EventError> {
-        for (field, p) in self.private_fields_mut() {
+    pub fn check_committed(&self) -> Result<(), EventError> {
+        for (field, p) in self.private_fields() {
             if matches!(p, Private::Clear(_)) {
-                return err(
-                    field,
-                    "private value in clear: it must be committed before signing",
-                );
+                return err(field, "private value in clear: it must be committed before signing");
             }
         }
         Ok(())
@@ -644,14 +620,9 @@ impl Event {
                     check_text("reason", r)?;
                 }
                 match (w.stage, &w.tx_id) {
-                    (WithdrawalStage::Executed, None) => {
-                        err("tx_id", "required when stage is executed")?
-                    }
+                    (WithdrawalStage::Executed, None) => err("tx_id", "required when stage is executed")?,
                     (WithdrawalStage::Executed, Some(t)) => check_id("tx_id", t)?,
-                    (_, Some(_)) => err(
-                        "tx_id",
-                        "only an executed withdrawal has a chain transaction id",
-                    )?,
+                    (_, Some(_)) => err("tx_id", "only an executed withdrawal has a chain transaction id")?,
                     _ => {}
                 }
                 if w.stage == WithdrawalStage::Rejected && w.reason.is_none() {
@@ -736,10 +707,8 @@ impl Event {
             }
             Event::ReserveSnapshot(r) => {
                 check_id("snapshot", &r.snapshot)?;
-                Digest::from_hex(&r.liabilities_root).map_err(|e| EventError {
-                    field: "liabilities_root".into(),
-                    reason: e.to_string(),
-                })?;
+                Digest::from_hex(&r.liabilities_root)
+                    .map_err(|e| EventError { field: "liabilities_root".into(), reason: e.to_string() })?;
                 if !r.padded_size.is_power_of_two() {
                     err("padded_size", "must be a power of two")?;
                 }
@@ -750,17 +719,13 @@ impl Event {
                 Ok(())
             }
             Event::KeyRegistered(k) => {
-                crate::keys::VerifierKey::parse(&k.key).map_err(|e| EventError {
-                    field: "key".into(),
-                    reason: e.to_string(),
-                })?;
+                crate::keys::VerifierKey::parse(&k.key)
+                    .map_err(|e| EventError { field: "key".into(), reason: e.to_string() })?;
                 check_list("kinds", &k.kinds)
             }
             Event::KeyRevoked(k) => {
-                crate::keys::KeyRef::parse(&k.key).map_err(|e| EventError {
-                    field: "key".into(),
-                    reason: e.to_string(),
-                })?;
+                crate::keys::KeyRef::parse(&k.key)
+                    .map_err(|e| EventError { field: "key".into(), reason: e.to_string() })?;
                 check_text("reason", &k.reason)
             }
         }
@@ -793,10 +758,7 @@ mod tests {
         let got = Event::from_value(input.clone());
         match (want, got) {
             (None, Ok(_)) => {}
-            (Some(w), Err(e)) => assert!(
-                e.to_string().contains(w),
-                "{input}: error {e:?} should mention {w:?}"
-            ),
+            (Some(w), Err(e)) => assert!(e.to_string().contains(w), "{input}: error {e:?} should mention {w:?}"),
             (w, g) => panic!("{input}: wanted {w:?}, got {g:?}"),
         }
     }
@@ -811,76 +773,33 @@ mod tests {
             (with(w(), "amount", json!("-7")), Some("decimal digits")),
             (with(w(), "amount", json!("1.5")), Some("decimal digits")),
             (with(w(), "amount", json!("007")), Some("leading zero")),
-            (
-                with(w(), "amount", json!("0")),
-                Some("amount: must be greater than zero"),
-            ),
+            (with(w(), "amount", json!("0")), Some("amount: must be greater than zero")),
             (with(w(), "amount", json!("1".repeat(39))), Some("1 to 38")),
             (with(w(), "asset", json!("btc")), Some("asset")),
-            (
-                with(w(), "tx_id", serde_json::Value::Null),
-                Some("tx_id: required when stage is executed"),
-            ),
-            (
-                with(with(w(), "stage", json!("requested")), "tx_id", json!("t")),
-                Some("only an executed"),
-            ),
+            (with(w(), "tx_id", serde_json::Value::Null), Some("tx_id: required when stage is executed")),
+            (with(with(w(), "stage", json!("requested")), "tx_id", json!("t")), Some("only an executed")),
             (
                 with(
-                    with(
-                        with(w(), "stage", json!("rejected")),
-                        "tx_id",
-                        serde_json::Value::Null,
-                    ),
+                    with(with(w(), "stage", json!("rejected")), "tx_id", serde_json::Value::Null),
                     "reason",
                     serde_json::Value::Null,
                 ),
                 Some("reason: required"),
             ),
-            (
-                with(w(), "surprise", json!(1)),
-                Some("unknown field `surprise`"),
-            ),
-            (
-                with(w(), "kind", json!("teleport")),
-                Some("unknown kind \"teleport\""),
-            ),
-            (
-                with(w(), "kind", serde_json::Value::Null),
-                Some("kind: missing"),
-            ),
-            (
-                with(w(), "wallet", json!("hot wallet")),
-                Some("wallet: may contain only"),
-            ),
-            (
-                with(w(), "account", json!({"commitment": "00"})),
-                Some("account: bad hash: expected 64 hex digits"),
-            ),
-            (
-                with(w(), "account", json!({"commitment": "ab".repeat(32)})),
-                None,
-            ),
-            (
-                with(w(), "wallet_tier", json!("lukewarm")),
-                Some("unknown variant"),
-            ),
-            (
-                json!({"kind": "alarm", "rule": "r", "severity": "critical", "summary": "s"}),
-                None,
-            ),
+            (with(w(), "surprise", json!(1)), Some("unknown field `surprise`")),
+            (with(w(), "kind", json!("teleport")), Some("unknown kind \"teleport\"")),
+            (with(w(), "kind", serde_json::Value::Null), Some("kind: missing")),
+            (with(w(), "wallet", json!("hot wallet")), Some("wallet: may contain only")),
+            (with(w(), "account", json!({"commitment": "00"})), Some("account: bad hash: expected 64 hex digits")),
+            (with(w(), "account", json!({"commitment": "ab".repeat(32)})), None),
+            (with(w(), "wallet_tier", json!("lukewarm")), Some("unknown variant")),
+            (json!({"kind": "alarm", "rule": "r", "severity": "critical", "summary": "s"}), None),
             (
                 json!({"kind": "alarm", "rule": "r", "severity": "critical", "summary": " "}),
                 Some("summary: must not be empty"),
             ),
-            (
-                json!({"kind": "alarm", "rule": "r", "severity": "apocalyptic", "summary": "s"}),
-                Some("unknown variant"),
-            ),
-            (
-                json!({"kind": "freeze", "scope": {"target": "withdrawals"}, "reason": "r"}),
-                None,
-            ),
+            (json!({"kind": "alarm", "rule": "r", "severity": "apocalyptic", "summary": "s"}), Some("unknown variant")),
+            (json!({"kind": "freeze", "scope": {"target": "withdrawals"}, "reason": "r"}), None),
             (
                 json!({"kind": "freeze", "scope": {"target": "wallets", "wallets": []}, "reason": "r"}),
                 Some("scope.wallets: must not be empty"),
@@ -889,10 +808,7 @@ mod tests {
                 json!({"kind": "freeze", "scope": {"target": "accounts", "accounts": ["a", "b c"]}, "reason": "r"}),
                 Some("scope.accounts[1]"),
             ),
-            (
-                json!({"kind": "freeze", "scope": {"target": "moon"}, "reason": "r"}),
-                Some("unknown variant"),
-            ),
+            (json!({"kind": "freeze", "scope": {"target": "moon"}, "reason": "r"}), Some("unknown variant")),
             (
                 json!({"kind": "credential_reset", "credentials": ["api_keys", "two_factor"], "scope": "all_users", "reason": "r"}),
                 None,
@@ -917,10 +833,7 @@ mod tests {
                 json!({"kind": "safu_contribution", "asset": "BTC", "amount": "5", "period_start_ms": 1, "period_end_ms": 2, "fee_share_bps": 10001}),
                 Some("fee_share_bps"),
             ),
-            (
-                json!({"kind": "safu_payout", "incident": "i-1", "asset": "BTC", "amount": "5", "covers": "loss"}),
-                None,
-            ),
+            (json!({"kind": "safu_payout", "incident": "i-1", "asset": "BTC", "amount": "5", "covers": "loss"}), None),
             (
                 json!({"kind": "incident_open", "incident": "i-1", "title": "t", "summary": "s", "severity": "high"}),
                 None,
@@ -929,10 +842,7 @@ mod tests {
                 json!({"kind": "incident_open", "incident": "i-1", "title": "t".repeat(201), "summary": "s", "severity": "high"}),
                 Some("title: is longer"),
             ),
-            (
-                json!({"kind": "incident_close", "incident": "i 1", "summary": "s"}),
-                Some("incident: may contain only"),
-            ),
+            (json!({"kind": "incident_close", "incident": "i 1", "summary": "s"}), Some("incident: may contain only")),
             (
                 json!({"kind": "reserve_snapshot", "snapshot": "s1", "cut_off_ms": 1, "liabilities_root": "00".repeat(32), "padded_size": 8, "assets": [{"asset": "BTC", "liabilities": "1", "reserves": "2"}]}),
                 None,
@@ -945,10 +855,7 @@ mod tests {
                 json!({"kind": "key_registered", "key": "not-a-key", "kinds": ["alarm"]}),
                 Some("key: malformed verifier key"),
             ),
-            (
-                json!({"kind": "key_revoked", "key": "risk+zzzzzzzz", "reason": "r"}),
-                Some("key: bad key reference"),
-            ),
+            (json!({"kind": "key_revoked", "key": "risk+zzzzzzzz", "reason": "r"}), Some("key: bad key reference")),
         ];
         for (input, want) in cases {
             check(input, want);
@@ -967,17 +874,12 @@ mod tests {
         assert_eq!(openings[0].field, "account");
         assert_eq!(openings[0].value, "acct-1");
         let Event::Withdrawal(w) = &ev else { panic!() };
-        let Private::Committed(c) = &w.account else {
-            panic!("still in clear")
-        };
+        let Private::Committed(c) = &w.account else { panic!("still in clear") };
         assert!(openings[0].opens(c));
         let mut wrong = openings[0].clone();
         wrong.value = "acct-2".into();
         assert!(!wrong.opens(c));
         assert!(ev.clone().check_committed().is_ok());
-        assert!(Event::from_value(withdrawal())
-            .unwrap()
-            .check_committed()
-            .is_err());
+        assert!(Event::from_value(withdrawal()).unwrap().check_committed().is_err());
     }
 }

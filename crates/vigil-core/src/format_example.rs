@@ -53,12 +53,7 @@ pub fn example() -> Example {
     let leaf = leaf_hash(&entry);
     // A two-entry tree: this entry, then one of the single byte 0x00.
     let root2 = node_hash(&leaf, &leaf_hash(&[0]));
-    let cp = checkpoint::sign(
-        &Checkpoint::new("vigil.example/audit-log", 1, leaf),
-        &log,
-        1_557_248_222,
-    )
-    .unwrap();
+    let cp = checkpoint::sign(&Checkpoint::new("vigil.example/audit-log", 1, leaf), &log, 1_557_248_222).unwrap();
     assert!(service.verifier().verify(&signing_message(&bytes), &sig));
     Example {
         service_vkey: service.verifier().to_vkey(),

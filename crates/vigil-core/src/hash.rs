@@ -26,10 +26,7 @@ impl Digest {
     pub fn from_hex(s: &str) -> Result<Self, HexError> {
         let mut out = [0u8; 32];
         if s.len() != 64 {
-            return Err(HexError(format!(
-                "expected 64 hex digits, got {} characters",
-                s.len()
-            )));
+            return Err(HexError(format!("expected 64 hex digits, got {} characters", s.len())));
         }
         hex::decode_to_slice(s, &mut out).map_err(|e| HexError(e.to_string()))?;
         Ok(Digest(out))

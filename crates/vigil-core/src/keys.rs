@@ -19,9 +19,7 @@ pub const ALG_COSIGNATURE_V1: u8 = 0x04;
 pub enum KeyError {
     #[error("malformed verifier key {0:?}: expected name+hexid+base64 of 0x01 and a 32-byte Ed25519 public key")]
     VerifierFormat(String),
-    #[error(
-        "malformed private key: expected PRIVATE+KEY+name+hexid+base64 of 0x01 and a 32-byte seed"
-    )]
+    #[error("malformed private key: expected PRIVATE+KEY+name+hexid+base64 of 0x01 and a 32-byte seed")]
     SignerFormat,
     #[error("key id {0} does not match the key's name and public key")]
     WrongId(String),
@@ -49,17 +47,11 @@ pub struct KeyRef {
 impl KeyRef {
     pub fn parse(s: &str) -> Result<KeyRef, KeyError> {
         let (name, id) = s.rsplit_once('+').ok_or_else(|| KeyError::Ref(s.into()))?;
-        if id.len() != 8
-            || !id.bytes().all(|b| b.is_ascii_hexdigit())
-            || !signed_note::is_key_name_valid(name)
-        {
+        if id.len() != 8 || !id.bytes().all(|b| b.is_ascii_hexdigit()) || !signed_note::is_key_name_valid(name) {
             return Err(KeyError::Ref(s.into()));
         }
         let id = u32::from_str_radix(id, 16).map_err(|_| KeyError::Ref(s.into()))?;
-        Ok(KeyRef {
-            name: name.into(),
-            id,
-        })
+        Ok(KeyRef { name: name.into(), id })
     }
 }
 
@@ -119,13 +111,7 @@ impl VerifierKey {
             // A small-order key can "sign" many messages at once; never accept one.
             return Err(bad());
         }
-        Ok(VerifierKey {
-            key_ref: KeyRef {
-                name: name.into(),
-                id,
-            },
-            key,
-        })
+        Ok(VerifierKey { key_ref: KeyRef { name: name.into(), id }, key })
     }
 
     pub fn new(name: &str, key: VerifyingKey) -> Result<VerifierKey, KeyError> {
@@ -133,13 +119,7 @@ impl VerifierKey {
             return Err(KeyError::Name(name.into()));
         }
         let id = key_id(name, ALG_ED25519, key.as_bytes());
-        Ok(VerifierKey {
-            key_ref: KeyRef {
-                name: name.into(),
-                id,
-            },
-            key,
-        })
+        Ok(VerifierKey { key_ref: KeyRef { name: name.into(), id }, key })
     }
 
     pub fn name(&self) -> &str {
@@ -150,12 +130,7 @@ impl VerifierKey {
     pub fn to_vkey(&self) -> String {
         let mut raw = vec![ALG_ED25519];
         raw.extend_from_slice(self.key.as_bytes());
-        format!(
-            "{}+{:08x}+{}",
-            self.key_ref.name,
-            self.key_ref.id,
-            BASE64_STANDARD.encode(raw)
-        )
+        format!("{}+{:08x}+{}", self.key_ref.name, self.key_ref.id, BASE64_STANDARD.encode(raw))
     }
 
     /// Verifies an Ed25519 signature (RFC 8032, cofactorless, canonical `s` required), the
@@ -198,18 +173,14 @@ impl SignerKey {
     /// Parses a `PRIVATE+KEY+...` string; checks the id against the derived public key.
     pub fn parse(skey: &str) -> Result<SignerKey, KeyError> {
         let skey = skey.trim();
-        let rest = skey
-            .strip_prefix("PRIVATE+KEY+")
-            .ok_or(KeyError::SignerFormat)?;
+        let rest = skey.strip_prefix("PRIVATE+KEY+").ok_or(KeyError::SignerFormat)?;
         let (name, rest) = rest.split_once('+').ok_or(KeyError::SignerFormat)?;
         let (id_hex, b64) = rest.split_once('+').ok_or(KeyError::SignerFormat)?;
         if id_hex.len() != 8 || !signed_note::is_key_name_valid(name) {
             return Err(KeyError::SignerFormat);
         }
         let id = u32::from_str_radix(id_hex, 16).map_err(|_| KeyError::SignerFormat)?;
-        let raw = BASE64_STANDARD
-            .decode(b64)
-            .map_err(|_| KeyError::SignerFormat)?;
+        let raw = BASE64_STANDARD.decode(b64).map_err(|_| KeyError::SignerFormat)?;
         if raw.len() != 33 || raw[0] != ALG_ED25519 {
             return Err(KeyError::SignerFormat);
         }
@@ -218,23 +189,14 @@ impl SignerKey {
         if key_id(name, ALG_ED25519, key.verifying_key().as_bytes()) != id {
             return Err(KeyError::WrongId(id_hex.into()));
         }
-        Ok(SignerKey {
-            key_ref: KeyRef {
-                name: name.into(),
-                id,
-            },
-            key,
-        })
+        Ok(SignerKey { key_ref: KeyRef { name: name.into(), id }, key })
     }
 
     /// A key from 32 random bytes the caller drew.
     pub fn from_seed(name: &str, seed: [u8; 32]) -> Result<SignerKey, KeyError> {
         let key = SigningKey::from_bytes(&seed);
         let v = VerifierKey::new(name, key.verifying_key())?;
-        Ok(SignerKey {
-            key_ref: v.key_ref,
-            key,
-        })
+        Ok(SignerKey { key_ref: v.key_ref, key })
     }
 
     pub fn name(&self) -> &str {
@@ -242,22 +204,14 @@ impl SignerKey {
     }
 
     pub fn verifier(&self) -> VerifierKey {
-        VerifierKey {
-            key_ref: self.key_ref.clone(),
-            key: self.key.verifying_key(),
-        }
+        VerifierKey { key_ref: self.key_ref.clone(), key: self.key.verifying_key() }
     }
 
     /// The private key string.
     pub fn to_skey(&self) -> String {
         let mut raw = vec![ALG_ED25519];
         raw.extend_from_slice(self.key.as_bytes());
-        format!(
-            "PRIVATE+KEY+{}+{:08x}+{}",
-            self.key_ref.name,
-            self.key_ref.id,
-            BASE64_STANDARD.encode(raw)
-        )
+        format!("PRIVATE+KEY+{}+{:08x}+{}", self.key_ref.name, self.key_ref.id, BASE64_STANDARD.encode(raw))
     }
 
     pub fn sign(&self, msg: &[u8]) -> [u8; 64] {
@@ -282,13 +236,7 @@ impl signed_note::Signer for SignerKey {
 pub fn file_stem(name: &str) -> String {
     let s: String = name
         .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
-                c
-            } else {
-                '_'
-            }
-        })
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' { c } else { '_' })
         .collect();
     let s = s.trim_start_matches('.').to_string();
     if s.is_empty() {

@@ -66,9 +66,7 @@ mod b64_hashes {
         v.iter()
             .map(|s| {
                 let raw = BASE64_STANDARD.decode(s).map_err(de::Error::custom)?;
-                let a: [u8; 32] = raw
-                    .try_into()
-                    .map_err(|_| de::Error::custom("a hash is 32 bytes"))?;
+                let a: [u8; 32] = raw.try_into().map_err(|_| de::Error::custom("a hash is 32 bytes"))?;
                 Ok(Digest(a))
             })
             .collect()
@@ -89,10 +87,7 @@ impl InclusionProof {
     /// Checks the proof against a leaf hash and the tree's root. Never panics.
     pub fn verify(&self, leaf: &Digest, root: &Digest) -> Result<(), ProofError> {
         if self.index >= self.tree_size {
-            return Err(ProofError::IndexOutOfRange {
-                index: self.index,
-                size: self.tree_size,
-            });
+            return Err(ProofError::IndexOutOfRange { index: self.index, size: self.tree_size });
         }
         if self.hashes.len() > MAX_PROOF_HASHES {
             return Err(ProofError::TooLong(self.hashes.len()));
@@ -118,41 +113,24 @@ impl ConsistencyProof {
     /// Checks the proof against both roots. Never panics.
     pub fn verify(&self, old_root: &Digest, new_root: &Digest) -> Result<(), ProofError> {
         if self.old_size > self.new_size {
-            return Err(ProofError::SizeOrder {
-                old: self.old_size,
-                new: self.new_size,
-            });
+            return Err(ProofError::SizeOrder { old: self.old_size, new: self.new_size });
         }
         if self.hashes.len() > MAX_PROOF_HASHES {
             return Err(ProofError::TooLong(self.hashes.len()));
         }
         if self.old_size == 0 {
             // Every tree extends the empty tree; the proof carries nothing.
-            return if self.hashes.is_empty() && *old_root == EMPTY_ROOT {
-                Ok(())
-            } else {
-                Err(ProofError::FromEmpty)
-            };
+            return if self.hashes.is_empty() && *old_root == EMPTY_ROOT { Ok(()) } else { Err(ProofError::FromEmpty) };
         }
         if self.old_size == self.new_size {
             if !self.hashes.is_empty() {
                 return Err(ProofError::Mismatch);
             }
-            return if old_root == new_root {
-                Ok(())
-            } else {
-                Err(ProofError::DifferentRoots)
-            };
+            return if old_root == new_root { Ok(()) } else { Err(ProofError::DifferentRoots) };
         }
         let p: Vec<Hash> = self.hashes.iter().map(|h| Hash(h.0)).collect();
-        tlog_tiles::check_tree(
-            &p,
-            self.new_size,
-            Hash(new_root.0),
-            self.old_size,
-            Hash(old_root.0),
-        )
-        .map_err(|_| ProofError::Mismatch)
+        tlog_tiles::check_tree(&p, self.new_size, Hash(new_root.0), self.old_size, Hash(old_root.0))
+            .map_err(|_| ProofError::Mismatch)
     }
 }
 
@@ -166,9 +144,7 @@ pub struct TileNodes {
 
 impl TileNodes {
     pub fn new() -> Self {
-        TileNodes {
-            levels: vec![Vec::new(); TILE_HEIGHT as usize + 1],
-        }
+        TileNodes { levels: vec![Vec::new(); TILE_HEIGHT as usize + 1] }
     }
 
     /// Expands a stored tile (concatenated 32-byte hashes, at most 256).
@@ -219,10 +195,7 @@ impl TileNodes {
 
     /// The complete node `i` at inner level `k`, if present.
     pub fn node(&self, k: u8, i: u64) -> Option<Digest> {
-        self.levels
-            .get(k as usize)?
-            .get(usize::try_from(i).ok()?)
-            .copied()
+        self.levels.get(k as usize)?.get(usize::try_from(i).ok()?).copied()
     }
 }
 
@@ -269,14 +242,11 @@ impl TileTree {
             let t = if width == 0 {
                 TileNodes::new()
             } else {
-                let t = src.tile(level, index)?.ok_or_else(|| {
-                    format!("tile {level}/{index} is missing for tree size {size}")
-                })?;
+                let t = src
+                    .tile(level, index)?
+                    .ok_or_else(|| format!("tile {level}/{index} is missing for tree size {size}"))?;
                 if t.width() < width {
-                    return Err(format!(
-                        "tile {level}/{index} has {} hashes, expected at least {width}",
-                        t.width()
-                    ));
+                    return Err(format!("tile {level}/{index} has {} hashes, expected at least {width}", t.width()));
                 }
                 // A stored edge tile may be wider than this size only if the tail was not
                 // committed; rebuild it at the committed width.
@@ -309,11 +279,7 @@ impl TileTree {
                     None => break,
                     Some(root) => {
                         let done = std::mem::replace(&mut self.edge[level], TileNodes::new());
-                        full.push(DirtyTile {
-                            level: level as u8,
-                            index: nodes_before >> 8,
-                            nodes: Arc::new(done),
-                        });
+                        full.push(DirtyTile { level: level as u8, index: nodes_before >> 8, nodes: Arc::new(done) });
                         h = root;
                         level += 1;
                     }
@@ -325,11 +291,7 @@ impl TileTree {
             let w = self.edge[level].width();
             if w > 0 {
                 let index = (self.size >> (8 * level as u32)) >> 8;
-                full.push(DirtyTile {
-                    level: level as u8,
-                    index,
-                    nodes: Arc::new(self.edge[level].clone()),
-                });
+                full.push(DirtyTile { level: level as u8, index, nodes: Arc::new(self.edge[level].clone()) });
             }
         }
         full
@@ -345,66 +307,93 @@ impl TileTree {
         let edge_index = (self.size >> (8 * tl as u32)) >> 8;
         if let Some(t) = self.edge.get(tl as usize) {
             if tile_index == edge_index {
-                return t
-                    .node(k, inner)
-                    .ok_or_else(|| format!("node {level}/{index} is not in the tree"));
+                return t.node(k, inner).ok_or_else(|| format!("node {level}/{index} is not in the tree"));
             }
         }
-        let t = src
-            .tile(tl, tile_index)?
-            .ok_or_else(|| format!("tile {tl}/{tile_index} is missing"))?;
-        t.node(k, inner)
-            .ok_or_else(|| format!("node {level}/{index} is not in tile {tl}/{tile_index}"))
+        let t = src.tile(tl, tile_index)?.ok_or_else(|| format!("tile {tl}/{tile_index} is missing"))?;
+        t.node(k, inner).ok_or_else(|| format!("node {level}/{index} is not in tile {tl}/{tile_index}"))
     }
 
     /// Root of the tree at `size` (≤ the current size).
     pub fn root(&self, size: u64, src: &dyn TileSource) -> Result<Digest, String> {
         if size > self.size {
-            return Err(format!(
-                "tree size {size} is beyond the current size {}",
-                self.size
-            ));
+            return Err(format!("tree size {size} is beyond the current size {}", self.size));
         }
-        let r = self.reader(src);
-        tlog_tiles::tree_hash(size, &r)
-            .map(|h| Digest(h.0))
-            .map_err(|e| e.to_string())
+        if size == 0 {
+            return Ok(EMPTY_ROOT);
+        }
+        self.range_root(0, size, src)
     }
 
-    /// Inclusion proof of leaf `index` in the tree of `size` leaves.
-    pub fn inclusion_proof(
+    /// Hash of the leaves `start..end` (`start` aligned as RFC 6962 splits put it): the
+    /// maximal complete subtrees left to right, folded from the right.
+    fn range_root(&self, start: u64, end: u64, src: &dyn TileSource) -> Result<Digest, String> {
+        let mut nodes = Vec::with_capacity(64);
+        let mut lo = start;
+        while lo < end {
+            let mut level = lo.trailing_zeros().min(63);
+            while lo + (1u64 << level) > end {
+                level -= 1;
+            }
+            nodes.push(self.node(level as u8, lo >> level, src)?);
+            lo += 1u64 << level;
+        }
+        let mut it = nodes.into_iter().rev();
+        let mut h = it.next().ok_or("empty range")?;
+        for left in it {
+            h = node_hash(&left, &h);
+        }
+        Ok(h)
+    }
+
+    /// Inclusion proof of leaf `index` in the tree of `size` leaves (RFC 9162 §2.1.3 PATH).
+    ///
+    /// Generated natively from the tiles (the hot path of every receipt); property tests check
+    /// it against `tlog_tiles::prove_record`. Bottom up: the siblings on the levels below the
+    /// point where `index` and `size - 1` part (the topmost of them may be the root of the
+    /// incomplete right edge), then the left siblings above it.
+    pub fn inclusion_proof(&self, index: u64, size: u64, src: &dyn TileSource) -> Result<InclusionProof, String> {
+        if index >= size || size > self.size {
+            return Err(format!("no leaf {index} in a tree of size {size} (log size {})", self.size));
+        }
+        let inner = 64 - (index ^ (size - 1)).leading_zeros();
+        let mut hashes = Vec::with_capacity(inner as usize + 8);
+        for level in 0..inner {
+            let sib = (index >> level) ^ 1;
+            let start = sib << level;
+            if start + (1u64 << level) <= size {
+                hashes.push(self.node(level as u8, sib, src)?);
+            } else {
+                hashes.push(self.range_root(start, size, src)?);
+            }
+        }
+        let mut level = inner;
+        let mut i = index >> inner;
+        while i != 0 {
+            if i & 1 == 1 {
+                hashes.push(self.node(level as u8, i ^ 1, src)?);
+            }
+            i >>= 1;
+            level += 1;
+        }
+        Ok(InclusionProof { index, tree_size: size, hashes })
+    }
+
+    /// The same proof by `tlog_tiles` (reference for tests).
+    pub fn inclusion_proof_reference(
         &self,
         index: u64,
         size: u64,
         src: &dyn TileSource,
     ) -> Result<InclusionProof, String> {
-        if index >= size || size > self.size {
-            return Err(format!(
-                "no leaf {index} in a tree of size {size} (log size {})",
-                self.size
-            ));
-        }
-        let p =
-            tlog_tiles::prove_record(size, index, &self.reader(src)).map_err(|e| e.to_string())?;
-        Ok(InclusionProof {
-            index,
-            tree_size: size,
-            hashes: p.into_iter().map(|h| Digest(h.0)).collect(),
-        })
+        let p = tlog_tiles::prove_record(size, index, &self.reader(src)).map_err(|e| e.to_string())?;
+        Ok(InclusionProof { index, tree_size: size, hashes: p.into_iter().map(|h| Digest(h.0)).collect() })
     }
 
     /// Consistency proof from `old` to `new` leaves.
-    pub fn consistency_proof(
-        &self,
-        old: u64,
-        new: u64,
-        src: &dyn TileSource,
-    ) -> Result<ConsistencyProof, String> {
+    pub fn consistency_proof(&self, old: u64, new: u64, src: &dyn TileSource) -> Result<ConsistencyProof, String> {
         if old > new || new > self.size {
-            return Err(format!(
-                "no consistency proof from {old} to {new} (log size {})",
-                self.size
-            ));
+            return Err(format!("no consistency proof from {old} to {new} (log size {})", self.size));
         }
         let hashes = if old == 0 || old == new {
             vec![]
@@ -415,11 +404,7 @@ impl TileTree {
                 .map(|h| Digest(h.0))
                 .collect()
         };
-        Ok(ConsistencyProof {
-            old_size: old,
-            new_size: new,
-            hashes,
-        })
+        Ok(ConsistencyProof { old_size: old, new_size: new, hashes })
     }
 
     fn reader<'a>(&'a self, src: &'a dyn TileSource) -> Reader<'a> {
@@ -438,10 +423,7 @@ impl HashReader for Reader<'_> {
             .iter()
             .map(|&i| {
                 let (level, n) = tlog_tiles::split_stored_hash_index(i);
-                self.tree
-                    .node(level, n, self.src)
-                    .map(|d| Hash(d.0))
-                    .map_err(tlog_tiles::Error::InvalidInput)
+                self.tree.node(level, n, self.src).map(|d| Hash(d.0)).map_err(tlog_tiles::Error::InvalidInput)
             })
             .collect()
     }
@@ -564,6 +546,7 @@ mod tests {
             l.iter().for_each(|h| c.push(*h));
             let want = reference_root(&l);
             prop_assert_eq!(t.root(n, &m).unwrap(), want);
+            prop_assert_eq!(Digest(tlog_tiles::tree_hash(n, &t.reader(&m)).unwrap().0), want);
             prop_assert_eq!(c.root(), want);
             // Reloading the edge from the stored tiles gives the same tree.
             let r = TileTree::load(n, &m).unwrap();
@@ -579,6 +562,7 @@ mod tests {
             let leaf = leaf_hash(&idx.to_be_bytes());
             let p = t.inclusion_proof(idx, size, &m).unwrap();
             prop_assert!(p.verify(&leaf, &root).is_ok());
+            prop_assert_eq!(&p, &t.inclusion_proof_reference(idx, size, &m).unwrap());
             // Every single-bit change of a proof hash, the leaf or the root fails.
             for k in 0..p.hashes.len() {
                 let mut q = p.clone();

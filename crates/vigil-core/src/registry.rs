@@ -22,14 +22,8 @@ pub enum AuthError {
     #[error("key {key} was revoked at entry {seq}")]
     Revoked { key: String, seq: u64 },
     #[error("key {key} may not append {kind} (allowed: {allowed})")]
-    KindNotAllowed {
-        key: String,
-        kind: EventKind,
-        allowed: String,
-    },
-    #[error(
-        "the first entry must be a key_registered of the key that signs it, allowed key_registered"
-    )]
+    KindNotAllowed { key: String, kind: EventKind, allowed: String },
+    #[error("the first entry must be a key_registered of the key that signs it, allowed key_registered")]
     Genesis,
     #[error("key {0} is already registered with different key material")]
     Conflict(String),
@@ -78,20 +72,13 @@ impl KeyRegistry {
             return Ok(v);
         }
         let name = statement.key.to_string();
-        let r = self
-            .keys
-            .get(&statement.key)
-            .ok_or_else(|| AuthError::UnknownKey(name.clone()))?;
+        let r = self.keys.get(&statement.key).ok_or_else(|| AuthError::UnknownKey(name.clone()))?;
         if let Some(seq) = r.revoked_at {
             return Err(AuthError::Revoked { key: name, seq });
         }
         if !r.kinds.contains(&kind) {
             let allowed: Vec<_> = r.kinds.iter().map(|k| k.as_str()).collect();
-            return Err(AuthError::KindNotAllowed {
-                key: name,
-                kind,
-                allowed: allowed.join(", "),
-            });
+            return Err(AuthError::KindNotAllowed { key: name, kind, allowed: allowed.join(", ") });
         }
         Ok(r.key.clone())
     }
@@ -101,16 +88,14 @@ impl KeyRegistry {
     pub fn check_effect(&self, statement: &Statement) -> Result<(), AuthError> {
         match &statement.event {
             Event::KeyRegistered(k) => {
-                let v =
-                    VerifierKey::parse(&k.key).map_err(|_| AuthError::Conflict(k.key.clone()))?;
+                let v = VerifierKey::parse(&k.key).map_err(|_| AuthError::Conflict(k.key.clone()))?;
                 match self.keys.get(&v.key_ref) {
                     Some(old) if old.key != v => Err(AuthError::Conflict(v.key_ref.to_string())),
                     _ => Ok(()),
                 }
             }
             Event::KeyRevoked(k) => {
-                let r =
-                    KeyRef::parse(&k.key).map_err(|_| AuthError::RevokeUnknown(k.key.clone()))?;
+                let r = KeyRef::parse(&k.key).map_err(|_| AuthError::RevokeUnknown(k.key.clone()))?;
                 if self.keys.contains_key(&r) {
                     Ok(())
                 } else {

@@ -63,8 +63,7 @@ impl Statement {
             idempotency_key: String,
             created_at_ms: u64,
         }
-        let head: Head =
-            serde_json::from_value(v).map_err(|e| StatementError::Shape(e.to_string()))?;
+        let head: Head = serde_json::from_value(v).map_err(|e| StatementError::Shape(e.to_string()))?;
         let event = Event::from_value(ev)?;
         let s = Statement {
             key: head.key,
@@ -78,16 +77,11 @@ impl Statement {
 
     fn check(&self) -> Result<(), StatementError> {
         let k = &self.idempotency_key;
-        if k.is_empty()
-            || k.len() > 128
-            || !k
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"._:/-".contains(&b))
-        {
+        if k.is_empty() || k.len() > 128 || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b"._:/-".contains(&b)) {
             return Err(StatementError::IdempotencyKey);
         }
         self.event.validate()?;
-        self.event.clone().check_committed()?;
+        self.event.check_committed()?;
         Ok(())
     }
 }
@@ -140,8 +134,7 @@ impl Submission {
         let bytes = statement.to_bytes()?;
         let sig = sign(key, &bytes);
         Ok(Submission {
-            statement: serde_json::to_value(statement)
-                .map_err(|e| StatementError::Shape(e.to_string()))?,
+            statement: serde_json::to_value(statement).map_err(|e| StatementError::Shape(e.to_string()))?,
             signature: BASE64_STANDARD.encode(sig),
             openings,
         })
@@ -151,17 +144,8 @@ impl Submission {
     pub fn parse(self) -> Result<ParsedSubmission, StatementError> {
         let statement = Statement::from_value(self.statement)?;
         let bytes = statement.to_bytes()?;
-        let raw = BASE64_STANDARD
-            .decode(self.signature.as_bytes())
-            .map_err(|_| StatementError::SignatureEncoding)?;
-        let signature: [u8; 64] = raw
-            .try_into()
-            .map_err(|_| StatementError::SignatureEncoding)?;
-        Ok(ParsedSubmission {
-            statement,
-            bytes,
-            signature,
-            openings: self.openings,
-        })
+        let raw = BASE64_STANDARD.decode(self.signature.as_bytes()).map_err(|_| StatementError::SignatureEncoding)?;
+        let signature: [u8; 64] = raw.try_into().map_err(|_| StatementError::SignatureEncoding)?;
+        Ok(ParsedSubmission { statement, bytes, signature, openings: self.openings })
     }
 }

@@ -58,13 +58,9 @@ impl LogVerifier {
     pub fn push(&mut self, bytes: &[u8]) -> Result<(Entry, Statement), VerifyError> {
         let seq = self.next_seq;
         let fail = |reason: String| VerifyError { seq, reason };
-        let (entry, st) =
-            Entry::decode(bytes).map_err(|e| fail(format!("does not decode: {e}")))?;
+        let (entry, st) = Entry::decode(bytes).map_err(|e| fail(format!("does not decode: {e}")))?;
         if entry.seq != seq {
-            return Err(fail(format!(
-                "carries sequence number {}, expected {seq}",
-                entry.seq
-            )));
+            return Err(fail(format!("carries sequence number {}, expected {seq}", entry.seq)));
         }
         if entry.time_ms < self.last_time_ms {
             return Err(fail(format!(
@@ -79,14 +75,7 @@ impl LogVerifier {
                 format!("prev does not match hash of entry {}", seq - 1)
             }));
         }
-        check_statement(
-            &self.registry,
-            &st,
-            &entry.statement_bytes,
-            &entry.signature,
-            seq,
-        )
-        .map_err(fail)?;
+        check_statement(&self.registry, &st, &entry.statement_bytes, &entry.signature, seq).map_err(fail)?;
         self.registry.apply(&st);
         self.prev = chain_hash(bytes);
         self.last_time_ms = entry.time_ms;
@@ -98,17 +87,10 @@ impl LogVerifier {
     /// Compares the verified log with a checkpoint (whose signature the caller verified).
     pub fn matches(&self, cp: &Checkpoint) -> Result<(), String> {
         if cp.size != self.size() {
-            return Err(format!(
-                "checkpoint is for {} entries, the log has {}",
-                cp.size,
-                self.size()
-            ));
+            return Err(format!("checkpoint is for {} entries, the log has {}", cp.size, self.size()));
         }
         if cp.root != self.root() {
-            return Err(format!(
-                "Merkle root of the {} entries does not match the checkpoint's root",
-                cp.size
-            ));
+            return Err(format!("Merkle root of the {} entries does not match the checkpoint's root", cp.size));
         }
         Ok(())
     }

@@ -39,16 +39,8 @@ use vigil_core::merkle::{
 // ---------------------------------------------------------------------------------------------
 
 /// `leaves` in proof/verify_test.go (hex, as `dh(...)` there).
-const LEAVES_HEX: [&str; 8] = [
-    "",
-    "00",
-    "10",
-    "2021",
-    "3031",
-    "40414243",
-    "5051525354555657",
-    "606162636465666768696a6b6c6d6e6f",
-];
+const LEAVES_HEX: [&str; 8] =
+    ["", "00", "10", "2021", "3031", "40414243", "5051525354555657", "606162636465666768696a6b6c6d6e6f"];
 
 /// `roots` in proof/verify_test.go: `ROOTS[k]` is the root of the tree of the first k+1 leaves.
 const ROOTS: [&str; 8] = [
@@ -63,8 +55,7 @@ const ROOTS: [&str; 8] = [
 ];
 
 /// `sha256EmptyTreeHash` in proof/verify_test.go (also "RFC6962 Empty" in rfc6962_test.go).
-const SHA256_EMPTY_TREE_HASH: &str =
-    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+const SHA256_EMPTY_TREE_HASH: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 /// `sha256SomeHash` in proof/verify_test.go.
 const SHA256_SOME_HASH: &str = "abacaba000000000000000000000000000000000000000000060061e00123456";
 
@@ -91,11 +82,7 @@ const INCLUSION_PROOFS: &[(u64, u64, &[&str])] = &[
             "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
         ],
     ),
-    (
-        3,
-        3,
-        &["fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125"],
-    ),
+    (3, 3, &["fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125"]),
     (
         2,
         5,
@@ -186,11 +173,7 @@ fn no_panic<T>(case: &str, f: impl FnOnce() -> T) -> T {
 // cannot take; it is left out.
 #[test]
 fn rfc6962_hasher_vectors() {
-    assert_eq!(
-        EMPTY_ROOT,
-        d("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
-        "RFC6962 Empty"
-    );
+    assert_eq!(EMPTY_ROOT, d("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"), "RFC6962 Empty");
     assert_eq!(
         leaf_hash(b""),
         d("6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d"),
@@ -208,17 +191,9 @@ fn rfc6962_hasher_vectors() {
 fn rfc6962_reference_roots_every_size() {
     // Empty tree.
     assert_eq!(EMPTY_ROOT, d(SHA256_EMPTY_TREE_HASH));
-    assert_eq!(
-        CompactRange::new().root(),
-        d(SHA256_EMPTY_TREE_HASH),
-        "CompactRange, size 0"
-    );
+    assert_eq!(CompactRange::new().root(), d(SHA256_EMPTY_TREE_HASH), "CompactRange, size 0");
     let empty_tiles = MemoryTiles::default();
-    assert_eq!(
-        TileTree::new().root(0, &empty_tiles).unwrap(),
-        d(SHA256_EMPTY_TREE_HASH),
-        "TileTree, size 0"
-    );
+    assert_eq!(TileTree::new().root(0, &empty_tiles).unwrap(), d(SHA256_EMPTY_TREE_HASH), "TileTree, size 0");
 
     // CompactRange, pushed one leaf at a time.
     let mut cr = CompactRange::new();
@@ -233,26 +208,14 @@ fn rfc6962_reference_roots_every_size() {
     let mut tiles = MemoryTiles::default();
     for size in 1..=8u64 {
         tiles.store(tree.append(&[leaf_hash(&leaf_data(size as usize - 1))]));
-        assert_eq!(
-            tree.root(size, &tiles).unwrap(),
-            root(size),
-            "TileTree (incremental) root at size {size}"
-        );
+        assert_eq!(tree.root(size, &tiles).unwrap(), root(size), "TileTree (incremental) root at size {size}");
     }
 
     // TileTree built with one append, root read at every historical size.
     let (tree, tiles) = reference_tree();
-    assert_eq!(
-        tree.root(0, &tiles).unwrap(),
-        d(SHA256_EMPTY_TREE_HASH),
-        "TileTree (batch) root at size 0"
-    );
+    assert_eq!(tree.root(0, &tiles).unwrap(), d(SHA256_EMPTY_TREE_HASH), "TileTree (batch) root at size 0");
     for size in 1..=8u64 {
-        assert_eq!(
-            tree.root(size, &tiles).unwrap(),
-            root(size),
-            "TileTree (batch) root at size {size}"
-        );
+        assert_eq!(tree.root(size, &tiles).unwrap(), root(size), "TileTree (batch) root at size {size}");
     }
 }
 
@@ -260,79 +223,26 @@ fn rfc6962_reference_roots_every_size() {
 /// express. Left out: "wrong leaf" (the 9-byte leaf "WrongLeaf") and "trailing/preceding
 /// garbage" (an empty hash), which `Digest` cannot hold; the JSON vectors below cover them
 /// as "rejected at decoding".
-fn corrupt_inclusion(
-    index: u64,
-    size: u64,
-    proof: &[Digest],
-    root: Digest,
-) -> Vec<(String, InclusionProof, Digest)> {
-    let p = |index: u64, size: u64, hashes: Vec<Digest>| InclusionProof {
-        index,
-        tree_size: size,
-        hashes,
-    };
+fn corrupt_inclusion(index: u64, size: u64, proof: &[Digest], root: Digest) -> Vec<(String, InclusionProof, Digest)> {
+    let p = |index: u64, size: u64, hashes: Vec<Digest>| InclusionProof { index, tree_size: size, hashes };
     let mut out = vec![
-        (
-            "leafIndex - 1".to_string(),
-            p(index.wrapping_sub(1), size, proof.to_vec()),
-            root,
-        ),
-        (
-            "leafIndex + 1".to_string(),
-            p(index + 1, size, proof.to_vec()),
-            root,
-        ),
-        (
-            "leafIndex ^ 2".to_string(),
-            p(index ^ 2, size, proof.to_vec()),
-            root,
-        ),
-        (
-            "treeSize * 2".to_string(),
-            p(index, size * 2, proof.to_vec()),
-            root,
-        ),
-        (
-            "treeSize / 2".to_string(),
-            p(index, size / 2, proof.to_vec()),
-            root,
-        ),
-        (
-            "empty root".to_string(),
-            p(index, size, proof.to_vec()),
-            d(SHA256_EMPTY_TREE_HASH),
-        ),
-        (
-            "random root".to_string(),
-            p(index, size, proof.to_vec()),
-            d(SHA256_SOME_HASH),
-        ),
-        (
-            "trailing root".to_string(),
-            p(index, size, [proof, &[root][..]].concat()),
-            root,
-        ),
-        (
-            "preceding root".to_string(),
-            p(index, size, [&[root][..], proof].concat()),
-            root,
-        ),
+        ("leafIndex - 1".to_string(), p(index.wrapping_sub(1), size, proof.to_vec()), root),
+        ("leafIndex + 1".to_string(), p(index + 1, size, proof.to_vec()), root),
+        ("leafIndex ^ 2".to_string(), p(index ^ 2, size, proof.to_vec()), root),
+        ("treeSize * 2".to_string(), p(index, size * 2, proof.to_vec()), root),
+        ("treeSize / 2".to_string(), p(index, size / 2, proof.to_vec()), root),
+        ("empty root".to_string(), p(index, size, proof.to_vec()), d(SHA256_EMPTY_TREE_HASH)),
+        ("random root".to_string(), p(index, size, proof.to_vec()), d(SHA256_SOME_HASH)),
+        ("trailing root".to_string(), p(index, size, [proof, &[root][..]].concat()), root),
+        ("preceding root".to_string(), p(index, size, [&[root][..], proof].concat()), root),
     ];
     for i in 0..proof.len() {
         let mut w = proof.to_vec();
         w[i].0[0] ^= 8;
-        out.push((
-            format!("modified proof[{i}] bit 3"),
-            p(index, size, w),
-            root,
-        ));
+        out.push((format!("modified proof[{i}] bit 3"), p(index, size, w), root));
     }
     if !proof.is_empty() {
-        out.push((
-            "removed component".into(),
-            p(index, size, proof[..proof.len() - 1].to_vec()),
-            root,
-        ));
+        out.push(("removed component".into(), p(index, size, proof[..proof.len() - 1].to_vec()), root));
     }
     if proof.len() > 1 {
         let w = [&[proof[0], d(SHA256_SOME_HASH)][..], &proof[1..]].concat();
@@ -350,28 +260,14 @@ fn inclusion_proofs_go_table() {
         let index = leaf - 1;
         let case = format!("inclusion leaf {index} in size {size}");
         let expected = ds(proof_hex);
-        let generated = tree
-            .inclusion_proof(index, size, &tiles)
-            .unwrap_or_else(|e| panic!("{case}: {e}"));
-        assert_eq!(
-            generated.hashes, expected,
-            "{case}: generated proof differs from the published one"
-        );
-        assert_eq!(
-            (generated.index, generated.tree_size),
-            (index, size),
-            "{case}"
-        );
+        let generated = tree.inclusion_proof(index, size, &tiles).unwrap_or_else(|e| panic!("{case}: {e}"));
+        assert_eq!(generated.hashes, expected, "{case}: generated proof differs from the published one");
+        assert_eq!((generated.index, generated.tree_size), (index, size), "{case}");
 
         let lh = leaf_hash(&leaf_data(index as usize));
         let r = root(size);
-        let published = InclusionProof {
-            index,
-            tree_size: size,
-            hashes: expected.clone(),
-        };
-        no_panic(&case, || published.verify(&lh, &r))
-            .unwrap_or_else(|e| panic!("{case}: published proof fails: {e}"));
+        let published = InclusionProof { index, tree_size: size, hashes: expected.clone() };
+        no_panic(&case, || published.verify(&lh, &r)).unwrap_or_else(|e| panic!("{case}: published proof fails: {e}"));
 
         for (desc, p, probe_root) in corrupt_inclusion(index, size, &expected, r) {
             let res = no_panic(&format!("{case}, {desc}"), || p.verify(&lh, &probe_root));
@@ -386,14 +282,9 @@ fn inclusion_proofs_go_table() {
 #[test]
 fn inclusion_go_degenerate_probes() {
     for (index, size) in [(0u64, 0u64), (0, 1), (1, 0), (2, 1)] {
-        let p = InclusionProof {
-            index,
-            tree_size: size,
-            hashes: vec![],
-        };
-        let res = no_panic(&format!("probe {index}:{size}"), || {
-            p.verify(&d(SHA256_SOME_HASH), &d(SHA256_EMPTY_TREE_HASH))
-        });
+        let p = InclusionProof { index, tree_size: size, hashes: vec![] };
+        let res =
+            no_panic(&format!("probe {index}:{size}"), || p.verify(&d(SHA256_SOME_HASH), &d(SHA256_EMPTY_TREE_HASH)));
         assert!(res.is_err(), "probe {index}:{size} verified but must not");
     }
 }
@@ -404,11 +295,7 @@ fn inclusion_go_degenerate_probes() {
 #[test]
 fn inclusion_go_single_entry() {
     let h = leaf_hash(b"data");
-    let p = InclusionProof {
-        index: 0,
-        tree_size: 1,
-        hashes: vec![],
-    };
+    let p = InclusionProof { index: 0, tree_size: 1, hashes: vec![] };
     assert_eq!(p.verify(&h, &h), Ok(()));
 }
 
@@ -422,85 +309,21 @@ fn corrupt_consistency(
     r2: Digest,
     proof: &[Digest],
 ) -> Vec<(String, ConsistencyProof, Digest, Digest)> {
-    let p = |old: u64, new: u64, hashes: Vec<Digest>| ConsistencyProof {
-        old_size: old,
-        new_size: new,
-        hashes,
-    };
+    let p = |old: u64, new: u64, hashes: Vec<Digest>| ConsistencyProof { old_size: old, new_size: new, hashes };
     let mut out = vec![
-        (
-            "size1 - 1".to_string(),
-            p(s1.wrapping_sub(1), s2, proof.to_vec()),
-            r1,
-            r2,
-        ),
-        (
-            "size1 + 1".to_string(),
-            p(s1 + 1, s2, proof.to_vec()),
-            r1,
-            r2,
-        ),
-        (
-            "size1 ^ 2".to_string(),
-            p(s1 ^ 2, s2, proof.to_vec()),
-            r1,
-            r2,
-        ),
-        (
-            "size2 * 2".to_string(),
-            p(s1, s2 * 2, proof.to_vec()),
-            r1,
-            r2,
-        ),
-        (
-            "size2 / 2".to_string(),
-            p(s1, s2 / 2, proof.to_vec()),
-            r1,
-            r2,
-        ),
-        (
-            "swapped roots".to_string(),
-            p(s1, s2, proof.to_vec()),
-            r2,
-            r1,
-        ),
+        ("size1 - 1".to_string(), p(s1.wrapping_sub(1), s2, proof.to_vec()), r1, r2),
+        ("size1 + 1".to_string(), p(s1 + 1, s2, proof.to_vec()), r1, r2),
+        ("size1 ^ 2".to_string(), p(s1 ^ 2, s2, proof.to_vec()), r1, r2),
+        ("size2 * 2".to_string(), p(s1, s2 * 2, proof.to_vec()), r1, r2),
+        ("size2 / 2".to_string(), p(s1, s2 / 2, proof.to_vec()), r1, r2),
+        ("swapped roots".to_string(), p(s1, s2, proof.to_vec()), r2, r1),
         ("empty proof".to_string(), p(s1, s2, vec![]), r1, r2),
-        (
-            "trailing root1".to_string(),
-            p(s1, s2, [proof, &[r1][..]].concat()),
-            r1,
-            r2,
-        ),
-        (
-            "trailing root2".to_string(),
-            p(s1, s2, [proof, &[r2][..]].concat()),
-            r1,
-            r2,
-        ),
-        (
-            "preceding root1".to_string(),
-            p(s1, s2, [&[r1][..], proof].concat()),
-            r1,
-            r2,
-        ),
-        (
-            "preceding root2".to_string(),
-            p(s1, s2, [&[r2][..], proof].concat()),
-            r1,
-            r2,
-        ),
-        (
-            "preceding proof[0]".to_string(),
-            p(s1, s2, [&[proof[0]][..], proof].concat()),
-            r1,
-            r2,
-        ),
-        (
-            "truncated proof".to_string(),
-            p(s1, s2, proof[..proof.len() - 1].to_vec()),
-            r1,
-            r2,
-        ),
+        ("trailing root1".to_string(), p(s1, s2, [proof, &[r1][..]].concat()), r1, r2),
+        ("trailing root2".to_string(), p(s1, s2, [proof, &[r2][..]].concat()), r1, r2),
+        ("preceding root1".to_string(), p(s1, s2, [&[r1][..], proof].concat()), r1, r2),
+        ("preceding root2".to_string(), p(s1, s2, [&[r2][..], proof].concat()), r1, r2),
+        ("preceding proof[0]".to_string(), p(s1, s2, [&[proof[0]][..], proof].concat()), r1, r2),
+        ("truncated proof".to_string(), p(s1, s2, proof[..proof.len() - 1].to_vec()), r1, r2),
     ];
     for i in 0..proof.len() {
         let mut w = proof.to_vec();
@@ -518,23 +341,13 @@ fn consistency_proofs_go_table() {
     for &(s1, s2, proof_hex) in CONSISTENCY_PROOFS {
         let case = format!("consistency {s1} -> {s2}");
         let expected = ds(proof_hex);
-        let generated = tree
-            .consistency_proof(s1, s2, &tiles)
-            .unwrap_or_else(|e| panic!("{case}: {e}"));
-        assert_eq!(
-            generated.hashes, expected,
-            "{case}: generated proof differs from the published one"
-        );
+        let generated = tree.consistency_proof(s1, s2, &tiles).unwrap_or_else(|e| panic!("{case}: {e}"));
+        assert_eq!(generated.hashes, expected, "{case}: generated proof differs from the published one");
         assert_eq!((generated.old_size, generated.new_size), (s1, s2), "{case}");
 
         let (r1, r2) = (root(s1), root(s2));
-        let published = ConsistencyProof {
-            old_size: s1,
-            new_size: s2,
-            hashes: expected.clone(),
-        };
-        no_panic(&case, || published.verify(&r1, &r2))
-            .unwrap_or_else(|e| panic!("{case}: published proof fails: {e}"));
+        let published = ConsistencyProof { old_size: s1, new_size: s2, hashes: expected.clone() };
+        no_panic(&case, || published.verify(&r1, &r2)).unwrap_or_else(|e| panic!("{case}: published proof fails: {e}"));
 
         if expected.is_empty() {
             continue; // verifierConsistencyCheck only corrupts non-empty proofs
@@ -554,16 +367,9 @@ fn consistency_proofs_go_table() {
 fn consistency_go_edge_rows() {
     let e = d(SHA256_EMPTY_TREE_HASH);
     for (s1, s2) in [(0u64, 0u64), (0, 1), (1, 1)] {
-        let p = ConsistencyProof {
-            old_size: s1,
-            new_size: s2,
-            hashes: vec![e],
-        };
+        let p = ConsistencyProof { old_size: s1, new_size: s2, hashes: vec![e] };
         let res = no_panic(&format!("edge {s1}->{s2}"), || p.verify(&e, &e));
-        assert!(
-            res.is_err(),
-            "edge row {s1}->{s2} with a non-empty proof verified but must not"
-        );
+        assert!(res.is_err(), "edge row {s1}->{s2} with a non-empty proof verified but must not");
     }
 }
 
@@ -1093,60 +899,31 @@ fn inclusion_json_vectors() {
     let (mut verified, mut rejected, mut undecodable) = (0, 0, 0);
     for &(path, commit, json) in INCLUSION_JSON {
         let case = format!("transparency-dev/merkle {path} @ {commit}");
-        let v: InclusionVector =
-            serde_json::from_str(json).unwrap_or_else(|e| panic!("{case}: {e}"));
+        let v: InclusionVector = serde_json::from_str(json).unwrap_or_else(|e| panic!("{case}: {e}"));
         let decoded = (b64(&v.root), b64(&v.leaf_hash), b64_list(&v.proof));
         let (Some(root_d), Some(leaf_d), Some(hashes)) = decoded else {
-            assert!(
-                v.want_err,
-                "{case} ({}): a wantErr=false vector has a non-32-byte hash",
-                v.desc
-            );
+            assert!(v.want_err, "{case} ({}): a wantErr=false vector has a non-32-byte hash", v.desc);
             undecodable += 1;
             continue;
         };
-        let proof = InclusionProof {
-            index: v.leaf_idx,
-            tree_size: v.tree_size,
-            hashes: hashes.clone(),
-        };
+        let proof = InclusionProof { index: v.leaf_idx, tree_size: v.tree_size, hashes: hashes.clone() };
         let res = no_panic(&case, || proof.verify(&leaf_d, &root_d));
         if v.want_err {
-            assert!(
-                res.is_err(),
-                "{case} ({}): verified but the vector wants an error",
-                v.desc
-            );
+            assert!(res.is_err(), "{case} ({}): verified but the vector wants an error", v.desc);
             rejected += 1;
             continue;
         }
         res.unwrap_or_else(|e| panic!("{case} ({}): {e}", v.desc));
         verified += 1;
         // Cross-check against the Go table and TileTree.
-        assert_eq!(
-            root_d,
-            root(v.tree_size),
-            "{case}: root differs from verify_test.go `roots`"
-        );
-        assert_eq!(
-            leaf_d,
-            leaf_hash(&leaf_data(v.leaf_idx as usize)),
-            "{case}: leaf hash"
-        );
-        let generated = tree
-            .inclusion_proof(v.leaf_idx, v.tree_size, &tiles)
-            .unwrap();
-        assert_eq!(
-            generated.hashes, hashes,
-            "{case}: TileTree generates a different proof"
-        );
+        assert_eq!(root_d, root(v.tree_size), "{case}: root differs from verify_test.go `roots`");
+        assert_eq!(leaf_d, leaf_hash(&leaf_data(v.leaf_idx as usize)), "{case}: leaf hash");
+        let generated = tree.inclusion_proof(v.leaf_idx, v.tree_size, &tiles).unwrap();
+        assert_eq!(generated.hashes, hashes, "{case}: TileTree generates a different proof");
     }
     assert_eq!(verified, 5, "one happy path per testdata/inclusion/<n>");
     assert_eq!(verified + rejected + undecodable, INCLUSION_JSON.len());
-    assert_eq!(
-        undecodable, 6,
-        "wrong leaf / trailing and preceding garbage in dirs 0 and 1"
-    );
+    assert_eq!(undecodable, 6, "wrong leaf / trailing and preceding garbage in dirs 0 and 1");
 }
 
 #[test]
@@ -1155,57 +932,30 @@ fn consistency_json_vectors() {
     let (mut verified, mut rejected, mut undecodable) = (0, 0, 0);
     for &(path, commit, json) in CONSISTENCY_JSON {
         let case = format!("transparency-dev/merkle {path} @ {commit}");
-        let v: ConsistencyVector =
-            serde_json::from_str(json).unwrap_or_else(|e| panic!("{case}: {e}"));
+        let v: ConsistencyVector = serde_json::from_str(json).unwrap_or_else(|e| panic!("{case}: {e}"));
         let decoded = (b64(&v.root1), b64(&v.root2), b64_list(&v.proof));
         let (Some(r1), Some(r2), Some(hashes)) = decoded else {
-            assert!(
-                v.want_err,
-                "{case} ({}): a wantErr=false vector has a non-32-byte hash",
-                v.desc
-            );
+            assert!(v.want_err, "{case} ({}): a wantErr=false vector has a non-32-byte hash", v.desc);
             undecodable += 1;
             continue;
         };
-        let proof = ConsistencyProof {
-            old_size: v.size1,
-            new_size: v.size2,
-            hashes: hashes.clone(),
-        };
+        let proof = ConsistencyProof { old_size: v.size1, new_size: v.size2, hashes: hashes.clone() };
         let res = no_panic(&case, || proof.verify(&r1, &r2));
         if v.want_err {
-            assert!(
-                res.is_err(),
-                "{case} ({}): verified but the vector wants an error",
-                v.desc
-            );
+            assert!(res.is_err(), "{case} ({}): verified but the vector wants an error", v.desc);
             rejected += 1;
             continue;
         }
         res.unwrap_or_else(|e| panic!("{case} ({}): {e}", v.desc));
         verified += 1;
-        assert_eq!(
-            r1,
-            root(v.size1),
-            "{case}: root1 differs from verify_test.go `roots`"
-        );
-        assert_eq!(
-            r2,
-            root(v.size2),
-            "{case}: root2 differs from verify_test.go `roots`"
-        );
+        assert_eq!(r1, root(v.size1), "{case}: root1 differs from verify_test.go `roots`");
+        assert_eq!(r2, root(v.size2), "{case}: root2 differs from verify_test.go `roots`");
         let generated = tree.consistency_proof(v.size1, v.size2, &tiles).unwrap();
-        assert_eq!(
-            generated.hashes, hashes,
-            "{case}: TileTree generates a different proof"
-        );
+        assert_eq!(generated.hashes, hashes, "{case}: TileTree generates a different proof");
     }
     assert_eq!(verified, 5, "one happy path per testdata/consistency/<n>");
     assert_eq!(verified + rejected + undecodable, CONSISTENCY_JSON.len());
-    assert_eq!(
-        undecodable, 4,
-        "wrong root1/root2, trailing and preceding garbage in dir 1"
-    );
+    assert_eq!(undecodable, 4, "wrong root1/root2, trailing and preceding garbage in dir 1");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1214,12 +964,14 @@ fn consistency_json_vectors() {
 
 // note_test.go TestNewVerifier / TestSign / TestVerifierList / TestOpen.
 const PETER_VKEY: &str = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW";
-const PETER_SKEY: &str =
-    "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz";
+const PETER_SKEY: &str = "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz";
 const ENOCH_VKEY: &str = "EnochRoot+af0cfe78+ATtqJ7zOtqQtYqOo0CpvDXNlMhV3HeJDpjrASKGLWdop";
-const NOTE_TEXT: &str = "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n";
-const PETER_SIG: &str = "— PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n";
-const ENOCH_SIG: &str = "— EnochRoot rwz+eBzmZa0SO3NbfRGzPCpDckykFXSdeX+MNtCOXm2/5n2tiOHp+vAF1aGrQ5ovTG01oOTGwnWLox33WWd1RvMc+QQ=\n";
+const NOTE_TEXT: &str =
+    "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n";
+const PETER_SIG: &str =
+    "— PeterNeumann x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n";
+const ENOCH_SIG: &str =
+    "— EnochRoot rwz+eBzmZa0SO3NbfRGzPCpDckykFXSdeX+MNtCOXm2/5n2tiOHp+vAF1aGrQ5ovTG01oOTGwnWLox33WWd1RvMc+QQ=\n";
 
 fn peter_note() -> String {
     format!("{NOTE_TEXT}\n{PETER_SIG}")
@@ -1227,9 +979,7 @@ fn peter_note() -> String {
 
 fn verifiers(keys: &[&str]) -> VerifierList {
     VerifierList::new(
-        keys.iter()
-            .map(|k| Box::new(VerifierKey::parse(k).unwrap()) as Box<dyn signed_note::Verifier>)
-            .collect(),
+        keys.iter().map(|k| Box::new(VerifierKey::parse(k).unwrap()) as Box<dyn signed_note::Verifier>).collect(),
     )
 }
 
@@ -1244,18 +994,11 @@ fn note_keys_parse_and_round_trip() {
     assert_eq!(s.key_ref.name, "PeterNeumann");
     assert_eq!(s.key_ref.id, 0xc74f20a3);
     assert_eq!(s.to_skey(), PETER_SKEY);
-    assert_eq!(
-        s.verifier().to_vkey(),
-        PETER_VKEY,
-        "the private key's public half is the published vkey"
-    );
+    assert_eq!(s.verifier().to_vkey(), PETER_VKEY, "the private key's public half is the published vkey");
     assert_eq!(s.verifier(), v);
 
     let e = VerifierKey::parse(ENOCH_VKEY).expect("EnochRoot vkey parses");
-    assert_eq!(
-        (e.key_ref.name.as_str(), e.key_ref.id),
-        ("EnochRoot", 0xaf0cfe78)
-    );
+    assert_eq!((e.key_ref.name.as_str(), e.key_ref.id), ("EnochRoot", 0xaf0cfe78));
     assert_eq!(e.to_vkey(), ENOCH_VKEY);
 }
 
@@ -1280,15 +1023,9 @@ fn note_vkey_manglings_rejected() {
         assert!(VerifierKey::parse(&k).is_err(), "mangled {k:?} accepted");
     }
     // wrong length key, with adjusted key hash
-    assert!(VerifierKey::parse(
-        "PeterNeumann+cc469956+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TWBADKEY=="
-    )
-    .is_err());
+    assert!(VerifierKey::parse("PeterNeumann+cc469956+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TWBADKEY==").is_err());
     // unknown algorithm, with adjusted key hash
-    assert!(VerifierKey::parse(
-        "PeterNeumann+173116ae+ZRpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
-    )
-    .is_err());
+    assert!(VerifierKey::parse("PeterNeumann+173116ae+ZRpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW").is_err());
 }
 
 // note_test.go TestNewSigner: every proper substring and single-byte increment is rejected.
@@ -1345,10 +1082,7 @@ fn note_example_verifies_and_tampering_fails() {
             continue; // changing a newline changes the note's structure, not just its text
         }
         t[i] ^= 0x01;
-        assert!(
-            !v.verify(&t, ok[0].signature()),
-            "altered byte {i} verified"
-        );
+        assert!(!v.verify(&t, ok[0].signature()), "altered byte {i} verified");
         let mut msg = t.clone();
         msg.push(b'\n');
         msg.extend_from_slice(PETER_SIG.as_bytes());
@@ -1364,13 +1098,8 @@ fn note_example_verifies_and_tampering_fails() {
     // TestOpen "Invalid signature": PETER_SIG[:60] + "ABCD" + PETER_SIG[60:].
     let spliced = format!("{NOTE_TEXT}\n{}ABCD{}", &PETER_SIG[..60], &PETER_SIG[60..]);
     let n = Note::from_bytes(spliced.as_bytes()).unwrap();
-    let err = n
-        .verify(&list)
-        .expect_err("spliced signature must not verify");
-    assert_eq!(
-        err.to_string(),
-        "invalid signature for key PeterNeumann+c74f20a3"
-    );
+    let err = n.verify(&list).expect_err("spliced signature must not verify");
+    assert_eq!(err.to_string(), "invalid signature for key PeterNeumann+c74f20a3");
 }
 
 // note_test.go TestOpen: two signatures, one or both keys known.
@@ -1380,15 +1109,9 @@ fn note_two_signers() {
     let note = Note::from_bytes(msg.as_bytes()).unwrap();
 
     let (ok, unverified) = note.verify(&verifiers(&[PETER_VKEY])).unwrap();
-    assert_eq!(
-        ok.iter().map(|s| s.name()).collect::<Vec<_>>(),
-        ["PeterNeumann"]
-    );
+    assert_eq!(ok.iter().map(|s| s.name()).collect::<Vec<_>>(), ["PeterNeumann"]);
     assert_eq!(unverified.len(), 1);
-    assert_eq!(
-        (unverified[0].name(), unverified[0].id()),
-        ("EnochRoot", 0xaf0cfe78)
-    );
+    assert_eq!((unverified[0].name(), unverified[0].id()), ("EnochRoot", 0xaf0cfe78));
 
     let (ok, unverified) = note.verify(&verifiers(&[PETER_VKEY, ENOCH_VKEY])).unwrap();
     assert_eq!(
@@ -1408,26 +1131,24 @@ fn note_two_signers() {
 fn c2sp_signed_note_example_parses() {
     let msg = "Ognuno sta solo sul cuor della terra\ntrafitto da un raggio di sole:\n\ned è subito sera.\n\n— quasimodo.example/salvatore NnugSzTjtVAewIS+Z/iJhUPeFDkO/5QQ2i5ddnGITLlC+EhfLW9oJKONrMouFSQU0xMcXxj99ihAQwaqP3ZekRwNtIc=\n";
     let note = Note::from_bytes(msg.as_bytes()).unwrap();
-    assert_eq!(note.text(), "Ognuno sta solo sul cuor della terra\ntrafitto da un raggio di sole:\n\ned è subito sera.\n".as_bytes());
+    assert_eq!(
+        note.text(),
+        "Ognuno sta solo sul cuor della terra\ntrafitto da un raggio di sole:\n\ned è subito sera.\n".as_bytes()
+    );
     let sig = signed_note::Signature::from_bytes(
         "— quasimodo.example/salvatore NnugSzTjtVAewIS+Z/iJhUPeFDkO/5QQ2i5ddnGITLlC+EhfLW9oJKONrMouFSQU0xMcXxj99ihAQwaqP3ZekRwNtIc=".as_bytes(),
     )
     .unwrap();
     assert_eq!(sig.name(), "quasimodo.example/salvatore");
     assert_eq!(sig.signature().len(), 64);
-    assert_eq!(
-        note.to_bytes(),
-        msg.as_bytes(),
-        "re-encoding is byte-identical"
-    );
+    assert_eq!(note.to_bytes(), msg.as_bytes(), "re-encoding is byte-identical");
 }
 
 // ---------------------------------------------------------------------------------------------
 // Checkpoints and cosignatures (C2SP tlog-checkpoint.md, tlog-cosignature.md)
 // ---------------------------------------------------------------------------------------------
 
-const SOFA_BODY: &str =
-    "example.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n";
+const SOFA_BODY: &str = "example.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n";
 const SOFA_LOG_SIG: &str = "— example.com/behind-the-sofa Az3grlgtzPICa5OS8npVmf1Myq/5IZniMp+ZJurmRDeOoRDe4URYN7u5/Zhcyv2q1gGzGku9nTo+zyWE+xeMcTOAYQ8=";
 const SOFA_WITNESS_SIG: &str = "— witness.example.com/w1 jWbPPwAAAABkGFDLEZMHwSRaJNiIDoe9DYn/zXcrtPHeolMI5OWXEhZCB9dlrDJsX3b2oyin1nPZqhf5nNo0xUe+mbIUBkBIfZ+qnA==";
 
@@ -1438,12 +1159,7 @@ fn tlog_checkpoint_example_body() {
     let cp = Checkpoint::parse_body(SOFA_BODY).expect("spec example parses");
     assert_eq!(cp.origin, "example.com/behind-the-sofa");
     assert_eq!(cp.size, 20852163);
-    assert_eq!(
-        cp.root.0.to_vec(),
-        BASE64_STANDARD
-            .decode("CsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=")
-            .unwrap()
-    );
+    assert_eq!(cp.root.0.to_vec(), BASE64_STANDARD.decode("CsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=").unwrap());
     assert!(cp.extensions.is_empty());
     assert_eq!(cp.body(), SOFA_BODY);
 
@@ -1467,17 +1183,10 @@ fn tlog_cosignature_example_framing() {
 
     let sig = signed_note::Signature::from_bytes(SOFA_WITNESS_SIG.as_bytes()).unwrap();
     assert_eq!(sig.name(), "witness.example.com/w1");
-    assert_eq!(
-        sig.signature().len(),
-        8 + 64,
-        "timestamped_signature: u64 timestamp + Ed25519 signature"
-    );
+    assert_eq!(sig.signature().len(), 8 + 64, "timestamped_signature: u64 timestamp + Ed25519 signature");
     let ts = u64::from_be_bytes(sig.signature()[..8].try_into().unwrap());
     assert_eq!(ts, 1679315147);
 
     let spec_message = "cosignature/v1\ntime 1679315147\nexample.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n";
-    assert_eq!(
-        cosignature_message(SOFA_BODY.as_bytes(), ts),
-        spec_message.as_bytes()
-    );
+    assert_eq!(cosignature_message(SOFA_BODY.as_bytes(), ts), spec_message.as_bytes());
 }

@@ -15,8 +15,8 @@
 //! the in-memory state is rolled back to the last durable state.
 
 use crate::store::{AppendBatch, LogState, NewEntry, Store, StoreError};
+use rustc_hash::FxHashMap;
 use serde::Serialize;
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{mpsc, Arc, RwLock};
 use std::thread::JoinHandle;
@@ -109,6 +109,8 @@ pub struct Receipt {
 pub struct VerifiedSubmission {
     sub: ParsedSubmission,
     key: Option<VerifierKey>,
+    /// The openings, checked against the commitments, as stored (JSON).
+    openings: Option<Vec<u8>>,
 }
 
 impl VerifiedSubmission {
@@ -206,23 +208,25 @@ impl Engine {
         self.shared.head.read().expect("head lock").clone()
     }
 
-    /// Checks signatures of a batch against the current key registry with Ed25519 batch
-    /// verification. Keys not known yet (registered by an entry still in flight) are left to
-    /// the sequencer.
+    /// The checks that do not depend on the log's position, done on the caller's thread:
+    /// openings against commitments, and signatures against the current key registry with
+    /// Ed25519 batch verification. Keys not known yet (registered by an entry still in flight)
+    /// are left to the sequencer.
     pub fn verify(&self, subs: Vec<ParsedSubmission>) -> Result<Vec<VerifiedSubmission>, AppendError> {
         let head = self.head();
         let mut msgs = Vec::new();
         let mut sigs = Vec::new();
         let mut keys = Vec::new();
         let mut out = Vec::with_capacity(subs.len());
-        for sub in subs {
-            let key = head.registry.keys().find(|k| k.key.key_ref == sub.statement.key).map(|k| k.key.clone());
+        for (i, sub) in subs.into_iter().enumerate() {
+            let openings = check_openings(i, &sub.statement, &sub.openings)?;
+            let key = head.registry.get(&sub.statement.key).map(|k| k.key.clone());
             if let Some(k) = &key {
                 msgs.push(signing_message(&sub.bytes));
                 sigs.push(ed25519_dalek::Signature::from_bytes(&sub.signature));
                 keys.push(k.key);
             }
-            out.push(VerifiedSubmission { sub, key });
+            out.push(VerifiedSubmission { sub, key, openings });
         }
         let refs: Vec<&[u8]> = msgs.iter().map(|m| m.as_slice()).collect();
         if !refs.is_empty() && ed25519_dalek::verify_batch(&refs, &sigs, &keys).is_err() {
@@ -402,7 +406,7 @@ impl Sequencer {
         let now_ms = self.config.clock.now_ms();
         let mut new_entries: Vec<NewEntry> = Vec::new();
         let mut leaves: Vec<Digest> = Vec::new();
-        let mut in_group: HashMap<(String, String), u64> = HashMap::new();
+        let mut in_group: FxHashMap<(String, String), u64> = FxHashMap::default();
         let mut answers: Vec<(Reply, Result<Vec<Accepted>, AppendError>)> = Vec::new();
         for req in group {
             let mark = (new_entries.len(), self.head.state, self.head.registry.clone());
@@ -446,7 +450,7 @@ impl Sequencer {
         now_ms: u64,
         staged: &mut Vec<NewEntry>,
         leaves: &mut Vec<Digest>,
-        in_group: &mut HashMap<(String, String), u64>,
+        in_group: &mut FxHashMap<(String, String), u64>,
     ) -> Result<Vec<Accepted>, AppendError> {
         let mut out = Vec::with_capacity(subs.len());
         for (i, v) in subs.iter().enumerate() {
@@ -516,7 +520,7 @@ impl Sequencer {
                     })?;
                 }
             }
-            let openings = check_openings(i, st, &v.sub.openings)?;
+            let openings = v.openings.clone();
             let time_ms = now_ms.max(self.head.state.last_time_ms);
             let bytes = Entry {
                 seq,

@@ -117,6 +117,20 @@ pub struct Store {
     tile_cache: Mutex<lru::LruCache<(u8, u64), Arc<TileNodes>>>,
 }
 
+/// Per-family tuning. The idempotency family is probed for every append, almost always for a
+/// key that is absent: a whole-key Bloom filter answers those without reading SST blocks.
+fn family_options(name: &str) -> Options {
+    let mut o = Options::default();
+    if name == CF_IDEMPOTENCY {
+        let mut t = rocksdb::BlockBasedOptions::default();
+        t.set_bloom_filter(10.0, false);
+        o.set_block_based_table_factory(&t);
+        o.set_memtable_whole_key_filtering(true);
+        o.set_memtable_prefix_bloom_ratio(0.1);
+    }
+    o
+}
+
 fn seq_key(seq: u64) -> [u8; 8] {
     seq.to_be_bytes()
 }
@@ -161,7 +175,7 @@ impl Store {
         opts.create_if_missing(!read_only);
         opts.create_missing_column_families(!read_only);
         opts.set_paranoid_checks(true);
-        let cfs = COLUMN_FAMILIES.iter().map(|n| ColumnFamilyDescriptor::new(*n, Options::default()));
+        let cfs = COLUMN_FAMILIES.iter().map(|n| ColumnFamilyDescriptor::new(*n, family_options(n)));
         let db = if read_only {
             if !path.join("CURRENT").exists() {
                 return Err(StoreError::Corrupt(format!(

@@ -53,6 +53,10 @@ impl KeyRegistry {
         Self::default()
     }
 
+    pub fn get(&self, key: &KeyRef) -> Option<&RegisteredKey> {
+        self.keys.get(key)
+    }
+
     pub fn keys(&self) -> impl Iterator<Item = &RegisteredKey> {
         self.keys.values()
     }

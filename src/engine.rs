@@ -11,21 +11,29 @@
 //! batch leaves no trace.
 //!
 //! **Architecture Invariant:** nobody is told an append succeeded before the group's write
-//! batch is synced to disk. If the write fails, every caller in the group gets an error and
-//! the in-memory state is rolled back to the last durable state.
+//! batch is synced to disk. The commit is pipelined: the sequencer writes group N's batch
+//! (atomic, unsynced) and goes on accepting group N+1 while the syncer thread syncs the WAL
+//! and only then publishes the head and answers group N. A failed write or sync stops the
+//! engine: every caller not yet answered gets an error, and reopening recovers the last
+//! consistent state (each batch lands whole or not at all).
+//!
+//! **Architecture Invariant:** readers use the published (durable) head; entries beyond its
+//! size may be in RocksDB but are not yet part of the log.
 
 use crate::store::{AppendBatch, LogState, NewEntry, Store, StoreError};
 use rustc_hash::FxHashMap;
 use serde::Serialize;
+use std::collections::VecDeque;
 use std::path::Path;
-use std::sync::{mpsc, Arc, RwLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use vigil_core::checkpoint::{self, Checkpoint};
 use vigil_core::entry::{Entry, HEADER_SIZE, MAX_ENTRY_SIZE};
 use vigil_core::event::{EventKind, Private};
 use vigil_core::hash::{chain_hash, Digest};
 use vigil_core::keys::{SignerKey, VerifierKey};
-use vigil_core::merkle::{leaf_hash, InclusionProof, TileTree};
+use vigil_core::merkle::{leaf_hash, InclusionProof, NoTiles, TileTree};
 use vigil_core::registry::{AuthError, KeyRegistry};
 use vigil_core::statement::{signing_message, ParsedSubmission, Statement};
 use vigil_core::verifier::check_statement;
@@ -130,7 +138,27 @@ pub struct Head {
 
 struct Shared {
     store: Store,
+    /// The latest *durable* head: published by the syncer after the WAL sync.
     head: RwLock<Arc<Head>>,
+    /// Set after a storage failure: the engine refuses all appends until reopened.
+    failed: Mutex<Option<String>>,
+    /// Log size covered by batches written to the store (synced or not).
+    written: AtomicU64,
+}
+
+/// A group on its way to the syncer, which writes its batch (if any), syncs, and answers.
+struct Pending {
+    batch: Option<AppendBatch>,
+    head: Arc<Head>,
+    answers: Vec<(Reply, Result<Vec<Accepted>, AppendError>)>,
+}
+
+/// A group handed to the syncer but maybe not written yet: the sequencer answers idempotency
+/// questions about it from memory until the store has it.
+struct Inflight {
+    end_size: u64,
+    keys: FxHashMap<(String, String), u64>,
+    entries: Arc<Vec<NewEntry>>,
 }
 
 type Reply = tokio::sync::oneshot::Sender<Result<Committed, AppendError>>;
@@ -180,7 +208,7 @@ pub enum OpenError {
 pub struct Engine {
     shared: Arc<Shared>,
     tx: Option<mpsc::Sender<Request>>,
-    thread: Option<JoinHandle<()>>,
+    threads: Vec<JoinHandle<()>>,
 }
 
 impl Engine {
@@ -189,14 +217,22 @@ impl Engine {
     pub fn open(path: &Path, config: EngineConfig) -> Result<Engine, OpenError> {
         let store = Store::open(path)?;
         let head = recover(&store, &config.log_key)?;
-        let shared = Arc::new(Shared { store, head: RwLock::new(Arc::new(head.clone())) });
+        let written = AtomicU64::new(head.state.size);
+        let shared =
+            Arc::new(Shared { store, head: RwLock::new(Arc::new(head.clone())), failed: Mutex::new(None), written });
         let (tx, rx) = mpsc::channel::<Request>();
-        let seq = Sequencer { shared: shared.clone(), head, config };
+        let (sync_tx, sync_rx) = mpsc::sync_channel::<Pending>(2);
+        let syncer_shared = shared.clone();
+        let syncer = std::thread::Builder::new()
+            .name("vigil-syncer".into())
+            .spawn(move || run_syncer(&syncer_shared, sync_rx))
+            .expect("spawn syncer thread");
+        let seq = Sequencer { shared: shared.clone(), head, config, syncer: sync_tx, inflight: VecDeque::new() };
         let thread = std::thread::Builder::new()
             .name("vigil-sequencer".into())
             .spawn(move || seq.run(rx))
             .expect("spawn sequencer thread");
-        Ok(Engine { shared, tx: Some(tx), thread: Some(thread) })
+        Ok(Engine { shared, tx: Some(tx), threads: vec![thread, syncer] })
     }
 
     pub fn store(&self) -> &Store {
@@ -311,9 +347,10 @@ impl Engine {
 
 impl Drop for Engine {
     fn drop(&mut self) {
-        // Closing the channel stops the sequencer after it finishes the group in hand.
+        // Closing the channel stops the sequencer after the group in hand; the sequencer's end
+        // closes the syncer's channel, which stops the syncer after the last sync.
         self.tx.take();
-        if let Some(t) = self.thread.take() {
+        for t in self.threads.drain(..) {
             let _ = t.join();
         }
     }
@@ -379,8 +416,58 @@ fn recover(store: &Store, log_key: &SignerKey) -> Result<Head, OpenError> {
 
 struct Sequencer {
     shared: Arc<Shared>,
+    /// The head including groups written but maybe not yet synced.
     head: Head,
     config: EngineConfig,
+    syncer: mpsc::SyncSender<Pending>,
+    inflight: VecDeque<Inflight>,
+}
+
+/// Writes and makes durable the groups the sequencer prepared, in order: each group's batch is
+/// written, then one WAL sync covers every group waiting; then the new head is published and
+/// the callers are answered. A failed sync fails every group after
+/// it and stops the engine (the on-disk state stays consistent: each batch is atomic).
+fn write_and_sync(shared: &Shared, groups: &[Pending]) -> Result<(), String> {
+    for p in groups {
+        if let Some(b) = &p.batch {
+            shared.store.write(b).map_err(|e| e.to_string())?;
+            shared.written.store(b.state.size, Ordering::SeqCst);
+        }
+    }
+    shared.store.sync().map_err(|e| e.to_string())
+}
+
+fn run_syncer(shared: &Shared, rx: mpsc::Receiver<Pending>) {
+    while let Ok(first) = rx.recv() {
+        let mut done = vec![first];
+        while let Ok(p) = rx.try_recv() {
+            done.push(p);
+        }
+        let failed = shared.failed.lock().expect("failed lock").clone();
+        let result = match failed {
+            Some(e) => Err(e),
+            None => write_and_sync(shared, &done),
+        };
+        match result {
+            Ok(()) => {
+                let last = done.last().expect("one at least").head.clone();
+                *shared.head.write().expect("head lock") = last;
+                for p in done {
+                    for (reply, result) in p.answers {
+                        let _ = reply.send(result.map(|accepted| Committed { head: p.head.clone(), accepted }));
+                    }
+                }
+            }
+            Err(e) => {
+                shared.failed.lock().expect("failed lock").get_or_insert_with(|| e.clone());
+                for p in done {
+                    for (reply, _) in p.answers {
+                        let _ = reply.send(Err(AppendError::Storage(e.clone())));
+                    }
+                }
+            }
+        }
+    }
 }
 
 impl Sequencer {
@@ -402,7 +489,18 @@ impl Sequencer {
     }
 
     fn commit_group(&mut self, group: Vec<Request>) {
-        let before = self.head.clone();
+        if let Some(e) = self.shared.failed.lock().expect("failed lock").clone() {
+            for req in group {
+                let _ = req.reply.send(Err(AppendError::Storage(format!(
+                    "the ledger stopped after a storage failure ({e}); reopen it to recover"
+                ))));
+            }
+            return;
+        }
+        let written = self.shared.written.load(Ordering::SeqCst);
+        while self.inflight.front().is_some_and(|g| g.end_size <= written) {
+            self.inflight.pop_front();
+        }
         let now_ms = self.config.clock.now_ms();
         let mut new_entries: Vec<NewEntry> = Vec::new();
         let mut leaves: Vec<Digest> = Vec::new();
@@ -424,22 +522,32 @@ impl Sequencer {
                 }
             }
         }
-        let head = if new_entries.is_empty() {
-            self.shared.head.read().expect("head lock").clone()
+        // Even a group that adds nothing (all rejected or duplicates) goes through the syncer,
+        // so that its answers wait for every earlier group to be durable.
+        let pending = if new_entries.is_empty() {
+            Ok(Pending { batch: None, head: Arc::new(self.head.clone()), answers })
         } else {
-            match self.write(new_entries, &leaves) {
-                Ok(h) => h,
-                Err(e) => {
-                    self.head = before;
-                    for (reply, _) in answers {
-                        let _ = reply.send(Err(AppendError::Storage(e.clone())));
-                    }
-                    return;
+            let entries = Arc::new(new_entries);
+            match self.prepare(entries.clone(), &leaves) {
+                Ok((batch, head)) => {
+                    self.inflight.push_back(Inflight { end_size: batch.state.size, keys: in_group, entries });
+                    Ok(Pending { batch: Some(batch), head, answers })
                 }
+                Err(e) => Err((e, answers)),
             }
         };
-        for (reply, result) in answers {
-            let _ = reply.send(result.map(|accepted| Committed { head: head.clone(), accepted }));
+        match pending {
+            // The syncer answers; if it has stopped, the callers see their channel close.
+            Ok(p) => {
+                let _ = self.syncer.send(p);
+            }
+            Err((e, answers)) => {
+                // Signing failed: stop, like a failed write. Nothing of this group is on disk.
+                self.shared.failed.lock().expect("failed lock").get_or_insert_with(|| e.clone());
+                for (reply, _) in answers {
+                    let _ = reply.send(Err(AppendError::Storage(e.clone())));
+                }
+            }
         }
     }
 
@@ -459,15 +567,20 @@ impl Sequencer {
             let idem = (service.clone(), st.idempotency_key.clone());
             let existing = match in_group.get(&idem) {
                 Some(&seq) => Some(seq),
-                None => self
-                    .shared
-                    .store
-                    .idempotency(&service, &st.idempotency_key)
-                    .map_err(|e| AppendError::Storage(e.to_string()))?,
+                None => match self.inflight.iter().rev().find_map(|g| g.keys.get(&idem)) {
+                    Some(&seq) => Some(seq),
+                    None => self
+                        .shared
+                        .store
+                        .idempotency(&service, &st.idempotency_key)
+                        .map_err(|e| AppendError::Storage(e.to_string()))?,
+                },
             };
             if let Some(seq) = existing {
                 let stored;
-                let bytes: Option<&[u8]> = match staged.iter().find(|e| e.seq == seq) {
+                let in_memory =
+                    staged.iter().chain(self.inflight.iter().flat_map(|g| g.entries.iter())).find(|e| e.seq == seq);
+                let bytes: Option<&[u8]> = match in_memory {
                     Some(e) => Some(&e.bytes),
                     None => {
                         stored = self.shared.store.entry(seq).map_err(|e| AppendError::Storage(e.to_string()))?;
@@ -553,22 +666,20 @@ impl Sequencer {
         Ok(out)
     }
 
-    /// Adds the staged entries to the tree, signs a checkpoint, writes one batch, publishes
-    /// the new head.
-    fn write(&mut self, staged: Vec<NewEntry>, leaves: &[Digest]) -> Result<Arc<Head>, String> {
+    /// Adds the staged entries to the tree and signs a checkpoint: the group's batch, for the
+    /// syncer to write and sync before anyone hears of it. (The root only needs the tree's
+    /// right edge, which is in memory, so unwritten groups are no obstacle.)
+    fn prepare(&mut self, entries: Arc<Vec<NewEntry>>, leaves: &[Digest]) -> Result<(AppendBatch, Arc<Head>), String> {
         let tiles = self.head.tree.append(leaves);
         let size = self.head.tree.size();
-        let root = self.head.tree.root(size, &self.shared.store)?;
+        let root = self.head.tree.root(size, &NoTiles)?;
         self.head.state.root = root;
         let cp = Checkpoint::new(self.config.log_key.name(), size, root);
         let note = checkpoint::sign(&cp, &self.config.log_key, self.config.clock.now_ms() / 1000)
             .map_err(|e| e.to_string())?;
-        let batch = AppendBatch { entries: staged, tiles, state: self.head.state, checkpoint: note.clone() };
-        self.shared.store.commit(batch).map_err(|e| e.to_string())?;
-        self.head.checkpoint = note;
-        let head = Arc::new(self.head.clone());
-        *self.shared.head.write().expect("head lock") = head.clone();
-        Ok(head)
+        self.head.checkpoint = note.clone();
+        let batch = AppendBatch { entries, tiles, state: self.head.state, checkpoint: note };
+        Ok((batch, Arc::new(self.head.clone())))
     }
 }
 

@@ -1,9 +1,10 @@
 //! The RocksDB store: the only code that touches the disk.
 //!
-//! **Contract.** Every change goes through [`Store::commit`] with one [`AppendBatch`], written as
-//! one RocksDB `WriteBatch` with the WAL synced before `commit` returns: when it returns `Ok`,
-//! all of the batch is durable; when the process dies before that, none of it is visible.
-//! Nothing else writes. Reads never see half a batch.
+//! **Contract.** Every change is one [`AppendBatch`], written as one RocksDB `WriteBatch`:
+//! it lands whole or not at all, and reads never see half of one. [`Store::write`] writes a
+//! batch without waiting for the disk; it is durable once a later [`Store::sync`] returns `Ok`
+//! (one sync covers every batch written before it). [`Store::commit`] is both. Nobody may be
+//! told of a batch before the sync after its write. Nothing else writes.
 //!
 //! Column families (keys big-endian so they sort by sequence number):
 //!
@@ -104,7 +105,8 @@ pub struct NewEntry {
 #[must_use = "an AppendBatch does nothing until Store::commit writes it"]
 #[derive(Debug, Clone, Default)]
 pub struct AppendBatch {
-    pub entries: Vec<NewEntry>,
+    /// Shared with the sequencer, which reads in-flight entries until they are written.
+    pub entries: Arc<Vec<NewEntry>>,
     pub tiles: Vec<DirtyTile>,
     pub state: LogState,
     pub checkpoint: Vec<u8>,
@@ -300,6 +302,17 @@ impl Store {
 
     /// Writes one group commit atomically and durably (WAL synced).
     pub fn commit(&self, batch: AppendBatch) -> Result<(), StoreError> {
+        self.write(&batch)?;
+        self.sync()
+    }
+
+    /// Makes every batch written so far durable (syncs the WAL).
+    pub fn sync(&self) -> Result<(), StoreError> {
+        self.db.flush_wal(true).map_err(|e| self.err(e))
+    }
+
+    /// Writes one group commit atomically, not yet synced.
+    pub fn write(&self, batch: &AppendBatch) -> Result<(), StoreError> {
         let mut wb = WriteBatch::default();
         let (entries, tiles, idem, kinds, incidents, openings, meta) = (
             self.cf(CF_ENTRIES),
@@ -310,7 +323,7 @@ impl Store {
             self.cf(CF_OPENINGS),
             self.cf(CF_META),
         );
-        for e in &batch.entries {
+        for e in batch.entries.iter() {
             wb.put_cf(entries, seq_key(e.seq), &e.bytes);
             wb.put_cf(idem, idem_key(&e.service, &e.idempotency_key), seq_key(e.seq));
             wb.put_cf(kinds, prefixed(e.kind, e.seq), []);
@@ -326,13 +339,11 @@ impl Store {
         }
         wb.put_cf(meta, META_STATE, batch.state.encode());
         wb.put_cf(meta, META_CHECKPOINT, &batch.checkpoint);
-        let mut wo = WriteOptions::default();
-        wo.set_sync(true);
-        self.db.write_opt(wb, &wo).map_err(|e| self.err(e))?;
+        self.db.write_opt(wb, &WriteOptions::default()).map_err(|e| self.err(e))?;
         let mut cache = self.tile_cache.lock().expect("tile cache lock");
-        for t in batch.tiles {
+        for t in &batch.tiles {
             if t.nodes.is_full() {
-                cache.put((t.level, t.index), t.nodes);
+                cache.put((t.level, t.index), t.nodes.clone());
             }
         }
         Ok(())

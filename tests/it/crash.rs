@@ -1,4 +1,6 @@
-//! Crashes: the real `vigil` process killed with SIGKILL mid-append, then reopened.
+//! Crashes: the real `vigil` process killed with SIGKILL mid-append, then reopened: every
+//! acknowledged entry is there with the same hash, the log verifies end to end, and every
+//! checkpoint handed out before the crash is consistent with the log after it.
 //! (The long run with a thousand kills is in RELIABILITY.md's commands; CI runs a few.)
 
 use crate::support::*;
@@ -7,6 +9,8 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use vigil::verify::verify_data_dir;
+use vigil_core::checkpoint;
+use vigil_core::merkle::TileTree;
 
 fn write_config(dir: &std::path::Path, keys: &Keys) -> std::path::PathBuf {
     for (name, k) in [("log", &keys.log), ("operator", &keys.operator)] {
@@ -30,6 +34,8 @@ fn sigkill_mid_append_loses_nothing_acknowledged() {
     let cfg = write_config(dir.path(), &keys);
     let kills: usize = std::env::var("VIGIL_CRASH_KILLS").ok().and_then(|v| v.parse().ok()).unwrap_or(6);
     let mut acked: BTreeMap<u64, String> = BTreeMap::new();
+    // Every checkpoint handed out with a receipt, by size.
+    let mut handed_out: BTreeMap<u64, String> = BTreeMap::new();
     let mut rng_state = 0x9e3779b97f4a7c15u64;
     for round in 0..kills {
         let mut child = Command::new(vigil_bin())
@@ -54,6 +60,9 @@ fn sigkill_mid_append_loses_nothing_acknowledged() {
             let Some(Ok(line)) = lines.next() else { break };
             let v: serde_json::Value = serde_json::from_str(&line).unwrap();
             acked.insert(v["seq"].as_u64().unwrap(), v["entry_hash"].as_str().unwrap().to_string());
+            let cp = v["checkpoint"].as_str().unwrap().to_string();
+            let size = checkpoint::verify(cp.as_bytes(), &keys.log.verifier()).unwrap().checkpoint.size;
+            handed_out.insert(size, cp);
             seen += 1;
         }
         child.kill().unwrap(); // SIGKILL
@@ -75,6 +84,20 @@ fn sigkill_mid_append_loses_nothing_acknowledged() {
             let bytes =
                 store.entry(*seq).unwrap().unwrap_or_else(|| panic!("round {round}: acknowledged entry {seq} lost"));
             assert_eq!(&vigil_core::hash::chain_hash(&bytes).to_hex(), hash, "round {round}: entry {seq} changed");
+        }
+        // Every checkpoint handed out before the crash is a prefix of the log after it:
+        // no rollback, no fork.
+        let tree = TileTree::load(report.size, &store).unwrap();
+        let root = tree.root(report.size, &store).unwrap();
+        for (size, note) in &handed_out {
+            let old = checkpoint::verify(note.as_bytes(), &keys.log.verifier()).unwrap().checkpoint;
+            assert!(
+                *size <= report.size,
+                "round {round}: checkpoint of size {size} was rolled back to {}",
+                report.size
+            );
+            let proof = tree.consistency_proof(*size, report.size, &store).unwrap();
+            proof.verify(&old.root, &root).unwrap_or_else(|e| panic!("round {round}: checkpoint {size} forked: {e}"));
         }
     }
 }

@@ -5,6 +5,7 @@ pub mod client;
 pub mod config;
 pub mod demo;
 pub mod engine;
+pub mod http;
 pub mod store;
 pub mod verify;
 

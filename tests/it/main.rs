@@ -3,5 +3,6 @@
 mod cli;
 mod crash;
 mod engine;
+mod public;
 mod store;
 mod support;

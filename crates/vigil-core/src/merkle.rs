@@ -498,6 +498,56 @@ impl TileSource for MemoryTiles {
     }
 }
 
+/// A C2SP tlog-tiles resource: the hash tile `L/N[.p/W]` or the entry bundle
+/// `entries/N[.p/W]` (the part of the URL after `tile/`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TilePath {
+    pub entries: bool,
+    pub level: u8,
+    pub index: u64,
+    /// 1..=256; 256 is a full tile.
+    pub width: u64,
+}
+
+impl TilePath {
+    /// Parses a path, refusing any non-canonical form (`N` must be in the `x001/x234/067`
+    /// encoding, `W` in 1..=255 and only for partial tiles). The parser is `tlog_tiles`'s
+    /// (Go's), whose paths name the tile height: vigil's is always 8.
+    pub fn parse(path: &str) -> Option<TilePath> {
+        // `tlog_tiles` panics on a zero width or a level of 64 and more: refuse those first.
+        let mut parts = path.split('/');
+        let first = parts.next()?;
+        if first != "entries" && !first.parse::<u8>().is_ok_and(|l| l < 8) {
+            return None;
+        }
+        if path.contains(".p/") && !path.rsplit('/').next()?.parse::<u16>().is_ok_and(|w| (1..256).contains(&w)) {
+            return None;
+        }
+        let go = match path.strip_prefix("entries/") {
+            Some(rest) => format!("tile/8/data/{rest}"),
+            None => format!("tile/8/{path}"),
+        };
+        let t = tlog_tiles::Tile::from_path(&go).ok()?;
+        (t.width() > 0).then(|| TilePath {
+            entries: t.is_data(),
+            level: t.level(),
+            index: t.level_index(),
+            width: u64::from(t.width()),
+        })
+    }
+
+    /// The path, as [`TilePath::parse`] reads it.
+    pub fn to_path(&self) -> String {
+        let w = u32::try_from(self.width).unwrap_or(256);
+        let go = tlog_tiles::Tile::new(TILE_HEIGHT, self.level, self.index, w, self.entries).path();
+        let rest = go.trim_start_matches("tile/8/");
+        match rest.strip_prefix("data/") {
+            Some(r) => format!("entries/{r}"),
+            None => rest.to_string(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -619,6 +669,46 @@ mod tests {
             let hs: Vec<Digest> = hashes.into_iter().map(Digest).collect();
             let _ = InclusionProof { index, tree_size: size, hashes: hs.clone() }.verify(&Digest::ZERO, &Digest::ZERO);
             let _ = ConsistencyProof { old_size: old, new_size: size, hashes: hs }.verify(&Digest::ZERO, &Digest::ZERO);
+        }
+    }
+
+    #[test]
+    fn tile_paths() {
+        // (path, parsed) — None: refused.
+        let cases: &[(&str, Option<(bool, u8, u64, u64)>)] = &[
+            ("0/000", Some((false, 0, 0, 256))),
+            ("0/x001/234", Some((false, 0, 1234, 256))),
+            ("2/x001/x234/067.p/8", Some((false, 2, 1_234_067, 8))),
+            ("entries/000.p/16", Some((true, 0, 0, 16))),
+            ("entries/x001/000", Some((true, 0, 1000, 256))),
+            ("0/0", None),
+            ("0/1234", None),
+            ("0/000.p/0", None),
+            ("0/000.p/256", None),
+            ("0/x000/001", None),
+            ("entries/000/extra", None),
+            ("../0/000", None),
+            ("64/000", None),
+            ("8/000", None),
+            ("entries/000.p/0", None),
+            ("0/000.p/00", None),
+        ];
+        for &(path, want) in cases {
+            let got = TilePath::parse(path).map(|t| (t.entries, t.level, t.index, t.width));
+            assert_eq!(got, want, "{path}");
+            if let Some(t) = TilePath::parse(path) {
+                assert_eq!(t.to_path(), path);
+            }
+        }
+    }
+
+    proptest! {
+        /// Any string: no panic, and whatever parses prints back to itself.
+        #[test]
+        fn tile_paths_never_panic(path in "[0-9a-z./x]{0,40}") {
+            if let Some(t) = TilePath::parse(&path) {
+                prop_assert_eq!(t.to_path(), path);
+            }
         }
     }
 

@@ -1,0 +1,51 @@
+//! The HTTP layer: thin handlers that parse, call the engine, and map errors to RFC 9457
+//! problem responses.
+//!
+//! **Architecture Invariant:** no handler holds ledger logic; every answer comes from the
+//! engine's published (durable) head or the store below it.
+
+pub mod public;
+
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+/// An `application/problem+json` error (RFC 9457) with a stable machine-readable `code`.
+#[derive(Debug, Clone)]
+pub struct Problem {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub detail: String,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Problem {
+        Problem { status, code, detail: detail.into() }
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Problem {
+        Problem::new(StatusCode::NOT_FOUND, "not_found", detail)
+    }
+
+    pub fn bad_request(detail: impl Into<String>) -> Problem {
+        Problem::new(StatusCode::BAD_REQUEST, "bad_request", detail)
+    }
+
+    /// An internal failure: the client learns nothing of it; the log does.
+    pub fn internal(err: impl std::fmt::Display) -> Problem {
+        tracing::error!("internal error: {err}");
+        Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({
+            "type": "about:blank",
+            "title": self.status.canonical_reason().unwrap_or("error"),
+            "status": self.status.as_u16(),
+            "code": self.code,
+            "detail": self.detail,
+        });
+        (self.status, [(header::CONTENT_TYPE, "application/problem+json")], body.to_string()).into_response()
+    }
+}

@@ -1,0 +1,154 @@
+//! The public, read-only API: checkpoints, C2SP tlog-tiles, entries and proofs.
+//!
+//! **Architecture Invariant:** no route here writes; everything is bounded by the published
+//! head, so nothing beyond the latest durable checkpoint is ever served.
+
+use super::Problem;
+use crate::engine::Engine;
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use std::sync::Arc;
+use vigil_core::entry::Entry;
+use vigil_core::hash::chain_hash;
+use vigil_core::merkle::{leaf_hash, TilePath, TILE_WIDTH};
+
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+const SHORT: &str = "public, max-age=1";
+
+pub fn router(engine: Arc<Engine>) -> Router {
+    Router::new()
+        .route("/checkpoint", get(checkpoint))
+        .route("/tile/{*path}", get(tile))
+        .route("/v1/entries/{seq}", get(entry))
+        .route("/v1/proofs/inclusion", get(inclusion))
+        .route("/v1/proofs/consistency", get(consistency))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .with_state(engine)
+}
+
+async fn checkpoint(State(engine): State<Arc<Engine>>) -> Result<Response, Problem> {
+    let head = engine.head();
+    if head.checkpoint.is_empty() {
+        return Err(Problem::not_found("the log has no checkpoint yet"));
+    }
+    Ok((
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")],
+        head.checkpoint.clone(),
+    )
+        .into_response())
+}
+
+async fn tile(State(engine): State<Arc<Engine>>, Path(path): Path<String>) -> Result<Response, Problem> {
+    let TilePath { entries: is_data, level, index, width } =
+        TilePath::parse(&path).ok_or_else(|| Problem::not_found(format!("tile/{path} is not a tlog-tiles path")))?;
+    let size = engine.head().state.size;
+    // Hashes at tree level 8·level that exist in the published tree.
+    let available = size.checked_shr(8 * u32::from(level)).unwrap_or(0);
+    let start = index.checked_mul(TILE_WIDTH).ok_or_else(|| Problem::not_found("no such tile"))?;
+    if start.saturating_add(width) > available {
+        return Err(Problem::not_found(format!("tile/{path} is beyond the published tree of size {size}")));
+    }
+    let body = if is_data {
+        let mut out = Vec::new();
+        for seq in start..start + width {
+            let e = engine
+                .store()
+                .entry(seq)
+                .map_err(Problem::internal)?
+                .ok_or_else(|| Problem::internal(format!("entry {seq} missing")))?;
+            out.extend_from_slice(&(e.len() as u16).to_be_bytes());
+            out.extend_from_slice(&e);
+        }
+        out
+    } else {
+        let data = engine
+            .store()
+            .tile_bytes(level, index)
+            .map_err(Problem::internal)?
+            .ok_or_else(|| Problem::internal(format!("tile {level}/{index} missing")))?;
+        let want = (width * 32) as usize;
+        if data.len() < want {
+            return Err(Problem::internal(format!("tile {level}/{index} is shorter than its width")));
+        }
+        data[..want].to_vec()
+    };
+    let cache = if width == TILE_WIDTH { IMMUTABLE } else { SHORT };
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream"), (header::CACHE_CONTROL, cache)], body).into_response())
+}
+
+async fn entry(State(engine): State<Arc<Engine>>, Path(seq): Path<String>) -> Result<Json<serde_json::Value>, Problem> {
+    let seq: u64 = seq
+        .parse()
+        .map_err(|_| Problem::bad_request(format!("sequence number {seq:?} is not a non-negative integer")))?;
+    let size = engine.head().state.size;
+    if seq >= size {
+        return Err(Problem::not_found(format!("entry {seq} does not exist; the log has {size} entries")));
+    }
+    let bytes = engine
+        .store()
+        .entry(seq)
+        .map_err(Problem::internal)?
+        .ok_or_else(|| Problem::internal(format!("entry {seq} missing")))?;
+    let (e, _) = Entry::decode(&bytes).map_err(Problem::internal)?;
+    let statement: serde_json::Value = serde_json::from_slice(&e.statement_bytes).map_err(Problem::internal)?;
+    Ok(Json(serde_json::json!({
+        "seq": e.seq,
+        "time_ms": e.time_ms,
+        "prev": e.prev.to_hex(),
+        "entry_hash": chain_hash(&bytes).to_hex(),
+        "leaf_hash": leaf_hash(&bytes).to_hex(),
+        "signature": hex::encode(e.signature),
+        "statement": statement,
+        "bytes": hex::encode(&bytes),
+    })))
+}
+
+#[derive(Deserialize)]
+struct InclusionQuery {
+    seq: u64,
+    size: Option<u64>,
+}
+
+async fn inclusion(
+    State(engine): State<Arc<Engine>>,
+    q: Result<Query<InclusionQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, Problem> {
+    let Query(q) = q.map_err(|e| Problem::bad_request(format!("{e}: expected ?seq=N[&size=M]")))?;
+    let head = engine.head();
+    let size = q.size.unwrap_or(head.state.size);
+    if size > head.state.size || q.seq >= size {
+        return Err(Problem::not_found(format!(
+            "no entry {} in a tree of size {size} (published size {})",
+            q.seq, head.state.size
+        )));
+    }
+    let p = head.tree.inclusion_proof(q.seq, size, engine.store()).map_err(Problem::internal)?;
+    Ok(Json(p).into_response())
+}
+
+#[derive(Deserialize)]
+struct ConsistencyQuery {
+    from: u64,
+    to: Option<u64>,
+}
+
+async fn consistency(
+    State(engine): State<Arc<Engine>>,
+    q: Result<Query<ConsistencyQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, Problem> {
+    let Query(q) = q.map_err(|e| Problem::bad_request(format!("{e}: expected ?from=N[&to=M]")))?;
+    let head = engine.head();
+    let to = q.to.unwrap_or(head.state.size);
+    if q.from > to || to > head.state.size {
+        return Err(Problem::not_found(format!(
+            "no consistency proof from {} to {to} (published size {})",
+            q.from, head.state.size
+        )));
+    }
+    let p = head.tree.consistency_proof(q.from, to, engine.store()).map_err(Problem::internal)?;
+    Ok(Json(p).into_response())
+}

@@ -1,0 +1,181 @@
+//! The public read API, through the router without sockets.
+
+use crate::support::*;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use std::sync::Arc;
+use tower::ServiceExt;
+use vigil::engine::Engine;
+use vigil_core::checkpoint;
+use vigil_core::hash::Digest;
+use vigil_core::merkle::{leaf_hash, node_hash, ConsistencyProof, InclusionProof, TileNodes};
+
+struct Got {
+    status: StatusCode,
+    content_type: String,
+    cache: String,
+    body: Vec<u8>,
+}
+
+async fn call(engine: &Arc<Engine>, method: Method, uri: &str) -> Got {
+    let app = vigil::http::public::router(engine.clone());
+    let res = app.oneshot(Request::builder().method(method).uri(uri).body(Body::empty()).unwrap()).await.unwrap();
+    let header = |h| res.headers().get(h).map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    let (content_type, cache) = (header("content-type"), header("cache-control"));
+    let status = res.status();
+    let body = res.into_body().collect().await.unwrap().to_bytes().to_vec();
+    Got { status, content_type, cache, body }
+}
+
+async fn get(engine: &Arc<Engine>, uri: &str) -> Got {
+    call(engine, Method::GET, uri).await
+}
+
+/// A ledger with `n` withdrawals after the 6 bootstrap entries, its engine shared.
+/// (Built on a plain thread: the tests' runtime must not block.)
+fn ledger(n: usize) -> (Keys, Arc<Engine>, tempfile::TempDir) {
+    std::thread::spawn(move || build(n)).join().unwrap()
+}
+
+fn build(n: usize) -> (Keys, Arc<Engine>, tempfile::TempDir) {
+    let l = Ledger::new();
+    for chunk in (0..n).collect::<Vec<_>>().chunks(100) {
+        let subs =
+            chunk.iter().map(|j| l.sub(&l.keys.withdrawals, withdrawal(&format!("w-{j}")), &format!("k{j}"))).collect();
+        l.engine.append_blocking(subs).unwrap();
+    }
+    let Ledger { dir, engine, keys, .. } = l;
+    (keys, Arc::new(engine), dir)
+}
+
+#[tokio::test]
+async fn checkpoint_is_the_signed_note() {
+    let (keys, engine, _dir) = ledger(3);
+    let g = get(&engine, "/checkpoint").await;
+    assert_eq!(g.status, StatusCode::OK);
+    assert_eq!(g.content_type, "text/plain; charset=utf-8");
+    let cp = checkpoint::verify(&g.body, &keys.log.verifier()).unwrap();
+    assert_eq!(cp.checkpoint.size, engine.head().state.size);
+}
+
+#[tokio::test]
+async fn a_tile_walk_recomputes_the_checkpoint_root() {
+    // 6 + 600 = 606 entries: two full level-0 tiles, one partial (94), a level-1 tile of 2.
+    let (keys, engine, _dir) = ledger(600);
+    let cp = checkpoint::verify(&get(&engine, "/checkpoint").await.body, &keys.log.verifier()).unwrap().checkpoint;
+    assert_eq!(cp.size, 606);
+    let mut leaves = Vec::new();
+    for (path, width, cache) in
+        [("0/000", 256, "immutable"), ("0/001", 256, "immutable"), ("0/002.p/94", 94, "max-age=1")]
+    {
+        let g = get(&engine, &format!("/tile/{path}")).await;
+        assert_eq!(g.status, StatusCode::OK, "{path}");
+        assert!(g.cache.contains(cache), "{path}: {}", g.cache);
+        assert_eq!(g.body.len(), width * 32);
+        let t = TileNodes::from_bytes(&g.body).unwrap();
+        leaves.extend((0..width as u64).map(|i| t.node(0, i).unwrap()));
+        // The entry bundle holds the entries whose leaf hashes the tile holds.
+        let b = get(&engine, &format!("/tile/entries/{}", path.trim_start_matches("0/"))).await;
+        assert_eq!(b.status, StatusCode::OK);
+        let mut rest = &b.body[..];
+        let mut n = 0;
+        while !rest.is_empty() {
+            let len = u16::from_be_bytes([rest[0], rest[1]]) as usize;
+            assert_eq!(leaf_hash(&rest[2..2 + len]), t.node(0, n).unwrap(), "{path} entry {n}");
+            rest = &rest[2 + len..];
+            n += 1;
+        }
+        assert_eq!(n, width as u64);
+    }
+    let l1 = get(&engine, "/tile/1/000.p/2").await;
+    assert_eq!(l1.status, StatusCode::OK);
+    let l1 = TileNodes::from_bytes(&l1.body).unwrap();
+    // Recompute: the two full tiles' roots (from level 1), then the 94 leaves of the partial
+    // tile folded as RFC 6962 splits them.
+    let mut c = vigil_core::merkle::CompactRange::new();
+    leaves.iter().for_each(|h| c.push(*h));
+    assert_eq!(c.root(), cp.root, "leaves from the tiles hash to the checkpoint");
+    let mut partial = vigil_core::merkle::CompactRange::new();
+    leaves[512..].iter().for_each(|h| partial.push(*h));
+    assert_eq!(node_hash(&node_hash(&l1.node(0, 0).unwrap(), &l1.node(0, 1).unwrap()), &partial.root()), cp.root);
+}
+
+#[tokio::test]
+async fn tile_paths_that_are_not_served() {
+    let (_keys, engine, _dir) = ledger(10);
+    // (path, status): non-canonical, zero width, beyond the tree, full tile not yet full.
+    let cases = [
+        ("/tile/0/0", StatusCode::NOT_FOUND),
+        ("/tile/0/000.p/0", StatusCode::NOT_FOUND),
+        ("/tile/0/000.p/300", StatusCode::NOT_FOUND),
+        ("/tile/0/000", StatusCode::NOT_FOUND),
+        ("/tile/0/000.p/17", StatusCode::NOT_FOUND),
+        ("/tile/0/001.p/1", StatusCode::NOT_FOUND),
+        ("/tile/1/000.p/1", StatusCode::NOT_FOUND),
+        ("/tile/entries/000.p/17", StatusCode::NOT_FOUND),
+        ("/tile/0/000.p/16", StatusCode::OK),
+        ("/tile/entries/000.p/16", StatusCode::OK),
+    ];
+    for (uri, want) in cases {
+        let g = get(&engine, uri).await;
+        assert_eq!(g.status, want, "{uri}: {}", String::from_utf8_lossy(&g.body));
+        if want != StatusCode::OK {
+            assert_eq!(g.content_type, "application/problem+json", "{uri}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn entries_and_proofs() {
+    let (keys, engine, _dir) = ledger(20);
+    let cp = checkpoint::verify(&get(&engine, "/checkpoint").await.body, &keys.log.verifier()).unwrap().checkpoint;
+    let g = get(&engine, "/v1/entries/7").await;
+    assert_eq!(g.status, StatusCode::OK);
+    let v: serde_json::Value = serde_json::from_slice(&g.body).unwrap();
+    assert_eq!(v["seq"], 7);
+    assert_eq!(v["statement"]["event"]["kind"], "withdrawal");
+    let leaf = Digest::from_hex(v["leaf_hash"].as_str().unwrap()).unwrap();
+    let bytes = hex::decode(v["bytes"].as_str().unwrap()).unwrap();
+    assert_eq!(leaf_hash(&bytes), leaf);
+
+    let p: InclusionProof = serde_json::from_slice(&get(&engine, "/v1/proofs/inclusion?seq=7").await.body).unwrap();
+    p.verify(&leaf, &cp.root).unwrap();
+    let c: ConsistencyProof =
+        serde_json::from_slice(&get(&engine, "/v1/proofs/consistency?from=10").await.body).unwrap();
+    assert_eq!((c.old_size, c.new_size), (10, cp.size));
+    let old_root = engine.head().tree.root(10, engine.store()).unwrap();
+    c.verify(&old_root, &cp.root).unwrap();
+
+    // (uri, status, code)
+    let cases = [
+        ("/v1/entries/26", StatusCode::NOT_FOUND, "not_found"),
+        ("/v1/entries/-1", StatusCode::BAD_REQUEST, "bad_request"),
+        ("/v1/entries/x", StatusCode::BAD_REQUEST, "bad_request"),
+        ("/v1/proofs/inclusion", StatusCode::BAD_REQUEST, "bad_request"),
+        ("/v1/proofs/inclusion?seq=26", StatusCode::NOT_FOUND, "not_found"),
+        ("/v1/proofs/inclusion?seq=3&size=99", StatusCode::NOT_FOUND, "not_found"),
+        ("/v1/proofs/consistency?from=5&to=3", StatusCode::NOT_FOUND, "not_found"),
+        ("/v1/proofs/consistency?from=banana", StatusCode::BAD_REQUEST, "bad_request"),
+    ];
+    for (uri, status, code) in cases {
+        let g = get(&engine, uri).await;
+        assert_eq!(g.status, status, "{uri}");
+        assert_eq!(g.content_type, "application/problem+json", "{uri}");
+        let v: serde_json::Value = serde_json::from_slice(&g.body).unwrap();
+        assert_eq!(v["code"], code, "{uri}");
+        assert!(!v["detail"].as_str().unwrap().is_empty(), "{uri}");
+    }
+}
+
+#[tokio::test]
+async fn the_public_router_has_no_write_route() {
+    let (_keys, engine, _dir) = ledger(1);
+    for uri in ["/checkpoint", "/tile/0/000.p/7", "/v1/entries/0", "/v1/proofs/inclusion?seq=0"] {
+        for m in [Method::POST, Method::PUT, Method::DELETE, Method::PATCH] {
+            let g = call(&engine, m.clone(), uri).await;
+            assert_eq!(g.status, StatusCode::METHOD_NOT_ALLOWED, "{m} {uri}");
+        }
+    }
+    assert_eq!(call(&engine, Method::POST, "/v1/events").await.status, StatusCode::NOT_FOUND);
+}

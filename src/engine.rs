@@ -290,6 +290,12 @@ impl Engine {
         self.receipts(c)
     }
 
+    /// Appends submissions whose signatures [`Engine::verify`] already checked (async).
+    pub async fn append_verified(&self, subs: Vec<VerifiedSubmission>) -> Result<Vec<Receipt>, AppendError> {
+        let c = self.submit(subs)?.await.map_err(|_| AppendError::Closed)??;
+        self.receipts(c)
+    }
+
     /// Blocking form of [`Engine::append`], for threads outside an async runtime.
     pub fn append_blocking(&self, subs: Vec<ParsedSubmission>) -> Result<Vec<Receipt>, AppendError> {
         let verified = self.verify(subs)?;

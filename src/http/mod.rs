@@ -4,6 +4,7 @@
 //! **Architecture Invariant:** no handler holds ledger logic; every answer comes from the
 //! engine's published (durable) head or the store below it.
 
+pub mod internal;
 pub mod public;
 
 use axum::http::{header, StatusCode};

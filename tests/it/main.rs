@@ -3,6 +3,7 @@
 mod cli;
 mod crash;
 mod engine;
+mod internal;
 mod public;
 mod store;
 mod support;

@@ -1,0 +1,171 @@
+//! The internal append API (its own listener, loopback by default): `POST /v1/events`.
+//!
+//! The body is one submission `{"statement": …, "signature": …, "openings": […]}` or a JSON
+//! array of them (a batch: all or nothing). Answers: `200` with a JSON array of receipts, or an
+//! RFC 9457 problem with a stable `code`:
+//!
+//! | status | code | when |
+//! |---|---|---|
+//! | 400 | `malformed_json` | the body is not JSON of that shape |
+//! | 401 | `unknown_key`, `revoked_key`, `bad_signature` | the signer is not accepted |
+//! | 403 | `kind_not_allowed`, `genesis` | that key may not append that kind |
+//! | 409 | `idempotency_conflict`, `key_conflict` | an idempotency key reused with other content |
+//! | 413 | `too_large` | body over the limit, or an entry over 65,535 bytes |
+//! | 415 | `unsupported_media_type` | not `application/json` |
+//! | 422 | `invalid_event`, `bad_openings`, `outside_replay_window` | schema-invalid (names the field) |
+//! | 503 | `saturated`, `storage` | too many events waiting, or storage failed (`Retry-After`) |
+
+use super::Problem;
+use crate::engine::{AppendError, Clock, Engine, RejectCode};
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use vigil_core::statement::Submission;
+
+/// Largest request body.
+pub const MAX_BODY: usize = 4 << 20;
+/// Most events in one request.
+pub const MAX_BATCH: usize = 1000;
+
+#[derive(Clone)]
+pub struct InternalState {
+    pub engine: Arc<Engine>,
+    pub clock: Arc<dyn Clock>,
+    /// How far `created_at_ms` may be from the server's clock, either way.
+    pub replay_window_ms: u64,
+    /// Events accepted for processing and not answered yet, and the most allowed.
+    pub in_flight: Arc<AtomicUsize>,
+    pub max_in_flight: usize,
+}
+
+pub fn router(state: InternalState) -> Router {
+    Router::new()
+        .route("/v1/events", post(append))
+        .route("/healthz", axum::routing::get(|| async { "ok\n" }))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}
+
+fn reject_problem(index: usize, code: RejectCode, reason: &str) -> Problem {
+    let (status, name) = match code {
+        RejectCode::UnknownKey => (StatusCode::UNAUTHORIZED, "unknown_key"),
+        RejectCode::RevokedKey => (StatusCode::UNAUTHORIZED, "revoked_key"),
+        RejectCode::BadSignature => (StatusCode::UNAUTHORIZED, "bad_signature"),
+        RejectCode::KindNotAllowed => (StatusCode::FORBIDDEN, "kind_not_allowed"),
+        RejectCode::Genesis => (StatusCode::FORBIDDEN, "genesis"),
+        RejectCode::IdempotencyConflict => (StatusCode::CONFLICT, "idempotency_conflict"),
+        RejectCode::KeyConflict => (StatusCode::CONFLICT, "key_conflict"),
+        RejectCode::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+        RejectCode::InvalidEvent => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_event"),
+        RejectCode::BadOpenings => (StatusCode::UNPROCESSABLE_ENTITY, "bad_openings"),
+    };
+    Problem::new(status, name, format!("event {index}: {reason}; nothing of the batch was written"))
+}
+
+fn unavailable(code: &'static str, detail: String) -> Response {
+    let mut r = Problem::new(StatusCode::SERVICE_UNAVAILABLE, code, detail).into_response();
+    r.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+    r
+}
+
+/// Releases the in-flight count when the request ends, however it ends.
+struct InFlight(Arc<AtomicUsize>, usize);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(self.1, Ordering::SeqCst);
+    }
+}
+
+async fn append(State(s): State<InternalState>, headers: HeaderMap, body: Bytes) -> Response {
+    match append_inner(&s, &headers, &body).await {
+        Ok(r) => r,
+        Err(r) => r,
+    }
+}
+
+async fn append_inner(s: &InternalState, headers: &HeaderMap, body: &[u8]) -> Result<Response, Response> {
+    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if ct.split(';').next().map(str::trim) != Some("application/json") {
+        return Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!("content type {ct:?}: send application/json"),
+        )
+        .into_response());
+    }
+    let value: serde_json::Value = vigil_core::canonical::parse_json(body)
+        .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "malformed_json", e.to_string()).into_response())?;
+    let items = match value {
+        serde_json::Value::Array(a) => a,
+        one @ serde_json::Value::Object(_) => vec![one],
+        _ => {
+            return Err(Problem::new(
+                StatusCode::BAD_REQUEST,
+                "malformed_json",
+                "expected a submission object or an array of them",
+            )
+            .into_response())
+        }
+    };
+    if items.is_empty() || items.len() > MAX_BATCH {
+        return Err(Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("a batch has 1 to {MAX_BATCH} events, this one {}", items.len()),
+        )
+        .into_response());
+    }
+    let now = s.clock.now_ms();
+    let mut subs = Vec::with_capacity(items.len());
+    for (i, item) in items.into_iter().enumerate() {
+        let sub: Submission = serde_path_to_error::deserialize(item).map_err(|e| {
+            Problem::new(StatusCode::BAD_REQUEST, "malformed_json", format!("event {i}: {}: {}", e.path(), e.inner()))
+                .into_response()
+        })?;
+        let parsed = sub.parse().map_err(|e| {
+            Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_event", format!("event {i}: {e}")).into_response()
+        })?;
+        if parsed.statement.created_at_ms.abs_diff(now) > s.replay_window_ms {
+            return Err(Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "outside_replay_window",
+                format!(
+                    "event {i}: created_at_ms {} is more than {} ms from the server's clock ({now})",
+                    parsed.statement.created_at_ms, s.replay_window_ms
+                ),
+            )
+            .into_response());
+        }
+        subs.push(parsed);
+    }
+    let n = subs.len();
+    if s.in_flight.fetch_add(n, Ordering::SeqCst) + n > s.max_in_flight {
+        s.in_flight.fetch_sub(n, Ordering::SeqCst);
+        return Err(unavailable("saturated", "the sequencer is saturated; retry shortly".into()));
+    }
+    let _guard = InFlight(s.in_flight.clone(), n);
+    // Signature checks are CPU work: off the async executor's threads.
+    let engine = s.engine.clone();
+    let verified = tokio::task::spawn_blocking(move || engine.verify(subs))
+        .await
+        .map_err(|e| Problem::internal(e).into_response())?;
+    let result = match verified {
+        Ok(v) => s.engine.append_verified(v).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(receipts) => Ok(Json(receipts).into_response()),
+        Err(AppendError::Rejected { index, code, reason }) => Err(reject_problem(index, code, &reason).into_response()),
+        Err(AppendError::Empty) => Err(Problem::bad_request("empty batch").into_response()),
+        Err(e @ (AppendError::Storage(_) | AppendError::Closed)) => {
+            tracing::error!("append failed: {e}");
+            Err(unavailable("storage", "the ledger cannot write right now; nothing of the batch was written".into()))
+        }
+    }
+}

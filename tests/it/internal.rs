@@ -1,0 +1,230 @@
+//! The internal append API, through the router without sockets.
+
+use crate::support::*;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
+use tower::ServiceExt;
+use vigil::engine::Engine;
+use vigil::http::internal::{router, InternalState};
+use vigil_core::statement::Submission;
+
+struct Env {
+    keys: Keys,
+    engine: Arc<Engine>,
+    state: InternalState,
+    _dir: tempfile::TempDir,
+}
+
+fn env() -> Env {
+    std::thread::spawn(|| {
+        let Ledger { dir, engine, keys, clock } = Ledger::new();
+        let engine = Arc::new(engine);
+        let state = InternalState {
+            engine: engine.clone(),
+            clock,
+            replay_window_ms: 300_000,
+            in_flight: Arc::new(AtomicUsize::new(0)),
+            max_in_flight: 10_000,
+        };
+        Env { keys, engine, state, _dir: dir }
+    })
+    .join()
+    .unwrap()
+}
+
+fn submission(key: &vigil_core::keys::SignerKey, event: Value, idem: &str, created_at_ms: u64) -> Value {
+    let ev = vigil_core::event::Event::from_value(event).unwrap();
+    serde_json::to_value(vigil::client::sign_event(key, ev, idem, created_at_ms).unwrap()).unwrap()
+}
+
+async fn post(state: &InternalState, content_type: &str, body: Vec<u8>) -> (StatusCode, Value) {
+    let req = Request::post("/v1/events").header("content-type", content_type).body(Body::from(body)).unwrap();
+    let res = router(state.clone()).oneshot(req).await.unwrap();
+    let status = res.status();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn a_batch_is_appended_and_answered_with_receipts() {
+    let e = env();
+    let before = e.engine.head().state.size;
+    let batch = json!([
+        submission(&e.keys.withdrawals, withdrawal("w-1"), "a", T0),
+        submission(&e.keys.risk, alarm(vec![1]), "b", T0 + 1000),
+    ]);
+    let (status, body) = post(&e.state, "application/json", batch.to_string().into_bytes()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let receipts = body.as_array().unwrap();
+    assert_eq!(receipts.len(), 2);
+    assert_eq!(receipts[0]["seq"], before);
+    assert_eq!(receipts[1]["seq"], before + 1);
+    assert_eq!(e.engine.head().state.size, before + 2);
+    // One object (not an array) is a batch of one.
+    let one = submission(&e.keys.withdrawals, withdrawal("w-2"), "c", T0);
+    let (status, body) = post(&e.state, "application/json; charset=utf-8", one.to_string().into_bytes()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[tokio::test]
+async fn every_refusal_has_its_status_and_writes_nothing() {
+    let e = env();
+    let k = &e.keys;
+    let good = submission(&k.withdrawals, withdrawal("w-ok"), "good", T0);
+    e.engine
+        .append(vec![serde_json::from_value::<Submission>(submission(&k.withdrawals, withdrawal("w-0"), "taken", T0))
+            .unwrap()
+            .parse()
+            .unwrap()])
+        .await
+        .unwrap();
+    let mut bad_sig = submission(&k.withdrawals, withdrawal("w-1"), "d", T0);
+    bad_sig["signature"] = json!(base64_sig_flipped(bad_sig["signature"].as_str().unwrap()));
+    let mut bad_field = submission(&k.withdrawals, withdrawal("w-2"), "e", T0);
+    bad_field["statement"]["event"]["amount"] = json!(1.5);
+    let mut bad_amount = submission(&k.withdrawals, withdrawal("w-8"), "k", T0);
+    bad_amount["statement"]["event"]["amount"] = json!("7 BTC");
+    let mut unknown_kind = submission(&k.withdrawals, withdrawal("w-9"), "l", T0);
+    unknown_kind["statement"]["event"]["kind"] = json!("teleport");
+    let many: Vec<Value> = (0..1001).map(|_| good.clone()).collect();
+    let big = vec![b' '; vigil::http::internal::MAX_BODY + 1];
+    // (what, content type, body, status, code)
+    let cases: Vec<(&str, &str, Vec<u8>, StatusCode, &str)> = vec![
+        ("not JSON", "application/json", b"{\"statement\":".to_vec(), StatusCode::BAD_REQUEST, "malformed_json"),
+        ("a number", "application/json", b"42".to_vec(), StatusCode::BAD_REQUEST, "malformed_json"),
+        (
+            "missing signature",
+            "application/json",
+            json!([good.clone(), {"statement": good["statement"].clone()}]).to_string().into_bytes(),
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+        ),
+        (
+            "text/plain",
+            "text/plain",
+            json!(good).to_string().into_bytes(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        ),
+        (
+            "unknown key",
+            "application/json",
+            json!([good.clone(), submission(&k.stranger, withdrawal("w-3"), "f", T0)]).to_string().into_bytes(),
+            StatusCode::UNAUTHORIZED,
+            "unknown_key",
+        ),
+        (
+            "revoked key",
+            "application/json",
+            json!([good.clone(), submission(&k.retired, alarm(vec![]), "g", T0)]).to_string().into_bytes(),
+            StatusCode::UNAUTHORIZED,
+            "revoked_key",
+        ),
+        (
+            "bad signature",
+            "application/json",
+            json!([good.clone(), bad_sig]).to_string().into_bytes(),
+            StatusCode::UNAUTHORIZED,
+            "bad_signature",
+        ),
+        (
+            "kind not allowed",
+            "application/json",
+            json!([good.clone(), submission(&k.risk, withdrawal("w-4"), "h", T0)]).to_string().into_bytes(),
+            StatusCode::FORBIDDEN,
+            "kind_not_allowed",
+        ),
+        (
+            "idempotency reuse",
+            "application/json",
+            json!([good.clone(), submission(&k.withdrawals, withdrawal("w-5"), "taken", T0)]).to_string().into_bytes(),
+            StatusCode::CONFLICT,
+            "idempotency_conflict",
+        ),
+        (
+            "float amount",
+            "application/json",
+            json!([good.clone(), bad_field]).to_string().into_bytes(),
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+        ),
+        (
+            "amount not minor units",
+            "application/json",
+            json!([good.clone(), bad_amount]).to_string().into_bytes(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_event",
+        ),
+        (
+            "unknown kind",
+            "application/json",
+            json!([good.clone(), unknown_kind]).to_string().into_bytes(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_event",
+        ),
+        (
+            "replayed (old)",
+            "application/json",
+            json!([good.clone(), submission(&k.withdrawals, withdrawal("w-6"), "i", T0 - 3_600_000)])
+                .to_string()
+                .into_bytes(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "outside_replay_window",
+        ),
+        (
+            "from the future",
+            "application/json",
+            json!([good.clone(), submission(&k.withdrawals, withdrawal("w-7"), "j", T0 + 3_600_000)])
+                .to_string()
+                .into_bytes(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "outside_replay_window",
+        ),
+        (
+            "too many events",
+            "application/json",
+            json!(many).to_string().into_bytes(),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+        ),
+        ("body too large", "application/json", big, StatusCode::PAYLOAD_TOO_LARGE, ""),
+    ];
+    for (what, ct, body, status, code) in cases {
+        let before = e.engine.head();
+        let (got, problem) = post(&e.state, ct, body).await;
+        assert_eq!(got, status, "{what}: {problem}");
+        if !code.is_empty() {
+            assert_eq!(problem["code"], code, "{what}: {problem}");
+            assert!(problem["detail"].as_str().is_some_and(|d| !d.is_empty()), "{what}");
+        }
+        assert_eq!(e.engine.head().state, before.state, "{what}: the log changed");
+        if what == "amount not minor units" {
+            assert!(problem["detail"].as_str().unwrap().contains("event 1: event.amount"), "{problem}");
+        }
+    }
+    assert_eq!(e.engine.store().idempotency("withdrawals", "good").unwrap(), None);
+}
+
+fn base64_sig_flipped(sig: &str) -> String {
+    use base64::prelude::{Engine as _, BASE64_STANDARD};
+    let mut raw = BASE64_STANDARD.decode(sig).unwrap();
+    raw[3] ^= 1;
+    BASE64_STANDARD.encode(raw)
+}
+
+#[tokio::test]
+async fn a_saturated_sequencer_answers_503_with_retry_after() {
+    let mut e = env();
+    e.state.max_in_flight = 0;
+    let req = Request::post("/v1/events")
+        .header("content-type", "application/json")
+        .body(Body::from(submission(&e.keys.withdrawals, withdrawal("w"), "s", T0).to_string()))
+        .unwrap();
+    let res = router(e.state.clone()).oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(res.headers().get("retry-after").unwrap(), "1");
+}

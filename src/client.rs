@@ -27,3 +27,63 @@ pub fn signed(
 ) -> Result<ParsedSubmission, StatementError> {
     sign_event(key, event, idempotency_key, created_at_ms)?.parse()
 }
+
+/// Posts batches of submissions to an internal append API and returns the receipts (as JSON)
+/// or the server's problem. Blocking; one request per batch.
+pub struct AppendClient {
+    agent: ureq::Agent,
+    url: String,
+}
+
+/// A refused or failed append: the HTTP status (0 if none was received) and the detail.
+#[derive(Debug, thiserror::Error)]
+#[error("{status}: {detail}")]
+pub struct AppendFailure {
+    pub status: u16,
+    pub detail: String,
+}
+
+impl AppendClient {
+    pub fn new(base_url: &str) -> AppendClient {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(std::time::Duration::from_secs(60)))
+            .build()
+            .into();
+        AppendClient { agent, url: format!("{}/v1/events", base_url.trim_end_matches('/')) }
+    }
+
+    pub fn append(&self, batch: &[Submission]) -> Result<Vec<serde_json::Value>, AppendFailure> {
+        let body = serde_json::to_vec(batch).map_err(|e| AppendFailure { status: 0, detail: e.to_string() })?;
+        let mut res = self
+            .agent
+            .post(&self.url)
+            .header("content-type", "application/json")
+            .send(&body[..])
+            .map_err(|e| AppendFailure { status: 0, detail: e.to_string() })?;
+        let status = res.status().as_u16();
+        let text = res.body_mut().read_to_string().map_err(|e| AppendFailure { status, detail: e.to_string() })?;
+        if status != 200 {
+            let detail = serde_json::from_str::<serde_json::Value>(&text)
+                .ok()
+                .and_then(|v| Some(format!("{} ({})", v.get("detail")?.as_str()?, v.get("code")?.as_str()?)))
+                .unwrap_or(text);
+            return Err(AppendFailure { status, detail });
+        }
+        serde_json::from_str(&text).map_err(|e| AppendFailure { status, detail: format!("bad receipts: {e}") })
+    }
+}
+
+/// One line of `vigil append`'s input: an event, or `{"idempotency_key": …, "event": …}`.
+/// Without an idempotency key, one is derived from the line's bytes, so the same line is the
+/// same event.
+pub fn parse_line(line: &str) -> Result<(String, Event), String> {
+    let v: serde_json::Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
+    let (key, ev) = match (v.get("event"), v.get("idempotency_key")) {
+        (Some(ev), Some(k)) => (k.as_str().ok_or("idempotency_key must be a string")?.to_string(), ev.clone()),
+        (Some(_), None) => return Err("a line with \"event\" needs \"idempotency_key\"".into()),
+        _ => (format!("line-{}", &blake3::hash(line.trim().as_bytes()).to_hex()[..32]), v),
+    };
+    let ev = Event::from_value(ev).map_err(|e| e.to_string())?;
+    Ok((key, ev))
+}

@@ -8,6 +8,12 @@
 //! [[services]]
 //! vkey = "keys-example/withdrawals.vkey"
 //! kinds = ["withdrawal"]
+//!
+//! [server]                                   # every setting has this default
+//! public = "127.0.0.1:8080"                  # read-only public API
+//! internal = "127.0.0.1:8081"                # append API
+//! replay_window_ms = 300000
+//! max_in_flight = 100000
 //! ```
 //! Relative paths are relative to the configuration file's folder.
 
@@ -34,6 +40,8 @@ pub struct Config {
     pub operator_key: PathBuf,
     #[serde(default)]
     pub services: Vec<ServiceConfig>,
+    #[serde(default)]
+    pub server: crate::serve::ServerConfig,
 }
 
 impl Config {

@@ -26,13 +26,41 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Write the May 2019 breach story into a fresh log with the example keys, and verify it.
+    /// Write the May 2019 breach story into a fresh log with the example keys, verify it, and
+    /// serve it (public API and internal append API on loopback) until Ctrl-C.
     Demo {
         /// Where the demo log goes; emptied first.
         #[arg(long, default_value = "demo-data")]
         data_dir: PathBuf,
         #[arg(long, default_value = "keys-example")]
         keys: PathBuf,
+        /// Stop after writing and verifying; do not serve.
+        #[arg(long)]
+        no_serve: bool,
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        public: std::net::SocketAddr,
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        internal: std::net::SocketAddr,
+    },
+    /// Serve a configured log: the public read API and the internal append API.
+    Serve {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Sign events (JSON lines from FILE or stdin) with a service key and append them through an
+    /// internal append API; prints one receipt per event (JSON lines).
+    Append {
+        /// Base URL of the internal append API, e.g. http://127.0.0.1:8081
+        #[arg(long)]
+        url: String,
+        /// The service's private key file.
+        #[arg(long)]
+        key: PathBuf,
+        #[arg(long, default_value_t = 100)]
+        batch: usize,
+        /// JSON lines: an event, or {"idempotency_key": "...", "event": {...}}; `-` for stdin.
+        #[arg(default_value = "-")]
+        input: String,
     },
     /// Create (or open and check) the log of a configuration file.
     Init {
@@ -85,7 +113,15 @@ fn run(cmd: Command) -> Result<ExitCode> {
             let (k, v) = write_keypair(&out, &name)?;
             println!("wrote {} and {}", k.display(), v.display());
         }
-        Command::Demo { data_dir, keys } => {
+        Command::Serve { config } => {
+            let cfg = Config::load(&config)?;
+            runtime()?.block_on(vigil::serve::serve(cfg, |p, i| {
+                println!("public API:        http://{p}/checkpoint");
+                println!("internal append:   http://{i}/v1/events");
+            }))?;
+        }
+        Command::Append { url, key, batch, input } => return append(&url, &key, batch.max(1), &input),
+        Command::Demo { data_dir, keys, no_serve, public, internal } => {
             if data_dir.exists() {
                 std::fs::remove_dir_all(&data_dir).with_context(|| format!("emptying {}", data_dir.display()))?;
             }
@@ -104,6 +140,21 @@ fn run(cmd: Command) -> Result<ExitCode> {
                     eprintln!("demo log does not verify: {e}");
                     return Ok(ExitCode::from(1));
                 }
+            }
+            if !no_serve {
+                let mut cfg = vigil::demo::demo_config(&keys, &data_dir)?;
+                cfg.server.public = public;
+                cfg.server.internal = internal;
+                runtime()?.block_on(vigil::serve::serve(cfg, |p, i| {
+                    println!("\nServing the demo log (Ctrl-C stops):");
+                    println!("  checkpoint:      http://{p}/checkpoint");
+                    println!("  an entry:        http://{p}/v1/entries/8");
+                    println!("  a proof:         http://{p}/v1/proofs/inclusion?seq=8");
+                    println!("  tiles:           http://{p}/tile/0/000.p/24 and http://{p}/tile/entries/000.p/24");
+                    println!(
+                        "  append (signed): vigil append --url http://{i} --key keys-example/risk.key events.jsonl"
+                    );
+                }))?;
             }
         }
         Command::Init { config } => {
@@ -137,6 +188,50 @@ fn run(cmd: Command) -> Result<ExitCode> {
         }
         Command::Stress { config, key, count, batch, tag } => stress(config, key, count, batch, tag)?,
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")
+}
+
+fn append(url: &str, key: &std::path::Path, batch: usize, input: &str) -> Result<ExitCode> {
+    use std::io::{BufRead, Write};
+    let key = read_signer(key)?;
+    let reader: Box<dyn BufRead> = if input == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(std::io::BufReader::new(std::fs::File::open(input).with_context(|| format!("opening {input}"))?))
+    };
+    let client = vigil::client::AppendClient::new(url);
+    let mut out = std::io::stdout().lock();
+    let mut pending = Vec::new();
+    let now = || {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    };
+    let flush = |pending: &mut Vec<vigil_core::statement::Submission>, out: &mut std::io::StdoutLock| -> Result<()> {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let receipts = client.append(pending).map_err(|e| anyhow::anyhow!("append refused: {e}"))?;
+        for r in receipts {
+            writeln!(out, "{r}")?;
+        }
+        pending.clear();
+        Ok(())
+    };
+    for (n, line) in reader.lines().enumerate() {
+        let line = line.context("reading input")?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let (idem, event) = vigil::client::parse_line(&line).map_err(|e| anyhow::anyhow!("line {}: {e}", n + 1))?;
+        pending.push(vigil::client::sign_event(&key, event, &idem, now())?);
+        if pending.len() >= batch {
+            flush(&mut pending, &mut out)?;
+        }
+    }
+    flush(&mut pending, &mut out)?;
     Ok(ExitCode::SUCCESS)
 }
 

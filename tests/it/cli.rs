@@ -68,7 +68,7 @@ fn the_demo_tells_the_story_and_verifies() {
     let dir = tempfile::tempdir().unwrap();
     let keys = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("keys-example");
     let out = Command::new(vigil_bin())
-        .args(["demo", "--data-dir"])
+        .args(["demo", "--no-serve", "--data-dir"])
         .arg(dir.path().join("d"))
         .arg("--keys")
         .arg(&keys)

@@ -5,5 +5,6 @@ mod crash;
 mod engine;
 mod internal;
 mod public;
+mod serve;
 mod store;
 mod support;

@@ -1,0 +1,92 @@
+//! `vigil serve`: both listeners in one process on tokio + axum, sharing one engine.
+//! Graceful shutdown (SIGINT/SIGTERM): stop accepting, finish requests in flight, then close
+//! the engine, whose syncer answers nothing before its sync: nothing acknowledged is lost.
+
+use crate::config::{open_ledger, read_signer, Config};
+use crate::engine::{Engine, EngineConfig, SystemClock};
+use crate::http::internal::InternalState;
+use anyhow::{Context, Result};
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// Listeners and limits of `vigil serve`, from the `[server]` table.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// The public, read-only API.
+    pub public: SocketAddr,
+    /// The internal append API; loopback unless you mean otherwise.
+    pub internal: SocketAddr,
+    /// How far an event's `created_at_ms` may be from the server's clock.
+    pub replay_window_ms: u64,
+    /// Events waiting for the sequencer before appends get 503.
+    pub max_in_flight: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            public: ([127, 0, 0, 1], 8080).into(),
+            internal: ([127, 0, 0, 1], 8081).into(),
+            replay_window_ms: 5 * 60 * 1000,
+            max_in_flight: 100_000,
+        }
+    }
+}
+
+/// Opens the ledger, binds both listeners, and serves until a shutdown signal.
+pub async fn serve(cfg: Config, ready: impl FnOnce(SocketAddr, SocketAddr)) -> Result<()> {
+    let server = cfg.server.clone();
+    let engine: Arc<Engine> = Arc::new(
+        tokio::task::spawn_blocking(move || -> Result<Engine> {
+            open_ledger(&cfg, EngineConfig::new(read_signer(&cfg.log_key)?))
+        })
+        .await??,
+    );
+    let public = TcpListener::bind(server.public)
+        .await
+        .with_context(|| format!("binding the public API to {}", server.public))?;
+    let internal = TcpListener::bind(server.internal)
+        .await
+        .with_context(|| format!("binding the internal API to {}", server.internal))?;
+    ready(public.local_addr()?, internal.local_addr()?);
+    let state = InternalState {
+        engine: engine.clone(),
+        clock: Arc::new(SystemClock),
+        replay_window_ms: server.replay_window_ms,
+        in_flight: Arc::new(AtomicUsize::new(0)),
+        max_in_flight: server.max_in_flight,
+    };
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let a = axum::serve(public, crate::http::public::router(engine.clone()))
+        .with_graceful_shutdown(stopped(stop_rx.clone()));
+    let b = axum::serve(internal, crate::http::internal::router(state)).with_graceful_shutdown(stopped(stop_rx));
+    tokio::try_join!(async { a.await.context("public API") }, async { b.await.context("internal API") })?;
+    // Close the engine off the runtime: its drop joins the sequencer and syncer threads.
+    tokio::task::spawn_blocking(move || drop(engine)).await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -17,6 +17,12 @@ fn arg(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
+/// Writes back every dirty page before a timed phase, so that neither phase pays for the
+/// other's writeback in its fsyncs (the largest source of noise between rounds here).
+fn settle() {
+    let _ = std::process::Command::new("sync").status();
+}
+
 struct Round {
     engine_rate: f64,
     raw_rate: f64,
@@ -70,6 +76,7 @@ fn round(total: usize, batch: usize, callers: usize) -> Round {
     }
 
     let start_size = engine.head().state.size;
+    settle();
     let queue = Arc::new(std::sync::Mutex::new(batches));
     let t0 = Instant::now();
     let handles: Vec<_> = (0..callers)
@@ -97,6 +104,7 @@ fn round(total: usize, batch: usize, callers: usize) -> Round {
     let raw = DB::open(&opts, dir.path().join("raw")).unwrap();
     let mut wo = WriteOptions::default();
     wo.set_sync(true);
+    settle();
     let t1 = Instant::now();
     for (c, chunk) in entries.chunks(batch).enumerate() {
         let mut wb = WriteBatch::default();

@@ -310,23 +310,21 @@ impl Engine {
 
     fn receipts(&self, c: Committed) -> Result<Vec<Receipt>, AppendError> {
         let checkpoint = String::from_utf8_lossy(&c.head.checkpoint).into_owned();
-        c.accepted
+        let seqs: Vec<u64> = c.accepted.iter().map(|a| a.seq).collect();
+        let proofs =
+            c.head.tree.inclusion_proofs(&seqs, c.head.state.size, &self.shared.store).map_err(AppendError::Storage)?;
+        Ok(c.accepted
             .iter()
-            .map(|a| {
-                Ok(Receipt {
-                    seq: a.seq,
-                    entry_hash: a.entry_hash.to_hex(),
-                    leaf_hash: a.leaf_hash.to_hex(),
-                    checkpoint: checkpoint.clone(),
-                    inclusion_proof: c
-                        .head
-                        .tree
-                        .inclusion_proof(a.seq, c.head.state.size, &self.shared.store)
-                        .map_err(AppendError::Storage)?,
-                    duplicate: a.duplicate,
-                })
+            .zip(proofs)
+            .map(|(a, inclusion_proof)| Receipt {
+                seq: a.seq,
+                entry_hash: a.entry_hash.to_hex(),
+                leaf_hash: a.leaf_hash.to_hex(),
+                checkpoint: checkpoint.clone(),
+                inclusion_proof,
+                duplicate: a.duplicate,
             })
-            .collect()
+            .collect())
     }
 
     fn submit(

@@ -353,6 +353,28 @@ impl TileTree {
     /// point where `index` and `size - 1` part (the topmost of them may be the root of the
     /// incomplete right edge), then the left siblings above it.
     pub fn inclusion_proof(&self, index: u64, size: u64, src: &dyn TileSource) -> Result<InclusionProof, String> {
+        self.inclusion_proof_memo(index, size, src, &mut std::collections::HashMap::new())
+    }
+
+    /// Inclusion proofs of many leaves in the tree of `size` leaves. Proofs into one tree
+    /// share the roots of its incomplete right edge; they are computed once.
+    pub fn inclusion_proofs(
+        &self,
+        indexes: &[u64],
+        size: u64,
+        src: &dyn TileSource,
+    ) -> Result<Vec<InclusionProof>, String> {
+        let mut memo = std::collections::HashMap::new();
+        indexes.iter().map(|&i| self.inclusion_proof_memo(i, size, src, &mut memo)).collect()
+    }
+
+    fn inclusion_proof_memo(
+        &self,
+        index: u64,
+        size: u64,
+        src: &dyn TileSource,
+        edge_roots: &mut std::collections::HashMap<u64, Digest>,
+    ) -> Result<InclusionProof, String> {
         if index >= size || size > self.size {
             return Err(format!("no leaf {index} in a tree of size {size} (log size {})", self.size));
         }
@@ -364,7 +386,15 @@ impl TileTree {
             if start + (1u64 << level) <= size {
                 hashes.push(self.node(level as u8, sib, src)?);
             } else {
-                hashes.push(self.range_root(start, size, src)?);
+                let h = match edge_roots.get(&start) {
+                    Some(h) => *h,
+                    None => {
+                        let h = self.range_root(start, size, src)?;
+                        edge_roots.insert(start, h);
+                        h
+                    }
+                };
+                hashes.push(h);
             }
         }
         let mut level = inner;
@@ -616,6 +646,11 @@ mod tests {
             let p = t.inclusion_proof(idx, size, &m).unwrap();
             prop_assert!(p.verify(&leaf, &root).is_ok());
             prop_assert_eq!(&p, &t.inclusion_proof_reference(idx, size, &m).unwrap());
+            let many: Vec<u64> = (idx.saturating_sub(3)..(idx + 3).min(size)).collect();
+            let batch = t.inclusion_proofs(&many, size, &m).unwrap();
+            for (j, q) in many.iter().zip(&batch) {
+                prop_assert_eq!(q, &t.inclusion_proof(*j, size, &m).unwrap());
+            }
             // Every single-bit change of a proof hash, the leaf or the root fails.
             for k in 0..p.hashes.len() {
                 let mut q = p.clone();

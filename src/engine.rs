@@ -146,10 +146,14 @@ struct Shared {
     written: AtomicU64,
 }
 
-/// A group on its way to the syncer, which writes its batch (if any), syncs, and answers.
+/// A group on its way to the syncer, which hashes it into the tree, signs a checkpoint,
+/// writes its batch, syncs, and answers.
 struct Pending {
-    batch: Option<AppendBatch>,
-    head: Arc<Head>,
+    /// The group's new entries (none when all were refused or duplicates).
+    entries: Option<Arc<Vec<NewEntry>>>,
+    /// The log position after the group (its `root` is the syncer's to fill).
+    state: LogState,
+    registry: KeyRegistry,
     answers: Vec<(Reply, Result<Vec<Accepted>, AppendError>)>,
 }
 
@@ -169,7 +173,8 @@ struct Accepted {
     seq: u64,
     duplicate: bool,
     entry_hash: Digest,
-    leaf_hash: Digest,
+    /// `None` for an entry of this group: the syncer hashes the group's leaves.
+    leaf_hash: Option<Digest>,
 }
 
 /// A caller's share of a durable group commit. The caller builds its receipts from it on its
@@ -222,12 +227,25 @@ impl Engine {
             Arc::new(Shared { store, head: RwLock::new(Arc::new(head.clone())), failed: Mutex::new(None), written });
         let (tx, rx) = mpsc::channel::<Request>();
         let (sync_tx, sync_rx) = mpsc::sync_channel::<Pending>(2);
-        let syncer_shared = shared.clone();
+        let syncer = Syncer {
+            shared: shared.clone(),
+            tree: head.tree,
+            checkpoint: head.checkpoint,
+            log_key: config.log_key.clone(),
+            clock: config.clock.clone(),
+        };
         let syncer = std::thread::Builder::new()
             .name("vigil-syncer".into())
-            .spawn(move || run_syncer(&syncer_shared, sync_rx))
+            .spawn(move || syncer.run(sync_rx))
             .expect("spawn syncer thread");
-        let seq = Sequencer { shared: shared.clone(), head, config, syncer: sync_tx, inflight: VecDeque::new() };
+        let seq = Sequencer {
+            shared: shared.clone(),
+            state: head.state,
+            registry: head.registry,
+            config,
+            syncer: sync_tx,
+            inflight: VecDeque::new(),
+        };
         let thread = std::thread::Builder::new()
             .name("vigil-sequencer".into())
             .spawn(move || seq.run(rx))
@@ -319,7 +337,7 @@ impl Engine {
             .map(|(a, inclusion_proof)| Receipt {
                 seq: a.seq,
                 entry_hash: a.entry_hash.to_hex(),
-                leaf_hash: a.leaf_hash.to_hex(),
+                leaf_hash: a.leaf_hash.map(|h| h.to_hex()).unwrap_or_default(),
                 checkpoint: checkpoint.clone(),
                 inclusion_proof,
                 duplicate: a.duplicate,
@@ -420,57 +438,97 @@ fn recover(store: &Store, log_key: &SignerKey) -> Result<Head, OpenError> {
 
 struct Sequencer {
     shared: Arc<Shared>,
-    /// The head including groups written but maybe not yet synced.
-    head: Head,
+    /// The log position including groups handed to the syncer but maybe not yet synced
+    /// (`root` is not tracked here: the syncer owns the tree).
+    state: LogState,
+    registry: KeyRegistry,
     config: EngineConfig,
     syncer: mpsc::SyncSender<Pending>,
     inflight: VecDeque<Inflight>,
 }
 
-/// Writes and makes durable the groups the sequencer prepared, in order: each group's batch is
-/// written, then one WAL sync covers every group waiting; then the new head is published and
-/// the callers are answered. A failed sync fails every group after
-/// it and stops the engine (the on-disk state stays consistent: each batch is atomic).
-fn write_and_sync(shared: &Shared, groups: &[Pending]) -> Result<(), String> {
-    for p in groups {
-        if let Some(b) = &p.batch {
-            shared.store.write(b).map_err(|e| e.to_string())?;
-            shared.written.store(b.state.size, Ordering::SeqCst);
-        }
-    }
-    shared.store.sync().map_err(|e| e.to_string())
+/// The second stage of the pipeline. For each group, in order: hash its entries into the tree,
+/// sign a checkpoint, write its batch; then one WAL sync covers every group waiting; then the
+/// new head is published and the callers are answered. A failure fails every group not yet
+/// answered and stops the engine (the on-disk state stays consistent: each batch is atomic).
+struct Syncer {
+    shared: Arc<Shared>,
+    tree: TileTree,
+    /// The latest signed checkpoint note and the root it signs.
+    checkpoint: Vec<u8>,
+    log_key: SignerKey,
+    clock: Arc<dyn Clock>,
 }
 
-fn run_syncer(shared: &Shared, rx: mpsc::Receiver<Pending>) {
-    while let Ok(first) = rx.recv() {
-        let mut done = vec![first];
-        while let Ok(p) = rx.try_recv() {
-            done.push(p);
-        }
-        let failed = shared.failed.lock().expect("failed lock").clone();
-        let result = match failed {
-            Some(e) => Err(e),
-            None => write_and_sync(shared, &done),
-        };
-        match result {
-            Ok(()) => {
-                let last = done.last().expect("one at least").head.clone();
-                *shared.head.write().expect("head lock") = last;
-                for p in done {
-                    for (reply, result) in p.answers {
-                        let _ = reply.send(result.map(|accepted| Committed { head: p.head.clone(), accepted }));
+impl Syncer {
+    fn run(mut self, rx: mpsc::Receiver<Pending>) {
+        while let Ok(first) = rx.recv() {
+            let mut done = vec![first];
+            while let Ok(p) = rx.try_recv() {
+                done.push(p);
+            }
+            let failed = self.shared.failed.lock().expect("failed lock").clone();
+            let result = match failed {
+                Some(e) => Err(e),
+                None => self.write_and_sync(&mut done),
+            };
+            match result {
+                Ok(state) => {
+                    let last = done.last().expect("one at least");
+                    let head = Arc::new(Head {
+                        state,
+                        checkpoint: self.checkpoint.clone(),
+                        tree: self.tree.clone(),
+                        registry: last.registry.clone(),
+                    });
+                    *self.shared.head.write().expect("head lock") = head.clone();
+                    for p in done {
+                        for (reply, result) in p.answers {
+                            let _ = reply.send(result.map(|accepted| Committed { head: head.clone(), accepted }));
+                        }
+                    }
+                }
+                Err(e) => {
+                    self.shared.failed.lock().expect("failed lock").get_or_insert_with(|| e.clone());
+                    for p in done {
+                        for (reply, _) in p.answers {
+                            let _ = reply.send(Err(AppendError::Storage(e.clone())));
+                        }
                     }
                 }
             }
-            Err(e) => {
-                shared.failed.lock().expect("failed lock").get_or_insert_with(|| e.clone());
-                for p in done {
-                    for (reply, _) in p.answers {
-                        let _ = reply.send(Err(AppendError::Storage(e.clone())));
+        }
+    }
+
+    /// Writes every group's batch, then syncs once. Returns the durable log state.
+    fn write_and_sync(&mut self, groups: &mut [Pending]) -> Result<LogState, String> {
+        let mut state = self.shared.head.read().expect("head lock").state;
+        for p in groups.iter_mut() {
+            let Some(entries) = &p.entries else { continue };
+            let leaves: Vec<Digest> = entries.iter().map(|e| leaf_hash(&e.bytes)).collect();
+            // Fill in the leaf hashes of this group's receipts.
+            let first = entries[0].seq;
+            for (_, result) in p.answers.iter_mut() {
+                if let Ok(acc) = result {
+                    for a in acc.iter_mut().filter(|a| a.leaf_hash.is_none()) {
+                        a.leaf_hash = leaves.get((a.seq - first) as usize).copied();
                     }
                 }
             }
+            let tiles = self.tree.append(&leaves);
+            let size = self.tree.size();
+            // The root needs only the right edge, which is in memory.
+            let root = self.tree.root(size, &NoTiles)?;
+            state = LogState { root, ..p.state };
+            let cp = Checkpoint::new(self.log_key.name(), size, root);
+            self.checkpoint =
+                checkpoint::sign(&cp, &self.log_key, self.clock.now_ms() / 1000).map_err(|e| e.to_string())?;
+            let batch = AppendBatch { entries: entries.clone(), tiles, state, checkpoint: self.checkpoint.clone() };
+            self.shared.store.write(&batch).map_err(|e| e.to_string())?;
+            self.shared.written.store(size, Ordering::SeqCst);
         }
+        self.shared.store.sync().map_err(|e| e.to_string())?;
+        Ok(state)
     }
 }
 
@@ -507,52 +565,34 @@ impl Sequencer {
         }
         let now_ms = self.config.clock.now_ms();
         let mut new_entries: Vec<NewEntry> = Vec::new();
-        let mut leaves: Vec<Digest> = Vec::new();
         let mut in_group: FxHashMap<(String, String), u64> = FxHashMap::default();
         let mut answers: Vec<(Reply, Result<Vec<Accepted>, AppendError>)> = Vec::new();
         for req in group {
-            let mark = (new_entries.len(), self.head.state, self.head.registry.clone());
-            match self.accept_batch(&req.subs, now_ms, &mut new_entries, &mut leaves, &mut in_group) {
+            let mark = (new_entries.len(), self.state, self.registry.clone());
+            match self.accept_batch(&req.subs, now_ms, &mut new_entries, &mut in_group) {
                 Ok(acc) => answers.push((req.reply, Ok(acc))),
                 Err(e) => {
                     // Roll back this caller's batch only.
                     for e in new_entries.drain(mark.0..) {
                         in_group.remove(&(e.service, e.idempotency_key));
                     }
-                    leaves.truncate(mark.0);
-                    self.head.state = mark.1;
-                    self.head.registry = mark.2;
+                    self.state = mark.1;
+                    self.registry = mark.2;
                     answers.push((req.reply, Err(e)));
                 }
             }
         }
         // Even a group that adds nothing (all rejected or duplicates) goes through the syncer,
         // so that its answers wait for every earlier group to be durable.
-        let pending = if new_entries.is_empty() {
-            Ok(Pending { batch: None, head: Arc::new(self.head.clone()), answers })
+        let entries = if new_entries.is_empty() {
+            None
         } else {
             let entries = Arc::new(new_entries);
-            match self.prepare(entries.clone(), &leaves) {
-                Ok((batch, head)) => {
-                    self.inflight.push_back(Inflight { end_size: batch.state.size, keys: in_group, entries });
-                    Ok(Pending { batch: Some(batch), head, answers })
-                }
-                Err(e) => Err((e, answers)),
-            }
+            self.inflight.push_back(Inflight { end_size: self.state.size, keys: in_group, entries: entries.clone() });
+            Some(entries)
         };
-        match pending {
-            // The syncer answers; if it has stopped, the callers see their channel close.
-            Ok(p) => {
-                let _ = self.syncer.send(p);
-            }
-            Err((e, answers)) => {
-                // Signing failed: stop, like a failed write. Nothing of this group is on disk.
-                self.shared.failed.lock().expect("failed lock").get_or_insert_with(|| e.clone());
-                for (reply, _) in answers {
-                    let _ = reply.send(Err(AppendError::Storage(e.clone())));
-                }
-            }
-        }
+        // The syncer answers; if it has stopped, the callers see their channel close.
+        let _ = self.syncer.send(Pending { entries, state: self.state, registry: self.registry.clone(), answers });
     }
 
     /// Checks one caller's batch against the state it would land on and stages it.
@@ -561,7 +601,6 @@ impl Sequencer {
         subs: &[VerifiedSubmission],
         now_ms: u64,
         staged: &mut Vec<NewEntry>,
-        leaves: &mut Vec<Digest>,
         in_group: &mut FxHashMap<(String, String), u64>,
     ) -> Result<Vec<Accepted>, AppendError> {
         let mut out = Vec::with_capacity(subs.len());
@@ -601,10 +640,15 @@ impl Sequencer {
                         ),
                     ));
                 };
-                out.push(Accepted { seq, duplicate: true, entry_hash: chain_hash(bytes), leaf_hash: leaf_hash(bytes) });
+                out.push(Accepted {
+                    seq,
+                    duplicate: true,
+                    entry_hash: chain_hash(bytes),
+                    leaf_hash: Some(leaf_hash(bytes)),
+                });
                 continue;
             }
-            let seq = self.head.state.size;
+            let seq = self.state.size;
             let len = HEADER_SIZE + v.sub.bytes.len();
             if len > MAX_ENTRY_SIZE {
                 return Err(reject(
@@ -615,10 +659,10 @@ impl Sequencer {
             }
             // Authorization at this exact position; the signature was checked against the
             // same key by `Engine::verify`, else it is checked here.
-            match self.head.registry.authorize(st) {
+            match self.registry.authorize(st) {
                 Err(e) => return Err(reject(i, auth_code(&e), e.to_string())),
                 Ok(k) if v.key.as_ref() == Some(&k) => {
-                    self.head.registry.check_effect(st).map_err(|e| reject(i, auth_code(&e), e.to_string()))?;
+                    self.registry.check_effect(st).map_err(|e| reject(i, auth_code(&e), e.to_string()))?;
                     if let vigil_core::event::Event::Alarm(a) = &st.event {
                         if let Some(r) = a.refs.iter().find(|&&r| r >= seq) {
                             return Err(reject(
@@ -630,7 +674,7 @@ impl Sequencer {
                     }
                 }
                 Ok(_) => {
-                    check_statement(&self.head.registry, st, &v.sub.bytes, &v.sub.signature, seq).map_err(|r| {
+                    check_statement(&self.registry, st, &v.sub.bytes, &v.sub.signature, seq).map_err(|r| {
                         let code =
                             if r.contains("signature") { RejectCode::BadSignature } else { RejectCode::InvalidEvent };
                         reject(i, code, r)
@@ -638,24 +682,22 @@ impl Sequencer {
                 }
             }
             let openings = v.openings.clone();
-            let time_ms = now_ms.max(self.head.state.last_time_ms);
+            let time_ms = now_ms.max(self.state.last_time_ms);
             let bytes = Entry {
                 seq,
                 time_ms,
-                prev: self.head.state.last_hash,
+                prev: self.state.last_hash,
                 signature: v.sub.signature,
                 statement_bytes: v.sub.bytes.clone(),
             }
             .encode()
             .map_err(|e| reject(i, RejectCode::TooLarge, e.to_string()))?;
-            self.head.registry.apply(st);
+            self.registry.apply(st);
             let entry_hash = chain_hash(&bytes);
-            let leaf = leaf_hash(&bytes);
-            leaves.push(leaf);
-            out.push(Accepted { seq, duplicate: false, entry_hash, leaf_hash: leaf });
-            self.head.state.size += 1;
-            self.head.state.last_hash = entry_hash;
-            self.head.state.last_time_ms = time_ms;
+            out.push(Accepted { seq, duplicate: false, entry_hash, leaf_hash: None });
+            self.state.size += 1;
+            self.state.last_hash = entry_hash;
+            self.state.last_time_ms = time_ms;
             in_group.insert(idem, seq);
             staged.push(NewEntry {
                 seq,
@@ -668,22 +710,6 @@ impl Sequencer {
             });
         }
         Ok(out)
-    }
-
-    /// Adds the staged entries to the tree and signs a checkpoint: the group's batch, for the
-    /// syncer to write and sync before anyone hears of it. (The root only needs the tree's
-    /// right edge, which is in memory, so unwritten groups are no obstacle.)
-    fn prepare(&mut self, entries: Arc<Vec<NewEntry>>, leaves: &[Digest]) -> Result<(AppendBatch, Arc<Head>), String> {
-        let tiles = self.head.tree.append(leaves);
-        let size = self.head.tree.size();
-        let root = self.head.tree.root(size, &NoTiles)?;
-        self.head.state.root = root;
-        let cp = Checkpoint::new(self.config.log_key.name(), size, root);
-        let note = checkpoint::sign(&cp, &self.config.log_key, self.config.clock.now_ms() / 1000)
-            .map_err(|e| e.to_string())?;
-        self.head.checkpoint = note.clone();
-        let batch = AppendBatch { entries, tiles, state: self.head.state, checkpoint: note };
-        Ok((batch, Arc::new(self.head.clone())))
     }
 }
 

@@ -2,18 +2,19 @@
 //!
 //! Callers hand batches of signed statements to [`Engine::append`]. Signatures are checked on
 //! the caller's thread with Ed25519 batch verification ([`Engine::verify`]); the sequencer then
-//! takes every batch waiting at that moment and turns them into **one** RocksDB write batch,
-//! **one** fsync and **one** newly signed checkpoint, and answers each caller with receipts
-//! (sequence number, entry hash, checkpoint, inclusion proof to it).
+//! takes every batch waiting at that moment and makes it one group; the syncer turns each group
+//! into **one** RocksDB write batch with **one** newly signed checkpoint, and one WAL sync covers
+//! every group waiting. Each caller then builds its receipts (sequence number, entry hash,
+//! checkpoint, inclusion proof to it) on its own thread.
 //!
 //! **Architecture Invariant:** a caller's batch is all-or-nothing. It is checked completely
 //! against the state it would land on before anything of it enters the group; a rejected
 //! batch leaves no trace.
 //!
 //! **Architecture Invariant:** nobody is told an append succeeded before the group's write
-//! batch is synced to disk. The commit is pipelined: the sequencer writes group N's batch
-//! (atomic, unsynced) and goes on accepting group N+1 while the syncer thread syncs the WAL
-//! and only then publishes the head and answers group N. A failed write or sync stops the
+//! batch is synced to disk. The commit is pipelined: the sequencer accepts group N+1 while the
+//! syncer hashes, signs, writes (atomically, unsynced) and syncs group N, and only then
+//! publishes the head and answers group N. A failed write or sync stops the
 //! engine: every caller not yet answered gets an error, and reopening recovers the last
 //! consistent state (each batch lands whole or not at all).
 //!

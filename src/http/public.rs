@@ -23,6 +23,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
     Router::new()
         .route("/checkpoint", get(checkpoint))
         .route("/tile/{*path}", get(tile))
+        .route("/v1/entries", get(entries))
         .route("/v1/entries/{seq}", get(entry))
         .route("/v1/proofs/inclusion", get(inclusion))
         .route("/v1/proofs/consistency", get(consistency))
@@ -88,6 +89,11 @@ async fn entry(State(engine): State<Arc<Engine>>, Path(seq): Path<String>) -> Re
     if seq >= size {
         return Err(Problem::not_found(format!("entry {seq} does not exist; the log has {size} entries")));
     }
+    entry_json(&engine, seq).map(Json)
+}
+
+/// An entry as JSON: its fields, its statement, its bytes in hex and its hashes.
+fn entry_json(engine: &Engine, seq: u64) -> Result<serde_json::Value, Problem> {
     let bytes = engine
         .store()
         .entry(seq)
@@ -95,7 +101,7 @@ async fn entry(State(engine): State<Arc<Engine>>, Path(seq): Path<String>) -> Re
         .ok_or_else(|| Problem::internal(format!("entry {seq} missing")))?;
     let (e, _) = Entry::decode(&bytes).map_err(Problem::internal)?;
     let statement: serde_json::Value = serde_json::from_slice(&e.statement_bytes).map_err(Problem::internal)?;
-    Ok(Json(serde_json::json!({
+    Ok(serde_json::json!({
         "seq": e.seq,
         "time_ms": e.time_ms,
         "prev": e.prev.to_hex(),
@@ -104,7 +110,53 @@ async fn entry(State(engine): State<Arc<Engine>>, Path(seq): Path<String>) -> Re
         "signature": hex::encode(e.signature),
         "statement": statement,
         "bytes": hex::encode(&bytes),
-    })))
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    kind: Option<String>,
+    incident: Option<String>,
+    after: Option<u64>,
+    limit: Option<usize>,
+}
+
+/// Most entries one page lists.
+const MAX_PAGE: usize = 1000;
+
+/// `GET /v1/entries?kind=&incident=&after=&limit=`: a page of entries in log order, filtered by
+/// kind or incident (one of them, or neither), after a sequence number.
+async fn entries(
+    State(engine): State<Arc<Engine>>,
+    q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<serde_json::Value>, Problem> {
+    let Query(q) = q.map_err(|e| Problem::bad_request(format!("{e}: expected ?kind=|incident=, after=, limit=")))?;
+    let limit = q.limit.unwrap_or(100);
+    if limit == 0 || limit > MAX_PAGE {
+        return Err(Problem::bad_request(format!("limit must be 1 to {MAX_PAGE}")));
+    }
+    let size = engine.head().state.size;
+    let seqs: Vec<u64> = match (&q.kind, &q.incident) {
+        (Some(_), Some(_)) => return Err(Problem::bad_request("filter by kind or by incident, not both")),
+        (Some(k), None) => {
+            if vigil_core::event::EventKind::parse(k).is_none() {
+                return Err(Problem::bad_request(format!("unknown kind {k:?}")));
+            }
+            engine.store().by_kind(k, q.after, limit).map_err(Problem::internal)?
+        }
+        (None, Some(i)) => engine.store().by_incident(i, q.after, limit).map_err(Problem::internal)?,
+        (None, None) => {
+            let from = q.after.map_or(0, |a| a.saturating_add(1));
+            (from..size.min(from.saturating_add(limit as u64))).collect()
+        }
+    };
+    let mut out = Vec::with_capacity(seqs.len());
+    for seq in seqs.into_iter().filter(|&s| s < size) {
+        out.push(entry_json(&engine, seq)?);
+    }
+    let next = out.last().and_then(|e| e["seq"].as_u64()).filter(|_| out.len() == limit);
+    Ok(Json(serde_json::json!({ "entries": out, "next_after": next })))
 }
 
 #[derive(Deserialize)]

@@ -179,3 +179,47 @@ async fn the_public_router_has_no_write_route() {
     }
     assert_eq!(call(&engine, Method::POST, "/v1/events").await.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn entries_are_listed_by_kind_incident_and_page() {
+    let (engine, _dir) = std::thread::spawn(|| {
+        let (keys, engine, dir) = build(5);
+        // Two entries of an incident, by the operations key.
+        let subs = vec![
+            vigil::client::signed(&keys.ops, vigil_core::event::Event::from_value(serde_json::json!({"kind": "incident_open", "incident": "inc-1", "title": "t", "summary": "s", "severity": "high"})).unwrap(), "o1", T0).unwrap(),
+            vigil::client::signed(&keys.ops, vigil_core::event::Event::from_value(serde_json::json!({"kind": "freeze", "scope": {"target": "withdrawals"}, "reason": "r", "incident": "inc-1"})).unwrap(), "o2", T0).unwrap(),
+        ];
+        engine.append_blocking(subs).unwrap();
+        (engine, dir)
+    })
+    .join()
+    .unwrap();
+    let seqs = |body: &[u8]| -> (Vec<u64>, serde_json::Value) {
+        let v: serde_json::Value = serde_json::from_slice(body).unwrap();
+        (v["entries"].as_array().unwrap().iter().map(|e| e["seq"].as_u64().unwrap()).collect(), v["next_after"].clone())
+    };
+    // Bootstrap is 0..=5, withdrawals 6..=10, the incident 11 and 12.
+    // (query, seqs, next_after)
+    let cases: &[(&str, &[u64], serde_json::Value)] = &[
+        ("?kind=withdrawal", &[6, 7, 8, 9, 10], serde_json::Value::Null),
+        ("?kind=withdrawal&limit=2", &[6, 7], serde_json::json!(7)),
+        ("?kind=withdrawal&limit=2&after=7", &[8, 9], serde_json::json!(9)),
+        ("?incident=inc-1", &[11, 12], serde_json::Value::Null),
+        ("?kind=key_revoked", &[5], serde_json::Value::Null),
+        ("?after=10&limit=5", &[11, 12], serde_json::Value::Null),
+        ("?limit=3", &[0, 1, 2], serde_json::json!(2)),
+        ("?kind=freeze&after=12", &[], serde_json::Value::Null),
+    ];
+    for (q, want, next) in cases {
+        let g = get(&engine, &format!("/v1/entries{q}")).await;
+        assert_eq!(g.status, StatusCode::OK, "{q}");
+        let (got, got_next) = seqs(&g.body);
+        assert_eq!(&got, want, "{q}");
+        assert_eq!(&got_next, next, "{q}");
+    }
+    for bad in ["?kind=teleport", "?kind=alarm&incident=x", "?limit=0", "?limit=5000", "?colour=red"] {
+        let g = get(&engine, &format!("/v1/entries{bad}")).await;
+        assert_eq!(g.status, StatusCode::BAD_REQUEST, "{bad}");
+        assert_eq!(g.content_type, "application/problem+json", "{bad}");
+    }
+}

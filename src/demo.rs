@@ -39,7 +39,7 @@ fn story() -> Vec<Step> {
         Step {
             service: "treasury",
             at_min: 0,
-            event: json!({"kind": "safu_contribution", "asset": "BTC", "amount": "31250000000", "period_start_ms": DAY0_MS - 30 * 24 * 60 * MIN, "period_end_ms": DAY0_MS, "fee_share_bps": 1000}),
+            event: json!({"kind": "safu_contribution", "asset": "BTC", "amount": "850000000000", "period_start_ms": DAY0_MS - 300 * 24 * 60 * MIN, "period_end_ms": DAY0_MS, "fee_share_bps": 1000}),
         },
         Step {
             service: "withdrawals",

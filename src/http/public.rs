@@ -25,6 +25,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/tile/{*path}", get(tile))
         .route("/v1/entries", get(entries))
         .route("/v1/entries/{seq}", get(entry))
+        .route("/v1/safu", get(safu))
         .route("/v1/proofs/inclusion", get(inclusion))
         .route("/v1/proofs/consistency", get(consistency))
         .route("/healthz", get(|| async { "ok\n" }))
@@ -203,4 +204,56 @@ async fn consistency(
     }
     let p = head.tree.consistency_proof(q.from, to, engine.store()).map_err(Problem::internal)?;
     Ok(Json(p).into_response())
+}
+
+/// `GET /v1/safu`: the SAFU fund's balance history, per asset, derived from every
+/// `safu_contribution` and `safu_payout` up to the latest checkpoint; each point names the
+/// entry it comes from (verify it with `/v1/proofs/inclusion?seq=`). Amounts are strings of
+/// minor units. A payout larger than the balance is reported, never wrapped.
+async fn safu(State(engine): State<Arc<Engine>>) -> Result<Json<serde_json::Value>, Problem> {
+    use vigil_core::event::{Event, EventKind};
+    let head = engine.head();
+    let size = head.state.size;
+    let mut seqs =
+        engine.store().by_kind(EventKind::SafuContribution.as_str(), None, usize::MAX).map_err(Problem::internal)?;
+    seqs.extend(engine.store().by_kind(EventKind::SafuPayout.as_str(), None, usize::MAX).map_err(Problem::internal)?);
+    seqs.retain(|&s| s < size);
+    seqs.sort_unstable();
+    let mut balances: std::collections::BTreeMap<String, i128> = Default::default();
+    let mut points = Vec::with_capacity(seqs.len());
+    for seq in seqs {
+        let bytes = engine
+            .store()
+            .entry(seq)
+            .map_err(Problem::internal)?
+            .ok_or_else(|| Problem::internal(format!("entry {seq} missing")))?;
+        let (e, st) = Entry::decode(&bytes).map_err(Problem::internal)?;
+        let (kind, asset, delta, incident) = match &st.event {
+            Event::SafuContribution(c) => {
+                ("contribution", &c.asset, i128::try_from(c.amount.0).unwrap_or(i128::MAX), None)
+            }
+            Event::SafuPayout(p) => {
+                ("payout", &p.asset, -i128::try_from(p.amount.0).unwrap_or(i128::MAX), Some(p.incident.clone()))
+            }
+            _ => continue,
+        };
+        let b = balances.entry(asset.clone()).or_insert(0);
+        *b = b.saturating_add(delta);
+        points.push(serde_json::json!({
+            "seq": seq,
+            "time_ms": e.time_ms,
+            "kind": kind,
+            "asset": asset,
+            "amount": delta.unsigned_abs().to_string(),
+            "incident": incident,
+            "balance": b.to_string(),
+        }));
+    }
+    let negative: Vec<&String> = balances.iter().filter(|(_, b)| **b < 0).map(|(a, _)| a).collect();
+    Ok(Json(serde_json::json!({
+        "checkpoint_size": size,
+        "balances": balances.iter().map(|(a, b)| (a.clone(), serde_json::Value::String(b.to_string()))).collect::<serde_json::Map<_, _>>(),
+        "negative": negative,
+        "history": points,
+    })))
 }

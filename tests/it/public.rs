@@ -223,3 +223,29 @@ async fn entries_are_listed_by_kind_incident_and_page() {
         assert_eq!(g.content_type, "application/problem+json", "{bad}");
     }
 }
+
+#[tokio::test]
+async fn the_safu_history_is_derived_from_the_log() {
+    let (engine, _dir) = std::thread::spawn(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let keys_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("keys-example");
+        let (engine, _) = vigil::demo::write_demo_log(&keys_dir, &dir.path().join("d")).unwrap();
+        (Arc::new(engine), dir)
+    })
+    .join()
+    .unwrap();
+    let g = get(&engine, "/v1/safu").await;
+    assert_eq!(g.status, StatusCode::OK);
+    let v: serde_json::Value = serde_json::from_slice(&g.body).unwrap();
+    let h = v["history"].as_array().unwrap();
+    assert_eq!(h.len(), 2, "{v}");
+    assert_eq!((h[0]["kind"].as_str(), h[0]["balance"].as_str()), (Some("contribution"), Some("850000000000")));
+    assert_eq!((h[1]["kind"].as_str(), h[1]["amount"].as_str()), (Some("payout"), Some("700000000000")));
+    assert_eq!(h[1]["incident"], "INC-2019-05-07-hot-wallet");
+    assert_eq!(v["balances"]["BTC"], "150000000000");
+    assert_eq!(v["negative"], serde_json::json!([]));
+    // Each point is an entry of the log.
+    let seq = h[1]["seq"].as_u64().unwrap();
+    let e: serde_json::Value = serde_json::from_slice(&get(&engine, &format!("/v1/entries/{seq}")).await.body).unwrap();
+    assert_eq!(e["statement"]["event"]["kind"], "safu_payout");
+}

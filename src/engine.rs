@@ -332,18 +332,23 @@ impl Engine {
         let seqs: Vec<u64> = c.accepted.iter().map(|a| a.seq).collect();
         let proofs =
             c.head.tree.inclusion_proofs(&seqs, c.head.state.size, &self.shared.store).map_err(AppendError::Storage)?;
-        Ok(c.accepted
+        c.accepted
             .iter()
             .zip(proofs)
-            .map(|(a, inclusion_proof)| Receipt {
-                seq: a.seq,
-                entry_hash: a.entry_hash.to_hex(),
-                leaf_hash: a.leaf_hash.map(|h| h.to_hex()).unwrap_or_default(),
-                checkpoint: checkpoint.clone(),
-                inclusion_proof,
-                duplicate: a.duplicate,
+            .map(|(a, inclusion_proof)| {
+                // The syncer fills every leaf hash of a group before answering it.
+                let leaf =
+                    a.leaf_hash.ok_or_else(|| AppendError::Storage(format!("no leaf hash for entry {}", a.seq)))?;
+                Ok(Receipt {
+                    seq: a.seq,
+                    entry_hash: a.entry_hash.to_hex(),
+                    leaf_hash: leaf.to_hex(),
+                    checkpoint: checkpoint.clone(),
+                    inclusion_proof,
+                    duplicate: a.duplicate,
+                })
             })
-            .collect())
+            .collect()
     }
 
     fn submit(
@@ -356,15 +361,6 @@ impl Engine {
         let (reply, rx) = tokio::sync::oneshot::channel();
         self.tx.as_ref().ok_or(AppendError::Closed)?.send(Request { subs, reply }).map_err(|_| AppendError::Closed)?;
         Ok(rx)
-    }
-
-    /// Inclusion proof of `seq` in the tree of `size` entries (≤ the head's size).
-    pub fn inclusion_proof(&self, seq: u64, size: u64) -> Result<InclusionProof, String> {
-        self.head().tree.inclusion_proof(seq, size, &self.shared.store)
-    }
-
-    pub fn consistency_proof(&self, old: u64, new: u64) -> Result<vigil_core::merkle::ConsistencyProof, String> {
-        self.head().tree.consistency_proof(old, new, &self.shared.store)
     }
 }
 

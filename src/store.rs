@@ -3,8 +3,8 @@
 //! **Contract.** Every change is one [`AppendBatch`], written as one RocksDB `WriteBatch`:
 //! it lands whole or not at all, and reads never see half of one. [`Store::write`] writes a
 //! batch without waiting for the disk; it is durable once a later [`Store::sync`] returns `Ok`
-//! (one sync covers every batch written before it). [`Store::commit`] is both. Nobody may be
-//! told of a batch before the sync after its write. Nothing else writes.
+//! (one sync covers every batch written before it). Nobody may be told of a batch before the
+//! sync after its write. Nothing else writes.
 //!
 //! Column families (keys big-endian so they sort by sequence number):
 //!
@@ -101,8 +101,8 @@ pub struct NewEntry {
     pub openings: Option<Vec<u8>>,
 }
 
-/// Everything one group commit writes. Must be passed to [`Store::commit`].
-#[must_use = "an AppendBatch does nothing until Store::commit writes it"]
+/// Everything one group commit writes. Must be passed to [`Store::write`].
+#[must_use = "an AppendBatch does nothing until Store::write writes it"]
 #[derive(Debug, Clone, Default)]
 pub struct AppendBatch {
     /// Shared with the sequencer, which reads in-flight entries until they are written.
@@ -245,7 +245,8 @@ impl Store {
         self.db.get_cf(self.cf(CF_ENTRIES), seq_key(seq)).map_err(|e| self.err(e))
     }
 
-    /// Entries `from..to` in order (stops early at a gap, which [`crate::engine`] reports).
+    /// Stored entries with sequence numbers in `from..to`, in order. A missing entry is simply
+    /// absent from the iteration: verifiers compare the numbers they get with the ones they expect.
     pub fn entries(&self, from: u64, to: u64) -> impl Iterator<Item = Result<(u64, Vec<u8>), StoreError>> + '_ {
         let it = self.db.iterator_cf(self.cf(CF_ENTRIES), IteratorMode::From(&seq_key(from), Direction::Forward));
         it.map(|r| {
@@ -298,12 +299,6 @@ impl Store {
     /// Sequence numbers of entries naming `incident`, after `after`, at most `limit`.
     pub fn by_incident(&self, incident: &str, after: Option<u64>, limit: usize) -> Result<Vec<u64>, StoreError> {
         self.index_scan(CF_BY_INCIDENT, incident, after, limit)
-    }
-
-    /// Writes one group commit atomically and durably (WAL synced).
-    pub fn commit(&self, batch: AppendBatch) -> Result<(), StoreError> {
-        self.write(&batch)?;
-        self.sync()
     }
 
     /// Makes every batch written so far durable (syncs the WAL).

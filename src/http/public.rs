@@ -56,14 +56,18 @@ async fn tile(State(engine): State<Arc<Engine>>, Path(path): Path<String>) -> Re
     }
     let body = if is_data {
         let mut out = Vec::new();
-        for seq in start..start + width {
-            let e = engine
-                .store()
-                .entry(seq)
-                .map_err(Problem::internal)?
-                .ok_or_else(|| Problem::internal(format!("entry {seq} missing")))?;
+        let mut expected = start;
+        for r in engine.store().entries(start, start + width) {
+            let (seq, e) = r.map_err(Problem::internal)?;
+            if seq != expected {
+                return Err(Problem::internal(format!("entry {expected} missing")));
+            }
             out.extend_from_slice(&(e.len() as u16).to_be_bytes());
             out.extend_from_slice(&e);
+            expected += 1;
+        }
+        if expected != start + width {
+            return Err(Problem::internal(format!("entry {expected} missing")));
         }
         out
     } else {

@@ -410,12 +410,8 @@ impl TileTree {
     }
 
     /// The same proof by `tlog_tiles` (reference for tests).
-    pub fn inclusion_proof_reference(
-        &self,
-        index: u64,
-        size: u64,
-        src: &dyn TileSource,
-    ) -> Result<InclusionProof, String> {
+    #[cfg(test)]
+    fn inclusion_proof_reference(&self, index: u64, size: u64, src: &dyn TileSource) -> Result<InclusionProof, String> {
         let p = tlog_tiles::prove_record(size, index, &self.reader(src)).map_err(|e| e.to_string())?;
         Ok(InclusionProof { index, tree_size: size, hashes: p.into_iter().map(|h| Digest(h.0)).collect() })
     }

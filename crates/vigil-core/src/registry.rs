@@ -57,10 +57,6 @@ impl KeyRegistry {
         self.keys.get(key)
     }
 
-    pub fn keys(&self) -> impl Iterator<Item = &RegisteredKey> {
-        self.keys.values()
-    }
-
     /// The key allowed to sign `statement` as entry number `seq` (the next one), or why not.
     /// For the genesis entry the key comes from the statement itself.
     pub fn authorize(&self, statement: &Statement) -> Result<VerifierKey, AuthError> {

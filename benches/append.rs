@@ -23,6 +23,21 @@ fn settle() {
     let _ = std::process::Command::new("sync").status();
 }
 
+/// CPU time (ns) of each thread of this process by name, from /proc (Linux; empty elsewhere).
+fn thread_cpu() -> std::collections::BTreeMap<String, u64> {
+    let mut out = std::collections::BTreeMap::new();
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else { return out };
+    for t in dir.flatten() {
+        let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default().trim().to_string();
+        let ns = std::fs::read_to_string(t.path().join("schedstat"))
+            .ok()
+            .and_then(|s| s.split_whitespace().next().and_then(|n| n.parse::<u64>().ok()))
+            .unwrap_or(0);
+        *out.entry(comm).or_default() += ns;
+    }
+    out
+}
+
 struct Round {
     engine_rate: f64,
     raw_rate: f64,
@@ -78,20 +93,38 @@ fn round(total: usize, batch: usize, callers: usize) -> Round {
     let start_size = engine.head().state.size;
     settle();
     let queue = Arc::new(std::sync::Mutex::new(batches));
+    let cpu0 = thread_cpu();
     let t0 = Instant::now();
     let handles: Vec<_> = (0..callers)
         .map(|_| {
             let (engine, queue) = (engine.clone(), queue.clone());
-            std::thread::spawn(move || loop {
-                let Some(b) = queue.lock().unwrap().pop() else {
-                    break;
+            std::thread::spawn(move || {
+                let own_cpu = || {
+                    std::fs::read_to_string("/proc/thread-self/schedstat")
+                        .ok()
+                        .and_then(|s| s.split_whitespace().next().and_then(|n| n.parse::<u64>().ok()))
+                        .unwrap_or(0)
                 };
-                engine.append_verified_blocking(b).unwrap();
+                let start = own_cpu();
+                loop {
+                    let Some(b) = queue.lock().unwrap().pop() else { break };
+                    engine.append_verified_blocking(b).unwrap();
+                }
+                own_cpu() - start
             })
         })
         .collect();
-    handles.into_iter().for_each(|h| h.join().unwrap());
+    let callers_ns: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
     let engine_secs = t0.elapsed().as_secs_f64();
+    let mut cpu1 = thread_cpu();
+    cpu1.insert("callers".into(), callers_ns);
+    let busy: Vec<String> = cpu1
+        .iter()
+        .map(|(name, ns)| (name, ns.saturating_sub(cpu0.get(name).copied().unwrap_or(0))))
+        .filter(|(_, ns)| *ns > 0)
+        .map(|(name, ns)| format!("{name} {:.0}%", ns as f64 / 1e7 / engine_secs))
+        .collect();
+    println!("  busy during the engine phase: {}", busy.join(", "));
     let appended = engine.head().state.size - start_size;
     assert_eq!(appended as usize, total);
 

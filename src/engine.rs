@@ -1,10 +1,11 @@
-//! The append engine: one sequencer thread, many callers, group commit.
+//! The append engine: one sequencer thread, many callers, group commit in three stages.
 //!
 //! Callers hand batches of signed statements to [`Engine::append`]. Signatures are checked on
 //! the caller's thread with Ed25519 batch verification ([`Engine::verify`]); the sequencer then
-//! takes every batch waiting at that moment and makes it one group; the syncer turns each group
-//! into **one** RocksDB write batch with **one** newly signed checkpoint, and one WAL sync covers
-//! every group waiting. Each caller then builds its receipts (sequence number, entry hash,
+//! takes every batch waiting at that moment and makes it one group (positions, authorization,
+//! idempotency, encoding and chaining); the writer turns each group into **one** RocksDB write
+//! batch with **one** newly signed checkpoint; the syncer runs one WAL sync for every group
+//! written and waiting. Each caller then builds its receipts (sequence number, entry hash,
 //! checkpoint, inclusion proof to it) on its own thread.
 //!
 //! **Architecture Invariant:** a caller's batch is all-or-nothing. It is checked completely
@@ -12,16 +13,16 @@
 //! batch leaves no trace.
 //!
 //! **Architecture Invariant:** nobody is told an append succeeded before the group's write
-//! batch is synced to disk. The commit is pipelined: the sequencer accepts group N+1 while the
-//! syncer hashes, signs, writes (atomically, unsynced) and syncs group N, and only then
-//! publishes the head and answers group N. A failed write or sync stops the
+//! batch is synced to disk. The commit is pipelined: the sequencer accepts group N+2 while the
+//! writer hashes, signs and writes (atomically, unsynced) group N+1 and the syncer syncs group
+//! N; only then is the head published and group N answered. A failed write or sync stops the
 //! engine: every caller not yet answered gets an error, and reopening recovers the last
 //! consistent state (each batch lands whole or not at all).
 //!
 //! **Architecture Invariant:** readers use the published (durable) head; entries beyond its
 //! size may be in RocksDB but are not yet part of the log.
 
-use crate::store::{AppendBatch, LogState, NewEntry, Store, StoreError};
+use crate::store::{idem_key_into, AppendBatch, LogState, NewEntry, Store, StoreError};
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 use std::collections::VecDeque;
@@ -147,22 +148,22 @@ struct Shared {
     written: AtomicU64,
 }
 
-/// A group on its way to the syncer, which hashes it into the tree, signs a checkpoint,
-/// writes its batch, syncs, and answers.
+/// A group on its way to the writer, which hashes it into the tree, signs a checkpoint,
+/// writes its batch, and passes it on to the syncer.
 struct Pending {
     /// The group's new entries (none when all were refused or duplicates).
     entries: Option<Arc<Vec<NewEntry>>>,
-    /// The log position after the group (its `root` is the syncer's to fill).
+    /// The log position after the group (its `root` is the writer's to fill).
     state: LogState,
     registry: KeyRegistry,
     answers: Vec<(Reply, Result<Vec<Accepted>, AppendError>)>,
 }
 
-/// A group handed to the syncer but maybe not written yet: the sequencer answers idempotency
+/// A group handed to the writer but maybe not written yet: the sequencer answers idempotency
 /// questions about it from memory until the store has it.
 struct Inflight {
     end_size: u64,
-    keys: FxHashMap<(String, String), u64>,
+    keys: FxHashMap<Vec<u8>, u64>,
     entries: Arc<Vec<NewEntry>>,
 }
 
@@ -174,7 +175,7 @@ struct Accepted {
     seq: u64,
     duplicate: bool,
     entry_hash: Digest,
-    /// `None` for an entry of this group: the syncer hashes the group's leaves.
+    /// `None` for an entry of this group: the writer hashes the group's leaves.
     leaf_hash: Option<Digest>,
 }
 
@@ -223,18 +224,29 @@ impl Engine {
     pub fn open(path: &Path, config: EngineConfig) -> Result<Engine, OpenError> {
         let store = Store::open(path)?;
         let head = recover(&store, &config.log_key)?;
+        let mut idem_filter = IdemFilter::new(2 * head.state.size as usize);
+        for key in store.idempotency_keys() {
+            idem_filter.insert(&key?);
+        }
         let written = AtomicU64::new(head.state.size);
         let shared =
             Arc::new(Shared { store, head: RwLock::new(Arc::new(head.clone())), failed: Mutex::new(None), written });
         let (tx, rx) = mpsc::channel::<Request>();
-        let (sync_tx, sync_rx) = mpsc::sync_channel::<Pending>(2);
-        let syncer = Syncer {
+        let (write_tx, write_rx) = mpsc::sync_channel::<Pending>(2);
+        let (sync_tx, sync_rx) = mpsc::sync_channel::<Written>(4);
+        let writer = Writer {
             shared: shared.clone(),
             tree: head.tree,
             checkpoint: head.checkpoint,
+            state: head.state,
             log_key: config.log_key.clone(),
             clock: config.clock.clone(),
         };
+        let writer = std::thread::Builder::new()
+            .name("vigil-writer".into())
+            .spawn(move || writer.run(write_rx, sync_tx))
+            .expect("spawn writer thread");
+        let syncer = Syncer { shared: shared.clone() };
         let syncer = std::thread::Builder::new()
             .name("vigil-syncer".into())
             .spawn(move || syncer.run(sync_rx))
@@ -244,14 +256,15 @@ impl Engine {
             state: head.state,
             registry: head.registry,
             config,
-            syncer: sync_tx,
+            writer: write_tx,
             inflight: VecDeque::new(),
+            idem_filter,
         };
         let thread = std::thread::Builder::new()
             .name("vigil-sequencer".into())
             .spawn(move || seq.run(rx))
             .expect("spawn sequencer thread");
-        Ok(Engine { shared, tx: Some(tx), threads: vec![thread, syncer] })
+        Ok(Engine { shared, tx: Some(tx), threads: vec![thread, writer, syncer] })
     }
 
     pub fn store(&self) -> &Store {
@@ -336,7 +349,7 @@ impl Engine {
             .iter()
             .zip(proofs)
             .map(|(a, inclusion_proof)| {
-                // The syncer fills every leaf hash of a group before answering it.
+                // The writer fills every leaf hash of a group before answering it.
                 let leaf =
                     a.leaf_hash.ok_or_else(|| AppendError::Storage(format!("no leaf hash for entry {}", a.seq)))?;
                 Ok(Receipt {
@@ -367,7 +380,7 @@ impl Engine {
 impl Drop for Engine {
     fn drop(&mut self) {
         // Closing the channel stops the sequencer after the group in hand; the sequencer's end
-        // closes the syncer's channel, which stops the syncer after the last sync.
+        // closes the writer's channel, and the writer's end the syncer's: each stage finishes its work.
         self.tx.take();
         for t in self.threads.drain(..) {
             let _ = t.join();
@@ -435,73 +448,96 @@ fn recover(store: &Store, log_key: &SignerKey) -> Result<Head, OpenError> {
 
 struct Sequencer {
     shared: Arc<Shared>,
-    /// The log position including groups handed to the syncer but maybe not yet synced
-    /// (`root` is not tracked here: the syncer owns the tree).
+    /// The log position including groups handed to the writer but maybe not yet synced
+    /// (`root` is not tracked here: the writer owns the tree).
     state: LogState,
     registry: KeyRegistry,
     config: EngineConfig,
-    syncer: mpsc::SyncSender<Pending>,
+    writer: mpsc::SyncSender<Pending>,
     inflight: VecDeque<Inflight>,
+    idem_filter: IdemFilter,
 }
 
-/// The second stage of the pipeline. For each group, in order: hash its entries into the tree,
-/// sign a checkpoint, write its batch; then one WAL sync covers every group waiting; then the
-/// new head is published and the callers are answered. A failure fails every group not yet
-/// answered and stops the engine (the on-disk state stays consistent: each batch is atomic).
-struct Syncer {
+/// Every idempotency key the log holds (and some it does not: false positives). Almost every
+/// append brings a new key; the filter answers "certainly new" from memory, so the store is
+/// asked only for keys the filter has seen (retries) or false positives (about 0.1%).
+///
+/// A chain of split-block Bloom filters (one cache line per key, `sbbf-rs-safe`) over XXH3
+/// hashes, each twice the capacity of the one before, so it grows with the log; rebuilt from
+/// the `idempotency` family when the engine opens. 2 bytes per key.
+struct IdemFilter {
+    filters: Vec<sbbf_rs_safe::Filter>,
+    /// Keys the last filter was sized for, and the keys it holds.
+    capacity: usize,
+    count: usize,
+}
+
+impl IdemFilter {
+    const BITS_PER_KEY: usize = 16;
+
+    fn new(capacity: usize) -> Self {
+        let capacity = capacity.max(1 << 20);
+        IdemFilter { filters: vec![sbbf_rs_safe::Filter::new(Self::BITS_PER_KEY, capacity)], capacity, count: 0 }
+    }
+
+    fn may_contain(&self, key: &[u8]) -> bool {
+        let h = xxhash_rust::xxh3::xxh3_64(key);
+        self.filters.iter().any(|f| f.contains_hash(h))
+    }
+
+    fn insert(&mut self, key: &[u8]) {
+        if self.count >= self.capacity {
+            self.capacity *= 2;
+            self.count = 0;
+            self.filters.push(sbbf_rs_safe::Filter::new(Self::BITS_PER_KEY, self.capacity));
+        }
+        self.filters.last_mut().expect("one filter at least").insert_hash(xxhash_rust::xxh3::xxh3_64(key));
+        self.count += 1;
+    }
+}
+
+/// The second stage of the pipeline. For each group, in order: hash its entries into the
+/// tree, sign a checkpoint, write its batch (not synced), and hand it to the [`Syncer`].
+/// A failure stops the engine (the on-disk state stays consistent: each batch is atomic).
+struct Writer {
     shared: Arc<Shared>,
     tree: TileTree,
     /// The latest signed checkpoint note and the root it signs.
     checkpoint: Vec<u8>,
+    state: LogState,
     log_key: SignerKey,
     clock: Arc<dyn Clock>,
 }
 
-impl Syncer {
-    fn run(mut self, rx: mpsc::Receiver<Pending>) {
-        while let Ok(first) = rx.recv() {
-            let mut done = vec![first];
-            while let Ok(p) = rx.try_recv() {
-                done.push(p);
-            }
+/// A group written to the store but maybe not synced yet, with the head it makes.
+struct Written {
+    result: Result<Arc<Head>, String>,
+    answers: Vec<(Reply, Result<Vec<Accepted>, AppendError>)>,
+    /// Whether the group wrote anything (an empty group needs no sync of its own).
+    wrote: bool,
+}
+
+impl Writer {
+    fn run(mut self, rx: mpsc::Receiver<Pending>, tx: mpsc::SyncSender<Written>) {
+        while let Ok(mut p) = rx.recv() {
             let failed = self.shared.failed.lock().expect("failed lock").clone();
             let result = match failed {
                 Some(e) => Err(e),
-                None => self.write_and_sync(&mut done),
+                None => self.write(&mut p),
             };
-            match result {
-                Ok(state) => {
-                    let last = done.last().expect("one at least");
-                    let head = Arc::new(Head {
-                        state,
-                        checkpoint: self.checkpoint.clone(),
-                        tree: self.tree.clone(),
-                        registry: last.registry.clone(),
-                    });
-                    *self.shared.head.write().expect("head lock") = head.clone();
-                    for p in done {
-                        for (reply, result) in p.answers {
-                            let _ = reply.send(result.map(|accepted| Committed { head: head.clone(), accepted }));
-                        }
-                    }
-                }
-                Err(e) => {
-                    self.shared.failed.lock().expect("failed lock").get_or_insert_with(|| e.clone());
-                    for p in done {
-                        for (reply, _) in p.answers {
-                            let _ = reply.send(Err(AppendError::Storage(e.clone())));
-                        }
-                    }
-                }
+            if let Err(e) = &result {
+                self.shared.failed.lock().expect("failed lock").get_or_insert_with(|| e.clone());
+            }
+            let wrote = p.entries.is_some();
+            if tx.send(Written { result, answers: p.answers, wrote }).is_err() {
+                break;
             }
         }
     }
 
-    /// Writes every group's batch, then syncs once. Returns the durable log state.
-    fn write_and_sync(&mut self, groups: &mut [Pending]) -> Result<LogState, String> {
-        let mut state = self.shared.head.read().expect("head lock").state;
-        for p in groups.iter_mut() {
-            let Some(entries) = &p.entries else { continue };
+    /// Writes one group's batch (unsynced). Returns the head it makes.
+    fn write(&mut self, p: &mut Pending) -> Result<Arc<Head>, String> {
+        if let Some(entries) = &p.entries {
             let leaves: Vec<Digest> = entries.iter().map(|e| leaf_hash(&e.bytes)).collect();
             // Fill in the leaf hashes of this group's receipts.
             let first = entries[0].seq;
@@ -516,16 +552,71 @@ impl Syncer {
             let size = self.tree.size();
             // The root needs only the right edge, which is in memory.
             let root = self.tree.root(size, &NoTiles)?;
-            state = LogState { root, ..p.state };
+            self.state = LogState { root, ..p.state };
             let cp = Checkpoint::new(self.log_key.name(), size, root);
             self.checkpoint =
                 checkpoint::sign(&cp, &self.log_key, self.clock.now_ms() / 1000).map_err(|e| e.to_string())?;
-            let batch = AppendBatch { entries: entries.clone(), tiles, state, checkpoint: self.checkpoint.clone() };
+            let batch =
+                AppendBatch { entries: entries.clone(), tiles, state: self.state, checkpoint: self.checkpoint.clone() };
             self.shared.store.write(&batch).map_err(|e| e.to_string())?;
             self.shared.written.store(size, Ordering::SeqCst);
         }
-        self.shared.store.sync().map_err(|e| e.to_string())?;
-        Ok(state)
+        Ok(Arc::new(Head {
+            state: self.state,
+            checkpoint: self.checkpoint.clone(),
+            tree: self.tree.clone(),
+            registry: p.registry.clone(),
+        }))
+    }
+}
+
+/// The third stage: one WAL sync covers every group written and waiting; then the newest
+/// head is published and the callers are answered. It runs beside the [`Writer`], which
+/// writes the next groups while this one waits for the disk. A failed sync fails every
+/// group not yet answered and stops the engine.
+struct Syncer {
+    shared: Arc<Shared>,
+}
+
+impl Syncer {
+    fn run(self, rx: mpsc::Receiver<Written>) {
+        while let Ok(first) = rx.recv() {
+            let mut done = vec![first];
+            while let Ok(w) = rx.try_recv() {
+                done.push(w);
+            }
+            // After any failure (a write here, or an earlier sync) nothing more is answered Ok.
+            let failed = self.shared.failed.lock().expect("failed lock").clone();
+            let synced = match failed {
+                Some(e) => Err(e),
+                None if done.iter().any(|w| w.wrote) => self.shared.store.sync().map_err(|e| e.to_string()),
+                None => Ok(()),
+            };
+            if let Err(e) = &synced {
+                self.shared.failed.lock().expect("failed lock").get_or_insert_with(|| e.clone());
+            }
+            // The newest head every group before it (inclusive) wrote successfully.
+            let head = match &synced {
+                Ok(()) => done.iter().map_while(|w| w.result.as_ref().ok()).last().cloned(),
+                Err(_) => None,
+            };
+            if let Some(h) = &head {
+                *self.shared.head.write().expect("head lock") = h.clone();
+            }
+            for w in done {
+                let result = match (&synced, &w.result, &head) {
+                    (Err(e), _, _) | (_, Err(e), _) => Err(e.clone()),
+                    (Ok(()), Ok(_), Some(head)) => Ok(head.clone()),
+                    (Ok(()), Ok(_), None) => Err("no durable head".to_string()),
+                };
+                for (reply, answer) in w.answers {
+                    let _ = reply.send(match &result {
+                        Ok(head) => answer.map(|accepted| Committed { head: head.clone(), accepted }),
+                        Err(e) => Err(AppendError::Storage(e.clone())),
+                    });
+                }
+            }
+        }
     }
 }
 
@@ -561,8 +652,9 @@ impl Sequencer {
             self.inflight.pop_front();
         }
         let now_ms = self.config.clock.now_ms();
-        let mut new_entries: Vec<NewEntry> = Vec::new();
-        let mut in_group: FxHashMap<(String, String), u64> = FxHashMap::default();
+        let n: usize = group.iter().map(|r| r.subs.len()).sum();
+        let mut new_entries: Vec<NewEntry> = Vec::with_capacity(n);
+        let mut in_group: FxHashMap<Vec<u8>, u64> = FxHashMap::with_capacity_and_hasher(n, Default::default());
         let mut answers: Vec<(Reply, Result<Vec<Accepted>, AppendError>)> = Vec::new();
         for req in group {
             let mark = (new_entries.len(), self.state, self.registry.clone());
@@ -571,7 +663,7 @@ impl Sequencer {
                 Err(e) => {
                     // Roll back this caller's batch only.
                     for e in new_entries.drain(mark.0..) {
-                        in_group.remove(&(e.service, e.idempotency_key));
+                        in_group.remove(&e.idem_key);
                     }
                     self.state = mark.1;
                     self.registry = mark.2;
@@ -579,7 +671,7 @@ impl Sequencer {
                 }
             }
         }
-        // Even a group that adds nothing (all rejected or duplicates) goes through the syncer,
+        // Even a group that adds nothing (all rejected or duplicates) goes through the writer and the syncer,
         // so that its answers wait for every earlier group to be durable.
         let entries = if new_entries.is_empty() {
             None
@@ -589,7 +681,7 @@ impl Sequencer {
             Some(entries)
         };
         // The syncer answers; if it has stopped, the callers see their channel close.
-        let _ = self.syncer.send(Pending { entries, state: self.state, registry: self.registry.clone(), answers });
+        let _ = self.writer.send(Pending { entries, state: self.state, registry: self.registry.clone(), answers });
     }
 
     /// Checks one caller's batch against the state it would land on and stages it.
@@ -598,22 +690,23 @@ impl Sequencer {
         subs: &[VerifiedSubmission],
         now_ms: u64,
         staged: &mut Vec<NewEntry>,
-        in_group: &mut FxHashMap<(String, String), u64>,
+        in_group: &mut FxHashMap<Vec<u8>, u64>,
     ) -> Result<Vec<Accepted>, AppendError> {
         let mut out = Vec::with_capacity(subs.len());
         for (i, v) in subs.iter().enumerate() {
             let st = &v.sub.statement;
-            let service = st.key.name.clone();
-            let idem = (service.clone(), st.idempotency_key.clone());
+            let service = &st.key.name;
+            let mut idem = Vec::with_capacity(service.len() + st.idempotency_key.len() + 1);
+            idem_key_into(&mut idem, service, &st.idempotency_key);
             let existing = match in_group.get(&idem) {
                 Some(&seq) => Some(seq),
                 None => match self.inflight.iter().rev().find_map(|g| g.keys.get(&idem)) {
                     Some(&seq) => Some(seq),
-                    None => self
-                        .shared
-                        .store
-                        .idempotency(&service, &st.idempotency_key)
-                        .map_err(|e| AppendError::Storage(e.to_string()))?,
+                    // Every key in the store is in the filter: a key it has not seen is new.
+                    None if !self.idem_filter.may_contain(&idem) => None,
+                    None => {
+                        self.shared.store.idempotency_raw(&idem).map_err(|e| AppendError::Storage(e.to_string()))?
+                    }
                 },
             };
             if let Some(seq) = existing {
@@ -695,12 +788,12 @@ impl Sequencer {
             self.state.size += 1;
             self.state.last_hash = entry_hash;
             self.state.last_time_ms = time_ms;
-            in_group.insert(idem, seq);
+            self.idem_filter.insert(&idem);
+            in_group.insert(idem.clone(), seq);
             staged.push(NewEntry {
                 seq,
                 bytes,
-                service,
-                idempotency_key: st.idempotency_key.clone(),
+                idem_key: idem,
                 kind: st.event.kind().as_str(),
                 incident: st.event.incident().map(String::from),
                 openings,

@@ -13,10 +13,15 @@
 //! | `entries`     | seq u64                              | entry bytes (docs/FORMAT.md §3)  |
 //! | `tiles`       | tile level u8 ‖ tile index u64       | the tile's hashes (tlog-tiles)   |
 //! | `idempotency` | service name ‖ 0x00 ‖ idempotency key| seq u64                          |
-//! | `by_kind`     | kind ‖ 0x00 ‖ seq u64                | empty                            |
-//! | `by_incident` | incident id ‖ 0x00 ‖ seq u64         | empty                            |
-//! | `openings`    | seq u64                              | JSON array of openings (private) |
+//! | `by_kind`     | kind ‖ 0x00 ‖ last seq u64           | ascending seqs, u64 each         |
+//! | `by_incident` | incident id ‖ 0x00 ‖ last seq u64    | ascending seqs, u64 each         |
+//! | `openings`    | last seq u64                         | records (seq u64, len u32, JSON) |
 //! | `meta`        | `format_version`, `state`, `checkpoint` | see [`LogState`]              |
+//!
+//! Index and openings records are packed: one write batch adds one record per kind (and per
+//! incident) listing the batch's entries of that kind, and one openings record per
+//! [`OPENINGS_PER_RECORD`] entries with openings. A record's key ends with the last sequence
+//! number it holds, so a forward seek to `seq` lands on the record that would hold it.
 //!
 //! **Format version.** `meta/format_version` holds [`STORE_FORMAT_VERSION`]; a store written by
 //! another version refuses to open.
@@ -29,7 +34,10 @@ use vigil_core::hash::Digest;
 use vigil_core::merkle::{DirtyTile, TileNodes, TileSource, TILE_WIDTH};
 
 /// On-disk layout version. Bump on any change to the families or their encodings.
-pub const STORE_FORMAT_VERSION: u32 = 1;
+pub const STORE_FORMAT_VERSION: u32 = 2;
+
+/// Most entries' openings in one `openings` record (bounds the bytes read to fetch one).
+pub const OPENINGS_PER_RECORD: usize = 64;
 
 const CF_ENTRIES: &str = "entries";
 const CF_TILES: &str = "tiles";
@@ -93,8 +101,8 @@ impl LogState {
 pub struct NewEntry {
     pub seq: u64,
     pub bytes: Vec<u8>,
-    pub service: String,
-    pub idempotency_key: String,
+    /// The `idempotency` family's key ([`idem_key_into`]).
+    pub idem_key: Vec<u8>,
     pub kind: &'static str,
     pub incident: Option<String>,
     /// Openings JSON, if the entry has commitments.
@@ -152,11 +160,17 @@ fn prefixed(prefix: &str, seq: u64) -> Vec<u8> {
     k
 }
 
+/// The `idempotency` family's key for a service's idempotency key, written into `buf`.
+pub fn idem_key_into(buf: &mut Vec<u8>, service: &str, key: &str) {
+    buf.clear();
+    buf.extend_from_slice(service.as_bytes());
+    buf.push(0);
+    buf.extend_from_slice(key.as_bytes());
+}
+
 fn idem_key(service: &str, key: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(service.len() + key.len() + 1);
-    k.extend_from_slice(service.as_bytes());
-    k.push(0);
-    k.extend_from_slice(key.as_bytes());
+    idem_key_into(&mut k, service, key);
     k
 }
 
@@ -264,7 +278,12 @@ impl Store {
     }
 
     pub fn idempotency(&self, service: &str, key: &str) -> Result<Option<u64>, StoreError> {
-        match self.db.get_cf(self.cf(CF_IDEMPOTENCY), idem_key(service, key)).map_err(|e| self.err(e))? {
+        self.idempotency_raw(&idem_key(service, key))
+    }
+
+    /// [`Store::idempotency`] by the family's key ([`idem_key_into`]).
+    pub fn idempotency_raw(&self, key: &[u8]) -> Result<Option<u64>, StoreError> {
+        match self.db.get_cf(self.cf(CF_IDEMPOTENCY), key).map_err(|e| self.err(e))? {
             None => Ok(None),
             Some(v) => <[u8; 8]>::try_from(v.as_slice())
                 .map(|b| Some(u64::from_be_bytes(b)))
@@ -272,21 +291,46 @@ impl Store {
         }
     }
 
+    /// Every stored idempotency key, as [`idem_key_into`] encodes it (to rebuild filters).
+    pub fn idempotency_keys(&self) -> impl Iterator<Item = Result<Box<[u8]>, StoreError>> + '_ {
+        self.db.iterator_cf(self.cf(CF_IDEMPOTENCY), IteratorMode::Start).map(|r| r.map(|(k, _)| k).map_err(|e| self.err(e)))
+    }
+
+    /// The openings (JSON) stored with entry `seq`, if it has any.
     pub fn openings(&self, seq: u64) -> Result<Option<Vec<u8>>, StoreError> {
-        self.db.get_cf(self.cf(CF_OPENINGS), seq_key(seq)).map_err(|e| self.err(e))
+        let corrupt = || StoreError::Corrupt(format!("openings record holding entry {seq} is malformed"));
+        let mut it = self.db.iterator_cf(self.cf(CF_OPENINGS), IteratorMode::From(&seq_key(seq), Direction::Forward));
+        let Some(r) = it.next() else { return Ok(None) };
+        let (_, mut v) = r.map_err(|e| self.err(e))?;
+        while !v.is_empty() {
+            let (s, rest) = v.split_first_chunk::<8>().ok_or_else(corrupt)?;
+            let (len, rest) = rest.split_first_chunk::<4>().ok_or_else(corrupt)?;
+            let len = u32::from_be_bytes(*len) as usize;
+            let json = rest.get(..len).ok_or_else(corrupt)?;
+            if u64::from_be_bytes(*s) == seq {
+                return Ok(Some(json.to_vec()));
+            }
+            v = rest[len..].into();
+        }
+        Ok(None)
     }
 
     fn index_scan(&self, cf: &str, prefix: &str, after: Option<u64>, limit: usize) -> Result<Vec<u64>, StoreError> {
-        let start = prefixed(prefix, after.map_or(0, |a| a.saturating_add(1)));
+        let first = after.map_or(0, |a| a.saturating_add(1));
+        let start = prefixed(prefix, first);
         let mut head = prefix.as_bytes().to_vec();
         head.push(0);
         let mut out = Vec::new();
         for r in self.db.iterator_cf(self.cf(cf), IteratorMode::From(&start, Direction::Forward)) {
-            let (k, _) = r.map_err(|e| self.err(e))?;
+            let (k, v) = r.map_err(|e| self.err(e))?;
             if !k.starts_with(&head) || k.len() != head.len() + 8 || out.len() >= limit {
                 break;
             }
-            out.push(u64::from_be_bytes(k[head.len()..].try_into().expect("length checked")));
+            if v.len() % 8 != 0 {
+                return Err(StoreError::Corrupt(format!("{cf} record for {prefix:?} is malformed")));
+            }
+            let seqs = v.chunks_exact(8).map(|c| u64::from_be_bytes(c.try_into().expect("chunks of 8")));
+            out.extend(seqs.filter(|&s| s >= first).take(limit - out.len()));
         }
         Ok(out)
     }
@@ -318,15 +362,41 @@ impl Store {
             self.cf(CF_OPENINGS),
             self.cf(CF_META),
         );
+        // Index records: (name, seqs) in order of first appearance; a batch has few kinds.
+        let mut by_kind: Vec<(&str, Vec<u8>)> = Vec::new();
+        let mut by_incident: Vec<(&str, Vec<u8>)> = Vec::new();
+        fn add<'a>(records: &mut Vec<(&'a str, Vec<u8>)>, name: &'a str, seq: u64) {
+            match records.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, seqs)) => seqs.extend_from_slice(&seq.to_be_bytes()),
+                None => records.push((name, seq.to_be_bytes().to_vec())),
+            }
+        }
+        let (mut record, mut in_record, mut last) = (Vec::new(), 0, 0);
         for e in batch.entries.iter() {
             wb.put_cf(entries, seq_key(e.seq), &e.bytes);
-            wb.put_cf(idem, idem_key(&e.service, &e.idempotency_key), seq_key(e.seq));
-            wb.put_cf(kinds, prefixed(e.kind, e.seq), []);
+            wb.put_cf(idem, &e.idem_key, seq_key(e.seq));
+            add(&mut by_kind, e.kind, e.seq);
             if let Some(i) = &e.incident {
-                wb.put_cf(incidents, prefixed(i, e.seq), []);
+                add(&mut by_incident, i, e.seq);
             }
             if let Some(o) = &e.openings {
-                wb.put_cf(openings, seq_key(e.seq), o);
+                record.extend_from_slice(&e.seq.to_be_bytes());
+                record.extend_from_slice(&(o.len() as u32).to_be_bytes());
+                record.extend_from_slice(o);
+                (in_record, last) = (in_record + 1, e.seq);
+                if in_record == OPENINGS_PER_RECORD {
+                    wb.put_cf(openings, seq_key(last), std::mem::take(&mut record));
+                    in_record = 0;
+                }
+            }
+        }
+        if in_record > 0 {
+            wb.put_cf(openings, seq_key(last), record);
+        }
+        for (cf, records) in [(kinds, by_kind), (incidents, by_incident)] {
+            for (name, seqs) in records {
+                let last = u64::from_be_bytes(seqs[seqs.len() - 8..].try_into().expect("one seq at least"));
+                wb.put_cf(cf, prefixed(name, last), seqs);
             }
         }
         for t in &batch.tiles {

@@ -112,6 +112,14 @@ fn retry_with_same_idempotency_key_returns_the_original() {
     let r = l.engine.append_blocking(vec![s3.clone(), s3]).unwrap();
     assert_eq!(r[0].seq, r[1].seq);
     assert_eq!(l.engine.head().state.size, first[0].seq + 3);
+    // After a reopen (the in-memory idempotency filter is rebuilt from the store) a retry is
+    // still answered with the original, and a reused key with other content still refused.
+    let l = l.reopen();
+    let again = l.engine.append_blocking(vec![s]).unwrap();
+    assert_eq!((again[0].seq, again[0].duplicate), (first[0].seq, true));
+    let reused = l.engine.append_blocking(vec![l.sub(&l.keys.withdrawals, withdrawal("w-9"), "retry-me")]);
+    assert!(matches!(reused, Err(AppendError::Rejected { code: RejectCode::IdempotencyConflict, .. })), "{reused:?}");
+    assert_eq!(l.engine.head().state.size, first[0].seq + 3);
 }
 
 #[test]

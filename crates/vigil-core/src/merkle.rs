@@ -205,6 +205,30 @@ pub trait TileSource {
     fn tile(&self, level: u8, index: u64) -> Result<Option<Arc<TileNodes>>, String>;
 }
 
+/// Remembers the tiles one batch of proofs reads: proofs of neighbouring leaves read the same
+/// few tiles, which are then fetched from the underlying source once.
+struct RecentTiles<'a> {
+    src: &'a dyn TileSource,
+    tiles: std::cell::RefCell<Vec<((u8, u64), Arc<TileNodes>)>>,
+}
+
+impl TileSource for RecentTiles<'_> {
+    fn tile(&self, level: u8, index: u64) -> Result<Option<Arc<TileNodes>>, String> {
+        if let Some((_, t)) = self.tiles.borrow().iter().find(|(k, _)| *k == (level, index)) {
+            return Ok(Some(t.clone()));
+        }
+        let t = self.src.tile(level, index)?;
+        if let Some(t) = &t {
+            let mut tiles = self.tiles.borrow_mut();
+            if tiles.len() >= 64 {
+                tiles.remove(0);
+            }
+            tiles.push(((level, index), t.clone()));
+        }
+        Ok(t)
+    }
+}
+
 /// The right edge of the tiled tree: for each tile level, the one tile that is not full yet.
 /// Full tiles are handed to the caller to store (see [`TileTree::append`]).
 #[derive(Debug, Clone, Default)]
@@ -365,7 +389,8 @@ impl TileTree {
         src: &dyn TileSource,
     ) -> Result<Vec<InclusionProof>, String> {
         let mut memo = std::collections::HashMap::new();
-        indexes.iter().map(|&i| self.inclusion_proof_memo(i, size, src, &mut memo)).collect()
+        let src = RecentTiles { src, tiles: std::cell::RefCell::new(Vec::new()) };
+        indexes.iter().map(|&i| self.inclusion_proof_memo(i, size, &src, &mut memo)).collect()
     }
 
     fn inclusion_proof_memo(

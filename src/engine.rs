@@ -658,7 +658,7 @@ impl Sequencer {
         let mut answers: Vec<(Reply, Result<Vec<Accepted>, AppendError>)> = Vec::new();
         for req in group {
             let mark = (new_entries.len(), self.state, self.registry.clone());
-            match self.accept_batch(&req.subs, now_ms, &mut new_entries, &mut in_group) {
+            match self.accept_batch(req.subs, now_ms, &mut new_entries, &mut in_group) {
                 Ok(acc) => answers.push((req.reply, Ok(acc))),
                 Err(e) => {
                     // Roll back this caller's batch only.
@@ -687,13 +687,13 @@ impl Sequencer {
     /// Checks one caller's batch against the state it would land on and stages it.
     fn accept_batch(
         &mut self,
-        subs: &[VerifiedSubmission],
+        subs: Vec<VerifiedSubmission>,
         now_ms: u64,
         staged: &mut Vec<NewEntry>,
         in_group: &mut FxHashMap<Vec<u8>, u64>,
     ) -> Result<Vec<Accepted>, AppendError> {
         let mut out = Vec::with_capacity(subs.len());
-        for (i, v) in subs.iter().enumerate() {
+        for (i, v) in subs.into_iter().enumerate() {
             let st = &v.sub.statement;
             let service = &st.key.name;
             let mut idem = Vec::with_capacity(service.len() + st.idempotency_key.len() + 1);
@@ -751,7 +751,7 @@ impl Sequencer {
             // same key by `Engine::verify`, else it is checked here.
             match self.registry.authorize(st) {
                 Err(e) => return Err(reject(i, auth_code(&e), e.to_string())),
-                Ok(k) if v.key.as_ref() == Some(&k) => {
+                Ok(k) if v.key.as_ref() == Some(k.as_ref()) => {
                     self.registry.check_effect(st).map_err(|e| reject(i, auth_code(&e), e.to_string()))?;
                     if let vigil_core::event::Event::Alarm(a) = &st.event {
                         if let Some(r) = a.refs.iter().find(|&&r| r >= seq) {
@@ -771,17 +771,10 @@ impl Sequencer {
                     })?;
                 }
             }
-            let openings = v.openings.clone();
+            let openings = v.openings;
             let time_ms = now_ms.max(self.state.last_time_ms);
-            let bytes = Entry {
-                seq,
-                time_ms,
-                prev: self.state.last_hash,
-                signature: v.sub.signature,
-                statement_bytes: v.sub.bytes.clone(),
-            }
-            .encode()
-            .map_err(|e| reject(i, RejectCode::TooLarge, e.to_string()))?;
+            let bytes = Entry::encode_parts(seq, time_ms, &self.state.last_hash, &v.sub.signature, &v.sub.bytes)
+                .map_err(|e| reject(i, RejectCode::TooLarge, e.to_string()))?;
             self.registry.apply(st);
             let entry_hash = chain_hash(&bytes);
             out.push(Accepted { seq, duplicate: false, entry_hash, leaf_hash: None });

@@ -45,17 +45,28 @@ pub struct Entry {
 impl Entry {
     /// Encodes the entry; refuses one over [`MAX_ENTRY_SIZE`].
     pub fn encode(&self) -> Result<Vec<u8>, EntryError> {
-        let len = HEADER_SIZE + self.statement_bytes.len();
+        Self::encode_parts(self.seq, self.time_ms, &self.prev, &self.signature, &self.statement_bytes)
+    }
+
+    /// [`Entry::encode`] from borrowed parts (no copy of the statement before the encoding's own).
+    pub fn encode_parts(
+        seq: u64,
+        time_ms: u64,
+        prev: &Digest,
+        signature: &[u8; 64],
+        statement_bytes: &[u8],
+    ) -> Result<Vec<u8>, EntryError> {
+        let len = HEADER_SIZE + statement_bytes.len();
         if len > MAX_ENTRY_SIZE {
             return Err(EntryError::TooLarge(len));
         }
         let mut b = Vec::with_capacity(len);
         b.push(FORMAT_VERSION);
-        b.extend_from_slice(&self.seq.to_be_bytes());
-        b.extend_from_slice(&self.time_ms.to_be_bytes());
-        b.extend_from_slice(&self.prev.0);
-        b.extend_from_slice(&self.signature);
-        b.extend_from_slice(&self.statement_bytes);
+        b.extend_from_slice(&seq.to_be_bytes());
+        b.extend_from_slice(&time_ms.to_be_bytes());
+        b.extend_from_slice(&prev.0);
+        b.extend_from_slice(signature);
+        b.extend_from_slice(statement_bytes);
         Ok(b)
     }
 

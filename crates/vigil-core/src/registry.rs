@@ -13,6 +13,7 @@
 use crate::event::{Event, EventKind};
 use crate::keys::{KeyRef, VerifierKey};
 use crate::statement::Statement;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -59,7 +60,7 @@ impl KeyRegistry {
 
     /// The key allowed to sign `statement` as entry number `seq` (the next one), or why not.
     /// For the genesis entry the key comes from the statement itself.
-    pub fn authorize(&self, statement: &Statement) -> Result<VerifierKey, AuthError> {
+    pub fn authorize(&self, statement: &Statement) -> Result<Cow<'_, VerifierKey>, AuthError> {
         let kind = statement.event.kind();
         if self.next_seq == 0 {
             let Event::KeyRegistered(k) = &statement.event else {
@@ -69,18 +70,18 @@ impl KeyRegistry {
             if v.key_ref != statement.key || !k.kinds.contains(&EventKind::KeyRegistered) {
                 return Err(AuthError::Genesis);
             }
-            return Ok(v);
+            return Ok(Cow::Owned(v));
         }
-        let name = statement.key.to_string();
-        let r = self.keys.get(&statement.key).ok_or_else(|| AuthError::UnknownKey(name.clone()))?;
+        let name = || statement.key.to_string();
+        let r = self.keys.get(&statement.key).ok_or_else(|| AuthError::UnknownKey(name()))?;
         if let Some(seq) = r.revoked_at {
-            return Err(AuthError::Revoked { key: name, seq });
+            return Err(AuthError::Revoked { key: name(), seq });
         }
         if !r.kinds.contains(&kind) {
             let allowed: Vec<_> = r.kinds.iter().map(|k| k.as_str()).collect();
-            return Err(AuthError::KindNotAllowed { key: name, kind, allowed: allowed.join(", ") });
+            return Err(AuthError::KindNotAllowed { key: name(), kind, allowed: allowed.join(", ") });
         }
-        Ok(r.key.clone())
+        Ok(Cow::Borrowed(&r.key))
     }
 
     /// Checks that applying `statement` next would be consistent (no conflicting

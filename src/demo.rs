@@ -1,161 +1,330 @@
-//! The demo: a new log with the example keys, then the May 2019 hot-wallet breach told as the
-//! services would have logged it, then a full verification of what was written.
+//! The demo: the May 2019 hot-wallet breach told as the exchange's services would have logged
+//! it, appended through the real internal API of a running `vigil serve`, then verified; then
+//! ordinary traffic keeps arriving slowly so a watcher sees the log grow.
+//!
+//! The story (`story`) is deterministic: four weeks of ordinary withdrawals and daily SAFU
+//! contributions (10% of trading fees), then on 2019-05-07 withdrawals from twelve compromised
+//! accounts that pass every check and leave in one 7,000 BTC hot-wallet transaction, the
+//! alarms (which name the incident and refer to those withdrawals), the incident, the global
+//! freezes, the forced API-key and 2FA reset, unscheduled maintenance, updates, the SAFU payout
+//! of the 7,000 BTC, the unfreeze and the close. Times are the story's: the server runs on a
+//! [`DemoClock`] that the seeder sets before each batch, and that runs in real time afterwards.
 
-use crate::client::signed;
-use crate::config::{open_ledger, read_signer, Config};
-use crate::engine::{Clock, Engine, EngineConfig, Receipt};
-use anyhow::{Context, Result};
-use serde_json::json;
+use crate::client::{sign_event, AppendClient};
+use crate::config::{read_signer, Config};
+use crate::engine::{Clock, Engine};
+use anyhow::{anyhow, Context, Result};
+use rand::{Rng, SeedableRng};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::Mutex;
+use std::time::Instant;
 use vigil_core::event::Event;
 use vigil_core::keys::SignerKey;
+use vigil_core::statement::Submission;
 
-/// A clock the story sets, so entries carry the incident's own times.
-#[derive(Default)]
-pub struct StoryClock(pub AtomicU64);
-
-impl Clock for StoryClock {
-    fn now_ms(&self) -> u64 {
-        self.0.load(Ordering::SeqCst)
-    }
-}
-
-/// 2019-05-07T00:00:00Z.
+/// 2019-05-07T00:00:00Z, the day of the breach.
 pub const DAY0_MS: u64 = 1_557_187_200_000;
 const MIN: u64 = 60_000;
+const HOUR: u64 = 60 * MIN;
+const DAY: u64 = 24 * HOUR;
+/// The incident's id, named by every entry of its timeline.
+pub const INCIDENT: &str = "INC-2019-05-07-hot-wallet";
+/// Days of ordinary traffic before the breach.
+const WEEKS_BEFORE: u64 = 4;
+/// The single transaction that took the 7,000 BTC.
+const ATTACK_TX: &str = "demo-tx-7000btc-hot-wallet";
 
-/// One step of the story: which example service says what, and when (minutes after DAY0).
-struct Step {
-    service: &'static str,
-    at_min: u64,
-    event: serde_json::Value,
+/// The clock of the demo server: story time while seeding, then real time from where the
+/// story ended, so log times never go backwards.
+#[derive(Default)]
+pub struct DemoClock {
+    story_ms: AtomicU64,
+    live: Mutex<Option<(Instant, u64)>>,
 }
 
-fn story() -> Vec<Step> {
-    let inc = "INC-2019-05-07-hot-wallet";
-    vec![
-        Step {
-            service: "treasury",
-            at_min: 0,
-            event: json!({"kind": "safu_contribution", "asset": "BTC", "amount": "850000000000", "period_start_ms": DAY0_MS - 300 * 24 * 60 * MIN, "period_end_ms": DAY0_MS, "fee_share_bps": 1000}),
-        },
-        Step {
-            service: "withdrawals",
-            at_min: 600,
-            event: json!({"kind": "withdrawal", "withdrawal_id": "w-1001", "stage": "requested", "asset": "BTC", "amount": "50000000", "destination": "bc1qdemo0user0address0000000000000000", "wallet": "hot-btc-1", "wallet_tier": "hot", "account": "acct-3391"}),
-        },
-        Step {
-            service: "withdrawals",
-            at_min: 601,
-            event: json!({"kind": "withdrawal", "withdrawal_id": "w-1001", "stage": "executed", "asset": "BTC", "amount": "50000000", "destination": "bc1qdemo0user0address0000000000000000", "tx_id": "demo-tx-0001", "wallet": "hot-btc-1", "wallet_tier": "hot", "account": "acct-3391"}),
-        },
-        Step {
-            service: "withdrawals",
-            at_min: 17 * 60 + 15,
-            event: json!({"kind": "withdrawal", "withdrawal_id": "w-7000", "stage": "requested", "asset": "BTC", "amount": "700000000000", "destination": "bc1qdemo0attacker0address00000000000", "wallet": "hot-btc-1", "wallet_tier": "hot", "account": "acct-0715"}),
-        },
-        Step {
-            service: "withdrawals",
-            at_min: 17 * 60 + 16,
-            event: json!({"kind": "withdrawal", "withdrawal_id": "w-7000", "stage": "approved", "asset": "BTC", "amount": "700000000000", "destination": "bc1qdemo0attacker0address00000000000", "wallet": "hot-btc-1", "wallet_tier": "hot", "account": "acct-0715"}),
-        },
-        Step {
-            service: "withdrawals",
-            at_min: 17 * 60 + 17,
-            event: json!({"kind": "withdrawal", "withdrawal_id": "w-7000", "stage": "executed", "asset": "BTC", "amount": "700000000000", "destination": "bc1qdemo0attacker0address00000000000", "tx_id": "demo-tx-7000btc", "wallet": "hot-btc-1", "wallet_tier": "hot", "account": "acct-0715"}),
-        },
-        Step {
-            service: "risk",
-            at_min: 17 * 60 + 24,
-            event: json!({"kind": "alarm", "rule": "hot-wallet-outflow", "severity": "critical", "summary": "7,000 BTC left hot wallet hot-btc-1 in one transaction", "refs": []}),
-        },
-        Step {
-            service: "operations",
-            at_min: 17 * 60 + 30,
-            event: json!({"kind": "incident_open", "incident": inc, "title": "Hot wallet breach: 7,000 BTC withdrawn", "summary": "Attackers used stolen API keys and 2FA codes to withdraw 7,000 BTC from a hot wallet.", "severity": "critical"}),
-        },
-        Step {
-            service: "operations",
-            at_min: 17 * 60 + 31,
-            event: json!({"kind": "freeze", "scope": {"target": "withdrawals"}, "reason": "Hot wallet breach under investigation", "incident": inc}),
-        },
-        Step {
-            service: "operations",
-            at_min: 17 * 60 + 31,
-            event: json!({"kind": "freeze", "scope": {"target": "deposits"}, "reason": "Hot wallet breach under investigation", "incident": inc}),
-        },
-        Step {
-            service: "operations",
-            at_min: 17 * 60 + 40,
-            event: json!({"kind": "maintenance", "notice": "Unscheduled server maintenance", "starts_at_ms": DAY0_MS + (17 * 60 + 40) * MIN}),
-        },
-        Step {
-            service: "operations",
-            at_min: 18 * 60,
-            event: json!({"kind": "freeze", "scope": {"target": "accounts", "accounts": ["acct-0715"]}, "reason": "Account used in the breach", "incident": inc}),
-        },
-        Step {
-            service: "operations",
-            at_min: 19 * 60,
-            event: json!({"kind": "credential_reset", "credentials": ["api_keys", "two_factor"], "scope": "all_users", "reason": "API keys and 2FA codes were stolen", "incident": inc}),
-        },
-        Step {
-            service: "operations",
-            at_min: 22 * 60,
-            event: json!({"kind": "incident_update", "incident": inc, "summary": "All other wallets are secure. Trading resumes; deposits and withdrawals stay suspended during the investigation."}),
-        },
-        Step {
-            service: "treasury",
-            at_min: 24 * 60,
-            event: json!({"kind": "safu_payout", "incident": inc, "asset": "BTC", "amount": "700000000000", "covers": "The full 7,000 BTC loss; no user bears it"}),
-        },
-        Step {
-            service: "operations",
-            at_min: 7 * 24 * 60,
-            event: json!({"kind": "unfreeze", "scope": {"target": "withdrawals"}, "reason": "Security review complete", "incident": inc}),
-        },
-        Step {
-            service: "operations",
-            at_min: 7 * 24 * 60,
-            event: json!({"kind": "unfreeze", "scope": {"target": "deposits"}, "reason": "Security review complete", "incident": inc}),
-        },
-        Step {
-            service: "operations",
-            at_min: 7 * 24 * 60 + 5,
-            event: json!({"kind": "incident_close", "incident": inc, "summary": "Loss covered by SAFU; deposits and withdrawals restored."}),
-        },
-    ]
-}
-
-/// Writes the demo log into `data_dir` (which must be new or empty) using the example keys in
-/// `keys_dir`. Returns the receipts of the story's events.
-pub fn write_demo_log(keys_dir: &Path, data_dir: &Path) -> Result<(Engine, Vec<Receipt>)> {
-    let cfg = demo_config(keys_dir, data_dir)?;
-    let clock = Arc::new(StoryClock(AtomicU64::new(DAY0_MS - MIN)));
-    let mut ec = EngineConfig::new(read_signer(&cfg.log_key)?);
-    ec.clock = clock.clone();
-    let engine = open_ledger(&cfg, ec)?;
-    let key = |name: &str| -> Result<SignerKey> { read_signer(&keys_dir.join(format!("{name}.key"))) };
-    let mut executed_seq = None;
-    let mut receipts = Vec::new();
-    for (i, mut step) in story().into_iter().enumerate() {
-        let at = DAY0_MS + step.at_min * MIN;
-        clock.0.store(at, Ordering::SeqCst);
-        if step.event["kind"] == "alarm" {
-            // The alarm points at the executed 7,000 BTC withdrawal.
-            step.event["refs"] = json!(executed_seq.into_iter().collect::<Vec<u64>>());
-        }
-        let event = Event::from_value(step.event.clone()).map_err(|e| anyhow::anyhow!("demo step {i}: {e}"))?;
-        let sub = signed(&key(step.service)?, event, &format!("demo-{i:02}"), at)?;
-        let r = engine.append_blocking(vec![sub]).with_context(|| format!("demo step {i}"))?;
-        if step.event["stage"] == "executed" && step.event["withdrawal_id"] == "w-7000" {
-            executed_seq = Some(r[0].seq);
-        }
-        receipts.extend(r);
+impl DemoClock {
+    pub fn new(start_ms: u64) -> DemoClock {
+        DemoClock { story_ms: AtomicU64::new(start_ms), live: Mutex::new(None) }
     }
-    Ok((engine, receipts))
+
+    pub fn set(&self, ms: u64) {
+        self.story_ms.store(ms, Ordering::SeqCst);
+    }
+
+    /// From now on the clock runs in real time, starting from the story's current time.
+    pub fn go_live(&self) {
+        *self.live.lock().expect("demo clock") = Some((Instant::now(), self.story_ms.load(Ordering::SeqCst)));
+    }
+}
+
+impl Clock for DemoClock {
+    fn now_ms(&self) -> u64 {
+        match *self.live.lock().expect("demo clock") {
+            Some((since, base)) => base + since.elapsed().as_millis() as u64,
+            None => self.story_ms.load(Ordering::SeqCst),
+        }
+    }
+}
+
+/// One event of the story: who says what, when, under which idempotency key.
+#[derive(Debug, Clone)]
+pub struct StoryEvent {
+    pub at_ms: u64,
+    pub service: &'static str,
+    pub idempotency_key: String,
+    pub event: Value,
+}
+
+/// `amount` BTC with up to 8 decimals, in satoshi.
+fn btc(whole: u64, sat: u64) -> String {
+    (whole * 100_000_000 + sat).to_string()
+}
+
+fn withdrawal(id: &str, stage: &str, asset: &str, amount: &str, account: &str, wallet: &str) -> Value {
+    let mut v = json!({"kind": "withdrawal", "withdrawal_id": id, "stage": stage, "asset": asset, "amount": amount,
+        "destination": format!("dest-{account}"), "wallet": wallet, "wallet_tier": "hot", "account": account});
+    match stage {
+        "executed" => v["tx_id"] = format!("tx-{id}").into(),
+        "rejected" => v["reason"] = "failed the withdrawal risk check".into(),
+        _ => {}
+    }
+    v
+}
+
+/// Ordinary traffic of one day: withdrawals (requested, then executed a few minutes later; a
+/// few rejected) and the day's SAFU contribution, 10% of its trading fees.
+fn ordinary_day(rng: &mut rand::rngs::StdRng, day_ms: u64, tag: &str, out: &mut Vec<StoryEvent>) {
+    const ASSETS: [(&str, &str, u64); 3] = [("BTC", "hot-btc-1", 100_000_000), ("ETH", "hot-eth-1", 0), ("USDT", "hot-usdt-1", 1_000_000)];
+    for n in 0..40 {
+        let at = day_ms + rng.gen_range(0..DAY - HOUR);
+        let (asset, wallet, unit) = ASSETS[rng.gen_range(0..ASSETS.len())];
+        let amount = match asset {
+            "ETH" => format!("{}{:016}", rng.gen_range(1..40u64), rng.gen_range(0..10_000_000_000_000_000u64)),
+            _ => (rng.gen_range(1..500u64) * unit / 100).to_string(),
+        };
+        let account = format!("acct-{:04}", rng.gen_range(1000..9999));
+        let id = format!("w-{tag}-{n:02}");
+        out.push(StoryEvent {
+            at_ms: at,
+            service: "withdrawals",
+            idempotency_key: format!("{id}-requested"),
+            event: withdrawal(&id, "requested", asset, &amount, &account, wallet),
+        });
+        let stage = if rng.gen_range(0..25) == 0 { "rejected" } else { "executed" };
+        out.push(StoryEvent {
+            at_ms: at + rng.gen_range(1..30) * MIN,
+            service: "withdrawals",
+            idempotency_key: format!("{id}-{stage}"),
+            event: withdrawal(&id, stage, asset, &amount, &account, wallet),
+        });
+    }
+    // Fees of the day (BTC equivalent); 10% goes to the SAFU fund.
+    let fees = rng.gen_range(18..36u64) * 100_000_000 + rng.gen_range(0..100_000_000);
+    out.push(StoryEvent {
+        at_ms: day_ms + DAY - MIN,
+        service: "treasury",
+        idempotency_key: format!("safu-{tag}"),
+        event: json!({"kind": "safu_contribution", "asset": "BTC", "amount": (fees / 10).to_string(),
+            "period_start_ms": day_ms, "period_end_ms": day_ms + DAY, "fee_share_bps": 1000}),
+    });
+}
+
+/// The compromised accounts and what each withdrew; the amounts add up to 7,000 BTC.
+fn attack_withdrawals() -> Vec<(String, String)> {
+    let amounts = [
+        btc(3600, 0),
+        btc(612, 50_000_000),
+        btc(480, 0),
+        btc(455, 0),
+        btc(402, 25_000_000),
+        btc(350, 0),
+        btc(300, 0),
+        btc(280, 75_000_000),
+        btc(200, 0),
+        btc(150, 0),
+        btc(100, 0),
+        btc(69, 50_000_000),
+    ];
+    amounts.into_iter().enumerate().map(|(i, a)| (format!("acct-c{:02}", i + 1), a)).collect()
+}
+
+/// The whole story, in time order. Alarms carry `"refs": "attack"`: the seeder replaces it with
+/// the sequence numbers the attack's executed withdrawals received.
+pub fn story() -> Vec<StoryEvent> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(20190507);
+    let start = DAY0_MS - WEEKS_BEFORE * 7 * DAY;
+    let mut out = vec![StoryEvent {
+        at_ms: start,
+        service: "treasury",
+        idempotency_key: "safu-opening-balance".into(),
+        event: json!({"kind": "safu_contribution", "asset": "BTC", "amount": btc(8_500, 0),
+            "period_start_ms": start - 300 * DAY, "period_end_ms": start, "fee_share_bps": 1000}),
+    }];
+    for d in 0..WEEKS_BEFORE * 7 {
+        ordinary_day(&mut rng, start + d * DAY, &format!("d{d:02}"), &mut out);
+    }
+    let at = |h: u64, m: u64| DAY0_MS + h * HOUR + m * MIN;
+    let mut ev = |at_ms: u64, service: &'static str, key: &str, event: Value| {
+        out.push(StoryEvent { at_ms, service, idempotency_key: key.into(), event })
+    };
+    // The breach: every withdrawal passes the checks, then all leave in one transaction.
+    for (i, (account, amount)) in attack_withdrawals().into_iter().enumerate() {
+        let id = format!("w-attack-{:02}", i + 1);
+        let t = at(17, 3) + i as u64 * 50_000;
+        ev(t, "withdrawals", &format!("{id}-requested"), withdrawal(&id, "requested", "BTC", &amount, &account, "hot-btc-1"));
+        ev(t + 20_000, "withdrawals", &format!("{id}-approved"), withdrawal(&id, "approved", "BTC", &amount, &account, "hot-btc-1"));
+        let mut executed = withdrawal(&id, "executed", "BTC", &amount, &account, "hot-btc-1");
+        executed["tx_id"] = ATTACK_TX.into();
+        ev(at(17, 15), "withdrawals", &format!("{id}-executed"), executed);
+    }
+    let inc = INCIDENT;
+    ev(at(17, 24), "risk", "alarm-outflow", json!({"kind": "alarm", "rule": "hot-wallet-outflow", "severity": "critical",
+        "summary": "7,000 BTC left hot wallet hot-btc-1 in one transaction", "refs": "attack", "incident": inc}));
+    ev(at(17, 26), "risk", "alarm-api-keys", json!({"kind": "alarm", "rule": "api-key-anomaly", "severity": "high",
+        "summary": "Withdrawals from 12 accounts used API keys and 2FA codes from unrecognised devices", "refs": "attack", "incident": inc}));
+    ev(at(17, 30), "operations", "incident-open", json!({"kind": "incident_open", "incident": inc,
+        "title": "Hot wallet breach: 7,000 BTC withdrawn",
+        "summary": "Attackers used stolen API keys and 2FA codes to withdraw 7,000 BTC from a hot wallet in one transaction.",
+        "severity": "critical"}));
+    ev(at(17, 31), "operations", "freeze-withdrawals", json!({"kind": "freeze", "scope": {"target": "withdrawals"},
+        "reason": "Hot wallet breach under investigation", "incident": inc}));
+    ev(at(17, 31), "operations", "freeze-deposits", json!({"kind": "freeze", "scope": {"target": "deposits"},
+        "reason": "Hot wallet breach under investigation", "incident": inc}));
+    ev(at(17, 40), "operations", "maintenance", json!({"kind": "maintenance", "notice": "Unscheduled server maintenance",
+        "starts_at_ms": at(17, 40), "ends_at_ms": DAY0_MS + 7 * DAY}));
+    let accounts: Vec<String> = attack_withdrawals().into_iter().map(|(a, _)| a).collect();
+    ev(at(18, 0), "operations", "freeze-accounts", json!({"kind": "freeze", "scope": {"target": "accounts", "accounts": accounts},
+        "reason": "Accounts used in the breach", "incident": inc}));
+    ev(at(19, 0), "operations", "credential-reset", json!({"kind": "credential_reset", "credentials": ["api_keys", "two_factor"],
+        "scope": "all_users", "reason": "API keys and 2FA codes were stolen", "incident": inc}));
+    ev(at(22, 0), "operations", "update-1", json!({"kind": "incident_update", "incident": inc,
+        "summary": "All other wallets are secure. Trading resumes; deposits and withdrawals stay suspended during the security review."}));
+    ev(at(26, 0), "operations", "update-2", json!({"kind": "incident_update", "incident": inc, "severity": "high",
+        "summary": "The SAFU fund will cover the loss in full; no user balance is affected."}));
+    ev(at(34, 0), "treasury", "safu-payout", json!({"kind": "safu_payout", "incident": inc, "asset": "BTC",
+        "amount": btc(7_000, 0), "covers": "The full 7,000 BTC taken from hot wallet hot-btc-1; no user bears the loss"}));
+    ev(at(7 * 24, 0), "operations", "unfreeze-withdrawals", json!({"kind": "unfreeze", "scope": {"target": "withdrawals"},
+        "reason": "Security review complete", "incident": inc}));
+    ev(at(7 * 24, 0), "operations", "unfreeze-deposits", json!({"kind": "unfreeze", "scope": {"target": "deposits"},
+        "reason": "Security review complete", "incident": inc}));
+    ev(at(7 * 24, 5), "operations", "incident-close", json!({"kind": "incident_close", "incident": inc,
+        "summary": "Loss covered by SAFU; deposits and withdrawals restored."}));
+    out.sort_by_key(|e| e.at_ms);
+    out
+}
+
+/// Where the seeder's batches go: the internal HTTP API, or an engine in process (tests).
+pub trait Sink {
+    /// Appends one batch; returns the sequence number of each event.
+    fn append(&mut self, batch: &[Submission]) -> Result<Vec<u64>>;
+}
+
+impl Sink for AppendClient {
+    fn append(&mut self, batch: &[Submission]) -> Result<Vec<u64>> {
+        let receipts = AppendClient::append(self, batch).map_err(|e| anyhow!("append refused: {e}"))?;
+        receipts.iter().map(|r| r["seq"].as_u64().ok_or_else(|| anyhow!("receipt without seq: {r}"))).collect()
+    }
+}
+
+impl Sink for &Engine {
+    fn append(&mut self, batch: &[Submission]) -> Result<Vec<u64>> {
+        let subs = batch.iter().map(|s| s.clone().parse()).collect::<Result<Vec<_>, _>>()?;
+        Ok(self.append_blocking(subs)?.into_iter().map(|r| r.seq).collect())
+    }
+}
+
+/// The example service keys, by the story's service names.
+pub struct DemoKeys(BTreeMap<&'static str, SignerKey>);
+
+impl DemoKeys {
+    pub fn load(keys_dir: &Path) -> Result<DemoKeys> {
+        let mut m = BTreeMap::new();
+        for name in ["withdrawals", "risk", "operations", "treasury", "custody"] {
+            m.insert(name, read_signer(&keys_dir.join(format!("{name}.key")))?);
+        }
+        Ok(DemoKeys(m))
+    }
+
+    fn get(&self, service: &str) -> Result<&SignerKey> {
+        self.0.get(service).ok_or_else(|| anyhow!("no demo key for {service}"))
+    }
+}
+
+/// Appends the story through `sink`, setting `clock` to each batch's time first (events at the
+/// same time by the same service form one batch). Returns the number of entries appended.
+pub fn seed(sink: &mut dyn Sink, clock: &DemoClock, keys: &DemoKeys) -> Result<usize> {
+    let story = story();
+    let mut attack_seqs: Vec<u64> = Vec::new();
+    let mut appended = 0;
+    let mut i = 0;
+    while i < story.len() {
+        let (at, service) = (story[i].at_ms, story[i].service);
+        let mut j = i;
+        let mut batch = Vec::new();
+        while j < story.len() && story[j].at_ms == at && story[j].service == service {
+            let s = &story[j];
+            let mut v = s.event.clone();
+            if v["refs"] == "attack" {
+                v["refs"] = json!(attack_seqs);
+            }
+            let event = Event::from_value(v).map_err(|e| anyhow!("story event {}: {e}", s.idempotency_key))?;
+            batch.push(sign_event(keys.get(service)?, event, &s.idempotency_key, at)?);
+            j += 1;
+        }
+        clock.set(at);
+        let seqs = sink.append(&batch).with_context(|| format!("appending story events at {at} by {service}"))?;
+        for (s, seq) in story[i..j].iter().zip(&seqs) {
+            if s.event["tx_id"] == ATTACK_TX {
+                attack_seqs.push(*seq);
+            }
+        }
+        appended += seqs.len();
+        i = j;
+    }
+    Ok(appended)
+}
+
+/// Ordinary traffic after the story: one withdrawal (requested, then executed) every
+/// `every`, and a SAFU contribution every tenth time, until `stop` is set.
+pub fn keep_growing(
+    sink: &mut dyn Sink,
+    clock: &DemoClock,
+    keys: &DemoKeys,
+    every: std::time::Duration,
+    stop: &std::sync::atomic::AtomicBool,
+) -> Result<u64> {
+    let mut rng = rand::rngs::StdRng::from_entropy();
+    let mut n = 0u64;
+    let tag = clock.now_ms();
+    while !stop.load(Ordering::SeqCst) {
+        let now = clock.now_ms();
+        let id = format!("w-live-{tag}-{n}");
+        let amount = (rng.gen_range(1..300u64) * 1_000_000).to_string();
+        let account = format!("acct-{:04}", rng.gen_range(1000..9999));
+        let mut batch = Vec::new();
+        for stage in ["requested", "executed"] {
+            let ev = Event::from_value(withdrawal(&id, stage, "BTC", &amount, &account, "hot-btc-1"))
+                .map_err(|e| anyhow!("{e}"))?;
+            batch.push(sign_event(keys.get("withdrawals")?, ev, &format!("{id}-{stage}"), now)?);
+        }
+        sink.append(&batch)?;
+        if n % 10 == 9 {
+            let ev = Event::from_value(json!({"kind": "safu_contribution", "asset": "BTC",
+                "amount": rng.gen_range(10_000_000..90_000_000u64).to_string(),
+                "period_start_ms": now.saturating_sub(10 * every.as_millis() as u64), "period_end_ms": now, "fee_share_bps": 1000}))
+            .map_err(|e| anyhow!("{e}"))?;
+            sink.append(&[sign_event(keys.get("treasury")?, ev, &format!("safu-live-{tag}-{n}"), now)?])?;
+        }
+        n += 1;
+        let until = Instant::now() + every;
+        while Instant::now() < until && !stop.load(Ordering::SeqCst) {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+    Ok(n)
 }
 
 /// The configuration of the demo: every example service key with the kinds it may append.
@@ -192,4 +361,21 @@ kinds = ["reserve_snapshot"]
     );
     let c: Config = toml::from_str(&text).context("demo config")?;
     Ok(c)
+}
+
+/// The clock a new demo log starts on: the story's first minute.
+pub fn story_start_ms() -> u64 {
+    DAY0_MS - WEEKS_BEFORE * 7 * DAY - MIN
+}
+
+/// The demo log written in process (no HTTP): for tests of the read side that want the story
+/// without running servers. `vigil demo` appends the same story through the internal API.
+pub fn write_demo_log(keys_dir: &Path, data_dir: &Path) -> Result<Engine> {
+    let cfg = demo_config(keys_dir, data_dir)?;
+    let clock = std::sync::Arc::new(DemoClock::new(story_start_ms()));
+    let mut ec = crate::engine::EngineConfig::new(read_signer(&cfg.log_key)?);
+    ec.clock = clock.clone();
+    let engine = crate::config::open_ledger(&cfg, ec)?;
+    seed(&mut &engine, &clock, &DemoKeys::load(keys_dir)?)?;
+    Ok(engine)
 }

@@ -26,21 +26,27 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Write the May 2019 breach story into a fresh log with the example keys, verify it, and
-    /// serve it (public API and internal append API on loopback) until Ctrl-C.
+    /// Serve a demo log on loopback (the example keys): the May 2019 breach story appended
+    /// through the real append API and verified, then slow ordinary traffic until Ctrl-C.
     Demo {
-        /// Where the demo log goes; emptied first.
+        /// The demo's data dir. An existing demo log is served as it is (no new story).
         #[arg(long, default_value = "demo-data")]
         data_dir: PathBuf,
+        /// Empty the data dir first.
+        #[arg(long)]
+        fresh: bool,
         #[arg(long, default_value = "keys-example")]
         keys: PathBuf,
-        /// Stop after writing and verifying; do not serve.
+        /// Stop after seeding and verifying (servers on ephemeral ports); do not keep serving.
         #[arg(long)]
         no_serve: bool,
         #[arg(long, default_value = "127.0.0.1:8080")]
         public: std::net::SocketAddr,
         #[arg(long, default_value = "127.0.0.1:8081")]
         internal: std::net::SocketAddr,
+        /// Milliseconds between two appends of ordinary traffic after the story.
+        #[arg(long, default_value_t = 2000)]
+        every_ms: u64,
     },
     /// Serve a configured log: the public read API and the internal append API.
     Serve {
@@ -121,41 +127,8 @@ fn run(cmd: Command) -> Result<ExitCode> {
             }))?;
         }
         Command::Append { url, key, batch, input } => return append(&url, &key, batch.max(1), &input),
-        Command::Demo { data_dir, keys, no_serve, public, internal } => {
-            if data_dir.exists() {
-                std::fs::remove_dir_all(&data_dir).with_context(|| format!("emptying {}", data_dir.display()))?;
-            }
-            let (engine, receipts) = vigil::demo::write_demo_log(&keys, &data_dir)?;
-            let head = engine.head();
-            drop(engine);
-            println!("Wrote {} entries to {}:", head.state.size, data_dir.display());
-            for r in &receipts {
-                println!("  entry {:>3}  {}", r.seq, r.entry_hash);
-            }
-            println!("\nLatest checkpoint:\n{}", String::from_utf8_lossy(&head.checkpoint));
-            let log_key = read_verifier(&keys.join("vigil.example_audit-log.vkey"))?;
-            match verify_data_dir(&data_dir, &log_key) {
-                Ok(r) => println!("Verified: {} entries, root {}, signed by {}", r.size, r.root, log_key.to_vkey()),
-                Err(e) => {
-                    eprintln!("demo log does not verify: {e}");
-                    return Ok(ExitCode::from(1));
-                }
-            }
-            if !no_serve {
-                let mut cfg = vigil::demo::demo_config(&keys, &data_dir)?;
-                cfg.server.public = public;
-                cfg.server.internal = internal;
-                runtime()?.block_on(vigil::serve::serve(cfg, |p, i| {
-                    println!("\nServing the demo log (Ctrl-C stops):");
-                    println!("  checkpoint:      http://{p}/checkpoint");
-                    println!("  an entry:        http://{p}/v1/entries/8");
-                    println!("  a proof:         http://{p}/v1/proofs/inclusion?seq=8");
-                    println!("  tiles:           http://{p}/tile/0/000.p/24 and http://{p}/tile/entries/000.p/24");
-                    println!(
-                        "  append (signed): vigil append --url http://{i} --key keys-example/risk.key events.jsonl"
-                    );
-                }))?;
-            }
+        Command::Demo { data_dir, fresh, keys, no_serve, public, internal, every_ms } => {
+            return demo(DemoArgs { data_dir, fresh, keys, no_serve, public, internal, every_ms });
         }
         Command::Init { config } => {
             let cfg = Config::load(&config)?;
@@ -189,6 +162,109 @@ fn run(cmd: Command) -> Result<ExitCode> {
         Command::Stress { config, key, count, batch, tag } => stress(config, key, count, batch, tag)?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+struct DemoArgs {
+    data_dir: PathBuf,
+    fresh: bool,
+    keys: PathBuf,
+    no_serve: bool,
+    public: std::net::SocketAddr,
+    internal: std::net::SocketAddr,
+    every_ms: u64,
+}
+
+/// `vigil demo`: serve the demo log; seed it through the internal API when it is new; verify;
+/// then keep appending ordinary traffic slowly (or stop, with `--no-serve`).
+fn demo(a: DemoArgs) -> Result<ExitCode> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use vigil::demo::{DemoClock, DemoKeys};
+    if a.fresh && a.data_dir.exists() {
+        std::fs::remove_dir_all(&a.data_dir).with_context(|| format!("emptying {}", a.data_dir.display()))?;
+    }
+    let clock = Arc::new(DemoClock::new(vigil::demo::story_start_ms()));
+    // An existing demo log goes on from its own last time.
+    let existing = match vigil::store::Store::open_read_only(&a.data_dir) {
+        Ok(store) => store.state()?.filter(|s| s.size > 0),
+        Err(_) => None,
+    };
+    if let Some(s) = &existing {
+        clock.set(s.last_time_ms);
+        clock.go_live();
+    }
+    let keys = DemoKeys::load(&a.keys)?;
+    let log_key = read_verifier(&a.keys.join("vigil.example_audit-log.vkey"))?;
+    let mut cfg = vigil::demo::demo_config(&a.keys, &a.data_dir)?;
+    let loopback0: std::net::SocketAddr = ([127, 0, 0, 1], 0).into();
+    cfg.server.public = if a.no_serve { loopback0 } else { a.public };
+    cfg.server.internal = if a.no_serve { loopback0 } else { a.internal };
+    let stop = Arc::new(AtomicBool::new(false));
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let worker = {
+        let (stop, clock, data_dir) = (stop.clone(), clock.clone(), a.data_dir.clone());
+        std::thread::spawn(move || -> Result<ExitCode> {
+            let result = (|| {
+                let (p, i): (std::net::SocketAddr, std::net::SocketAddr) =
+                    ready_rx.recv().context("the demo server did not start")?;
+                let mut client = vigil::client::AppendClient::new(&format!("http://{i}"));
+                match existing {
+                    Some(s) => println!("Serving the existing demo log in {} ({} entries).", data_dir.display(), s.size),
+                    None => {
+                        let t = std::time::Instant::now();
+                        let n = vigil::demo::seed(&mut client, &clock, &keys)?;
+                        println!("Appended the story through http://{i}/v1/events: {n} events in {:.1?}.", t.elapsed());
+                    }
+                }
+                let r = match verify_data_dir(&data_dir, &log_key) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        eprintln!("the demo log does not verify: {e}");
+                        return Ok(ExitCode::from(1));
+                    }
+                };
+                println!("Verified: {} entries, root {}, signed by {}", r.size, r.root, log_key.to_vkey());
+                println!("\nOpen:");
+                println!("  checkpoint:  http://{p}/checkpoint");
+                println!("  incidents:   http://{p}/v1/incidents");
+                println!("  the breach:  http://{p}/v1/incidents/{}", vigil::demo::INCIDENT);
+                println!("  SAFU fund:   http://{p}/v1/safu");
+                println!("  entries:     http://{p}/v1/entries?kind=alarm");
+                println!("  append:      vigil append --url http://{i} --key {}/risk.key events.jsonl", a.keys.display());
+                if a.no_serve {
+                    return Ok(ExitCode::SUCCESS);
+                }
+                println!("\nOrdinary traffic keeps arriving every {} ms; Ctrl-C stops.", a.every_ms);
+                clock.go_live();
+                let every = std::time::Duration::from_millis(a.every_ms.max(10));
+                if let Err(e) = vigil::demo::keep_growing(&mut client, &clock, &keys, every, &stop) {
+                    // The server going away on Ctrl-C ends the traffic; anything else is an error.
+                    std::thread::sleep(std::time::Duration::from_millis(500));
+                    if !stop.load(Ordering::SeqCst) {
+                        return Err(e);
+                    }
+                }
+                Ok(ExitCode::SUCCESS)
+            })();
+            let _ = stop_tx.send(());
+            result
+        })
+    };
+    let served = runtime()?.block_on(vigil::serve::serve_with(
+        cfg,
+        clock.clone(),
+        move |p, i| {
+            let _ = ready_tx.send((p, i));
+        },
+        async move {
+            let _ = stop_rx.await;
+        },
+    ));
+    stop.store(true, Ordering::SeqCst);
+    let code = worker.join().map_err(|_| anyhow::anyhow!("the demo worker panicked"))??;
+    served?;
+    Ok(code)
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {

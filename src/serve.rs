@@ -3,7 +3,7 @@
 //! the engine, whose syncer answers nothing before its sync: nothing acknowledged is lost.
 
 use crate::config::{open_ledger, read_signer, Config};
-use crate::engine::{Engine, EngineConfig, SystemClock};
+use crate::engine::{Clock, Engine, EngineConfig, SystemClock};
 use crate::http::internal::InternalState;
 use anyhow::{Context, Result};
 use std::net::SocketAddr;
@@ -36,12 +36,26 @@ impl Default for ServerConfig {
     }
 }
 
-/// Opens the ledger, binds both listeners, and serves until a shutdown signal.
+/// Opens the ledger, binds both listeners, and serves until SIGINT/SIGTERM.
 pub async fn serve(cfg: Config, ready: impl FnOnce(SocketAddr, SocketAddr)) -> Result<()> {
+    serve_with(cfg, Arc::new(SystemClock), ready, shutdown_signal()).await
+}
+
+/// [`serve`] with the clock the engine and the replay window read, stopping gracefully when
+/// `shutdown` completes (or on SIGINT/SIGTERM).
+pub async fn serve_with(
+    cfg: Config,
+    clock: Arc<dyn Clock>,
+    ready: impl FnOnce(SocketAddr, SocketAddr),
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<()> {
     let server = cfg.server.clone();
+    let engine_clock = clock.clone();
     let engine: Arc<Engine> = Arc::new(
         tokio::task::spawn_blocking(move || -> Result<Engine> {
-            open_ledger(&cfg, EngineConfig::new(read_signer(&cfg.log_key)?))
+            let mut ec = EngineConfig::new(read_signer(&cfg.log_key)?);
+            ec.clock = engine_clock;
+            open_ledger(&cfg, ec)
         })
         .await??,
     );
@@ -54,14 +68,17 @@ pub async fn serve(cfg: Config, ready: impl FnOnce(SocketAddr, SocketAddr)) -> R
     ready(public.local_addr()?, internal.local_addr()?);
     let state = InternalState {
         engine: engine.clone(),
-        clock: Arc::new(SystemClock),
+        clock,
         replay_window_ms: server.replay_window_ms,
         in_flight: Arc::new(AtomicUsize::new(0)),
         max_in_flight: server.max_in_flight,
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
-        shutdown_signal().await;
+        tokio::select! {
+            _ = shutdown => {},
+            _ = shutdown_signal() => {},
+        }
         let _ = stop_tx.send(true);
     });
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {

@@ -13,6 +13,9 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use std::sync::Arc;
 use vigil_core::entry::Entry;
+use vigil_core::event::{Event, EventKind};
+use vigil_core::facts;
+use vigil_core::statement::Statement;
 use vigil_core::hash::chain_hash;
 use vigil_core::merkle::{leaf_hash, TilePath, TILE_WIDTH};
 
@@ -26,6 +29,8 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/v1/entries", get(entries))
         .route("/v1/entries/{seq}", get(entry))
         .route("/v1/safu", get(safu))
+        .route("/v1/incidents", get(incidents))
+        .route("/v1/incidents/{id}", get(incident))
         .route("/v1/proofs/inclusion", get(inclusion))
         .route("/v1/proofs/consistency", get(consistency))
         .route("/healthz", get(|| async { "ok\n" }))
@@ -210,54 +215,116 @@ async fn consistency(
     Ok(Json(p).into_response())
 }
 
-/// `GET /v1/safu`: the SAFU fund's balance history, per asset, derived from every
-/// `safu_contribution` and `safu_payout` up to the latest checkpoint; each point names the
-/// entry it comes from (verify it with `/v1/proofs/inclusion?seq=`). Amounts are strings of
-/// minor units. A payout larger than the balance is reported, never wrapped.
+/// Reads and decodes the entries `seqs` (all below the published size).
+fn decoded(engine: &Engine, seqs: &[u64]) -> Result<Vec<(Entry, Statement)>, Problem> {
+    seqs.iter()
+        .map(|&seq| {
+            let bytes = engine
+                .store()
+                .entry(seq)
+                .map_err(Problem::internal)?
+                .ok_or_else(|| Problem::internal(format!("entry {seq} missing")))?;
+            Entry::decode(&bytes).map_err(Problem::internal)
+        })
+        .collect()
+}
+
+fn items(entries: &[(Entry, Statement)]) -> Vec<facts::Item<'_>> {
+    entries.iter().map(|(e, st)| facts::Item { seq: e.seq, time_ms: e.time_ms, event: &st.event }).collect()
+}
+
+/// `GET /v1/safu`: the SAFU fund's balance history, per asset, derived (by `vigil_core::facts`)
+/// from every `safu_contribution` and `safu_payout` up to the latest checkpoint; each point
+/// names the entry it comes from (verify it with `/v1/proofs/inclusion?seq=`). Amounts are
+/// strings of minor units. A payout larger than the balance is reported, never wrapped.
 async fn safu(State(engine): State<Arc<Engine>>) -> Result<Json<serde_json::Value>, Problem> {
-    use vigil_core::event::{Event, EventKind};
-    let head = engine.head();
-    let size = head.state.size;
+    let size = engine.head().state.size;
     let mut seqs =
         engine.store().by_kind(EventKind::SafuContribution.as_str(), None, usize::MAX).map_err(Problem::internal)?;
     seqs.extend(engine.store().by_kind(EventKind::SafuPayout.as_str(), None, usize::MAX).map_err(Problem::internal)?);
     seqs.retain(|&s| s < size);
     seqs.sort_unstable();
-    let mut balances: std::collections::BTreeMap<String, i128> = Default::default();
-    let mut points = Vec::with_capacity(seqs.len());
-    for seq in seqs {
-        let bytes = engine
-            .store()
-            .entry(seq)
-            .map_err(Problem::internal)?
-            .ok_or_else(|| Problem::internal(format!("entry {seq} missing")))?;
-        let (e, st) = Entry::decode(&bytes).map_err(Problem::internal)?;
-        let (kind, asset, delta, incident) = match &st.event {
-            Event::SafuContribution(c) => {
-                ("contribution", &c.asset, i128::try_from(c.amount.0).unwrap_or(i128::MAX), None)
-            }
-            Event::SafuPayout(p) => {
-                ("payout", &p.asset, -i128::try_from(p.amount.0).unwrap_or(i128::MAX), Some(p.incident.clone()))
-            }
-            _ => continue,
-        };
-        let b = balances.entry(asset.clone()).or_insert(0);
-        *b = b.saturating_add(delta);
-        points.push(serde_json::json!({
-            "seq": seq,
-            "time_ms": e.time_ms,
-            "kind": kind,
-            "asset": asset,
-            "amount": delta.unsigned_abs().to_string(),
-            "incident": incident,
-            "balance": b.to_string(),
-        }));
-    }
-    let negative: Vec<&String> = balances.iter().filter(|(_, b)| **b < 0).map(|(a, _)| a).collect();
+    let entries = decoded(&engine, &seqs)?;
+    let h = facts::safu_history(&items(&entries)).map_err(Problem::internal)?;
     Ok(Json(serde_json::json!({
         "checkpoint_size": size,
-        "balances": balances.iter().map(|(a, b)| (a.clone(), serde_json::Value::String(b.to_string()))).collect::<serde_json::Map<_, _>>(),
-        "negative": negative,
-        "history": points,
+        "balances": h.balances,
+        "negative": h.went_negative,
+        "history": h.history,
+    })))
+}
+
+/// The sequence numbers of `incident`'s timeline below `size`: the entries naming it and the
+/// entries its alarms refer to, each with why it is there, in log order.
+fn timeline(engine: &Engine, incident: &str, size: u64) -> Result<Vec<(u64, facts::Membership)>, Problem> {
+    let mut seqs = engine.store().by_incident(incident, None, usize::MAX).map_err(Problem::internal)?;
+    seqs.retain(|&s| s < size);
+    let naming = decoded(engine, &seqs)?;
+    let mut out: std::collections::BTreeMap<u64, facts::Membership> =
+        seqs.iter().map(|&s| (s, facts::Membership::Names)).collect();
+    for (e, st) in &naming {
+        for &r in facts::brings_in(&st.event) {
+            if r < size {
+                out.entry(r).or_insert(facts::Membership::ReferencedBy { alarm: e.seq });
+            }
+        }
+    }
+    Ok(out.into_iter().collect())
+}
+
+/// `GET /v1/incidents`: every incident the log opened, with its derived facts.
+async fn incidents(State(engine): State<Arc<Engine>>) -> Result<Json<serde_json::Value>, Problem> {
+    let size = engine.head().state.size;
+    let mut opens = engine.store().by_kind(EventKind::IncidentOpen.as_str(), None, usize::MAX).map_err(Problem::internal)?;
+    opens.retain(|&s| s < size);
+    let mut out = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for (e, st) in decoded(&engine, &opens)? {
+        let Event::IncidentOpen(o) = &st.event else { continue };
+        if !seen.insert(o.incident.clone()) {
+            continue;
+        }
+        let members = timeline(&engine, &o.incident, size)?;
+        let seqs: Vec<u64> = members.iter().map(|(s, _)| *s).collect();
+        let entries = decoded(&engine, &seqs)?;
+        let f = facts::incident_facts(&o.incident, &items(&entries)).map_err(Problem::internal)?;
+        out.push(serde_json::json!({
+            "incident": o.incident,
+            "opened_seq": e.seq,
+            "status": if f.closed_ms.is_some() { "closed" } else { "open" },
+            "entries": seqs.len(),
+            "facts": f,
+        }));
+    }
+    Ok(Json(serde_json::json!({ "checkpoint_size": size, "incidents": out })))
+}
+
+/// `GET /v1/incidents/{id}`: the incident's timeline, every entry with its inclusion proof to
+/// the one checkpoint returned with it, and the facts derived from it.
+async fn incident(State(engine): State<Arc<Engine>>, Path(id): Path<String>) -> Result<Json<serde_json::Value>, Problem> {
+    let head = engine.head();
+    let size = head.state.size;
+    let members = timeline(&engine, &id, size)?;
+    if members.is_empty() {
+        return Err(Problem::not_found(format!("no entry of the log names incident {id:?}")));
+    }
+    let seqs: Vec<u64> = members.iter().map(|(s, _)| *s).collect();
+    let entries = decoded(&engine, &seqs)?;
+    let f = facts::incident_facts(&id, &items(&entries)).map_err(Problem::internal)?;
+    let proofs = head.tree.inclusion_proofs(&seqs, size, engine.store()).map_err(Problem::internal)?;
+    let mut timeline = Vec::with_capacity(seqs.len());
+    for (((seq, why), proof), (_, st)) in members.iter().zip(proofs).zip(&entries) {
+        let mut e = entry_json(&engine, *seq)?;
+        e["kind"] = st.event.kind().as_str().into();
+        e["membership"] = serde_json::to_value(why).map_err(Problem::internal)?;
+        e["inclusion_proof"] = serde_json::to_value(proof).map_err(Problem::internal)?;
+        timeline.push(e);
+    }
+    Ok(Json(serde_json::json!({
+        "incident": id,
+        "checkpoint": String::from_utf8_lossy(&head.checkpoint),
+        "checkpoint_size": size,
+        "facts": f,
+        "timeline": timeline,
     })))
 }

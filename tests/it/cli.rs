@@ -64,22 +64,32 @@ fn verify_exit_codes() {
 }
 
 #[test]
-fn the_demo_tells_the_story_and_verifies() {
+fn the_demo_tells_the_story_through_the_api_and_verifies() {
     let dir = tempfile::tempdir().unwrap();
     let keys = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("keys-example");
-    let out = Command::new(vigil_bin())
-        .args(["demo", "--no-serve", "--data-dir"])
-        .arg(dir.path().join("d"))
-        .arg("--keys")
-        .arg(&keys)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("Verified: 24 entries"), "{stdout}");
-    // The incident's entries are indexed by incident id.
+    let run = || {
+        let out = Command::new(vigil_bin())
+            .args(["demo", "--no-serve", "--data-dir"])
+            .arg(dir.path().join("d"))
+            .arg("--keys")
+            .arg(&keys)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+        stdout
+    };
+    let stdout = run();
+    // The bootstrap (operator and five services), then every event of the story.
+    let total = 6 + vigil::demo::story().len();
+    assert!(stdout.contains(&format!("Verified: {total} entries")), "{stdout}");
+    assert!(stdout.contains("/v1/events"), "seeded through the internal API: {stdout}");
+    // A second run serves the existing log as it is.
+    let again = run();
+    assert!(again.contains(&format!("existing demo log in {} ({total} entries)", dir.path().join("d").display())), "{again}");
     let store = vigil::store::Store::open_read_only(&dir.path().join("d")).unwrap();
-    let inc = store.by_incident("INC-2019-05-07-hot-wallet", None, 100).unwrap();
-    assert_eq!(inc.len(), 10, "{inc:?}");
+    // Alarms, open, three freezes, the reset, two updates, the payout, two unfreezes, the close.
+    let inc = store.by_incident(vigil::demo::INCIDENT, None, 100).unwrap();
+    assert_eq!(inc.len(), 13, "{inc:?}");
     assert_eq!(store.by_kind("safu_payout", None, 10).unwrap().len(), 1);
 }

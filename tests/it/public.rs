@@ -224,28 +224,83 @@ async fn entries_are_listed_by_kind_incident_and_page() {
     }
 }
 
-#[tokio::test]
-async fn the_safu_history_is_derived_from_the_log() {
-    let (engine, _dir) = std::thread::spawn(|| {
+fn demo_engine() -> (Arc<Engine>, tempfile::TempDir) {
+    std::thread::spawn(|| {
         let dir = tempfile::tempdir().unwrap();
         let keys_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("keys-example");
-        let (engine, _) = vigil::demo::write_demo_log(&keys_dir, &dir.path().join("d")).unwrap();
+        let engine = vigil::demo::write_demo_log(&keys_dir, &dir.path().join("d")).unwrap();
         (Arc::new(engine), dir)
     })
     .join()
-    .unwrap();
+    .unwrap()
+}
+
+#[tokio::test]
+async fn the_safu_history_is_derived_from_the_log() {
+    let (engine, _dir) = demo_engine();
     let g = get(&engine, "/v1/safu").await;
     assert_eq!(g.status, StatusCode::OK);
     let v: serde_json::Value = serde_json::from_slice(&g.body).unwrap();
     let h = v["history"].as_array().unwrap();
-    assert_eq!(h.len(), 2, "{v}");
+    // The opening balance, 28 daily contributions, the payout.
+    assert_eq!(h.len(), 30, "{v}");
     assert_eq!((h[0]["kind"].as_str(), h[0]["balance"].as_str()), (Some("contribution"), Some("850000000000")));
-    assert_eq!((h[1]["kind"].as_str(), h[1]["amount"].as_str()), (Some("payout"), Some("700000000000")));
-    assert_eq!(h[1]["incident"], "INC-2019-05-07-hot-wallet");
-    assert_eq!(v["balances"]["BTC"], "150000000000");
+    let payout = h.iter().find(|p| p["kind"] == "payout").unwrap();
+    assert_eq!(payout["amount"], "700000000000");
+    assert_eq!(payout["incident"], vigil::demo::INCIDENT);
+    // Every balance is the previous one plus a contribution or minus a payout.
+    let mut balance: i128 = 0;
+    for p in h {
+        let amount: i128 = p["amount"].as_str().unwrap().parse().unwrap();
+        balance += if p["kind"] == "payout" { -amount } else { amount };
+        assert_eq!(p["balance"].as_str().unwrap(), balance.to_string(), "{p}");
+    }
+    assert_eq!(v["balances"]["BTC"], balance.to_string());
     assert_eq!(v["negative"], serde_json::json!([]));
     // Each point is an entry of the log.
-    let seq = h[1]["seq"].as_u64().unwrap();
+    let seq = payout["seq"].as_u64().unwrap();
     let e: serde_json::Value = serde_json::from_slice(&get(&engine, &format!("/v1/entries/{seq}")).await.body).unwrap();
     assert_eq!(e["statement"]["event"]["kind"], "safu_payout");
+}
+
+#[tokio::test]
+async fn an_incident_timeline_verifies_against_one_checkpoint_and_states_its_facts() {
+    let (engine, _dir) = demo_engine();
+    let log_key = vigil::config::read_verifier(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("keys-example/vigil.example_audit-log.vkey"),
+    )
+    .unwrap();
+    let list: serde_json::Value = serde_json::from_slice(&get(&engine, "/v1/incidents").await.body).unwrap();
+    let incidents = list["incidents"].as_array().unwrap();
+    assert_eq!(incidents.len(), 1, "{list}");
+    assert_eq!((incidents[0]["incident"].as_str(), incidents[0]["status"].as_str()), (Some(vigil::demo::INCIDENT), Some("closed")));
+
+    let g = get(&engine, &format!("/v1/incidents/{}", vigil::demo::INCIDENT)).await;
+    assert_eq!(g.status, StatusCode::OK);
+    let v: serde_json::Value = serde_json::from_slice(&g.body).unwrap();
+    let cp = checkpoint::verify(v["checkpoint"].as_str().unwrap().as_bytes(), &log_key).unwrap().checkpoint;
+    let timeline = v["timeline"].as_array().unwrap();
+    // 12 executed attack withdrawals (brought in by the alarms), 2 alarms, open, 3 freezes,
+    // the credential reset, 2 updates, the payout, 2 unfreezes, the close.
+    assert_eq!(timeline.len(), 25, "{v}");
+    for e in timeline {
+        let leaf = Digest::from_hex(e["leaf_hash"].as_str().unwrap()).unwrap();
+        let proof: vigil_core::merkle::InclusionProof = serde_json::from_value(e["inclusion_proof"].clone()).unwrap();
+        assert_eq!(proof.tree_size, cp.size);
+        proof.verify(&leaf, &cp.root).unwrap_or_else(|err| panic!("entry {}: {err}", e["seq"]));
+        // The leaf hash is the hash of the bytes served.
+        assert_eq!(leaf_hash(&hex::decode(e["bytes"].as_str().unwrap()).unwrap()), leaf);
+    }
+    let referenced = timeline.iter().filter(|e| e["membership"]["via"] == "referenced_by").count();
+    assert_eq!(referenced, 12);
+    let f = &v["facts"];
+    assert_eq!(f["lost"]["BTC"], "700000000000");
+    assert_eq!(f["covered"]["BTC"], "700000000000");
+    assert_eq!(f["uncovered"], serde_json::json!({}));
+    // First alarm 17:24, global freeze 17:31.
+    assert_eq!(f["alarm_to_freeze_ms"], 7 * 60_000);
+
+    for (path, status) in [("/v1/incidents/INC-none", StatusCode::NOT_FOUND), ("/v1/incidents/", StatusCode::NOT_FOUND)] {
+        assert_eq!(get(&engine, path).await.status, status, "{path}");
+    }
 }

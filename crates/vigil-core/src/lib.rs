@@ -15,6 +15,7 @@ pub mod canonical;
 pub mod checkpoint;
 pub mod entry;
 pub mod event;
+pub mod facts;
 #[cfg(test)]
 mod format_example;
 pub mod hash;

@@ -1,5 +1,5 @@
 //! What an internal service embeds to submit events: commit private values, sign, and build
-//! the submission. (The HTTP transport is the servers' issue.)
+//! the submission; the blocking HTTP clients of the internal API (appends, auditors' openings).
 
 use vigil_core::event::Event;
 use vigil_core::keys::SignerKey;
@@ -72,6 +72,37 @@ impl AppendClient {
         }
         serde_json::from_str(&text).map_err(|e| AppendFailure { status, detail: format!("bad receipts: {e}") })
     }
+}
+
+/// Fetches the private-field openings of entry `seq` from an internal API, as an auditor: the
+/// request is signed with the auditor's key (`vigil_core::request`) at `now_ms`.
+pub fn fetch_openings(
+    base_url: &str,
+    auditor: &SignerKey,
+    seq: u64,
+    now_ms: u64,
+) -> Result<serde_json::Value, AppendFailure> {
+    let path = format!("/v1/openings/{seq}");
+    let header = vigil_core::request::RequestSignature::sign(auditor, "GET", &path, now_ms);
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(std::time::Duration::from_secs(30)))
+        .build()
+        .into();
+    let mut res = agent
+        .get(&format!("{}{path}", base_url.trim_end_matches('/')))
+        .header(vigil_core::request::HEADER, &header)
+        .call()
+        .map_err(|e| AppendFailure { status: 0, detail: e.to_string() })?;
+    let status = res.status().as_u16();
+    let text = res.body_mut().read_to_string().map_err(|e| AppendFailure { status, detail: e.to_string() })?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| AppendFailure { status, detail: format!("not JSON: {e}") })?;
+    if status != 200 {
+        let detail = v.get("detail").and_then(|d| d.as_str()).unwrap_or(&text).to_string();
+        return Err(AppendFailure { status, detail });
+    }
+    Ok(v)
 }
 
 /// One line of `vigil append`'s input: an event, or `{"idempotency_key": …, "event": …}`.

@@ -4,6 +4,7 @@
 //! data_dir = "data"                          # RocksDB data dir
 //! log_key = "keys-example/log.key"           # signs checkpoints; its name is the origin
 //! operator_key = "keys-example/operator.key" # registers the service keys in a new log
+//! auditors = ["keys-example/auditor.vkey"]   # may read private-field openings (before any table)
 //!
 //! [[services]]
 //! vkey = "keys-example/withdrawals.vkey"
@@ -40,6 +41,9 @@ pub struct Config {
     pub operator_key: PathBuf,
     #[serde(default)]
     pub services: Vec<ServiceConfig>,
+    /// Verifier keys of auditors, who may read private-field openings (signed requests).
+    #[serde(default)]
+    pub auditors: Vec<PathBuf>,
     #[serde(default)]
     pub server: crate::serve::ServerConfig,
 }
@@ -60,7 +64,15 @@ impl Config {
         for s in &mut c.services {
             fix(&mut s.vkey);
         }
+        for a in &mut c.auditors {
+            fix(a);
+        }
         Ok(c)
+    }
+
+    /// The auditors' verifier keys, read from their files.
+    pub fn auditor_keys(&self) -> Result<Vec<VerifierKey>> {
+        self.auditors.iter().map(|p| read_verifier(p)).collect()
     }
 
     /// The service keys and their kinds, read from their files.

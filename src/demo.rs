@@ -334,6 +334,7 @@ pub fn demo_config(keys_dir: &Path, data_dir: &Path) -> Result<Config> {
 data_dir = {data:?}
 log_key = {log:?}
 operator_key = {op:?}
+auditors = [{a:?}]
 [[services]]
 vkey = {w:?}
 kinds = ["withdrawal"]
@@ -358,6 +359,7 @@ kinds = ["reserve_snapshot"]
         o = keys_dir.join("operations.vkey"),
         t = keys_dir.join("treasury.vkey"),
         c = keys_dir.join("custody.vkey"),
+        a = keys_dir.join("auditor.vkey"),
     );
     let c: Config = toml::from_str(&text).context("demo config")?;
     Ok(c)

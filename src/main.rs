@@ -68,6 +68,17 @@ enum Command {
         #[arg(default_value = "-")]
         input: String,
     },
+    /// As an auditor, fetch the private-field openings of an entry from an internal API
+    /// (a request signed with the auditor's key); prints them as JSON.
+    Openings {
+        /// Base URL of the internal API, e.g. http://127.0.0.1:8081
+        #[arg(long)]
+        url: String,
+        /// The auditor's private key file.
+        #[arg(long)]
+        key: PathBuf,
+        seq: u64,
+    },
     /// Create (or open and check) the log of a configuration file.
     Init {
         #[arg(long)]
@@ -122,13 +133,23 @@ fn run(cmd: Command) -> Result<ExitCode> {
         Command::Serve { config } => {
             let cfg = Config::load(&config)?;
             runtime()?.block_on(vigil::serve::serve(cfg, |p, i| {
-                println!("public API:        http://{p}/checkpoint");
-                println!("internal append:   http://{i}/v1/events");
+                // Not println!: a closed stdout must not take the server down.
+                use std::io::Write;
+                let mut out = std::io::stdout();
+                let _ = writeln!(out, "public API:        http://{p}/checkpoint");
+                let _ = writeln!(out, "internal append:   http://{i}/v1/events");
+                let _ = out.flush();
             }))?;
         }
         Command::Append { url, key, batch, input } => return append(&url, &key, batch.max(1), &input),
         Command::Demo { data_dir, fresh, keys, no_serve, public, internal, every_ms } => {
             return demo(DemoArgs { data_dir, fresh, keys, no_serve, public, internal, every_ms });
+        }
+        Command::Openings { url, key, seq } => {
+            let key = read_signer(&key)?;
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as u64;
+            let v = vigil::client::fetch_openings(&url, &key, seq, now).map_err(|e| anyhow::anyhow!("openings refused: {e}"))?;
+            println!("{v}");
         }
         Command::Init { config } => {
             let cfg = Config::load(&config)?;

@@ -50,6 +50,7 @@ pub async fn serve_with(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let server = cfg.server.clone();
+    let auditors = Arc::new(cfg.auditor_keys()?);
     let engine_clock = clock.clone();
     let engine: Arc<Engine> = Arc::new(
         tokio::task::spawn_blocking(move || -> Result<Engine> {
@@ -72,6 +73,7 @@ pub async fn serve_with(
         replay_window_ms: server.replay_window_ms,
         in_flight: Arc::new(AtomicUsize::new(0)),
         max_in_flight: server.max_in_flight,
+        auditors,
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {

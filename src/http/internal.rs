@@ -14,6 +14,13 @@
 //! | 415 | `unsupported_media_type` | not `application/json` |
 //! | 422 | `invalid_event`, `bad_openings`, `outside_replay_window` | schema-invalid (names the field) |
 //! | 503 | `saturated`, `storage` | too many events waiting, or storage failed (`Retry-After`) |
+//!
+//! `GET /v1/openings/{seq}`: the private-field openings of entry `seq`, for auditors only. The
+//! request carries a `Vigil-Signature` header (`vigil_core::request`) by a key listed in the
+//! configuration's `auditors`: without one, or with an unknown key, a bad signature or a
+//! `created` outside the replay window, 401 (`unauthenticated`); a valid signature by a key that
+//! is not an auditor's (a service key), 403 (`not_an_auditor`); 404 when the entry does not
+//! exist or has no private fields.
 
 use super::Problem;
 use crate::engine::{AppendError, Clock, Engine, RejectCode};
@@ -25,6 +32,8 @@ use axum::routing::post;
 use axum::{Json, Router};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use vigil_core::keys::VerifierKey;
+use vigil_core::request::{RequestSignature, HEADER};
 use vigil_core::statement::Submission;
 
 /// Largest request body.
@@ -41,11 +50,14 @@ pub struct InternalState {
     /// Events accepted for processing and not answered yet, and the most allowed.
     pub in_flight: Arc<AtomicUsize>,
     pub max_in_flight: usize,
+    /// Keys that may read openings.
+    pub auditors: Arc<Vec<VerifierKey>>,
 }
 
 pub fn router(state: InternalState) -> Router {
     Router::new()
         .route("/v1/events", post(append))
+        .route("/v1/openings/{seq}", axum::routing::get(openings))
         .route("/healthz", axum::routing::get(|| async { "ok\n" }))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
@@ -82,7 +94,23 @@ impl Drop for InFlight {
     }
 }
 
-async fn append(State(s): State<InternalState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn append(
+    State(s): State<InternalState>,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(b) => b,
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!("the body is over the limit of {MAX_BODY} bytes; send smaller batches"),
+            )
+            .into_response()
+        }
+        Err(e) => return Problem::bad_request(format!("could not read the body: {e}")).into_response(),
+    };
     match append_inner(&s, &headers, &body).await {
         Ok(r) => r,
         Err(r) => r,
@@ -168,4 +196,57 @@ async fn append_inner(s: &InternalState, headers: &HeaderMap, body: &[u8]) -> Re
             Err(unavailable("storage", "the ledger cannot write right now; nothing of the batch was written".into()))
         }
     }
+}
+
+/// `GET /v1/openings/{seq}` for auditors (signed request).
+async fn openings(
+    State(s): State<InternalState>,
+    axum::extract::Path(seq): axum::extract::Path<String>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    let unauthenticated = |d: String| Problem::new(StatusCode::UNAUTHORIZED, "unauthenticated", d);
+    let header = headers
+        .get(HEADER)
+        .ok_or_else(|| unauthenticated(format!("openings are for auditors: sign the request ({HEADER} header)")))?
+        .to_str()
+        .map_err(|_| unauthenticated(format!("the {HEADER} header is not ASCII")))?;
+    let sig = RequestSignature::parse(header).map_err(|e| unauthenticated(format!("{HEADER}: {e}")))?;
+    let now = s.clock.now_ms();
+    if sig.created_ms.abs_diff(now) > s.replay_window_ms {
+        return Err(unauthenticated(format!(
+            "{HEADER}: created {} is more than {} ms from the server's clock ({now})",
+            sig.created_ms, s.replay_window_ms
+        )));
+    }
+    let path = uri.path();
+    if let Some(k) = s.auditors.iter().find(|k| k.key_ref == sig.key) {
+        if !sig.verify(k, "GET", path) {
+            return Err(unauthenticated(format!("{HEADER}: the signature by {} does not verify", sig.key)));
+        }
+    } else {
+        let head = s.engine.head();
+        return Err(match head.registry.get(&sig.key) {
+            Some(r) if sig.verify(&r.key, "GET", path) => Problem::new(
+                StatusCode::FORBIDDEN,
+                "not_an_auditor",
+                format!("{} is a service key, not an auditor's: openings are for auditors", sig.key),
+            ),
+            _ => unauthenticated(format!("{HEADER}: unknown key {} or bad signature", sig.key)),
+        });
+    }
+    let seq: u64 = seq.parse().map_err(|_| Problem::bad_request(format!("sequence number {seq:?} is not a number")))?;
+    let size = s.engine.head().state.size;
+    if seq >= size {
+        return Err(Problem::not_found(format!("entry {seq} does not exist; the log has {size} entries")));
+    }
+    let json = s
+        .engine
+        .store()
+        .openings(seq)
+        .map_err(Problem::internal)?
+        .ok_or_else(|| Problem::not_found(format!("entry {seq} has no private fields")))?;
+    let openings: serde_json::Value = serde_json::from_slice(&json).map_err(Problem::internal)?;
+    tracing::info!(auditor = %sig.key, seq, "openings read");
+    Ok(Json(serde_json::json!({ "seq": seq, "openings": openings })).into_response())
 }

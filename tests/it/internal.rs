@@ -14,6 +14,7 @@ use vigil_core::statement::Submission;
 
 struct Env {
     keys: Keys,
+    auditor: vigil_core::keys::SignerKey,
     engine: Arc<Engine>,
     state: InternalState,
     _dir: tempfile::TempDir,
@@ -29,8 +30,9 @@ fn env() -> Env {
             replay_window_ms: 300_000,
             in_flight: Arc::new(AtomicUsize::new(0)),
             max_in_flight: 10_000,
+            auditors: Arc::new(vec![key("auditor", 77).verifier()]),
         };
-        Env { keys, engine, state, _dir: dir }
+        Env { keys, auditor: key("auditor", 77), engine, state, _dir: dir }
     })
     .join()
     .unwrap()
@@ -227,4 +229,58 @@ async fn a_saturated_sequencer_answers_503_with_retry_after() {
     let res = router(e.state.clone()).oneshot(req).await.unwrap();
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(res.headers().get("retry-after").unwrap(), "1");
+}
+
+#[tokio::test]
+async fn openings_are_for_auditors_with_signed_requests() {
+    use vigil_core::request::RequestSignature;
+    let e = env();
+    let (status, receipts) = post(
+        &e.state,
+        "application/json",
+        json!([submission(&e.keys.withdrawals, withdrawal("w-1"), "a", T0), submission(&e.keys.risk, alarm(vec![]), "b", T0)])
+            .to_string()
+            .into_bytes(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{receipts}");
+    let (w, a) = (receipts[0]["seq"].as_u64().unwrap(), receipts[1]["seq"].as_u64().unwrap());
+    let path = |seq: u64| format!("/v1/openings/{seq}");
+    let sign = |k: &vigil_core::keys::SignerKey, p: &str, at: u64| Some(RequestSignature::sign(k, "GET", p, at));
+    let stranger = key("auditor", 78);
+    // (case, path, header, status, code)
+    let cases: Vec<(&str, String, Option<String>, StatusCode, &str)> = vec![
+        ("no signature", path(w), None, StatusCode::UNAUTHORIZED, "unauthenticated"),
+        ("malformed", path(w), Some("keyid=auditor".into()), StatusCode::UNAUTHORIZED, "unauthenticated"),
+        ("signed for another entry", path(w), sign(&e.auditor, &path(a), T0), StatusCode::UNAUTHORIZED, "unauthenticated"),
+        ("too old", path(w), sign(&e.auditor, &path(w), T0 - 3_600_000), StatusCode::UNAUTHORIZED, "unauthenticated"),
+        ("unknown key", path(w), sign(&stranger, &path(w), T0), StatusCode::UNAUTHORIZED, "unauthenticated"),
+        ("a service key", path(w), sign(&e.keys.withdrawals, &path(w), T0), StatusCode::FORBIDDEN, "not_an_auditor"),
+        ("no private fields", path(a), sign(&e.auditor, &path(a), T0), StatusCode::NOT_FOUND, "not_found"),
+        ("beyond the log", path(999), sign(&e.auditor, &path(999), T0), StatusCode::NOT_FOUND, "not_found"),
+        ("the auditor", path(w), sign(&e.auditor, &path(w), T0), StatusCode::OK, ""),
+    ];
+    for (case, p, header, want, code) in cases {
+        let mut req = Request::get(&p);
+        if let Some(h) = header {
+            req = req.header("vigil-signature", h);
+        }
+        let res = router(e.state.clone()).oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+        let status = res.status();
+        let body: Value = serde_json::from_slice(&res.into_body().collect().await.unwrap().to_bytes()).unwrap();
+        assert_eq!(status, want, "{case}: {body}");
+        if want != StatusCode::OK {
+            assert_eq!(body["code"], code, "{case}: {body}");
+            continue;
+        }
+        // The openings open the commitment logged in the entry.
+        let bytes = e.engine.store().entry(w).unwrap().unwrap();
+        let (_, st) = vigil_core::entry::Entry::decode(&bytes).unwrap();
+        let openings: Vec<vigil_core::event::Opening> = serde_json::from_value(body["openings"].clone()).unwrap();
+        let vigil_core::event::Event::Withdrawal(wd) = &st.event else { panic!("not a withdrawal") };
+        let vigil_core::event::Private::Committed(c) = &wd.account else { panic!("clear account") };
+        assert_eq!(openings.len(), 1);
+        assert!(openings[0].opens(c));
+        assert_eq!(openings[0].value, "acct-42");
+    }
 }

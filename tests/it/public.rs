@@ -171,13 +171,17 @@ async fn entries_and_proofs() {
 #[tokio::test]
 async fn the_public_router_has_no_write_route() {
     let (_keys, engine, _dir) = ledger(1);
-    for uri in ["/checkpoint", "/tile/0/000.p/7", "/v1/entries/0", "/v1/proofs/inclusion?seq=0"] {
+    for uri in ["/checkpoint", "/tile/0/000.p/7", "/v1/entries/0", "/v1/proofs/inclusion?seq=0", "/v1/incidents", "/v1/safu"] {
         for m in [Method::POST, Method::PUT, Method::DELETE, Method::PATCH] {
             let g = call(&engine, m.clone(), uri).await;
             assert_eq!(g.status, StatusCode::METHOD_NOT_ALLOWED, "{m} {uri}");
         }
     }
     assert_eq!(call(&engine, Method::POST, "/v1/events").await.status, StatusCode::NOT_FOUND);
+    // No openings on the public listener, whatever the method.
+    for m in [Method::GET, Method::POST] {
+        assert_eq!(call(&engine, m.clone(), "/v1/openings/0").await.status, StatusCode::NOT_FOUND, "{m}");
+    }
 }
 
 #[tokio::test]

@@ -13,87 +13,266 @@ fn free_port() -> u16 {
 }
 
 fn http(method: &str, url: &str) -> (u16, String) {
-    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-    let mut res = match method {
-        "GET" => agent.get(url).call().unwrap(),
-        _ => agent.post(url).header("content-type", "application/json").send(&b"{}"[..]).unwrap(),
-    };
+    let (status, body) = request(method, url, "application/json", b"{}".to_vec());
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// Any method with a body, over real HTTP; returns the status and the body bytes.
+fn request(method: &str, url: &str, content_type: &str, body: Vec<u8>) -> (u16, Vec<u8>) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .allow_non_standard_methods(true)
+        .build()
+        .into();
+    let req = ureq::http::Request::builder().method(method).uri(url).header("content-type", content_type);
+    let req = if method == "GET" || method == "HEAD" { req.body(Vec::new()) } else { req.body(body) }.unwrap();
+    let mut res = agent.run(req).unwrap();
     let status = res.status().as_u16();
-    (status, res.body_mut().read_to_string().unwrap())
+    (status, res.body_mut().read_to_vec().unwrap())
+}
+
+/// A real `vigil serve` on free loopback ports, with the test keys written to its folder
+/// (services: `risk` may append alarms, `withdrawals` withdrawals; `auditor` reads openings).
+struct Server {
+    child: std::process::Child,
+    dir: tempfile::TempDir,
+    keys: Keys,
+    public: String,
+    internal: String,
+}
+
+impl Server {
+    fn start() -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = Keys::new();
+        let auditor = key("auditor", 77);
+        for (name, k) in [("log", &keys.log), ("operator", &keys.operator), ("risk", &keys.risk), ("withdrawals", &keys.withdrawals), ("auditor", &auditor)] {
+            std::fs::write(dir.path().join(format!("{name}.key")), k.to_skey()).unwrap();
+            std::fs::write(dir.path().join(format!("{name}.vkey")), k.verifier().to_vkey()).unwrap();
+        }
+        let (pp, ip) = (free_port(), free_port());
+        let cfg = dir.path().join("vigil.toml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "data_dir = \"data\"\nlog_key = \"log.key\"\noperator_key = \"operator.key\"\nauditors = [\"auditor.vkey\"]\n\
+                 [[services]]\nvkey = \"risk.vkey\"\nkinds = [\"alarm\"]\n[[services]]\nvkey = \"withdrawals.vkey\"\nkinds = [\"withdrawal\"]\n\
+                 [server]\npublic = \"127.0.0.1:{pp}\"\ninternal = \"127.0.0.1:{ip}\"\n"
+            ),
+        )
+        .unwrap();
+        let mut child = Command::new(vigil_bin())
+            .args(["serve", "--config"])
+            .arg(&cfg)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = lines.next().unwrap().unwrap();
+        assert!(first.contains(&format!("127.0.0.1:{pp}")), "{first}");
+        // Keep reading what the server prints, so it never writes into a closed pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        Server { child, dir, keys, public: format!("http://127.0.0.1:{pp}"), internal: format!("http://127.0.0.1:{ip}") }
+    }
+
+    fn key_file(&self, name: &str) -> std::path::PathBuf {
+        self.dir.path().join(format!("{name}.key"))
+    }
+
+    /// `vigil append` of JSON lines with a service key; returns the receipts.
+    fn append(&self, service: &str, lines: &[&str]) -> Vec<serde_json::Value> {
+        let mut append = Command::new(vigil_bin())
+            .args(["append", "--batch", "2", "--url", &self.internal, "--key"])
+            .arg(self.key_file(service))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        append.stdin.take().unwrap().write_all(lines.join("\n").as_bytes()).unwrap();
+        let out = append.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    }
+
+    /// The served checkpoint, verified against the pinned log key.
+    fn checkpoint(&self) -> (String, vigil_core::checkpoint::Checkpoint) {
+        let (status, note) = http("GET", &format!("{}/checkpoint", self.public));
+        assert_eq!(status, 200);
+        let cp = checkpoint::verify(note.as_bytes(), &self.keys.log.verifier()).unwrap().checkpoint;
+        (note, cp)
+    }
+
+    /// SIGTERM, then a clean exit.
+    fn stop(mut self) -> tempfile::TempDir {
+        assert!(Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap().success());
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "{status:?}");
+        std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
 }
 
 #[test]
 fn serve_append_read_and_shut_down() {
-    let dir = tempfile::tempdir().unwrap();
-    let keys = Keys::new();
-    for (name, k) in [("log", &keys.log), ("operator", &keys.operator), ("risk", &keys.risk)] {
-        std::fs::write(dir.path().join(format!("{name}.key")), k.to_skey()).unwrap();
-    }
-    std::fs::write(dir.path().join("risk.vkey"), keys.risk.verifier().to_vkey()).unwrap();
-    let (pp, ip) = (free_port(), free_port());
-    let cfg = dir.path().join("vigil.toml");
-    std::fs::write(
-        &cfg,
-        format!("data_dir = \"data\"\nlog_key = \"log.key\"\noperator_key = \"operator.key\"\n[[services]]\nvkey = \"risk.vkey\"\nkinds = [\"alarm\"]\n[server]\npublic = \"127.0.0.1:{pp}\"\ninternal = \"127.0.0.1:{ip}\"\n"),
-    )
-    .unwrap();
-    let mut server = Command::new(vigil_bin())
-        .args(["serve", "--config"])
-        .arg(&cfg)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
-    assert!(first.contains(&format!("127.0.0.1:{pp}")), "{first}");
-    let public = format!("http://127.0.0.1:{pp}");
-
+    let server = Server::start();
     // Append three alarms with `vigil append` (one without an idempotency key).
-    let events = [
-        r#"{"idempotency_key": "a-1", "event": {"kind": "alarm", "rule": "outflow", "severity": "high", "summary": "large outflow"}}"#,
-        r#"{"idempotency_key": "a-2", "event": {"kind": "alarm", "rule": "login", "severity": "medium", "summary": "new device logins", "refs": [1]}}"#,
-        r#"{"kind": "alarm", "rule": "api", "severity": "low", "summary": "API key use from new IPs"}"#,
-    ];
-    let mut append = Command::new(vigil_bin())
-        .args(["append", "--batch", "2", "--url", &format!("http://127.0.0.1:{ip}"), "--key"])
-        .arg(dir.path().join("risk.key"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    append.stdin.take().unwrap().write_all(events.join("\n").as_bytes()).unwrap();
-    let out = append.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let receipts: Vec<serde_json::Value> =
-        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let receipts = server.append(
+        "risk",
+        &[
+            r#"{"idempotency_key": "a-1", "event": {"kind": "alarm", "rule": "outflow", "severity": "high", "summary": "large outflow"}}"#,
+            r#"{"idempotency_key": "a-2", "event": {"kind": "alarm", "rule": "login", "severity": "medium", "summary": "new device logins", "refs": [1]}}"#,
+            r#"{"kind": "alarm", "rule": "api", "severity": "low", "summary": "API key use from new IPs"}"#,
+        ],
+    );
     assert_eq!(receipts.len(), 3);
+    let withdrawal = server.append(
+        "withdrawals",
+        &[r#"{"kind": "withdrawal", "withdrawal_id": "w-1", "stage": "requested", "asset": "BTC", "amount": "1500", "destination": "bc1q", "wallet": "hot-1", "wallet_tier": "hot", "account": "acct-9"}"#],
+    );
 
     // Read back through the public API and check the receipts against the served checkpoint.
-    let (status, note) = http("GET", &format!("{public}/checkpoint"));
-    assert_eq!(status, 200);
-    let cp = checkpoint::verify(note.as_bytes(), &keys.log.verifier()).unwrap().checkpoint;
-    assert_eq!(cp.size, 2 + 3, "genesis, the risk key, three alarms");
-    for r in &receipts {
+    let (_, cp) = server.checkpoint();
+    assert_eq!(cp.size, 3 + 3 + 1, "genesis, two service keys, three alarms, a withdrawal");
+    for r in receipts.iter().chain(&withdrawal) {
         let seq = r["seq"].as_u64().unwrap();
-        let (status, body) = http("GET", &format!("{public}/v1/proofs/inclusion?seq={seq}"));
+        let (status, body) = http("GET", &format!("{}/v1/proofs/inclusion?seq={seq}", server.public));
         assert_eq!(status, 200, "{body}");
         let p: InclusionProof = serde_json::from_str(&body).unwrap();
         p.verify(&Digest::from_hex(r["leaf_hash"].as_str().unwrap()).unwrap(), &cp.root).unwrap();
-        let (status, body) = http("GET", &format!("{public}/v1/entries/{seq}"));
+        let (status, body) = http("GET", &format!("{}/v1/entries/{seq}", server.public));
         assert_eq!(status, 200);
-        assert!(body.contains("\"kind\":\"alarm\""), "{body}");
+        assert!(body.contains("\"seq\":"), "{body}");
     }
-    // The public listener has no write route; the internal one refuses a bad request.
-    assert_eq!(http("POST", &format!("{public}/checkpoint")).0, 405);
-    assert_eq!(http("POST", &format!("{public}/v1/events")).0, 404);
-    assert_eq!(http("POST", &format!("http://127.0.0.1:{ip}/v1/events")).0, 400);
+    // The auditor reads the withdrawal's openings with `vigil openings`; the risk key may not.
+    let seq = withdrawal[0]["seq"].as_u64().unwrap().to_string();
+    let openings = |key: &str| {
+        Command::new(vigil_bin())
+            .args(["openings", "--url", &server.internal, "--key"])
+            .arg(server.key_file(key))
+            .arg(&seq)
+            .output()
+            .unwrap()
+    };
+    let out = openings("auditor");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["openings"][0]["value"], "acct-9", "{v}");
+    let out = openings("risk");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("403"), "{}", String::from_utf8_lossy(&out.stderr));
 
     // Graceful shutdown on SIGTERM; everything acknowledged is on disk.
-    assert!(Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap().success());
-    let status = server.wait().unwrap();
-    assert!(status.success(), "{status:?}");
-    let report = vigil::verify::verify_data_dir(&dir.path().join("data"), &keys.log.verifier()).unwrap();
-    assert_eq!(report.size, 5);
+    let log = server.keys.log.verifier();
+    let dir = server.stop();
+    let report = vigil::verify::verify_data_dir(&dir.path().join("data"), &log).unwrap();
+    assert_eq!(report.size, 7);
+}
+
+/// Bad requests over real HTTP: each gets its documented status and code, and the log does
+/// not change (the same checkpoint note is served before and after).
+#[test]
+fn bad_requests_get_their_status_and_change_nothing() {
+    let server = Server::start();
+    let accepted = server.append("risk", &[r#"{"idempotency_key": "taken", "event": {"kind": "alarm", "rule": "r", "severity": "low", "summary": "s"}}"#]);
+    assert_eq!(accepted.len(), 1);
+    let (before, _) = server.checkpoint();
+    let alarm = |summary: &str| {
+        vigil_core::event::Event::from_value(serde_json::json!({"kind": "alarm", "rule": "r", "severity": "low", "summary": summary})).unwrap()
+    };
+    let sub = |k: &vigil_core::keys::SignerKey, ev, idem: &str, at: u64| {
+        serde_json::to_value(vigil::client::sign_event(k, ev, idem, at).unwrap()).unwrap()
+    };
+    let now = now_ms();
+    let good = sub(&server.keys.risk, alarm("fine"), "fresh", now);
+    let mut unsigned = good.clone();
+    unsigned.as_object_mut().unwrap().remove("signature");
+    let mut wrongly_signed = good.clone();
+    wrongly_signed["signature"] = sub(&server.keys.withdrawals, alarm("fine"), "fresh", now)["signature"].clone();
+    let wrong_scope = sub(&server.keys.risk, vigil_core::event::Event::from_value(serde_json::json!({"kind": "withdrawal", "withdrawal_id": "w", "stage": "requested", "asset": "BTC", "amount": "1", "destination": "d", "wallet": "h", "wallet_tier": "hot", "account": "a"})).unwrap(), "scope", now);
+    let replayed = sub(&server.keys.risk, alarm("old"), "old", now - 3_600_000);
+    let reused = sub(&server.keys.risk, alarm("other content"), "taken", now);
+    let unknown = sub(&server.keys.stranger, alarm("who"), "who", now);
+    let json = |v: serde_json::Value| v.to_string().into_bytes();
+    // (case, content type, body, status, code)
+    let cases: Vec<(&str, &str, Vec<u8>, u16, &str)> = vec![
+        ("unsigned", "application/json", json(unsigned), 400, "malformed_json"),
+        ("wrongly signed", "application/json", json(wrongly_signed), 401, "bad_signature"),
+        ("unknown key", "application/json", json(unknown), 401, "unknown_key"),
+        ("wrong scope", "application/json", json(wrong_scope), 403, "kind_not_allowed"),
+        ("replayed (outside the window)", "application/json", json(replayed), 422, "outside_replay_window"),
+        ("idempotency key reused", "application/json", json(reused), 409, "idempotency_conflict"),
+        ("malformed", "application/json", b"{\"statement\": ".to_vec(), 400, "malformed_json"),
+        ("not JSON at all", "application/json", vec![0xff, 0xfe, 0x00], 400, "malformed_json"),
+        ("wrong content type", "text/plain", json(good.clone()), 415, "unsupported_media_type"),
+        ("oversized", "application/json", vec![b' '; 5 << 20], 413, "too_large"),
+        ("a good event after a bad one", "application/json", json(serde_json::json!([good, {"statement": 1}])), 400, "malformed_json"),
+    ];
+    for (case, ct, body, status, code) in cases {
+        let (got, body) = request("POST", &format!("{}/v1/events", server.internal), ct, body);
+        let text = String::from_utf8_lossy(&body);
+        assert_eq!(got, status, "{case}: {text}");
+        if !code.is_empty() {
+            let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_else(|_| panic!("{case}: {text}"));
+            assert_eq!(v["code"], code, "{case}: {text}");
+            assert!(v["detail"].as_str().is_some_and(|d| !d.is_empty()), "{case}: {text}");
+        }
+        assert_eq!(server.checkpoint().0, before, "{case}: the log changed");
+    }
+    // The public listener answers 404 or 405 to every write, on every route.
+    for path in ["/checkpoint", "/tile/0/000.p/2", "/tile/entries/000.p/2", "/v1/entries/0", "/v1/entries", "/v1/safu",
+        "/v1/incidents", "/v1/proofs/inclusion?seq=0", "/v1/events", "/v1/openings/0", "/healthz", "/nothing"]
+    {
+        for m in ["POST", "PUT", "DELETE", "PATCH"] {
+            let (got, _) = request(m, &format!("{}{path}", server.public), "application/json", b"{}".to_vec());
+            assert!(got == 404 || got == 405, "{m} {path}: {got}");
+        }
+    }
+    assert_eq!(server.checkpoint().0, before);
+}
+
+/// A tlog-tiles client's walk over the running server: the level-0 tiles' hashes (checked
+/// against the entry bundles) recompute the checkpoint's root.
+#[test]
+fn a_tile_walk_against_the_running_server_recomputes_the_root() {
+    let server = Server::start();
+    let lines: Vec<String> = (0..300)
+        .map(|i| format!(r#"{{"idempotency_key": "t-{i}", "event": {{"kind": "alarm", "rule": "r", "severity": "low", "summary": "alarm {i}"}}}}"#))
+        .collect();
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+    server.append("risk", &lines);
+    let (_, cp) = server.checkpoint();
+    assert_eq!(cp.size, 303);
+    let mut range = vigil_core::merkle::CompactRange::new();
+    for n in 0..cp.size.div_ceil(256) {
+        let width = (cp.size - n * 256).min(256);
+        let path = vigil_core::merkle::TilePath { entries: false, level: 0, index: n, width }.to_path();
+        let (status, tile) = request("GET", &format!("{}/tile/{path}", server.public), "", vec![]);
+        assert_eq!(status, 200, "{path}");
+        let tile = vigil_core::merkle::TileNodes::from_bytes(&tile).unwrap();
+        let bundle_path = vigil_core::merkle::TilePath { entries: true, level: 0, index: n, width }.to_path();
+        let (status, bundle) = request("GET", &format!("{}/tile/{bundle_path}", server.public), "", vec![]);
+        assert_eq!(status, 200, "{bundle_path}");
+        let mut rest = &bundle[..];
+        for i in 0..width {
+            let len = u16::from_be_bytes([rest[0], rest[1]]) as usize;
+            let leaf = tile.node(0, i).unwrap();
+            assert_eq!(vigil_core::merkle::leaf_hash(&rest[2..2 + len]), leaf, "{bundle_path} entry {i}");
+            range.push(leaf);
+            rest = &rest[2 + len..];
+        }
+        assert!(rest.is_empty());
+    }
+    assert_eq!(range.root(), cp.root);
 }

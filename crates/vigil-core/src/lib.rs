@@ -22,6 +22,7 @@ pub mod hash;
 pub mod keys;
 pub mod merkle;
 pub mod registry;
+pub mod request;
 pub mod statement;
 pub mod verifier;
 

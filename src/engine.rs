@@ -146,6 +146,7 @@ struct Shared {
     failed: Mutex<Option<String>>,
     /// Log size covered by batches written to the store (synced or not).
     written: AtomicU64,
+    metrics: crate::metrics::EngineMetrics,
 }
 
 /// A group on its way to the writer, which hashes it into the tree, signs a checkpoint,
@@ -229,8 +230,15 @@ impl Engine {
             idem_filter.insert(&key?);
         }
         let written = AtomicU64::new(head.state.size);
-        let shared =
-            Arc::new(Shared { store, head: RwLock::new(Arc::new(head.clone())), failed: Mutex::new(None), written });
+        let metrics = crate::metrics::EngineMetrics::default();
+        metrics.checkpoint_size.set(head.state.size as i64);
+        let shared = Arc::new(Shared {
+            store,
+            head: RwLock::new(Arc::new(head.clone())),
+            failed: Mutex::new(None),
+            written,
+            metrics,
+        });
         let (tx, rx) = mpsc::channel::<Request>();
         let (write_tx, write_rx) = mpsc::sync_channel::<Pending>(2);
         let (sync_tx, sync_rx) = mpsc::sync_channel::<Written>(4);
@@ -269,6 +277,11 @@ impl Engine {
 
     pub fn store(&self) -> &Store {
         &self.shared.store
+    }
+
+    /// The engine's counters and histograms (register them to serve them).
+    pub fn metrics(&self) -> &crate::metrics::EngineMetrics {
+        &self.shared.metrics
     }
 
     /// The latest durable head.
@@ -521,10 +534,15 @@ impl Writer {
     fn run(mut self, rx: mpsc::Receiver<Pending>, tx: mpsc::SyncSender<Written>) {
         while let Ok(mut p) = rx.recv() {
             let failed = self.shared.failed.lock().expect("failed lock").clone();
+            let started = std::time::Instant::now();
             let result = match failed {
                 Some(e) => Err(e),
                 None => self.write(&mut p),
             };
+            if let Some(entries) = &p.entries {
+                self.shared.metrics.group_entries.observe(entries.len() as f64);
+                self.shared.metrics.write_seconds.observe(started.elapsed().as_secs_f64());
+            }
             if let Err(e) = &result {
                 self.shared.failed.lock().expect("failed lock").get_or_insert_with(|| e.clone());
             }
@@ -589,7 +607,12 @@ impl Syncer {
             let failed = self.shared.failed.lock().expect("failed lock").clone();
             let synced = match failed {
                 Some(e) => Err(e),
-                None if done.iter().any(|w| w.wrote) => self.shared.store.sync().map_err(|e| e.to_string()),
+                None if done.iter().any(|w| w.wrote) => {
+                    let started = std::time::Instant::now();
+                    let r = self.shared.store.sync().map_err(|e| e.to_string());
+                    self.shared.metrics.fsync_seconds.observe(started.elapsed().as_secs_f64());
+                    r
+                }
                 None => Ok(()),
             };
             if let Err(e) = &synced {
@@ -601,7 +624,10 @@ impl Syncer {
                 Err(_) => None,
             };
             if let Some(h) = &head {
+                let before = self.shared.head.read().expect("head lock").state.size;
                 *self.shared.head.write().expect("head lock") = h.clone();
+                self.shared.metrics.appended.inc_by(h.state.size.saturating_sub(before));
+                self.shared.metrics.checkpoint_size.set(h.state.size as i64);
             }
             for w in done {
                 let result = match (&synced, &w.result, &head) {
@@ -657,10 +683,15 @@ impl Sequencer {
         let mut in_group: FxHashMap<Vec<u8>, u64> = FxHashMap::with_capacity_and_hasher(n, Default::default());
         let mut answers: Vec<(Reply, Result<Vec<Accepted>, AppendError>)> = Vec::new();
         for req in group {
+            self.shared.metrics.batch_events.observe(req.subs.len() as f64);
             let mark = (new_entries.len(), self.state, self.registry.clone());
             match self.accept_batch(req.subs, now_ms, &mut new_entries, &mut in_group) {
-                Ok(acc) => answers.push((req.reply, Ok(acc))),
+                Ok(acc) => {
+                    self.shared.metrics.duplicates.inc_by(acc.iter().filter(|a| a.duplicate).count() as u64);
+                    answers.push((req.reply, Ok(acc)))
+                }
                 Err(e) => {
+                    self.shared.metrics.rejected_batches.inc();
                     // Roll back this caller's batch only.
                     for e in new_entries.drain(mark.0..) {
                         in_group.remove(&e.idem_key);

@@ -6,6 +6,7 @@ pub mod config;
 pub mod demo;
 pub mod engine;
 pub mod http;
+pub mod metrics;
 pub mod serve;
 pub mod store;
 pub mod verify;

@@ -86,9 +86,11 @@ pub async fn serve_with(
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
-    let a = axum::serve(public, crate::http::public::router(engine.clone()))
+    let (metrics, public_http, internal_http) = crate::metrics::Metrics::new(engine.metrics());
+    let a = axum::serve(public, crate::http::public::router_with(engine.clone(), metrics, public_http))
         .with_graceful_shutdown(stopped(stop_rx.clone()));
-    let b = axum::serve(internal, crate::http::internal::router(state)).with_graceful_shutdown(stopped(stop_rx));
+    let b = axum::serve(internal, crate::http::internal::router_with(state, internal_http))
+        .with_graceful_shutdown(stopped(stop_rx));
     tokio::try_join!(async { a.await.context("public API") }, async { b.await.context("internal API") })?;
     // Close the engine off the runtime: its drop joins the sequencer and syncer threads.
     tokio::task::spawn_blocking(move || drop(engine)).await?;

@@ -54,13 +54,22 @@ pub struct InternalState {
     pub auditors: Arc<Vec<VerifierKey>>,
 }
 
+/// The internal router with metrics of its own (tests, embedding).
 pub fn router(state: InternalState) -> Router {
+    let (_, _, http) = crate::metrics::Metrics::new(state.engine.metrics());
+    router_with(state, http)
+}
+
+/// The internal router recording its requests in `http`.
+pub fn router_with(state: InternalState, http: crate::metrics::HttpMetrics) -> Router {
     Router::new()
         .route("/v1/events", post(append))
         .route("/v1/openings/{seq}", axum::routing::get(openings))
         .route("/healthz", axum::routing::get(|| async { "ok\n" }))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(http, crate::metrics::track))
+        .layer(super::timeout())
 }
 
 fn reject_problem(index: usize, code: RejectCode, reason: &str) -> Problem {

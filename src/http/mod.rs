@@ -10,6 +10,13 @@ pub mod public;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+/// How long any request may take before it is answered 408 (slow clients, stuck reads).
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+pub(crate) fn timeout() -> tower_http::timeout::TimeoutLayer {
+    tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT)
+}
+
 /// An `application/problem+json` error (RFC 9457) with a stable machine-readable `code`.
 #[derive(Debug, Clone)]
 pub struct Problem {

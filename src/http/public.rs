@@ -5,6 +5,7 @@
 
 use super::Problem;
 use crate::engine::Engine;
+use crate::metrics::{HttpMetrics, Metrics};
 use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -22,7 +23,35 @@ use vigil_core::merkle::{leaf_hash, TilePath, TILE_WIDTH};
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 const SHORT: &str = "public, max-age=1";
 
+/// The public router with metrics of its own (tests, embedding).
 pub fn router(engine: Arc<Engine>) -> Router {
+    let (metrics, http, _) = Metrics::new(engine.metrics());
+    router_with(engine, metrics, http)
+}
+
+/// The public router serving `metrics` at `/metrics` and recording its requests in `http`.
+/// CORS is open for reads (any origin, GET and HEAD): the data is public, and browsers verify it.
+pub fn router_with(engine: Arc<Engine>, metrics: Arc<Metrics>, http: HttpMetrics) -> Router {
+    let cors = tower_http::cors::CorsLayer::new()
+        .allow_origin(tower_http::cors::Any)
+        .allow_methods([axum::http::Method::GET, axum::http::Method::HEAD]);
+    routes(engine)
+        .route(
+            "/metrics",
+            get(move || {
+                let metrics = metrics.clone();
+                async move {
+                    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], metrics.render())
+                }
+            }),
+        )
+        .layer(axum::middleware::from_fn_with_state(http, crate::metrics::track))
+        .layer(cors)
+        .layer(super::timeout())
+        .layer(axum::extract::DefaultBodyLimit::max(1024))
+}
+
+fn routes(engine: Arc<Engine>) -> Router {
     Router::new()
         .route("/checkpoint", get(checkpoint))
         .route("/tile/{*path}", get(tile))

@@ -308,3 +308,68 @@ async fn an_incident_timeline_verifies_against_one_checkpoint_and_states_its_fac
         assert_eq!(get(&engine, path).await.status, status, "{path}");
     }
 }
+
+#[tokio::test]
+async fn metrics_count_appends_and_requests_by_route() {
+    let (_keys, engine, _dir) = ledger(3);
+    let (metrics, http, _) = vigil::metrics::Metrics::new(engine.metrics());
+    let app = vigil::http::public::router_with(engine.clone(), metrics, http);
+    let send = |uri: &str| {
+        let app = app.clone();
+        let req = Request::get(uri).body(Body::empty()).unwrap();
+        async move {
+            let res = app.oneshot(req).await.unwrap();
+            let status = res.status();
+            (status, String::from_utf8(res.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap())
+        }
+    };
+    for uri in ["/v1/entries/0", "/v1/entries/1", "/v1/entries/999", "/no/such/route"] {
+        send(uri).await;
+    }
+    let (status, text) = send("/metrics").await;
+    assert_eq!(status, StatusCode::OK);
+    let size = engine.head().state.size;
+    // (a line the exposition must contain)
+    let want = [
+        format!("vigil_checkpoint_size {size}"),
+        format!("vigil_appended_entries_total {size}"),
+        r#"vigil_http_requests_total{listener="public",route="/v1/entries/{seq}",method="GET",status="200"} 2"#.into(),
+        r#"vigil_http_requests_total{listener="public",route="/v1/entries/{seq}",method="GET",status="404"} 1"#.into(),
+        r#"vigil_http_requests_total{listener="public",route="unmatched",method="GET",status="404"} 1"#.into(),
+        "# TYPE vigil_fsync_seconds histogram".into(),
+    ];
+    for w in want {
+        assert!(text.lines().any(|l| l == w), "missing {w:?} in\n{text}");
+    }
+    // One fsync at least per append (4 group commits here).
+    let fsyncs: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("vigil_fsync_seconds_count "))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no fsync count in\n{text}"));
+    assert!(fsyncs >= 2, "{fsyncs}");
+}
+
+#[tokio::test]
+async fn cors_is_open_for_reads() {
+    let (_keys, engine, _dir) = ledger(1);
+    let app = vigil::http::public::router(engine.clone());
+    // A preflight for a GET, and a plain GET from another origin.
+    let preflight = Request::builder()
+        .method(Method::OPTIONS)
+        .uri("/checkpoint")
+        .header("origin", "https://auditor.example")
+        .header("access-control-request-method", "GET")
+        .body(Body::empty())
+        .unwrap();
+    let res = app.clone().oneshot(preflight).await.unwrap();
+    assert!(res.status().is_success(), "{}", res.status());
+    assert_eq!(res.headers()["access-control-allow-origin"], "*");
+    assert!(res.headers()["access-control-allow-methods"].to_str().unwrap().contains("GET"));
+    let res = app
+        .oneshot(Request::get("/checkpoint").header("origin", "https://auditor.example").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["access-control-allow-origin"], "*");
+}

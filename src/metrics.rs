@@ -1,0 +1,135 @@
+//! Prometheus metrics, served as OpenMetrics text at `GET /metrics`: the engine's appends,
+//! group and batch sizes, write and fsync latency, the checkpoint's size; HTTP requests by
+//! listener, route and status, with latency. Built on `prometheus-client`.
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// What the engine counts. Cheap to update (atomics); shared by its threads.
+#[derive(Debug, Clone)]
+pub struct EngineMetrics {
+    /// Entries appended (durable and answered).
+    pub appended: Counter,
+    /// Events refused (the whole caller batch is refused; this counts batches).
+    pub rejected_batches: Counter,
+    /// Events answered with an earlier entry (idempotent retries).
+    pub duplicates: Counter,
+    /// New entries per group commit.
+    pub group_entries: Histogram,
+    /// Events per caller batch.
+    pub batch_events: Histogram,
+    /// Time to hash, sign and write one group's batch (seconds).
+    pub write_seconds: Histogram,
+    /// Time of one WAL sync (seconds).
+    pub fsync_seconds: Histogram,
+    /// Size of the latest published checkpoint.
+    pub checkpoint_size: Gauge,
+}
+
+impl Default for EngineMetrics {
+    fn default() -> Self {
+        EngineMetrics {
+            appended: Counter::default(),
+            rejected_batches: Counter::default(),
+            duplicates: Counter::default(),
+            group_entries: Histogram::new(exponential_buckets(1.0, 4.0, 8)),
+            batch_events: Histogram::new(exponential_buckets(1.0, 4.0, 6)),
+            write_seconds: Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
+            fsync_seconds: Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
+            checkpoint_size: Gauge::default(),
+        }
+    }
+}
+
+impl EngineMetrics {
+    fn register(&self, r: &mut Registry) {
+        r.register("vigil_appended_entries", "Entries appended and acknowledged", self.appended.clone());
+        r.register("vigil_rejected_batches", "Caller batches refused (nothing of them written)", self.rejected_batches.clone());
+        r.register("vigil_duplicate_events", "Events answered with the entry of an earlier append", self.duplicates.clone());
+        r.register("vigil_group_entries", "New entries per group commit", self.group_entries.clone());
+        r.register("vigil_batch_events", "Events per caller batch", self.batch_events.clone());
+        r.register("vigil_write_seconds", "Hashing, signing and writing one group's batch", self.write_seconds.clone());
+        r.register("vigil_fsync_seconds", "One WAL sync", self.fsync_seconds.clone());
+        r.register("vigil_checkpoint_size", "Tree size of the latest published checkpoint", self.checkpoint_size.clone());
+    }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    listener: &'static str,
+    route: String,
+    method: String,
+    status: u16,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    listener: &'static str,
+    route: String,
+}
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.0001, 2.0, 16))
+}
+
+/// HTTP metrics of one listener, recorded by [`track`].
+#[derive(Clone)]
+pub struct HttpMetrics {
+    listener: &'static str,
+    requests: Family<RequestLabels, Counter>,
+    latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
+}
+
+/// Every metric of a server, and the text it serves.
+pub struct Metrics {
+    registry: Registry,
+}
+
+impl Metrics {
+    /// A registry holding the engine's metrics and one HTTP family shared by both listeners.
+    pub fn new(engine: &EngineMetrics) -> (Arc<Metrics>, HttpMetrics, HttpMetrics) {
+        let mut registry = Registry::default();
+        engine.register(&mut registry);
+        let requests = Family::<RequestLabels, Counter>::default();
+        let latency = Family::<RouteLabels, Histogram, fn() -> Histogram>::new_with_constructor(latency_histogram);
+        registry.register("vigil_http_requests", "HTTP requests by listener, route, method and status", requests.clone());
+        registry.register("vigil_http_seconds", "HTTP request latency by listener and route", latency.clone());
+        let public = HttpMetrics { listener: "public", requests: requests.clone(), latency: latency.clone() };
+        let internal = HttpMetrics { listener: "internal", requests, latency };
+        (Arc::new(Metrics { registry }), public, internal)
+    }
+
+    /// The OpenMetrics text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+/// Middleware: counts each request by route template (never the raw path, so the label set
+/// stays bounded) and status, and observes its latency.
+pub async fn track(State(m): State<HttpMetrics>, req: Request, next: Next) -> Response {
+    let route = req.extensions().get::<MatchedPath>().map_or("unmatched".to_string(), |p| p.as_str().to_string());
+    // Only standard methods become labels; anything else is "other".
+    let method = match req.method().as_str() {
+        m @ ("GET" | "HEAD" | "POST" | "PUT" | "DELETE" | "PATCH" | "OPTIONS") => m.to_string(),
+        _ => "other".to_string(),
+    };
+    let start = Instant::now();
+    let res = next.run(req).await;
+    let status = res.status().as_u16();
+    m.requests.get_or_create(&RequestLabels { listener: m.listener, route: route.clone(), method, status }).inc();
+    m.latency.get_or_create(&RouteLabels { listener: m.listener, route }).observe(start.elapsed().as_secs_f64());
+    res
+}

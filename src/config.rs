@@ -33,19 +33,31 @@ pub struct ServiceConfig {
     pub kinds: Vec<EventKind>,
 }
 
+/// A configuration. Every setting has a default (below); a file sets some, the environment and
+/// flags of `vigil serve`/`vigil init` override them.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub data_dir: PathBuf,
     pub log_key: PathBuf,
     pub operator_key: PathBuf,
-    #[serde(default)]
     pub services: Vec<ServiceConfig>,
     /// Verifier keys of auditors, who may read private-field openings (signed requests).
-    #[serde(default)]
     pub auditors: Vec<PathBuf>,
-    #[serde(default)]
     pub server: crate::serve::ServerConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: "data".into(),
+            log_key: "keys/log.key".into(),
+            operator_key: "keys/operator.key".into(),
+            services: Vec::new(),
+            auditors: Vec::new(),
+            server: Default::default(),
+        }
+    }
 }
 
 impl Config {
@@ -72,12 +84,26 @@ impl Config {
 
     /// The auditors' verifier keys, read from their files.
     pub fn auditor_keys(&self) -> Result<Vec<VerifierKey>> {
-        self.auditors.iter().map(|p| read_verifier(p)).collect()
+        self.auditors.iter().enumerate().map(|(i, p)| read_verifier(p).with_context(|| format!("setting auditors[{i}]"))).collect()
     }
 
     /// The service keys and their kinds, read from their files.
     pub fn service_keys(&self) -> Result<Vec<(VerifierKey, Vec<EventKind>)>> {
-        self.services.iter().map(|s| Ok((read_verifier(&s.vkey)?, s.kinds.clone()))).collect()
+        self.services
+            .iter()
+            .enumerate()
+            .map(|(i, s)| Ok((read_verifier(&s.vkey).with_context(|| format!("setting services[{i}].vkey"))?, s.kinds.clone())))
+            .collect()
+    }
+
+    /// The log's signing key (setting `log_key`).
+    pub fn log_signer(&self) -> Result<SignerKey> {
+        read_signer(&self.log_key).context("setting log_key")
+    }
+
+    /// The operator's signing key (setting `operator_key`).
+    pub fn operator_signer(&self) -> Result<SignerKey> {
+        read_signer(&self.operator_key).context("setting operator_key")
     }
 }
 
@@ -153,7 +179,7 @@ pub fn open_ledger(cfg: &Config, engine: EngineConfig) -> Result<Engine> {
     let clock = engine.clock.clone();
     let e = Engine::open(&cfg.data_dir, engine)?;
     if e.head().state.size == 0 {
-        let operator = read_signer(&cfg.operator_key)?;
+        let operator = cfg.operator_signer()?;
         let subs = bootstrap_submissions(&operator, &cfg.service_keys()?, clock.now_ms())?;
         e.append_blocking(subs).context("bootstrapping the key registry")?;
     }

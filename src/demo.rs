@@ -375,7 +375,7 @@ pub fn story_start_ms() -> u64 {
 pub fn write_demo_log(keys_dir: &Path, data_dir: &Path) -> Result<Engine> {
     let cfg = demo_config(keys_dir, data_dir)?;
     let clock = std::sync::Arc::new(DemoClock::new(story_start_ms()));
-    let mut ec = crate::engine::EngineConfig::new(read_signer(&cfg.log_key)?);
+    let mut ec = crate::engine::EngineConfig::new(cfg.log_signer()?);
     ec.clock = clock.clone();
     let engine = crate::config::open_ledger(&cfg, ec)?;
     seed(&mut &engine, &clock, &DemoKeys::load(keys_dir)?)?;

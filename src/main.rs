@@ -16,6 +16,67 @@ struct Cli {
     command: Command,
 }
 
+/// Where the configuration comes from: a TOML file (optional; every setting has a default),
+/// then environment variables, then flags (flags win).
+#[derive(clap::Args)]
+struct ConfigArgs {
+    /// The TOML configuration file.
+    #[arg(long, env = "VIGIL_CONFIG")]
+    config: Option<PathBuf>,
+    /// The RocksDB data dir.
+    #[arg(long, env = "VIGIL_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// The log's private key (signs checkpoints; its name is the origin).
+    #[arg(long, env = "VIGIL_LOG_KEY")]
+    log_key: Option<PathBuf>,
+    /// The operator's private key (registers the service keys in a new log).
+    #[arg(long, env = "VIGIL_OPERATOR_KEY")]
+    operator_key: Option<PathBuf>,
+    /// Address of the public, read-only API.
+    #[arg(long, env = "VIGIL_PUBLIC")]
+    public: Option<std::net::SocketAddr>,
+    /// Address of the internal append API.
+    #[arg(long, env = "VIGIL_INTERNAL")]
+    internal: Option<std::net::SocketAddr>,
+    /// How far an event's created_at_ms may be from the server's clock.
+    #[arg(long, env = "VIGIL_REPLAY_WINDOW_MS")]
+    replay_window_ms: Option<u64>,
+    /// Events waiting for the sequencer before appends get 503.
+    #[arg(long, env = "VIGIL_MAX_IN_FLIGHT")]
+    max_in_flight: Option<usize>,
+}
+
+impl ConfigArgs {
+    fn load(&self) -> Result<Config> {
+        let mut c = match &self.config {
+            Some(path) => Config::load(path)?,
+            None => Config::default(),
+        };
+        if let Some(v) = &self.data_dir {
+            c.data_dir = v.clone();
+        }
+        if let Some(v) = &self.log_key {
+            c.log_key = v.clone();
+        }
+        if let Some(v) = &self.operator_key {
+            c.operator_key = v.clone();
+        }
+        if let Some(v) = self.public {
+            c.server.public = v;
+        }
+        if let Some(v) = self.internal {
+            c.server.internal = v;
+        }
+        if let Some(v) = self.replay_window_ms {
+            c.server.replay_window_ms = v;
+        }
+        if let Some(v) = self.max_in_flight {
+            c.server.max_in_flight = v;
+        }
+        Ok(c)
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Write a new Ed25519 key pair: NAME.key (private, mode 0600) and NAME.vkey.
@@ -50,8 +111,8 @@ enum Command {
     },
     /// Serve a configured log: the public read API and the internal append API.
     Serve {
-        #[arg(long)]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigArgs,
     },
     /// Sign events (JSON lines from FILE or stdin) with a service key and append them through an
     /// internal append API; prints one receipt per event (JSON lines).
@@ -81,8 +142,8 @@ enum Command {
     },
     /// Create (or open and check) the log of a configuration file.
     Init {
-        #[arg(long)]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigArgs,
     },
     /// Verify a data dir end to end against the pinned log key.
     Verify {
@@ -131,7 +192,7 @@ fn run(cmd: Command) -> Result<ExitCode> {
             println!("wrote {} and {}", k.display(), v.display());
         }
         Command::Serve { config } => {
-            let cfg = Config::load(&config)?;
+            let cfg = config.load()?;
             runtime()?.block_on(vigil::serve::serve(cfg, |p, i| {
                 // Not println!: a closed stdout must not take the server down.
                 use std::io::Write;
@@ -152,8 +213,8 @@ fn run(cmd: Command) -> Result<ExitCode> {
             println!("{v}");
         }
         Command::Init { config } => {
-            let cfg = Config::load(&config)?;
-            let engine = open_ledger(&cfg, EngineConfig::new(read_signer(&cfg.log_key)?))?;
+            let cfg = config.load()?;
+            let engine = open_ledger(&cfg, EngineConfig::new(cfg.log_signer()?))?;
             print!("{}", String::from_utf8_lossy(&engine.head().checkpoint));
         }
         Command::Verify { data_dir, log_key, json } => {
@@ -336,7 +397,7 @@ fn stress(config: PathBuf, key: PathBuf, count: u64, batch: usize, tag: String) 
     use std::io::Write;
     use vigil_core::event::Event;
     let cfg = Config::load(&config)?;
-    let engine = open_ledger(&cfg, EngineConfig::new(read_signer(&cfg.log_key)?))?;
+    let engine = open_ledger(&cfg, EngineConfig::new(cfg.log_signer()?))?;
     let key = read_signer(&key)?;
     let mut out = std::io::stdout().lock();
     let mut i = 0u64;

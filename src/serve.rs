@@ -2,7 +2,7 @@
 //! Graceful shutdown (SIGINT/SIGTERM): stop accepting, finish requests in flight, then close
 //! the engine, whose syncer answers nothing before its sync: nothing acknowledged is lost.
 
-use crate::config::{open_ledger, read_signer, Config};
+use crate::config::{open_ledger, Config};
 use crate::engine::{Clock, Engine, EngineConfig, SystemClock};
 use crate::http::internal::InternalState;
 use anyhow::{Context, Result};
@@ -54,7 +54,7 @@ pub async fn serve_with(
     let engine_clock = clock.clone();
     let engine: Arc<Engine> = Arc::new(
         tokio::task::spawn_blocking(move || -> Result<Engine> {
-            let mut ec = EngineConfig::new(read_signer(&cfg.log_key)?);
+            let mut ec = EngineConfig::new(cfg.log_signer()?);
             ec.clock = engine_clock;
             open_ledger(&cfg, ec)
         })

@@ -93,3 +93,63 @@ fn the_demo_tells_the_story_through_the_api_and_verifies() {
     assert_eq!(inc.len(), 13, "{inc:?}");
     assert_eq!(store.by_kind("safu_payout", None, 10).unwrap().len(), 1);
 }
+
+/// A bad configuration is refused with an error naming the line and the setting, and nothing
+/// is created.
+#[test]
+fn a_bad_configuration_names_the_line_and_the_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    // (file, what the error must name)
+    let cases: &[(&str, &[&str])] = &[
+        ("data_dir = \"d\"\nlog_kye = \"log.key\"\n", &["line 2", "log_kye", "expected one of"]),
+        ("[server]\npublic = \"127.0.0.1:80800\"\n", &["line 2", "public", "socket address"]),
+        ("data_dir = \"d\"\n\n[server]\nreplay_window_ms = \"five\"\n", &["line 4", "replay_window_ms", "u64"]),
+        ("[[services]]\nvkey = \"x.vkey\"\nkinds = [\"withdrawl\"]\n", &["line 3", "kinds", "withdrawl"]),
+        ("data_dir = \"d\"\nlog_key = \"missing.key\"\n", &["setting log_key", "missing.key"]),
+        ("data_dir = [\n", &["line 1"]),
+    ];
+    for (i, (text, want)) in cases.iter().enumerate() {
+        let cfg = dir.path().join(format!("bad-{i}.toml"));
+        std::fs::write(&cfg, text).unwrap();
+        let out = Command::new(vigil_bin()).args(["init", "--config"]).arg(&cfg).env_remove("VIGIL_DATA_DIR").output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{text}: {err}");
+        for w in *want {
+            assert!(err.contains(w), "{text}: wanted {w:?} in {err}");
+        }
+        assert!(!dir.path().join("d").exists(), "{text}: a data dir was created");
+    }
+}
+
+/// Settings come from the file, then the environment, then flags; the last one wins.
+#[test]
+fn flags_override_the_environment_which_overrides_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = Keys::new();
+    std::fs::write(dir.path().join("log.key"), keys.log.to_skey()).unwrap();
+    std::fs::write(dir.path().join("operator.key"), keys.operator.to_skey()).unwrap();
+    let cfg = dir.path().join("vigil.toml");
+    std::fs::write(&cfg, "data_dir = \"from-file\"\nlog_key = \"log.key\"\noperator_key = \"operator.key\"\n").unwrap();
+    let d = |name: &str| dir.path().join(name);
+    // (environment VIGIL_DATA_DIR, flag --data-dir, the data dir that must be created)
+    let cases = [(None, None, "from-file"), (Some("from-env"), None, "from-env"), (Some("from-env2"), Some("from-flag"), "from-flag")];
+    for (env, flag, want) in cases {
+        let mut cmd = Command::new(vigil_bin());
+        cmd.args(["init", "--config"]).arg(&cfg).env_remove("VIGIL_DATA_DIR");
+        if let Some(e) = env {
+            cmd.env("VIGIL_DATA_DIR", d(e));
+        }
+        if let Some(f) = flag {
+            cmd.arg("--data-dir").arg(d(f));
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{want}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(d(want).join("CURRENT").exists(), "{want} was not created");
+        assert!(String::from_utf8_lossy(&out.stdout).starts_with("test.example/log\n"), "prints the checkpoint");
+    }
+    assert!(!d("from-env2").exists(), "the flag wins over the environment");
+    // A bad value in the environment names the setting.
+    let out = Command::new(vigil_bin()).args(["init", "--config"]).arg(&cfg).env("VIGIL_PUBLIC", "nowhere").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--public"), "{}", String::from_utf8_lossy(&out.stderr));
+}

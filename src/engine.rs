@@ -99,7 +99,7 @@ fn auth_code(e: &AuthError) -> RejectCode {
 }
 
 /// What an append returns for each event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Receipt {
     pub seq: u64,
     /// Chain hash of the entry (BLAKE3, hex).

@@ -22,13 +22,14 @@
 //! is not an auditor's (a service key), 403 (`not_an_auditor`); 404 when the entry does not
 //! exist or has no private fields.
 
-use super::Problem;
+use super::{Problem, ProblemBody};
+use crate::engine::Receipt;
+use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::engine::{AppendError, Clock, Engine, RejectCode};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use axum::{Json, Router};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -62,14 +63,23 @@ pub fn router(state: InternalState) -> Router {
 
 /// The internal router recording its requests in `http`.
 pub fn router_with(state: InternalState, http: crate::metrics::HttpMetrics) -> Router {
-    Router::new()
-        .route("/v1/events", post(append))
-        .route("/v1/openings/{seq}", axum::routing::get(openings))
-        .route("/healthz", axum::routing::get(|| async { "ok\n" }))
+    let (routes, _) = api().split_for_parts();
+    routes
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(http, crate::metrics::track))
         .layer(super::timeout())
+}
+
+/// The documented routes of the internal API (router and OpenAPI paths from one annotation).
+pub(crate) fn api() -> OpenApiRouter<InternalState> {
+    OpenApiRouter::new().routes(routes!(append)).routes(routes!(openings)).routes(routes!(healthz))
+}
+
+/// Liveness.
+#[utoipa::path(get, path = "/healthz", tag = "internal", responses((status = 200, description = "ok", body = String, content_type = "text/plain")))]
+async fn healthz() -> &'static str {
+    "ok\n"
 }
 
 fn reject_problem(index: usize, code: RejectCode, reason: &str) -> Problem {
@@ -103,6 +113,22 @@ impl Drop for InFlight {
     }
 }
 
+/// Appends one signed submission or a batch (a JSON array, all or nothing). Every event is
+/// signed by its service's key; events created further than the replay window from the
+/// server's clock are refused; a repeated idempotency key is answered with the original receipt.
+#[utoipa::path(post, path = "/v1/events", tag = "internal",
+    request_body(content = Vec<Submission>, description = "a submission, or an array of up to 1000", content_type = "application/json"),
+    responses(
+        (status = 200, description = "one receipt per event, in order", body = Vec<Receipt>),
+        (status = 400, description = "malformed_json", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 401, description = "unknown_key, revoked_key, bad_signature", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "kind_not_allowed, genesis", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "idempotency_conflict, key_conflict", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 413, description = "too_large", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 415, description = "unsupported_media_type", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "invalid_event, bad_openings, outside_replay_window", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 503, description = "saturated, storage (with Retry-After)", body = ProblemBody, content_type = "application/problem+json"),
+    ))]
 async fn append(
     State(s): State<InternalState>,
     headers: HeaderMap,
@@ -207,7 +233,26 @@ async fn append_inner(s: &InternalState, headers: &HeaderMap, body: &[u8]) -> Re
     }
 }
 
-/// `GET /v1/openings/{seq}` for auditors (signed request).
+/// The openings of an entry's private fields.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct OpeningsView {
+    pub seq: u64,
+    pub openings: Vec<vigil_core::event::Opening>,
+}
+
+/// The private-field openings of an entry, for auditors: the request must carry a
+/// `Vigil-Signature` header by an auditor's key (docs/FORMAT.md §3.7).
+#[utoipa::path(get, path = "/v1/openings/{seq}", tag = "internal",
+    params(
+        ("seq" = u64, Path, description = "sequence number"),
+        ("vigil-signature" = String, Header, description = "keyid=<name+hexid>;created=<unix ms>;sig=<base64>"),
+    ),
+    responses(
+        (status = 200, body = OpeningsView),
+        (status = 401, description = "unauthenticated", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "not_an_auditor", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "no such entry, or no private fields", body = ProblemBody, content_type = "application/problem+json"),
+    ))]
 async fn openings(
     State(s): State<InternalState>,
     axum::extract::Path(seq): axum::extract::Path<String>,
@@ -255,7 +300,7 @@ async fn openings(
         .openings(seq)
         .map_err(Problem::internal)?
         .ok_or_else(|| Problem::not_found(format!("entry {seq} has no private fields")))?;
-    let openings: serde_json::Value = serde_json::from_slice(&json).map_err(Problem::internal)?;
+    let openings: Vec<vigil_core::event::Opening> = serde_json::from_slice(&json).map_err(Problem::internal)?;
     tracing::info!(auditor = %sig.key, seq, "openings read");
-    Ok(Json(serde_json::json!({ "seq": seq, "openings": openings })).into_response())
+    Ok(Json(OpeningsView { seq, openings }).into_response())
 }

@@ -5,6 +5,7 @@
 //! engine's published (durable) head or the store below it.
 
 pub mod internal;
+pub mod openapi;
 pub mod public;
 
 use axum::http::{header, StatusCode};
@@ -45,15 +46,31 @@ impl Problem {
     }
 }
 
+/// The JSON body of every error (RFC 9457 `application/problem+json`).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ProblemBody {
+    /// Always `about:blank`: `code` says what happened.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// The HTTP status's reason phrase.
+    pub title: &'static str,
+    pub status: u16,
+    /// Stable and machine-readable, e.g. `bad_signature`, `idempotency_conflict`.
+    pub code: &'static str,
+    /// What is wrong, for a person.
+    pub detail: String,
+}
+
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({
-            "type": "about:blank",
-            "title": self.status.canonical_reason().unwrap_or("error"),
-            "status": self.status.as_u16(),
-            "code": self.code,
-            "detail": self.detail,
-        });
-        (self.status, [(header::CONTENT_TYPE, "application/problem+json")], body.to_string()).into_response()
+        let body = ProblemBody {
+            kind: "about:blank",
+            title: self.status.canonical_reason().unwrap_or("error"),
+            status: self.status.as_u16(),
+            code: self.code,
+            detail: self.detail,
+        };
+        let json = serde_json::to_string(&body).unwrap_or_else(|_| "{}".into());
+        (self.status, [(header::CONTENT_TYPE, "application/problem+json")], json).into_response()
     }
 }

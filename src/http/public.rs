@@ -11,14 +11,17 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
 use std::sync::Arc;
 use vigil_core::entry::Entry;
 use vigil_core::event::{Event, EventKind};
 use vigil_core::facts;
 use vigil_core::statement::Statement;
 use vigil_core::hash::chain_hash;
-use vigil_core::merkle::{leaf_hash, TilePath, TILE_WIDTH};
+use vigil_core::merkle::{leaf_hash, ConsistencyProof, InclusionProof, TilePath, TILE_WIDTH};
+use super::ProblemBody;
 
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 const SHORT: &str = "public, max-age=1";
@@ -29,13 +32,19 @@ pub fn router(engine: Arc<Engine>) -> Router {
     router_with(engine, metrics, http)
 }
 
-/// The public router serving `metrics` at `/metrics` and recording its requests in `http`.
-/// CORS is open for reads (any origin, GET and HEAD): the data is public, and browsers verify it.
+/// The public router serving `metrics` at `/metrics`, the OpenAPI document of both APIs at
+/// `/openapi.json`, and recording its requests in `http`. CORS is open for reads (any origin,
+/// GET and HEAD): the data is public, and browsers verify it.
 pub fn router_with(engine: Arc<Engine>, metrics: Arc<Metrics>, http: HttpMetrics) -> Router {
     let cors = tower_http::cors::CorsLayer::new()
         .allow_origin(tower_http::cors::Any)
         .allow_methods([axum::http::Method::GET, axum::http::Method::HEAD]);
-    routes(engine)
+    let spec = Arc::new(super::openapi::spec());
+    let (routes, _) = api().split_for_parts();
+    routes
+        // tlog-tiles paths carry slashes; documented by `tile`'s annotation.
+        .route("/tile/{*path}", get(tile))
+        .with_state(engine)
         .route(
             "/metrics",
             get(move || {
@@ -45,27 +54,39 @@ pub fn router_with(engine: Arc<Engine>, metrics: Arc<Metrics>, http: HttpMetrics
                 }
             }),
         )
+        .route("/openapi.json", get(move || std::future::ready(Json(spec.as_ref().clone()))))
         .layer(axum::middleware::from_fn_with_state(http, crate::metrics::track))
         .layer(cors)
         .layer(super::timeout())
         .layer(axum::extract::DefaultBodyLimit::max(1024))
 }
 
-fn routes(engine: Arc<Engine>) -> Router {
-    Router::new()
-        .route("/checkpoint", get(checkpoint))
-        .route("/tile/{*path}", get(tile))
-        .route("/v1/entries", get(entries))
-        .route("/v1/entries/{seq}", get(entry))
-        .route("/v1/safu", get(safu))
-        .route("/v1/incidents", get(incidents))
-        .route("/v1/incidents/{id}", get(incident))
-        .route("/v1/proofs/inclusion", get(inclusion))
-        .route("/v1/proofs/consistency", get(consistency))
-        .route("/healthz", get(|| async { "ok\n" }))
-        .with_state(engine)
+/// The documented routes of the public API: the router and its OpenAPI paths come from the same
+/// annotations, so they cannot drift apart.
+pub(crate) fn api() -> OpenApiRouter<Arc<Engine>> {
+    OpenApiRouter::new()
+        .routes(routes!(checkpoint))
+        .routes(routes!(entries))
+        .routes(routes!(entry))
+        .routes(routes!(safu))
+        .routes(routes!(incidents))
+        .routes(routes!(incident))
+        .routes(routes!(inclusion))
+        .routes(routes!(consistency))
+        .routes(routes!(healthz))
 }
 
+/// Liveness.
+#[utoipa::path(get, path = "/healthz", tag = "public", responses((status = 200, description = "ok", body = String, content_type = "text/plain")))]
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// The latest signed checkpoint: exactly the C2SP tlog-checkpoint signed note.
+#[utoipa::path(get, path = "/checkpoint", tag = "public", responses(
+    (status = 200, description = "the signed note", body = String, content_type = "text/plain; charset=utf-8"),
+    (status = 404, description = "the log has no checkpoint yet", body = ProblemBody, content_type = "application/problem+json"),
+))]
 async fn checkpoint(State(engine): State<Arc<Engine>>) -> Result<Response, Problem> {
     let head = engine.head();
     if head.checkpoint.is_empty() {
@@ -78,7 +99,16 @@ async fn checkpoint(State(engine): State<Arc<Engine>>) -> Result<Response, Probl
         .into_response())
 }
 
-async fn tile(State(engine): State<Arc<Engine>>, Path(path): Path<String>) -> Result<Response, Problem> {
+/// C2SP tlog-tiles: a hash tile `tile/{L}/{N}[.p/{W}]` or an entry bundle
+/// `tile/entries/{N}[.p/{W}]` (each entry prefixed by its uint16 big-endian length). Full tiles
+/// are immutable (`Cache-Control: immutable`), partial ones short-lived.
+#[utoipa::path(get, path = "/tile/{path}", tag = "public",
+    params(("path" = String, Path, description = "a tlog-tiles path, e.g. 0/x001/234.p/7 or entries/000")),
+    responses(
+        (status = 200, description = "the tile's bytes", body = Vec<u8>, content_type = "application/octet-stream"),
+        (status = 404, description = "not a tlog-tiles path, or beyond the published tree", body = ProblemBody, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn tile(State(engine): State<Arc<Engine>>, Path(path): Path<String>) -> Result<Response, Problem> {
     let TilePath { entries: is_data, level, index, width } =
         TilePath::parse(&path).ok_or_else(|| Problem::not_found(format!("tile/{path} is not a tlog-tiles path")))?;
     let size = engine.head().state.size;
@@ -120,7 +150,36 @@ async fn tile(State(engine): State<Arc<Engine>>, Path(path): Path<String>) -> Re
     Ok(([(header::CONTENT_TYPE, "application/octet-stream"), (header::CACHE_CONTROL, cache)], body).into_response())
 }
 
-async fn entry(State(engine): State<Arc<Engine>>, Path(seq): Path<String>) -> Result<Json<serde_json::Value>, Problem> {
+/// An entry of the log, decoded.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EntryView {
+    pub seq: u64,
+    /// Sequencer time, Unix milliseconds.
+    pub time_ms: u64,
+    /// Chain hash of the previous entry (hex).
+    pub prev: String,
+    /// BLAKE3 chain hash of this entry (hex).
+    pub entry_hash: String,
+    /// RFC 6962 leaf hash (hex).
+    pub leaf_hash: String,
+    /// The service's Ed25519 signature (hex).
+    pub signature: String,
+    /// The signed statement (docs/FORMAT.md §3).
+    #[schema(value_type = Object)]
+    pub statement: serde_json::Value,
+    /// The entry's bytes (hex), what the hashes are computed over.
+    pub bytes: String,
+}
+
+/// One entry, decoded to JSON, with its bytes and hashes.
+#[utoipa::path(get, path = "/v1/entries/{seq}", tag = "public",
+    params(("seq" = u64, Path, description = "sequence number")),
+    responses(
+        (status = 200, body = EntryView),
+        (status = 400, description = "not a sequence number", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "beyond the published log", body = ProblemBody, content_type = "application/problem+json"),
+    ))]
+async fn entry(State(engine): State<Arc<Engine>>, Path(seq): Path<String>) -> Result<Json<EntryView>, Problem> {
     let seq: u64 = seq
         .parse()
         .map_err(|_| Problem::bad_request(format!("sequence number {seq:?} is not a non-negative integer")))?;
@@ -128,11 +187,10 @@ async fn entry(State(engine): State<Arc<Engine>>, Path(seq): Path<String>) -> Re
     if seq >= size {
         return Err(Problem::not_found(format!("entry {seq} does not exist; the log has {size} entries")));
     }
-    entry_json(&engine, seq).map(Json)
+    entry_view(&engine, seq).map(Json)
 }
 
-/// An entry as JSON: its fields, its statement, its bytes in hex and its hashes.
-fn entry_json(engine: &Engine, seq: u64) -> Result<serde_json::Value, Problem> {
+fn entry_view(engine: &Engine, seq: u64) -> Result<EntryView, Problem> {
     let bytes = engine
         .store()
         .entry(seq)
@@ -140,36 +198,53 @@ fn entry_json(engine: &Engine, seq: u64) -> Result<serde_json::Value, Problem> {
         .ok_or_else(|| Problem::internal(format!("entry {seq} missing")))?;
     let (e, _) = Entry::decode(&bytes).map_err(Problem::internal)?;
     let statement: serde_json::Value = serde_json::from_slice(&e.statement_bytes).map_err(Problem::internal)?;
-    Ok(serde_json::json!({
-        "seq": e.seq,
-        "time_ms": e.time_ms,
-        "prev": e.prev.to_hex(),
-        "entry_hash": chain_hash(&bytes).to_hex(),
-        "leaf_hash": leaf_hash(&bytes).to_hex(),
-        "signature": hex::encode(e.signature),
-        "statement": statement,
-        "bytes": hex::encode(&bytes),
-    }))
+    Ok(EntryView {
+        seq: e.seq,
+        time_ms: e.time_ms,
+        prev: e.prev.to_hex(),
+        entry_hash: chain_hash(&bytes).to_hex(),
+        leaf_hash: leaf_hash(&bytes).to_hex(),
+        signature: hex::encode(e.signature),
+        statement,
+        bytes: hex::encode(&bytes),
+    })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// Only entries of this kind.
     kind: Option<String>,
+    /// Only entries naming this incident.
     incident: Option<String>,
+    /// Only entries after this sequence number.
     after: Option<u64>,
+    /// At most this many (1 to 1000, default 100).
     limit: Option<usize>,
+}
+
+/// A page of entries.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EntriesPage {
+    pub entries: Vec<EntryView>,
+    /// Pass as `after` for the next page; `null` on the last one.
+    pub next_after: Option<u64>,
 }
 
 /// Most entries one page lists.
 const MAX_PAGE: usize = 1000;
 
-/// `GET /v1/entries?kind=&incident=&after=&limit=`: a page of entries in log order, filtered by
-/// kind or incident (one of them, or neither), after a sequence number.
+/// A page of entries in log order, filtered by kind or incident (one of them, or neither),
+/// after a sequence number.
+#[utoipa::path(get, path = "/v1/entries", tag = "public", params(ListQuery), responses(
+    (status = 200, body = EntriesPage),
+    (status = 400, description = "a bad filter or limit", body = ProblemBody, content_type = "application/problem+json"),
+))]
 async fn entries(
     State(engine): State<Arc<Engine>>,
     q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<serde_json::Value>, Problem> {
+) -> Result<Json<EntriesPage>, Problem> {
     let Query(q) = q.map_err(|e| Problem::bad_request(format!("{e}: expected ?kind=|incident=, after=, limit=")))?;
     let limit = q.limit.unwrap_or(100);
     if limit == 0 || limit > MAX_PAGE {
@@ -179,7 +254,7 @@ async fn entries(
     let seqs: Vec<u64> = match (&q.kind, &q.incident) {
         (Some(_), Some(_)) => return Err(Problem::bad_request("filter by kind or by incident, not both")),
         (Some(k), None) => {
-            if vigil_core::event::EventKind::parse(k).is_none() {
+            if EventKind::parse(k).is_none() {
                 return Err(Problem::bad_request(format!("unknown kind {k:?}")));
             }
             engine.store().by_kind(k, q.after, limit).map_err(Problem::internal)?
@@ -190,24 +265,31 @@ async fn entries(
             (from..size.min(from.saturating_add(limit as u64))).collect()
         }
     };
-    let mut out = Vec::with_capacity(seqs.len());
-    for seq in seqs.into_iter().filter(|&s| s < size) {
-        out.push(entry_json(&engine, seq)?);
-    }
-    let next = out.last().and_then(|e| e["seq"].as_u64()).filter(|_| out.len() == limit);
-    Ok(Json(serde_json::json!({ "entries": out, "next_after": next })))
+    let entries =
+        seqs.into_iter().filter(|&s| s < size).map(|seq| entry_view(&engine, seq)).collect::<Result<Vec<_>, _>>()?;
+    let next_after = entries.last().map(|e| e.seq).filter(|_| entries.len() == limit);
+    Ok(Json(EntriesPage { entries, next_after }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct InclusionQuery {
+    /// The entry's sequence number.
     seq: u64,
+    /// Tree size of the checkpoint to prove against (default: the latest).
     size: Option<u64>,
 }
 
+/// Inclusion proof of an entry in a published tree (RFC 9162 §2.1.3).
+#[utoipa::path(get, path = "/v1/proofs/inclusion", tag = "public", params(InclusionQuery), responses(
+    (status = 200, body = InclusionProof),
+    (status = 400, description = "bad parameters", body = ProblemBody, content_type = "application/problem+json"),
+    (status = 404, description = "no such entry in that tree", body = ProblemBody, content_type = "application/problem+json"),
+))]
 async fn inclusion(
     State(engine): State<Arc<Engine>>,
     q: Result<Query<InclusionQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Response, Problem> {
+) -> Result<Json<InclusionProof>, Problem> {
     let Query(q) = q.map_err(|e| Problem::bad_request(format!("{e}: expected ?seq=N[&size=M]")))?;
     let head = engine.head();
     let size = q.size.unwrap_or(head.state.size);
@@ -217,20 +299,28 @@ async fn inclusion(
             q.seq, head.state.size
         )));
     }
-    let p = head.tree.inclusion_proof(q.seq, size, engine.store()).map_err(Problem::internal)?;
-    Ok(Json(p).into_response())
+    head.tree.inclusion_proof(q.seq, size, engine.store()).map(Json).map_err(Problem::internal)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ConsistencyQuery {
+    /// The older tree size.
     from: u64,
+    /// The newer tree size (default: the latest).
     to: Option<u64>,
 }
 
+/// Consistency proof between two published tree sizes (RFC 9162 §2.1.4).
+#[utoipa::path(get, path = "/v1/proofs/consistency", tag = "public", params(ConsistencyQuery), responses(
+    (status = 200, body = ConsistencyProof),
+    (status = 400, description = "bad parameters", body = ProblemBody, content_type = "application/problem+json"),
+    (status = 404, description = "sizes out of order or beyond the published tree", body = ProblemBody, content_type = "application/problem+json"),
+))]
 async fn consistency(
     State(engine): State<Arc<Engine>>,
     q: Result<Query<ConsistencyQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Response, Problem> {
+) -> Result<Json<ConsistencyProof>, Problem> {
     let Query(q) = q.map_err(|e| Problem::bad_request(format!("{e}: expected ?from=N[&to=M]")))?;
     let head = engine.head();
     let to = q.to.unwrap_or(head.state.size);
@@ -240,8 +330,7 @@ async fn consistency(
             q.from, head.state.size
         )));
     }
-    let p = head.tree.consistency_proof(q.from, to, engine.store()).map_err(Problem::internal)?;
-    Ok(Json(p).into_response())
+    head.tree.consistency_proof(q.from, to, engine.store()).map(Json).map_err(Problem::internal)
 }
 
 /// Reads and decodes the entries `seqs` (all below the published size).
@@ -262,11 +351,24 @@ fn items(entries: &[(Entry, Statement)]) -> Vec<facts::Item<'_>> {
     entries.iter().map(|(e, st)| facts::Item { seq: e.seq, time_ms: e.time_ms, event: &st.event }).collect()
 }
 
-/// `GET /v1/safu`: the SAFU fund's balance history, per asset, derived (by `vigil_core::facts`)
-/// from every `safu_contribution` and `safu_payout` up to the latest checkpoint; each point
-/// names the entry it comes from (verify it with `/v1/proofs/inclusion?seq=`). Amounts are
-/// strings of minor units. A payout larger than the balance is reported, never wrapped.
-async fn safu(State(engine): State<Arc<Engine>>) -> Result<Json<serde_json::Value>, Problem> {
+/// The SAFU fund: balances and their history.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SafuView {
+    /// The published tree size this is derived from.
+    pub checkpoint_size: u64,
+    /// Per asset, a signed decimal string of minor units.
+    pub balances: std::collections::BTreeMap<String, String>,
+    /// Assets whose balance went below zero.
+    pub negative: Vec<String>,
+    pub history: Vec<facts::SafuPoint>,
+}
+
+/// The SAFU fund's balance history, per asset, derived (by `vigil_core::facts`) from every
+/// `safu_contribution` and `safu_payout` up to the latest checkpoint; each point names the
+/// entry it comes from (verify it with `/v1/proofs/inclusion?seq=`). A payout larger than the
+/// balance is reported, never wrapped.
+#[utoipa::path(get, path = "/v1/safu", tag = "public", responses((status = 200, body = SafuView)))]
+async fn safu(State(engine): State<Arc<Engine>>) -> Result<Json<SafuView>, Problem> {
     let size = engine.head().state.size;
     let mut seqs =
         engine.store().by_kind(EventKind::SafuContribution.as_str(), None, usize::MAX).map_err(Problem::internal)?;
@@ -275,12 +377,7 @@ async fn safu(State(engine): State<Arc<Engine>>) -> Result<Json<serde_json::Valu
     seqs.sort_unstable();
     let entries = decoded(&engine, &seqs)?;
     let h = facts::safu_history(&items(&entries)).map_err(Problem::internal)?;
-    Ok(Json(serde_json::json!({
-        "checkpoint_size": size,
-        "balances": h.balances,
-        "negative": h.went_negative,
-        "history": h.history,
-    })))
+    Ok(Json(SafuView { checkpoint_size: size, balances: h.balances, negative: h.went_negative, history: h.history }))
 }
 
 /// The sequence numbers of `incident`'s timeline below `size`: the entries naming it and the
@@ -301,8 +398,28 @@ fn timeline(engine: &Engine, incident: &str, size: u64) -> Result<Vec<(u64, fact
     Ok(out.into_iter().collect())
 }
 
-/// `GET /v1/incidents`: every incident the log opened, with its derived facts.
-async fn incidents(State(engine): State<Arc<Engine>>) -> Result<Json<serde_json::Value>, Problem> {
+/// An incident in the list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IncidentSummary {
+    pub incident: String,
+    /// The entry that opened it.
+    pub opened_seq: u64,
+    /// `open` or `closed`.
+    pub status: String,
+    /// Entries in its timeline.
+    pub entries: usize,
+    pub facts: facts::IncidentFacts,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IncidentList {
+    pub checkpoint_size: u64,
+    pub incidents: Vec<IncidentSummary>,
+}
+
+/// Every incident the log opened, with its derived facts.
+#[utoipa::path(get, path = "/v1/incidents", tag = "public", responses((status = 200, body = IncidentList)))]
+async fn incidents(State(engine): State<Arc<Engine>>) -> Result<Json<IncidentList>, Problem> {
     let size = engine.head().state.size;
     let mut opens = engine.store().by_kind(EventKind::IncidentOpen.as_str(), None, usize::MAX).map_err(Problem::internal)?;
     opens.retain(|&s| s < size);
@@ -316,21 +433,49 @@ async fn incidents(State(engine): State<Arc<Engine>>) -> Result<Json<serde_json:
         let members = timeline(&engine, &o.incident, size)?;
         let seqs: Vec<u64> = members.iter().map(|(s, _)| *s).collect();
         let entries = decoded(&engine, &seqs)?;
-        let f = facts::incident_facts(&o.incident, &items(&entries)).map_err(Problem::internal)?;
-        out.push(serde_json::json!({
-            "incident": o.incident,
-            "opened_seq": e.seq,
-            "status": if f.closed_ms.is_some() { "closed" } else { "open" },
-            "entries": seqs.len(),
-            "facts": f,
-        }));
+        let facts = facts::incident_facts(&o.incident, &items(&entries)).map_err(Problem::internal)?;
+        out.push(IncidentSummary {
+            incident: o.incident.clone(),
+            opened_seq: e.seq,
+            status: if facts.closed_ms.is_some() { "closed" } else { "open" }.into(),
+            entries: seqs.len(),
+            facts,
+        });
     }
-    Ok(Json(serde_json::json!({ "checkpoint_size": size, "incidents": out })))
+    Ok(Json(IncidentList { checkpoint_size: size, incidents: out }))
 }
 
-/// `GET /v1/incidents/{id}`: the incident's timeline, every entry with its inclusion proof to
-/// the one checkpoint returned with it, and the facts derived from it.
-async fn incident(State(engine): State<Arc<Engine>>, Path(id): Path<String>) -> Result<Json<serde_json::Value>, Problem> {
+/// An entry of an incident's timeline, with why it is there and its inclusion proof.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TimelineEntry {
+    #[serde(flatten)]
+    pub entry: EntryView,
+    pub kind: String,
+    pub membership: facts::Membership,
+    /// Proof to the checkpoint returned with the timeline.
+    pub inclusion_proof: InclusionProof,
+}
+
+/// An incident's timeline, verifiable against one checkpoint.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IncidentView {
+    pub incident: String,
+    /// The signed checkpoint every inclusion proof leads to.
+    pub checkpoint: String,
+    pub checkpoint_size: u64,
+    pub facts: facts::IncidentFacts,
+    pub timeline: Vec<TimelineEntry>,
+}
+
+/// The incident's timeline (every entry naming it, and the entries its alarms refer to), each
+/// entry with its inclusion proof to the one checkpoint returned, and the facts derived from it.
+#[utoipa::path(get, path = "/v1/incidents/{id}", tag = "public",
+    params(("id" = String, Path, description = "the incident id")),
+    responses(
+        (status = 200, body = IncidentView),
+        (status = 404, description = "no entry names that incident", body = ProblemBody, content_type = "application/problem+json"),
+    ))]
+async fn incident(State(engine): State<Arc<Engine>>, Path(id): Path<String>) -> Result<Json<IncidentView>, Problem> {
     let head = engine.head();
     let size = head.state.size;
     let members = timeline(&engine, &id, size)?;
@@ -339,21 +484,22 @@ async fn incident(State(engine): State<Arc<Engine>>, Path(id): Path<String>) -> 
     }
     let seqs: Vec<u64> = members.iter().map(|(s, _)| *s).collect();
     let entries = decoded(&engine, &seqs)?;
-    let f = facts::incident_facts(&id, &items(&entries)).map_err(Problem::internal)?;
+    let facts = facts::incident_facts(&id, &items(&entries)).map_err(Problem::internal)?;
     let proofs = head.tree.inclusion_proofs(&seqs, size, engine.store()).map_err(Problem::internal)?;
     let mut timeline = Vec::with_capacity(seqs.len());
-    for (((seq, why), proof), (_, st)) in members.iter().zip(proofs).zip(&entries) {
-        let mut e = entry_json(&engine, *seq)?;
-        e["kind"] = st.event.kind().as_str().into();
-        e["membership"] = serde_json::to_value(why).map_err(Problem::internal)?;
-        e["inclusion_proof"] = serde_json::to_value(proof).map_err(Problem::internal)?;
-        timeline.push(e);
+    for (((seq, membership), inclusion_proof), (_, st)) in members.iter().zip(proofs).zip(&entries) {
+        timeline.push(TimelineEntry {
+            entry: entry_view(&engine, *seq)?,
+            kind: st.event.kind().as_str().into(),
+            membership: *membership,
+            inclusion_proof,
+        });
     }
-    Ok(Json(serde_json::json!({
-        "incident": id,
-        "checkpoint": String::from_utf8_lossy(&head.checkpoint),
-        "checkpoint_size": size,
-        "facts": f,
-        "timeline": timeline,
-    })))
+    Ok(Json(IncidentView {
+        incident: id,
+        checkpoint: String::from_utf8_lossy(&head.checkpoint).into_owned(),
+        checkpoint_size: size,
+        facts,
+        timeline,
+    }))
 }

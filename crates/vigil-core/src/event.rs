@@ -167,6 +167,7 @@ impl<'de> Deserialize<'de> for Private {
 /// What an auditor needs to check one commitment: the field it stands in and salt + value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Opening {
     pub field: String,
     pub salt: String,
@@ -183,6 +184,7 @@ impl Opening {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Severity {
     Info,
     Low,

@@ -24,6 +24,7 @@ pub struct Item<'a> {
 /// Why an entry is in an incident's timeline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "via")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Membership {
     /// The event names the incident.
     Names,
@@ -53,6 +54,7 @@ pub enum FactsError {
 
 /// What a reader wants to know about an incident, derived from its timeline.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IncidentFacts {
     pub incident: String,
     /// From `incident_open`; `None` when the log has no opening for it.
@@ -66,11 +68,14 @@ pub struct IncidentFacts {
     pub first_freeze_ms: Option<u64>,
     /// From the first alarm to the first freeze: how long the exchange took to react.
     pub alarm_to_freeze_ms: Option<u64>,
-    /// Executed withdrawals in the timeline, per asset (minor units).
+    /// Executed withdrawals in the timeline, per asset (minor units, decimal strings).
+    #[cfg_attr(feature = "openapi", schema(value_type = BTreeMap<String, String>))]
     pub lost: BTreeMap<String, Amount>,
-    /// SAFU payouts for the incident, per asset (minor units).
+    /// SAFU payouts for the incident, per asset (minor units, decimal strings).
+    #[cfg_attr(feature = "openapi", schema(value_type = BTreeMap<String, String>))]
     pub covered: BTreeMap<String, Amount>,
     /// Per asset, `lost` minus `covered` when positive: what the fund has not covered.
+    #[cfg_attr(feature = "openapi", schema(value_type = BTreeMap<String, String>))]
     pub uncovered: BTreeMap<String, Amount>,
 }
 
@@ -132,12 +137,15 @@ pub fn incident_facts(incident: &str, items: &[Item<'_>]) -> Result<IncidentFact
 
 /// One movement of the SAFU fund and the balance after it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SafuPoint {
     pub seq: u64,
     pub time_ms: u64,
     /// `contribution` or `payout`.
     pub kind: &'static str,
     pub asset: String,
+    /// Minor units, a decimal string.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub amount: Amount,
     /// The incident a payout covers.
     pub incident: Option<String>,

@@ -76,10 +76,13 @@ mod b64_hashes {
 /// Proof that the leaf at `index` is in the tree of `tree_size` leaves (RFC 9162 §2.1.3).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InclusionProof {
     pub index: u64,
     pub tree_size: u64,
+    /// Base64 SHA-256 hashes, bottom up.
     #[serde(with = "b64_hashes")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub hashes: Vec<Digest>,
 }
 
@@ -102,10 +105,13 @@ impl InclusionProof {
 /// (RFC 9162 §2.1.4).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ConsistencyProof {
     pub old_size: u64,
     pub new_size: u64,
+    /// Base64 SHA-256 hashes (RFC 9162 §2.1.4.2).
     #[serde(with = "b64_hashes")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub hashes: Vec<Digest>,
 }
 

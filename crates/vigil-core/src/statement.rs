@@ -108,8 +108,12 @@ pub fn verify(key: &VerifierKey, statement_bytes: &[u8], sig: &[u8; 64]) -> bool
 /// with the openings of its commitments for the ledger's private store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Submission {
+    /// The statement as JSON (docs/FORMAT.md §3.1); its canonical form is what is signed.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub statement: serde_json::Value,
+    /// Base64 Ed25519 signature over "vigil statement v1\n" ‖ canonical statement.
     pub signature: String,
     #[serde(default)]
     pub openings: Vec<crate::event::Opening>,

@@ -1,0 +1,236 @@
+//! The servers over HTTP on loopback, each measured beside a baseline in the same run:
+//!
+//! 1. signed appends through `POST /v1/events` from concurrent clients (events/s, p50/p99
+//!    latency from request to receipts) beside this machine's own Ed25519 batch-verification
+//!    rate (batches of 64 on every core); then the same appends paced at half the target load,
+//!    for the latency there;
+//! 2. public reads (an inclusion proof, a full tile) under concurrent load with `wrk`, beside
+//!    nginx serving a static file of the same bytes. Skipped (and said so) without `wrk` and
+//!    `nginx` on the PATH: `apt-get install -y wrk nginx-light`.
+//!
+//! See BENCHMARKS.md for the command and the figures.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use vigil::client::{sign_event, AppendClient};
+use vigil::config::{Config, ServiceConfig};
+use vigil_core::event::{Event, EventKind};
+use vigil_core::keys::SignerKey;
+use vigil_core::statement::Submission;
+
+fn arg(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
+}
+
+fn withdrawal(i: usize) -> Event {
+    Event::from_value(serde_json::json!({
+        "kind": "withdrawal", "withdrawal_id": format!("w-{i}"), "stage": "executed", "asset": "BTC",
+        "amount": (100_000 + i).to_string(), "destination": "bc1qbenchdestination0000000000000000",
+        "tx_id": format!("tx-{i:064}"), "wallet": "hot-btc-1", "wallet_tier": "hot", "account": format!("acct-{}", i % 10_007),
+    }))
+    .unwrap()
+}
+
+/// Ed25519 batch verification on every core: signatures per second.
+fn verification_rate(msgs: &[(Vec<u8>, ed25519_dalek::Signature, ed25519_dalek::VerifyingKey)]) -> f64 {
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let t = Instant::now();
+    std::thread::scope(|s| {
+        for part in msgs.chunks(msgs.len().div_ceil(threads)) {
+            s.spawn(move || {
+                for batch in part.chunks(64) {
+                    let m: Vec<&[u8]> = batch.iter().map(|(m, _, _)| m.as_slice()).collect();
+                    let sigs: Vec<_> = batch.iter().map(|(_, s, _)| *s).collect();
+                    let keys: Vec<_> = batch.iter().map(|(_, _, k)| *k).collect();
+                    ed25519_dalek::verify_batch(&m, &sigs, &keys).unwrap();
+                }
+            });
+        }
+    });
+    msgs.len() as f64 / t.elapsed().as_secs_f64()
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
+}
+
+struct Run {
+    events_per_s: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+/// Posts `batches` from `clients` threads; with `pace`, each client waits for its next slot
+/// (open loop at that many requests per second in all).
+fn post_all(url: &str, batches: Vec<Vec<Submission>>, clients: usize, pace: Option<f64>) -> Run {
+    let events: usize = batches.iter().map(Vec::len).sum();
+    // Popped from the end: reversed, so batches go out in order (pacing slots ascend).
+    let queue = Arc::new(std::sync::Mutex::new(batches.into_iter().enumerate().rev().collect::<Vec<_>>()));
+    let t0 = Instant::now();
+    let latencies: Vec<Duration> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..clients)
+            .map(|_| {
+                let queue = queue.clone();
+                s.spawn(move || {
+                    let client = AppendClient::new(url);
+                    let mut lat = Vec::new();
+                    loop {
+                        let Some((i, b)) = queue.lock().unwrap().pop() else { break };
+                        if let Some(rate) = pace {
+                            let slot = t0 + Duration::from_secs_f64(i as f64 / rate);
+                            if let Some(wait) = slot.checked_duration_since(Instant::now()) {
+                                std::thread::sleep(wait);
+                            }
+                        }
+                        let t = Instant::now();
+                        client.append(&b).unwrap();
+                        lat.push(t.elapsed());
+                    }
+                    lat
+                })
+            })
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    let secs = t0.elapsed().as_secs_f64();
+    let mut l = latencies;
+    l.sort();
+    Run { events_per_s: events as f64 / secs, p50: percentile(&l, 0.5), p99: percentile(&l, 0.99) }
+}
+
+fn signed_batches(key: &SignerKey, from: usize, n: usize, batch: usize) -> Vec<Vec<Submission>> {
+    let now = now_ms();
+    (from..from + n)
+        .collect::<Vec<_>>()
+        .chunks(batch)
+        .map(|c| c.iter().map(|&i| sign_event(key, withdrawal(i), &format!("h-{i}"), now).unwrap()).collect())
+        .collect()
+}
+
+fn start_server(dir: &Path, log: &SignerKey, operator: &SignerKey, svc: &SignerKey) -> (SocketAddr, SocketAddr) {
+    for (name, k) in [("log", log), ("operator", operator), ("svc", svc)] {
+        std::fs::write(dir.join(format!("{name}.key")), k.to_skey()).unwrap();
+        std::fs::write(dir.join(format!("{name}.vkey")), k.verifier().to_vkey()).unwrap();
+    }
+    let mut cfg = Config {
+        data_dir: dir.join("data"),
+        log_key: dir.join("log.key"),
+        operator_key: dir.join("operator.key"),
+        services: vec![ServiceConfig { vkey: dir.join("svc.vkey"), kinds: vec![EventKind::Withdrawal] }],
+        ..Config::default()
+    };
+    cfg.server.public = ([127, 0, 0, 1], 0).into();
+    cfg.server.internal = ([127, 0, 0, 1], 0).into();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+        rt.block_on(vigil::serve::serve(cfg, |p, i| tx.send((p, i)).unwrap())).unwrap();
+    });
+    rx.recv().unwrap()
+}
+
+/// `wrk` for `secs` seconds: requests per second.
+fn wrk(url: &str, secs: u64) -> Option<f64> {
+    let out =
+        Command::new("wrk").args(["-t2", "-c32", &format!("-d{secs}s"), "--latency", url]).output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let non2xx = text.lines().find(|l| l.contains("Non-2xx"));
+    assert!(non2xx.is_none(), "{url}: {text}");
+    text.lines().find_map(|l| l.strip_prefix("Requests/sec:")).and_then(|v| v.trim().parse().ok())
+}
+
+fn fetch(url: &str) -> Vec<u8> {
+    let agent: ureq::Agent = ureq::Agent::config_builder().build().into();
+    agent.get(url).call().unwrap().body_mut().read_to_vec().unwrap()
+}
+
+fn main() {
+    let events = arg("VIGIL_BENCH_EVENTS", 40_000);
+    let batch = arg("VIGIL_BENCH_BATCH", 64);
+    let clients = arg("VIGIL_BENCH_CLIENTS", 8);
+    let read_secs = arg("VIGIL_BENCH_READ_SECS", 5) as u64;
+    println!("appends: {events} events, batches of {batch}, {clients} clients");
+
+    let log = SignerKey::from_seed("bench.example/log", [1; 32]).unwrap();
+    let operator = SignerKey::from_seed("operator", [2; 32]).unwrap();
+    let svc = SignerKey::from_seed("withdrawals", [3; 32]).unwrap();
+
+    // The baseline: this machine's Ed25519 batch verification of the same statements.
+    let sample = signed_batches(&svc, 10_000_000, 20_000, 64);
+    let msgs: Vec<_> = sample
+        .iter()
+        .flatten()
+        .map(|s| {
+            let p = s.clone().parse().unwrap();
+            (
+                vigil_core::statement::signing_message(&p.bytes),
+                ed25519_dalek::Signature::from_bytes(&p.signature),
+                svc.verifier().key,
+            )
+        })
+        .collect();
+    let verify = verification_rate(&msgs);
+    println!("Ed25519 batch verification (batches of 64, all cores): {verify:>9.0} signatures/s");
+
+    let dir = tempfile::tempdir().unwrap();
+    let (public, internal) = start_server(dir.path(), &log, &operator, &svc);
+    let url = format!("http://{internal}");
+    // Warm up (connections, first tiles), then the measured runs; signing is not timed.
+    post_all(&url, signed_batches(&svc, 0, 2_000, batch), clients, None);
+    let full = post_all(&url, signed_batches(&svc, 100_000, events, batch), clients, None);
+    println!(
+        "appends, as fast as they go:            {:>9.0} events/s, p50 {:>6.2?}, p99 {:>6.2?} per request  (ratio to verification {:.2}, target 0.6)",
+        full.events_per_s,
+        full.p50,
+        full.p99,
+        full.events_per_s / verify
+    );
+    let half = 0.3 * verify;
+    let paced = post_all(&url, signed_batches(&svc, 1_000_000, events / 2, batch), clients, Some(half / batch as f64));
+    println!(
+        "appends paced at half the target ({:.0}/s): {:>9.0} events/s, p50 {:>6.2?}, p99 {:>6.2?} per request  (target p99 ≤ 10 ms)",
+        half, paced.events_per_s, paced.p50, paced.p99
+    );
+
+    // Public reads beside nginx serving the same bytes.
+    let (Ok(_), Ok(_)) = (Command::new("wrk").arg("--version").output(), Command::new("nginx").arg("-v").output()) else {
+        println!("public reads: skipped (needs wrk and nginx: apt-get install -y wrk nginx-light)");
+        return;
+    };
+    let proof_url = format!("http://{public}/v1/proofs/inclusion?seq=12345");
+    let tile_url = format!("http://{public}/tile/0/010");
+    let www = dir.path().join("www");
+    std::fs::create_dir_all(&www).unwrap();
+    std::fs::write(www.join("proof.json"), fetch(&proof_url)).unwrap();
+    std::fs::write(www.join("tile"), fetch(&tile_url)).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let conf = dir.path().join("nginx.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "worker_processes 2; daemon off; pid {d}/nginx.pid; error_log {d}/error.log;\n\
+             events {{ worker_connections 1024; }}\n\
+             http {{ access_log off; client_body_temp_path {d}; proxy_temp_path {d}; fastcgi_temp_path {d}; uwsgi_temp_path {d}; scgi_temp_path {d};\n\
+             server {{ listen 127.0.0.1:{port}; root {www}; }} }}\n",
+            d = dir.path().display(),
+            www = www.display()
+        ),
+    )
+    .unwrap();
+    let mut nginx = Command::new("nginx").args(["-c"]).arg(&conf).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    for (name, vigil_url, file) in [("inclusion proof", proof_url, "proof.json"), ("full tile", tile_url, "tile")] {
+        let size = std::fs::metadata(www.join(file)).unwrap().len();
+        let v = wrk(&vigil_url, read_secs).unwrap();
+        let n = wrk(&format!("http://127.0.0.1:{port}/{file}"), read_secs).unwrap();
+        println!("public reads, {name} ({size} bytes): vigil {v:>9.0} req/s, nginx {n:>9.0} req/s, ratio {:.2} (target 0.5)", v / n);
+    }
+    let _ = nginx.kill();
+}

@@ -224,7 +224,13 @@ fn main() {
         ),
     )
     .unwrap();
-    let mut nginx = Command::new("nginx").args(["-c"]).arg(&conf).spawn().unwrap();
+    let mut nginx = Command::new("nginx")
+        .args(["-c"])
+        .arg(&conf)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     std::thread::sleep(Duration::from_millis(500));
     for (name, vigil_url, file) in [("inclusion proof", proof_url, "proof.json"), ("full tile", tile_url, "tile")] {
         let size = std::fs::metadata(www.join(file)).unwrap().len();
@@ -232,5 +238,7 @@ fn main() {
         let n = wrk(&format!("http://127.0.0.1:{port}/{file}"), read_secs).unwrap();
         println!("public reads, {name} ({size} bytes): vigil {v:>9.0} req/s, nginx {n:>9.0} req/s, ratio {:.2} (target 0.5)", v / n);
     }
-    let _ = nginx.kill();
+    // SIGTERM lets the master stop its workers (SIGKILL would orphan them).
+    let _ = Command::new("kill").args(["-TERM", &nginx.id().to_string()]).status();
+    let _ = nginx.wait();
 }

@@ -1,7 +1,7 @@
 //! The append engine: one sequencer thread, many callers, group commit in three stages.
 //!
 //! Callers hand batches of signed statements to [`Engine::append`]. Signatures are checked on
-//! the caller's thread with Ed25519 batch verification ([`Engine::verify`]); the sequencer then
+//! the caller's thread, each with the verifier's own rule ([`Engine::verify`]); the sequencer then
 //! takes every batch waiting at that moment and makes it one group (positions, authorization,
 //! idempotency, encoding and chaining); the writer turns each group into **one** RocksDB write
 //! batch with **one** newly signed checkpoint; the syncer runs one WAL sync for every group
@@ -77,7 +77,9 @@ pub enum AppendError {
     Rejected { index: usize, code: RejectCode, reason: String },
     #[error("the batch is empty")]
     Empty,
-    #[error("storage failed, nothing was written: {0}")]
+    /// The batch may or may not be on disk (a write that failed, or a sync that failed after
+    /// the write): not acknowledged. Retrying with the same idempotency keys is always safe.
+    #[error("storage failed; the batch was not acknowledged and may or may not have been written (retry with the same idempotency keys): {0}")]
     Storage(String),
     #[error("the sequencer has stopped")]
     Closed,
@@ -290,40 +292,32 @@ impl Engine {
     }
 
     /// The checks that do not depend on the log's position, done on the caller's thread:
-    /// openings against commitments, and signatures against the current key registry with
-    /// Ed25519 batch verification. Keys not known yet (registered by an entry still in flight)
-    /// are left to the sequencer.
+    /// openings against commitments, and signatures against the current key registry. Keys
+    /// not known yet (registered by an entry still in flight) are left to the sequencer.
+    ///
+    /// Each signature is checked on its own, with exactly the rule `vigil verify` applies
+    /// (RFC 8032, cofactorless). Ed25519 *batch* verification is deliberately not used: its
+    /// equation is cofactorless with coefficients the submitter can predict, so a signature
+    /// whose R has a small-order component passes a batch about half the time while the single
+    /// check refuses it — an acknowledged entry would then make the whole log fail
+    /// verification forever. A batch-safe rule (ZIP-215, cofactored everywhere) is a format
+    /// change (docs/FORMAT.md §3.2), left for a later version.
     pub fn verify(&self, subs: Vec<ParsedSubmission>) -> Result<Vec<VerifiedSubmission>, AppendError> {
         let head = self.head();
-        let mut msgs = Vec::new();
-        let mut sigs = Vec::new();
-        let mut keys = Vec::new();
         let mut out = Vec::with_capacity(subs.len());
         for (i, sub) in subs.into_iter().enumerate() {
             let openings = check_openings(i, &sub.statement, &sub.openings)?;
             let key = head.registry.get(&sub.statement.key).map(|k| k.key.clone());
             if let Some(k) = &key {
-                msgs.push(signing_message(&sub.bytes));
-                sigs.push(ed25519_dalek::Signature::from_bytes(&sub.signature));
-                keys.push(k.key);
-            }
-            out.push(VerifiedSubmission { sub, key, openings });
-        }
-        let refs: Vec<&[u8]> = msgs.iter().map(|m| m.as_slice()).collect();
-        if !refs.is_empty() && ed25519_dalek::verify_batch(&refs, &sigs, &keys).is_err() {
-            // One or more are bad: single verification (the rule `vigil verify` applies)
-            // names the first. If every one passes singly, the batch is accepted.
-            for (i, v) in out.iter().enumerate() {
-                if let Some(k) = &v.key {
-                    if !k.verify(&signing_message(&v.sub.bytes), &v.sub.signature) {
-                        return Err(reject(
-                            i,
-                            RejectCode::BadSignature,
-                            format!("signature by {} does not verify", v.sub.statement.key),
-                        ));
-                    }
+                if !k.verify(&signing_message(&sub.bytes), &sub.signature) {
+                    return Err(reject(
+                        i,
+                        RejectCode::BadSignature,
+                        format!("signature by {} does not verify", sub.statement.key),
+                    ));
                 }
             }
+            out.push(VerifiedSubmission { sub, key, openings });
         }
         Ok(out)
     }

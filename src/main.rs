@@ -321,8 +321,12 @@ fn demo(a: DemoArgs) -> Result<ExitCode> {
                 clock.go_live();
                 let every = std::time::Duration::from_millis(a.every_ms.max(10));
                 if let Err(e) = vigil::demo::keep_growing(&mut client, &clock, &keys, every, &stop) {
-                    // The server going away on Ctrl-C ends the traffic; anything else is an error.
-                    std::thread::sleep(std::time::Duration::from_millis(500));
+                    // The server going away on Ctrl-C ends the traffic (`stop` is set once it has
+                    // shut down); anything else is an error.
+                    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+                    while !stop.load(Ordering::SeqCst) && std::time::Instant::now() < deadline {
+                        std::thread::sleep(std::time::Duration::from_millis(100));
+                    }
                     if !stop.load(Ordering::SeqCst) {
                         return Err(e);
                     }

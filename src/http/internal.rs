@@ -228,7 +228,12 @@ async fn append_inner(s: &InternalState, headers: &HeaderMap, body: &[u8]) -> Re
         Err(AppendError::Empty) => Err(Problem::bad_request("empty batch").into_response()),
         Err(e @ (AppendError::Storage(_) | AppendError::Closed)) => {
             tracing::error!("append failed: {e}");
-            Err(unavailable("storage", "the ledger cannot write right now; nothing of the batch was written".into()))
+            Err(unavailable(
+                "storage",
+                "the ledger cannot write right now; the batch was not acknowledged and may or may not have been \
+                 written: retry with the same idempotency keys"
+                    .into(),
+            ))
         }
     }
 }

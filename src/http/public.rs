@@ -369,15 +369,25 @@ pub struct SafuView {
 /// balance is reported, never wrapped.
 #[utoipa::path(get, path = "/v1/safu", tag = "public", responses((status = 200, body = SafuView)))]
 async fn safu(State(engine): State<Arc<Engine>>) -> Result<Json<SafuView>, Problem> {
+    blocking(move || safu_view(&engine)).await.map(Json)
+}
+
+/// Runs a handler's scan of the store off the async workers (they also serve the internal
+/// API), so a slow read never stalls appends, and the request timeout can answer meanwhile.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, Problem> + Send + 'static) -> Result<T, Problem> {
+    tokio::task::spawn_blocking(f).await.map_err(Problem::internal)?
+}
+
+fn safu_view(engine: &Engine) -> Result<SafuView, Problem> {
     let size = engine.head().state.size;
     let mut seqs =
         engine.store().by_kind(EventKind::SafuContribution.as_str(), None, usize::MAX).map_err(Problem::internal)?;
     seqs.extend(engine.store().by_kind(EventKind::SafuPayout.as_str(), None, usize::MAX).map_err(Problem::internal)?);
     seqs.retain(|&s| s < size);
     seqs.sort_unstable();
-    let entries = decoded(&engine, &seqs)?;
+    let entries = decoded(engine, &seqs)?;
     let h = facts::safu_history(&items(&entries)).map_err(Problem::internal)?;
-    Ok(Json(SafuView { checkpoint_size: size, balances: h.balances, negative: h.went_negative, history: h.history }))
+    Ok(SafuView { checkpoint_size: size, balances: h.balances, negative: h.went_negative, history: h.history })
 }
 
 /// The sequence numbers of `incident`'s timeline below `size`: the entries naming it and the
@@ -420,19 +430,23 @@ pub struct IncidentList {
 /// Every incident the log opened, with its derived facts.
 #[utoipa::path(get, path = "/v1/incidents", tag = "public", responses((status = 200, body = IncidentList)))]
 async fn incidents(State(engine): State<Arc<Engine>>) -> Result<Json<IncidentList>, Problem> {
+    blocking(move || incident_list(&engine)).await.map(Json)
+}
+
+fn incident_list(engine: &Engine) -> Result<IncidentList, Problem> {
     let size = engine.head().state.size;
     let mut opens = engine.store().by_kind(EventKind::IncidentOpen.as_str(), None, usize::MAX).map_err(Problem::internal)?;
     opens.retain(|&s| s < size);
     let mut out = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
-    for (e, st) in decoded(&engine, &opens)? {
+    for (e, st) in decoded(engine, &opens)? {
         let Event::IncidentOpen(o) = &st.event else { continue };
         if !seen.insert(o.incident.clone()) {
             continue;
         }
-        let members = timeline(&engine, &o.incident, size)?;
+        let members = timeline(engine, &o.incident, size)?;
         let seqs: Vec<u64> = members.iter().map(|(s, _)| *s).collect();
-        let entries = decoded(&engine, &seqs)?;
+        let entries = decoded(engine, &seqs)?;
         let facts = facts::incident_facts(&o.incident, &items(&entries)).map_err(Problem::internal)?;
         out.push(IncidentSummary {
             incident: o.incident.clone(),
@@ -442,7 +456,7 @@ async fn incidents(State(engine): State<Arc<Engine>>) -> Result<Json<IncidentLis
             facts,
         });
     }
-    Ok(Json(IncidentList { checkpoint_size: size, incidents: out }))
+    Ok(IncidentList { checkpoint_size: size, incidents: out })
 }
 
 /// An entry of an incident's timeline, with why it is there and its inclusion proof.
@@ -476,30 +490,34 @@ pub struct IncidentView {
         (status = 404, description = "no entry names that incident", body = ProblemBody, content_type = "application/problem+json"),
     ))]
 async fn incident(State(engine): State<Arc<Engine>>, Path(id): Path<String>) -> Result<Json<IncidentView>, Problem> {
+    blocking(move || incident_view(&engine, id)).await.map(Json)
+}
+
+fn incident_view(engine: &Engine, id: String) -> Result<IncidentView, Problem> {
     let head = engine.head();
     let size = head.state.size;
-    let members = timeline(&engine, &id, size)?;
+    let members = timeline(engine, &id, size)?;
     if members.is_empty() {
         return Err(Problem::not_found(format!("no entry of the log names incident {id:?}")));
     }
     let seqs: Vec<u64> = members.iter().map(|(s, _)| *s).collect();
-    let entries = decoded(&engine, &seqs)?;
+    let entries = decoded(engine, &seqs)?;
     let facts = facts::incident_facts(&id, &items(&entries)).map_err(Problem::internal)?;
     let proofs = head.tree.inclusion_proofs(&seqs, size, engine.store()).map_err(Problem::internal)?;
     let mut timeline = Vec::with_capacity(seqs.len());
     for (((seq, membership), inclusion_proof), (_, st)) in members.iter().zip(proofs).zip(&entries) {
         timeline.push(TimelineEntry {
-            entry: entry_view(&engine, *seq)?,
+            entry: entry_view(engine, *seq)?,
             kind: st.event.kind().as_str().into(),
             membership: *membership,
             inclusion_proof,
         });
     }
-    Ok(Json(IncidentView {
+    Ok(IncidentView {
         incident: id,
         checkpoint: String::from_utf8_lossy(&head.checkpoint).into_owned(),
         checkpoint_size: size,
         facts,
         timeline,
-    }))
+    })
 }

@@ -238,3 +238,49 @@ fn a_new_log_accepts_only_a_genesis_entry_first() {
     assert!(matches!(e.append_blocking(vec![s]), Err(AppendError::Rejected { code: RejectCode::Genesis, .. })));
     assert_eq!(e.head().state.size, 0);
 }
+
+/// A signature whose R carries a point of order 2 fails the single Ed25519 check (the rule
+/// `vigil verify` applies) but passes cofactorless *batch* verification whenever the batch's
+/// coefficient is even — about half the time, and the submitter can predict which. Such an
+/// entry, once acknowledged, would make the log fail verification forever. The engine must
+/// refuse it, even for the statements a batch verifier accepts.
+#[test]
+fn a_signature_with_a_small_order_component_is_refused() {
+    use base64::prelude::{Engine as _, BASE64_STANDARD};
+    use curve25519_dalek::constants::{ED25519_BASEPOINT_POINT, EIGHT_TORSION};
+    use curve25519_dalek::scalar::{clamp_integer, Scalar};
+    use sha2::{Digest as _, Sha512};
+    let l = Ledger::new();
+    // The withdrawals key's secret scalar, from its seed as RFC 8032 derives it.
+    let h = Sha512::digest([3u8; 32]);
+    let a = Scalar::from_bytes_mod_order(clamp_integer(h[..32].try_into().unwrap()));
+    let public = l.keys.withdrawals.verifier().key;
+    assert_eq!((a * ED25519_BASEPOINT_POINT).compress().to_bytes(), public.to_bytes());
+    for attempt in 0..64u8 {
+        let ev = vigil_core::event::Event::from_value(withdrawal(&format!("w-t{attempt}"))).unwrap();
+        let mut sub = vigil::client::sign_event(&l.keys.withdrawals, ev, &format!("t{attempt}"), T0).unwrap();
+        let msg = vigil_core::statement::signing_message(&sub.clone().parse().unwrap().bytes);
+        // Sign by hand with R' = rB + T, T of order 2.
+        let r = Scalar::from_bytes_mod_order_wide(&Sha512::digest([&[attempt][..], &msg].concat()).into());
+        let big_r = (r * ED25519_BASEPOINT_POINT + EIGHT_TORSION[4]).compress();
+        let k = Scalar::from_hash(Sha512::new().chain_update(big_r.as_bytes()).chain_update(public.as_bytes()).chain_update(&msg));
+        let mut sig = [0u8; 64];
+        sig[..32].copy_from_slice(big_r.as_bytes());
+        sig[32..].copy_from_slice((r + k * a).as_bytes());
+        assert!(!l.keys.withdrawals.verifier().verify(&msg, &sig), "the single check refuses it");
+        let batch_accepts =
+            ed25519_dalek::verify_batch(&[&msg[..]], &[ed25519_dalek::Signature::from_bytes(&sig)], &[public]).is_ok();
+        if !batch_accepts {
+            continue;
+        }
+        sub.signature = BASE64_STANDARD.encode(sig);
+        let before = l.engine.head().state;
+        match l.engine.append_blocking(vec![sub.parse().unwrap()]) {
+            Err(AppendError::Rejected { code: RejectCode::BadSignature, .. }) => {}
+            other => panic!("a signature batch verification accepts but the verifier refuses was {other:?}"),
+        }
+        assert_eq!(l.engine.head().state, before, "nothing was written");
+        return;
+    }
+    panic!("batch verification refused all 64 crafted signatures: the construction needs revisiting");
+}

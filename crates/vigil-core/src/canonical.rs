@@ -56,20 +56,44 @@ pub fn parse_json(bytes: &[u8]) -> Result<Value, CanonicalError> {
 }
 
 fn check_numbers(v: &Value, path: &str, depth: usize) -> Result<(), CanonicalError> {
+    // The path is built only on failure: this runs over every value the API receives.
+    check(v, depth).map_err(|e| match e {
+        Bad::Deep => CanonicalError::TooDeep,
+        Bad::Float(mut segments) => {
+            segments.reverse();
+            CanonicalError::Float(format!("{path}{}", segments.concat()))
+        }
+    })
+}
+
+enum Bad {
+    Deep,
+    /// Path segments from the float up to the root.
+    Float(Vec<String>),
+}
+
+fn check(v: &Value, depth: usize) -> Result<(), Bad> {
     if depth > MAX_DEPTH {
-        return Err(CanonicalError::TooDeep);
+        return Err(Bad::Deep);
     }
+    let under = |e: Bad, segment: String| match e {
+        Bad::Float(mut s) => {
+            s.push(segment);
+            Bad::Float(s)
+        }
+        deep => deep,
+    };
     match v {
-        Value::Number(n) if !(n.is_u64() || n.is_i64()) => Err(CanonicalError::Float(path.to_string())),
+        Value::Number(n) if !(n.is_u64() || n.is_i64()) => Err(Bad::Float(Vec::new())),
         Value::Array(a) => {
             for (i, x) in a.iter().enumerate() {
-                check_numbers(x, &format!("{path}[{i}]"), depth + 1)?;
+                check(x, depth + 1).map_err(|e| under(e, format!("[{i}]")))?;
             }
             Ok(())
         }
         Value::Object(m) => {
             for (k, x) in m {
-                check_numbers(x, &format!("{path}.{k}"), depth + 1)?;
+                check(x, depth + 1).map_err(|e| under(e, format!(".{k}")))?;
             }
             Ok(())
         }
@@ -98,6 +122,14 @@ mod tests {
                 None => assert!(got.is_err(), "{input} should be refused"),
             }
         }
+    }
+
+    #[test]
+    fn a_float_is_named_by_its_path() {
+        let e = parse_json(br#"{"a":[1,{"b":2.5}]}"#).unwrap_err();
+        assert_eq!(e, CanonicalError::Float("$.a[1].b".into()));
+        let deep = format!("{}1{}", "[".repeat(MAX_DEPTH + 2), "]".repeat(MAX_DEPTH + 2));
+        assert_eq!(parse_json(deep.as_bytes()).unwrap_err(), CanonicalError::TooDeep);
     }
 
     #[test]

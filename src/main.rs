@@ -147,8 +147,13 @@ enum Command {
     },
     /// Verify a data dir end to end against the pinned log key.
     Verify {
+        /// A data dir, opened read-only (works while a server runs).
+        #[arg(long, required_unless_present = "url", conflicts_with = "url")]
+        data_dir: Option<PathBuf>,
+        /// A public server's base URL, read as a tlog-tiles client reads it (checkpoint and
+        /// entry bundles only).
         #[arg(long)]
-        data_dir: PathBuf,
+        url: Option<String>,
         /// The log's verifier key file (signed-note vkey), pinned by you.
         #[arg(long)]
         log_key: PathBuf,
@@ -217,9 +222,14 @@ fn run(cmd: Command) -> Result<ExitCode> {
             let engine = open_ledger(&cfg, EngineConfig::new(cfg.log_signer()?))?;
             print!("{}", String::from_utf8_lossy(&engine.head().checkpoint));
         }
-        Command::Verify { data_dir, log_key, json } => {
+        Command::Verify { data_dir, url, log_key, json } => {
             let key = read_verifier(&log_key)?;
-            return Ok(match verify_data_dir(&data_dir, &key) {
+            let result = match (&data_dir, &url) {
+                (Some(d), _) => verify_data_dir(d, &key),
+                (None, Some(u)) => vigil::verify::verify_url(u, &key),
+                (None, None) => anyhow::bail!("give --data-dir or --url"),
+            };
+            return Ok(match result {
                 Ok(r) => {
                     if json {
                         println!("{}", serde_json::json!({"verified": true, "report": r}));

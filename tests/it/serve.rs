@@ -173,6 +173,23 @@ fn serve_append_read_and_shut_down() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("403"), "{}", String::from_utf8_lossy(&out.stderr));
 
+    // `vigil verify --url` checks the running log as a tlog-tiles client: checkpoint and
+    // entry bundles only. With another pinned key it refuses (exit 1); with no server, exit 2.
+    std::fs::write(server.dir.path().join("other.vkey"), key("test.example/log", 42).verifier().to_vkey()).unwrap();
+    let verify = |url: &str, vkey: &str| {
+        Command::new(vigil_bin())
+            .args(["verify", "--url", url, "--log-key"])
+            .arg(server.dir.path().join(vkey))
+            .output()
+            .unwrap()
+    };
+    std::fs::write(server.dir.path().join("log.vkey"), server.keys.log.verifier().to_vkey()).unwrap();
+    let out = verify(&server.public, "log.vkey");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("verified 7 entries"), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(verify(&server.public, "other.vkey").status.code(), Some(1));
+    assert_eq!(verify(&format!("http://127.0.0.1:{}", free_port()), "log.vkey").status.code(), Some(2));
+
     // Graceful shutdown on SIGTERM; everything acknowledged is on disk.
     let log = server.keys.log.verifier();
     let dir = server.stop();
@@ -275,4 +292,48 @@ fn a_tile_walk_against_the_running_server_recomputes_the_root() {
         assert!(rest.is_empty());
     }
     assert_eq!(range.root(), cp.root);
+}
+
+/// A server that lies (one byte of one entry changed in the bundles it serves) is caught by
+/// `vigil verify --url`, which names the entry.
+#[test]
+fn verify_url_catches_a_server_that_rewrites_an_entry() {
+    let server = Server::start();
+    server.append("risk", &[r#"{"kind": "alarm", "rule": "r", "severity": "low", "summary": "the original words"}"#]);
+    // A proxy in front of the real public API that alters entry bundles.
+    let upstream = server.public.clone();
+    let port = free_port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async move {
+            let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
+                let url = format!("{upstream}{uri}");
+                async move {
+                    let body = tokio::task::spawn_blocking(move || request("GET", &url, "", vec![]).1).await.unwrap();
+                    let mut body = body;
+                    if uri.path().starts_with("/tile/entries/") {
+                        // Same length, so the bundle's framing stays intact: only the words change.
+                        if let Some(at) = body.windows(8).position(|w| w == b"original") {
+                            body[at..at + 8].copy_from_slice(b"ORIGINAL");
+                        }
+                    }
+                    body
+                }
+            });
+            let l = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+            tx.send(()).unwrap();
+            axum::serve(l, app).await.unwrap();
+        });
+    });
+    rx.recv().unwrap();
+    std::fs::write(server.dir.path().join("log.vkey"), server.keys.log.verifier().to_vkey()).unwrap();
+    let out = Command::new(vigil_bin())
+        .args(["verify", "--url", &format!("http://127.0.0.1:{port}"), "--log-key"])
+        .arg(server.dir.path().join("log.vkey"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("entry 3: signature by risk"), "{err}");
 }

@@ -26,7 +26,6 @@ use super::{Problem, ProblemBody};
 use crate::engine::Receipt;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::engine::{AppendError, Clock, Engine, RejectCode};
-use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -129,20 +128,24 @@ impl Drop for InFlight {
         (status = 422, description = "invalid_event, bad_openings, outside_replay_window", body = ProblemBody, content_type = "application/problem+json"),
         (status = 503, description = "saturated, storage (with Retry-After)", body = ProblemBody, content_type = "application/problem+json"),
     ))]
-async fn append(
-    State(s): State<InternalState>,
-    headers: HeaderMap,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
-) -> Response {
-    let body = match body {
+async fn append(State(s): State<InternalState>, headers: HeaderMap, body: axum::body::Body) -> Response {
+    let too_large = || {
+        Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("the body is over the limit of {MAX_BODY} bytes; send smaller batches"),
+        )
+        .into_response()
+    };
+    // An announced length over the limit is refused before a byte of the body is read.
+    let announced = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > MAX_BODY as u64) {
+        return too_large();
+    }
+    let body = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
-        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return Problem::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
-                format!("the body is over the limit of {MAX_BODY} bytes; send smaller batches"),
-            )
-            .into_response()
+        Err(e) if std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>()) => {
+            return too_large()
         }
         Err(e) => return Problem::bad_request(format!("could not read the body: {e}")).into_response(),
     };

@@ -193,7 +193,7 @@ async fn every_refusal_has_its_status_and_writes_nothing() {
             StatusCode::PAYLOAD_TOO_LARGE,
             "too_large",
         ),
-        ("body too large", "application/json", big, StatusCode::PAYLOAD_TOO_LARGE, ""),
+        ("body too large", "application/json", big, StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
     ];
     for (what, ct, body, status, code) in cases {
         let before = e.engine.head();

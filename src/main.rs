@@ -157,6 +157,10 @@ enum Command {
         /// The log's verifier key file (signed-note vkey), pinned by you.
         #[arg(long)]
         log_key: PathBuf,
+        /// With --url: remember the verified checkpoint here; the next run checks only the new
+        /// entries and reports a rollback or fork (evidence in FILE.evidence.txt).
+        #[arg(long, requires = "url")]
+        state: Option<PathBuf>,
         #[arg(long)]
         json: bool,
     },
@@ -222,11 +226,11 @@ fn run(cmd: Command) -> Result<ExitCode> {
             let engine = open_ledger(&cfg, EngineConfig::new(cfg.log_signer()?))?;
             print!("{}", String::from_utf8_lossy(&engine.head().checkpoint));
         }
-        Command::Verify { data_dir, url, log_key, json } => {
+        Command::Verify { data_dir, url, log_key, state, json } => {
             let key = read_verifier(&log_key)?;
             let result = match (&data_dir, &url) {
                 (Some(d), _) => verify_data_dir(d, &key),
-                (None, Some(u)) => vigil::verify::verify_url(u, &key),
+                (None, Some(u)) => vigil::verify::verify_url(u, &key, state.as_deref()),
                 (None, None) => anyhow::bail!("give --data-dir or --url"),
             };
             return Ok(match result {

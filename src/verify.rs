@@ -8,7 +8,7 @@ use std::path::Path;
 use vigil_core::checkpoint;
 use vigil_core::keys::VerifierKey;
 use vigil_core::merkle::TilePath;
-use vigil_core::verifier::LogVerifier;
+use vigil_core::verifier::{LogVerifier, SavedVerifier};
 
 /// Why a verification did not succeed.
 #[derive(Debug, thiserror::Error)]
@@ -29,10 +29,61 @@ pub struct Report {
     pub checkpoint_time: Option<u64>,
 }
 
+/// What `vigil verify --state FILE` remembers between runs: the last checkpoint verified and
+/// the verifier's state after it, so that the next run checks only the new entries.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SavedState {
+    /// The signed checkpoint note, as served.
+    pub checkpoint: String,
+    pub verifier: SavedVerifier,
+}
+
+fn load_state(path: &Path, log_key: &VerifierKey) -> Result<(SavedState, checkpoint::Checkpoint, LogVerifier), VerifyFailure> {
+    let bad = |e: String| VerifyFailure::CouldNotRun(format!("state file {}: {e}", path.display()));
+    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+    let state: SavedState = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+    let cp = checkpoint::verify(state.checkpoint.as_bytes(), log_key).map_err(|e| bad(format!("its checkpoint: {e}")))?.checkpoint;
+    let v = LogVerifier::resume(&state.verifier).map_err(bad)?;
+    v.matches(&cp).map_err(|e| bad(format!("does not match its own checkpoint: {e}")))?;
+    Ok((state, cp, v))
+}
+
+/// Writes `contents` to `path` atomically (a temporary file renamed over it).
+fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), VerifyFailure> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, contents)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| VerifyFailure::CouldNotRun(format!("writing {}: {e}", path.display())))
+}
+
+/// Records two checkpoints signed by the log key that cannot both be honest, for anyone to
+/// re-check with the log's public key; returns the failure that reports it.
+fn misbehaviour(state: &Path, what: String, old: &str, new: &[u8]) -> VerifyFailure {
+    let evidence = state.with_extension("evidence.txt");
+    let text = format!(
+        "vigil: log misbehaviour: {what}\n\nBoth checkpoints below are signed by the log's key (check them with its \
+         verifier key); no honest append-only log signs both.\n\n--- the checkpoint verified earlier ---\n{old}\n\
+         --- the checkpoint served now ---\n{}\n",
+        String::from_utf8_lossy(new)
+    );
+    match std::fs::write(&evidence, text) {
+        Ok(()) => VerifyFailure::Failed(format!("{what}; evidence (both signed checkpoints) in {}", evidence.display())),
+        Err(e) => VerifyFailure::Failed(format!("{what}; could not write the evidence to {}: {e}", evidence.display())),
+    }
+}
+
 /// Verifies a log served at `base_url` (its public API): the checkpoint, signed by `log_key`,
-/// then every entry from the tlog-tiles entry bundles, then the root. Anything the server sends
+/// then the entries from the tlog-tiles entry bundles, then the root. Anything the server sends
 /// that is wrong is a [`VerifyFailure::Failed`]; a network error is `CouldNotRun`.
-pub fn verify_url(base_url: &str, log_key: &VerifierKey) -> Result<Report, VerifyFailure> {
+///
+/// With `state`, the run starts from the checkpoint and verifier state saved there by the last
+/// run and checks only the entries after it; the new root is computed from the saved tree and
+/// the new entries, which proves the new checkpoint consistent with the old one. A smaller
+/// tree (rollback) or a root that does not extend the verified tree (fork, or a rewritten
+/// entry) is log misbehaviour: both signed checkpoints go to `<state>.evidence.txt`. The state
+/// is updated only after a successful run.
+pub fn verify_url(base_url: &str, log_key: &VerifierKey, state: Option<&Path>) -> Result<Report, VerifyFailure> {
     let base = base_url.trim_end_matches('/');
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
@@ -55,11 +106,33 @@ pub fn verify_url(base_url: &str, log_key: &VerifierKey) -> Result<Report, Verif
             s => Err(VerifyFailure::CouldNotRun(format!("{url}: HTTP {s}"))),
         }
     };
+    let old = match state {
+        Some(p) if p.exists() => Some(load_state(p, log_key)?),
+        _ => None,
+    };
     let note = fetch("checkpoint")?;
     let signed = checkpoint::verify(&note, log_key).map_err(|e| VerifyFailure::Failed(format!("checkpoint: {e}")))?;
     let cp = signed.checkpoint;
-    let mut v = LogVerifier::new();
-    let mut n = 0u64;
+    // After a verified checkpoint, a failure is evidence against the log: record both notes.
+    let report = |what: String| match (&old, state) {
+        (Some((saved, old_cp, _)), Some(p)) => misbehaviour(
+            p,
+            format!("{what} (the log does not extend the {} entries verified earlier)", old_cp.size),
+            &saved.checkpoint,
+            &note,
+        ),
+        _ => VerifyFailure::Failed(what),
+    };
+    let mut v = match &old {
+        Some((_, old_cp, v)) => {
+            if cp.size < old_cp.size {
+                return Err(report(format!("rollback: the log now has {} entries", cp.size)));
+            }
+            v.clone()
+        }
+        None => LogVerifier::new(),
+    };
+    let mut n = v.size() / 256;
     while v.size() < cp.size {
         let width = (cp.size - n * 256).min(256);
         let path = TilePath { entries: true, level: 0, index: n, width }.to_path();
@@ -71,12 +144,19 @@ pub fn verify_url(base_url: &str, log_key: &VerifierKey) -> Result<Report, Verif
                 entries.len()
             )));
         }
-        for e in entries {
-            v.push(e).map_err(|e| VerifyFailure::Failed(e.to_string()))?;
+        // Entries before the verified size were checked by an earlier run.
+        let skip = (v.size() - n * 256) as usize;
+        for e in &entries[skip..] {
+            v.push(e).map_err(|e| report(e.to_string()))?;
         }
         n += 1;
     }
-    v.matches(&cp).map_err(VerifyFailure::Failed)?;
+    v.matches(&cp).map_err(|e| report(format!("{e} (a fork, or a rewritten entry)")))?;
+    if let Some(p) = state {
+        let saved = SavedState { checkpoint: String::from_utf8_lossy(&note).into_owned(), verifier: v.save() };
+        let json = serde_json::to_vec_pretty(&saved).map_err(|e| VerifyFailure::CouldNotRun(e.to_string()))?;
+        write_atomically(p, &json)?;
+    }
     Ok(Report { origin: cp.origin, size: cp.size, root: hex::encode(cp.root.0), checkpoint_time: signed.timestamp })
 }
 

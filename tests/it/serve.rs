@@ -375,3 +375,67 @@ fn verify_url_catches_a_server_that_rewrites_an_entry() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("entry 3: signature by risk"), "{err}");
 }
+
+fn alarms(from: usize, n: usize) -> Vec<String> {
+    (from..from + n)
+        .map(|i| format!(r#"{{"idempotency_key": "s-{i}", "event": {{"kind": "alarm", "rule": "r", "severity": "low", "summary": "alarm {i}"}}}}"#))
+        .collect()
+}
+
+/// `vigil verify --url --state`: the second run checks only what is new; a server that then
+/// shows a shorter log (rollback) or another history (fork) is log misbehaviour, with both
+/// signed checkpoints written as evidence.
+#[test]
+fn verify_with_state_is_incremental_and_catches_rollback_and_fork() {
+    let a = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let vkey = dir.path().join("log.vkey");
+    std::fs::write(&vkey, a.keys.log.verifier().to_vkey()).unwrap();
+    let state = dir.path().join("state.json");
+    let verify = |url: &str| {
+        let out = Command::new(vigil_bin())
+            .args(["verify", "--url", url, "--state"])
+            .arg(&state)
+            .arg("--log-key")
+            .arg(&vkey)
+            .output()
+            .unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
+    };
+    let lines = alarms(0, 5);
+    a.append("risk", &lines.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(verify(&a.public).0, Some(0));
+    let saved = |p: &std::path::Path| -> u64 {
+        serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(p).unwrap()).unwrap()["verifier"]["size"].as_u64().unwrap()
+    };
+    assert_eq!(saved(&state), 3 + 5);
+    // 300 more: the next run resumes at 8 and crosses a bundle boundary.
+    let lines = alarms(5, 300);
+    a.append("risk", &lines.iter().map(String::as_str).collect::<Vec<_>>());
+    let (code, out) = verify(&a.public);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("verified 308 entries"), "{out}");
+    assert_eq!(saved(&state), 308);
+
+    // Another log under the same key with fewer entries: a rollback.
+    let b = Server::start();
+    let lines = alarms(0, 2);
+    b.append("risk", &lines.iter().map(String::as_str).collect::<Vec<_>>());
+    let evidence = dir.path().join("state.evidence.txt");
+    let (code, out) = verify(&b.public);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("rollback"), "{out}");
+    let text = std::fs::read_to_string(&evidence).unwrap();
+    assert_eq!(text.matches("— test.example/log").count(), 4, "both signed checkpoints: {text}");
+    assert_eq!(saved(&state), 308, "a failed run leaves the state as it was");
+    std::fs::remove_file(&evidence).unwrap();
+
+    // ... and one with more entries but another history: a fork.
+    let lines = alarms(100, 400);
+    b.append("risk", &lines.iter().map(String::as_str).collect::<Vec<_>>());
+    let (code, out) = verify(&b.public);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("does not extend the 308 entries"), "{out}");
+    assert!(std::fs::read_to_string(&evidence).unwrap().contains("the checkpoint served now"));
+    assert_eq!(saved(&state), 308);
+}

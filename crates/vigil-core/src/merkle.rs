@@ -516,6 +516,20 @@ impl CompactRange {
         self.size += 1;
     }
 
+    /// The perfect-subtree hashes, largest first (one per set bit of the size).
+    pub fn hashes(&self) -> &[Digest] {
+        &self.stack
+    }
+
+    /// Rebuilds a range from [`CompactRange::size`] and [`CompactRange::hashes`]; refuses a
+    /// stack that does not have one hash per set bit of the size.
+    pub fn from_parts(size: u64, stack: Vec<Digest>) -> Result<CompactRange, String> {
+        if stack.len() != size.count_ones() as usize {
+            return Err(format!("a range of {size} leaves has {} subtree hashes, not {}", size.count_ones(), stack.len()));
+        }
+        Ok(CompactRange { size, stack })
+    }
+
     pub fn root(&self) -> Digest {
         let mut it = self.stack.iter().rev();
         let Some(mut h) = it.next().copied() else {

@@ -58,6 +58,16 @@ impl KeyRegistry {
         self.keys.get(key)
     }
 
+    /// Every key ever registered, with its state.
+    pub fn keys(&self) -> impl Iterator<Item = &RegisteredKey> {
+        self.keys.values()
+    }
+
+    /// Rebuilds a registry saved with [`KeyRegistry::keys`] and [`KeyRegistry::next_seq`].
+    pub fn from_parts(keys: Vec<RegisteredKey>, next_seq: u64) -> KeyRegistry {
+        KeyRegistry { keys: keys.into_iter().map(|k| (k.key.key_ref.clone(), k)).collect(), next_seq }
+    }
+
     /// The key allowed to sign `statement` as entry number `seq` (the next one), or why not.
     /// For the genesis entry the key comes from the statement itself.
     pub fn authorize(&self, statement: &Statement) -> Result<Cow<'_, VerifierKey>, AuthError> {

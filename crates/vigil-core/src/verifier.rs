@@ -14,6 +14,29 @@ use crate::merkle::{leaf_hash, CompactRange};
 use crate::registry::KeyRegistry;
 use crate::statement::{verify as verify_sig, Statement};
 
+/// A [`LogVerifier`]'s state as saved between runs (JSON).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SavedVerifier {
+    /// Entries verified.
+    pub size: u64,
+    pub last_time_ms: u64,
+    /// Chain hash of the last entry (hex).
+    pub prev: String,
+    pub keys: Vec<SavedKey>,
+    /// The Merkle tree's perfect-subtree hashes (hex), largest first.
+    pub subtrees: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SavedKey {
+    pub vkey: String,
+    pub kinds: Vec<String>,
+    pub registered_at: u64,
+    pub revoked_at: Option<u64>,
+}
+
 /// The first thing wrong with a log: which entry and what.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("entry {seq}: {reason}")]
@@ -84,6 +107,50 @@ impl LogVerifier {
         Ok((entry, st))
     }
 
+    /// The verifier's state, to resume later (`vigil verify --state`).
+    pub fn save(&self) -> SavedVerifier {
+        SavedVerifier {
+            size: self.next_seq,
+            last_time_ms: self.last_time_ms,
+            prev: self.prev.to_hex(),
+            keys: self
+                .registry
+                .keys()
+                .map(|k| SavedKey {
+                    vkey: k.key.to_vkey(),
+                    kinds: k.kinds.iter().map(|k| k.as_str().to_string()).collect(),
+                    registered_at: k.registered_at,
+                    revoked_at: k.revoked_at,
+                })
+                .collect(),
+            subtrees: self.tree.hashes().iter().map(|h| h.to_hex()).collect(),
+        }
+    }
+
+    /// Resumes from a saved state. The state is the verifier's own earlier output, but it is
+    /// read from a file: every field is checked and a bad one is an error, never a panic.
+    pub fn resume(s: &SavedVerifier) -> Result<LogVerifier, String> {
+        let digest = |h: &str| Digest::from_hex(h).map_err(|_| format!("{h:?} is not a 32-byte hex hash"));
+        let mut keys = Vec::new();
+        for k in &s.keys {
+            let key = crate::keys::VerifierKey::parse(&k.vkey).map_err(|e| e.to_string())?;
+            let kinds = k
+                .kinds
+                .iter()
+                .map(|n| crate::event::EventKind::parse(n).ok_or_else(|| format!("unknown kind {n:?}")))
+                .collect::<Result<_, _>>()?;
+            keys.push(crate::registry::RegisteredKey { key, kinds, registered_at: k.registered_at, revoked_at: k.revoked_at });
+        }
+        let stack = s.subtrees.iter().map(|h| digest(h)).collect::<Result<Vec<_>, _>>()?;
+        Ok(LogVerifier {
+            next_seq: s.size,
+            last_time_ms: s.last_time_ms,
+            prev: digest(&s.prev)?,
+            registry: KeyRegistry::from_parts(keys, s.size),
+            tree: CompactRange::from_parts(s.size, stack)?,
+        })
+    }
+
     /// Compares the verified log with a checkpoint (whose signature the caller verified).
     pub fn matches(&self, cp: &Checkpoint) -> Result<(), String> {
         if cp.size != self.size() {
@@ -116,4 +183,28 @@ pub fn check_statement(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_saved_state_with_bad_fields_is_refused() {
+        let good = LogVerifier::new().save();
+        assert!(LogVerifier::resume(&good).is_ok());
+        let mut cases = Vec::new();
+        let mut s = good.clone();
+        s.prev = "zz".into();
+        cases.push(("prev", s));
+        let mut s = good.clone();
+        s.size = 3; // two subtrees needed, none given
+        cases.push(("subtrees", s));
+        let mut s = good.clone();
+        s.keys.push(SavedKey { vkey: "nonsense".into(), kinds: vec![], registered_at: 0, revoked_at: None });
+        cases.push(("vkey", s));
+        for (what, s) in cases {
+            assert!(LogVerifier::resume(&s).is_err(), "{what}");
+        }
+    }
 }

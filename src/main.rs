@@ -161,6 +161,9 @@ enum Command {
         /// entries and reports a rollback or fork (evidence in FILE.evidence.txt).
         #[arg(long, requires = "url")]
         state: Option<PathBuf>,
+        /// With --url: verify only that entry SEQ is in the latest checkpoint.
+        #[arg(long, requires = "url", conflicts_with = "state")]
+        seq: Option<u64>,
         #[arg(long)]
         json: bool,
     },
@@ -226,8 +229,27 @@ fn run(cmd: Command) -> Result<ExitCode> {
             let engine = open_ledger(&cfg, EngineConfig::new(cfg.log_signer()?))?;
             print!("{}", String::from_utf8_lossy(&engine.head().checkpoint));
         }
-        Command::Verify { data_dir, url, log_key, state, json } => {
+        Command::Verify { data_dir, url, log_key, state, seq, json } => {
             let key = read_verifier(&log_key)?;
+            if let (Some(u), Some(n)) = (&url, seq) {
+                return Ok(match vigil::verify::verify_entry_url(u, &key, n) {
+                    Ok(r) => {
+                        if json {
+                            println!("{}", serde_json::json!({"verified": true, "entry": r}));
+                        } else {
+                            println!("entry {} ({}) is in the checkpoint of {} entries; root {}", r.seq, r.kind, r.checkpoint_size, r.root);
+                        }
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => {
+                        if json {
+                            println!("{}", serde_json::json!({"verified": false, "error": e.to_string()}));
+                        }
+                        eprintln!("vigil verify: {e}");
+                        ExitCode::from(if matches!(e, VerifyFailure::Failed(_)) { 1 } else { 2 })
+                    }
+                });
+            }
             let result = match (&data_dir, &url) {
                 (Some(d), _) => verify_data_dir(d, &key),
                 (None, Some(u)) => vigil::verify::verify_url(u, &key, state.as_deref()),

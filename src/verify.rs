@@ -29,6 +29,90 @@ pub struct Report {
     pub checkpoint_time: Option<u64>,
 }
 
+/// A public server, read over HTTP.
+struct Remote {
+    base: String,
+    agent: ureq::Agent,
+}
+
+impl Remote {
+    fn new(base_url: &str) -> Remote {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(std::time::Duration::from_secs(60)))
+            .build()
+            .into();
+        Remote { base: base_url.trim_end_matches('/').to_string(), agent }
+    }
+
+    /// GET `path`: the body on 200; a 404 is the server's failure to serve what it must.
+    fn fetch(&self, path: &str) -> Result<Vec<u8>, VerifyFailure> {
+        let url = format!("{}/{path}", self.base);
+        let mut res = self.agent.get(&url).call().map_err(|e| VerifyFailure::CouldNotRun(format!("{url}: {e}")))?;
+        let status = res.status().as_u16();
+        let body = res
+            .body_mut()
+            .with_config()
+            .limit(16 << 20)
+            .read_to_vec()
+            .map_err(|e| VerifyFailure::CouldNotRun(format!("{url}: {e}")))?;
+        match status {
+            200 => Ok(body),
+            404 => Err(VerifyFailure::Failed(format!("{url}: the server does not have it (404)"))),
+            s => Err(VerifyFailure::CouldNotRun(format!("{url}: HTTP {s}"))),
+        }
+    }
+}
+
+/// One entry's inclusion in the latest checkpoint.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EntryReport {
+    pub seq: u64,
+    pub kind: String,
+    pub time_ms: u64,
+    pub leaf_hash: String,
+    pub checkpoint_size: u64,
+    pub root: String,
+}
+
+/// `vigil verify --url URL --seq N`: entry N (from its entry bundle) is included in the latest
+/// checkpoint signed by `log_key` (inclusion proof from `/v1/proofs/inclusion`).
+pub fn verify_entry_url(base_url: &str, log_key: &VerifierKey, seq: u64) -> Result<EntryReport, VerifyFailure> {
+    let server = Remote::new(base_url);
+    let note = server.fetch("checkpoint")?;
+    let cp = checkpoint::verify(&note, log_key).map_err(|e| VerifyFailure::Failed(format!("checkpoint: {e}")))?.checkpoint;
+    if seq >= cp.size {
+        return Err(VerifyFailure::CouldNotRun(format!("entry {seq} is beyond the checkpoint's {} entries", cp.size)));
+    }
+    let n = seq / 256;
+    let path = TilePath { entries: true, level: 0, index: n, width: (cp.size - n * 256).min(256) }.to_path();
+    let bundle = server.fetch(&format!("tile/{path}"))?;
+    let entries = split_bundle(&bundle).map_err(|e| VerifyFailure::Failed(format!("tile/{path}: {e}")))?;
+    let bytes = entries
+        .get((seq - n * 256) as usize)
+        .ok_or_else(|| VerifyFailure::Failed(format!("tile/{path}: entry {seq} is missing")))?;
+    let (entry, st) = vigil_core::entry::Entry::decode(bytes).map_err(|e| VerifyFailure::Failed(format!("entry {seq}: {e}")))?;
+    if entry.seq != seq {
+        return Err(VerifyFailure::Failed(format!("entry {seq}: carries sequence number {}", entry.seq)));
+    }
+    let proof: vigil_core::merkle::InclusionProof =
+        serde_json::from_slice(&server.fetch(&format!("v1/proofs/inclusion?seq={seq}&size={}", cp.size))?)
+            .map_err(|e| VerifyFailure::Failed(format!("inclusion proof: {e}")))?;
+    if proof.index != seq || proof.tree_size != cp.size {
+        return Err(VerifyFailure::Failed(format!("inclusion proof is for entry {} in {}", proof.index, proof.tree_size)));
+    }
+    let leaf = vigil_core::merkle::leaf_hash(bytes);
+    proof.verify(&leaf, &cp.root).map_err(|e| VerifyFailure::Failed(format!("entry {seq}: inclusion proof: {e}")))?;
+    Ok(EntryReport {
+        seq,
+        kind: st.event.kind().as_str().into(),
+        time_ms: entry.time_ms,
+        leaf_hash: leaf.to_hex(),
+        checkpoint_size: cp.size,
+        root: hex::encode(cp.root.0),
+    })
+}
+
 /// What `vigil verify --state FILE` remembers between runs: the last checkpoint verified and
 /// the verifier's state after it, so that the next run checks only the new entries.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -84,28 +168,8 @@ fn misbehaviour(state: &Path, what: String, old: &str, new: &[u8]) -> VerifyFail
 /// entry) is log misbehaviour: both signed checkpoints go to `<state>.evidence.txt`. The state
 /// is updated only after a successful run.
 pub fn verify_url(base_url: &str, log_key: &VerifierKey, state: Option<&Path>) -> Result<Report, VerifyFailure> {
-    let base = base_url.trim_end_matches('/');
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(std::time::Duration::from_secs(60)))
-        .build()
-        .into();
-    let fetch = |path: &str| -> Result<Vec<u8>, VerifyFailure> {
-        let url = format!("{base}/{path}");
-        let mut res = agent.get(&url).call().map_err(|e| VerifyFailure::CouldNotRun(format!("{url}: {e}")))?;
-        let status = res.status().as_u16();
-        let body = res
-            .body_mut()
-            .with_config()
-            .limit(16 << 20)
-            .read_to_vec()
-            .map_err(|e| VerifyFailure::CouldNotRun(format!("{url}: {e}")))?;
-        match status {
-            200 => Ok(body),
-            404 => Err(VerifyFailure::Failed(format!("{url}: the server does not have it (404)"))),
-            s => Err(VerifyFailure::CouldNotRun(format!("{url}: HTTP {s}"))),
-        }
-    };
+    let server = Remote::new(base_url);
+    let fetch = |path: &str| server.fetch(path);
     let old = match state {
         Some(p) if p.exists() => Some(load_state(p, log_key)?),
         _ => None,

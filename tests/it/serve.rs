@@ -220,6 +220,14 @@ fn serve_append_read_and_shut_down() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("verified 7 entries"), "{}", String::from_utf8_lossy(&out.stdout));
     assert_eq!(verify(&server.public, "other.vkey").status.code(), Some(1));
+    // One entry's inclusion in the latest checkpoint.
+    let out = Command::new(vigil_bin())
+        .args(["verify", "--url", &server.public, "--seq", "6", "--log-key"])
+        .arg(server.dir.path().join("log.vkey"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("entry 6 (withdrawal) is in the checkpoint of 7 entries"));
     assert_eq!(verify(&format!("http://127.0.0.1:{}", free_port()), "log.vkey").status.code(), Some(2));
 
     // Graceful shutdown on SIGTERM; everything acknowledged is on disk.
@@ -374,6 +382,18 @@ fn verify_url_catches_a_server_that_rewrites_an_entry() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("entry 3: signature by risk"), "{err}");
+    // The rewritten entry's inclusion proof fails too; an untouched one passes.
+    let seq = |n: &str| {
+        Command::new(vigil_bin())
+            .args(["verify", "--url", &format!("http://127.0.0.1:{port}"), "--seq", n, "--log-key"])
+            .arg(server.dir.path().join("log.vkey"))
+            .output()
+            .unwrap()
+            .status
+            .code()
+    };
+    assert_eq!(seq("3"), Some(1));
+    assert_eq!(seq("2"), Some(0));
 }
 
 fn alarms(from: usize, n: usize) -> Vec<String> {

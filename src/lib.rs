@@ -1,6 +1,7 @@
 //! vigil: the ledger around the pure core — storage, the append engine, configuration and
 //! the CLI's building blocks. The byte formats and verification rules live in `vigil-core`.
 
+pub mod audit;
 pub mod client;
 pub mod config;
 pub mod demo;

@@ -167,6 +167,20 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Verify a log fully, then check what it says happened: no withdrawal during a freeze,
+    /// SAFU payouts only for open incidents and never below zero, well-formed incidents; and
+    /// each incident's figures. Exit 1 when a rule is broken.
+    Audit {
+        #[arg(long, required_unless_present = "url", conflicts_with = "url")]
+        data_dir: Option<PathBuf>,
+        #[arg(long)]
+        url: Option<String>,
+        /// The log's verifier key file (signed-note vkey), pinned by you.
+        #[arg(long)]
+        log_key: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
     /// Append synthetic signed withdrawals to a configured log in batches, printing one JSON
     /// line per acknowledged event (for crash and load testing).
     #[command(hide = true)]
@@ -274,6 +288,28 @@ fn run(cmd: Command) -> Result<ExitCode> {
                     }
                     eprintln!("vigil verify: {e}");
                     ExitCode::from(code)
+                }
+            });
+        }
+        Command::Audit { data_dir, url, log_key, json } => {
+            let key = read_verifier(&log_key)?;
+            let source = match (&data_dir, &url) {
+                (Some(d), _) => vigil::audit::Source::DataDir(d),
+                (None, Some(u)) => vigil::audit::Source::Url(u),
+                (None, None) => anyhow::bail!("give --data-dir or --url"),
+            };
+            return Ok(match vigil::audit::audit(source, &key) {
+                Ok(o) => {
+                    if json {
+                        println!("{}", serde_json::to_string(&o)?);
+                    } else {
+                        print!("{}", vigil::audit::render(&o));
+                    }
+                    if o.audit.findings.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+                }
+                Err(e) => {
+                    eprintln!("vigil audit: {e}");
+                    ExitCode::from(if matches!(e, VerifyFailure::Failed(_)) { 1 } else { 2 })
                 }
             });
         }

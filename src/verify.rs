@@ -30,13 +30,13 @@ pub struct Report {
 }
 
 /// A public server, read over HTTP.
-struct Remote {
+pub(crate) struct Remote {
     base: String,
     agent: ureq::Agent,
 }
 
 impl Remote {
-    fn new(base_url: &str) -> Remote {
+    pub(crate) fn new(base_url: &str) -> Remote {
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(std::time::Duration::from_secs(60)))
@@ -46,7 +46,7 @@ impl Remote {
     }
 
     /// GET `path`: the body on 200; a 404 is the server's failure to serve what it must.
-    fn fetch(&self, path: &str) -> Result<Vec<u8>, VerifyFailure> {
+    pub(crate) fn fetch(&self, path: &str) -> Result<Vec<u8>, VerifyFailure> {
         let url = format!("{}/{path}", self.base);
         let mut res = self.agent.get(&url).call().map_err(|e| VerifyFailure::CouldNotRun(format!("{url}: {e}")))?;
         let status = res.status().as_u16();
@@ -168,6 +168,19 @@ fn misbehaviour(state: &Path, what: String, old: &str, new: &[u8]) -> VerifyFail
 /// entry) is log misbehaviour: both signed checkpoints go to `<state>.evidence.txt`. The state
 /// is updated only after a successful run.
 pub fn verify_url(base_url: &str, log_key: &VerifierKey, state: Option<&Path>) -> Result<Report, VerifyFailure> {
+    verify_url_with(base_url, log_key, state, &mut |_, _| {})
+}
+
+/// What a verification run hands each entry it has verified (for `vigil audit`).
+pub type OnEntry<'a> = &'a mut dyn FnMut(&vigil_core::entry::Entry, &vigil_core::statement::Statement);
+
+/// [`verify_url`], handing every verified entry to `on_entry`.
+pub fn verify_url_with(
+    base_url: &str,
+    log_key: &VerifierKey,
+    state: Option<&Path>,
+    on_entry: OnEntry<'_>,
+) -> Result<Report, VerifyFailure> {
     let server = Remote::new(base_url);
     let fetch = |path: &str| server.fetch(path);
     let old = match state {
@@ -211,7 +224,8 @@ pub fn verify_url(base_url: &str, log_key: &VerifierKey, state: Option<&Path>) -
         // Entries before the verified size were checked by an earlier run.
         let skip = (v.size() - n * 256) as usize;
         for e in &entries[skip..] {
-            v.push(e).map_err(|e| report(e.to_string()))?;
+            let (entry, st) = v.push(e).map_err(|e| report(e.to_string()))?;
+            on_entry(&entry, &st);
         }
         n += 1;
     }
@@ -239,6 +253,11 @@ pub fn split_bundle(mut bundle: &[u8]) -> Result<Vec<&[u8]>, String> {
 }
 
 pub fn verify_data_dir(path: &Path, log_key: &VerifierKey) -> Result<Report, VerifyFailure> {
+    verify_data_dir_with(path, log_key, &mut |_, _| {})
+}
+
+/// [`verify_data_dir`], handing every verified entry to `on_entry`.
+pub fn verify_data_dir_with(path: &Path, log_key: &VerifierKey, on_entry: OnEntry<'_>) -> Result<Report, VerifyFailure> {
     let store = Store::open_read_only(path).map_err(|e| VerifyFailure::CouldNotRun(e.to_string()))?;
     let note = store
         .checkpoint()
@@ -252,7 +271,8 @@ pub fn verify_data_dir(path: &Path, log_key: &VerifierKey) -> Result<Report, Ver
         if seq != v.size() {
             return Err(VerifyFailure::Failed(format!("entry {}: missing", v.size())));
         }
-        v.push(&bytes).map_err(|e| VerifyFailure::Failed(e.to_string()))?;
+        let (entry, st) = v.push(&bytes).map_err(|e| VerifyFailure::Failed(e.to_string()))?;
+        on_entry(&entry, &st);
     }
     if v.size() < cp.size {
         return Err(VerifyFailure::Failed(format!("entry {}: missing (checkpoint has {} entries)", v.size(), cp.size)));

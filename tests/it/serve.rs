@@ -220,6 +220,14 @@ fn serve_append_read_and_shut_down() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("verified 7 entries"), "{}", String::from_utf8_lossy(&out.stdout));
     assert_eq!(verify(&server.public, "other.vkey").status.code(), Some(1));
+    // `vigil audit --url` verifies the same way and finds nothing wrong here.
+    let out = Command::new(vigil_bin())
+        .args(["audit", "--url", &server.public, "--log-key"])
+        .arg(server.dir.path().join("log.vkey"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("verified 7 entries"));
     // One entry's inclusion in the latest checkpoint.
     let out = Command::new(vigil_bin())
         .args(["verify", "--url", &server.public, "--seq", "6", "--log-key"])

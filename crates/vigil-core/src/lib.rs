@@ -11,6 +11,7 @@
 //!
 //! The byte-exact contract implemented here is `docs/FORMAT.md`.
 
+pub mod audit;
 pub mod canonical;
 pub mod checkpoint;
 pub mod entry;

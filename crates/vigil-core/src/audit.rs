@@ -1,0 +1,276 @@
+//! Semantic checks of what a verified log says happened (`vigil audit`). Feed every entry in
+//! log order to [`Auditor::push`]; [`Auditor::finish`] returns the findings, each pointing at
+//! the sequence numbers it rests on.
+//!
+//! Rules (docs/FORMAT.md §3.8):
+//! - `withdrawal_during_freeze`: no withdrawal is `executed` while a freeze covering it is in
+//!   force — a `withdrawals` freeze covers all, a `wallets` freeze the listed wallets, until an
+//!   `unfreeze` with the same target (and, for wallets, naming them). Freezes of `accounts`
+//!   name salted commitments, which cannot be matched to a withdrawal's own commitment without
+//!   the openings: they are counted in `unmatched_account_freezes`, not checked;
+//! - `payout_without_open_incident`: every `safu_payout` names an incident opened earlier and
+//!   not closed;
+//! - `safu_negative`: per asset, payouts never exceed contributions so far;
+//! - `incident_lifecycle`: an incident is opened once, before anything else names it; closed
+//!   once; after its close only `incident_update` (a correction) may name it.
+
+use crate::event::{Event, Scope, WithdrawalStage};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rule {
+    WithdrawalDuringFreeze,
+    PayoutWithoutOpenIncident,
+    SafuNegative,
+    IncidentLifecycle,
+}
+
+impl Rule {
+    pub const ALL: [Rule; 4] =
+        [Rule::WithdrawalDuringFreeze, Rule::PayoutWithoutOpenIncident, Rule::SafuNegative, Rule::IncidentLifecycle];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Rule::WithdrawalDuringFreeze => "withdrawal_during_freeze",
+            Rule::PayoutWithoutOpenIncident => "payout_without_open_incident",
+            Rule::SafuNegative => "safu_negative",
+            Rule::IncidentLifecycle => "incident_lifecycle",
+        }
+    }
+}
+
+/// One broken rule: where, and what.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub rule: Rule,
+    /// The entries it rests on, the offending one last.
+    pub seqs: Vec<u64>,
+    pub detail: String,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Incident {
+    opened: Option<u64>,
+    closed: Option<u64>,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct Auditor {
+    /// The entry of the `withdrawals` freeze in force.
+    all_frozen: Option<u64>,
+    /// Frozen wallets and the entry that froze each.
+    wallets: BTreeMap<String, u64>,
+    account_freezes: u64,
+    incidents: BTreeMap<String, Incident>,
+    /// Per asset: contributions, payouts (minor units).
+    safu: BTreeMap<String, (u128, u128)>,
+    findings: Vec<Finding>,
+}
+
+/// What an audit found.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditReport {
+    pub findings: Vec<Finding>,
+    /// Freezes of accounts, which need openings to be checked.
+    pub unmatched_account_freezes: u64,
+}
+
+impl AuditReport {
+    pub fn count(&self, rule: Rule) -> usize {
+        self.findings.iter().filter(|f| f.rule == rule).count()
+    }
+}
+
+impl Auditor {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn find(&mut self, rule: Rule, seqs: Vec<u64>, detail: String) {
+        self.findings.push(Finding { rule, seqs, detail });
+    }
+
+    /// Takes the next entry of the log (in order).
+    pub fn push(&mut self, seq: u64, event: &Event) {
+        // Incident lifecycle: anything naming an incident.
+        if let Some(id) = event.incident() {
+            let inc = self.incidents.get(id).cloned().unwrap_or_default();
+            match event {
+                Event::IncidentOpen(_) => {
+                    if let Some(o) = inc.opened {
+                        self.find(Rule::IncidentLifecycle, vec![o, seq], format!("incident {id} opened again"));
+                    }
+                }
+                _ if inc.opened.is_none() && !matches!(event, Event::Alarm(_)) => {
+                    // Alarms may name an incident before anyone opens it (they fire first).
+                    self.find(
+                        Rule::IncidentLifecycle,
+                        vec![seq],
+                        format!("{} names incident {id} before it was opened", event.kind()),
+                    );
+                }
+                Event::IncidentClose(_) if inc.closed.is_some() => {
+                    let c = inc.closed.unwrap_or_default();
+                    self.find(Rule::IncidentLifecycle, vec![c, seq], format!("incident {id} closed again"));
+                }
+                Event::IncidentUpdate(_) => {}
+                _ if inc.closed.is_some() => {
+                    let c = inc.closed.unwrap_or_default();
+                    self.find(
+                        Rule::IncidentLifecycle,
+                        vec![c, seq],
+                        format!("{} names incident {id} after it was closed", event.kind()),
+                    );
+                }
+                _ => {}
+            }
+            let inc = self.incidents.entry(id.to_string()).or_default();
+            match event {
+                Event::IncidentOpen(_) => {
+                    inc.opened.get_or_insert(seq);
+                }
+                Event::IncidentClose(_) => {
+                    inc.closed.get_or_insert(seq);
+                }
+                _ => {}
+            }
+        }
+        match event {
+            Event::Freeze(f) => match &f.scope {
+                Scope::Withdrawals => {
+                    self.all_frozen.get_or_insert(seq);
+                }
+                Scope::Wallets { wallets } => {
+                    for w in wallets {
+                        self.wallets.entry(w.clone()).or_insert(seq);
+                    }
+                }
+                Scope::Accounts { .. } => self.account_freezes += 1,
+                Scope::Deposits | Scope::Trading => {}
+            },
+            Event::Unfreeze(f) => match &f.scope {
+                Scope::Withdrawals => self.all_frozen = None,
+                Scope::Wallets { wallets } => {
+                    for w in wallets {
+                        self.wallets.remove(w);
+                    }
+                }
+                _ => {}
+            },
+            Event::Withdrawal(w) if w.stage == WithdrawalStage::Executed => {
+                if let Some(f) = self.all_frozen {
+                    self.find(
+                        Rule::WithdrawalDuringFreeze,
+                        vec![f, seq],
+                        format!("withdrawal {} executed while the withdrawal freeze of entry {f} was in force", w.withdrawal_id),
+                    );
+                } else if let Some(&f) = self.wallets.get(&w.wallet) {
+                    self.find(
+                        Rule::WithdrawalDuringFreeze,
+                        vec![f, seq],
+                        format!("withdrawal {} executed from wallet {} frozen by entry {f}", w.withdrawal_id, w.wallet),
+                    );
+                }
+            }
+            Event::SafuContribution(c) => {
+                let t = self.safu.entry(c.asset.clone()).or_default();
+                t.0 = t.0.saturating_add(c.amount.0);
+            }
+            Event::SafuPayout(p) => {
+                let inc = self.incidents.get(&p.incident).cloned().unwrap_or_default();
+                // A payout is itself an entry naming the incident: `inc` is the state after it.
+                let open = inc.opened.is_some_and(|o| o < seq) && inc.closed.is_none();
+                if !open {
+                    self.find(
+                        Rule::PayoutWithoutOpenIncident,
+                        vec![seq],
+                        format!("SAFU payout names incident {}, which was not open", p.incident),
+                    );
+                }
+                let t = self.safu.entry(p.asset.clone()).or_default();
+                t.1 = t.1.saturating_add(p.amount.0);
+                if t.1 > t.0 {
+                    let (c, paid) = *t;
+                    self.find(
+                        Rule::SafuNegative,
+                        vec![seq],
+                        format!("the SAFU fund's {} balance goes negative: {c} contributed, {paid} paid out", p.asset),
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+
+    pub fn finish(self) -> AuditReport {
+        AuditReport { findings: self.findings, unmatched_account_freezes: self.account_freezes }
+    }
+
+    /// The incidents seen so far (ids).
+    pub fn incidents(&self) -> BTreeSet<String> {
+        self.incidents.keys().cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(v: serde_json::Value) -> Event {
+        Event::from_value(v).unwrap()
+    }
+
+    fn withdrawal(wallet: &str) -> Event {
+        ev(serde_json::json!({"kind": "withdrawal", "withdrawal_id": "w", "stage": "executed", "asset": "BTC",
+            "amount": "5", "destination": "d", "tx_id": "t", "wallet": wallet, "wallet_tier": "hot",
+            "account": {"commitment": "00".repeat(32)}}))
+    }
+    fn freeze(kind: &str, scope: serde_json::Value) -> Event {
+        ev(serde_json::json!({"kind": kind, "scope": scope, "reason": "r"}))
+    }
+    fn open(id: &str) -> Event {
+        ev(serde_json::json!({"kind": "incident_open", "incident": id, "title": "t", "summary": "s", "severity": "high"}))
+    }
+    fn close(id: &str) -> Event {
+        ev(serde_json::json!({"kind": "incident_close", "incident": id, "summary": "s"}))
+    }
+    fn update(id: &str) -> Event {
+        ev(serde_json::json!({"kind": "incident_update", "incident": id, "summary": "s"}))
+    }
+    fn contribution(amount: &str) -> Event {
+        ev(serde_json::json!({"kind": "safu_contribution", "asset": "BTC", "amount": amount, "period_start_ms": 0, "period_end_ms": 1, "fee_share_bps": 1000}))
+    }
+    fn payout(id: &str, amount: &str) -> Event {
+        ev(serde_json::json!({"kind": "safu_payout", "incident": id, "asset": "BTC", "amount": amount, "covers": "c"}))
+    }
+
+    #[test]
+    fn each_rule_is_caught_at_its_entries() {
+        let all = serde_json::json!({"target": "withdrawals"});
+        let hot = serde_json::json!({"target": "wallets", "wallets": ["hot-1"]});
+        // (case, log, expected findings as (rule, seqs))
+        let cases: Vec<(&str, Vec<Event>, Vec<(Rule, Vec<u64>)>)> = vec![
+            ("clean", vec![contribution("10"), open("I"), freeze("freeze", all.clone()), payout("I", "4"), freeze("unfreeze", all.clone()), withdrawal("hot-1"), close("I")], vec![]),
+            ("withdrawal during a global freeze", vec![freeze("freeze", all.clone()), withdrawal("hot-1")], vec![(Rule::WithdrawalDuringFreeze, vec![0, 1])]),
+            ("withdrawal from a frozen wallet", vec![freeze("freeze", hot.clone()), withdrawal("cold-1"), withdrawal("hot-1")], vec![(Rule::WithdrawalDuringFreeze, vec![0, 2])]),
+            ("after the unfreeze", vec![freeze("freeze", hot.clone()), freeze("unfreeze", hot), withdrawal("hot-1")], vec![]),
+            ("payout without incident", vec![contribution("10"), payout("none", "1")], vec![(Rule::IncidentLifecycle, vec![1]), (Rule::PayoutWithoutOpenIncident, vec![1])]),
+            ("payout after close", vec![contribution("10"), open("I"), close("I"), payout("I", "1")], vec![(Rule::IncidentLifecycle, vec![2, 3]), (Rule::PayoutWithoutOpenIncident, vec![3])]),
+            ("negative SAFU", vec![contribution("3"), open("I"), payout("I", "2"), payout("I", "2")], vec![(Rule::SafuNegative, vec![3])]),
+            ("opened twice", vec![open("I"), open("I")], vec![(Rule::IncidentLifecycle, vec![0, 1])]),
+            ("closed twice", vec![open("I"), close("I"), close("I")], vec![(Rule::IncidentLifecycle, vec![1, 2])]),
+            ("update before open", vec![update("I")], vec![(Rule::IncidentLifecycle, vec![0])]),
+            ("correction after close", vec![open("I"), close("I"), update("I")], vec![]),
+        ];
+        for (case, log, want) in cases {
+            let mut a = Auditor::new();
+            for (seq, e) in log.iter().enumerate() {
+                a.push(seq as u64, e);
+            }
+            let got: Vec<(Rule, Vec<u64>)> = a.finish().findings.into_iter().map(|f| (f.rule, f.seqs)).collect();
+            assert_eq!(got, want, "{case}");
+        }
+    }
+}

@@ -1,0 +1,131 @@
+//! `vigil audit`: a full verification of the log (the same as `vigil verify`), then the
+//! semantic rules of `vigil_core::audit` over every entry, and each incident's figures
+//! (`vigil_core::facts`). Exit 1 when the log does not verify or a rule is broken.
+
+use crate::store::Store;
+use crate::verify::{split_bundle, verify_data_dir_with, verify_url_with, Remote, Report, VerifyFailure};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use vigil_core::audit::{AuditReport, Auditor};
+use vigil_core::entry::Entry;
+use vigil_core::event::Event;
+use vigil_core::facts::{self, IncidentFacts};
+use vigil_core::keys::VerifierKey;
+use vigil_core::merkle::TilePath;
+
+/// Where the log comes from.
+pub enum Source<'a> {
+    DataDir(&'a Path),
+    Url(&'a str),
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct AuditOutput {
+    pub verified: Report,
+    pub audit: AuditReport,
+    pub incidents: Vec<IncidentFacts>,
+}
+
+pub fn audit(source: Source<'_>, log_key: &VerifierKey) -> Result<AuditOutput, VerifyFailure> {
+    let mut auditor = Auditor::new();
+    // Entries naming an incident, and the entries alarms of an incident refer to (fetched after).
+    let mut naming: Vec<(u64, u64, Event)> = Vec::new();
+    let mut referenced: BTreeSet<u64> = BTreeSet::new();
+    let mut on_entry = |e: &Entry, st: &vigil_core::statement::Statement| {
+        auditor.push(e.seq, &st.event);
+        if st.event.incident().is_some() {
+            naming.push((e.seq, e.time_ms, st.event.clone()));
+            referenced.extend(facts::brings_in(&st.event).iter().copied());
+        }
+    };
+    let verified = match &source {
+        Source::DataDir(p) => verify_data_dir_with(p, log_key, &mut on_entry)?,
+        Source::Url(u) => verify_url_with(u, log_key, None, &mut on_entry)?,
+    };
+    let extra = fetch_entries(&source, &referenced, verified.size)?;
+    let mut incidents = Vec::new();
+    for id in auditor.incidents() {
+        let mut items: BTreeMap<u64, facts::Item<'_>> = BTreeMap::new();
+        for (seq, time_ms, ev) in naming.iter().filter(|(_, _, ev)| facts::names(ev, &id)) {
+            items.insert(*seq, facts::Item { seq: *seq, time_ms: *time_ms, event: ev });
+            for r in facts::brings_in(ev) {
+                if let Some((t, e)) = extra.get(r) {
+                    items.insert(*r, facts::Item { seq: *r, time_ms: *t, event: e });
+                }
+            }
+        }
+        let items: Vec<_> = items.into_values().collect();
+        incidents.push(facts::incident_facts(&id, &items).map_err(|e| VerifyFailure::Failed(e.to_string()))?);
+    }
+    Ok(AuditOutput { verified, audit: auditor.finish(), incidents })
+}
+
+/// The (verified) entries `seqs`, read again from the source: (time, event) by seq.
+fn fetch_entries(source: &Source<'_>, seqs: &BTreeSet<u64>, size: u64) -> Result<BTreeMap<u64, (u64, Event)>, VerifyFailure> {
+    let decode = |seq: u64, bytes: &[u8]| -> Result<(u64, Event), VerifyFailure> {
+        let (e, st) = Entry::decode(bytes).map_err(|e| VerifyFailure::Failed(format!("entry {seq}: {e}")))?;
+        Ok((e.time_ms, st.event))
+    };
+    let mut out = BTreeMap::new();
+    match source {
+        Source::DataDir(p) => {
+            let store = Store::open_read_only(p).map_err(|e| VerifyFailure::CouldNotRun(e.to_string()))?;
+            for &seq in seqs.iter().filter(|&&s| s < size) {
+                let bytes = store
+                    .entry(seq)
+                    .map_err(|e| VerifyFailure::CouldNotRun(e.to_string()))?
+                    .ok_or_else(|| VerifyFailure::Failed(format!("entry {seq}: missing")))?;
+                out.insert(seq, decode(seq, &bytes)?);
+            }
+        }
+        Source::Url(u) => {
+            let server = Remote::new(u);
+            let bundles: BTreeSet<u64> = seqs.iter().filter(|&&s| s < size).map(|s| s / 256).collect();
+            for n in bundles {
+                let path = TilePath { entries: true, level: 0, index: n, width: (size - n * 256).min(256) }.to_path();
+                let bundle = server.fetch(&format!("tile/{path}"))?;
+                let entries = split_bundle(&bundle).map_err(|e| VerifyFailure::Failed(format!("tile/{path}: {e}")))?;
+                for &seq in seqs.range(n * 256..(n + 1) * 256) {
+                    if let Some(bytes) = entries.get((seq - n * 256) as usize) {
+                        out.insert(seq, decode(seq, bytes)?);
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The human form: the rules with their findings, then each incident's figures.
+pub fn render(o: &AuditOutput) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let _ = writeln!(s, "verified {} entries of {}; root {}\n", o.verified.size, o.verified.origin, o.verified.root);
+    let _ = writeln!(s, "{:<32} {:>8}", "rule", "findings");
+    for rule in vigil_core::audit::Rule::ALL {
+        let _ = writeln!(s, "{:<32} {:>8}", rule.as_str(), o.audit.count(rule));
+    }
+    for f in &o.audit.findings {
+        let seqs: Vec<String> = f.seqs.iter().map(u64::to_string).collect();
+        let _ = writeln!(s, "  {} at entries {}: {}", f.rule.as_str(), seqs.join(", "), f.detail);
+    }
+    if o.audit.unmatched_account_freezes > 0 {
+        let _ = writeln!(s, "({} account freezes name salted commitments: checking them needs the openings)", o.audit.unmatched_account_freezes);
+    }
+    let minutes = |ms: Option<u64>| ms.map_or("—".to_string(), |ms| format!("{:.1} min", ms as f64 / 60_000.0));
+    let amounts = |m: &BTreeMap<String, vigil_core::event::Amount>| {
+        if m.is_empty() {
+            "none".to_string()
+        } else {
+            m.iter().map(|(a, v)| format!("{v} {a} (minor units)")).collect::<Vec<_>>().join(", ")
+        }
+    };
+    for f in &o.incidents {
+        let _ = writeln!(s, "\nincident {}: {}", f.incident, f.title.as_deref().unwrap_or("(never opened)"));
+        let _ = writeln!(s, "  first alarm to freeze: {}", minutes(f.alarm_to_freeze_ms));
+        let since_alarm = |t: Option<u64>| minutes(t.zip(f.first_alarm_ms).map(|(t, a)| t.saturating_sub(a)));
+        let _ = writeln!(s, "  opened {} after the first alarm; closed {} after it", since_alarm(f.opened_ms), since_alarm(f.closed_ms));
+        let _ = writeln!(s, "  lost: {}; covered by SAFU: {}; uncovered: {}", amounts(&f.lost), amounts(&f.covered), amounts(&f.uncovered));
+    }
+    s
+}

@@ -29,6 +29,17 @@ pub struct Report {
     pub checkpoint_time: Option<u64>,
 }
 
+/// A progress bar with rate and ETA on a terminal (stderr); nothing when stderr is not one.
+fn progress(len: u64) -> indicatif::ProgressBar {
+    let pb = indicatif::ProgressBar::with_draw_target(Some(len), indicatif::ProgressDrawTarget::stderr());
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{elapsed_precise} [{bar:40}] {human_pos}/{human_len} entries, {per_sec}, ETA {eta}",
+    ) {
+        pb.set_style(style.progress_chars("=> "));
+    }
+    pb
+}
+
 /// A public server, read over HTTP.
 pub(crate) struct Remote {
     base: String,
@@ -210,6 +221,8 @@ pub fn verify_url_with(
         None => LogVerifier::new(),
     };
     let mut n = v.size() / 256;
+    let pb = progress(cp.size);
+    pb.set_position(v.size());
     while v.size() < cp.size {
         let width = (cp.size - n * 256).min(256);
         let path = TilePath { entries: true, level: 0, index: n, width }.to_path();
@@ -227,8 +240,10 @@ pub fn verify_url_with(
             let (entry, st) = v.push(e).map_err(|e| report(e.to_string()))?;
             on_entry(&entry, &st);
         }
+        pb.set_position(v.size());
         n += 1;
     }
+    pb.finish_and_clear();
     v.matches(&cp).map_err(|e| report(format!("{e} (a fork, or a rewritten entry)")))?;
     if let Some(p) = state {
         let saved = SavedState { checkpoint: String::from_utf8_lossy(&note).into_owned(), verifier: v.save() };
@@ -266,6 +281,7 @@ pub fn verify_data_dir_with(path: &Path, log_key: &VerifierKey, on_entry: OnEntr
     let signed = checkpoint::verify(&note, log_key).map_err(|e| VerifyFailure::Failed(format!("checkpoint: {e}")))?;
     let cp = signed.checkpoint;
     let mut v = LogVerifier::new();
+    let pb = progress(cp.size);
     for r in store.entries(0, cp.size) {
         let (seq, bytes) = r.map_err(|e| VerifyFailure::CouldNotRun(e.to_string()))?;
         if seq != v.size() {
@@ -273,7 +289,9 @@ pub fn verify_data_dir_with(path: &Path, log_key: &VerifierKey, on_entry: OnEntr
         }
         let (entry, st) = v.push(&bytes).map_err(|e| VerifyFailure::Failed(e.to_string()))?;
         on_entry(&entry, &st);
+        pb.inc(1);
     }
+    pb.finish_and_clear();
     if v.size() < cp.size {
         return Err(VerifyFailure::Failed(format!("entry {}: missing (checkpoint has {} entries)", v.size(), cp.size)));
     }

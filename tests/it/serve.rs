@@ -218,6 +218,8 @@ fn serve_append_read_and_shut_down() {
     std::fs::write(server.dir.path().join("log.vkey"), server.keys.log.verifier().to_vkey()).unwrap();
     let out = verify(&server.public, "log.vkey");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Not a terminal: no progress bar, nothing on stderr.
+    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("verified 7 entries"), "{}", String::from_utf8_lossy(&out.stdout));
     assert_eq!(verify(&server.public, "other.vkey").status.code(), Some(1));
     // `vigil audit --url` verifies the same way and finds nothing wrong here.

@@ -6,6 +6,7 @@ pub mod client;
 pub mod config;
 pub mod demo;
 pub mod engine;
+pub mod export;
 pub mod http;
 pub mod metrics;
 pub mod serve;

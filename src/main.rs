@@ -148,8 +148,11 @@ enum Command {
     /// Verify a data dir end to end against the pinned log key.
     Verify {
         /// A data dir, opened read-only (works while a server runs).
-        #[arg(long, required_unless_present = "url", conflicts_with = "url")]
+        #[arg(long, required_unless_present_any = ["url", "bundle"], conflicts_with_all = ["url", "bundle"])]
         data_dir: Option<PathBuf>,
+        /// An export bundle written by `vigil export`.
+        #[arg(long, conflicts_with = "url")]
+        bundle: Option<PathBuf>,
         /// A public server's base URL, read as a tlog-tiles client reads it (checkpoint and
         /// entry bundles only).
         #[arg(long)]
@@ -166,6 +169,14 @@ enum Command {
         seq: Option<u64>,
         #[arg(long)]
         json: bool,
+    },
+    /// Write a data dir's log (up to its signed checkpoint) into one file that `vigil verify
+    /// --bundle` checks offline.
+    Export {
+        #[arg(long)]
+        data_dir: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Verify a log fully, then check what it says happened: no withdrawal during a freeze,
     /// SAFU payouts only for open incidents and never below zero, well-formed incidents; and
@@ -243,7 +254,7 @@ fn run(cmd: Command) -> Result<ExitCode> {
             let engine = open_ledger(&cfg, EngineConfig::new(cfg.log_signer()?))?;
             print!("{}", String::from_utf8_lossy(&engine.head().checkpoint));
         }
-        Command::Verify { data_dir, url, log_key, state, seq, json } => {
+        Command::Verify { data_dir, bundle, url, log_key, state, seq, json } => {
             let key = read_verifier(&log_key)?;
             if let (Some(u), Some(n)) = (&url, seq) {
                 return Ok(match vigil::verify::verify_entry_url(u, &key, n) {
@@ -264,10 +275,11 @@ fn run(cmd: Command) -> Result<ExitCode> {
                     }
                 });
             }
-            let result = match (&data_dir, &url) {
-                (Some(d), _) => verify_data_dir(d, &key),
-                (None, Some(u)) => vigil::verify::verify_url(u, &key, state.as_deref()),
-                (None, None) => anyhow::bail!("give --data-dir or --url"),
+            let result = match (&data_dir, &bundle, &url) {
+                (Some(d), _, _) => verify_data_dir(d, &key),
+                (None, Some(b), _) => vigil::export::verify_bundle(b, &key),
+                (None, None, Some(u)) => vigil::verify::verify_url(u, &key, state.as_deref()),
+                (None, None, None) => anyhow::bail!("give --data-dir, --bundle or --url"),
             };
             return Ok(match result {
                 Ok(r) => {
@@ -290,6 +302,10 @@ fn run(cmd: Command) -> Result<ExitCode> {
                     ExitCode::from(code)
                 }
             });
+        }
+        Command::Export { data_dir, out } => {
+            let n = vigil::export::export(&data_dir, &out)?;
+            println!("wrote {n} entries and the signed checkpoint to {}", out.display());
         }
         Command::Audit { data_dir, url, log_key, json } => {
             let key = read_verifier(&log_key)?;

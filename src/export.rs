@@ -1,0 +1,110 @@
+//! Export bundles: a log in one file, to verify offline (`vigil export`, `vigil verify
+//! --bundle`). Format (docs/FORMAT.md §10):
+//!
+//! ```text
+//! vigil-export v1\n
+//! keys <n>\n            then n lines: signed-note verifier keys (informational: the log key,
+//!                       the operator's and services' keys as registered in the log)
+//! checkpoint <len>\n    then len bytes: the signed checkpoint note
+//! entries <count>\n     then count × (uint16 big-endian length ‖ entry bytes), from entry 0
+//! ```
+//!
+//! A verifier trusts nothing in it: the log key is pinned by the user, and the keys listed
+//! are only a convenience (the registry is replayed from the entries).
+
+use crate::store::Store;
+use crate::verify::{Report, VerifyFailure};
+use std::io::{BufWriter, Read, Write};
+use std::path::Path;
+use vigil_core::checkpoint;
+use vigil_core::keys::VerifierKey;
+use vigil_core::verifier::LogVerifier;
+
+const MAGIC: &str = "vigil-export v1";
+
+/// Writes the log of a data dir (up to its signed checkpoint) into `out`. Returns the size.
+pub fn export(data_dir: &Path, out: &Path) -> anyhow::Result<u64> {
+    use anyhow::Context;
+    let store = Store::open_read_only(data_dir)?;
+    let note = store.checkpoint()?.context("the data dir has no signed checkpoint")?;
+    let size = store.state()?.map_or(0, |s| s.size);
+    // The keys the log registered, replayed from its key entries.
+    let mut v = LogVerifier::new();
+    let tmp = out.with_extension("partial");
+    let mut w = BufWriter::new(std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?);
+    let mut body = Vec::new();
+    let mut n = 0u64;
+    for r in store.entries(0, size) {
+        let (seq, bytes) = r?;
+        anyhow::ensure!(seq == n, "entry {n} is missing from the data dir");
+        v.push(&bytes).map_err(|e| anyhow::anyhow!("the data dir does not verify: {e}"))?;
+        body.extend_from_slice(&(bytes.len() as u16).to_be_bytes());
+        body.extend_from_slice(&bytes);
+        n += 1;
+    }
+    let keys: Vec<String> = v.registry().keys().map(|k| k.key.to_vkey()).collect();
+    write!(w, "{MAGIC}\nkeys {}\n", keys.len())?;
+    for k in &keys {
+        writeln!(w, "{k}")?;
+    }
+    write!(w, "checkpoint {}\n", note.len())?;
+    w.write_all(&note)?;
+    write!(w, "entries {n}\n")?;
+    w.write_all(&body)?;
+    w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    std::fs::rename(&tmp, out)?;
+    Ok(n)
+}
+
+/// Reads one header line `<word> <number>\n` from `b` at `*at`.
+fn header(b: &[u8], at: &mut usize, word: &str) -> Result<u64, String> {
+    let rest = b.get(*at..).ok_or("the bundle is cut short")?;
+    let end = rest.iter().position(|&c| c == b'\n').ok_or_else(|| format!("no `{word}` line"))?;
+    let line = std::str::from_utf8(&rest[..end]).map_err(|_| format!("the `{word}` line is not text"))?;
+    let n = line
+        .strip_prefix(word)
+        .and_then(|r| r.strip_prefix(' '))
+        .and_then(|r| r.parse::<u64>().ok())
+        .ok_or_else(|| format!("expected `{word} <number>`, found {line:?}"))?;
+    *at += end + 1;
+    Ok(n)
+}
+
+/// Verifies a bundle against the pinned log key. Never panics on a bad file.
+pub fn verify_bundle(path: &Path, log_key: &VerifierKey) -> Result<Report, VerifyFailure> {
+    let mut b = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_to_end(&mut b))
+        .map_err(|e| VerifyFailure::CouldNotRun(format!("{}: {e}", path.display())))?;
+    let bad = |e: String| VerifyFailure::Failed(format!("bundle {}: {e}", path.display()));
+    let magic = format!("{MAGIC}\n");
+    if !b.starts_with(magic.as_bytes()) {
+        return Err(bad(format!("does not start with {MAGIC:?}")));
+    }
+    let mut at = magic.len();
+    let keys = header(&b, &mut at, "keys").map_err(bad)?;
+    for i in 0..keys {
+        let rest = b.get(at..).unwrap_or_default();
+        let end = rest.iter().position(|&c| c == b'\n').ok_or_else(|| bad(format!("key {i} is cut short")))?;
+        at += end + 1;
+    }
+    let len = header(&b, &mut at, "checkpoint").map_err(bad)? as usize;
+    let note = b.get(at..at.saturating_add(len)).ok_or_else(|| bad("the checkpoint is cut short".into()))?;
+    at += len;
+    let signed = checkpoint::verify(note, log_key).map_err(|e| VerifyFailure::Failed(format!("checkpoint: {e}")))?;
+    let cp = signed.checkpoint;
+    let count = header(&b, &mut at, "entries").map_err(bad)?;
+    if count != cp.size {
+        return Err(bad(format!("holds {count} entries; its checkpoint is for {}", cp.size)));
+    }
+    let entries = crate::verify::split_bundle(b.get(at..).unwrap_or_default()).map_err(bad)?;
+    if entries.len() as u64 != count {
+        return Err(bad(format!("announces {count} entries and holds {}", entries.len())));
+    }
+    let mut v = LogVerifier::new();
+    for e in entries {
+        v.push(e).map_err(|e| VerifyFailure::Failed(e.to_string()))?;
+    }
+    v.matches(&cp).map_err(VerifyFailure::Failed)?;
+    Ok(Report { origin: cp.origin, size: cp.size, root: hex::encode(cp.root.0), checkpoint_time: signed.timestamp })
+}

@@ -164,6 +164,13 @@ enum Command {
         /// entries and reports a rollback or fork (evidence in FILE.evidence.txt).
         #[arg(long, requires = "url")]
         state: Option<PathBuf>,
+        /// With --url: also fetch every private-field opening from this internal API as an
+        /// auditor (--auditor-key) and check each opens its commitment.
+        #[arg(long, requires_all = ["url", "auditor_key"])]
+        openings: Option<String>,
+        /// The auditor's private key, for --openings.
+        #[arg(long)]
+        auditor_key: Option<PathBuf>,
         /// With --url: verify only that entry SEQ is in the latest checkpoint.
         #[arg(long, requires = "url", conflicts_with = "state")]
         seq: Option<u64>,
@@ -254,7 +261,7 @@ fn run(cmd: Command) -> Result<ExitCode> {
             let engine = open_ledger(&cfg, EngineConfig::new(cfg.log_signer()?))?;
             print!("{}", String::from_utf8_lossy(&engine.head().checkpoint));
         }
-        Command::Verify { data_dir, bundle, url, log_key, state, seq, json } => {
+        Command::Verify { data_dir, bundle, url, log_key, state, openings, auditor_key, seq, json } => {
             let key = read_verifier(&log_key)?;
             if let (Some(u), Some(n)) = (&url, seq) {
                 return Ok(match vigil::verify::verify_entry_url(u, &key, n) {
@@ -278,7 +285,32 @@ fn run(cmd: Command) -> Result<ExitCode> {
             let result = match (&data_dir, &bundle, &url) {
                 (Some(d), _, _) => verify_data_dir(d, &key),
                 (None, Some(b), _) => vigil::export::verify_bundle(b, &key),
-                (None, None, Some(u)) => vigil::verify::verify_url(u, &key, state.as_deref()),
+                (None, None, Some(u)) => match (&openings, &auditor_key) {
+                    (Some(internal), Some(ak)) => {
+                        let auditor = read_signer(ak)?;
+                        let mut private = Vec::new();
+                        let mut collect = |e: &vigil_core::entry::Entry, st: &vigil_core::statement::Statement| {
+                            let c: Vec<_> = st
+                                .event
+                                .private_fields()
+                                .into_iter()
+                                .filter_map(|(f, p)| match p {
+                                    vigil_core::event::Private::Committed(c) => Some((f, *c)),
+                                    _ => None,
+                                })
+                                .collect();
+                            if !c.is_empty() {
+                                private.push((e.seq, c));
+                            }
+                        };
+                        vigil::verify::verify_url_with(u, &key, state.as_deref(), &mut collect).and_then(|r| {
+                            let n = vigil::verify::check_openings(internal, &auditor, &private)?;
+                            eprintln!("opened {n} private values of {} entries; each opens its commitment", private.len());
+                            Ok(r)
+                        })
+                    }
+                    _ => vigil::verify::verify_url(u, &key, state.as_deref()),
+                },
                 (None, None, None) => anyhow::bail!("give --data-dir, --bundle or --url"),
             };
             return Ok(match result {

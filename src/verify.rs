@@ -323,3 +323,34 @@ mod tests {
         }
     }
 }
+
+/// Checks the private-field openings of `entries` (sequence number, their commitments by
+/// field) fetched from an internal API as `auditor`: each must open its commitment. Returns
+/// how many values were opened.
+pub fn check_openings(
+    internal_url: &str,
+    auditor: &vigil_core::keys::SignerKey,
+    entries: &[(u64, Vec<(String, vigil_core::hash::Digest)>)],
+) -> Result<usize, VerifyFailure> {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    let mut opened = 0;
+    for (seq, commitments) in entries {
+        let v = crate::client::fetch_openings(internal_url, auditor, *seq, now).map_err(|e| match e.status {
+            404 => VerifyFailure::Failed(format!("entry {seq}: the server has no openings for it: {}", e.detail)),
+            _ => VerifyFailure::CouldNotRun(format!("openings of entry {seq}: {e}")),
+        })?;
+        let openings: Vec<vigil_core::event::Opening> = serde_json::from_value(v["openings"].clone())
+            .map_err(|e| VerifyFailure::Failed(format!("entry {seq}: malformed openings: {e}")))?;
+        for (field, c) in commitments {
+            let o = openings
+                .iter()
+                .find(|o| &o.field == field)
+                .ok_or_else(|| VerifyFailure::Failed(format!("entry {seq}: no opening for {field}")))?;
+            if !o.opens(c) {
+                return Err(VerifyFailure::Failed(format!("entry {seq}: the opening of {field} does not open its commitment")));
+            }
+            opened += 1;
+        }
+    }
+    Ok(opened)
+}

@@ -222,6 +222,20 @@ fn serve_append_read_and_shut_down() {
     assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("verified 7 entries"), "{}", String::from_utf8_lossy(&out.stdout));
     assert_eq!(verify(&server.public, "other.vkey").status.code(), Some(1));
+    // `vigil verify --openings` as the auditor: every commitment in the log is opened.
+    let with_openings = |key: &str| {
+        Command::new(vigil_bin())
+            .args(["verify", "--url", &server.public, "--openings", &server.internal, "--auditor-key"])
+            .arg(server.key_file(key))
+            .arg("--log-key")
+            .arg(server.dir.path().join("log.vkey"))
+            .output()
+            .unwrap()
+    };
+    let out = with_openings("auditor");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("opened 1 private values of 1 entries"));
+    assert_eq!(with_openings("risk").status.code(), Some(2), "a service key is not an auditor's");
     // `vigil audit --url` verifies the same way and finds nothing wrong here.
     let out = Command::new(vigil_bin())
         .args(["audit", "--url", &server.public, "--log-key"])

@@ -101,10 +101,11 @@ pub fn verify_bundle(path: &Path, log_key: &VerifierKey) -> Result<Report, Verif
     if entries.len() as u64 != count {
         return Err(bad(format!("announces {count} entries and holds {}", entries.len())));
     }
-    let mut v = LogVerifier::new();
+    let mut c = crate::verify::Checker::new(LogVerifier::new());
     for e in entries {
-        v.push(e).map_err(|e| VerifyFailure::Failed(e.to_string()))?;
+        c.push(e).map_err(|e| VerifyFailure::Failed(e.to_string()))?;
     }
+    let v = c.finish().map_err(|e| VerifyFailure::Failed(e.to_string()))?;
     v.matches(&cp).map_err(VerifyFailure::Failed)?;
     Ok(Report { origin: cp.origin, size: cp.size, root: hex::encode(cp.root.0), checkpoint_time: signed.timestamp })
 }

@@ -29,6 +29,83 @@ pub struct Report {
     pub checkpoint_time: Option<u64>,
 }
 
+/// The core's [`LogVerifier`] with its signature checks spread over every core: entries are
+/// decoded and checked in order on the calling thread, while the signatures of earlier entries
+/// are checked by worker threads, a batch at a time. Errors come out as the plain verifier's
+/// would: the lowest failing sequence number first.
+pub struct Checker {
+    v: LogVerifier,
+    pending: Vec<vigil_core::verifier::PendingSignature>,
+    running: Vec<std::thread::JoinHandle<Option<vigil_core::verifier::VerifyError>>>,
+    threads: usize,
+}
+
+impl Checker {
+    const BATCH: usize = 2048;
+
+    pub fn new(v: LogVerifier) -> Checker {
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Checker { v, pending: Vec::new(), running: Vec::new(), threads }
+    }
+
+    pub fn size(&self) -> u64 {
+        self.v.size()
+    }
+
+    pub fn push(
+        &mut self,
+        bytes: &[u8],
+    ) -> Result<(vigil_core::entry::Entry, vigil_core::statement::Statement), vigil_core::verifier::VerifyError> {
+        match self.v.push_deferred(bytes) {
+            Ok((e, st, sig)) => {
+                self.pending.push(sig);
+                if self.pending.len() >= Self::BATCH {
+                    self.join()?;
+                    self.dispatch();
+                }
+                Ok((e, st))
+            }
+            Err(err) => {
+                // Signatures of earlier entries come first.
+                self.finish()?;
+                Err(err)
+            }
+        }
+    }
+
+    fn dispatch(&mut self) {
+        let mut rest = std::mem::take(&mut self.pending);
+        let chunk = rest.len().div_ceil(self.threads).max(1);
+        while !rest.is_empty() {
+            let part = rest.split_off(rest.len().saturating_sub(chunk));
+            self.running.push(std::thread::spawn(move || part.iter().find_map(|p| p.check().err())));
+        }
+    }
+
+    fn join(&mut self) -> Result<(), vigil_core::verifier::VerifyError> {
+        let mut first: Option<vigil_core::verifier::VerifyError> = None;
+        for h in self.running.drain(..) {
+            let found = h.join().unwrap_or_else(|_| {
+                Some(vigil_core::verifier::VerifyError { seq: u64::MAX, reason: "a signature check panicked".into() })
+            });
+            if let Some(e) = found {
+                if first.as_ref().is_none_or(|f| e.seq < f.seq) {
+                    first = Some(e);
+                }
+            }
+        }
+        first.map_or(Ok(()), Err)
+    }
+
+    /// Checks every signature still pending; then the verifier is complete.
+    pub fn finish(&mut self) -> Result<&LogVerifier, vigil_core::verifier::VerifyError> {
+        self.join()?;
+        self.dispatch();
+        self.join()?;
+        Ok(&self.v)
+    }
+}
+
 /// A progress bar with rate and ETA on a terminal (stderr); nothing when stderr is not one.
 fn progress(len: u64) -> indicatif::ProgressBar {
     let pb = indicatif::ProgressBar::with_draw_target(Some(len), indicatif::ProgressDrawTarget::stderr());
@@ -211,7 +288,7 @@ pub fn verify_url_with(
         ),
         _ => VerifyFailure::Failed(what),
     };
-    let mut v = match &old {
+    let mut v = Checker::new(match &old {
         Some((_, old_cp, v)) => {
             if cp.size < old_cp.size {
                 return Err(report(format!("rollback: the log now has {} entries", cp.size)));
@@ -219,7 +296,7 @@ pub fn verify_url_with(
             v.clone()
         }
         None => LogVerifier::new(),
-    };
+    });
     let mut n = v.size() / 256;
     let pb = progress(cp.size);
     pb.set_position(v.size());
@@ -244,6 +321,7 @@ pub fn verify_url_with(
         n += 1;
     }
     pb.finish_and_clear();
+    let v = v.finish().map_err(|e| report(e.to_string()))?;
     v.matches(&cp).map_err(|e| report(format!("{e} (a fork, or a rewritten entry)")))?;
     if let Some(p) = state {
         let saved = SavedState { checkpoint: String::from_utf8_lossy(&note).into_owned(), verifier: v.save() };
@@ -280,18 +358,21 @@ pub fn verify_data_dir_with(path: &Path, log_key: &VerifierKey, on_entry: OnEntr
         .ok_or_else(|| VerifyFailure::Failed("no signed checkpoint in the data dir".into()))?;
     let signed = checkpoint::verify(&note, log_key).map_err(|e| VerifyFailure::Failed(format!("checkpoint: {e}")))?;
     let cp = signed.checkpoint;
-    let mut v = LogVerifier::new();
+    let mut c = Checker::new(LogVerifier::new());
     let pb = progress(cp.size);
+    let failed = |e: vigil_core::verifier::VerifyError| VerifyFailure::Failed(e.to_string());
     for r in store.entries(0, cp.size) {
         let (seq, bytes) = r.map_err(|e| VerifyFailure::CouldNotRun(e.to_string()))?;
-        if seq != v.size() {
-            return Err(VerifyFailure::Failed(format!("entry {}: missing", v.size())));
+        if seq != c.size() {
+            c.finish().map_err(failed)?;
+            return Err(VerifyFailure::Failed(format!("entry {}: missing", c.size())));
         }
-        let (entry, st) = v.push(&bytes).map_err(|e| VerifyFailure::Failed(e.to_string()))?;
+        let (entry, st) = c.push(&bytes).map_err(failed)?;
         on_entry(&entry, &st);
         pb.inc(1);
     }
     pb.finish_and_clear();
+    let v = c.finish().map_err(failed)?;
     if v.size() < cp.size {
         return Err(VerifyFailure::Failed(format!("entry {}: missing (checkpoint has {} entries)", v.size(), cp.size)));
     }

@@ -14,6 +14,27 @@ use crate::merkle::{leaf_hash, CompactRange};
 use crate::registry::KeyRegistry;
 use crate::statement::{verify as verify_sig, Statement};
 
+/// A statement signature [`LogVerifier::push_deferred`] left to check.
+#[derive(Debug, Clone)]
+pub struct PendingSignature {
+    pub seq: u64,
+    signer: String,
+    key: crate::keys::VerifierKey,
+    message: Vec<u8>,
+    signature: [u8; 64],
+}
+
+impl PendingSignature {
+    /// The single Ed25519 check `push` applies.
+    pub fn check(&self) -> Result<(), VerifyError> {
+        if self.key.verify(&self.message, &self.signature) {
+            Ok(())
+        } else {
+            Err(VerifyError { seq: self.seq, reason: format!("signature by {} does not verify", self.signer) })
+        }
+    }
+}
+
 /// A [`LogVerifier`]'s state as saved between runs (JSON).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -105,6 +126,59 @@ impl LogVerifier {
         self.tree.push(leaf_hash(bytes));
         self.next_seq += 1;
         Ok((entry, st))
+    }
+
+    /// [`LogVerifier::push`] with the signature check left to the caller, who may run many of
+    /// them in parallel ([`PendingSignature::check`]). Every other rule is checked here, in
+    /// order. The caller must check every pending signature and treat the first failing one
+    /// (lowest sequence number) as the log's first error; a failure returned here for entry n
+    /// comes after the signatures of entries below n.
+    pub fn push_deferred(&mut self, bytes: &[u8]) -> Result<(Entry, Statement, PendingSignature), VerifyError> {
+        let seq = self.next_seq;
+        let fail = |reason: String| VerifyError { seq, reason };
+        let (entry, st) = Entry::decode(bytes).map_err(|e| fail(format!("does not decode: {e}")))?;
+        if entry.seq != seq {
+            return Err(fail(format!("carries sequence number {}, expected {seq}", entry.seq)));
+        }
+        if entry.time_ms < self.last_time_ms {
+            return Err(fail(format!(
+                "time {} ms goes back before the previous entry's {} ms",
+                entry.time_ms, self.last_time_ms
+            )));
+        }
+        if entry.prev != self.prev {
+            return Err(fail(if seq == 0 {
+                "prev of the first entry must be 32 zero bytes".to_string()
+            } else {
+                format!("prev does not match hash of entry {}", seq - 1)
+            }));
+        }
+        let key = self.registry.authorize(&st).map_err(|e| fail(e.to_string()))?.into_owned();
+        let pending = PendingSignature {
+            seq,
+            signer: st.key.to_string(),
+            key,
+            message: crate::statement::signing_message(&entry.statement_bytes),
+            signature: entry.signature,
+        };
+        let rest = self.registry.check_effect(&st).map_err(|e| e.to_string()).and_then(|()| match &st.event {
+            Event::Alarm(a) => match a.refs.iter().find(|&&r| r >= seq) {
+                Some(r) => Err(format!("alarm refers to entry {r}, which is not earlier")),
+                None => Ok(()),
+            },
+            _ => Ok(()),
+        });
+        if let Err(reason) = rest {
+            // The same order of checks as `push`: a bad signature is reported first.
+            pending.check()?;
+            return Err(fail(reason));
+        }
+        self.registry.apply(&st);
+        self.prev = chain_hash(bytes);
+        self.last_time_ms = entry.time_ms;
+        self.tree.push(leaf_hash(bytes));
+        self.next_seq += 1;
+        Ok((entry, st, pending))
     }
 
     /// The verifier's state, to resume later (`vigil verify --state`).

@@ -274,3 +274,79 @@ fn export_bundles_verify_and_their_defects_are_caught() {
         assert!(text.contains(want), "{case}: wanted {want:?} in {text}");
     }
 }
+
+/// Builds an export bundle of `events` (signer, event JSON) in order, chained and signed by
+/// hand — so a test can make logs the engine would refuse to write.
+fn hand_made_bundle(log: &vigil_core::keys::SignerKey, events: &[(&vigil_core::keys::SignerKey, serde_json::Value)]) -> Vec<u8> {
+    use vigil_core::statement::{sign, Statement};
+    let mut prev = vigil_core::hash::Digest([0; 32]);
+    let mut range = vigil_core::merkle::CompactRange::new();
+    let mut body = Vec::new();
+    for (seq, (key, ev)) in events.iter().enumerate() {
+        let st = Statement {
+            key: key.key_ref.clone(),
+            idempotency_key: format!("h-{seq}"),
+            created_at_ms: T0,
+            event: vigil_core::event::Event::from_value(ev.clone()).unwrap(),
+        };
+        let bytes = st.to_bytes().unwrap();
+        let entry = vigil_core::entry::Entry { seq: seq as u64, time_ms: T0, prev, signature: sign(key, &bytes), statement_bytes: bytes }
+            .encode()
+            .unwrap();
+        prev = vigil_core::hash::chain_hash(&entry);
+        range.push(vigil_core::merkle::leaf_hash(&entry));
+        body.extend_from_slice(&(entry.len() as u16).to_be_bytes());
+        body.extend_from_slice(&entry);
+    }
+    let cp = vigil_core::checkpoint::Checkpoint::new(log.name(), events.len() as u64, range.root());
+    let note = vigil_core::checkpoint::sign(&cp, log, T0 / 1000).unwrap();
+    let mut out = format!("vigil-export v1\nkeys 0\ncheckpoint {}\n", note.len()).into_bytes();
+    out.extend_from_slice(&note);
+    out.extend_from_slice(format!("entries {}\n", events.len()).as_bytes());
+    out.extend_from_slice(&body);
+    out
+}
+
+/// Logs the engine would never write, made by hand and signed by the log key: the verifier
+/// names the entry and the broken rule.
+#[test]
+fn verify_catches_entries_no_key_may_append() {
+    let keys = Keys::new();
+    let (op, w, r) = (&keys.operator, &keys.withdrawals, &keys.risk);
+    let reg = |k: &vigil_core::keys::SignerKey, kinds: &[&str]| serde_json::json!({"kind": "key_registered", "key": k.verifier().to_vkey(), "kinds": kinds});
+    let genesis = reg(op, &["key_registered", "key_revoked"]);
+    let revoke = serde_json::json!({"kind": "key_revoked", "key": w.key_ref.to_string(), "reason": "stolen"});
+    // (case, log, what the error must say)
+    let cases: Vec<(&str, Vec<(&vigil_core::keys::SignerKey, serde_json::Value)>, &str)> = vec![
+        ("clean", vec![(op, genesis.clone()), (op, reg(w, &["withdrawal"])), (w, withdrawal("w-1"))], ""),
+        ("a revoked key", vec![(op, genesis.clone()), (op, reg(w, &["withdrawal"])), (op, revoke), (w, withdrawal("w-1"))], "entry 3: key withdrawals"),
+        ("a kind outside the key's scope", vec![(op, genesis.clone()), (op, reg(r, &["alarm"])), (r, withdrawal("w-1"))], "entry 2: key risk"),
+        ("a key never registered", vec![(op, genesis.clone()), (w, withdrawal("w-1"))], "entry 1: unknown key withdrawals"),
+        ("no genesis", vec![(op, reg(w, &["withdrawal"]))], "entry 0:"),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let vkey = dir.path().join("log.vkey");
+    std::fs::write(&vkey, keys.log.verifier().to_vkey()).unwrap();
+    for (case, events, want) in cases {
+        // Openings are not part of a bundle: commit the account as a logged entry would have it.
+        let events: Vec<_> = events
+            .into_iter()
+            .map(|(k, mut e)| {
+                if e["kind"] == "withdrawal" {
+                    e["account"] = serde_json::json!({"commitment": "11".repeat(32)});
+                }
+                (k, e)
+            })
+            .collect();
+        let p = dir.path().join("case.bundle");
+        std::fs::write(&p, hand_made_bundle(&keys.log, &events)).unwrap();
+        let out = Command::new(vigil_bin()).args(["verify", "--bundle"]).arg(&p).arg("--log-key").arg(&vkey).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+        if want.is_empty() {
+            assert_eq!(out.status.code(), Some(0), "{case}: {text}");
+        } else {
+            assert_eq!(out.status.code(), Some(1), "{case}: {text}");
+            assert!(text.contains(want), "{case}: wanted {want:?} in {text}");
+        }
+    }
+}

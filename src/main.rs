@@ -174,6 +174,13 @@ enum Command {
         /// With --url: verify only that entry SEQ is in the latest checkpoint.
         #[arg(long, requires = "url", conflicts_with = "state")]
         seq: Option<u64>,
+        /// With --url: verify that the entry in FILE (its bytes) is in the latest checkpoint.
+        #[arg(long, requires = "url", conflicts_with_all = ["state", "seq"])]
+        entry: Option<PathBuf>,
+        /// With --seq or --entry: prove inclusion in this checkpoint (a signed note you hold)
+        /// instead of the latest.
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
         #[arg(long)]
         json: bool,
     },
@@ -261,10 +268,21 @@ fn run(cmd: Command) -> Result<ExitCode> {
             let engine = open_ledger(&cfg, EngineConfig::new(cfg.log_signer()?))?;
             print!("{}", String::from_utf8_lossy(&engine.head().checkpoint));
         }
-        Command::Verify { data_dir, bundle, url, log_key, state, openings, auditor_key, seq, json } => {
+        Command::Verify { data_dir, bundle, url, log_key, state, openings, auditor_key, seq, entry, checkpoint, json } => {
             let key = read_verifier(&log_key)?;
-            if let (Some(u), Some(n)) = (&url, seq) {
-                return Ok(match vigil::verify::verify_entry_url(u, &key, n) {
+            let which = match (seq, &entry) {
+                (Some(n), _) => Some(vigil::verify::EntrySource::Seq(n)),
+                (None, Some(f)) => Some(vigil::verify::EntrySource::Bytes(
+                    std::fs::read(f).with_context(|| format!("reading {}", f.display()))?,
+                )),
+                (None, None) => None,
+            };
+            if let (Some(u), Some(which)) = (&url, which) {
+                let note = match &checkpoint {
+                    Some(p) => Some(std::fs::read(p).with_context(|| format!("reading {}", p.display()))?),
+                    None => None,
+                };
+                return Ok(match vigil::verify::verify_inclusion(u, &key, which, note.as_deref()) {
                     Ok(r) => {
                         if json {
                             println!("{}", serde_json::json!({"verified": true, "entry": r}));

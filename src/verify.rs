@@ -166,19 +166,56 @@ pub struct EntryReport {
 /// `vigil verify --url URL --seq N`: entry N (from its entry bundle) is included in the latest
 /// checkpoint signed by `log_key` (inclusion proof from `/v1/proofs/inclusion`).
 pub fn verify_entry_url(base_url: &str, log_key: &VerifierKey, seq: u64) -> Result<EntryReport, VerifyFailure> {
+    verify_inclusion(base_url, log_key, EntrySource::Seq(seq), None)
+}
+
+/// Which entry `vigil verify` proves included.
+pub enum EntrySource {
+    /// By sequence number: its bytes come from the entry bundle.
+    Seq(u64),
+    /// The entry's bytes, as an auditor holds them (`--entry FILE`).
+    Bytes(Vec<u8>),
+}
+
+/// Proves one entry included in the latest checkpoint, or in `checkpoint_note` (a checkpoint
+/// the user holds, e.g. from an earlier run); either must be signed by `log_key`.
+pub fn verify_inclusion(
+    base_url: &str,
+    log_key: &VerifierKey,
+    which: EntrySource,
+    checkpoint_note: Option<&[u8]>,
+) -> Result<EntryReport, VerifyFailure> {
     let server = Remote::new(base_url);
-    let note = server.fetch("checkpoint")?;
+    let note = match checkpoint_note {
+        Some(n) => n.to_vec(),
+        None => server.fetch("checkpoint")?,
+    };
     let cp = checkpoint::verify(&note, log_key).map_err(|e| VerifyFailure::Failed(format!("checkpoint: {e}")))?.checkpoint;
+    let fetched;
+    let (seq, bytes): (u64, &[u8]) = match &which {
+        EntrySource::Bytes(b) => {
+            let e = vigil_core::entry::Entry::decode_header(b)
+                .map_err(|e| VerifyFailure::CouldNotRun(format!("the entry file: {e}")))?;
+            (e.seq, b)
+        }
+        EntrySource::Seq(seq) => {
+            let seq = *seq;
+            if seq >= cp.size {
+                return Err(VerifyFailure::CouldNotRun(format!("entry {seq} is beyond the checkpoint's {} entries", cp.size)));
+            }
+            let n = seq / 256;
+            let path = TilePath { entries: true, level: 0, index: n, width: (cp.size - n * 256).min(256) }.to_path();
+            fetched = server.fetch(&format!("tile/{path}"))?;
+            let entries = split_bundle(&fetched).map_err(|e| VerifyFailure::Failed(format!("tile/{path}: {e}")))?;
+            let b = *entries
+                .get((seq - n * 256) as usize)
+                .ok_or_else(|| VerifyFailure::Failed(format!("tile/{path}: entry {seq} is missing")))?;
+            (seq, b)
+        }
+    };
     if seq >= cp.size {
-        return Err(VerifyFailure::CouldNotRun(format!("entry {seq} is beyond the checkpoint's {} entries", cp.size)));
+        return Err(VerifyFailure::Failed(format!("entry {seq} is not in the checkpoint of {} entries", cp.size)));
     }
-    let n = seq / 256;
-    let path = TilePath { entries: true, level: 0, index: n, width: (cp.size - n * 256).min(256) }.to_path();
-    let bundle = server.fetch(&format!("tile/{path}"))?;
-    let entries = split_bundle(&bundle).map_err(|e| VerifyFailure::Failed(format!("tile/{path}: {e}")))?;
-    let bytes = entries
-        .get((seq - n * 256) as usize)
-        .ok_or_else(|| VerifyFailure::Failed(format!("tile/{path}: entry {seq} is missing")))?;
     let (entry, st) = vigil_core::entry::Entry::decode(bytes).map_err(|e| VerifyFailure::Failed(format!("entry {seq}: {e}")))?;
     if entry.seq != seq {
         return Err(VerifyFailure::Failed(format!("entry {seq}: carries sequence number {}", entry.seq)));

@@ -252,6 +252,26 @@ fn serve_append_read_and_shut_down() {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("entry 6 (withdrawal) is in the checkpoint of 7 entries"));
+    // `--entry FILE` (the bytes an auditor holds), against the latest or a held checkpoint;
+    // a changed byte is refused.
+    let (_, body) = http("GET", &format!("{}/v1/entries/6", server.public));
+    let bytes = hex::decode(serde_json::from_str::<serde_json::Value>(&body).unwrap()["bytes"].as_str().unwrap()).unwrap();
+    let (note, _) = server.checkpoint();
+    std::fs::write(server.dir.path().join("held.checkpoint"), &note).unwrap();
+    let mut flipped = bytes.clone();
+    let last = flipped.len() - 3;
+    flipped[last] ^= 1;
+    for (name, b, held, want) in [("e6", &bytes, false, 0), ("e6", &bytes, true, 0), ("bad", &flipped, false, 1)] {
+        let f = server.dir.path().join(format!("{name}.entry"));
+        std::fs::write(&f, b).unwrap();
+        let mut cmd = Command::new(vigil_bin());
+        cmd.args(["verify", "--url", &server.public, "--entry"]).arg(&f).arg("--log-key").arg(server.dir.path().join("log.vkey"));
+        if held {
+            cmd.arg("--checkpoint").arg(server.dir.path().join("held.checkpoint"));
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(want), "{name} held={held}: {}", String::from_utf8_lossy(&out.stderr));
+    }
     assert_eq!(verify(&format!("http://127.0.0.1:{}", free_port()), "log.vkey").status.code(), Some(2));
 
     // Graceful shutdown on SIGTERM; everything acknowledged is on disk.

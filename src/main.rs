@@ -160,9 +160,10 @@ enum Command {
         /// The log's verifier key file (signed-note vkey), pinned by you.
         #[arg(long)]
         log_key: PathBuf,
-        /// With --url: remember the verified checkpoint here; the next run checks only the new
-        /// entries and reports a rollback or fork (evidence in FILE.evidence.txt).
-        #[arg(long, requires = "url")]
+        /// With --url or --data-dir: remember the verified checkpoint here; the next run
+        /// checks only the new entries and reports a rollback or fork (evidence in
+        /// FILE.evidence.txt).
+        #[arg(long, conflicts_with = "bundle")]
         state: Option<PathBuf>,
         /// With --url: also fetch every private-field opening from this internal API as an
         /// auditor (--auditor-key) and check each opens its commitment.
@@ -301,7 +302,10 @@ fn run(cmd: Command) -> Result<ExitCode> {
                 });
             }
             let result = match (&data_dir, &bundle, &url) {
-                (Some(d), _, _) => verify_data_dir(d, &key),
+                (Some(d), _, _) => match &state {
+                    Some(st) => vigil::verify::verify_data_dir_incremental(d, &key, st),
+                    None => verify_data_dir(d, &key),
+                },
                 (None, Some(b), _) => vigil::export::verify_bundle(b, &key),
                 (None, None, Some(u)) => match (&openings, &auditor_key) {
                     (Some(internal), Some(ak)) => {

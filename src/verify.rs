@@ -386,6 +386,58 @@ pub fn verify_data_dir(path: &Path, log_key: &VerifierKey) -> Result<Report, Ver
     verify_data_dir_with(path, log_key, &mut |_, _| {})
 }
 
+/// `vigil verify --data-dir D --state FILE`: as [`verify_url`] with a state file, for a data dir:
+/// only entries after the saved checkpoint are checked; rollback and fork are misbehaviour with
+/// both signed checkpoints as evidence.
+pub fn verify_data_dir_incremental(path: &Path, log_key: &VerifierKey, state: &Path) -> Result<Report, VerifyFailure> {
+    let store = Store::open_read_only(path).map_err(|e| VerifyFailure::CouldNotRun(e.to_string()))?;
+    let note = store
+        .checkpoint()
+        .map_err(|e| VerifyFailure::CouldNotRun(e.to_string()))?
+        .ok_or_else(|| VerifyFailure::Failed("no signed checkpoint in the data dir".into()))?;
+    let signed = checkpoint::verify(&note, log_key).map_err(|e| VerifyFailure::Failed(format!("checkpoint: {e}")))?;
+    let cp = signed.checkpoint;
+    let old = if state.exists() { Some(load_state(state, log_key)?) } else { None };
+    let report = |what: String| match &old {
+        Some((saved, old_cp, _)) => misbehaviour(
+            state,
+            format!("{what} (the log does not extend the {} entries verified earlier)", old_cp.size),
+            &saved.checkpoint,
+            &note,
+        ),
+        None => VerifyFailure::Failed(what),
+    };
+    let start = match &old {
+        Some((_, old_cp, _)) if cp.size < old_cp.size => {
+            return Err(report(format!("rollback: the log now has {} entries", cp.size)))
+        }
+        Some((_, _, v)) => v.clone(),
+        None => LogVerifier::new(),
+    };
+    let mut c = Checker::new(start);
+    let pb = progress(cp.size);
+    pb.set_position(c.size());
+    for r in store.entries(c.size(), cp.size) {
+        let (seq, bytes) = r.map_err(|e| VerifyFailure::CouldNotRun(e.to_string()))?;
+        if seq != c.size() {
+            c.finish().map_err(|e| report(e.to_string()))?;
+            return Err(report(format!("entry {}: missing", c.size())));
+        }
+        c.push(&bytes).map_err(|e| report(e.to_string()))?;
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+    let v = c.finish().map_err(|e| report(e.to_string()))?;
+    if v.size() < cp.size {
+        return Err(report(format!("entry {}: missing (checkpoint has {} entries)", v.size(), cp.size)));
+    }
+    v.matches(&cp).map_err(|e| report(format!("{e} (a fork, or a rewritten entry)")))?;
+    let saved = SavedState { checkpoint: String::from_utf8_lossy(&note).into_owned(), verifier: v.save() };
+    let json = serde_json::to_vec_pretty(&saved).map_err(|e| VerifyFailure::CouldNotRun(e.to_string()))?;
+    write_atomically(state, &json)?;
+    Ok(Report { origin: cp.origin, size: cp.size, root: hex::encode(cp.root.0), checkpoint_time: signed.timestamp })
+}
+
 /// [`verify_data_dir`], handing every verified entry to `on_entry`.
 pub fn verify_data_dir_with(path: &Path, log_key: &VerifierKey, on_entry: OnEntry<'_>) -> Result<Report, VerifyFailure> {
     let store = Store::open_read_only(path).map_err(|e| VerifyFailure::CouldNotRun(e.to_string()))?;

@@ -350,3 +350,41 @@ fn verify_catches_entries_no_key_may_append() {
         }
     }
 }
+
+/// `--state` works for a data dir as for a server: incremental, and a rollback or fork found.
+#[test]
+fn verify_data_dir_with_state_is_incremental_and_catches_rollback_and_fork() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let vkey = dir.path().join("log.vkey");
+    std::fs::write(&vkey, Keys::new().log.verifier().to_vkey()).unwrap();
+    let verify = |data: &std::path::Path| {
+        let out = Command::new(vigil_bin())
+            .args(["verify", "--data-dir"])
+            .arg(data)
+            .arg("--state")
+            .arg(&state)
+            .arg("--log-key")
+            .arg(&vkey)
+            .output()
+            .unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
+    };
+    let l = Ledger::new_with_withdrawals(4);
+    assert_eq!(verify(&l.data_dir()).0, Some(0));
+    let l = l.reopen();
+    l.engine.append_blocking(vec![l.sub(&l.keys.withdrawals, withdrawal("w-more"), "more")]).unwrap();
+    let (code, out) = verify(&l.data_dir());
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("verified 11 entries"), "{out}");
+    // Fewer entries under the same key: a rollback.
+    let shorter = Ledger::new_with_withdrawals(2);
+    let (code, out) = verify(&shorter.data_dir());
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("rollback") && dir.path().join("state.evidence.txt").exists(), "{out}");
+    // More entries but another history (other salts from entry 6 on): a fork.
+    let other = Ledger::new_with_withdrawals(8);
+    let (code, out) = verify(&other.data_dir());
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("does not extend the 11 entries"), "{out}");
+}

@@ -386,16 +386,22 @@ pub fn verify_data_dir(path: &Path, log_key: &VerifierKey) -> Result<Report, Ver
     verify_data_dir_with(path, log_key, &mut |_, _| {})
 }
 
-/// `vigil verify --data-dir D --state FILE`: as [`verify_url`] with a state file, for a data dir:
-/// only entries after the saved checkpoint are checked; rollback and fork are misbehaviour with
-/// both signed checkpoints as evidence.
-pub fn verify_data_dir_incremental(path: &Path, log_key: &VerifierKey, state: &Path) -> Result<Report, VerifyFailure> {
+/// A data dir opened read-only, with its checkpoint note verified against the pinned key.
+fn open_data_dir(path: &Path, log_key: &VerifierKey) -> Result<(Store, Vec<u8>, checkpoint::SignedCheckpoint), VerifyFailure> {
     let store = Store::open_read_only(path).map_err(|e| VerifyFailure::CouldNotRun(e.to_string()))?;
     let note = store
         .checkpoint()
         .map_err(|e| VerifyFailure::CouldNotRun(e.to_string()))?
         .ok_or_else(|| VerifyFailure::Failed("no signed checkpoint in the data dir".into()))?;
     let signed = checkpoint::verify(&note, log_key).map_err(|e| VerifyFailure::Failed(format!("checkpoint: {e}")))?;
+    Ok((store, note, signed))
+}
+
+/// `vigil verify --data-dir D --state FILE`: as [`verify_url`] with a state file, for a data dir:
+/// only entries after the saved checkpoint are checked; rollback and fork are misbehaviour with
+/// both signed checkpoints as evidence.
+pub fn verify_data_dir_incremental(path: &Path, log_key: &VerifierKey, state: &Path) -> Result<Report, VerifyFailure> {
+    let (store, note, signed) = open_data_dir(path, log_key)?;
     let cp = signed.checkpoint;
     let old = if state.exists() { Some(load_state(state, log_key)?) } else { None };
     let report = |what: String| match &old {
@@ -440,12 +446,7 @@ pub fn verify_data_dir_incremental(path: &Path, log_key: &VerifierKey, state: &P
 
 /// [`verify_data_dir`], handing every verified entry to `on_entry`.
 pub fn verify_data_dir_with(path: &Path, log_key: &VerifierKey, on_entry: OnEntry<'_>) -> Result<Report, VerifyFailure> {
-    let store = Store::open_read_only(path).map_err(|e| VerifyFailure::CouldNotRun(e.to_string()))?;
-    let note = store
-        .checkpoint()
-        .map_err(|e| VerifyFailure::CouldNotRun(e.to_string()))?
-        .ok_or_else(|| VerifyFailure::Failed("no signed checkpoint in the data dir".into()))?;
-    let signed = checkpoint::verify(&note, log_key).map_err(|e| VerifyFailure::Failed(format!("checkpoint: {e}")))?;
+    let (store, _note, signed) = open_data_dir(path, log_key)?;
     let cp = signed.checkpoint;
     let mut c = Checker::new(LogVerifier::new());
     let pb = progress(cp.size);

@@ -97,9 +97,8 @@ impl LogVerifier {
         &self.registry
     }
 
-    /// Checks the next entry; on success returns it decoded. On failure the verifier is left
-    /// unchanged.
-    pub fn push(&mut self, bytes: &[u8]) -> Result<(Entry, Statement), VerifyError> {
+    /// Decodes the next entry and checks its place in the chain: sequence number, time, prev.
+    fn decode_next(&self, bytes: &[u8]) -> Result<(Entry, Statement), VerifyError> {
         let seq = self.next_seq;
         let fail = |reason: String| VerifyError { seq, reason };
         let (entry, st) = Entry::decode(bytes).map_err(|e| fail(format!("does not decode: {e}")))?;
@@ -119,6 +118,15 @@ impl LogVerifier {
                 format!("prev does not match hash of entry {}", seq - 1)
             }));
         }
+        Ok((entry, st))
+    }
+
+    /// Checks the next entry; on success returns it decoded. On failure the verifier is left
+    /// unchanged.
+    pub fn push(&mut self, bytes: &[u8]) -> Result<(Entry, Statement), VerifyError> {
+        let seq = self.next_seq;
+        let fail = |reason: String| VerifyError { seq, reason };
+        let (entry, st) = self.decode_next(bytes)?;
         check_statement(&self.registry, &st, &entry.statement_bytes, &entry.signature, seq).map_err(fail)?;
         self.registry.apply(&st);
         self.prev = chain_hash(bytes);
@@ -136,23 +144,7 @@ impl LogVerifier {
     pub fn push_deferred(&mut self, bytes: &[u8]) -> Result<(Entry, Statement, PendingSignature), VerifyError> {
         let seq = self.next_seq;
         let fail = |reason: String| VerifyError { seq, reason };
-        let (entry, st) = Entry::decode(bytes).map_err(|e| fail(format!("does not decode: {e}")))?;
-        if entry.seq != seq {
-            return Err(fail(format!("carries sequence number {}, expected {seq}", entry.seq)));
-        }
-        if entry.time_ms < self.last_time_ms {
-            return Err(fail(format!(
-                "time {} ms goes back before the previous entry's {} ms",
-                entry.time_ms, self.last_time_ms
-            )));
-        }
-        if entry.prev != self.prev {
-            return Err(fail(if seq == 0 {
-                "prev of the first entry must be 32 zero bytes".to_string()
-            } else {
-                format!("prev does not match hash of entry {}", seq - 1)
-            }));
-        }
+        let (entry, st) = self.decode_next(bytes)?;
         let key = self.registry.authorize(&st).map_err(|e| fail(e.to_string()))?.into_owned();
         let pending = PendingSignature {
             seq,

@@ -138,8 +138,7 @@ fn start_server(dir: &Path, log: &SignerKey, operator: &SignerKey, svc: &SignerK
 
 /// `wrk` for `secs` seconds: requests per second.
 fn wrk(url: &str, secs: u64) -> Option<f64> {
-    let out =
-        Command::new("wrk").args(["-t2", "-c32", &format!("-d{secs}s"), "--latency", url]).output().ok()?;
+    let out = Command::new("wrk").args(["-t2", "-c32", &format!("-d{secs}s"), "--latency", url]).output().ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
     let non2xx = text.lines().find(|l| l.contains("Non-2xx"));
     assert!(non2xx.is_none(), "{url}: {text}");
@@ -200,7 +199,8 @@ fn main() {
     );
 
     // Public reads beside nginx serving the same bytes.
-    let (Ok(_), Ok(_)) = (Command::new("wrk").arg("--version").output(), Command::new("nginx").arg("-v").output()) else {
+    let (Ok(_), Ok(_)) = (Command::new("wrk").arg("--version").output(), Command::new("nginx").arg("-v").output())
+    else {
         println!("public reads: skipped (needs wrk and nginx: apt-get install -y wrk nginx-light)");
         return;
     };
@@ -236,7 +236,10 @@ fn main() {
         let size = std::fs::metadata(www.join(file)).unwrap().len();
         let v = wrk(&vigil_url, read_secs).unwrap();
         let n = wrk(&format!("http://127.0.0.1:{port}/{file}"), read_secs).unwrap();
-        println!("public reads, {name} ({size} bytes): vigil {v:>9.0} req/s, nginx {n:>9.0} req/s, ratio {:.2} (target 0.5)", v / n);
+        println!(
+            "public reads, {name} ({size} bytes): vigil {v:>9.0} req/s, nginx {n:>9.0} req/s, ratio {:.2} (target 0.5)",
+            v / n
+        );
     }
     // SIGTERM lets the master stop its workers (SIGKILL would orphan them).
     let _ = Command::new("kill").args(["-TERM", &nginx.id().to_string()]).status();

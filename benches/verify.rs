@@ -81,7 +81,10 @@ fn main() {
                 let _ = vigil_core::merkle::leaf_hash(b);
                 let _ = vigil_core::hash::chain_hash(b);
                 let e = Entry::decode_header(b).unwrap();
-                (vigil_core::statement::signing_message(&e.statement_bytes), ed25519_dalek::Signature::from_bytes(&e.signature))
+                (
+                    vigil_core::statement::signing_message(&e.statement_bytes),
+                    ed25519_dalek::Signature::from_bytes(&e.signature),
+                )
             })
             .collect();
         if first {

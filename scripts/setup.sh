@@ -4,6 +4,7 @@ set -euo pipefail
 
 need_pkgs=()
 dpkg -s libclang-dev >/dev/null 2>&1 || need_pkgs+=(libclang-dev)   # bindgen, for rocksdb
+dpkg -s procps >/dev/null 2>&1 || need_pkgs+=(procps)               # kill(1), used by the end-to-end tests
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "setup: installing ${need_pkgs[*]}" >&2
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

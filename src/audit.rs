@@ -61,7 +61,11 @@ pub fn audit(source: Source<'_>, log_key: &VerifierKey) -> Result<AuditOutput, V
 }
 
 /// The (verified) entries `seqs`, read again from the source: (time, event) by seq.
-fn fetch_entries(source: &Source<'_>, seqs: &BTreeSet<u64>, size: u64) -> Result<BTreeMap<u64, (u64, Event)>, VerifyFailure> {
+fn fetch_entries(
+    source: &Source<'_>,
+    seqs: &BTreeSet<u64>,
+    size: u64,
+) -> Result<BTreeMap<u64, (u64, Event)>, VerifyFailure> {
     let decode = |seq: u64, bytes: &[u8]| -> Result<(u64, Event), VerifyFailure> {
         let (e, st) = Entry::decode(bytes).map_err(|e| VerifyFailure::Failed(format!("entry {seq}: {e}")))?;
         Ok((e.time_ms, st.event))
@@ -110,7 +114,11 @@ pub fn render(o: &AuditOutput) -> String {
         let _ = writeln!(s, "  {} at entries {}: {}", f.rule.as_str(), seqs.join(", "), f.detail);
     }
     if o.audit.unmatched_account_freezes > 0 {
-        let _ = writeln!(s, "({} account freezes name salted commitments: checking them needs the openings)", o.audit.unmatched_account_freezes);
+        let _ = writeln!(
+            s,
+            "({} account freezes name salted commitments: checking them needs the openings)",
+            o.audit.unmatched_account_freezes
+        );
     }
     let minutes = |ms: Option<u64>| ms.map_or("—".to_string(), |ms| format!("{:.1} min", ms as f64 / 60_000.0));
     let amounts = |m: &BTreeMap<String, vigil_core::event::Amount>| {
@@ -124,8 +132,19 @@ pub fn render(o: &AuditOutput) -> String {
         let _ = writeln!(s, "\nincident {}: {}", f.incident, f.title.as_deref().unwrap_or("(never opened)"));
         let _ = writeln!(s, "  first alarm to freeze: {}", minutes(f.alarm_to_freeze_ms));
         let since_alarm = |t: Option<u64>| minutes(t.zip(f.first_alarm_ms).map(|(t, a)| t.saturating_sub(a)));
-        let _ = writeln!(s, "  opened {} after the first alarm; closed {} after it", since_alarm(f.opened_ms), since_alarm(f.closed_ms));
-        let _ = writeln!(s, "  lost: {}; covered by SAFU: {}; uncovered: {}", amounts(&f.lost), amounts(&f.covered), amounts(&f.uncovered));
+        let _ = writeln!(
+            s,
+            "  opened {} after the first alarm; closed {} after it",
+            since_alarm(f.opened_ms),
+            since_alarm(f.closed_ms)
+        );
+        let _ = writeln!(
+            s,
+            "  lost: {}; covered by SAFU: {}; uncovered: {}",
+            amounts(&f.lost),
+            amounts(&f.covered),
+            amounts(&f.uncovered)
+        );
     }
     s
 }

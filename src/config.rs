@@ -84,7 +84,11 @@ impl Config {
 
     /// The auditors' verifier keys, read from their files.
     pub fn auditor_keys(&self) -> Result<Vec<VerifierKey>> {
-        self.auditors.iter().enumerate().map(|(i, p)| read_verifier(p).with_context(|| format!("setting auditors[{i}]"))).collect()
+        self.auditors
+            .iter()
+            .enumerate()
+            .map(|(i, p)| read_verifier(p).with_context(|| format!("setting auditors[{i}]")))
+            .collect()
     }
 
     /// The service keys and their kinds, read from their files.
@@ -92,7 +96,9 @@ impl Config {
         self.services
             .iter()
             .enumerate()
-            .map(|(i, s)| Ok((read_verifier(&s.vkey).with_context(|| format!("setting services[{i}].vkey"))?, s.kinds.clone())))
+            .map(|(i, s)| {
+                Ok((read_verifier(&s.vkey).with_context(|| format!("setting services[{i}].vkey"))?, s.kinds.clone()))
+            })
             .collect()
     }
 

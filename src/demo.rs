@@ -97,7 +97,8 @@ fn withdrawal(id: &str, stage: &str, asset: &str, amount: &str, account: &str, w
 /// Ordinary traffic of one day: withdrawals (requested, then executed a few minutes later; a
 /// few rejected) and the day's SAFU contribution, 10% of its trading fees.
 fn ordinary_day(rng: &mut rand::rngs::StdRng, day_ms: u64, tag: &str, out: &mut Vec<StoryEvent>) {
-    const ASSETS: [(&str, &str, u64); 3] = [("BTC", "hot-btc-1", 100_000_000), ("ETH", "hot-eth-1", 0), ("USDT", "hot-usdt-1", 1_000_000)];
+    const ASSETS: [(&str, &str, u64); 3] =
+        [("BTC", "hot-btc-1", 100_000_000), ("ETH", "hot-eth-1", 0), ("USDT", "hot-usdt-1", 1_000_000)];
     for n in 0..40 {
         let at = day_ms + rng.gen_range(0..DAY - HOUR);
         let (asset, wallet, unit) = ASSETS[rng.gen_range(0..ASSETS.len())];
@@ -174,44 +175,124 @@ pub fn story() -> Vec<StoryEvent> {
     for (i, (account, amount)) in attack_withdrawals().into_iter().enumerate() {
         let id = format!("w-attack-{:02}", i + 1);
         let t = at(17, 3) + i as u64 * 50_000;
-        ev(t, "withdrawals", &format!("{id}-requested"), withdrawal(&id, "requested", "BTC", &amount, &account, "hot-btc-1"));
-        ev(t + 20_000, "withdrawals", &format!("{id}-approved"), withdrawal(&id, "approved", "BTC", &amount, &account, "hot-btc-1"));
+        ev(
+            t,
+            "withdrawals",
+            &format!("{id}-requested"),
+            withdrawal(&id, "requested", "BTC", &amount, &account, "hot-btc-1"),
+        );
+        ev(
+            t + 20_000,
+            "withdrawals",
+            &format!("{id}-approved"),
+            withdrawal(&id, "approved", "BTC", &amount, &account, "hot-btc-1"),
+        );
         let mut executed = withdrawal(&id, "executed", "BTC", &amount, &account, "hot-btc-1");
         executed["tx_id"] = ATTACK_TX.into();
         ev(at(17, 15), "withdrawals", &format!("{id}-executed"), executed);
     }
     let inc = INCIDENT;
-    ev(at(17, 24), "risk", "alarm-outflow", json!({"kind": "alarm", "rule": "hot-wallet-outflow", "severity": "critical",
-        "summary": "7,000 BTC left hot wallet hot-btc-1 in one transaction", "refs": "attack", "incident": inc}));
-    ev(at(17, 26), "risk", "alarm-api-keys", json!({"kind": "alarm", "rule": "api-key-anomaly", "severity": "high",
-        "summary": "Withdrawals from 12 accounts used API keys and 2FA codes from unrecognised devices", "refs": "attack", "incident": inc}));
-    ev(at(17, 30), "operations", "incident-open", json!({"kind": "incident_open", "incident": inc,
+    ev(
+        at(17, 24),
+        "risk",
+        "alarm-outflow",
+        json!({"kind": "alarm", "rule": "hot-wallet-outflow", "severity": "critical",
+        "summary": "7,000 BTC left hot wallet hot-btc-1 in one transaction", "refs": "attack", "incident": inc}),
+    );
+    ev(
+        at(17, 26),
+        "risk",
+        "alarm-api-keys",
+        json!({"kind": "alarm", "rule": "api-key-anomaly", "severity": "high",
+        "summary": "Withdrawals from 12 accounts used API keys and 2FA codes from unrecognised devices", "refs": "attack", "incident": inc}),
+    );
+    ev(
+        at(17, 30),
+        "operations",
+        "incident-open",
+        json!({"kind": "incident_open", "incident": inc,
         "title": "Hot wallet breach: 7,000 BTC withdrawn",
         "summary": "Attackers used stolen API keys and 2FA codes to withdraw 7,000 BTC from a hot wallet in one transaction.",
-        "severity": "critical"}));
-    ev(at(17, 31), "operations", "freeze-withdrawals", json!({"kind": "freeze", "scope": {"target": "withdrawals"},
-        "reason": "Hot wallet breach under investigation", "incident": inc}));
-    ev(at(17, 31), "operations", "freeze-deposits", json!({"kind": "freeze", "scope": {"target": "deposits"},
-        "reason": "Hot wallet breach under investigation", "incident": inc}));
-    ev(at(17, 40), "operations", "maintenance", json!({"kind": "maintenance", "notice": "Unscheduled server maintenance",
-        "starts_at_ms": at(17, 40), "ends_at_ms": DAY0_MS + 7 * DAY}));
+        "severity": "critical"}),
+    );
+    ev(
+        at(17, 31),
+        "operations",
+        "freeze-withdrawals",
+        json!({"kind": "freeze", "scope": {"target": "withdrawals"},
+        "reason": "Hot wallet breach under investigation", "incident": inc}),
+    );
+    ev(
+        at(17, 31),
+        "operations",
+        "freeze-deposits",
+        json!({"kind": "freeze", "scope": {"target": "deposits"},
+        "reason": "Hot wallet breach under investigation", "incident": inc}),
+    );
+    ev(
+        at(17, 40),
+        "operations",
+        "maintenance",
+        json!({"kind": "maintenance", "notice": "Unscheduled server maintenance",
+        "starts_at_ms": at(17, 40), "ends_at_ms": DAY0_MS + 7 * DAY}),
+    );
     let accounts: Vec<String> = attack_withdrawals().into_iter().map(|(a, _)| a).collect();
-    ev(at(18, 0), "operations", "freeze-accounts", json!({"kind": "freeze", "scope": {"target": "accounts", "accounts": accounts},
-        "reason": "Accounts used in the breach", "incident": inc}));
-    ev(at(19, 0), "operations", "credential-reset", json!({"kind": "credential_reset", "credentials": ["api_keys", "two_factor"],
-        "scope": "all_users", "reason": "API keys and 2FA codes were stolen", "incident": inc}));
-    ev(at(22, 0), "operations", "update-1", json!({"kind": "incident_update", "incident": inc,
-        "summary": "All other wallets are secure. Trading resumes; deposits and withdrawals stay suspended during the security review."}));
-    ev(at(26, 0), "operations", "update-2", json!({"kind": "incident_update", "incident": inc, "severity": "high",
-        "summary": "The SAFU fund will cover the loss in full; no user balance is affected."}));
-    ev(at(34, 0), "treasury", "safu-payout", json!({"kind": "safu_payout", "incident": inc, "asset": "BTC",
-        "amount": btc(7_000, 0), "covers": "The full 7,000 BTC taken from hot wallet hot-btc-1; no user bears the loss"}));
-    ev(at(7 * 24, 0), "operations", "unfreeze-withdrawals", json!({"kind": "unfreeze", "scope": {"target": "withdrawals"},
-        "reason": "Security review complete", "incident": inc}));
-    ev(at(7 * 24, 0), "operations", "unfreeze-deposits", json!({"kind": "unfreeze", "scope": {"target": "deposits"},
-        "reason": "Security review complete", "incident": inc}));
-    ev(at(7 * 24, 5), "operations", "incident-close", json!({"kind": "incident_close", "incident": inc,
-        "summary": "Loss covered by SAFU; deposits and withdrawals restored."}));
+    ev(
+        at(18, 0),
+        "operations",
+        "freeze-accounts",
+        json!({"kind": "freeze", "scope": {"target": "accounts", "accounts": accounts},
+        "reason": "Accounts used in the breach", "incident": inc}),
+    );
+    ev(
+        at(19, 0),
+        "operations",
+        "credential-reset",
+        json!({"kind": "credential_reset", "credentials": ["api_keys", "two_factor"],
+        "scope": "all_users", "reason": "API keys and 2FA codes were stolen", "incident": inc}),
+    );
+    ev(
+        at(22, 0),
+        "operations",
+        "update-1",
+        json!({"kind": "incident_update", "incident": inc,
+        "summary": "All other wallets are secure. Trading resumes; deposits and withdrawals stay suspended during the security review."}),
+    );
+    ev(
+        at(26, 0),
+        "operations",
+        "update-2",
+        json!({"kind": "incident_update", "incident": inc, "severity": "high",
+        "summary": "The SAFU fund will cover the loss in full; no user balance is affected."}),
+    );
+    ev(
+        at(34, 0),
+        "treasury",
+        "safu-payout",
+        json!({"kind": "safu_payout", "incident": inc, "asset": "BTC",
+        "amount": btc(7_000, 0), "covers": "The full 7,000 BTC taken from hot wallet hot-btc-1; no user bears the loss"}),
+    );
+    ev(
+        at(7 * 24, 0),
+        "operations",
+        "unfreeze-withdrawals",
+        json!({"kind": "unfreeze", "scope": {"target": "withdrawals"},
+        "reason": "Security review complete", "incident": inc}),
+    );
+    ev(
+        at(7 * 24, 0),
+        "operations",
+        "unfreeze-deposits",
+        json!({"kind": "unfreeze", "scope": {"target": "deposits"},
+        "reason": "Security review complete", "incident": inc}),
+    );
+    ev(
+        at(7 * 24, 5),
+        "operations",
+        "incident-close",
+        json!({"kind": "incident_close", "incident": inc,
+        "summary": "Loss covered by SAFU; deposits and withdrawals restored."}),
+    );
     out.sort_by_key(|e| e.at_ms);
     out
 }

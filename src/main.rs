@@ -261,7 +261,8 @@ fn run(cmd: Command) -> Result<ExitCode> {
         Command::Openings { url, key, seq } => {
             let key = read_signer(&key)?;
             let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as u64;
-            let v = vigil::client::fetch_openings(&url, &key, seq, now).map_err(|e| anyhow::anyhow!("openings refused: {e}"))?;
+            let v = vigil::client::fetch_openings(&url, &key, seq, now)
+                .map_err(|e| anyhow::anyhow!("openings refused: {e}"))?;
             println!("{v}");
         }
         Command::Init { config } => {
@@ -269,7 +270,19 @@ fn run(cmd: Command) -> Result<ExitCode> {
             let engine = open_ledger(&cfg, EngineConfig::new(cfg.log_signer()?))?;
             print!("{}", String::from_utf8_lossy(&engine.head().checkpoint));
         }
-        Command::Verify { data_dir, bundle, url, log_key, state, openings, auditor_key, seq, entry, checkpoint, json } => {
+        Command::Verify {
+            data_dir,
+            bundle,
+            url,
+            log_key,
+            state,
+            openings,
+            auditor_key,
+            seq,
+            entry,
+            checkpoint,
+            json,
+        } => {
             let key = read_verifier(&log_key)?;
             let which = match (seq, &entry) {
                 (Some(n), _) => Some(vigil::verify::EntrySource::Seq(n)),
@@ -288,7 +301,10 @@ fn run(cmd: Command) -> Result<ExitCode> {
                         if json {
                             println!("{}", serde_json::json!({"verified": true, "entry": r}));
                         } else {
-                            println!("entry {} ({}) is in the checkpoint of {} entries; root {}", r.seq, r.kind, r.checkpoint_size, r.root);
+                            println!(
+                                "entry {} ({}) is in the checkpoint of {} entries; root {}",
+                                r.seq, r.kind, r.checkpoint_size, r.root
+                            );
                         }
                         ExitCode::SUCCESS
                     }
@@ -327,7 +343,10 @@ fn run(cmd: Command) -> Result<ExitCode> {
                         };
                         vigil::verify::verify_url_with(u, &key, state.as_deref(), &mut collect).and_then(|r| {
                             let n = vigil::verify::check_openings(internal, &auditor, &private)?;
-                            eprintln!("opened {n} private values of {} entries; each opens its commitment", private.len());
+                            eprintln!(
+                                "opened {n} private values of {} entries; each opens its commitment",
+                                private.len()
+                            );
                             Ok(r)
                         })
                     }
@@ -375,7 +394,11 @@ fn run(cmd: Command) -> Result<ExitCode> {
                     } else {
                         print!("{}", vigil::audit::render(&o));
                     }
-                    if o.audit.findings.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+                    if o.audit.findings.is_empty() {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::from(1)
+                    }
                 }
                 Err(e) => {
                     eprintln!("vigil audit: {e}");
@@ -434,7 +457,9 @@ fn demo(a: DemoArgs) -> Result<ExitCode> {
                     ready_rx.recv().context("the demo server did not start")?;
                 let mut client = vigil::client::AppendClient::new(&format!("http://{i}"));
                 match existing {
-                    Some(s) => println!("Serving the existing demo log in {} ({} entries).", data_dir.display(), s.size),
+                    Some(s) => {
+                        println!("Serving the existing demo log in {} ({} entries).", data_dir.display(), s.size)
+                    }
                     None => {
                         let t = std::time::Instant::now();
                         let n = vigil::demo::seed(&mut client, &clock, &keys)?;
@@ -455,7 +480,10 @@ fn demo(a: DemoArgs) -> Result<ExitCode> {
                 println!("  the breach:  http://{p}/v1/incidents/{}", vigil::demo::INCIDENT);
                 println!("  SAFU fund:   http://{p}/v1/safu");
                 println!("  entries:     http://{p}/v1/entries?kind=alarm");
-                println!("  append:      vigil append --url http://{i} --key {}/risk.key events.jsonl", a.keys.display());
+                println!(
+                    "  append:      vigil append --url http://{i} --key {}/risk.key events.jsonl",
+                    a.keys.display()
+                );
                 if a.no_serve {
                     return Ok(ExitCode::SUCCESS);
                 }

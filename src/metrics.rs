@@ -53,13 +53,25 @@ impl Default for EngineMetrics {
 impl EngineMetrics {
     fn register(&self, r: &mut Registry) {
         r.register("vigil_appended_entries", "Entries appended and acknowledged", self.appended.clone());
-        r.register("vigil_rejected_batches", "Caller batches refused (nothing of them written)", self.rejected_batches.clone());
-        r.register("vigil_duplicate_events", "Events answered with the entry of an earlier append", self.duplicates.clone());
+        r.register(
+            "vigil_rejected_batches",
+            "Caller batches refused (nothing of them written)",
+            self.rejected_batches.clone(),
+        );
+        r.register(
+            "vigil_duplicate_events",
+            "Events answered with the entry of an earlier append",
+            self.duplicates.clone(),
+        );
         r.register("vigil_group_entries", "New entries per group commit", self.group_entries.clone());
         r.register("vigil_batch_events", "Events per caller batch", self.batch_events.clone());
         r.register("vigil_write_seconds", "Hashing, signing and writing one group's batch", self.write_seconds.clone());
         r.register("vigil_fsync_seconds", "One WAL sync", self.fsync_seconds.clone());
-        r.register("vigil_checkpoint_size", "Tree size of the latest published checkpoint", self.checkpoint_size.clone());
+        r.register(
+            "vigil_checkpoint_size",
+            "Tree size of the latest published checkpoint",
+            self.checkpoint_size.clone(),
+        );
     }
 }
 
@@ -101,7 +113,11 @@ impl Metrics {
         engine.register(&mut registry);
         let requests = Family::<RequestLabels, Counter>::default();
         let latency = Family::<RouteLabels, Histogram, fn() -> Histogram>::new_with_constructor(latency_histogram);
-        registry.register("vigil_http_requests", "HTTP requests by listener, route, method and status", requests.clone());
+        registry.register(
+            "vigil_http_requests",
+            "HTTP requests by listener, route, method and status",
+            requests.clone(),
+        );
         registry.register("vigil_http_seconds", "HTTP request latency by listener and route", latency.clone());
         let public = HttpMetrics { listener: "public", requests: requests.clone(), latency: latency.clone() };
         let internal = HttpMetrics { listener: "internal", requests, latency };

@@ -293,7 +293,9 @@ impl Store {
 
     /// Every stored idempotency key, as [`idem_key_into`] encodes it (to rebuild filters).
     pub fn idempotency_keys(&self) -> impl Iterator<Item = Result<Box<[u8]>, StoreError>> + '_ {
-        self.db.iterator_cf(self.cf(CF_IDEMPOTENCY), IteratorMode::Start).map(|r| r.map(|(k, _)| k).map_err(|e| self.err(e)))
+        self.db
+            .iterator_cf(self.cf(CF_IDEMPOTENCY), IteratorMode::Start)
+            .map(|r| r.map(|(k, _)| k).map_err(|e| self.err(e)))
     }
 
     /// The openings (JSON) stored with entry `seq`, if it has any.

@@ -190,7 +190,8 @@ pub fn verify_inclusion(
         Some(n) => n.to_vec(),
         None => server.fetch("checkpoint")?,
     };
-    let cp = checkpoint::verify(&note, log_key).map_err(|e| VerifyFailure::Failed(format!("checkpoint: {e}")))?.checkpoint;
+    let cp =
+        checkpoint::verify(&note, log_key).map_err(|e| VerifyFailure::Failed(format!("checkpoint: {e}")))?.checkpoint;
     let fetched;
     let (seq, bytes): (u64, &[u8]) = match &which {
         EntrySource::Bytes(b) => {
@@ -201,7 +202,10 @@ pub fn verify_inclusion(
         EntrySource::Seq(seq) => {
             let seq = *seq;
             if seq >= cp.size {
-                return Err(VerifyFailure::CouldNotRun(format!("entry {seq} is beyond the checkpoint's {} entries", cp.size)));
+                return Err(VerifyFailure::CouldNotRun(format!(
+                    "entry {seq} is beyond the checkpoint's {} entries",
+                    cp.size
+                )));
             }
             let n = seq / 256;
             let path = TilePath { entries: true, level: 0, index: n, width: (cp.size - n * 256).min(256) }.to_path();
@@ -216,7 +220,8 @@ pub fn verify_inclusion(
     if seq >= cp.size {
         return Err(VerifyFailure::Failed(format!("entry {seq} is not in the checkpoint of {} entries", cp.size)));
     }
-    let (entry, st) = vigil_core::entry::Entry::decode(bytes).map_err(|e| VerifyFailure::Failed(format!("entry {seq}: {e}")))?;
+    let (entry, st) =
+        vigil_core::entry::Entry::decode(bytes).map_err(|e| VerifyFailure::Failed(format!("entry {seq}: {e}")))?;
     if entry.seq != seq {
         return Err(VerifyFailure::Failed(format!("entry {seq}: carries sequence number {}", entry.seq)));
     }
@@ -224,7 +229,10 @@ pub fn verify_inclusion(
         serde_json::from_slice(&server.fetch(&format!("v1/proofs/inclusion?seq={seq}&size={}", cp.size))?)
             .map_err(|e| VerifyFailure::Failed(format!("inclusion proof: {e}")))?;
     if proof.index != seq || proof.tree_size != cp.size {
-        return Err(VerifyFailure::Failed(format!("inclusion proof is for entry {} in {}", proof.index, proof.tree_size)));
+        return Err(VerifyFailure::Failed(format!(
+            "inclusion proof is for entry {} in {}",
+            proof.index, proof.tree_size
+        )));
     }
     let leaf = vigil_core::merkle::leaf_hash(bytes);
     proof.verify(&leaf, &cp.root).map_err(|e| VerifyFailure::Failed(format!("entry {seq}: inclusion proof: {e}")))?;
@@ -248,11 +256,16 @@ pub struct SavedState {
     pub verifier: SavedVerifier,
 }
 
-fn load_state(path: &Path, log_key: &VerifierKey) -> Result<(SavedState, checkpoint::Checkpoint, LogVerifier), VerifyFailure> {
+fn load_state(
+    path: &Path,
+    log_key: &VerifierKey,
+) -> Result<(SavedState, checkpoint::Checkpoint, LogVerifier), VerifyFailure> {
     let bad = |e: String| VerifyFailure::CouldNotRun(format!("state file {}: {e}", path.display()));
     let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
     let state: SavedState = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
-    let cp = checkpoint::verify(state.checkpoint.as_bytes(), log_key).map_err(|e| bad(format!("its checkpoint: {e}")))?.checkpoint;
+    let cp = checkpoint::verify(state.checkpoint.as_bytes(), log_key)
+        .map_err(|e| bad(format!("its checkpoint: {e}")))?
+        .checkpoint;
     let v = LogVerifier::resume(&state.verifier).map_err(bad)?;
     v.matches(&cp).map_err(|e| bad(format!("does not match its own checkpoint: {e}")))?;
     Ok((state, cp, v))
@@ -277,7 +290,9 @@ fn misbehaviour(state: &Path, what: String, old: &str, new: &[u8]) -> VerifyFail
         String::from_utf8_lossy(new)
     );
     match std::fs::write(&evidence, text) {
-        Ok(()) => VerifyFailure::Failed(format!("{what}; evidence (both signed checkpoints) in {}", evidence.display())),
+        Ok(()) => {
+            VerifyFailure::Failed(format!("{what}; evidence (both signed checkpoints) in {}", evidence.display()))
+        }
         Err(e) => VerifyFailure::Failed(format!("{what}; could not write the evidence to {}: {e}", evidence.display())),
     }
 }
@@ -387,7 +402,10 @@ pub fn verify_data_dir(path: &Path, log_key: &VerifierKey) -> Result<Report, Ver
 }
 
 /// A data dir opened read-only, with its checkpoint note verified against the pinned key.
-fn open_data_dir(path: &Path, log_key: &VerifierKey) -> Result<(Store, Vec<u8>, checkpoint::SignedCheckpoint), VerifyFailure> {
+fn open_data_dir(
+    path: &Path,
+    log_key: &VerifierKey,
+) -> Result<(Store, Vec<u8>, checkpoint::SignedCheckpoint), VerifyFailure> {
     let store = Store::open_read_only(path).map_err(|e| VerifyFailure::CouldNotRun(e.to_string()))?;
     let note = store
         .checkpoint()
@@ -445,7 +463,11 @@ pub fn verify_data_dir_incremental(path: &Path, log_key: &VerifierKey, state: &P
 }
 
 /// [`verify_data_dir`], handing every verified entry to `on_entry`.
-pub fn verify_data_dir_with(path: &Path, log_key: &VerifierKey, on_entry: OnEntry<'_>) -> Result<Report, VerifyFailure> {
+pub fn verify_data_dir_with(
+    path: &Path,
+    log_key: &VerifierKey,
+    on_entry: OnEntry<'_>,
+) -> Result<Report, VerifyFailure> {
     let (store, _note, signed) = open_data_dir(path, log_key)?;
     let cp = signed.checkpoint;
     let mut c = Checker::new(LogVerifier::new());
@@ -518,7 +540,9 @@ pub fn check_openings(
                 .find(|o| &o.field == field)
                 .ok_or_else(|| VerifyFailure::Failed(format!("entry {seq}: no opening for {field}")))?;
             if !o.opens(c) {
-                return Err(VerifyFailure::Failed(format!("entry {seq}: the opening of {field} does not open its commitment")));
+                return Err(VerifyFailure::Failed(format!(
+                    "entry {seq}: the opening of {field} does not open its commitment"
+                )));
             }
             opened += 1;
         }

@@ -24,7 +24,6 @@
 
 use super::{Problem, ProblemBody};
 use crate::engine::Receipt;
-use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::engine::{AppendError, Clock, Engine, RejectCode};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -32,6 +31,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use utoipa_axum::{router::OpenApiRouter, routes};
 use vigil_core::keys::VerifierKey;
 use vigil_core::request::{RequestSignature, HEADER};
 use vigil_core::statement::Submission;
@@ -138,7 +138,8 @@ async fn append(State(s): State<InternalState>, headers: HeaderMap, body: axum::
         .into_response()
     };
     // An announced length over the limit is refused before a byte of the body is read.
-    let announced = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let announced =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if announced.is_some_and(|n| n > MAX_BODY as u64) {
         return too_large();
     }

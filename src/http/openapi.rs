@@ -25,9 +25,6 @@ pub fn spec() -> OpenApi {
     let mut doc = Doc::openapi();
     doc.merge(super::public::api().split_for_parts().1);
     doc.merge(super::internal::api().split_for_parts().1);
-    doc.servers = Some(vec![
-        Server::new("http://127.0.0.1:8080"),
-        Server::new("http://127.0.0.1:8081"),
-    ]);
+    doc.servers = Some(vec![Server::new("http://127.0.0.1:8080"), Server::new("http://127.0.0.1:8081")]);
     doc
 }

@@ -4,6 +4,7 @@
 //! head, so nothing beyond the latest durable checkpoint is ever served.
 
 use super::Problem;
+use super::ProblemBody;
 use crate::engine::Engine;
 use crate::metrics::{HttpMetrics, Metrics};
 use axum::extract::{Path, Query, State};
@@ -12,16 +13,15 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
-use std::sync::Arc;
 use vigil_core::entry::Entry;
 use vigil_core::event::{Event, EventKind};
 use vigil_core::facts;
-use vigil_core::statement::Statement;
 use vigil_core::hash::chain_hash;
 use vigil_core::merkle::{leaf_hash, ConsistencyProof, InclusionProof, TilePath, TILE_WIDTH};
-use super::ProblemBody;
+use vigil_core::statement::Statement;
 
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 const SHORT: &str = "public, max-age=1";
@@ -50,7 +50,10 @@ pub fn router_with(engine: Arc<Engine>, metrics: Arc<Metrics>, http: HttpMetrics
             get(move || {
                 let metrics = metrics.clone();
                 async move {
-                    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], metrics.render())
+                    (
+                        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+                        metrics.render(),
+                    )
                 }
             }),
         )
@@ -435,7 +438,8 @@ async fn incidents(State(engine): State<Arc<Engine>>) -> Result<Json<IncidentLis
 
 fn incident_list(engine: &Engine) -> Result<IncidentList, Problem> {
     let size = engine.head().state.size;
-    let mut opens = engine.store().by_kind(EventKind::IncidentOpen.as_str(), None, usize::MAX).map_err(Problem::internal)?;
+    let mut opens =
+        engine.store().by_kind(EventKind::IncidentOpen.as_str(), None, usize::MAX).map_err(Problem::internal)?;
     opens.retain(|&s| s < size);
     let mut out = Vec::new();
     let mut seen = std::collections::BTreeSet::new();

@@ -86,7 +86,10 @@ fn the_demo_tells_the_story_through_the_api_and_verifies() {
     assert!(stdout.contains("/v1/events"), "seeded through the internal API: {stdout}");
     // A second run serves the existing log as it is.
     let again = run();
-    assert!(again.contains(&format!("existing demo log in {} ({total} entries)", dir.path().join("d").display())), "{again}");
+    assert!(
+        again.contains(&format!("existing demo log in {} ({total} entries)", dir.path().join("d").display())),
+        "{again}"
+    );
     let store = vigil::store::Store::open_read_only(&dir.path().join("d")).unwrap();
     // Alarms, open, three freezes, the reset, two updates, the payout, two unfreezes, the close.
     let inc = store.by_incident(vigil::demo::INCIDENT, None, 100).unwrap();
@@ -111,7 +114,12 @@ fn a_bad_configuration_names_the_line_and_the_setting() {
     for (i, (text, want)) in cases.iter().enumerate() {
         let cfg = dir.path().join(format!("bad-{i}.toml"));
         std::fs::write(&cfg, text).unwrap();
-        let out = Command::new(vigil_bin()).args(["init", "--config"]).arg(&cfg).env_remove("VIGIL_DATA_DIR").output().unwrap();
+        let out = Command::new(vigil_bin())
+            .args(["init", "--config"])
+            .arg(&cfg)
+            .env_remove("VIGIL_DATA_DIR")
+            .output()
+            .unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{text}: {err}");
         for w in *want {
@@ -132,7 +140,11 @@ fn flags_override_the_environment_which_overrides_the_file() {
     std::fs::write(&cfg, "data_dir = \"from-file\"\nlog_key = \"log.key\"\noperator_key = \"operator.key\"\n").unwrap();
     let d = |name: &str| dir.path().join(name);
     // (environment VIGIL_DATA_DIR, flag --data-dir, the data dir that must be created)
-    let cases = [(None, None, "from-file"), (Some("from-env"), None, "from-env"), (Some("from-env2"), Some("from-flag"), "from-flag")];
+    let cases = [
+        (None, None, "from-file"),
+        (Some("from-env"), None, "from-env"),
+        (Some("from-env2"), Some("from-flag"), "from-flag"),
+    ];
     for (env, flag, want) in cases {
         let mut cmd = Command::new(vigil_bin());
         cmd.args(["init", "--config"]).arg(&cfg).env_remove("VIGIL_DATA_DIR");
@@ -149,7 +161,8 @@ fn flags_override_the_environment_which_overrides_the_file() {
     }
     assert!(!d("from-env2").exists(), "the flag wins over the environment");
     // A bad value in the environment names the setting.
-    let out = Command::new(vigil_bin()).args(["init", "--config"]).arg(&cfg).env("VIGIL_PUBLIC", "nowhere").output().unwrap();
+    let out =
+        Command::new(vigil_bin()).args(["init", "--config"]).arg(&cfg).env("VIGIL_PUBLIC", "nowhere").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--public"), "{}", String::from_utf8_lossy(&out.stderr));
 }
@@ -172,7 +185,13 @@ fn audit_names_the_entries_of_a_broken_rule_and_the_demo_is_clean() {
     let vkey = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(vkey.path(), l.keys.log.verifier().to_vkey()).unwrap();
     drop(l.engine);
-    let out = Command::new(vigil_bin()).args(["audit", "--data-dir"]).arg(&dir).arg("--log-key").arg(vkey.path()).output().unwrap();
+    let out = Command::new(vigil_bin())
+        .args(["audit", "--data-dir"])
+        .arg(&dir)
+        .arg("--log-key")
+        .arg(vkey.path())
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains(&format!("withdrawal_during_freeze at entries {f}, {w}")), "{stdout}");
@@ -221,13 +240,20 @@ fn export_bundles_verify_and_their_defects_are_caught() {
     let data = l.data_dir();
     drop(l.engine);
     let bundle = dir.path().join("log.bundle");
-    let out = Command::new(vigil_bin()).args(["export", "--data-dir"]).arg(&data).arg("--out").arg(&bundle).output().unwrap();
+    let out =
+        Command::new(vigil_bin()).args(["export", "--data-dir"]).arg(&data).arg("--out").arg(&bundle).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let good = std::fs::read(&bundle).unwrap();
     let verify = |bytes: &[u8]| {
         let p = dir.path().join("case.bundle");
         std::fs::write(&p, bytes).unwrap();
-        let out = Command::new(vigil_bin()).args(["verify", "--bundle"]).arg(&p).arg("--log-key").arg(&vkey).output().unwrap();
+        let out = Command::new(vigil_bin())
+            .args(["verify", "--bundle"])
+            .arg(&p)
+            .arg("--log-key")
+            .arg(&vkey)
+            .output()
+            .unwrap();
         (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
     };
     let (code, text) = verify(&good);
@@ -277,7 +303,10 @@ fn export_bundles_verify_and_their_defects_are_caught() {
 
 /// Builds an export bundle of `events` (signer, event JSON) in order, chained and signed by
 /// hand — so a test can make logs the engine would refuse to write.
-fn hand_made_bundle(log: &vigil_core::keys::SignerKey, events: &[(&vigil_core::keys::SignerKey, serde_json::Value)]) -> Vec<u8> {
+fn hand_made_bundle(
+    log: &vigil_core::keys::SignerKey,
+    events: &[(&vigil_core::keys::SignerKey, serde_json::Value)],
+) -> Vec<u8> {
     use vigil_core::statement::{sign, Statement};
     let mut prev = vigil_core::hash::Digest([0; 32]);
     let mut range = vigil_core::merkle::CompactRange::new();
@@ -290,9 +319,15 @@ fn hand_made_bundle(log: &vigil_core::keys::SignerKey, events: &[(&vigil_core::k
             event: vigil_core::event::Event::from_value(ev.clone()).unwrap(),
         };
         let bytes = st.to_bytes().unwrap();
-        let entry = vigil_core::entry::Entry { seq: seq as u64, time_ms: T0, prev, signature: sign(key, &bytes), statement_bytes: bytes }
-            .encode()
-            .unwrap();
+        let entry = vigil_core::entry::Entry {
+            seq: seq as u64,
+            time_ms: T0,
+            prev,
+            signature: sign(key, &bytes),
+            statement_bytes: bytes,
+        }
+        .encode()
+        .unwrap();
         prev = vigil_core::hash::chain_hash(&entry);
         range.push(vigil_core::merkle::leaf_hash(&entry));
         body.extend_from_slice(&(entry.len() as u16).to_be_bytes());
@@ -319,9 +354,21 @@ fn verify_catches_entries_no_key_may_append() {
     // (case, log, what the error must say)
     let cases: Vec<(&str, Vec<(&vigil_core::keys::SignerKey, serde_json::Value)>, &str)> = vec![
         ("clean", vec![(op, genesis.clone()), (op, reg(w, &["withdrawal"])), (w, withdrawal("w-1"))], ""),
-        ("a revoked key", vec![(op, genesis.clone()), (op, reg(w, &["withdrawal"])), (op, revoke), (w, withdrawal("w-1"))], "entry 3: key withdrawals"),
-        ("a kind outside the key's scope", vec![(op, genesis.clone()), (op, reg(r, &["alarm"])), (r, withdrawal("w-1"))], "entry 2: key risk"),
-        ("a key never registered", vec![(op, genesis.clone()), (w, withdrawal("w-1"))], "entry 1: unknown key withdrawals"),
+        (
+            "a revoked key",
+            vec![(op, genesis.clone()), (op, reg(w, &["withdrawal"])), (op, revoke), (w, withdrawal("w-1"))],
+            "entry 3: key withdrawals",
+        ),
+        (
+            "a kind outside the key's scope",
+            vec![(op, genesis.clone()), (op, reg(r, &["alarm"])), (r, withdrawal("w-1"))],
+            "entry 2: key risk",
+        ),
+        (
+            "a key never registered",
+            vec![(op, genesis.clone()), (w, withdrawal("w-1"))],
+            "entry 1: unknown key withdrawals",
+        ),
         ("no genesis", vec![(op, reg(w, &["withdrawal"]))], "entry 0:"),
     ];
     let dir = tempfile::tempdir().unwrap();
@@ -340,7 +387,13 @@ fn verify_catches_entries_no_key_may_append() {
             .collect();
         let p = dir.path().join("case.bundle");
         std::fs::write(&p, hand_made_bundle(&keys.log, &events)).unwrap();
-        let out = Command::new(vigil_bin()).args(["verify", "--bundle"]).arg(&p).arg("--log-key").arg(&vkey).output().unwrap();
+        let out = Command::new(vigil_bin())
+            .args(["verify", "--bundle"])
+            .arg(&p)
+            .arg("--log-key")
+            .arg(&vkey)
+            .output()
+            .unwrap();
         let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
         if want.is_empty() {
             assert_eq!(out.status.code(), Some(0), "{case}: {text}");

@@ -263,7 +263,9 @@ fn a_signature_with_a_small_order_component_is_refused() {
         // Sign by hand with R' = rB + T, T of order 2.
         let r = Scalar::from_bytes_mod_order_wide(&Sha512::digest([&[attempt][..], &msg].concat()).into());
         let big_r = (r * ED25519_BASEPOINT_POINT + EIGHT_TORSION[4]).compress();
-        let k = Scalar::from_hash(Sha512::new().chain_update(big_r.as_bytes()).chain_update(public.as_bytes()).chain_update(&msg));
+        let k = Scalar::from_hash(
+            Sha512::new().chain_update(big_r.as_bytes()).chain_update(public.as_bytes()).chain_update(&msg),
+        );
         let mut sig = [0u8; 64];
         sig[..32].copy_from_slice(big_r.as_bytes());
         sig[32..].copy_from_slice((r + k * a).as_bytes());

@@ -238,9 +238,12 @@ async fn openings_are_for_auditors_with_signed_requests() {
     let (status, receipts) = post(
         &e.state,
         "application/json",
-        json!([submission(&e.keys.withdrawals, withdrawal("w-1"), "a", T0), submission(&e.keys.risk, alarm(vec![]), "b", T0)])
-            .to_string()
-            .into_bytes(),
+        json!([
+            submission(&e.keys.withdrawals, withdrawal("w-1"), "a", T0),
+            submission(&e.keys.risk, alarm(vec![]), "b", T0)
+        ])
+        .to_string()
+        .into_bytes(),
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{receipts}");
@@ -252,7 +255,13 @@ async fn openings_are_for_auditors_with_signed_requests() {
     let cases: Vec<(&str, String, Option<String>, StatusCode, &str)> = vec![
         ("no signature", path(w), None, StatusCode::UNAUTHORIZED, "unauthenticated"),
         ("malformed", path(w), Some("keyid=auditor".into()), StatusCode::UNAUTHORIZED, "unauthenticated"),
-        ("signed for another entry", path(w), sign(&e.auditor, &path(a), T0), StatusCode::UNAUTHORIZED, "unauthenticated"),
+        (
+            "signed for another entry",
+            path(w),
+            sign(&e.auditor, &path(a), T0),
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+        ),
         ("too old", path(w), sign(&e.auditor, &path(w), T0 - 3_600_000), StatusCode::UNAUTHORIZED, "unauthenticated"),
         ("unknown key", path(w), sign(&stranger, &path(w), T0), StatusCode::UNAUTHORIZED, "unauthenticated"),
         ("a service key", path(w), sign(&e.keys.withdrawals, &path(w), T0), StatusCode::FORBIDDEN, "not_an_auditor"),

@@ -171,7 +171,9 @@ async fn entries_and_proofs() {
 #[tokio::test]
 async fn the_public_router_has_no_write_route() {
     let (_keys, engine, _dir) = ledger(1);
-    for uri in ["/checkpoint", "/tile/0/000.p/7", "/v1/entries/0", "/v1/proofs/inclusion?seq=0", "/v1/incidents", "/v1/safu"] {
+    for uri in
+        ["/checkpoint", "/tile/0/000.p/7", "/v1/entries/0", "/v1/proofs/inclusion?seq=0", "/v1/incidents", "/v1/safu"]
+    {
         for m in [Method::POST, Method::PUT, Method::DELETE, Method::PATCH] {
             let g = call(&engine, m.clone(), uri).await;
             assert_eq!(g.status, StatusCode::METHOD_NOT_ALLOWED, "{m} {uri}");
@@ -277,7 +279,10 @@ async fn an_incident_timeline_verifies_against_one_checkpoint_and_states_its_fac
     let list: serde_json::Value = serde_json::from_slice(&get(&engine, "/v1/incidents").await.body).unwrap();
     let incidents = list["incidents"].as_array().unwrap();
     assert_eq!(incidents.len(), 1, "{list}");
-    assert_eq!((incidents[0]["incident"].as_str(), incidents[0]["status"].as_str()), (Some(vigil::demo::INCIDENT), Some("closed")));
+    assert_eq!(
+        (incidents[0]["incident"].as_str(), incidents[0]["status"].as_str()),
+        (Some(vigil::demo::INCIDENT), Some("closed"))
+    );
 
     let g = get(&engine, &format!("/v1/incidents/{}", vigil::demo::INCIDENT)).await;
     assert_eq!(g.status, StatusCode::OK);
@@ -304,7 +309,8 @@ async fn an_incident_timeline_verifies_against_one_checkpoint_and_states_its_fac
     // First alarm 17:24, global freeze 17:31.
     assert_eq!(f["alarm_to_freeze_ms"], 7 * 60_000);
 
-    for (path, status) in [("/v1/incidents/INC-none", StatusCode::NOT_FOUND), ("/v1/incidents/", StatusCode::NOT_FOUND)] {
+    for (path, status) in [("/v1/incidents/INC-none", StatusCode::NOT_FOUND), ("/v1/incidents/", StatusCode::NOT_FOUND)]
+    {
         assert_eq!(get(&engine, path).await.status, status, "{path}");
     }
 }
@@ -387,12 +393,23 @@ async fn the_openapi_document_lists_exactly_the_routes() {
     let mut listed: Vec<&str> = paths.keys().map(String::as_str).collect();
     listed.sort();
     let mut want = vec![
-        "/checkpoint", "/healthz", "/tile/{path}", "/v1/entries", "/v1/entries/{seq}", "/v1/events", "/v1/incidents",
-        "/v1/incidents/{id}", "/v1/openings/{seq}", "/v1/proofs/consistency", "/v1/proofs/inclusion", "/v1/safu",
+        "/checkpoint",
+        "/healthz",
+        "/tile/{path}",
+        "/v1/entries",
+        "/v1/entries/{seq}",
+        "/v1/events",
+        "/v1/incidents",
+        "/v1/incidents/{id}",
+        "/v1/openings/{seq}",
+        "/v1/proofs/consistency",
+        "/v1/proofs/inclusion",
+        "/v1/safu",
     ];
     want.sort();
     assert_eq!(listed, want);
-    for schema in ["Receipt", "Submission", "ProblemBody", "IncidentView", "InclusionProof", "EntriesPage", "SafuView"] {
+    for schema in ["Receipt", "Submission", "ProblemBody", "IncidentView", "InclusionProof", "EntriesPage", "SafuView"]
+    {
         assert!(v["components"]["schemas"][schema].is_object(), "schema {schema} missing");
     }
     // Every documented public GET is served by the router: concrete values for the parameters,
@@ -408,8 +425,17 @@ async fn the_openapi_document_lists_exactly_the_routes() {
             u => u.to_string(),
         };
         let g = get(&engine, &uri).await;
-        assert!(g.status.is_success() || g.content_type == "application/problem+json", "{uri}: {} {}", g.status, g.content_type);
+        assert!(
+            g.status.is_success() || g.content_type == "application/problem+json",
+            "{uri}: {} {}",
+            g.status,
+            g.content_type
+        );
         let documented: Vec<String> = item["get"]["responses"].as_object().unwrap().keys().cloned().collect();
-        assert!(documented.contains(&g.status.as_u16().to_string()), "{uri}: {} is not documented ({documented:?})", g.status);
+        assert!(
+            documented.contains(&g.status.as_u16().to_string()),
+            "{uri}: {} is not documented ({documented:?})",
+            g.status
+        );
     }
 }

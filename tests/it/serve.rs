@@ -19,11 +19,8 @@ fn http(method: &str, url: &str) -> (u16, String) {
 
 /// Any method with a body, over real HTTP; returns the status and the body bytes.
 fn request(method: &str, url: &str, content_type: &str, body: Vec<u8>) -> (u16, Vec<u8>) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .allow_non_standard_methods(true)
-        .build()
-        .into();
+    let agent: ureq::Agent =
+        ureq::Agent::config_builder().http_status_as_error(false).allow_non_standard_methods(true).build().into();
     let req = ureq::http::Request::builder().method(method).uri(url).header("content-type", content_type);
     let req = if method == "GET" || method == "HEAD" { req.body(Vec::new()) } else { req.body(body) }.unwrap();
     let mut res = agent.run(req).unwrap();
@@ -46,7 +43,13 @@ impl Server {
         let dir = tempfile::tempdir().unwrap();
         let keys = Keys::new();
         let auditor = key("auditor", 77);
-        for (name, k) in [("log", &keys.log), ("operator", &keys.operator), ("risk", &keys.risk), ("withdrawals", &keys.withdrawals), ("auditor", &auditor)] {
+        for (name, k) in [
+            ("log", &keys.log),
+            ("operator", &keys.operator),
+            ("risk", &keys.risk),
+            ("withdrawals", &keys.withdrawals),
+            ("auditor", &auditor),
+        ] {
             std::fs::write(dir.path().join(format!("{name}.key")), k.to_skey()).unwrap();
             std::fs::write(dir.path().join(format!("{name}.vkey")), k.verifier().to_vkey()).unwrap();
         }
@@ -73,7 +76,13 @@ impl Server {
         assert!(first.contains(&format!("127.0.0.1:{pp}")), "{first}");
         // Keep reading what the server prints, so it never writes into a closed pipe.
         std::thread::spawn(move || lines.for_each(drop));
-        Server { child, dir, keys, public: format!("http://127.0.0.1:{pp}"), internal: format!("http://127.0.0.1:{ip}") }
+        Server {
+            child,
+            dir,
+            keys,
+            public: format!("http://127.0.0.1:{pp}"),
+            internal: format!("http://127.0.0.1:{ip}"),
+        }
     }
 
     fn key_file(&self, name: &str) -> std::path::PathBuf {
@@ -127,7 +136,11 @@ fn oversized(base: &str) -> (u16, String) {
     let mut c = std::net::TcpStream::connect(addr).unwrap();
     let len = 5 << 20;
     // Headers only: the server must answer from the announced length, without the body.
-    write!(c, "POST /v1/events HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {len}\r\n\r\n").unwrap();
+    write!(
+        c,
+        "POST /v1/events HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {len}\r\n\r\n"
+    )
+    .unwrap();
     c.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
@@ -140,7 +153,9 @@ fn oversized(base: &str) -> (u16, String) {
         if let Some(i) = text.find("\r\n\r\n") {
             let want = text[..i]
                 .lines()
-                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap()))
+                .find_map(|l| {
+                    l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap())
+                })
                 .unwrap_or(0);
             if buf.len() >= i + 4 + want {
                 break;
@@ -220,7 +235,11 @@ fn serve_append_read_and_shut_down() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     // Not a terminal: no progress bar, nothing on stderr.
     assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("verified 7 entries"), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("verified 7 entries"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     assert_eq!(verify(&server.public, "other.vkey").status.code(), Some(1));
     // `vigil verify --openings` as the auditor: every commitment in the log is opened.
     let with_openings = |key: &str| {
@@ -255,7 +274,8 @@ fn serve_append_read_and_shut_down() {
     // `--entry FILE` (the bytes an auditor holds), against the latest or a held checkpoint;
     // a changed byte is refused.
     let (_, body) = http("GET", &format!("{}/v1/entries/6", server.public));
-    let bytes = hex::decode(serde_json::from_str::<serde_json::Value>(&body).unwrap()["bytes"].as_str().unwrap()).unwrap();
+    let bytes =
+        hex::decode(serde_json::from_str::<serde_json::Value>(&body).unwrap()["bytes"].as_str().unwrap()).unwrap();
     let (note, _) = server.checkpoint();
     std::fs::write(server.dir.path().join("held.checkpoint"), &note).unwrap();
     let mut flipped = bytes.clone();
@@ -265,7 +285,10 @@ fn serve_append_read_and_shut_down() {
         let f = server.dir.path().join(format!("{name}.entry"));
         std::fs::write(&f, b).unwrap();
         let mut cmd = Command::new(vigil_bin());
-        cmd.args(["verify", "--url", &server.public, "--entry"]).arg(&f).arg("--log-key").arg(server.dir.path().join("log.vkey"));
+        cmd.args(["verify", "--url", &server.public, "--entry"])
+            .arg(&f)
+            .arg("--log-key")
+            .arg(server.dir.path().join("log.vkey"));
         if held {
             cmd.arg("--checkpoint").arg(server.dir.path().join("held.checkpoint"));
         }
@@ -290,7 +313,10 @@ fn bad_requests_get_their_status_and_change_nothing() {
     assert_eq!(accepted.len(), 1);
     let (before, _) = server.checkpoint();
     let alarm = |summary: &str| {
-        vigil_core::event::Event::from_value(serde_json::json!({"kind": "alarm", "rule": "r", "severity": "low", "summary": summary})).unwrap()
+        vigil_core::event::Event::from_value(
+            serde_json::json!({"kind": "alarm", "rule": "r", "severity": "low", "summary": summary}),
+        )
+        .unwrap()
     };
     let sub = |k: &vigil_core::keys::SignerKey, ev, idem: &str, at: u64| {
         serde_json::to_value(vigil::client::sign_event(k, ev, idem, at).unwrap()).unwrap()
@@ -319,7 +345,13 @@ fn bad_requests_get_their_status_and_change_nothing() {
         ("wrong content type", "text/plain", json(good.clone()), 415, "unsupported_media_type"),
         // (The oversized body is sent by `oversized` below: a client still writing a body the
         // server has refused can see a broken pipe instead of the answer.)
-        ("a good event after a bad one", "application/json", json(serde_json::json!([good, {"statement": 1}])), 400, "malformed_json"),
+        (
+            "a good event after a bad one",
+            "application/json",
+            json(serde_json::json!([good, {"statement": 1}])),
+            400,
+            "malformed_json",
+        ),
     ];
     for (case, ct, body, status, code) in cases {
         let (got, body) = request("POST", &format!("{}/v1/events", server.internal), ct, body);
@@ -338,9 +370,20 @@ fn bad_requests_get_their_status_and_change_nothing() {
     assert!(body.contains("\"code\":\"too_large\""), "{body}");
     assert_eq!(server.checkpoint().0, before, "oversized: the log changed");
     // The public listener answers 404 or 405 to every write, on every route.
-    for path in ["/checkpoint", "/tile/0/000.p/2", "/tile/entries/000.p/2", "/v1/entries/0", "/v1/entries", "/v1/safu",
-        "/v1/incidents", "/v1/proofs/inclusion?seq=0", "/v1/events", "/v1/openings/0", "/healthz", "/nothing"]
-    {
+    for path in [
+        "/checkpoint",
+        "/tile/0/000.p/2",
+        "/tile/entries/000.p/2",
+        "/v1/entries/0",
+        "/v1/entries",
+        "/v1/safu",
+        "/v1/incidents",
+        "/v1/proofs/inclusion?seq=0",
+        "/v1/events",
+        "/v1/openings/0",
+        "/healthz",
+        "/nothing",
+    ] {
         for m in ["POST", "PUT", "DELETE", "PATCH"] {
             let (got, _) = request(m, &format!("{}{path}", server.public), "application/json", b"{}".to_vec());
             assert!(got == 404 || got == 405, "{m} {path}: {got}");
@@ -470,7 +513,9 @@ fn verify_with_state_is_incremental_and_catches_rollback_and_fork() {
     a.append("risk", &lines.iter().map(String::as_str).collect::<Vec<_>>());
     assert_eq!(verify(&a.public).0, Some(0));
     let saved = |p: &std::path::Path| -> u64 {
-        serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(p).unwrap()).unwrap()["verifier"]["size"].as_u64().unwrap()
+        serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(p).unwrap()).unwrap()["verifier"]["size"]
+            .as_u64()
+            .unwrap()
     };
     assert_eq!(saved(&state), 3 + 5);
     // 300 more: the next run resumes at 8 and crosses a bundle boundary.

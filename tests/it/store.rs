@@ -100,7 +100,11 @@ fn an_unknown_format_version_is_refused() {
     }
     let msg =
         Engine::open(&dir.path().join("data"), engine_config(&keys, clock)).err().expect("must refuse").to_string();
-    assert!(msg.contains("format version 99") && msg.contains(&format!("reads version {}", vigil::store::STORE_FORMAT_VERSION)), "{msg}");
+    assert!(
+        msg.contains("format version 99")
+            && msg.contains(&format!("reads version {}", vigil::store::STORE_FORMAT_VERSION)),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -142,8 +146,9 @@ fn packed_indexes_and_openings_read_back_per_entry() {
     let mut n = 0;
     // Batch sizes that cross the 64-openings record size, with alarms (no openings) between.
     for size in [1usize, 70, 130, 3, 64] {
-        let mut subs: Vec<_> =
-            (n..n + size).map(|i| l.sub(&l.keys.withdrawals, withdrawal(&format!("w-{i}")), &format!("k{i}"))).collect();
+        let mut subs: Vec<_> = (n..n + size)
+            .map(|i| l.sub(&l.keys.withdrawals, withdrawal(&format!("w-{i}")), &format!("k{i}")))
+            .collect();
         subs.push(l.sub(&l.keys.risk, alarm(vec![]), &format!("a{n}")));
         n += size;
         l.engine.append_blocking(subs).unwrap();
@@ -184,7 +189,8 @@ fn packed_indexes_and_openings_read_back_per_entry() {
 #[test]
 fn the_first_bad_signature_is_reported_across_parallel_batches() {
     let l = Ledger::new();
-    let subs: Vec<_> = (0..5000).map(|i| l.sub(&l.keys.withdrawals, withdrawal(&format!("w-{i}")), &format!("k{i}"))).collect();
+    let subs: Vec<_> =
+        (0..5000).map(|i| l.sub(&l.keys.withdrawals, withdrawal(&format!("w-{i}")), &format!("k{i}"))).collect();
     for chunk in subs.chunks(1000) {
         l.engine.append_blocking(chunk.to_vec()).unwrap();
     }

@@ -164,7 +164,10 @@ impl Auditor {
                     self.find(
                         Rule::WithdrawalDuringFreeze,
                         vec![f, seq],
-                        format!("withdrawal {} executed while the withdrawal freeze of entry {f} was in force", w.withdrawal_id),
+                        format!(
+                            "withdrawal {} executed while the withdrawal freeze of entry {f} was in force",
+                            w.withdrawal_id
+                        ),
                     );
                 } else if let Some(&f) = self.wallets.get(&w.wallet) {
                     self.find(
@@ -231,7 +234,9 @@ mod tests {
         ev(serde_json::json!({"kind": kind, "scope": scope, "reason": "r"}))
     }
     fn open(id: &str) -> Event {
-        ev(serde_json::json!({"kind": "incident_open", "incident": id, "title": "t", "summary": "s", "severity": "high"}))
+        ev(
+            serde_json::json!({"kind": "incident_open", "incident": id, "title": "t", "summary": "s", "severity": "high"}),
+        )
     }
     fn close(id: &str) -> Event {
         ev(serde_json::json!({"kind": "incident_close", "incident": id, "summary": "s"}))
@@ -240,7 +245,9 @@ mod tests {
         ev(serde_json::json!({"kind": "incident_update", "incident": id, "summary": "s"}))
     }
     fn contribution(amount: &str) -> Event {
-        ev(serde_json::json!({"kind": "safu_contribution", "asset": "BTC", "amount": amount, "period_start_ms": 0, "period_end_ms": 1, "fee_share_bps": 1000}))
+        ev(
+            serde_json::json!({"kind": "safu_contribution", "asset": "BTC", "amount": amount, "period_start_ms": 0, "period_end_ms": 1, "fee_share_bps": 1000}),
+        )
     }
     fn payout(id: &str, amount: &str) -> Event {
         ev(serde_json::json!({"kind": "safu_payout", "incident": id, "asset": "BTC", "amount": amount, "covers": "c"}))
@@ -252,13 +259,49 @@ mod tests {
         let hot = serde_json::json!({"target": "wallets", "wallets": ["hot-1"]});
         // (case, log, expected findings as (rule, seqs))
         let cases: Vec<(&str, Vec<Event>, Vec<(Rule, Vec<u64>)>)> = vec![
-            ("clean", vec![contribution("10"), open("I"), freeze("freeze", all.clone()), payout("I", "4"), freeze("unfreeze", all.clone()), withdrawal("hot-1"), close("I")], vec![]),
-            ("withdrawal during a global freeze", vec![freeze("freeze", all.clone()), withdrawal("hot-1")], vec![(Rule::WithdrawalDuringFreeze, vec![0, 1])]),
-            ("withdrawal from a frozen wallet", vec![freeze("freeze", hot.clone()), withdrawal("cold-1"), withdrawal("hot-1")], vec![(Rule::WithdrawalDuringFreeze, vec![0, 2])]),
-            ("after the unfreeze", vec![freeze("freeze", hot.clone()), freeze("unfreeze", hot), withdrawal("hot-1")], vec![]),
-            ("payout without incident", vec![contribution("10"), payout("none", "1")], vec![(Rule::IncidentLifecycle, vec![1]), (Rule::PayoutWithoutOpenIncident, vec![1])]),
-            ("payout after close", vec![contribution("10"), open("I"), close("I"), payout("I", "1")], vec![(Rule::IncidentLifecycle, vec![2, 3]), (Rule::PayoutWithoutOpenIncident, vec![3])]),
-            ("negative SAFU", vec![contribution("3"), open("I"), payout("I", "2"), payout("I", "2")], vec![(Rule::SafuNegative, vec![3])]),
+            (
+                "clean",
+                vec![
+                    contribution("10"),
+                    open("I"),
+                    freeze("freeze", all.clone()),
+                    payout("I", "4"),
+                    freeze("unfreeze", all.clone()),
+                    withdrawal("hot-1"),
+                    close("I"),
+                ],
+                vec![],
+            ),
+            (
+                "withdrawal during a global freeze",
+                vec![freeze("freeze", all.clone()), withdrawal("hot-1")],
+                vec![(Rule::WithdrawalDuringFreeze, vec![0, 1])],
+            ),
+            (
+                "withdrawal from a frozen wallet",
+                vec![freeze("freeze", hot.clone()), withdrawal("cold-1"), withdrawal("hot-1")],
+                vec![(Rule::WithdrawalDuringFreeze, vec![0, 2])],
+            ),
+            (
+                "after the unfreeze",
+                vec![freeze("freeze", hot.clone()), freeze("unfreeze", hot), withdrawal("hot-1")],
+                vec![],
+            ),
+            (
+                "payout without incident",
+                vec![contribution("10"), payout("none", "1")],
+                vec![(Rule::IncidentLifecycle, vec![1]), (Rule::PayoutWithoutOpenIncident, vec![1])],
+            ),
+            (
+                "payout after close",
+                vec![contribution("10"), open("I"), close("I"), payout("I", "1")],
+                vec![(Rule::IncidentLifecycle, vec![2, 3]), (Rule::PayoutWithoutOpenIncident, vec![3])],
+            ),
+            (
+                "negative SAFU",
+                vec![contribution("3"), open("I"), payout("I", "2"), payout("I", "2")],
+                vec![(Rule::SafuNegative, vec![3])],
+            ),
             ("opened twice", vec![open("I"), open("I")], vec![(Rule::IncidentLifecycle, vec![0, 1])]),
             ("closed twice", vec![open("I"), close("I"), close("I")], vec![(Rule::IncidentLifecycle, vec![1, 2])]),
             ("update before open", vec![update("I")], vec![(Rule::IncidentLifecycle, vec![0])]),

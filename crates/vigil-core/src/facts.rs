@@ -234,11 +234,41 @@ mod tests {
         let events = [
             (10, 1_000, withdrawal("700000000000", "executed")),
             (11, 1_500, withdrawal("5", "requested")),
-            (12, 2_000, ev(serde_json::json!({"kind": "alarm", "rule": "r", "severity": "high", "summary": "s", "refs": [10], "incident": "I"}))),
-            (13, 2_500, ev(serde_json::json!({"kind": "incident_open", "incident": "I", "title": "Hot wallet", "summary": "s", "severity": "high"}))),
-            (14, 9_000, ev(serde_json::json!({"kind": "freeze", "scope": {"target": "withdrawals"}, "reason": "r", "incident": "I"}))),
-            (15, 9_500, ev(serde_json::json!({"kind": "incident_update", "incident": "I", "summary": "s", "severity": "critical"}))),
-            (16, 10_000, ev(serde_json::json!({"kind": "safu_payout", "incident": "I", "asset": "BTC", "amount": "600000000000", "covers": "c"}))),
+            (
+                12,
+                2_000,
+                ev(
+                    serde_json::json!({"kind": "alarm", "rule": "r", "severity": "high", "summary": "s", "refs": [10], "incident": "I"}),
+                ),
+            ),
+            (
+                13,
+                2_500,
+                ev(
+                    serde_json::json!({"kind": "incident_open", "incident": "I", "title": "Hot wallet", "summary": "s", "severity": "high"}),
+                ),
+            ),
+            (
+                14,
+                9_000,
+                ev(
+                    serde_json::json!({"kind": "freeze", "scope": {"target": "withdrawals"}, "reason": "r", "incident": "I"}),
+                ),
+            ),
+            (
+                15,
+                9_500,
+                ev(
+                    serde_json::json!({"kind": "incident_update", "incident": "I", "summary": "s", "severity": "critical"}),
+                ),
+            ),
+            (
+                16,
+                10_000,
+                ev(
+                    serde_json::json!({"kind": "safu_payout", "incident": "I", "asset": "BTC", "amount": "600000000000", "covers": "c"}),
+                ),
+            ),
             (17, 11_000, ev(serde_json::json!({"kind": "incident_close", "incident": "I", "summary": "s"}))),
         ];
         let items: Vec<Item> = events.iter().map(|(s, t, e)| Item { seq: *s, time_ms: *t, event: e }).collect();
@@ -246,7 +276,10 @@ mod tests {
         assert_eq!(f.title.as_deref(), Some("Hot wallet"));
         assert_eq!(f.severity, Some(Severity::Critical));
         assert_eq!((f.opened_ms, f.closed_ms), (Some(2_500), Some(11_000)));
-        assert_eq!((f.first_alarm_ms, f.first_freeze_ms, f.alarm_to_freeze_ms), (Some(2_000), Some(9_000), Some(7_000)));
+        assert_eq!(
+            (f.first_alarm_ms, f.first_freeze_ms, f.alarm_to_freeze_ms),
+            (Some(2_000), Some(9_000), Some(7_000))
+        );
         // Only the executed withdrawal is lost; the requested one is not.
         assert_eq!(f.lost.get("BTC"), Some(&Amount(700_000_000_000)));
         assert_eq!(f.covered.get("BTC"), Some(&Amount(600_000_000_000)));

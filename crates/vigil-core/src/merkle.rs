@@ -525,7 +525,11 @@ impl CompactRange {
     /// stack that does not have one hash per set bit of the size.
     pub fn from_parts(size: u64, stack: Vec<Digest>) -> Result<CompactRange, String> {
         if stack.len() != size.count_ones() as usize {
-            return Err(format!("a range of {size} leaves has {} subtree hashes, not {}", size.count_ones(), stack.len()));
+            return Err(format!(
+                "a range of {size} leaves has {} subtree hashes, not {}",
+                size.count_ones(),
+                stack.len()
+            ));
         }
         Ok(CompactRange { size, stack })
     }

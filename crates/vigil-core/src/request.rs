@@ -86,7 +86,14 @@ mod tests {
 
     #[test]
     fn malformed_headers_are_errors() {
-        for h in ["", "keyid=a", "keyid=a+00000000;created=1;sig=AA==", "keyid=x;created=1;sig=@@", "sig=a;sig=b", "nonsense"] {
+        for h in [
+            "",
+            "keyid=a",
+            "keyid=a+00000000;created=1;sig=AA==",
+            "keyid=x;created=1;sig=@@",
+            "sig=a;sig=b",
+            "nonsense",
+        ] {
             assert!(RequestSignature::parse(h).is_err(), "{h}");
         }
     }

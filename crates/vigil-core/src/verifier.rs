@@ -205,7 +205,12 @@ impl LogVerifier {
                 .iter()
                 .map(|n| crate::event::EventKind::parse(n).ok_or_else(|| format!("unknown kind {n:?}")))
                 .collect::<Result<_, _>>()?;
-            keys.push(crate::registry::RegisteredKey { key, kinds, registered_at: k.registered_at, revoked_at: k.revoked_at });
+            keys.push(crate::registry::RegisteredKey {
+                key,
+                kinds,
+                registered_at: k.registered_at,
+                revoked_at: k.revoked_at,
+            });
         }
         let stack = s.subtrees.iter().map(|h| digest(h)).collect::<Result<Vec<_>, _>>()?;
         Ok(LogVerifier {

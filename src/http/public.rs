@@ -194,22 +194,30 @@ async fn entry(State(engine): State<Arc<Engine>>, Path(seq): Path<String>) -> Re
 }
 
 fn entry_view(engine: &Engine, seq: u64) -> Result<EntryView, Problem> {
-    let bytes = engine
+    view(&read(engine, seq)?)
+}
+
+/// The stored bytes of entry `seq` (below the published size, so it must exist).
+fn read(engine: &Engine, seq: u64) -> Result<Vec<u8>, Problem> {
+    engine
         .store()
         .entry(seq)
         .map_err(Problem::internal)?
-        .ok_or_else(|| Problem::internal(format!("entry {seq} missing")))?;
-    let (e, _) = Entry::decode(&bytes).map_err(Problem::internal)?;
+        .ok_or_else(|| Problem::internal(format!("entry {seq} missing")))
+}
+
+fn view(bytes: &[u8]) -> Result<EntryView, Problem> {
+    let e = Entry::decode_header(bytes).map_err(Problem::internal)?;
     let statement: serde_json::Value = serde_json::from_slice(&e.statement_bytes).map_err(Problem::internal)?;
     Ok(EntryView {
         seq: e.seq,
         time_ms: e.time_ms,
         prev: e.prev.to_hex(),
-        entry_hash: chain_hash(&bytes).to_hex(),
-        leaf_hash: leaf_hash(&bytes).to_hex(),
+        entry_hash: chain_hash(bytes).to_hex(),
+        leaf_hash: leaf_hash(bytes).to_hex(),
         signature: hex::encode(e.signature),
         statement,
-        bytes: hex::encode(&bytes),
+        bytes: hex::encode(bytes),
     })
 }
 
@@ -338,16 +346,7 @@ async fn consistency(
 
 /// Reads and decodes the entries `seqs` (all below the published size).
 fn decoded(engine: &Engine, seqs: &[u64]) -> Result<Vec<(Entry, Statement)>, Problem> {
-    seqs.iter()
-        .map(|&seq| {
-            let bytes = engine
-                .store()
-                .entry(seq)
-                .map_err(Problem::internal)?
-                .ok_or_else(|| Problem::internal(format!("entry {seq} missing")))?;
-            Entry::decode(&bytes).map_err(Problem::internal)
-        })
-        .collect()
+    seqs.iter().map(|&seq| Entry::decode(&read(engine, seq)?).map_err(Problem::internal)).collect()
 }
 
 fn items(entries: &[(Entry, Statement)]) -> Vec<facts::Item<'_>> {
@@ -505,13 +504,15 @@ fn incident_view(engine: &Engine, id: String) -> Result<IncidentView, Problem> {
         return Err(Problem::not_found(format!("no entry of the log names incident {id:?}")));
     }
     let seqs: Vec<u64> = members.iter().map(|(s, _)| *s).collect();
-    let entries = decoded(engine, &seqs)?;
+    // Each entry is read once: decoded for the facts, shown as it is stored.
+    let raw = seqs.iter().map(|&seq| read(engine, seq)).collect::<Result<Vec<_>, _>>()?;
+    let entries = raw.iter().map(|b| Entry::decode(b).map_err(Problem::internal)).collect::<Result<Vec<_>, _>>()?;
     let facts = facts::incident_facts(&id, &items(&entries)).map_err(Problem::internal)?;
     let proofs = head.tree.inclusion_proofs(&seqs, size, engine.store()).map_err(Problem::internal)?;
     let mut timeline = Vec::with_capacity(seqs.len());
-    for (((seq, membership), inclusion_proof), (_, st)) in members.iter().zip(proofs).zip(&entries) {
+    for ((((_, membership), inclusion_proof), (_, st)), bytes) in members.iter().zip(proofs).zip(&entries).zip(&raw) {
         timeline.push(TimelineEntry {
-            entry: entry_view(engine, *seq)?,
+            entry: view(bytes)?,
             kind: st.event.kind().as_str().into(),
             membership: *membership,
             inclusion_proof,

@@ -778,15 +778,7 @@ impl Sequencer {
                 Err(e) => return Err(reject(i, auth_code(&e), e.to_string())),
                 Ok(k) if v.key.as_ref() == Some(k.as_ref()) => {
                     self.registry.check_effect(st).map_err(|e| reject(i, auth_code(&e), e.to_string()))?;
-                    if let vigil_core::event::Event::Alarm(a) = &st.event {
-                        if let Some(r) = a.refs.iter().find(|&&r| r >= seq) {
-                            return Err(reject(
-                                i,
-                                RejectCode::InvalidEvent,
-                                format!("refs: entry {r} is not earlier than this alarm (entry {seq})"),
-                            ));
-                        }
-                    }
+                    st.event.check_refs(seq).map_err(|e| reject(i, RejectCode::InvalidEvent, e))?;
                 }
                 Ok(_) => {
                     check_statement(&self.registry, st, &v.sub.bytes, &v.sub.signature, seq).map_err(|r| {

@@ -12,7 +12,12 @@
 //!   not closed;
 //! - `safu_negative`: per asset, payouts never exceed contributions so far;
 //! - `incident_lifecycle`: an incident is opened once, before anything else names it; closed
-//!   once; after its close only `incident_update` (a correction) may name it.
+//!   once; after its close only `incident_update` (a correction) may name it;
+//! - `reserves_uncovered`: in every `reserve_snapshot`, each asset's reserves are at least its
+//!   liabilities;
+//! - `reserves_unattested`: a snapshot's `attestations` are `reserve_attestation` entries,
+//!   each used by one snapshot at most, naming only the snapshot's assets, and per asset their
+//!   balances add up to exactly the stated reserves.
 
 use crate::event::{Event, Scope, WithdrawalStage};
 use serde::Serialize;
@@ -25,11 +30,19 @@ pub enum Rule {
     PayoutWithoutOpenIncident,
     SafuNegative,
     IncidentLifecycle,
+    ReservesUncovered,
+    ReservesUnattested,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 4] =
-        [Rule::WithdrawalDuringFreeze, Rule::PayoutWithoutOpenIncident, Rule::SafuNegative, Rule::IncidentLifecycle];
+    pub const ALL: [Rule; 6] = [
+        Rule::WithdrawalDuringFreeze,
+        Rule::PayoutWithoutOpenIncident,
+        Rule::SafuNegative,
+        Rule::IncidentLifecycle,
+        Rule::ReservesUncovered,
+        Rule::ReservesUnattested,
+    ];
 
     pub fn as_str(&self) -> &'static str {
         match self {
@@ -37,6 +50,8 @@ impl Rule {
             Rule::PayoutWithoutOpenIncident => "payout_without_open_incident",
             Rule::SafuNegative => "safu_negative",
             Rule::IncidentLifecycle => "incident_lifecycle",
+            Rule::ReservesUncovered => "reserves_uncovered",
+            Rule::ReservesUnattested => "reserves_unattested",
         }
     }
 }
@@ -66,6 +81,8 @@ pub struct Auditor {
     incidents: BTreeMap<String, Incident>,
     /// Per asset: contributions, payouts (minor units).
     safu: BTreeMap<String, (u128, u128)>,
+    /// Reserve attestations by entry: asset, balance, and the snapshot that used it.
+    attestations: BTreeMap<u64, (String, u128, Option<u64>)>,
     findings: Vec<Finding>,
 }
 
@@ -90,6 +107,53 @@ impl Auditor {
 
     fn find(&mut self, rule: Rule, seqs: Vec<u64>, detail: String) {
         self.findings.push(Finding { rule, seqs, detail });
+    }
+
+    fn snapshot(&mut self, seq: u64, r: &crate::event::ReserveSnapshot) {
+        for a in &r.assets {
+            if a.reserves.0 < a.liabilities.0 {
+                self.find(
+                    Rule::ReservesUncovered,
+                    vec![seq],
+                    format!(
+                        "snapshot {}: {} reserves {} do not cover liabilities {}",
+                        r.snapshot, a.asset, a.reserves, a.liabilities
+                    ),
+                );
+            }
+        }
+        let mut attested: BTreeMap<String, u128> = BTreeMap::new();
+        let mut problems = Vec::new();
+        for &at in &r.attestations {
+            match self.attestations.get_mut(&at) {
+                None => problems.push((vec![at, seq], format!("entry {at} is not a reserve attestation"))),
+                Some((_, _, Some(used))) => problems
+                    .push((vec![*used, at, seq], format!("attestation {at} was already counted by entry {used}"))),
+                Some((asset, balance, used)) => {
+                    *used = Some(seq);
+                    if !r.assets.iter().any(|a| a.asset == *asset) {
+                        problems.push((
+                            vec![at, seq],
+                            format!("attestation {at} is of {asset}, which the snapshot does not list"),
+                        ));
+                    }
+                    let t = attested.entry(asset.clone()).or_default();
+                    *t = t.saturating_add(*balance);
+                }
+            }
+        }
+        for a in &r.assets {
+            let sum = attested.get(a.asset.as_str()).copied().unwrap_or(0);
+            if sum != a.reserves.0 {
+                problems.push((
+                    vec![seq],
+                    format!("{} reserves are stated as {}, but its attestations add up to {sum}", a.asset, a.reserves),
+                ));
+            }
+        }
+        for (seqs, detail) in problems {
+            self.find(Rule::ReservesUnattested, seqs, format!("snapshot {}: {detail}", r.snapshot));
+        }
     }
 
     /// Takes the next entry of the log (in order).
@@ -177,6 +241,10 @@ impl Auditor {
                     );
                 }
             }
+            Event::ReserveAttestation(a) => {
+                self.attestations.insert(seq, (a.asset.clone(), a.balance.0, None));
+            }
+            Event::ReserveSnapshot(r) => self.snapshot(seq, r),
             Event::SafuContribution(c) => {
                 let t = self.safu.entry(c.asset.clone()).or_default();
                 t.0 = t.0.saturating_add(c.amount.0);
@@ -249,6 +317,17 @@ mod tests {
             serde_json::json!({"kind": "safu_contribution", "asset": "BTC", "amount": amount, "period_start_ms": 0, "period_end_ms": 1, "fee_share_bps": 1000}),
         )
     }
+    fn attestation(asset: &str, balance: &str) -> Event {
+        ev(serde_json::json!({"kind": "reserve_attestation", "asset": asset, "wallet": "cold-1", "address": "bc1q",
+            "balance": balance, "block_height": 1, "as_of_ms": 1}))
+    }
+    /// A snapshot of BTC only: (liabilities, reserves), attested by `refs`.
+    fn snapshot(liabilities: u128, reserves: u128, refs: &[u64]) -> Event {
+        ev(serde_json::json!({"kind": "reserve_snapshot", "snapshot": "s", "cut_off_ms": 1,
+            "liabilities_root": "00".repeat(32), "padded_size": 2, "attestations": refs,
+            "assets": [{"asset": "BTC", "liabilities": liabilities.to_string(), "reserves": reserves.to_string(),
+                "ratio": crate::event::ratio(reserves, liabilities)}]}))
+    }
     fn payout(id: &str, amount: &str) -> Event {
         ev(serde_json::json!({"kind": "safu_payout", "incident": id, "asset": "BTC", "amount": amount, "covers": "c"}))
     }
@@ -271,6 +350,31 @@ mod tests {
                     close("I"),
                 ],
                 vec![],
+            ),
+            (
+                "reserves attested and covering",
+                vec![attestation("BTC", "6"), attestation("BTC", "4"), snapshot(9, 10, &[0, 1])],
+                vec![],
+            ),
+            (
+                "reserves below liabilities",
+                vec![attestation("BTC", "6"), snapshot(9, 6, &[0])],
+                vec![(Rule::ReservesUncovered, vec![1])],
+            ),
+            (
+                "reserves stated above what was attested",
+                vec![attestation("BTC", "6"), snapshot(9, 10, &[0])],
+                vec![(Rule::ReservesUnattested, vec![1])],
+            ),
+            (
+                "an attestation counted twice",
+                vec![attestation("BTC", "10"), snapshot(9, 10, &[0]), snapshot(9, 10, &[0])],
+                vec![(Rule::ReservesUnattested, vec![1, 0, 2]), (Rule::ReservesUnattested, vec![2])],
+            ),
+            (
+                "a reference that is not an attestation, and an asset not listed",
+                vec![contribution("10"), attestation("ETH", "10"), snapshot(0, 0, &[0, 1])],
+                vec![(Rule::ReservesUnattested, vec![0, 2]), (Rule::ReservesUnattested, vec![1, 2])],
             ),
             (
                 "withdrawal during a global freeze",

@@ -53,6 +53,7 @@ kinds! {
     IncidentOpen => "incident_open",
     IncidentUpdate => "incident_update",
     IncidentClose => "incident_close",
+    ReserveAttestation => "reserve_attestation",
     ReserveSnapshot => "reserve_snapshot",
     KeyRegistered => "key_registered",
     KeyRevoked => "key_revoked",
@@ -352,20 +353,72 @@ pub struct IncidentClose {
 #[serde(deny_unknown_fields)]
 pub struct AssetReserves {
     pub asset: String,
+    /// The sum of every account's balance of this asset (the sum tree's root sum).
     pub liabilities: Amount,
+    /// The sum of the attested balances of this asset.
     pub reserves: Amount,
+    /// `reserves / liabilities`, rounded down, as a fixed-point string with four decimals
+    /// ("1.0250"); absent when the liabilities are zero. See [`ratio`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ratio: Option<String>,
 }
 
-/// A proof-of-reserves snapshot (its tree and proofs are the proof-of-reserves issue's).
+/// A custody service's statement of what one wallet held (docs/FORMAT.md §11).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReserveAttestation {
+    pub asset: String,
+    pub wallet: String,
+    /// The on-chain address the balance was read from.
+    pub address: String,
+    pub balance: Amount,
+    /// The block the balance was read at, and that block's time.
+    pub block_height: u64,
+    pub as_of_ms: u64,
+}
+
+/// A proof-of-reserves snapshot: the root and totals of the liabilities sum tree
+/// ([`crate::reserves`]), and the reserves attested by earlier `reserve_attestation` entries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReserveSnapshot {
     pub snapshot: String,
     pub cut_off_ms: u64,
-    /// Root of the liabilities sum tree, 64 hex digits.
+    /// Root hash of the liabilities sum tree, 64 hex digits.
     pub liabilities_root: String,
+    /// Leaves of the tree, accounts and padding: a power of two, at least 2.
     pub padded_size: u64,
+    /// One item per asset, in the order of the tree's sums.
     pub assets: Vec<AssetReserves>,
+    /// The `reserve_attestation` entries the reserves add up (sequence numbers, each earlier
+    /// than this entry).
+    pub attestations: Vec<u64>,
+}
+
+/// `reserves / liabilities` rounded down to four decimals, as "I.FFFF"; `None` when
+/// `liabilities` is zero. Exact integer long division; no step can overflow.
+pub fn ratio(reserves: u128, liabilities: u128) -> Option<String> {
+    if liabilities == 0 {
+        return None;
+    }
+    let (int, mut rem) = (reserves / liabilities, reserves % liabilities);
+    let mut frac = String::with_capacity(4);
+    for _ in 0..4 {
+        // digit = floor(10 * rem / liabilities) by ten steps of `acc += rem (mod liabilities)`,
+        // written so that nothing exceeds `liabilities` (rem < liabilities throughout).
+        let (mut acc, mut digit) = (0u128, 0u8);
+        for _ in 0..10 {
+            if acc >= liabilities - rem {
+                acc -= liabilities - rem;
+                digit += 1;
+            } else {
+                acc += rem;
+            }
+        }
+        frac.push((b'0' + digit) as char);
+        rem = acc;
+    }
+    Some(format!("{int}.{frac}"))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -401,6 +454,7 @@ pub enum Event {
     IncidentOpen(IncidentOpen),
     IncidentUpdate(IncidentUpdate),
     IncidentClose(IncidentClose),
+    ReserveAttestation(ReserveAttestation),
     ReserveSnapshot(ReserveSnapshot),
     KeyRegistered(KeyRegistered),
     KeyRevoked(KeyRevoked),
@@ -482,6 +536,7 @@ impl Event {
             Event::IncidentOpen(_) => EventKind::IncidentOpen,
             Event::IncidentUpdate(_) => EventKind::IncidentUpdate,
             Event::IncidentClose(_) => EventKind::IncidentClose,
+            Event::ReserveAttestation(_) => EventKind::ReserveAttestation,
             Event::ReserveSnapshot(_) => EventKind::ReserveSnapshot,
             Event::KeyRegistered(_) => EventKind::KeyRegistered,
             Event::KeyRevoked(_) => EventKind::KeyRevoked,
@@ -532,12 +587,33 @@ impl Event {
             EventKind::IncidentOpen => Event::IncidentOpen(de(v)?),
             EventKind::IncidentUpdate => Event::IncidentUpdate(de(v)?),
             EventKind::IncidentClose => Event::IncidentClose(de(v)?),
+            EventKind::ReserveAttestation => Event::ReserveAttestation(de(v)?),
             EventKind::ReserveSnapshot => Event::ReserveSnapshot(de(v)?),
             EventKind::KeyRegistered => Event::KeyRegistered(de(v)?),
             EventKind::KeyRevoked => Event::KeyRevoked(de(v)?),
         };
         ev.validate()?;
         Ok(ev)
+    }
+
+    /// The earlier entries this event points at: an alarm's `refs`, a snapshot's
+    /// `attestations`. Each must be smaller than the event's own sequence number.
+    pub fn refs(&self) -> &[u64] {
+        match self {
+            Event::Alarm(a) => &a.refs,
+            Event::ReserveSnapshot(r) => &r.attestations,
+            _ => &[],
+        }
+    }
+
+    /// [`Event::refs`] checked against the event's own sequence number.
+    pub fn check_refs(&self, seq: u64) -> Result<(), String> {
+        match self.refs().iter().find(|&&r| r >= seq) {
+            Some(r) => {
+                Err(format!("{} refers to entry {r}, which is not earlier than its own entry {seq}", self.kind()))
+            }
+            None => Ok(()),
+        }
     }
 
     /// The incident this event belongs to, if it names one.
@@ -707,18 +783,44 @@ impl Event {
                 check_id("incident", &i.incident)?;
                 check_text("summary", &i.summary)
             }
+            Event::ReserveAttestation(a) => {
+                check_asset("asset", &a.asset)?;
+                check_id("wallet", &a.wallet)?;
+                check_id("address", &a.address)
+            }
             Event::ReserveSnapshot(r) => {
                 check_id("snapshot", &r.snapshot)?;
                 Digest::from_hex(&r.liabilities_root)
                     .map_err(|e| EventError { field: "liabilities_root".into(), reason: e.to_string() })?;
-                if !r.padded_size.is_power_of_two() {
-                    err("padded_size", "must be a power of two")?;
+                if !r.padded_size.is_power_of_two()
+                    || r.padded_size < 2
+                    || r.padded_size > 1 << crate::reserves::MAX_HEIGHT
+                {
+                    err("padded_size", format!("must be a power of two from 2 to 2^{}", crate::reserves::MAX_HEIGHT))?;
                 }
                 check_list("assets", &r.assets)?;
+                if r.assets.len() > crate::reserves::MAX_ASSETS {
+                    err("assets", format!("has more than {} items", crate::reserves::MAX_ASSETS))?;
+                }
                 for (i, a) in r.assets.iter().enumerate() {
                     check_asset(&format!("assets[{i}].asset"), &a.asset)?;
+                    if r.assets[..i].iter().any(|b| b.asset == a.asset) {
+                        err(format!("assets[{i}].asset"), format!("{} is listed twice", a.asset))?;
+                    }
+                    let want = ratio(a.reserves.0, a.liabilities.0);
+                    if a.ratio != want {
+                        err(
+                            format!("assets[{i}].ratio"),
+                            match want {
+                                Some(w) => {
+                                    format!("must be {w:?}: reserves / liabilities rounded down to four decimals")
+                                }
+                                None => "must be absent when the liabilities are zero".to_string(),
+                            },
+                        )?;
+                    }
                 }
-                Ok(())
+                check_list("attestations", &r.attestations)
             }
             Event::KeyRegistered(k) => {
                 crate::keys::VerifierKey::parse(&k.key)
@@ -846,12 +948,44 @@ mod tests {
             ),
             (json!({"kind": "incident_close", "incident": "i 1", "summary": "s"}), Some("incident: may contain only")),
             (
-                json!({"kind": "reserve_snapshot", "snapshot": "s1", "cut_off_ms": 1, "liabilities_root": "00".repeat(32), "padded_size": 8, "assets": [{"asset": "BTC", "liabilities": "1", "reserves": "2"}]}),
+                json!({"kind": "reserve_snapshot", "snapshot": "s1", "cut_off_ms": 1, "liabilities_root": "00".repeat(32), "padded_size": 8, "assets": [{"asset": "BTC", "liabilities": "3", "reserves": "2", "ratio": "0.6666"}], "attestations": [4]}),
                 None,
             ),
             (
-                json!({"kind": "reserve_snapshot", "snapshot": "s1", "cut_off_ms": 1, "liabilities_root": "00".repeat(32), "padded_size": 6, "assets": [{"asset": "BTC", "liabilities": "1", "reserves": "2"}]}),
+                json!({"kind": "reserve_snapshot", "snapshot": "s1", "cut_off_ms": 1, "liabilities_root": "00".repeat(32), "padded_size": 6, "assets": [{"asset": "BTC", "liabilities": "1", "reserves": "2", "ratio": "2.0000"}], "attestations": [4]}),
                 Some("power of two"),
+            ),
+            (
+                json!({"kind": "reserve_snapshot", "snapshot": "s1", "cut_off_ms": 1, "liabilities_root": "00".repeat(32), "padded_size": 1, "assets": [{"asset": "BTC", "liabilities": "1", "reserves": "2", "ratio": "2.0000"}], "attestations": [4]}),
+                Some("padded_size: must be a power of two from 2"),
+            ),
+            (
+                json!({"kind": "reserve_snapshot", "snapshot": "s1", "cut_off_ms": 1, "liabilities_root": "00".repeat(32), "padded_size": 2, "assets": [{"asset": "BTC", "liabilities": "3", "reserves": "2", "ratio": "0.6667"}], "attestations": [4]}),
+                Some("assets[0].ratio: must be \"0.6666\""),
+            ),
+            (
+                json!({"kind": "reserve_snapshot", "snapshot": "s1", "cut_off_ms": 1, "liabilities_root": "00".repeat(32), "padded_size": 2, "assets": [{"asset": "BTC", "liabilities": "0", "reserves": "2", "ratio": "1.0000"}], "attestations": [4]}),
+                Some("assets[0].ratio: must be absent"),
+            ),
+            (
+                json!({"kind": "reserve_snapshot", "snapshot": "s1", "cut_off_ms": 1, "liabilities_root": "00".repeat(32), "padded_size": 2, "assets": [{"asset": "BTC", "liabilities": "0", "reserves": "2"}, {"asset": "BTC", "liabilities": "0", "reserves": "2"}], "attestations": [4]}),
+                Some("assets[1].asset: BTC is listed twice"),
+            ),
+            (
+                json!({"kind": "reserve_snapshot", "snapshot": "s1", "cut_off_ms": 1, "liabilities_root": "00".repeat(32), "padded_size": 2, "assets": [{"asset": "BTC", "liabilities": "0", "reserves": "2"}], "attestations": []}),
+                Some("attestations: must not be empty"),
+            ),
+            (
+                json!({"kind": "reserve_attestation", "asset": "BTC", "wallet": "cold-btc-1", "address": "bc1qcold", "balance": "0", "block_height": 575000, "as_of_ms": 1}),
+                None,
+            ),
+            (
+                json!({"kind": "reserve_attestation", "asset": "BTC", "wallet": "cold btc", "address": "bc1qcold", "balance": "1", "block_height": 575000, "as_of_ms": 1}),
+                Some("wallet: may contain only"),
+            ),
+            (
+                json!({"kind": "reserve_attestation", "asset": "BTC", "wallet": "cold-btc-1", "address": "bc1qcold", "balance": "-1", "block_height": 575000, "as_of_ms": 1}),
+                Some("balance"),
             ),
             (
                 json!({"kind": "key_registered", "key": "not-a-key", "kinds": ["alarm"]}),

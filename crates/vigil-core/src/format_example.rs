@@ -93,7 +93,14 @@ mod tests {
         }
         assert!(FORMAT_MD.contains(&format!("one line, {} bytes", e.statement.len())));
         // The header rows of §8, concatenated, are the entry's first 113 bytes.
-        let header: String = ["01", "0000000000000005", "0000016a933a1f48", &"ab".repeat(32), &e.signature].concat();
+        let header: String = [
+            &format!("{:02x}", crate::FORMAT_VERSION),
+            "0000000000000005",
+            "0000016a933a1f48",
+            &"ab".repeat(32),
+            &e.signature,
+        ]
+        .concat();
         assert_eq!(&e.entry[..header.len()], header);
         assert_eq!(&e.entry[header.len()..], hex::encode(e.statement.as_bytes()));
     }

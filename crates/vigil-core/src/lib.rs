@@ -24,9 +24,10 @@ pub mod keys;
 pub mod merkle;
 pub mod registry;
 pub mod request;
+pub mod reserves;
 pub mod statement;
 pub mod verifier;
 
 /// Version of the entry encoding and of every hash construction in `docs/FORMAT.md`.
 /// Bumped on any change to them.
-pub const FORMAT_VERSION: u8 = 1;
+pub const FORMAT_VERSION: u8 = 2;

@@ -8,7 +8,6 @@
 
 use crate::checkpoint::Checkpoint;
 use crate::entry::Entry;
-use crate::event::Event;
 use crate::hash::{chain_hash, Digest};
 use crate::merkle::{leaf_hash, CompactRange};
 use crate::registry::KeyRegistry;
@@ -153,13 +152,7 @@ impl LogVerifier {
             message: crate::statement::signing_message(&entry.statement_bytes),
             signature: entry.signature,
         };
-        let rest = self.registry.check_effect(&st).map_err(|e| e.to_string()).and_then(|()| match &st.event {
-            Event::Alarm(a) => match a.refs.iter().find(|&&r| r >= seq) {
-                Some(r) => Err(format!("alarm refers to entry {r}, which is not earlier")),
-                None => Ok(()),
-            },
-            _ => Ok(()),
-        });
+        let rest = self.registry.check_effect(&st).map_err(|e| e.to_string()).and_then(|()| st.event.check_refs(seq));
         if let Err(reason) = rest {
             // The same order of checks as `push`: a bad signature is reported first.
             pending.check()?;
@@ -248,12 +241,7 @@ pub fn check_statement(
         return Err(format!("signature by {} does not verify", st.key));
     }
     registry.check_effect(st).map_err(|e| e.to_string())?;
-    if let Event::Alarm(a) = &st.event {
-        if let Some(r) = a.refs.iter().find(|&&r| r >= seq) {
-            return Err(format!("alarm refers to entry {r}, which is not earlier"));
-        }
-    }
-    Ok(())
+    st.event.check_refs(seq)
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //!
 //! ```toml
 //! data_dir = "data"                          # RocksDB data dir
+//! reserves_dir = "reserves"                  # proof-of-reserves trees, one RocksDB per snapshot
 //! log_key = "keys-example/log.key"           # signs checkpoints; its name is the origin
 //! operator_key = "keys-example/operator.key" # registers the service keys in a new log
 //! auditors = ["keys-example/auditor.vkey"]   # may read private-field openings (before any table)
@@ -39,6 +40,8 @@ pub struct ServiceConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub data_dir: PathBuf,
+    /// Where `vigil reserves build` writes snapshot trees and the public API reads them.
+    pub reserves_dir: PathBuf,
     pub log_key: PathBuf,
     pub operator_key: PathBuf,
     pub services: Vec<ServiceConfig>,
@@ -51,6 +54,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             data_dir: "data".into(),
+            reserves_dir: "reserves".into(),
             log_key: "keys/log.key".into(),
             operator_key: "keys/operator.key".into(),
             services: Vec::new(),
@@ -71,6 +75,7 @@ impl Config {
             }
         };
         fix(&mut c.data_dir);
+        fix(&mut c.reserves_dir);
         fix(&mut c.log_key);
         fix(&mut c.operator_key);
         for s in &mut c.services {

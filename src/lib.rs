@@ -9,6 +9,7 @@ pub mod engine;
 pub mod export;
 pub mod http;
 pub mod metrics;
+pub mod reserves;
 pub mod serve;
 pub mod store;
 pub mod verify;

@@ -50,6 +50,7 @@ pub async fn serve_with(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let server = cfg.server.clone();
+    let reserves_dir = cfg.reserves_dir.clone();
     let auditors = Arc::new(cfg.auditor_keys()?);
     let engine_clock = clock.clone();
     let engine: Arc<Engine> = Arc::new(
@@ -87,7 +88,8 @@ pub async fn serve_with(
         let _ = rx.wait_for(|s| *s).await;
     };
     let (metrics, public_http, internal_http) = crate::metrics::Metrics::new(engine.metrics());
-    let a = axum::serve(public, crate::http::public::router_with(engine.clone(), metrics, public_http))
+    let trees = Arc::new(crate::http::public::Trees::new(Some(reserves_dir)));
+    let a = axum::serve(public, crate::http::public::router_with(engine.clone(), metrics, public_http, trees))
         .with_graceful_shutdown(stopped(stop_rx.clone()));
     let b = axum::serve(internal, crate::http::internal::router_with(state, internal_http))
         .with_graceful_shutdown(stopped(stop_rx));

@@ -26,16 +26,46 @@ use vigil_core::statement::Statement;
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 const SHORT: &str = "public, max-age=1";
 
-/// The public router with metrics of its own (tests, embedding).
-pub fn router(engine: Arc<Engine>) -> Router {
+/// The public router with metrics of its own (tests, embedding), serving proof-of-reserves
+/// proofs from the trees under `reserves_dir` (none without it).
+pub fn router(engine: Arc<Engine>, reserves_dir: Option<std::path::PathBuf>) -> Router {
     let (metrics, http, _) = Metrics::new(engine.metrics());
-    router_with(engine, metrics, http)
+    router_with(engine, metrics, http, Arc::new(Trees::new(reserves_dir)))
+}
+
+/// The snapshots' liabilities trees, opened (read-only) on first use and kept open.
+pub struct Trees {
+    dir: Option<std::path::PathBuf>,
+    open: std::sync::Mutex<std::collections::HashMap<String, Arc<crate::reserves::Tree>>>,
+}
+
+impl Trees {
+    pub fn new(dir: Option<std::path::PathBuf>) -> Trees {
+        Trees { dir, open: Default::default() }
+    }
+
+    fn get(&self, snapshot: &str) -> Result<Arc<crate::reserves::Tree>, Problem> {
+        if let Some(t) = self.open.lock().expect("trees lock").get(snapshot) {
+            return Ok(t.clone());
+        }
+        let dir = self.dir.as_ref().ok_or_else(|| Problem::not_found("this server keeps no liabilities trees"))?;
+        let path = crate::reserves::tree_dir(dir, snapshot);
+        if !path.exists() {
+            return Err(Problem::not_found(format!("this server has no liabilities tree for snapshot {snapshot:?}")));
+        }
+        let tree = Arc::new(crate::reserves::Tree::open(&path).map_err(Problem::internal)?);
+        if tree.meta.snapshot != snapshot {
+            return Err(Problem::internal(format!("{} holds snapshot {:?}", path.display(), tree.meta.snapshot)));
+        }
+        self.open.lock().expect("trees lock").insert(snapshot.to_string(), tree.clone());
+        Ok(tree)
+    }
 }
 
 /// The public router serving `metrics` at `/metrics`, the OpenAPI document of both APIs at
 /// `/openapi.json`, and recording its requests in `http`. CORS is open for reads (any origin,
 /// GET and HEAD): the data is public, and browsers verify it.
-pub fn router_with(engine: Arc<Engine>, metrics: Arc<Metrics>, http: HttpMetrics) -> Router {
+pub fn router_with(engine: Arc<Engine>, metrics: Arc<Metrics>, http: HttpMetrics, trees: Arc<Trees>) -> Router {
     let cors = tower_http::cors::CorsLayer::new()
         .allow_origin(tower_http::cors::Any)
         .allow_methods([axum::http::Method::GET, axum::http::Method::HEAD]);
@@ -45,6 +75,7 @@ pub fn router_with(engine: Arc<Engine>, metrics: Arc<Metrics>, http: HttpMetrics
         // tlog-tiles paths carry slashes; documented by `tile`'s annotation.
         .route("/tile/{*path}", get(tile))
         .with_state(engine)
+        .layer(axum::Extension(trees))
         .route(
             "/metrics",
             get(move || {
@@ -74,6 +105,9 @@ pub(crate) fn api() -> OpenApiRouter<Arc<Engine>> {
         .routes(routes!(safu))
         .routes(routes!(incidents))
         .routes(routes!(incident))
+        .routes(routes!(reserves))
+        .routes(routes!(reserve_snapshot))
+        .routes(routes!(reserve_proof))
         .routes(routes!(inclusion))
         .routes(routes!(consistency))
         .routes(routes!(healthz))
@@ -525,4 +559,166 @@ fn incident_view(engine: &Engine, id: String) -> Result<IncidentView, Problem> {
         facts,
         timeline,
     })
+}
+
+/// A proof-of-reserves snapshot as the log states it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SnapshotSummary {
+    /// The `reserve_snapshot` entry.
+    pub seq: u64,
+    pub time_ms: u64,
+    pub snapshot: String,
+    pub cut_off_ms: u64,
+    pub liabilities_root: String,
+    pub padded_size: u64,
+    #[schema(value_type = Vec<Object>)]
+    pub assets: Vec<vigil_core::event::AssetReserves>,
+    pub attestations: Vec<u64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReservesHistory {
+    pub checkpoint_size: u64,
+    /// In log order; a snapshot id logged twice is listed once, as first logged.
+    pub snapshots: Vec<SnapshotSummary>,
+}
+
+/// Every proof-of-reserves snapshot in the log, oldest first: per asset the liabilities,
+/// reserves and their ratio. Each is an entry: verify it with `/v1/reserves/{snapshot}`.
+#[utoipa::path(get, path = "/v1/reserves", tag = "public", responses((status = 200, body = ReservesHistory)))]
+async fn reserves(State(engine): State<Arc<Engine>>) -> Result<Json<ReservesHistory>, Problem> {
+    blocking(move || {
+        let size = engine.head().state.size;
+        let snapshots = snapshot_entries(&engine, size)?.into_iter().map(|(s, _)| s).collect();
+        Ok(ReservesHistory { checkpoint_size: size, snapshots })
+    })
+    .await
+    .map(Json)
+}
+
+/// The snapshots below `size`, first of each id, with their stored bytes.
+fn snapshot_entries(engine: &Engine, size: u64) -> Result<Vec<(SnapshotSummary, Vec<u8>)>, Problem> {
+    let mut seqs =
+        engine.store().by_kind(EventKind::ReserveSnapshot.as_str(), None, usize::MAX).map_err(Problem::internal)?;
+    seqs.retain(|&s| s < size);
+    let mut out: Vec<(SnapshotSummary, Vec<u8>)> = Vec::new();
+    for seq in seqs {
+        let bytes = read(engine, seq)?;
+        let (e, st) = Entry::decode(&bytes).map_err(Problem::internal)?;
+        let Event::ReserveSnapshot(r) = st.event else { continue };
+        if out.iter().any(|(s, _)| s.snapshot == r.snapshot) {
+            continue;
+        }
+        out.push((
+            SnapshotSummary {
+                seq: e.seq,
+                time_ms: e.time_ms,
+                snapshot: r.snapshot,
+                cut_off_ms: r.cut_off_ms,
+                liabilities_root: r.liabilities_root,
+                padded_size: r.padded_size,
+                assets: r.assets,
+                attestations: r.attestations,
+            },
+            bytes,
+        ));
+    }
+    Ok(out)
+}
+
+/// One snapshot, verifiable against one checkpoint: its entry with an inclusion proof, and the
+/// custody service's attestations it adds up, each with its own.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SnapshotView {
+    #[serde(flatten)]
+    pub summary: SnapshotSummary,
+    /// The signed checkpoint every inclusion proof leads to.
+    pub checkpoint: String,
+    pub checkpoint_size: u64,
+    pub entry: EntryView,
+    pub inclusion_proof: InclusionProof,
+    pub attestation_entries: Vec<TimelineEntry>,
+}
+
+/// A snapshot with its entry, the attestations, and their inclusion proofs.
+#[utoipa::path(get, path = "/v1/reserves/{snapshot}", tag = "public",
+    params(("snapshot" = String, Path, description = "the snapshot id")),
+    responses(
+        (status = 200, body = SnapshotView),
+        (status = 404, description = "no such snapshot in the log", body = ProblemBody, content_type = "application/problem+json"),
+    ))]
+async fn reserve_snapshot(
+    State(engine): State<Arc<Engine>>,
+    Path(id): Path<String>,
+) -> Result<Json<SnapshotView>, Problem> {
+    blocking(move || {
+        let head = engine.head();
+        let size = head.state.size;
+        let (summary, bytes) = snapshot_entries(&engine, size)?
+            .into_iter()
+            .find(|(s, _)| s.snapshot == id)
+            .ok_or_else(|| Problem::not_found(format!("the log has no reserve snapshot {id:?}")))?;
+        let mut seqs = vec![summary.seq];
+        seqs.extend(summary.attestations.iter().filter(|&&s| s < size));
+        let mut proofs =
+            head.tree.inclusion_proofs(&seqs, size, engine.store()).map_err(Problem::internal)?.into_iter();
+        let inclusion_proof = proofs.next().ok_or_else(|| Problem::internal("no proof"))?;
+        let mut attestation_entries = Vec::new();
+        for (&seq, inclusion_proof) in seqs[1..].iter().zip(proofs) {
+            let b = read(&engine, seq)?;
+            let (_, st) = Entry::decode(&b).map_err(Problem::internal)?;
+            attestation_entries.push(TimelineEntry {
+                entry: view(&b)?,
+                kind: st.event.kind().as_str().into(),
+                membership: facts::Membership::Names,
+                inclusion_proof,
+            });
+        }
+        Ok(SnapshotView {
+            entry: view(&bytes)?,
+            summary,
+            checkpoint: String::from_utf8_lossy(&head.checkpoint).into_owned(),
+            checkpoint_size: size,
+            inclusion_proof,
+            attestation_entries,
+        })
+    })
+    .await
+    .map(Json)
+}
+
+/// A user's liabilities proof (docs/FORMAT.md §11.4, binary), fetched by record id only: the
+/// user checks it with their secret, which never leaves them.
+#[utoipa::path(get, path = "/v1/reserves/{snapshot}/proof/{record_id}", tag = "public",
+    params(("snapshot" = String, Path, description = "the snapshot id"),
+           ("record_id" = String, Path, description = "the record id, 32 hex digits")),
+    responses(
+        (status = 200, description = "the proof", body = Vec<u8>, content_type = "application/octet-stream"),
+        (status = 400, description = "not a record id", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "no such snapshot or record", body = ProblemBody, content_type = "application/problem+json"),
+    ))]
+async fn reserve_proof(
+    State(engine): State<Arc<Engine>>,
+    axum::Extension(trees): axum::Extension<Arc<Trees>>,
+    Path((snapshot, record)): Path<(String, String)>,
+) -> Result<Response, Problem> {
+    let mut id = [0u8; 16];
+    if record.len() != 32 || hex::decode_to_slice(&record, &mut id).is_err() {
+        return Err(Problem::bad_request(format!("record id {record:?} is not 32 hex digits")));
+    }
+    blocking(move || {
+        // Only snapshots the published log states: a tree without its entry proves nothing.
+        let size = engine.head().state.size;
+        if !snapshot_entries(&engine, size)?.iter().any(|(s, _)| s.snapshot == snapshot) {
+            return Err(Problem::not_found(format!("the log has no reserve snapshot {snapshot:?}")));
+        }
+        let tree = trees.get(&snapshot)?;
+        let proof = tree
+            .proof(&id)
+            .map_err(Problem::internal)?
+            .ok_or_else(|| Problem::not_found(format!("snapshot {snapshot:?} has no record {record}")))?;
+        Ok(([(header::CONTENT_TYPE, "application/octet-stream"), (header::CACHE_CONTROL, IMMUTABLE)], proof.encode())
+            .into_response())
+    })
+    .await
 }

@@ -19,7 +19,7 @@ struct Got {
 }
 
 async fn call(engine: &Arc<Engine>, method: Method, uri: &str) -> Got {
-    let app = vigil::http::public::router(engine.clone());
+    let app = vigil::http::public::router(engine.clone(), None);
     let res = app.oneshot(Request::builder().method(method).uri(uri).body(Body::empty()).unwrap()).await.unwrap();
     let header = |h| res.headers().get(h).map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
     let (content_type, cache) = (header("content-type"), header("cache-control"));
@@ -319,7 +319,12 @@ async fn an_incident_timeline_verifies_against_one_checkpoint_and_states_its_fac
 async fn metrics_count_appends_and_requests_by_route() {
     let (_keys, engine, _dir) = ledger(3);
     let (metrics, http, _) = vigil::metrics::Metrics::new(engine.metrics());
-    let app = vigil::http::public::router_with(engine.clone(), metrics, http);
+    let app = vigil::http::public::router_with(
+        engine.clone(),
+        metrics,
+        http,
+        std::sync::Arc::new(vigil::http::public::Trees::new(None)),
+    );
     let send = |uri: &str| {
         let app = app.clone();
         let req = Request::get(uri).body(Body::empty()).unwrap();
@@ -359,7 +364,7 @@ async fn metrics_count_appends_and_requests_by_route() {
 #[tokio::test]
 async fn cors_is_open_for_reads() {
     let (_keys, engine, _dir) = ledger(1);
-    let app = vigil::http::public::router(engine.clone());
+    let app = vigil::http::public::router(engine.clone(), None);
     // A preflight for a GET, and a plain GET from another origin.
     let preflight = Request::builder()
         .method(Method::OPTIONS)

@@ -1,0 +1,704 @@
+//! Proof of reserves, the exchange's side: reading the balances, building a snapshot's
+//! liabilities sum tree (`vigil_core::reserves`, docs/FORMAT.md §11) onto RocksDB, writing
+//! each user's record id and secret, and serving proofs from the stored tree.
+//!
+//! **Tree store.** One RocksDB per snapshot, `<reserves_dir>/<snapshot>/`, written once by
+//! [`build`] (sorted SST files ingested at once, so a half-built tree is never visible: the
+//! meta key goes last) and then only read. Keys:
+//! - `t` ‖ u8 level ‖ u64be tile: a *tile*, the up to 16 consecutive nodes of `level` (0, 4,
+//!   8, …) under one node of `level + 4`, each `hash ‖ A × amount` (the proof's compact
+//!   amount encoding). Leaves, padding included, are level 0; a proof reads ⌈h/4⌉ tiles and
+//!   recomputes the levels between;
+//! - `r` ‖ 16-byte record id: the record's slot, u64be;
+//! - `meta`: JSON [`TreeMeta`].
+//!
+//! The snapshot secret is used while building and then dropped: the tree store holds no
+//! secret, only balances and hashes (it is private all the same: it holds every balance).
+
+use anyhow::{anyhow, bail, Context, Result};
+use rand::{seq::SliceRandom, SeedableRng};
+use rayon::prelude::*;
+use rocksdb::{Options, SstFileWriter, DB};
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use vigil_core::event::{Amount, Event, ReserveAttestation};
+use vigil_core::hash::Digest;
+use vigil_core::keys::SignerKey;
+use vigil_core::reserves::{self as core, add_sums, Hashers, Proof, MAX_ASSETS, MAX_HEIGHT};
+use vigil_core::statement::Submission;
+
+/// Nodes per tile, and levels per tile.
+const TILE: usize = 16;
+const TILE_LEVELS: u32 = 4;
+/// Rows handed to the hashing threads at a time.
+const CHUNK: usize = 1 << 16;
+const META: &[u8] = b"meta";
+const ACCOUNT_MAX: usize = 256;
+
+/// What a built tree is: written last, read by the server.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TreeMeta {
+    pub snapshot: String,
+    pub assets: Vec<String>,
+    pub height: u32,
+    pub accounts: u64,
+    pub root: String,
+    /// Per asset, the root's sum (decimal strings).
+    pub liabilities: Vec<Amount>,
+}
+
+impl TreeMeta {
+    pub fn padded_size(&self) -> u64 {
+        1 << self.height
+    }
+}
+
+/// One account's row of the input.
+struct Row {
+    line: u64,
+    account: String,
+    balances: Vec<u128>,
+}
+
+fn parse_balance(line: u64, asset: &str, s: &str) -> Result<u128> {
+    let s = s.trim();
+    if s.starts_with('-') {
+        bail!("line {line}: negative balance {s} for {asset}");
+    }
+    if s.contains(['.', 'e', 'E']) {
+        bail!("line {line}: balance {s:?} for {asset} is not a whole number of minor units");
+    }
+    Amount::parse(s).map(|a| a.0).map_err(|e| anyhow!("line {line}: {asset}: {e}"))
+}
+
+fn check_account(line: u64, a: &str) -> Result<()> {
+    if a.is_empty() || a.len() > ACCOUNT_MAX || a.chars().any(char::is_control) {
+        bail!("line {line}: the account id must be 1 to {ACCOUNT_MAX} bytes without control characters");
+    }
+    Ok(())
+}
+
+fn asset_index(assets: &[String], line: u64, name: &str) -> Result<usize> {
+    assets
+        .iter()
+        .position(|a| a == name)
+        .ok_or_else(|| anyhow!("line {line}: unknown asset {name:?}; this snapshot's assets are {}", assets.join(", ")))
+}
+
+/// Reads a balances file, CSV (`account,BTC,ETH,…` header, one row per account) or JSON lines
+/// (`{"account": "…", "balances": {"BTC": "…"}}`, an asset left out is zero), detected by its
+/// first byte, and hands rows to `each` in chunks. Any bad row stops it with an error naming
+/// its line.
+fn read_balances(path: &Path, assets: &[String], mut each: impl FnMut(Vec<Row>) -> Result<()>) -> Result<()> {
+    let file = std::fs::File::open(path).with_context(|| format!("opening balances {}", path.display()))?;
+    let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
+    let first = std::io::BufRead::fill_buf(&mut reader)?.iter().find(|b| !b.is_ascii_whitespace()).copied();
+    let mut chunk = Vec::with_capacity(CHUNK);
+    if first == Some(b'{') {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct JsonRow {
+            account: String,
+            balances: std::collections::BTreeMap<String, serde_json::Value>,
+        }
+        for (i, line) in std::io::BufRead::lines(reader).enumerate() {
+            let (n, line) = (i as u64 + 1, line.with_context(|| format!("reading {}", path.display()))?);
+            if line.trim().is_empty() {
+                continue;
+            }
+            let r: JsonRow = serde_json::from_str(&line).map_err(|e| anyhow!("line {n}: {e}"))?;
+            check_account(n, &r.account)?;
+            let mut balances = vec![0u128; assets.len()];
+            for (name, v) in &r.balances {
+                let i = asset_index(assets, n, name)?;
+                let s = v.as_str().ok_or_else(|| {
+                    anyhow!("line {n}: the {name} balance must be a string of minor units, e.g. \"1250\", not {v}")
+                })?;
+                balances[i] = parse_balance(n, name, s)?;
+            }
+            chunk.push(Row { line: n, account: r.account, balances });
+            if chunk.len() == CHUNK {
+                each(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK)))?;
+            }
+        }
+    } else {
+        let mut csv = csv::ReaderBuilder::new().has_headers(true).trim(csv::Trim::All).from_reader(reader);
+        let header = csv.headers().with_context(|| format!("reading the header of {}", path.display()))?.clone();
+        if header.get(0) != Some("account") {
+            bail!("line 1: the header must start with \"account\", then one column per asset");
+        }
+        let cols = header.iter().skip(1).map(|h| asset_index(assets, 1, h)).collect::<Result<Vec<_>>>()?;
+        for (i, c) in cols.iter().enumerate() {
+            if cols[..i].contains(c) {
+                bail!("line 1: asset {} has two columns", assets[*c]);
+            }
+        }
+        let mut rec = csv::StringRecord::new();
+        let mut n = 1;
+        loop {
+            match csv.read_record(&mut rec) {
+                Ok(false) => break,
+                Ok(true) => {}
+                Err(e) => bail!("line {}: {e}", n + 1),
+            }
+            n = rec.position().map_or(n + 1, |p| p.line());
+            if rec.len() != cols.len() + 1 {
+                bail!("line {n}: {} fields; the header has {}", rec.len(), cols.len() + 1);
+            }
+            check_account(n, &rec[0])?;
+            let mut balances = vec![0u128; assets.len()];
+            for (f, &c) in rec.iter().skip(1).zip(&cols) {
+                balances[c] = parse_balance(n, &assets[c], f)?;
+            }
+            chunk.push(Row { line: n, account: rec[0].to_string(), balances });
+            if chunk.len() == CHUNK {
+                each(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK)))?;
+            }
+        }
+    }
+    if !chunk.is_empty() {
+        each(chunk)?;
+    }
+    Ok(())
+}
+
+fn put_amount(out: &mut Vec<u8>, v: u128) {
+    let bytes = v.to_be_bytes();
+    let skip = bytes.iter().take_while(|&&b| b == 0).count();
+    out.push((16 - skip) as u8);
+    out.extend_from_slice(&bytes[skip..]);
+}
+
+fn tile_key(level: u32, index: u64) -> [u8; 10] {
+    let mut k = [0u8; 10];
+    k[0] = b't';
+    k[1] = level as u8;
+    k[2..].copy_from_slice(&index.to_be_bytes());
+    k
+}
+
+fn record_key(id: &[u8; 16]) -> [u8; 17] {
+    let mut k = [0u8; 17];
+    k[0] = b'r';
+    k[1..].copy_from_slice(id);
+    k
+}
+
+/// Nodes of one level of a tile: hashes and their sums, `a` per node.
+struct Nodes {
+    a: usize,
+    hashes: Vec<Digest>,
+    sums: Vec<u128>,
+}
+
+impl Nodes {
+    fn new(a: usize, cap: usize) -> Nodes {
+        Nodes { a, hashes: Vec::with_capacity(cap), sums: Vec::with_capacity(cap * a) }
+    }
+    fn push(&mut self, h: Digest, sums: &[u128]) {
+        self.hashes.push(h);
+        self.sums.extend_from_slice(sums);
+    }
+    fn sums(&self, i: usize) -> &[u128] {
+        &self.sums[i * self.a..(i + 1) * self.a]
+    }
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.hashes.len() * (32 + 6 * self.a));
+        for (i, h) in self.hashes.iter().enumerate() {
+            out.extend_from_slice(&h.0);
+            for s in self.sums(i) {
+                put_amount(&mut out, *s);
+            }
+        }
+        out
+    }
+    fn decode(bytes: &[u8], a: usize) -> Result<Nodes> {
+        let mut n = Nodes::new(a, TILE);
+        let mut rest = bytes;
+        let take = |rest: &mut &[u8], k: usize| -> Result<Vec<u8>> {
+            if rest.len() < k {
+                bail!("truncated tile");
+            }
+            let (x, y) = rest.split_at(k);
+            *rest = y;
+            Ok(x.to_vec())
+        };
+        while !rest.is_empty() {
+            let h = Digest(take(&mut rest, 32)?.try_into().expect("32 bytes"));
+            n.hashes.push(h);
+            for _ in 0..a {
+                let k = take(&mut rest, 1)?[0] as usize;
+                let b = take(&mut rest, k.min(16))?;
+                let mut full = [0u8; 16];
+                full[16 - b.len()..].copy_from_slice(&b);
+                n.sums.push(u128::from_be_bytes(full));
+            }
+        }
+        Ok(n)
+    }
+    /// The level above (pairs hashed, sums added).
+    fn up(&self, hs: &Hashers) -> Result<Nodes> {
+        let mut next = Nodes::new(self.a, self.hashes.len() / 2);
+        let mut sums = vec![0u128; self.a];
+        for i in (0..self.hashes.len()).step_by(2) {
+            sums.copy_from_slice(self.sums(i));
+            add_sums(&mut sums, self.sums(i + 1)).map_err(|_| anyhow!("a sum exceeds 2^128"))?;
+            next.push(hs.node(&self.hashes[i], self.sums(i), &self.hashes[i + 1], self.sums(i + 1)), &sums);
+        }
+        Ok(next)
+    }
+    /// The root of these nodes (a power of two of them).
+    fn root(&self, hs: &Hashers) -> Result<(Digest, Vec<u128>)> {
+        let mut cur = self.up(hs)?;
+        while cur.hashes.len() > 1 {
+            cur = cur.up(hs)?;
+        }
+        Ok((cur.hashes[0], cur.sums))
+    }
+}
+
+/// What [`build`] produced.
+#[derive(Debug, Clone)]
+pub struct Built {
+    pub meta: TreeMeta,
+    pub root: Digest,
+    pub sums: Vec<u128>,
+    /// Wall time of each phase, for the benchmark.
+    pub phases: Vec<(&'static str, std::time::Duration)>,
+}
+
+/// Builds the tree of one snapshot from a balances file: writes each account's record id
+/// and secret to `records` (CSV `account,record_id,record_secret`, created new, mode 0600)
+/// and the tree to a new RocksDB at `tree_dir`. `snapshot_secret` must be fresh and random
+/// for every snapshot.
+pub fn build(
+    snapshot: &str,
+    assets: &[String],
+    snapshot_secret: &[u8; 32],
+    balances: &Path,
+    records: &Path,
+    tree_dir: &Path,
+    progress: bool,
+) -> Result<Built> {
+    let a = assets.len();
+    if a == 0 || a > MAX_ASSETS {
+        bail!("a snapshot has 1 to {MAX_ASSETS} assets, not {a}");
+    }
+    if tree_dir.exists() {
+        bail!("{} already exists: a snapshot's tree is written once", tree_dir.display());
+    }
+    let mut phases = Vec::new();
+    let t = std::time::Instant::now();
+    let out = {
+        let mut o = std::fs::OpenOptions::new();
+        o.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+        o.open(records)
+            .with_context(|| format!("creating the records file {} (it must not exist)", records.display()))?
+    };
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, out);
+    writeln!(out, "account,record_id,record_secret")?;
+    let pb = bar(progress, None, "accounts read and hashed");
+    // Per account, in input order: its leaf hash, balances (a per account), and record id.
+    let mut leaves: Vec<Digest> = Vec::new();
+    let mut sums: Vec<u128> = Vec::new();
+    let mut ids: Vec<([u8; 16], u32)> = Vec::new();
+    let mut lines: Vec<u64> = Vec::new();
+    let hs = Hashers::default();
+    read_balances(balances, assets, |rows| {
+        if leaves.len() + rows.len() > 1 << 32 {
+            bail!("more than 2^32 accounts");
+        }
+        let hashed: Vec<([u8; 32], [u8; 16], Digest)> = rows
+            .par_iter()
+            .map(|r| {
+                let secret = core::record_secret(snapshot_secret, &r.account);
+                (secret, core::record_id(&secret), hs.leaf(&secret, &r.balances))
+            })
+            .collect();
+        let mut line = Vec::with_capacity(200);
+        for (r, (secret, id, leaf)) in rows.iter().zip(hashed) {
+            line.clear();
+            let account = if r.account.contains([',', '"']) {
+                format!("\"{}\"", r.account.replace('"', "\"\""))
+            } else {
+                r.account.clone()
+            };
+            line.extend_from_slice(account.as_bytes());
+            line.push(b',');
+            line.extend_from_slice(hex::encode(id).as_bytes());
+            line.push(b',');
+            line.extend_from_slice(hex::encode(secret).as_bytes());
+            line.push(b'\n');
+            out.write_all(&line)?;
+            ids.push((id, leaves.len() as u32));
+            lines.push(r.line);
+            leaves.push(leaf);
+            sums.extend_from_slice(&r.balances);
+        }
+        pb.inc(rows.len() as u64);
+        Ok(())
+    })?;
+    pb.finish_and_clear();
+    out.flush()?;
+    out.get_ref().sync_all()?;
+    drop(out);
+    let n = leaves.len();
+    if n == 0 {
+        bail!("{} lists no accounts", balances.display());
+    }
+    let height = (n.max(2).next_power_of_two().trailing_zeros()).max(1);
+    if height > MAX_HEIGHT.min(32) {
+        bail!("{n} accounts are too many for one tree");
+    }
+    let padded = 1usize << height;
+    phases.push(("read, hash leaves, write records", t.elapsed()));
+
+    // A secret shuffle of the slots: account i takes slot[i]; the other slots are padding.
+    let t = std::time::Instant::now();
+    let seed = blake3::derive_key("vigil 2026-11-24 liabilities slot shuffle v1", snapshot_secret);
+    let mut slots: Vec<u32> = (0..padded as u64).map(|s| s as u32).collect();
+    slots.shuffle(&mut rand_chacha::ChaCha20Rng::from_seed(seed));
+    let mut account_at = vec![u32::MAX; padded];
+    for (i, &s) in slots[..n].iter().enumerate() {
+        account_at[s as usize] = i as u32;
+    }
+    // Record ids, sorted: a repeated account gives a repeated record id.
+    ids.par_sort_unstable();
+    if let Some(w) = ids.windows(2).find(|w| w[0].0 == w[1].0) {
+        let (x, y) = (lines[w[0].1 as usize], lines[w[1].1 as usize]);
+        bail!("line {}: the account of line {} appears again", x.max(y), x.min(y));
+    }
+    drop(lines);
+    phases.push(("shuffle slots, sort record ids", t.elapsed()));
+
+    let t = std::time::Instant::now();
+    let staging = tree_dir.with_extension("staging");
+    let _ = std::fs::remove_dir_all(&staging);
+    std::fs::create_dir_all(&staging)?;
+    let mut opts = Options::default();
+    opts.create_if_missing(true);
+    let mut files: Vec<PathBuf> = Vec::new();
+    {
+        let path = staging.join("records.sst");
+        let mut w = SstFileWriter::create(&opts);
+        w.open(&path)?;
+        for (id, i) in &ids {
+            w.put(record_key(id), (slots[*i as usize] as u64).to_be_bytes())?;
+        }
+        w.finish()?;
+        files.push(path);
+    }
+    drop(ids);
+    drop(slots);
+
+    // Level-0 tiles, in parallel ranges, each range its own sorted SST file.
+    let pk = core::padding_key(snapshot_secret);
+    let tiles0 = padded.div_ceil(TILE);
+    let per_tile = padded.min(TILE);
+    let parts = (rayon::current_num_threads() * 4).min(tiles0).max(1);
+    let pb = bar(progress, Some(tiles0 as u64), "leaf tiles written");
+    let zero = vec![0u128; a];
+    let ranges: Vec<(usize, usize)> =
+        (0..parts).map(|p| (tiles0 * p / parts, tiles0 * (p + 1) / parts)).filter(|(x, y)| x < y).collect();
+    let results: Vec<Result<(PathBuf, Nodes)>> = ranges
+        .par_iter()
+        .map(|&(from, to)| {
+            let path = staging.join(format!("leaves-{from:012}.sst"));
+            let mut w = SstFileWriter::create(&opts);
+            w.open(&path)?;
+            let mut above = Nodes::new(a, to - from);
+            for tile in from..to {
+                let mut nodes = Nodes::new(a, per_tile);
+                for slot in tile * per_tile..(tile + 1) * per_tile {
+                    match account_at[slot] {
+                        u32::MAX => nodes.push(hs.padding(&pk, slot as u64), &zero),
+                        i => nodes.push(leaves[i as usize], &sums[i as usize * a..(i as usize + 1) * a]),
+                    }
+                }
+                w.put(tile_key(0, tile as u64), nodes.encode())?;
+                let (h, s) = nodes.root(&hs)?;
+                above.push(h, &s);
+                if tile % 1024 == 0 {
+                    pb.inc(1024.min(to - tile) as u64);
+                }
+            }
+            w.finish()?;
+            Ok((path, above))
+        })
+        .collect();
+    pb.finish_and_clear();
+    drop(account_at);
+    drop(leaves);
+    drop(sums);
+    let mut level_nodes = Nodes::new(a, tiles0);
+    for r in results {
+        let (path, above) = r?;
+        files.push(path);
+        level_nodes.hashes.extend(above.hashes);
+        level_nodes.sums.extend(above.sums);
+    }
+    phases.push(("leaf tiles (hash, write SST)", t.elapsed()));
+
+    // The upper tiles, one SST file in key order.
+    let t = std::time::Instant::now();
+    let (root, root_sums) = if padded <= TILE {
+        (level_nodes.hashes[0], level_nodes.sums.clone())
+    } else {
+        let path = staging.join("upper.sst");
+        let mut w = SstFileWriter::create(&opts);
+        w.open(&path)?;
+        let mut level = TILE_LEVELS;
+        let mut cur = level_nodes;
+        let root = loop {
+            let per = cur.hashes.len().min(TILE);
+            let mut next = Nodes::new(a, cur.hashes.len() / per);
+            for t in 0..cur.hashes.len() / per {
+                let mut tile = Nodes::new(a, per);
+                for i in t * per..(t + 1) * per {
+                    tile.push(cur.hashes[i], cur.sums(i));
+                }
+                w.put(tile_key(level, t as u64), tile.encode())?;
+                let (h, s) = tile.root(&hs)?;
+                next.push(h, &s);
+            }
+            if next.hashes.len() == 1 {
+                break (next.hashes[0], next.sums);
+            }
+            cur = next;
+            level += TILE_LEVELS;
+        };
+        w.finish()?;
+        files.push(path);
+        root
+    };
+    let meta = TreeMeta {
+        snapshot: snapshot.to_string(),
+        assets: assets.to_vec(),
+        height,
+        accounts: n as u64,
+        root: root.to_hex(),
+        liabilities: root_sums.iter().map(|s| Amount(*s)).collect(),
+    };
+    if root_sums.iter().any(|s| Amount::parse(&s.to_string()).is_err()) {
+        bail!("a liabilities total has more than 38 digits");
+    }
+    let db = DB::open(&opts, &staging.join("db")).context("creating the tree store")?;
+    db.ingest_external_file(files.clone()).context("ingesting the tree")?;
+    db.put(META, serde_json::to_vec(&meta)?)?;
+    db.flush()?;
+    drop(db);
+    for f in &files {
+        let _ = std::fs::remove_file(f);
+    }
+    std::fs::rename(staging.join("db"), tree_dir)?;
+    std::fs::remove_dir_all(&staging)?;
+    phases.push(("upper tiles, ingest into RocksDB", t.elapsed()));
+    Ok(Built { meta, root, sums: root_sums, phases })
+}
+
+fn bar(on: bool, len: Option<u64>, what: &str) -> indicatif::ProgressBar {
+    if !on || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        return indicatif::ProgressBar::hidden();
+    }
+    let pb = indicatif::ProgressBar::with_draw_target(len, indicatif::ProgressDrawTarget::stderr());
+    let template = if len.is_some() {
+        format!("{{elapsed_precise}} [{{bar:40}}] {{human_pos}}/{{human_len}} {what}, {{per_sec}}, ETA {{eta}}")
+    } else {
+        format!("{{elapsed_precise}} {{human_pos}} {what}, {{per_sec}}")
+    };
+    if let Ok(style) = indicatif::ProgressStyle::with_template(&template) {
+        pb.set_style(style.progress_chars("=> "));
+    }
+    pb
+}
+
+/// A built tree, opened read-only.
+pub struct Tree {
+    db: DB,
+    pub meta: TreeMeta,
+}
+
+impl Tree {
+    pub fn open(dir: &Path) -> Result<Tree> {
+        let db = DB::open_for_read_only(&Options::default(), dir, false)
+            .with_context(|| format!("opening the tree store {}", dir.display()))?;
+        let meta = db.get(META)?.ok_or_else(|| anyhow!("{} holds no finished tree", dir.display()))?;
+        let meta: TreeMeta = serde_json::from_slice(&meta).context("tree meta")?;
+        Ok(Tree { db, meta })
+    }
+
+    /// The proof of a record, or `None` if the snapshot has no such record.
+    pub fn proof(&self, record_id: &[u8; 16]) -> Result<Option<Proof>> {
+        let Some(slot) = self.db.get(record_key(record_id))? else { return Ok(None) };
+        let slot = u64::from_be_bytes(slot.as_slice().try_into().context("bad slot")?);
+        let (a, h) = (self.meta.assets.len(), self.meta.height);
+        let hs = Hashers::default();
+        let mut siblings = Vec::with_capacity(h as usize);
+        let mut balances = Vec::new();
+        let mut level = 0;
+        while level < h {
+            let node = slot >> level;
+            let bytes = self
+                .db
+                .get(tile_key(level, node / TILE as u64))?
+                .ok_or_else(|| anyhow!("tile {level}/{} missing", node / TILE as u64))?;
+            let mut cur = Nodes::decode(&bytes, a)?;
+            let mut i = (node % TILE as u64) as usize;
+            if level == 0 {
+                balances = cur.sums(i).to_vec();
+            }
+            while cur.hashes.len() > 1 && level < h {
+                siblings.push((cur.hashes[i ^ 1], cur.sums(i ^ 1).to_vec()));
+                cur = cur.up(&hs)?;
+                i /= 2;
+                level += 1;
+            }
+        }
+        Ok(Some(Proof { snapshot: self.meta.snapshot.clone(), record_id: *record_id, index: slot, balances, siblings }))
+    }
+}
+
+/// Where a snapshot's tree lives under a reserves dir: the id with every byte but
+/// `A–Z a–z 0–9 _ -` written `.xx` (hex), so that no id can name another path (`..`, `a/b`)
+/// and no two ids share a folder.
+pub fn tree_dir(reserves_dir: &Path, snapshot: &str) -> PathBuf {
+    let mut name = String::with_capacity(snapshot.len());
+    for b in snapshot.bytes() {
+        if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' {
+            name.push(b as char);
+        } else {
+            name.push_str(&format!(".{b:02x}"));
+        }
+    }
+    reserves_dir.join(name)
+}
+
+/// What `vigil reserves build` is asked to do.
+pub struct Publish<'a> {
+    pub snapshot: &'a str,
+    pub cut_off_ms: u64,
+    /// The assets, in the tree's order; by default those of the attestations, in order.
+    pub assets: Option<Vec<String>>,
+    pub balances: &'a Path,
+    /// The custody service's signed `reserve_attestation` submissions.
+    pub attestations: Vec<Submission>,
+    /// Signs the `reserve_snapshot` entry (a key allowed that kind).
+    pub key: &'a SignerKey,
+    pub now_ms: u64,
+    pub records: &'a Path,
+    pub reserves_dir: &'a Path,
+    pub progress: bool,
+}
+
+/// What was published.
+#[derive(Debug, Clone, Serialize)]
+pub struct Published {
+    pub snapshot: String,
+    pub seq: u64,
+    pub attestations: Vec<u64>,
+    pub accounts: u64,
+    pub padded_size: u64,
+    pub liabilities_root: String,
+    pub assets: Vec<vigil_core::event::AssetReserves>,
+    pub tree: PathBuf,
+    pub records: PathBuf,
+}
+
+/// Reads signed submissions, one JSON object per line (what `vigil sign` prints).
+pub fn read_submissions(path: &Path) -> Result<Vec<Submission>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        out.push(serde_json::from_str(line).map_err(|e| anyhow!("{} line {}: {e}", path.display(), i + 1))?);
+    }
+    Ok(out)
+}
+
+/// The whole of a snapshot: appends the custody service's attestations through `sink` (again
+/// is harmless: idempotency keys answer with the first receipt), builds the tree with a fresh
+/// secret, then appends the `reserve_snapshot` entry naming the attestations.
+pub fn publish(sink: &mut dyn crate::demo::Sink, p: Publish<'_>) -> Result<Published> {
+    let mut attested: Vec<ReserveAttestation> = Vec::new();
+    for (i, sub) in p.attestations.iter().enumerate() {
+        let parsed = sub.clone().parse().map_err(|e| anyhow!("reserves line {}: {e}", i + 1))?;
+        match parsed.statement.event {
+            Event::ReserveAttestation(a) => attested.push(a),
+            other => {
+                bail!("reserves line {}: a {} event; reserves are reserve_attestation events", i + 1, other.kind())
+            }
+        }
+    }
+    if attested.is_empty() {
+        bail!("no reserve attestations: a snapshot states reserves as attested by the custody service");
+    }
+    let assets = match p.assets {
+        Some(a) => a,
+        None => attested.iter().fold(Vec::new(), |mut v: Vec<String>, a| {
+            if !v.contains(&a.asset) {
+                v.push(a.asset.clone());
+            }
+            v
+        }),
+    };
+    let mut reserves = vec![0u128; assets.len()];
+    for a in &attested {
+        let i = assets.iter().position(|x| *x == a.asset).ok_or_else(|| {
+            anyhow!("an attestation is of {}, which is not among the assets {}", a.asset, assets.join(", "))
+        })?;
+        reserves[i] = reserves[i].checked_add(a.balance.0).ok_or_else(|| anyhow!("{} reserves overflow", a.asset))?;
+    }
+    let dir = tree_dir(p.reserves_dir, p.snapshot);
+    std::fs::create_dir_all(p.reserves_dir)?;
+    let secret: [u8; 32] = rand::random();
+    let built = build(p.snapshot, &assets, &secret, p.balances, p.records, &dir, p.progress)?;
+    // Nothing is logged unless the tree was built; if logging fails, the tree and the records
+    // (useless without their entry) go, so that the same command can simply run again.
+    let logged = (|| -> Result<(Vec<u64>, u64, Vec<vigil_core::event::AssetReserves>)> {
+        let seqs = sink.append(&p.attestations).context("appending the reserve attestations")?;
+        let items: Vec<vigil_core::event::AssetReserves> = assets
+            .iter()
+            .zip(&built.sums)
+            .zip(&reserves)
+            .map(|((asset, &l), &r)| vigil_core::event::AssetReserves {
+                asset: asset.clone(),
+                liabilities: Amount(l),
+                reserves: Amount(r),
+                ratio: vigil_core::event::ratio(r, l),
+            })
+            .collect();
+        let event = Event::from_value(serde_json::json!({
+            "kind": "reserve_snapshot", "snapshot": p.snapshot, "cut_off_ms": p.cut_off_ms,
+            "liabilities_root": built.root.to_hex(), "padded_size": built.meta.padded_size(),
+            "assets": items, "attestations": seqs,
+        }))
+        .map_err(|e| anyhow!("the snapshot entry: {e}"))?;
+        let sub = crate::client::sign_event(p.key, event, &format!("reserve-snapshot-{}", p.snapshot), p.now_ms)?;
+        let seq = sink.append(&[sub]).context("appending the reserve snapshot")?[0];
+        Ok((seqs, seq, items))
+    })();
+    let (seqs, seq, items) = match logged {
+        Ok(x) => x,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&dir);
+            let _ = std::fs::remove_file(p.records);
+            return Err(e);
+        }
+    };
+    Ok(Published {
+        snapshot: p.snapshot.to_string(),
+        seq,
+        attestations: seqs,
+        accounts: built.meta.accounts,
+        padded_size: built.meta.padded_size(),
+        liabilities_root: built.root.to_hex(),
+        assets: items,
+        tree: dir,
+        records: p.records.to_path_buf(),
+    })
+}

@@ -334,14 +334,126 @@ impl DemoKeys {
     }
 }
 
+/// The demo's proof-of-reserves snapshots: (time, id, BTC reserves above the liabilities in
+/// whole BTC). A week before the breach the exchange holds 15,000 BTC more than it owes; the
+/// day after, the SAFU payout has made every user whole, and the cushion is 7,000 BTC smaller.
+const SNAPSHOTS: [(u64, &str, u64); 2] =
+    [(DAY0_MS - 6 * DAY, "por-2019-05-01", 15_000), (DAY0_MS + 36 * HOUR, "por-2019-05-08", 8_000)];
+/// Entries each demo snapshot adds: four wallet attestations and the snapshot.
+pub const ENTRIES_PER_SNAPSHOT: usize = 5;
+/// Entries the demo's snapshots add to the story.
+pub const RESERVE_ENTRIES: usize = SNAPSHOTS.len() * ENTRIES_PER_SNAPSHOT;
+/// Accounts in the demo's balances.
+const DEMO_ACCOUNTS: u64 = 5_000;
+
+/// Where the demo keeps its liabilities trees and records: beside its data dir.
+pub fn reserves_dir_of(data_dir: &Path) -> std::path::PathBuf {
+    let mut s = data_dir.as_os_str().to_owned();
+    s.push(".reserves");
+    s.into()
+}
+
+/// The demo's balances at a cut-off (deterministic: the same every run), as CSV in `path`.
+/// Returns the per-asset totals (BTC, ETH, USDT).
+fn write_demo_balances(path: &Path) -> Result<[u128; 3]> {
+    use std::io::Write;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(20_190_501);
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    writeln!(out, "account,BTC,ETH,USDT")?;
+    let mut totals = [0u128; 3];
+    for i in 0..DEMO_ACCOUNTS {
+        // Most accounts hold little; a few hold a lot (BTC in satoshi, ETH in wei, USDT in 10^-6).
+        let whale = rng.gen_ratio(1, 50);
+        let btc =
+            rng.gen_range(0..if whale { 2_000 } else { 40 }) as u128 * 100_000_000 + rng.gen_range(0..100_000_000u128);
+        let eth = rng.gen_range(0..if whale { 20_000 } else { 300 }) as u128 * 1_000_000_000_000_000_000;
+        let usdt = rng.gen_range(0..if whale { 50_000_000 } else { 500_000 }) as u128 * 1_000_000;
+        writeln!(out, "acct-{i:05},{btc},{eth},{usdt}")?;
+        for (t, v) in totals.iter_mut().zip([btc, eth, usdt]) {
+            *t += v;
+        }
+    }
+    out.flush()?;
+    Ok(totals)
+}
+
+/// Publishes one of [`SNAPSHOTS`]: the custody service attests its wallets, the treasury logs
+/// the snapshot. Its records (the users' record ids and secrets) go beside the tree.
+fn publish_snapshot(
+    sink: &mut dyn Sink,
+    keys: &DemoKeys,
+    reserves_dir: &Path,
+    (at, id, cushion_btc): (u64, &str, u64),
+) -> Result<crate::reserves::Published> {
+    std::fs::create_dir_all(reserves_dir)?;
+    let balances = reserves_dir.join(format!("{id}.balances.csv"));
+    let [btc, eth, usdt] = write_demo_balances(&balances)?;
+    let hot = 7_500u128 * 100_000_000;
+    let wallets = [
+        ("BTC", "hot-btc-1", "bc1qhotwallet0demo", hot),
+        ("BTC", "cold-btc-1", "bc1qcoldwallet0demo", btc + cushion_btc as u128 * 100_000_000 - hot),
+        ("ETH", "cold-eth-1", "0xc01dc01dc01dc01d", eth + eth / 50),
+        ("USDT", "cold-usdt-1", "0x05d7c01d05d7c01d", usdt + usdt / 40),
+    ];
+    let attestations = wallets
+        .iter()
+        .map(|(asset, wallet, address, balance)| {
+            let event = Event::from_value(json!({"kind": "reserve_attestation", "asset": asset, "wallet": wallet,
+                "address": address, "balance": balance.to_string(), "block_height": (574_000 + (at as i64 - DAY0_MS as i64) / 600_000) as u64,
+                "as_of_ms": at}))
+            .map_err(|e| anyhow!("{e}"))?;
+            Ok(sign_event(keys.get("custody")?, event, &format!("{id}-{wallet}"), at)?)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let records = reserves_dir.join(format!("{id}.records.csv"));
+    let _ = std::fs::remove_file(&records);
+    let _ = std::fs::remove_dir_all(crate::reserves::tree_dir(reserves_dir, id));
+    let p = crate::reserves::publish(
+        sink,
+        crate::reserves::Publish {
+            snapshot: id,
+            cut_off_ms: at,
+            assets: None,
+            balances: &balances,
+            attestations,
+            key: keys.get("treasury")?,
+            now_ms: at,
+            records: &records,
+            reserves_dir,
+            progress: false,
+        },
+    )?;
+    std::fs::remove_file(&balances)?;
+    Ok(p)
+}
+
+/// The record id and secret of the first account in the latest demo snapshot's records file.
+pub fn sample_record(reserves_dir: &Path) -> Option<(String, String)> {
+    let id = SNAPSHOTS[SNAPSHOTS.len() - 1].1;
+    let text = std::fs::read_to_string(reserves_dir.join(format!("{id}.records.csv"))).ok()?;
+    let mut f = text.lines().nth(1)?.split(',');
+    let (_, rid, secret) = (f.next()?, f.next()?, f.next()?);
+    Some((rid.to_string(), secret.to_string()))
+}
+
 /// Appends the story through `sink`, setting `clock` to each batch's time first (events at the
-/// same time by the same service form one batch). Returns the number of entries appended.
-pub fn seed(sink: &mut dyn Sink, clock: &DemoClock, keys: &DemoKeys) -> Result<usize> {
+/// same time by the same service form one batch), and publishes the proof-of-reserves
+/// snapshots at their times (trees and records in `reserves_dir`). Returns the number of
+/// entries appended.
+pub fn seed(sink: &mut dyn Sink, clock: &DemoClock, keys: &DemoKeys, reserves_dir: &Path) -> Result<usize> {
     let story = story();
     let mut attack_seqs: Vec<u64> = Vec::new();
     let mut appended = 0;
     let mut i = 0;
-    while i < story.len() {
+    let mut snapshots = SNAPSHOTS.iter().peekable();
+    while i < story.len() || snapshots.peek().is_some() {
+        if let Some(&&snap) = snapshots.peek().filter(|s| i == story.len() || s.0 <= story[i].at_ms) {
+            clock.set(snap.0);
+            let p = publish_snapshot(sink, keys, reserves_dir, snap)?;
+            appended += p.attestations.len() + 1;
+            snapshots.next();
+            continue;
+        }
         let (at, service) = (story[i].at_ms, story[i].service);
         let mut j = i;
         let mut batch = Vec::new();
@@ -414,6 +526,7 @@ pub fn demo_config(keys_dir: &Path, data_dir: &Path) -> Result<Config> {
     let text = format!(
         r#"
 data_dir = {data:?}
+reserves_dir = {reserves:?}
 log_key = {log:?}
 operator_key = {op:?}
 auditors = [{a:?}]
@@ -428,12 +541,13 @@ vkey = {o:?}
 kinds = ["freeze", "unfreeze", "credential_reset", "maintenance", "incident_open", "incident_update", "incident_close"]
 [[services]]
 vkey = {t:?}
-kinds = ["safu_contribution", "safu_payout"]
+kinds = ["safu_contribution", "safu_payout", "reserve_snapshot"]
 [[services]]
 vkey = {c:?}
-kinds = ["reserve_snapshot"]
+kinds = ["reserve_attestation"]
 "#,
         data = data_dir,
+        reserves = reserves_dir_of(data_dir),
         log = keys_dir.join("vigil.example_audit-log.key"),
         op = keys_dir.join("operator.key"),
         w = keys_dir.join("withdrawals.vkey"),
@@ -464,6 +578,6 @@ pub fn write_demo_log(keys_dir: &Path, data_dir: &Path) -> Result<Engine> {
     let mut ec = crate::engine::EngineConfig::new(cfg.log_signer()?);
     ec.clock = clock.clone();
     let engine = crate::config::open_ledger(&cfg, ec)?;
-    seed(&mut &engine, &clock, &DemoKeys::load(keys_dir)?)?;
+    seed(&mut &engine, &clock, &DemoKeys::load(keys_dir)?, &cfg.reserves_dir)?;
     Ok(engine)
 }

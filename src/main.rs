@@ -26,6 +26,9 @@ struct ConfigArgs {
     /// The RocksDB data dir.
     #[arg(long, env = "VIGIL_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    /// Where proof-of-reserves trees live (`vigil reserves build --reserves-dir`).
+    #[arg(long, env = "VIGIL_RESERVES_DIR")]
+    reserves_dir: Option<PathBuf>,
     /// The log's private key (signs checkpoints; its name is the origin).
     #[arg(long, env = "VIGIL_LOG_KEY")]
     log_key: Option<PathBuf>,
@@ -54,6 +57,9 @@ impl ConfigArgs {
         };
         if let Some(v) = &self.data_dir {
             c.data_dir = v.clone();
+        }
+        if let Some(v) = &self.reserves_dir {
+            c.reserves_dir = v.clone();
         }
         if let Some(v) = &self.log_key {
             c.log_key = v.clone();
@@ -128,6 +134,22 @@ enum Command {
         /// JSON lines: an event, or {"idempotency_key": "...", "event": {...}}; `-` for stdin.
         #[arg(default_value = "-")]
         input: String,
+    },
+    /// Sign events (JSON lines from FILE or stdin) with a service key without sending them;
+    /// prints one signed submission per line, what `POST /v1/events` and `vigil reserves
+    /// build --reserves` take (e.g. a custody service's reserve attestations).
+    Sign {
+        /// The service's private key file.
+        #[arg(long)]
+        key: PathBuf,
+        /// JSON lines: an event, or {"idempotency_key": "...", "event": {...}}; `-` for stdin.
+        #[arg(default_value = "-")]
+        input: String,
+    },
+    /// Proof of reserves: build a snapshot's liabilities tree and log it; verify a user's proof.
+    Reserves {
+        #[command(subcommand)]
+        command: ReservesCommand,
     },
     /// As an auditor, fetch the private-field openings of an entry from an internal API
     /// (a request signed with the auditor's key); prints them as JSON.
@@ -226,6 +248,66 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum ReservesCommand {
+    /// Build the liabilities sum tree of a snapshot from the balances at its cut-off, store it
+    /// under the reserves dir, append the custody service's attestations and the
+    /// `reserve_snapshot` entry, and write each account's record id and secret to a new
+    /// private file (CSV). Prints the snapshot as JSON.
+    Build {
+        /// Balances: CSV with an `account,BTC,…` header, or JSON lines
+        /// {"account": "…", "balances": {"BTC": "…"}}; minor units.
+        #[arg(long)]
+        balances: PathBuf,
+        /// Reserve attestations signed by the custody service (`vigil sign` output).
+        #[arg(long)]
+        reserves: PathBuf,
+        /// The snapshot id, e.g. por-2026-11-24.
+        #[arg(long)]
+        snapshot: String,
+        /// The balances' cut-off time, Unix milliseconds (default: now).
+        #[arg(long)]
+        cut_off_ms: Option<u64>,
+        /// The assets in the tree's order (default: those attested, in order), comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        assets: Option<Vec<String>>,
+        /// Base URL of the internal append API.
+        #[arg(long)]
+        url: String,
+        /// The private key that signs the snapshot entry (allowed `reserve_snapshot`).
+        #[arg(long)]
+        key: PathBuf,
+        /// Where the trees live (the server's `reserves_dir`).
+        #[arg(long, default_value = "reserves")]
+        reserves_dir: PathBuf,
+        /// The private output: account, record id, record secret; must not exist.
+        #[arg(long)]
+        records: PathBuf,
+    },
+    /// Verify one user's balances in a snapshot: the proof leads, with the user's secret, to the
+    /// root and totals of a `reserve_snapshot` entry proven included in the log's checkpoint.
+    /// Exit 1 when it does not.
+    Verify {
+        /// The public server's base URL.
+        #[arg(long)]
+        url: String,
+        /// The log's verifier key file (signed-note vkey), pinned by you.
+        #[arg(long)]
+        log_key: PathBuf,
+        /// Your record secret (64 hex digits).
+        #[arg(long)]
+        secret: String,
+        /// A proof file; without it the proof is fetched by the record id.
+        #[arg(long)]
+        proof: Option<PathBuf>,
+        /// The snapshot id, when fetching (default: the latest).
+        #[arg(long)]
+        snapshot: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli.command) {
@@ -258,6 +340,8 @@ fn run(cmd: Command) -> Result<ExitCode> {
         Command::Demo { data_dir, fresh, keys, no_serve, public, internal, every_ms } => {
             return demo(DemoArgs { data_dir, fresh, keys, no_serve, public, internal, every_ms });
         }
+        Command::Sign { key, input } => return sign(&key, &input),
+        Command::Reserves { command } => return reserves(command),
         Command::Openings { url, key, seq } => {
             let key = read_signer(&key)?;
             let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as u64;
@@ -427,8 +511,13 @@ fn demo(a: DemoArgs) -> Result<ExitCode> {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
     use vigil::demo::{DemoClock, DemoKeys};
-    if a.fresh && a.data_dir.exists() {
-        std::fs::remove_dir_all(&a.data_dir).with_context(|| format!("emptying {}", a.data_dir.display()))?;
+    let reserves_dir = vigil::demo::reserves_dir_of(&a.data_dir);
+    if a.fresh {
+        for d in [&a.data_dir, &reserves_dir] {
+            if d.exists() {
+                std::fs::remove_dir_all(d).with_context(|| format!("emptying {}", d.display()))?;
+            }
+        }
     }
     let clock = Arc::new(DemoClock::new(vigil::demo::story_start_ms()));
     // An existing demo log goes on from its own last time.
@@ -462,7 +551,7 @@ fn demo(a: DemoArgs) -> Result<ExitCode> {
                     }
                     None => {
                         let t = std::time::Instant::now();
-                        let n = vigil::demo::seed(&mut client, &clock, &keys)?;
+                        let n = vigil::demo::seed(&mut client, &clock, &keys, &reserves_dir)?;
                         println!("Appended the story through http://{i}/v1/events: {n} events in {:.1?}.", t.elapsed());
                     }
                 }
@@ -479,6 +568,17 @@ fn demo(a: DemoArgs) -> Result<ExitCode> {
                 println!("  incidents:   http://{p}/v1/incidents");
                 println!("  the breach:  http://{p}/v1/incidents/{}", vigil::demo::INCIDENT);
                 println!("  SAFU fund:   http://{p}/v1/safu");
+                println!("  reserves:    http://{p}/v1/reserves");
+                if let Some((id, secret)) = vigil::demo::sample_record(&reserves_dir) {
+                    println!(
+                        "  my balance:  vigil reserves verify --url http://{p} --log-key {}/vigil.example_audit-log.vkey --secret {secret}",
+                        a.keys.display()
+                    );
+                    println!(
+                        "               (record {id} of {}; the others are in its records file)",
+                        reserves_dir.display()
+                    );
+                }
                 println!("  entries:     http://{p}/v1/entries?kind=alarm");
                 println!(
                     "  append:      vigil append --url http://{i} --key {}/risk.key events.jsonl",
@@ -565,6 +665,110 @@ fn append(url: &str, key: &std::path::Path, batch: usize, input: &str) -> Result
     }
     flush(&mut pending, &mut out)?;
     Ok(ExitCode::SUCCESS)
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+fn sign(key: &std::path::Path, input: &str) -> Result<ExitCode> {
+    use std::io::{BufRead, Write};
+    let key = read_signer(key)?;
+    let reader: Box<dyn BufRead> = if input == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(std::io::BufReader::new(std::fs::File::open(input).with_context(|| format!("opening {input}"))?))
+    };
+    let mut out = std::io::stdout().lock();
+    for (n, line) in reader.lines().enumerate() {
+        let line = line.context("reading input")?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let (idem, event) = vigil::client::parse_line(&line).map_err(|e| anyhow::anyhow!("line {}: {e}", n + 1))?;
+        let sub = vigil::client::sign_event(&key, event, &idem, now_ms())?;
+        writeln!(out, "{}", serde_json::to_string(&sub)?)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn reserves(cmd: ReservesCommand) -> Result<ExitCode> {
+    match cmd {
+        ReservesCommand::Build {
+            balances,
+            reserves,
+            snapshot,
+            cut_off_ms,
+            assets,
+            url,
+            key,
+            reserves_dir,
+            records,
+        } => {
+            let key = read_signer(&key)?;
+            let attestations = vigil::reserves::read_submissions(&reserves)?;
+            let mut client = vigil::client::AppendClient::new(&url);
+            let p = vigil::reserves::publish(
+                &mut client,
+                vigil::reserves::Publish {
+                    snapshot: &snapshot,
+                    cut_off_ms: cut_off_ms.unwrap_or_else(now_ms),
+                    assets,
+                    balances: &balances,
+                    attestations,
+                    key: &key,
+                    now_ms: now_ms(),
+                    records: &records,
+                    reserves_dir: &reserves_dir,
+                    progress: true,
+                },
+            )?;
+            println!("{}", serde_json::to_string_pretty(&p)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        ReservesCommand::Verify { url, log_key, secret, proof, snapshot, json } => {
+            let key = read_verifier(&log_key)?;
+            let mut s = [0u8; 32];
+            if secret.len() != 64 || hex::decode_to_slice(&secret, &mut s).is_err() {
+                anyhow::bail!("--secret must be 64 hex digits (the record secret the exchange gave you)");
+            }
+            let proof = match &proof {
+                Some(p) => Some(std::fs::read(p).with_context(|| format!("reading {}", p.display()))?),
+                None => None,
+            };
+            match vigil::reserves::verify_user(&url, &key, &s, proof.as_deref(), snapshot.as_deref()) {
+                Ok(r) => {
+                    if json {
+                        println!("{}", serde_json::to_string_pretty(&r)?);
+                    } else {
+                        println!(
+                            "verified: record {} is in snapshot {} (entry {}, in the checkpoint of {} entries)",
+                            r.record_id, r.snapshot, r.seq, r.checkpoint_size
+                        );
+                        for b in &r.balances {
+                            println!(
+                                "  {:<6} your balance {:>24}   all users {:>26}   reserves {:>26}   ratio {}",
+                                b.asset,
+                                b.balance,
+                                b.liabilities,
+                                b.reserves,
+                                b.ratio.as_deref().unwrap_or("-")
+                            );
+                        }
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(VerifyFailure::Failed(m)) => {
+                    if json {
+                        println!("{}", serde_json::json!({"verified": false, "error": m}));
+                    }
+                    eprintln!("vigil: NOT VERIFIED: {m}");
+                    Ok(ExitCode::from(1))
+                }
+                Err(VerifyFailure::CouldNotRun(m)) => Err(anyhow::anyhow!(m)),
+            }
+        }
+    }
 }
 
 fn stress(config: PathBuf, key: PathBuf, count: u64, batch: usize, tag: String) -> Result<()> {

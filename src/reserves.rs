@@ -271,7 +271,8 @@ pub struct Built {
 /// Builds the tree of one snapshot from a balances file: writes each account's record id
 /// and secret to `records` (CSV `account,record_id,record_secret`, created new, mode 0600)
 /// and the tree to a new RocksDB at `tree_dir`. `snapshot_secret` must be fresh and random
-/// for every snapshot.
+/// for every snapshot. On any error (a bad row, a full disk) neither exists afterwards.
+#[allow(clippy::too_many_arguments)]
 pub fn build(
     snapshot: &str,
     assets: &[String],
@@ -281,12 +282,36 @@ pub fn build(
     tree_dir: &Path,
     progress: bool,
 ) -> Result<Built> {
-    let a = assets.len();
-    if a == 0 || a > MAX_ASSETS {
-        bail!("a snapshot has 1 to {MAX_ASSETS} assets, not {a}");
+    if records.exists() {
+        bail!("the records file {} already exists; it is never overwritten", records.display());
     }
     if tree_dir.exists() {
         bail!("{} already exists: a snapshot's tree is written once", tree_dir.display());
+    }
+    let tmp = records.with_extension("partial");
+    let r = build_inner(snapshot, assets, snapshot_secret, balances, tree_dir, progress, &tmp)
+        .and_then(|b| std::fs::rename(&tmp, records).map(|()| b).context("renaming the records file"));
+    if r.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+        let _ = std::fs::remove_dir_all(tree_dir.with_extension("staging"));
+        let _ = std::fs::remove_dir_all(tree_dir);
+    }
+    r
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build_inner(
+    snapshot: &str,
+    assets: &[String],
+    snapshot_secret: &[u8; 32],
+    balances: &Path,
+    tree_dir: &Path,
+    progress: bool,
+    records_tmp: &Path,
+) -> Result<Built> {
+    let a = assets.len();
+    if a == 0 || a > MAX_ASSETS {
+        bail!("a snapshot has 1 to {MAX_ASSETS} assets, not {a}");
     }
     let mut phases = Vec::new();
     let t = std::time::Instant::now();
@@ -295,8 +320,7 @@ pub fn build(
         o.write(true).create_new(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
-        o.open(records)
-            .with_context(|| format!("creating the records file {} (it must not exist)", records.display()))?
+        o.open(records_tmp).with_context(|| format!("creating {}", records_tmp.display()))?
     };
     let mut out = std::io::BufWriter::with_capacity(1 << 20, out);
     writeln!(out, "account,record_id,record_secret")?;
@@ -700,5 +724,101 @@ pub fn publish(sink: &mut dyn crate::demo::Sink, p: Publish<'_>) -> Result<Publi
         assets: items,
         tree: dir,
         records: p.records.to_path_buf(),
+    })
+}
+
+/// One asset of a verified user proof.
+#[derive(Debug, Clone, Serialize)]
+pub struct UserBalance {
+    pub asset: String,
+    pub balance: Amount,
+    /// The snapshot's totals for the asset.
+    pub liabilities: Amount,
+    pub reserves: Amount,
+    pub ratio: Option<String>,
+}
+
+/// What `vigil reserves verify` established.
+#[derive(Debug, Clone, Serialize)]
+pub struct UserReport {
+    pub verified: bool,
+    pub snapshot: String,
+    pub record_id: String,
+    /// The `reserve_snapshot` entry and the checkpoint it was proven included in.
+    pub seq: u64,
+    pub checkpoint_size: u64,
+    pub cut_off_ms: u64,
+    pub balances: Vec<UserBalance>,
+}
+
+/// Verifies a user's proof (given, or fetched from the public server by the record id derived
+/// from `secret`) against the snapshot's entry, itself proven included in the latest
+/// checkpoint signed by `log_key`.
+pub fn verify_user(
+    base_url: &str,
+    log_key: &vigil_core::keys::VerifierKey,
+    secret: &[u8; 32],
+    proof: Option<&[u8]>,
+    snapshot: Option<&str>,
+) -> Result<UserReport, crate::verify::VerifyFailure> {
+    use crate::verify::VerifyFailure::{CouldNotRun, Failed};
+    let server = crate::verify::Remote::new(base_url);
+    let id = core::record_id(secret);
+    let fetched;
+    let bytes = match proof {
+        Some(b) => b,
+        None => {
+            let snap = match snapshot {
+                Some(s) => s.to_string(),
+                None => {
+                    let h: serde_json::Value = serde_json::from_slice(&server.fetch("v1/reserves")?)
+                        .map_err(|e| Failed(format!("/v1/reserves: {e}")))?;
+                    h["snapshots"]
+                        .as_array()
+                        .and_then(|a| a.last())
+                        .and_then(|s| s["snapshot"].as_str())
+                        .map(str::to_string)
+                        .ok_or_else(|| CouldNotRun("the server lists no reserve snapshot".into()))?
+                }
+            };
+            fetched = server.fetch(&format!("v1/reserves/{snap}/proof/{}", hex::encode(id)))?;
+            &fetched[..]
+        }
+    };
+    let proof = Proof::decode(bytes).map_err(|e| Failed(e.to_string()))?;
+    if let Some(s) = snapshot {
+        if s != proof.snapshot {
+            return Err(Failed(format!("the proof is for snapshot {:?}, not {s:?}", proof.snapshot)));
+        }
+    }
+    let view: serde_json::Value = serde_json::from_slice(&server.fetch(&format!("v1/reserves/{}", proof.snapshot))?)
+        .map_err(|e| Failed(format!("/v1/reserves/{}: {e}", proof.snapshot)))?;
+    let seq = view["seq"].as_u64().ok_or_else(|| Failed(format!("/v1/reserves/{}: no seq", proof.snapshot)))?;
+    // The entry's bytes come from the log (its entry bundle) and are proven included; the
+    // view above only said where to look.
+    let (report, entry) = crate::verify::included(base_url, log_key, crate::verify::EntrySource::Seq(seq), None)?;
+    let (_, st) = vigil_core::entry::Entry::decode(&entry).map_err(|e| Failed(format!("entry {seq}: {e}")))?;
+    let Event::ReserveSnapshot(snap) = st.event else {
+        return Err(Failed(format!("entry {seq} is a {}, not a reserve_snapshot", st.event.kind())));
+    };
+    let balances = proof.verify(secret, &snap).map_err(|e| Failed(format!("snapshot {}: {e}", snap.snapshot)))?;
+    Ok(UserReport {
+        verified: true,
+        snapshot: snap.snapshot.clone(),
+        record_id: hex::encode(id),
+        seq,
+        checkpoint_size: report.checkpoint_size,
+        cut_off_ms: snap.cut_off_ms,
+        balances: balances
+            .into_iter()
+            .zip(&snap.assets)
+            .map(|((asset, b), a)| UserBalance {
+                asset,
+                balance: Amount(b),
+                liabilities: a.liabilities,
+                reserves: a.reserves,
+                ratio: a.ratio.clone(),
+            })
+            .collect(),
     })
 }

@@ -185,6 +185,16 @@ pub fn verify_inclusion(
     which: EntrySource,
     checkpoint_note: Option<&[u8]>,
 ) -> Result<EntryReport, VerifyFailure> {
+    included(base_url, log_key, which, checkpoint_note).map(|(r, _)| r)
+}
+
+/// [`verify_inclusion`], also returning the entry's bytes (verified included).
+pub(crate) fn included(
+    base_url: &str,
+    log_key: &VerifierKey,
+    which: EntrySource,
+    checkpoint_note: Option<&[u8]>,
+) -> Result<(EntryReport, Vec<u8>), VerifyFailure> {
     let server = Remote::new(base_url);
     let note = match checkpoint_note {
         Some(n) => n.to_vec(),
@@ -236,14 +246,15 @@ pub fn verify_inclusion(
     }
     let leaf = vigil_core::merkle::leaf_hash(bytes);
     proof.verify(&leaf, &cp.root).map_err(|e| VerifyFailure::Failed(format!("entry {seq}: inclusion proof: {e}")))?;
-    Ok(EntryReport {
+    let report = EntryReport {
         seq,
         kind: st.event.kind().as_str().into(),
         time_ms: entry.time_ms,
         leaf_hash: leaf.to_hex(),
         checkpoint_size: cp.size,
         root: hex::encode(cp.root.0),
-    })
+    };
+    Ok((report, bytes.to_vec()))
 }
 
 /// What `vigil verify --state FILE` remembers between runs: the last checkpoint verified and

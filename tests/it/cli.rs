@@ -80,8 +80,8 @@ fn the_demo_tells_the_story_through_the_api_and_verifies() {
         stdout
     };
     let stdout = run();
-    // The bootstrap (operator and five services), then every event of the story.
-    let total = 6 + vigil::demo::story().len();
+    // The bootstrap (operator and five services), every event of the story, the snapshots.
+    let total = 6 + vigil::demo::story().len() + vigil::demo::RESERVE_ENTRIES;
     assert!(stdout.contains(&format!("Verified: {total} entries")), "{stdout}");
     assert!(stdout.contains("/v1/events"), "seeded through the internal API: {stdout}");
     // A second run serves the existing log as it is.
@@ -95,6 +95,7 @@ fn the_demo_tells_the_story_through_the_api_and_verifies() {
     let inc = store.by_incident(vigil::demo::INCIDENT, None, 100).unwrap();
     assert_eq!(inc.len(), 13, "{inc:?}");
     assert_eq!(store.by_kind("safu_payout", None, 10).unwrap().len(), 1);
+    assert_eq!(store.by_kind("reserve_snapshot", None, 10).unwrap().len(), 2);
 }
 
 /// A bad configuration is refused with an error naming the line and the setting, and nothing

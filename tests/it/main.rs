@@ -5,6 +5,7 @@ mod crash;
 mod engine;
 mod internal;
 mod public;
+mod reserves;
 mod serve;
 mod store;
 mod support;

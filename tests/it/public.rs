@@ -409,6 +409,9 @@ async fn the_openapi_document_lists_exactly_the_routes() {
         "/v1/openings/{seq}",
         "/v1/proofs/consistency",
         "/v1/proofs/inclusion",
+        "/v1/reserves",
+        "/v1/reserves/{snapshot}",
+        "/v1/reserves/{snapshot}/proof/{record_id}",
         "/v1/safu",
     ];
     want.sort();
@@ -423,7 +426,12 @@ async fn the_openapi_document_lists_exactly_the_routes() {
         if item["get"]["tags"][0] != "public" {
             continue;
         }
-        let uri = path.replace("{seq}", "0").replace("{id}", "none").replace("{path}", "0/000.p/1");
+        let uri = path
+            .replace("{seq}", "0")
+            .replace("{id}", "none")
+            .replace("{snapshot}", "none")
+            .replace("{record_id}", &"0".repeat(32))
+            .replace("{path}", "0/000.p/1");
         let uri = match uri.as_str() {
             "/v1/proofs/inclusion" => "/v1/proofs/inclusion?seq=0".to_string(),
             "/v1/proofs/consistency" => "/v1/proofs/consistency?from=1".to_string(),

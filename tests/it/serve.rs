@@ -548,3 +548,142 @@ fn verify_with_state_is_incremental_and_catches_rollback_and_fork() {
     assert!(std::fs::read_to_string(&evidence).unwrap().contains("the checkpoint served now"));
     assert_eq!(saved(&state), 308);
 }
+
+/// `vigil` run with `args`: exit code, stdout, stderr.
+fn vigil(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(vigil_bin()).args(args).output().unwrap();
+    let s = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.code().unwrap_or(-1), s(&out.stdout), s(&out.stderr))
+}
+
+/// Proof of reserves end to end with the real binary: the demo serving its log; a user checks
+/// their balance with `vigil reserves verify` (and is refused with a wrong secret, a tampered
+/// proof, an unpinned log key); an operator signs attestations with `vigil sign` and publishes a
+/// new snapshot with `vigil reserves build`, whose users then verify; a bad balances file is
+/// refused naming its line, and the log does not change.
+#[test]
+fn reserves_build_and_verify_against_a_running_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("keys-example");
+    let data = dir.path().join("d");
+    let (pp, ip) = (free_port(), free_port());
+    let mut child = Command::new(vigil_bin())
+        .args(["demo", "--every-ms", "3600000", "--data-dir"])
+        .arg(&data)
+        .arg("--keys")
+        .arg(&keys)
+        .args(["--public", &format!("127.0.0.1:{pp}"), "--internal", &format!("127.0.0.1:{ip}")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    while !lines.next().expect("demo output").unwrap().contains("Ordinary traffic") {}
+    let (public, internal) = (format!("http://127.0.0.1:{pp}"), format!("http://127.0.0.1:{ip}"));
+    let vkey = keys.join("vigil.example_audit-log.vkey");
+    let vkey = vkey.to_str().unwrap();
+    let reserves = vigil::demo::reserves_dir_of(&data);
+    let secret_of = |records: &std::path::Path, n: usize| -> String {
+        let text = std::fs::read_to_string(records).unwrap();
+        text.lines().nth(n).unwrap().rsplit(',').next().unwrap().to_string()
+    };
+    let secret = secret_of(&reserves.join("por-2019-05-08.records.csv"), 3);
+    let verify = |extra: &[&str]| {
+        let mut a = vec!["reserves", "verify", "--url", &public, "--log-key", vkey];
+        a.extend_from_slice(extra);
+        vigil(&a)
+    };
+
+    let (code, out, err) = verify(&["--secret", &secret]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("is in snapshot por-2019-05-08") && out.contains("BTC"), "{out}");
+    let (code, out, _) = verify(&["--secret", &secret, "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!((code, v["verified"].as_bool(), v["balances"].as_array().map(|b| b.len())), (0, Some(true), Some(3)));
+
+    // The proof, as a file; one flipped bit in a sibling's hash and it no longer verifies.
+    let mut id = [0u8; 32];
+    hex::decode_to_slice(&secret, &mut id).unwrap();
+    let rid = hex::encode(vigil_core::reserves::record_id(&id));
+    let (status, mut proof) = request("GET", &format!("{public}/v1/reserves/por-2019-05-08/proof/{rid}"), "", vec![]);
+    assert_eq!(status, 200);
+    let good = dir.path().join("proof.bin");
+    std::fs::write(&good, &proof).unwrap();
+    assert_eq!(verify(&["--secret", &secret, "--proof", good.to_str().unwrap()]).0, 0);
+    let n = proof.len();
+    proof[n - 40] ^= 1;
+    std::fs::write(&good, &proof).unwrap();
+    let (code, _, err) = verify(&["--secret", &secret, "--proof", good.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("NOT VERIFIED"), "{err}");
+
+    let wrong = secret.replace(&secret[..1], if secret.starts_with('0') { "1" } else { "0" });
+    let (code, _, err) = verify(&["--secret", &wrong]);
+    assert_eq!(code, 1, "{err}");
+    let other_key = keys.join("operator.vkey");
+    let (code, _, err) =
+        vigil(&["reserves", "verify", "--url", &public, "--log-key", other_key.to_str().unwrap(), "--secret", &secret]);
+    assert_eq!(code, 1, "an unpinned key: {err}");
+    assert_eq!(verify(&["--secret", "xyz"]).0, 2);
+
+    // A new snapshot through the CLI: attestations signed by custody, published by treasury.
+    let att = dir.path().join("att.jsonl");
+    std::fs::write(
+        &att,
+        "{\"kind\":\"reserve_attestation\",\"asset\":\"BTC\",\"wallet\":\"cold-btc-9\",\"address\":\"bc1qnine\",\"balance\":\"900\",\"block_height\":900000,\"as_of_ms\":1}\n",
+    )
+    .unwrap();
+    let (code, signed, err) =
+        vigil(&["sign", "--key", keys.join("custody.key").to_str().unwrap(), att.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let signed_file = dir.path().join("signed.jsonl");
+    std::fs::write(&signed_file, signed).unwrap();
+    let size = || checkpoint_size(&public);
+    let build = |balances: &str, snapshot: &str, records: &std::path::Path| {
+        let b = dir.path().join(format!("{snapshot}.csv"));
+        std::fs::write(&b, balances).unwrap();
+        vigil(&[
+            "reserves",
+            "build",
+            "--balances",
+            b.to_str().unwrap(),
+            "--reserves",
+            signed_file.to_str().unwrap(),
+            "--snapshot",
+            snapshot,
+            "--url",
+            &internal,
+            "--key",
+            keys.join("treasury.key").to_str().unwrap(),
+            "--reserves-dir",
+            reserves.to_str().unwrap(),
+            "--records",
+            records.to_str().unwrap(),
+        ])
+    };
+    let before = size();
+    let bad = dir.path().join("bad.records.csv");
+    let (code, _, err) = build("account,BTC\na,5\nb,-1\n", "por-bad", &bad);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("line 3: negative balance -1 for BTC"), "{err}");
+    assert!(!bad.exists() && !vigil::reserves::tree_dir(&reserves, "por-bad").exists());
+    assert_eq!(size(), before, "a refused build logs nothing");
+
+    let records = dir.path().join("new.records.csv");
+    let (code, out, err) = build("account,BTC\na,500\nb,300\nc,0\n", "por-new", &records);
+    assert_eq!(code, 0, "{err}");
+    let p: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(p["assets"][0]["ratio"], "1.1250", "900 attested over 800 owed: {out}");
+    for n in 1..=3 {
+        let (code, out, err) = verify(&["--secret", &secret_of(&records, n), "--snapshot", "por-new"]);
+        assert_eq!(code, 0, "{out}{err}");
+    }
+    assert_eq!(size(), before + 2, "one attestation and the snapshot");
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+fn checkpoint_size(public: &str) -> u64 {
+    let (_, body) = http("GET", &format!("{public}/checkpoint"));
+    body.lines().nth(1).unwrap().parse().unwrap()
+}

@@ -307,9 +307,12 @@ impl Proof {
     }
 }
 
-/// A whole tree in memory, for tests and small snapshots: `leaves` in slot order, each a
-/// hash and its sums. Returns every level, leaves first, root last.
-pub fn levels(leaves: Vec<(Digest, Vec<u128>)>) -> Result<Vec<Vec<(Digest, Vec<u128>)>>, ProofError> {
+/// A node of a tree held in memory: its hash and sums.
+pub type Node = (Digest, Vec<u128>);
+
+/// A whole tree in memory, for tests and small snapshots: `leaves` in slot order. Returns
+/// every level, leaves first, root last.
+pub fn levels(leaves: Vec<Node>) -> Result<Vec<Vec<Node>>, ProofError> {
     if leaves.len() < 2 || !leaves.len().is_power_of_two() {
         return Err(ProofError::Malformed(format!("{} leaves: a power of two, at least 2", leaves.len())));
     }
@@ -330,7 +333,7 @@ pub fn levels(leaves: Vec<(Digest, Vec<u128>)>) -> Result<Vec<Vec<(Digest, Vec<u
 }
 
 /// The proof of the leaf at `index` in a tree given by [`levels`].
-pub fn prove(levels: &[Vec<(Digest, Vec<u128>)>], snapshot: &str, record_id: [u8; 16], index: u64) -> Proof {
+pub fn prove(levels: &[Vec<Node>], snapshot: &str, record_id: [u8; 16], index: u64) -> Proof {
     let siblings = (0..levels.len() - 1).map(|l| levels[l][((index >> l) ^ 1) as usize].clone()).collect();
     Proof { snapshot: snapshot.into(), record_id, index, balances: levels[0][index as usize].1.clone(), siblings }
 }
@@ -349,7 +352,7 @@ mod tests {
         assets: &[&str],
         accounts: &[(&str, Vec<u128>)],
         padded: usize,
-    ) -> (Vec<Vec<(Digest, Vec<u128>)>>, ReserveSnapshot, Vec<[u8; 32]>) {
+    ) -> (Vec<Vec<Node>>, ReserveSnapshot, Vec<[u8; 32]>) {
         let hs = Hashers::default();
         let secrets: Vec<[u8; 32]> = accounts.iter().map(|(a, _)| record_secret(&S, a)).collect();
         let mut leaves: Vec<_> = accounts.iter().zip(&secrets).map(|((_, b), s)| (hs.leaf(s, b), b.clone())).collect();

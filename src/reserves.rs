@@ -31,8 +31,6 @@ use vigil_core::statement::Submission;
 /// Nodes per tile, and levels per tile.
 const TILE: usize = 16;
 const TILE_LEVELS: u32 = 4;
-/// Rows handed to the hashing threads at a time.
-const CHUNK: usize = 1 << 16;
 const META: &[u8] = b"meta";
 const ACCOUNT_MAX: usize = 256;
 
@@ -86,79 +84,137 @@ fn asset_index(assets: &[String], line: u64, name: &str) -> Result<usize> {
         .ok_or_else(|| anyhow!("line {line}: unknown asset {name:?}; this snapshot's assets are {}", assets.join(", ")))
 }
 
+/// The two input formats.
+#[derive(Clone, Copy)]
+enum Format {
+    Csv,
+    JsonLines,
+}
+
+/// Parses the lines of one block of a balances file (whole lines; `first` is the number of its
+/// first line). `cols` maps CSV columns to assets.
+fn parse_block(block: &[u8], first: u64, format: Format, cols: &[usize], assets: &[String]) -> Result<Vec<Row>> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct JsonRow {
+        account: String,
+        balances: std::collections::BTreeMap<String, serde_json::Value>,
+    }
+    let mut rows = Vec::with_capacity(block.len() / 40);
+    match format {
+        Format::JsonLines => {
+            for (i, line) in block.split(|&b| b == b'\n').enumerate() {
+                let n = first + i as u64;
+                if line.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                let r: JsonRow = serde_json::from_slice(line).map_err(|e| anyhow!("line {n}: {e}"))?;
+                let mut balances = vec![0u128; assets.len()];
+                for (name, v) in &r.balances {
+                    let i = asset_index(assets, n, name)?;
+                    let s = v.as_str().ok_or_else(|| {
+                        anyhow!("line {n}: the {name} balance must be a string of minor units, e.g. \"1250\", not {v}")
+                    })?;
+                    balances[i] = parse_balance(n, name, s)?;
+                }
+                check_account(n, &r.account)?;
+                rows.push(Row { line: n, account: r.account, balances });
+            }
+        }
+        Format::Csv => {
+            let mut rd =
+                csv::ReaderBuilder::new().has_headers(false).flexible(true).trim(csv::Trim::All).from_reader(block);
+            let mut rec = csv::StringRecord::new();
+            loop {
+                let ok = rd.read_record(&mut rec);
+                let n = first + rec.position().map_or(0, |p| p.line().saturating_sub(1));
+                match ok {
+                    Ok(true) => {}
+                    Ok(false) => break,
+                    Err(e) => bail!("line {n}: {e}"),
+                }
+                if rec.len() != cols.len() + 1 {
+                    bail!("line {n}: {} fields; the header has {}", rec.len(), cols.len() + 1);
+                }
+                let mut balances = vec![0u128; assets.len()];
+                for (f, &c) in rec.iter().skip(1).zip(cols) {
+                    balances[c] = parse_balance(n, &assets[c], f)?;
+                }
+                check_account(n, &rec[0])?;
+                rows.push(Row { line: n, account: rec[0].to_string(), balances });
+            }
+        }
+    }
+    Ok(rows)
+}
+
 /// Reads a balances file, CSV (`account,BTC,ETH,…` header, one row per account) or JSON lines
 /// (`{"account": "…", "balances": {"BTC": "…"}}`, an asset left out is zero), detected by its
-/// first byte, and hands rows to `each` in chunks. Any bad row stops it with an error naming
-/// its line.
+/// first byte, and hands rows to `each` in order, a batch at a time. Blocks of whole lines are
+/// parsed in parallel. Any bad row stops it with an error naming its line (the first such
+/// line of its batch). A field may not span lines.
 fn read_balances(path: &Path, assets: &[String], mut each: impl FnMut(Vec<Row>) -> Result<()>) -> Result<()> {
+    use std::io::{BufRead, Read};
     let file = std::fs::File::open(path).with_context(|| format!("opening balances {}", path.display()))?;
     let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
-    let first = std::io::BufRead::fill_buf(&mut reader)?.iter().find(|b| !b.is_ascii_whitespace()).copied();
-    let mut chunk = Vec::with_capacity(CHUNK);
-    if first == Some(b'{') {
-        #[derive(Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct JsonRow {
-            account: String,
-            balances: std::collections::BTreeMap<String, serde_json::Value>,
-        }
-        for (i, line) in std::io::BufRead::lines(reader).enumerate() {
-            let (n, line) = (i as u64 + 1, line.with_context(|| format!("reading {}", path.display()))?);
-            if line.trim().is_empty() {
-                continue;
-            }
-            let r: JsonRow = serde_json::from_str(&line).map_err(|e| anyhow!("line {n}: {e}"))?;
-            check_account(n, &r.account)?;
-            let mut balances = vec![0u128; assets.len()];
-            for (name, v) in &r.balances {
-                let i = asset_index(assets, n, name)?;
-                let s = v.as_str().ok_or_else(|| {
-                    anyhow!("line {n}: the {name} balance must be a string of minor units, e.g. \"1250\", not {v}")
-                })?;
-                balances[i] = parse_balance(n, name, s)?;
-            }
-            chunk.push(Row { line: n, account: r.account, balances });
-            if chunk.len() == CHUNK {
-                each(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK)))?;
-            }
-        }
+    let first = reader.fill_buf()?.iter().find(|b| !b.is_ascii_whitespace()).copied();
+    let (format, cols, mut line_no) = if first == Some(b'{') {
+        (Format::JsonLines, Vec::new(), 1u64)
     } else {
-        let mut csv = csv::ReaderBuilder::new().has_headers(true).trim(csv::Trim::All).from_reader(reader);
-        let header = csv.headers().with_context(|| format!("reading the header of {}", path.display()))?.clone();
-        if header.get(0) != Some("account") {
+        let mut header = String::new();
+        reader.read_line(&mut header).with_context(|| format!("reading {}", path.display()))?;
+        let names: Vec<&str> = header.trim_end_matches(['\r', '\n']).split(',').map(str::trim).collect();
+        if names.first() != Some(&"account") {
             bail!("line 1: the header must start with \"account\", then one column per asset");
         }
-        let cols = header.iter().skip(1).map(|h| asset_index(assets, 1, h)).collect::<Result<Vec<_>>>()?;
+        let cols = names.iter().skip(1).map(|h| asset_index(assets, 1, h)).collect::<Result<Vec<_>>>()?;
         for (i, c) in cols.iter().enumerate() {
             if cols[..i].contains(c) {
                 bail!("line 1: asset {} has two columns", assets[*c]);
             }
         }
-        let mut rec = csv::StringRecord::new();
-        let mut n = 1;
-        loop {
-            match csv.read_record(&mut rec) {
-                Ok(false) => break,
-                Ok(true) => {}
-                Err(e) => bail!("line {}: {e}", n + 1),
+        (Format::Csv, cols, 2u64)
+    };
+    const BLOCK: usize = 4 << 20;
+    let batch_blocks = rayon::current_num_threads() * 2;
+    let mut carry: Vec<u8> = Vec::new();
+    let mut done = false;
+    while !done {
+        // A batch of blocks, each ending at a line end, with the number of its first line.
+        let mut blocks: Vec<(Vec<u8>, u64)> = Vec::with_capacity(batch_blocks);
+        while blocks.len() < batch_blocks && !done {
+            let mut block = std::mem::take(&mut carry);
+            let have = block.len();
+            block.resize(have + BLOCK, 0);
+            let mut filled = have;
+            while filled < block.len() {
+                let k = reader.read(&mut block[filled..]).with_context(|| format!("reading {}", path.display()))?;
+                if k == 0 {
+                    done = true;
+                    break;
+                }
+                filled += k;
             }
-            n = rec.position().map_or(n + 1, |p| p.line());
-            if rec.len() != cols.len() + 1 {
-                bail!("line {n}: {} fields; the header has {}", rec.len(), cols.len() + 1);
+            block.truncate(filled);
+            if !done {
+                match block.iter().rposition(|&b| b == b'\n') {
+                    Some(end) => carry = block.split_off(end + 1),
+                    None => {
+                        // A line longer than a block: read on.
+                        carry = block;
+                        continue;
+                    }
+                }
             }
-            check_account(n, &rec[0])?;
-            let mut balances = vec![0u128; assets.len()];
-            for (f, &c) in rec.iter().skip(1).zip(&cols) {
-                balances[c] = parse_balance(n, &assets[c], f)?;
-            }
-            chunk.push(Row { line: n, account: rec[0].to_string(), balances });
-            if chunk.len() == CHUNK {
-                each(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK)))?;
-            }
+            let lines = block.iter().filter(|&&b| b == b'\n').count() as u64;
+            blocks.push((block, line_no));
+            line_no += lines;
         }
-    }
-    if !chunk.is_empty() {
-        each(chunk)?;
+        let parsed: Vec<Result<Vec<Row>>> =
+            blocks.par_iter().map(|(b, first)| parse_block(b, *first, format, &cols, assets)).collect();
+        for rows in parsed {
+            each(rows?)?;
+        }
     }
     Ok(())
 }
@@ -335,40 +391,53 @@ fn build_inner(
         if leaves.len() + rows.len() > 1 << 32 {
             bail!("more than 2^32 accounts");
         }
-        let hashed: Vec<([u8; 32], [u8; 16], Digest)> = rows
-            .par_iter()
-            .map(|r| {
-                let secret = core::record_secret(snapshot_secret, &r.account);
-                (secret, core::record_id(&secret), hs.leaf(&secret, &r.balances))
+        // In parallel, per slice of rows: secrets, record ids, leaves, and the records' lines.
+        let parts: Vec<(Vec<([u8; 16], Digest)>, Vec<u8>)> = rows
+            .par_chunks(4096)
+            .map(|chunk| {
+                let mut text = Vec::with_capacity(chunk.len() * 120);
+                let mut hashed = Vec::with_capacity(chunk.len());
+                let mut hexbuf = [0u8; 64];
+                for r in chunk {
+                    let secret = core::record_secret(snapshot_secret, &r.account);
+                    let id = core::record_id(&secret);
+                    hashed.push((id, hs.leaf(&secret, &r.balances)));
+                    if r.account.contains([',', '"']) {
+                        text.push(b'"');
+                        text.extend_from_slice(r.account.replace('"', "\"\"").as_bytes());
+                        text.push(b'"');
+                    } else {
+                        text.extend_from_slice(r.account.as_bytes());
+                    }
+                    text.push(b',');
+                    hex::encode_to_slice(id, &mut hexbuf[..32]).expect("32 hex digits");
+                    text.extend_from_slice(&hexbuf[..32]);
+                    text.push(b',');
+                    hex::encode_to_slice(secret, &mut hexbuf).expect("64 hex digits");
+                    text.extend_from_slice(&hexbuf);
+                    text.push(b'\n');
+                }
+                (hashed, text)
             })
             .collect();
-        let mut line = Vec::with_capacity(200);
-        for (r, (secret, id, leaf)) in rows.iter().zip(hashed) {
-            line.clear();
-            let account = if r.account.contains([',', '"']) {
-                format!("\"{}\"", r.account.replace('"', "\"\""))
-            } else {
-                r.account.clone()
-            };
-            line.extend_from_slice(account.as_bytes());
-            line.push(b',');
-            line.extend_from_slice(hex::encode(id).as_bytes());
-            line.push(b',');
-            line.extend_from_slice(hex::encode(secret).as_bytes());
-            line.push(b'\n');
-            out.write_all(&line)?;
-            ids.push((id, leaves.len() as u32));
-            lines.push(r.line);
-            leaves.push(leaf);
-            sums.extend_from_slice(&r.balances);
+        let mut rows_iter = rows.iter();
+        for (hashed, text) in parts {
+            out.write_all(&text)?;
+            for (id, leaf) in hashed {
+                let r = rows_iter.next().expect("a row per hash");
+                ids.push((id, leaves.len() as u32));
+                lines.push(r.line);
+                leaves.push(leaf);
+                sums.extend_from_slice(&r.balances);
+            }
         }
         pb.inc(rows.len() as u64);
         Ok(())
     })?;
     pb.finish_and_clear();
     out.flush()?;
-    out.get_ref().sync_all()?;
-    drop(out);
+    // Synced at the end, so that its writeback overlaps the tree's construction.
+    let out = out.into_inner().map_err(|e| anyhow!("writing the records: {e}"))?;
     let n = leaves.len();
     if n == 0 {
         bail!("{} lists no accounts", balances.display());
@@ -436,8 +505,9 @@ fn build_inner(
             let mut above = Nodes::new(a, to - from);
             for tile in from..to {
                 let mut nodes = Nodes::new(a, per_tile);
-                for slot in tile * per_tile..(tile + 1) * per_tile {
-                    match account_at[slot] {
+                let first = tile * per_tile;
+                for (slot, &at) in (first..).zip(&account_at[first..first + per_tile]) {
+                    match at {
                         u32::MAX => nodes.push(hs.padding(&pk, slot as u64), &zero),
                         i => nodes.push(leaves[i as usize], &sums[i as usize * a..(i as usize + 1) * a]),
                     }
@@ -509,11 +579,15 @@ fn build_inner(
     if root_sums.iter().any(|s| Amount::parse(&s.to_string()).is_err()) {
         bail!("a liabilities total has more than 38 digits");
     }
-    let db = DB::open(&opts, &staging.join("db")).context("creating the tree store")?;
-    db.ingest_external_file(files.clone()).context("ingesting the tree")?;
-    db.put(META, serde_json::to_vec(&meta)?)?;
-    db.flush()?;
+    let db = DB::open(&opts, staging.join("db")).context("creating the tree store")?;
+    let mut ingest = rocksdb::IngestExternalFileOptions::default();
+    ingest.set_move_files(true);
+    db.ingest_external_file_opts(&ingest, files.clone()).context("ingesting the tree")?;
+    let mut wo = rocksdb::WriteOptions::default();
+    wo.set_sync(true);
+    db.put_opt(META, serde_json::to_vec(&meta)?, &wo)?;
     drop(db);
+    out.sync_all().context("syncing the records file")?;
     for f in &files {
         let _ = std::fs::remove_file(f);
     }

@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use std::io::Write;
 use std::time::Instant;
 use vigil_core::event::{Amount, AssetReserves, ReserveSnapshot};
-use vigil_core::reserves::{record_id, record_secret, Hashers, Proof};
+use vigil_core::reserves::{record_id, Hashers, Proof};
 
 fn arg(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_string())
@@ -63,8 +63,8 @@ fn hash_floor(n: u64, padded: u64, a: usize) -> f64 {
     let x: u64 = (0..n)
         .into_par_iter()
         .map(|i| {
-            let s = record_secret(&secret, &format!("user-{i:09}"));
-            let id = record_id(&s);
+            let s = hs.record_secret(&secret, &format!("user-{i:09}"));
+            let id = hs.record_id(&s);
             (hs.leaf(&s, &sums).0[0] ^ id[0]) as u64
         })
         .sum::<u64>()

@@ -399,8 +399,8 @@ fn build_inner(
                 let mut hashed = Vec::with_capacity(chunk.len());
                 let mut hexbuf = [0u8; 64];
                 for r in chunk {
-                    let secret = core::record_secret(snapshot_secret, &r.account);
-                    let id = core::record_id(&secret);
+                    let secret = hs.record_secret(snapshot_secret, &r.account);
+                    let id = hs.record_id(&secret);
                     hashed.push((id, hs.leaf(&secret, &r.balances)));
                     if r.account.contains([',', '"']) {
                         text.push(b'"');

@@ -69,6 +69,8 @@ pub struct Hashers {
     leaf: blake3::Hasher,
     padding: blake3::Hasher,
     node: blake3::Hasher,
+    secret: blake3::Hasher,
+    id: blake3::Hasher,
 }
 
 impl Default for Hashers {
@@ -77,11 +79,28 @@ impl Default for Hashers {
             leaf: blake3::Hasher::new_derive_key(LEAF_CONTEXT),
             padding: blake3::Hasher::new_derive_key(PADDING_CONTEXT),
             node: blake3::Hasher::new_derive_key(NODE_CONTEXT),
+            secret: blake3::Hasher::new_derive_key(RECORD_SECRET_CONTEXT),
+            id: blake3::Hasher::new_derive_key(RECORD_ID_CONTEXT),
         }
     }
 }
 
 impl Hashers {
+    /// [`record_secret`].
+    pub fn record_secret(&self, snapshot_secret: &[u8; 32], account: &str) -> [u8; 32] {
+        let mut h = self.secret.clone();
+        h.update(snapshot_secret);
+        h.update(account.as_bytes());
+        *h.finalize().as_bytes()
+    }
+
+    /// [`record_id`].
+    pub fn record_id(&self, record_secret: &[u8; 32]) -> [u8; 16] {
+        let mut h = self.id.clone();
+        h.update(record_secret);
+        h.finalize().as_bytes()[..16].try_into().expect("16 of 32 bytes")
+    }
+
     pub fn leaf(&self, record_secret: &[u8; 32], balances: &[u128]) -> Digest {
         let mut h = self.leaf.clone();
         h.update(record_secret);
@@ -486,6 +505,14 @@ mod tests {
         // And bob given alice's real sibling data sees the true total, which the exchange did not state.
         let honest = Proof { siblings: vec![(la, vec![va])], ..bob };
         assert!(matches!(honest.verify(&b, &snap).unwrap_err(), ProofError::RootMismatch { .. }));
+    }
+
+    #[test]
+    fn prepared_hashers_derive_what_the_functions_derive() {
+        let hs = Hashers::default();
+        let s = record_secret(&S, "alice");
+        assert_eq!(hs.record_secret(&S, "alice"), s);
+        assert_eq!(hs.record_id(&s), record_id(&s));
     }
 
     #[test]

@@ -44,6 +44,9 @@ pub struct TreeMeta {
     pub root: String,
     /// Per asset, the root's sum (decimal strings).
     pub liabilities: Vec<Amount>,
+    /// The key padding leaves are derived from (hex): level-0 tiles do not store them. It
+    /// tells padding from accounts, as the record index of this private store does anyway.
+    pub padding_key: String,
 }
 
 impl TreeMeta {
@@ -52,12 +55,6 @@ impl TreeMeta {
     }
 }
 
-/// One account's row of the input.
-struct Row {
-    line: u64,
-    account: String,
-    balances: Vec<u128>,
-}
 
 fn parse_balance(line: u64, asset: &str, s: &str) -> Result<u128> {
     let s = s.trim();
@@ -91,25 +88,43 @@ enum Format {
     JsonLines,
 }
 
-/// Parses the lines of one block of a balances file (whole lines; `first` is the number of its
-/// first line). `cols` maps CSV columns to assets.
-fn parse_block(block: &[u8], first: u64, format: Format, cols: &[usize], assets: &[String]) -> Result<Vec<Row>> {
+/// A balance in a CSV field: the fast path for plain digits, else [`parse_balance`]'s checks
+/// and messages.
+fn csv_balance(line: u64, asset: &str, f: &[u8]) -> Result<u128> {
+    if !f.is_empty() && f.len() <= 38 && (f[0] != b'0' || f.len() == 1) && f.iter().all(u8::is_ascii_digit) {
+        return Ok(f.iter().fold(0u128, |acc, d| acc * 10 + (d - b'0') as u128));
+    }
+    parse_balance(line, asset, std::str::from_utf8(f).unwrap_or("(not UTF-8)"))
+}
+
+/// Calls `row` for each account of one block of a balances file (whole lines; `first` is the
+/// number of its first line), with the account and its balances (one per asset) borrowed.
+/// `cols` maps CSV columns to assets. Stops at the first bad row, naming its line.
+fn parse_block(
+    block: &[u8],
+    first: u64,
+    format: Format,
+    cols: &[usize],
+    assets: &[String],
+    row: &mut dyn FnMut(u64, &str, &[u128]),
+) -> Result<()> {
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
     struct JsonRow {
         account: String,
         balances: std::collections::BTreeMap<String, serde_json::Value>,
     }
-    let mut rows = Vec::with_capacity(block.len() / 40);
-    match format {
-        Format::JsonLines => {
-            for (i, line) in block.split(|&b| b == b'\n').enumerate() {
-                let n = first + i as u64;
-                if line.iter().all(u8::is_ascii_whitespace) {
-                    continue;
-                }
+    let mut balances = vec![0u128; assets.len()];
+    for (i, line) in block.split(|&b| b == b'\n').enumerate() {
+        let n = first + i as u64;
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        balances.iter_mut().for_each(|b| *b = 0);
+        match format {
+            Format::JsonLines => {
                 let r: JsonRow = serde_json::from_slice(line).map_err(|e| anyhow!("line {n}: {e}"))?;
-                let mut balances = vec![0u128; assets.len()];
                 for (name, v) in &r.balances {
                     let i = asset_index(assets, n, name)?;
                     let s = v.as_str().ok_or_else(|| {
@@ -118,42 +133,58 @@ fn parse_block(block: &[u8], first: u64, format: Format, cols: &[usize], assets:
                     balances[i] = parse_balance(n, name, s)?;
                 }
                 check_account(n, &r.account)?;
-                rows.push(Row { line: n, account: r.account, balances });
+                row(n, &r.account, &balances);
             }
-        }
-        Format::Csv => {
-            let mut rd =
-                csv::ReaderBuilder::new().has_headers(false).flexible(true).trim(csv::Trim::All).from_reader(block);
-            let mut rec = csv::StringRecord::new();
-            loop {
-                let ok = rd.read_record(&mut rec);
-                let n = first + rec.position().map_or(0, |p| p.line().saturating_sub(1));
-                match ok {
+            Format::Csv if !line.contains(&b'"') => {
+                // Plain fields: split on commas, trim spaces.
+                let count = line.iter().filter(|&&b| b == b',').count() + 1;
+                if count != cols.len() + 1 {
+                    bail!("line {n}: {count} fields; the header has {}", cols.len() + 1);
+                }
+                let mut fields = line.split(|&b| b == b',').map(|f| f.trim_ascii());
+                let account = fields.next().unwrap_or_default();
+                for (f, &c) in fields.zip(cols) {
+                    balances[c] = csv_balance(n, &assets[c], f)?;
+                }
+                let account =
+                    std::str::from_utf8(account).map_err(|_| anyhow!("line {n}: the account id is not UTF-8"))?;
+                check_account(n, account)?;
+                row(n, account, &balances);
+            }
+            Format::Csv => {
+                // Quoted fields: the csv crate's rules.
+                let mut rd = csv::ReaderBuilder::new().has_headers(false).trim(csv::Trim::All).from_reader(line);
+                let mut rec = csv::StringRecord::new();
+                match rd.read_record(&mut rec) {
                     Ok(true) => {}
-                    Ok(false) => break,
+                    Ok(false) => continue,
                     Err(e) => bail!("line {n}: {e}"),
                 }
                 if rec.len() != cols.len() + 1 {
                     bail!("line {n}: {} fields; the header has {}", rec.len(), cols.len() + 1);
                 }
-                let mut balances = vec![0u128; assets.len()];
                 for (f, &c) in rec.iter().skip(1).zip(cols) {
                     balances[c] = parse_balance(n, &assets[c], f)?;
                 }
                 check_account(n, &rec[0])?;
-                rows.push(Row { line: n, account: rec[0].to_string(), balances });
+                row(n, &rec[0], &balances);
             }
         }
     }
-    Ok(rows)
+    Ok(())
 }
 
 /// Reads a balances file, CSV (`account,BTC,ETH,…` header, one row per account) or JSON lines
 /// (`{"account": "…", "balances": {"BTC": "…"}}`, an asset left out is zero), detected by its
-/// first byte, and hands rows to `each` in order, a batch at a time. Blocks of whole lines are
-/// parsed in parallel. Any bad row stops it with an error naming its line (the first such
-/// line of its batch). A field may not span lines.
-fn read_balances(path: &Path, assets: &[String], mut each: impl FnMut(Vec<Row>) -> Result<()>) -> Result<()> {
+/// first byte. Blocks of whole lines go through `process` in parallel (each block's accounts
+/// via [`parse_block`]); `each` takes the results in file order. Any bad row stops it with an
+/// error naming its line (the first in its batch of blocks). A field may not span lines.
+fn read_balances<T: Send>(
+    path: &Path,
+    assets: &[String],
+    process: impl Fn(&[u8], u64, Format, &[usize]) -> Result<T> + Sync,
+    mut each: impl FnMut(T) -> Result<()>,
+) -> Result<()> {
     use std::io::{BufRead, Read};
     let file = std::fs::File::open(path).with_context(|| format!("opening balances {}", path.display()))?;
     let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
@@ -198,7 +229,10 @@ fn read_balances(path: &Path, assets: &[String], mut each: impl FnMut(Vec<Row>) 
             block.truncate(filled);
             if !done {
                 match block.iter().rposition(|&b| b == b'\n') {
-                    Some(end) => carry = block.split_off(end + 1),
+                    Some(end) => {
+                        carry = block[end + 1..].to_vec();
+                        block.truncate(end + 1);
+                    }
                     None => {
                         // A line longer than a block: read on.
                         carry = block;
@@ -210,13 +244,23 @@ fn read_balances(path: &Path, assets: &[String], mut each: impl FnMut(Vec<Row>) 
             blocks.push((block, line_no));
             line_no += lines;
         }
-        let parsed: Vec<Result<Vec<Row>>> =
-            blocks.par_iter().map(|(b, first)| parse_block(b, *first, format, &cols, assets)).collect();
-        for rows in parsed {
-            each(rows?)?;
+        let results: Vec<Result<T>> = blocks.par_iter().map(|(b, first)| process(b, *first, format, &cols)).collect();
+        for r in results {
+            each(r?)?;
         }
     }
     Ok(())
+}
+
+/// What one block of accounts contributes, in order.
+#[derive(Default)]
+struct BlockOut {
+    ids: Vec<[u8; 16]>,
+    leaves: Vec<Digest>,
+    sums: Vec<u128>,
+    lines: Vec<u64>,
+    /// Its lines of the records file.
+    text: Vec<u8>,
 }
 
 fn put_amount(out: &mut Vec<u8>, v: u128) {
@@ -293,6 +337,29 @@ impl Nodes {
         }
         Ok(n)
     }
+    /// Decodes a level-0 tile: the padding bitmap, then the accounts' nodes; padding leaves
+    /// are derived again from the padding key.
+    fn decode_leaves(bytes: &[u8], a: usize, first: u64, count: usize, pk: &[u8; 32], hs: &Hashers) -> Result<Nodes> {
+        if bytes.len() < 2 {
+            bail!("truncated tile");
+        }
+        let padding = u16::from_be_bytes([bytes[0], bytes[1]]);
+        let accounts = Nodes::decode(&bytes[2..], a)?;
+        let mut n = Nodes::new(a, count);
+        let mut k = 0;
+        let zero = vec![0u128; a];
+        for j in 0..count {
+            if padding >> j & 1 == 1 {
+                n.push(hs.padding(pk, first + j as u64), &zero);
+            } else {
+                let h = *accounts.hashes.get(k).ok_or_else(|| anyhow!("tile holds too few nodes"))?;
+                n.push(h, accounts.sums(k));
+                k += 1;
+            }
+        }
+        Ok(n)
+    }
+
     /// The level above (pairs hashed, sums added).
     fn up(&self, hs: &Hashers) -> Result<Nodes> {
         let mut next = Nodes::new(self.a, self.hashes.len() / 2);
@@ -312,6 +379,25 @@ impl Nodes {
         }
         Ok((cur.hashes[0], cur.sums))
     }
+}
+
+/// Folds a power of two of nodes to their root, in place (position 0).
+fn fold(hashes: &mut [Digest], sums: &mut [u128], a: usize, hs: &Hashers) -> Result<()> {
+    let mut len = hashes.len();
+    let mut s = [0u128; MAX_ASSETS];
+    while len > 1 {
+        for i in 0..len / 2 {
+            let (l, r) = (2 * i, 2 * i + 1);
+            let h = hs.node(&hashes[l], &sums[l * a..(l + 1) * a], &hashes[r], &sums[r * a..(r + 1) * a]);
+            for k in 0..a {
+                s[k] = sums[l * a + k].checked_add(sums[r * a + k]).ok_or_else(|| anyhow!("a sum exceeds 2^128"))?;
+            }
+            hashes[i] = h;
+            sums[i * a..(i + 1) * a].copy_from_slice(&s[..a]);
+        }
+        len /= 2;
+    }
+    Ok(())
 }
 
 /// What [`build`] produced.
@@ -387,51 +473,43 @@ fn build_inner(
     let mut ids: Vec<([u8; 16], u32)> = Vec::new();
     let mut lines: Vec<u64> = Vec::new();
     let hs = Hashers::default();
-    read_balances(balances, assets, |rows| {
-        if leaves.len() + rows.len() > 1 << 32 {
-            bail!("more than 2^32 accounts");
-        }
-        // In parallel, per slice of rows: secrets, record ids, leaves, and the records' lines.
-        let parts: Vec<(Vec<([u8; 16], Digest)>, Vec<u8>)> = rows
-            .par_chunks(4096)
-            .map(|chunk| {
-                let mut text = Vec::with_capacity(chunk.len() * 120);
-                let mut hashed = Vec::with_capacity(chunk.len());
-                let mut hexbuf = [0u8; 64];
-                for r in chunk {
-                    let secret = hs.record_secret(snapshot_secret, &r.account);
-                    let id = hs.record_id(&secret);
-                    hashed.push((id, hs.leaf(&secret, &r.balances)));
-                    if r.account.contains([',', '"']) {
-                        text.push(b'"');
-                        text.extend_from_slice(r.account.replace('"', "\"\"").as_bytes());
-                        text.push(b'"');
-                    } else {
-                        text.extend_from_slice(r.account.as_bytes());
-                    }
-                    text.push(b',');
-                    hex::encode_to_slice(id, &mut hexbuf[..32]).expect("32 hex digits");
-                    text.extend_from_slice(&hexbuf[..32]);
-                    text.push(b',');
-                    hex::encode_to_slice(secret, &mut hexbuf).expect("64 hex digits");
-                    text.extend_from_slice(&hexbuf);
-                    text.push(b'\n');
-                }
-                (hashed, text)
-            })
-            .collect();
-        let mut rows_iter = rows.iter();
-        for (hashed, text) in parts {
-            out.write_all(&text)?;
-            for (id, leaf) in hashed {
-                let r = rows_iter.next().expect("a row per hash");
-                ids.push((id, leaves.len() as u32));
-                lines.push(r.line);
-                leaves.push(leaf);
-                sums.extend_from_slice(&r.balances);
+    let process = |block: &[u8], first: u64, format: Format, cols: &[usize]| -> Result<BlockOut> {
+        let mut o = BlockOut::default();
+        let mut hexbuf = [0u8; 64];
+        parse_block(block, first, format, cols, assets, &mut |line, account, balances| {
+            let secret = hs.record_secret(snapshot_secret, account);
+            let id = hs.record_id(&secret);
+            o.leaves.push(hs.leaf(&secret, balances));
+            o.ids.push(id);
+            o.sums.extend_from_slice(balances);
+            o.lines.push(line);
+            if account.contains([',', '"']) {
+                o.text.push(b'"');
+                o.text.extend_from_slice(account.replace('"', "\"\"").as_bytes());
+                o.text.push(b'"');
+            } else {
+                o.text.extend_from_slice(account.as_bytes());
             }
+            o.text.push(b',');
+            hex::encode_to_slice(id, &mut hexbuf[..32]).expect("32 hex digits");
+            o.text.extend_from_slice(&hexbuf[..32]);
+            o.text.push(b',');
+            hex::encode_to_slice(secret, &mut hexbuf).expect("64 hex digits");
+            o.text.extend_from_slice(&hexbuf);
+            o.text.push(b'\n');
+        })?;
+        Ok(o)
+    };
+    read_balances(balances, assets, process, |o: BlockOut| {
+        if leaves.len() + o.leaves.len() >= u32::MAX as usize {
+            bail!("more than 2^32 - 1 accounts");
         }
-        pb.inc(rows.len() as u64);
+        out.write_all(&o.text)?;
+        ids.extend(o.ids.iter().enumerate().map(|(k, id)| (*id, (leaves.len() + k) as u32)));
+        leaves.extend_from_slice(&o.leaves);
+        sums.extend_from_slice(&o.sums);
+        lines.extend_from_slice(&o.lines);
+        pb.inc(o.leaves.len() as u64);
         Ok(())
     })?;
     pb.finish_and_clear();
@@ -474,15 +552,24 @@ fn build_inner(
     let mut opts = Options::default();
     opts.create_if_missing(true);
     let mut files: Vec<PathBuf> = Vec::new();
-    {
-        let path = staging.join("records.sst");
-        let mut w = SstFileWriter::create(&opts);
-        w.open(&path)?;
-        for (id, i) in &ids {
-            w.put(record_key(id), (slots[*i as usize] as u64).to_be_bytes())?;
-        }
-        w.finish()?;
-        files.push(path);
+    // The record index: sorted ids in parallel ranges, each its own SST file.
+    let per = ids.len().div_ceil(rayon::current_num_threads() * 2).max(1);
+    let written: Vec<Result<PathBuf>> = ids
+        .par_chunks(per)
+        .enumerate()
+        .map(|(k, chunk)| {
+            let path = staging.join(format!("records-{k:06}.sst"));
+            let mut w = SstFileWriter::create(&opts);
+            w.open(&path)?;
+            for (id, i) in chunk {
+                w.put(record_key(id), (slots[*i as usize] as u64).to_be_bytes())?;
+            }
+            w.finish()?;
+            Ok(path)
+        })
+        .collect();
+    for f in written {
+        files.push(f?);
     }
     drop(ids);
     drop(slots);
@@ -493,7 +580,6 @@ fn build_inner(
     let per_tile = padded.min(TILE);
     let parts = (rayon::current_num_threads() * 4).min(tiles0).max(1);
     let pb = bar(progress, Some(tiles0 as u64), "leaf tiles written");
-    let zero = vec![0u128; a];
     let ranges: Vec<(usize, usize)> =
         (0..parts).map(|p| (tiles0 * p / parts, tiles0 * (p + 1) / parts)).filter(|(x, y)| x < y).collect();
     let results: Vec<Result<(PathBuf, Nodes)>> = ranges
@@ -503,18 +589,34 @@ fn build_inner(
             let mut w = SstFileWriter::create(&opts);
             w.open(&path)?;
             let mut above = Nodes::new(a, to - from);
+            let (mut hashes, mut tsums, mut buf) = ([Digest::ZERO; TILE], vec![0u128; TILE * a], Vec::new());
             for tile in from..to {
-                let mut nodes = Nodes::new(a, per_tile);
+                // A bitmap of the padding slots, then each account's node; padding leaves are
+                // recomputed from the padding key when read.
+                buf.clear();
+                buf.extend_from_slice(&[0, 0]);
+                let mut padding = 0u16;
                 let first = tile * per_tile;
-                for (slot, &at) in (first..).zip(&account_at[first..first + per_tile]) {
-                    match at {
-                        u32::MAX => nodes.push(hs.padding(&pk, slot as u64), &zero),
-                        i => nodes.push(leaves[i as usize], &sums[i as usize * a..(i as usize + 1) * a]),
+                for (j, &at) in account_at[first..first + per_tile].iter().enumerate() {
+                    let s = &mut tsums[j * a..(j + 1) * a];
+                    if at == u32::MAX {
+                        padding |= 1 << j;
+                        hashes[j] = hs.padding(&pk, (first + j) as u64);
+                        s.fill(0);
+                    } else {
+                        let i = at as usize;
+                        hashes[j] = leaves[i];
+                        s.copy_from_slice(&sums[i * a..(i + 1) * a]);
+                        buf.extend_from_slice(&hashes[j].0);
+                        for v in s.iter() {
+                            put_amount(&mut buf, *v);
+                        }
                     }
                 }
-                w.put(tile_key(0, tile as u64), nodes.encode())?;
-                let (h, s) = nodes.root(&hs)?;
-                above.push(h, &s);
+                buf[..2].copy_from_slice(&padding.to_be_bytes());
+                w.put(tile_key(0, tile as u64), &buf)?;
+                fold(&mut hashes[..per_tile], &mut tsums[..per_tile * a], a, &hs)?;
+                above.push(hashes[0], &tsums[..a]);
                 if tile % 1024 == 0 {
                     pb.inc(1024.min(to - tile) as u64);
                 }
@@ -575,6 +677,7 @@ fn build_inner(
         accounts: n as u64,
         root: root.to_hex(),
         liabilities: root_sums.iter().map(|s| Amount(*s)).collect(),
+        padding_key: hex::encode(pk),
     };
     if root_sums.iter().any(|s| Amount::parse(&s.to_string()).is_err()) {
         bail!("a liabilities total has more than 38 digits");
@@ -617,6 +720,7 @@ fn bar(on: bool, len: Option<u64>, what: &str) -> indicatif::ProgressBar {
 pub struct Tree {
     db: DB,
     pub meta: TreeMeta,
+    padding_key: [u8; 32],
 }
 
 impl Tree {
@@ -625,7 +729,9 @@ impl Tree {
             .with_context(|| format!("opening the tree store {}", dir.display()))?;
         let meta = db.get(META)?.ok_or_else(|| anyhow!("{} holds no finished tree", dir.display()))?;
         let meta: TreeMeta = serde_json::from_slice(&meta).context("tree meta")?;
-        Ok(Tree { db, meta })
+        let mut padding_key = [0u8; 32];
+        hex::decode_to_slice(&meta.padding_key, &mut padding_key).context("tree meta: padding key")?;
+        Ok(Tree { db, meta, padding_key })
     }
 
     /// The proof of a record, or `None` if the snapshot has no such record.
@@ -643,7 +749,13 @@ impl Tree {
                 .db
                 .get(tile_key(level, node / TILE as u64))?
                 .ok_or_else(|| anyhow!("tile {level}/{} missing", node / TILE as u64))?;
-            let mut cur = Nodes::decode(&bytes, a)?;
+            let tile = node / TILE as u64;
+            let mut cur = if level == 0 {
+                let count = self.meta.padded_size().min(TILE as u64);
+                Nodes::decode_leaves(&bytes, a, tile * count, count as usize, &self.padding_key, &hs)?
+            } else {
+                Nodes::decode(&bytes, a)?
+            };
             let mut i = (node % TILE as u64) as usize;
             if level == 0 {
                 balances = cur.sums(i).to_vec();
@@ -896,3 +1008,4 @@ pub fn verify_user(
             .collect(),
     })
 }
+

@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use vigil_core::event::{Amount, Event, ReserveAttestation};
 use vigil_core::hash::Digest;
 use vigil_core::keys::SignerKey;
-use vigil_core::reserves::{self as core, add_sums, Hashers, Proof, MAX_ASSETS, MAX_HEIGHT};
+use vigil_core::reserves::{self as core, add_sums, put_amount, Hashers, Proof, MAX_ASSETS, MAX_HEIGHT};
 use vigil_core::statement::Submission;
 
 /// Nodes per tile, and levels per tile.
@@ -54,7 +54,6 @@ impl TreeMeta {
         1 << self.height
     }
 }
-
 
 fn parse_balance(line: u64, asset: &str, s: &str) -> Result<u128> {
     let s = s.trim();
@@ -261,13 +260,6 @@ struct BlockOut {
     lines: Vec<u64>,
     /// Its lines of the records file.
     text: Vec<u8>,
-}
-
-fn put_amount(out: &mut Vec<u8>, v: u128) {
-    let bytes = v.to_be_bytes();
-    let skip = bytes.iter().take_while(|&&b| b == 0).count();
-    out.push((16 - skip) as u8);
-    out.extend_from_slice(&bytes[skip..]);
 }
 
 fn tile_key(level: u32, index: u64) -> [u8; 10] {
@@ -1008,4 +1000,3 @@ pub fn verify_user(
             .collect(),
     })
 }
-

@@ -171,7 +171,9 @@ pub enum ProofError {
     TotalMismatch { asset: String, got: u128, want: u128 },
 }
 
-fn put_amount(out: &mut Vec<u8>, v: u128) {
+/// Appends an amount in the proof encoding: a length byte (0–16), then that many big-endian
+/// bytes without a leading zero byte.
+pub fn put_amount(out: &mut Vec<u8>, v: u128) {
     let bytes = v.to_be_bytes();
     let skip = bytes.iter().take_while(|&&b| b == 0).count();
     out.push((16 - skip) as u8);

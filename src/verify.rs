@@ -73,6 +73,35 @@ impl Checker {
         }
     }
 
+    /// [`Checker::push`] for many entries in log order: they are decoded and hashed in
+    /// parallel first (that needs nothing from earlier entries), then checked in order; each
+    /// verified entry goes to `on_entry`. Stops at the first error, as `push` does.
+    pub fn push_all(
+        &mut self,
+        entries: &[&[u8]],
+        on_entry: &mut dyn FnMut(&vigil_core::entry::Entry, &vigil_core::statement::Statement),
+    ) -> Result<(), vigil_core::verifier::VerifyError> {
+        use rayon::prelude::*;
+        let decoded: Vec<_> = entries.par_iter().map(|b| vigil_core::verifier::Decoded::new(b)).collect();
+        for d in decoded {
+            match self.v.push_decoded(d) {
+                Ok((e, st, sig)) => {
+                    self.pending.push(sig);
+                    if self.pending.len() >= Self::BATCH {
+                        self.join()?;
+                        self.dispatch();
+                    }
+                    on_entry(&e, &st);
+                }
+                Err(err) => {
+                    self.finish()?;
+                    return Err(err);
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn dispatch(&mut self) {
         let mut rest = std::mem::take(&mut self.pending);
         let chunk = rest.len().div_ceil(self.threads).max(1);
@@ -376,10 +405,7 @@ pub fn verify_url_with(
         }
         // Entries before the verified size were checked by an earlier run.
         let skip = (v.size() - n * 256) as usize;
-        for e in &entries[skip..] {
-            let (entry, st) = v.push(e).map_err(|e| report(e.to_string()))?;
-            on_entry(&entry, &st);
-        }
+        v.push_all(&entries[skip..], &mut |e, st| on_entry(e, st)).map_err(|e| report(e.to_string()))?;
         pb.set_position(v.size());
         n += 1;
     }
@@ -452,15 +478,15 @@ pub fn verify_data_dir_incremental(path: &Path, log_key: &VerifierKey, state: &P
     let mut c = Checker::new(start);
     let pb = progress(cp.size);
     pb.set_position(c.size());
-    for r in store.entries(c.size(), cp.size) {
-        let (seq, bytes) = r.map_err(|e| VerifyFailure::CouldNotRun(e.to_string()))?;
-        if seq != c.size() {
+    for_each_chunk(&store, c.size(), cp.size, |chunk, first| {
+        if first != c.size() {
             c.finish().map_err(|e| report(e.to_string()))?;
             return Err(report(format!("entry {}: missing", c.size())));
         }
-        c.push(&bytes).map_err(|e| report(e.to_string()))?;
-        pb.inc(1);
-    }
+        c.push_all(chunk, &mut |_, _| ()).map_err(|e| report(e.to_string()))?;
+        pb.inc(chunk.len() as u64);
+        Ok(())
+    })?;
     pb.finish_and_clear();
     let v = c.finish().map_err(|e| report(e.to_string()))?;
     if v.size() < cp.size {
@@ -471,6 +497,39 @@ pub fn verify_data_dir_incremental(path: &Path, log_key: &VerifierKey, state: &P
     let json = serde_json::to_vec_pretty(&saved).map_err(|e| VerifyFailure::CouldNotRun(e.to_string()))?;
     write_atomically(state, &json)?;
     Ok(Report { origin: cp.origin, size: cp.size, root: hex::encode(cp.root.0), checkpoint_time: signed.timestamp })
+}
+
+/// Reads entries `from..to` of a store in chunks of consecutive sequence numbers, handing each
+/// chunk and its first sequence number to `f`. A gap ends a chunk, so `f` sees where it is.
+fn for_each_chunk(
+    store: &Store,
+    from: u64,
+    to: u64,
+    mut f: impl FnMut(&[&[u8]], u64) -> Result<(), VerifyFailure>,
+) -> Result<(), VerifyFailure> {
+    const CHUNK: usize = 4096;
+    let mut buf: Vec<Vec<u8>> = Vec::with_capacity(CHUNK);
+    let mut first = from;
+    let mut flush = |buf: &mut Vec<Vec<u8>>, first: u64| -> Result<(), VerifyFailure> {
+        let refs: Vec<&[u8]> = buf.iter().map(Vec::as_slice).collect();
+        let r = f(&refs, first);
+        buf.clear();
+        r
+    };
+    for r in store.entries(from, to) {
+        let (seq, bytes) = r.map_err(|e| VerifyFailure::CouldNotRun(e.to_string()))?;
+        if seq != first + buf.len() as u64 || buf.len() == CHUNK {
+            if !buf.is_empty() {
+                flush(&mut buf, first)?;
+            }
+            first = seq;
+        }
+        buf.push(bytes);
+    }
+    if !buf.is_empty() {
+        flush(&mut buf, first)?;
+    }
+    Ok(())
 }
 
 /// [`verify_data_dir`], handing every verified entry to `on_entry`.
@@ -484,16 +543,15 @@ pub fn verify_data_dir_with(
     let mut c = Checker::new(LogVerifier::new());
     let pb = progress(cp.size);
     let failed = |e: vigil_core::verifier::VerifyError| VerifyFailure::Failed(e.to_string());
-    for r in store.entries(0, cp.size) {
-        let (seq, bytes) = r.map_err(|e| VerifyFailure::CouldNotRun(e.to_string()))?;
-        if seq != c.size() {
+    for_each_chunk(&store, 0, cp.size, |chunk, first| {
+        if first != c.size() {
             c.finish().map_err(failed)?;
             return Err(VerifyFailure::Failed(format!("entry {}: missing", c.size())));
         }
-        let (entry, st) = c.push(&bytes).map_err(failed)?;
-        on_entry(&entry, &st);
-        pb.inc(1);
-    }
+        c.push_all(chunk, on_entry).map_err(failed)?;
+        pb.inc(chunk.len() as u64);
+        Ok(())
+    })?;
     pb.finish_and_clear();
     let v = c.finish().map_err(failed)?;
     if v.size() < cp.size {

@@ -65,6 +65,24 @@ pub struct VerifyError {
     pub reason: String,
 }
 
+/// An entry decoded, with its chain and leaf hashes: everything about it that does not depend
+/// on the entries before it.
+#[derive(Debug, Clone)]
+pub struct Decoded {
+    pub entry: Entry,
+    pub statement: Statement,
+    chain: Digest,
+    leaf: Digest,
+}
+
+impl Decoded {
+    /// Decodes untrusted bytes (never panics) and hashes them.
+    pub fn new(bytes: &[u8]) -> Result<Decoded, String> {
+        let (entry, statement) = Entry::decode(bytes).map_err(|e| e.to_string())?;
+        Ok(Decoded { entry, statement, chain: chain_hash(bytes), leaf: leaf_hash(bytes) })
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct LogVerifier {
     next_seq: u64,
@@ -98,9 +116,16 @@ impl LogVerifier {
 
     /// Decodes the next entry and checks its place in the chain: sequence number, time, prev.
     fn decode_next(&self, bytes: &[u8]) -> Result<(Entry, Statement), VerifyError> {
+        let (entry, st) = Entry::decode(bytes)
+            .map_err(|e| VerifyError { seq: self.next_seq, reason: format!("does not decode: {e}") })?;
+        self.place(&entry)?;
+        Ok((entry, st))
+    }
+
+    /// Checks a decoded entry's place in the chain: sequence number, time, prev.
+    fn place(&self, entry: &Entry) -> Result<(), VerifyError> {
         let seq = self.next_seq;
         let fail = |reason: String| VerifyError { seq, reason };
-        let (entry, st) = Entry::decode(bytes).map_err(|e| fail(format!("does not decode: {e}")))?;
         if entry.seq != seq {
             return Err(fail(format!("carries sequence number {}, expected {seq}", entry.seq)));
         }
@@ -117,7 +142,7 @@ impl LogVerifier {
                 format!("prev does not match hash of entry {}", seq - 1)
             }));
         }
-        Ok((entry, st))
+        Ok(())
     }
 
     /// Checks the next entry; on success returns it decoded. On failure the verifier is left
@@ -141,9 +166,20 @@ impl LogVerifier {
     /// (lowest sequence number) as the log's first error; a failure returned here for entry n
     /// comes after the signatures of entries below n.
     pub fn push_deferred(&mut self, bytes: &[u8]) -> Result<(Entry, Statement, PendingSignature), VerifyError> {
+        self.push_decoded(Decoded::new(bytes))
+    }
+
+    /// [`LogVerifier::push_deferred`] of an entry decoded beforehand ([`Decoded::new`], which
+    /// callers may run for many entries in parallel: it depends on nothing before the entry).
+    pub fn push_decoded(
+        &mut self,
+        decoded: Result<Decoded, String>,
+    ) -> Result<(Entry, Statement, PendingSignature), VerifyError> {
         let seq = self.next_seq;
         let fail = |reason: String| VerifyError { seq, reason };
-        let (entry, st) = self.decode_next(bytes)?;
+        let Decoded { entry, statement: st, chain, leaf } =
+            decoded.map_err(|e| fail(format!("does not decode: {e}")))?;
+        self.place(&entry)?;
         let key = self.registry.authorize(&st).map_err(|e| fail(e.to_string()))?.into_owned();
         let pending = PendingSignature {
             seq,
@@ -159,9 +195,9 @@ impl LogVerifier {
             return Err(fail(reason));
         }
         self.registry.apply(&st);
-        self.prev = chain_hash(bytes);
+        self.prev = chain;
         self.last_time_ms = entry.time_ms;
-        self.tree.push(leaf_hash(bytes));
+        self.tree.push(leaf);
         self.next_seq += 1;
         Ok((entry, st, pending))
     }

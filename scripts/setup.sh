@@ -5,6 +5,9 @@ set -euo pipefail
 need_pkgs=()
 dpkg -s libclang-dev >/dev/null 2>&1 || need_pkgs+=(libclang-dev)   # bindgen, for rocksdb
 dpkg -s procps >/dev/null 2>&1 || need_pkgs+=(procps)               # kill(1), used by the end-to-end tests
+if [ "${VIGIL_SETUP_BROWSER:-0}" = 1 ]; then
+  dpkg -s chromium >/dev/null 2>&1 || need_pkgs+=(chromium)         # the web page's tests run in it
+fi
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "setup: installing ${need_pkgs[*]}" >&2
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
@@ -21,3 +24,9 @@ fi
 # One target dir, outside the clone, so the demo, the tests and CI reuse one RocksDB build
 # (its C++ takes ~16 minutes to compile on 2 cores).
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/vigil/target}"
+
+# The web page's verifier: the core for wasm32, copied to web/vigil.wasm (not in git).
+build_wasm() {
+  cargo build --locked -q -p vigil-wasm --target wasm32-unknown-unknown --release
+  cp "$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/vigil_wasm.wasm" web/vigil.wasm
+}

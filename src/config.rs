@@ -3,6 +3,7 @@
 //! ```toml
 //! data_dir = "data"                          # RocksDB data dir
 //! reserves_dir = "reserves"                  # proof-of-reserves trees, one RocksDB per snapshot
+//! web_dir = "web"                            # the public web page (index.html, app.js, vigil.wasm)
 //! log_key = "keys-example/log.key"           # signs checkpoints; its name is the origin
 //! operator_key = "keys-example/operator.key" # registers the service keys in a new log
 //! auditors = ["keys-example/auditor.vkey"]   # may read private-field openings (before any table)
@@ -42,6 +43,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Where `vigil reserves build` writes snapshot trees and the public API reads them.
     pub reserves_dir: PathBuf,
+    /// The web page the public listener serves at `/`.
+    pub web_dir: PathBuf,
     pub log_key: PathBuf,
     pub operator_key: PathBuf,
     pub services: Vec<ServiceConfig>,
@@ -55,6 +58,7 @@ impl Default for Config {
         Config {
             data_dir: "data".into(),
             reserves_dir: "reserves".into(),
+            web_dir: "web".into(),
             log_key: "keys/log.key".into(),
             operator_key: "keys/operator.key".into(),
             services: Vec::new(),
@@ -76,6 +80,7 @@ impl Config {
         };
         fix(&mut c.data_dir);
         fix(&mut c.reserves_dir);
+        fix(&mut c.web_dir);
         fix(&mut c.log_key);
         fix(&mut c.operator_key);
         for s in &mut c.services {

@@ -527,6 +527,7 @@ pub fn demo_config(keys_dir: &Path, data_dir: &Path) -> Result<Config> {
         r#"
 data_dir = {data:?}
 reserves_dir = {reserves:?}
+web_dir = {web:?}
 log_key = {log:?}
 operator_key = {op:?}
 auditors = [{a:?}]
@@ -548,6 +549,7 @@ kinds = ["reserve_attestation"]
 "#,
         data = data_dir,
         reserves = reserves_dir_of(data_dir),
+        web = keys_dir.parent().unwrap_or(Path::new(".")).join("web"),
         log = keys_dir.join("vigil.example_audit-log.key"),
         op = keys_dir.join("operator.key"),
         w = keys_dir.join("withdrawals.vkey"),

@@ -51,6 +51,8 @@ pub async fn serve_with(
 ) -> Result<()> {
     let server = cfg.server.clone();
     let reserves_dir = cfg.reserves_dir.clone();
+    let web_dir = cfg.web_dir.clone();
+    let log_vkey = cfg.log_signer()?.verifier().to_vkey();
     let auditors = Arc::new(cfg.auditor_keys()?);
     let engine_clock = clock.clone();
     let engine: Arc<Engine> = Arc::new(
@@ -88,8 +90,11 @@ pub async fn serve_with(
         let _ = rx.wait_for(|s| *s).await;
     };
     let (metrics, public_http, internal_http) = crate::metrics::Metrics::new(engine.metrics());
-    let trees = Arc::new(crate::http::public::Trees::new(Some(reserves_dir)));
-    let a = axum::serve(public, crate::http::public::router_with(engine.clone(), metrics, public_http, trees))
+    let site = Arc::new(crate::http::public::Site {
+        trees: crate::http::public::Trees::new(Some(reserves_dir)),
+        web: Some(crate::http::public::Web { dir: web_dir, log_vkey }),
+    });
+    let a = axum::serve(public, crate::http::public::router_with(engine.clone(), metrics, public_http, site))
         .with_graceful_shutdown(stopped(stop_rx.clone()));
     let b = axum::serve(internal, crate::http::internal::router_with(state, internal_http))
         .with_graceful_shutdown(stopped(stop_rx));

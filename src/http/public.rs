@@ -30,7 +30,21 @@ const SHORT: &str = "public, max-age=1";
 /// proofs from the trees under `reserves_dir` (none without it).
 pub fn router(engine: Arc<Engine>, reserves_dir: Option<std::path::PathBuf>) -> Router {
     let (metrics, http, _) = Metrics::new(engine.metrics());
-    router_with(engine, metrics, http, Arc::new(Trees::new(reserves_dir)))
+    router_with(engine, metrics, http, Arc::new(Site { trees: Trees::new(reserves_dir), web: None }))
+}
+
+/// What the public listener serves besides the log: the liabilities trees, and the web page
+/// (`web/`: `index.html` with the log's verifier key pinned in it, `app.js`, `style.css`, and
+/// `vigil.wasm`, the core built for the browser by `scripts/build-wasm`).
+pub struct Site {
+    pub trees: Trees,
+    pub web: Option<Web>,
+}
+
+pub struct Web {
+    pub dir: std::path::PathBuf,
+    /// The log's verifier key, pinned in the page.
+    pub log_vkey: String,
 }
 
 /// The snapshots' liabilities trees, opened (read-only) on first use and kept open.
@@ -65,7 +79,7 @@ impl Trees {
 /// The public router serving `metrics` at `/metrics`, the OpenAPI document of both APIs at
 /// `/openapi.json`, and recording its requests in `http`. CORS is open for reads (any origin,
 /// GET and HEAD): the data is public, and browsers verify it.
-pub fn router_with(engine: Arc<Engine>, metrics: Arc<Metrics>, http: HttpMetrics, trees: Arc<Trees>) -> Router {
+pub fn router_with(engine: Arc<Engine>, metrics: Arc<Metrics>, http: HttpMetrics, site: Arc<Site>) -> Router {
     let cors = tower_http::cors::CorsLayer::new()
         .allow_origin(tower_http::cors::Any)
         .allow_methods([axum::http::Method::GET, axum::http::Method::HEAD]);
@@ -75,7 +89,9 @@ pub fn router_with(engine: Arc<Engine>, metrics: Arc<Metrics>, http: HttpMetrics
         // tlog-tiles paths carry slashes; documented by `tile`'s annotation.
         .route("/tile/{*path}", get(tile))
         .with_state(engine)
-        .layer(axum::Extension(trees))
+        .route("/", get(page))
+        .route("/{file}", get(page_file))
+        .layer(axum::Extension(site))
         .route(
             "/metrics",
             get(move || {
@@ -699,7 +715,7 @@ async fn reserve_snapshot(
     ))]
 async fn reserve_proof(
     State(engine): State<Arc<Engine>>,
-    axum::Extension(trees): axum::Extension<Arc<Trees>>,
+    axum::Extension(site): axum::Extension<Arc<Site>>,
     Path((snapshot, record)): Path<(String, String)>,
 ) -> Result<Response, Problem> {
     let mut id = [0u8; 16];
@@ -712,7 +728,7 @@ async fn reserve_proof(
         if !snapshot_entries(&engine, size)?.iter().any(|(s, _)| s.snapshot == snapshot) {
             return Err(Problem::not_found(format!("the log has no reserve snapshot {snapshot:?}")));
         }
-        let tree = trees.get(&snapshot)?;
+        let tree = site.trees.get(&snapshot)?;
         let proof = tree
             .proof(&id)
             .map_err(Problem::internal)?
@@ -721,4 +737,32 @@ async fn reserve_proof(
             .into_response())
     })
     .await
+}
+
+/// The web page, its log key pinned.
+async fn page(axum::Extension(site): axum::Extension<Arc<Site>>) -> Result<Response, Problem> {
+    let web = site.web.as_ref().ok_or_else(|| Problem::not_found("this server has no web page"))?;
+    let html = tokio::fs::read_to_string(web.dir.join("index.html"))
+        .await
+        .map_err(|e| Problem::not_found(format!("the web page is not installed: {e}")))?;
+    let html = html.replace("{{LOG_VKEY}}", &web.log_vkey);
+    Ok(([(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")], html).into_response())
+}
+
+/// The page's own files, by exact name only.
+async fn page_file(
+    axum::Extension(site): axum::Extension<Arc<Site>>,
+    Path(file): Path<String>,
+) -> Result<Response, Problem> {
+    let web = site.web.as_ref().ok_or_else(|| Problem::not_found("this server has no web page"))?;
+    let kind = match file.as_str() {
+        "app.js" => "text/javascript; charset=utf-8",
+        "style.css" => "text/css; charset=utf-8",
+        "vigil.wasm" => "application/wasm",
+        _ => return Err(Problem::not_found(format!("no such file {file:?}"))),
+    };
+    let body = tokio::fs::read(web.dir.join(&file)).await.map_err(|e| {
+        Problem::not_found(format!("{file} is not installed ({e}); scripts/build-wasm builds vigil.wasm"))
+    })?;
+    Ok(([(header::CONTENT_TYPE, kind), (header::CACHE_CONTROL, "no-cache")], body).into_response())
 }

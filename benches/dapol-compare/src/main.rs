@@ -28,8 +28,7 @@ use std::str::FromStr;
 use std::time::Instant;
 
 use dapol::{
-    AccumulatorType, AggregationFactor, DapolTree, Entity, EntityId, Height, MaxLiability, MaxThreadCount, Salt,
-    Secret,
+    AccumulatorType, AggregationFactor, DapolTree, Entity, EntityId, Height, MaxLiability, MaxThreadCount, Salt, Secret,
 };
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
@@ -107,16 +106,18 @@ fn main() {
 
     let start = Instant::now();
     let aggregated = 1u8 << (7 - (height as u8).leading_zeros()); // largest 2^k <= height
-    let proof = tree
-        .generate_inclusion_proof_with(&probe_id, AggregationFactor::Number(aggregated))
-        .expect("generate proof");
+    let proof =
+        tree.generate_inclusion_proof_with(&probe_id, AggregationFactor::Number(aggregated)).expect("generate proof");
     let gen_ms = start.elapsed().as_secs_f64() * 1e3;
     let bytes = bincode::serialize(&proof).expect("serialize proof").len();
     let start = Instant::now();
     proof.verify(*tree.root_hash()).expect("verify proof");
     let verify_ms = start.elapsed().as_secs_f64() * 1e3;
 
-    println!("dapol proof range proofs: {aggregated} aggregated + {} individual, {bits}-bit", height as u8 - aggregated);
+    println!(
+        "dapol proof range proofs: {aggregated} aggregated + {} individual, {bits}-bit",
+        height as u8 - aggregated
+    );
     println!("dapol proof bytes {bytes}");
     println!("dapol proof generate ms {gen_ms:.3}");
     println!("dapol proof verify ms {verify_ms:.3}");

@@ -1,0 +1,199 @@
+//! vigil's verifier for the browser: `vigil_core` compiled to `wasm32-unknown-unknown` behind a
+//! plain `extern "C"` interface, so the page runs the very code `vigil verify` runs.
+//!
+//! The interface is one call, JSON in and JSON out through linear memory:
+//! 1. `vigil_alloc(len)` returns a buffer; the caller writes a UTF-8 JSON request into it;
+//! 2. `vigil_call(ptr, len)` consumes the request (frees its buffer) and returns
+//!    `(out_ptr << 32) | out_len` of a JSON answer it allocated;
+//! 3. the caller reads the answer and frees it with `vigil_free(out_ptr, out_len)`.
+//!
+//! A request is `{"op": "...", ...}`; the answer is `{"ok": ...}` or `{"error": "..."}`. Every
+//! input is untrusted (it comes from the server); nothing here panics on it. The operations are
+//! [`call`]'s match arms.
+
+use base64::prelude::*;
+use serde_json::{json, Value};
+use vigil_core::checkpoint;
+use vigil_core::entry::Entry;
+use vigil_core::event::Event;
+use vigil_core::facts;
+use vigil_core::hash::Digest;
+use vigil_core::keys::VerifierKey;
+use vigil_core::merkle::{leaf_hash, ConsistencyProof, InclusionProof};
+use vigil_core::reserves::{record_id, Proof};
+
+fn field<'a>(req: &'a Value, name: &str) -> Result<&'a str, String> {
+    req.get(name).and_then(Value::as_str).ok_or_else(|| format!("missing string field {name:?}"))
+}
+
+fn hex32(s: &str, what: &str) -> Result<[u8; 32], String> {
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(s.trim(), &mut out).map_err(|_| format!("{what} must be 64 hex digits"))?;
+    Ok(out)
+}
+
+fn digest(s: &str) -> Result<Digest, String> {
+    // Roots travel as hex (ours) or base64 (checkpoint bodies).
+    if s.len() == 64 {
+        return hex32(s, "a hash").map(Digest);
+    }
+    let b = BASE64_STANDARD.decode(s).map_err(|_| "a hash must be 64 hex digits or base64".to_string())?;
+    Ok(Digest(b.try_into().map_err(|_| "a hash must be 32 bytes".to_string())?))
+}
+
+/// Decodes entry bytes (hex) into what the page shows.
+fn entry_json(bytes: &[u8]) -> Result<(Value, Entry, vigil_core::statement::Statement), String> {
+    let (e, st) = Entry::decode(bytes).map_err(|e| e.to_string())?;
+    let v = json!({
+        "seq": e.seq, "time_ms": e.time_ms, "kind": st.event.kind().as_str(), "key": st.key.to_string(),
+        "event": serde_json::to_value(&st.event).map_err(|e| e.to_string())?,
+        "leaf_hash": leaf_hash(bytes).to_hex(),
+    });
+    Ok((v, e, st))
+}
+
+fn entries_of(req: &Value) -> Result<Vec<Vec<u8>>, String> {
+    req.get("entries")
+        .and_then(Value::as_array)
+        .ok_or("missing array field \"entries\"")?
+        .iter()
+        .map(|h| hex::decode(h.as_str().unwrap_or_default()).map_err(|_| "entries must be hex strings".to_string()))
+        .collect()
+}
+
+/// Runs one request. The operations:
+/// - `checkpoint {note, vkey}`: verifies a signed checkpoint note against the pinned verifier
+///   key; answers origin, size, root (hex), timestamp;
+/// - `inclusion {entry, proof, root}`: entry bytes (hex) included at `proof.index` in the tree
+///   of `proof.tree_size` with `root`; answers the entry decoded;
+/// - `consistency {proof, old_root, new_root}`: the newer tree extends the older;
+/// - `record_id {secret}`: the record id of a record secret;
+/// - `reserves {proof, secret, entry}`: a liabilities proof (base64) checked with the user's
+///   secret against a `reserve_snapshot` entry (hex); answers the balances and totals;
+/// - `incident_facts {incident, entries}` and `safu_history {entries}`: the derived facts of
+///   `vigil_core::facts` over entries (hex) the caller verified.
+pub fn call(req: &Value) -> Result<Value, String> {
+    match req.get("op").and_then(Value::as_str).unwrap_or_default() {
+        "checkpoint" => {
+            let key = VerifierKey::parse(field(req, "vkey")?).map_err(|e| e.to_string())?;
+            let s = checkpoint::verify(field(req, "note")?.as_bytes(), &key).map_err(|e| e.to_string())?;
+            Ok(json!({"origin": s.checkpoint.origin, "size": s.checkpoint.size,
+                "root": s.checkpoint.root.to_hex(), "timestamp": s.timestamp}))
+        }
+        "inclusion" => {
+            let bytes = hex::decode(field(req, "entry")?).map_err(|_| "entry must be hex".to_string())?;
+            let proof: InclusionProof =
+                serde_json::from_value(req.get("proof").cloned().unwrap_or_default()).map_err(|e| e.to_string())?;
+            let root = digest(field(req, "root")?)?;
+            let (v, e, _) = entry_json(&bytes)?;
+            if e.seq != proof.index {
+                return Err(format!("the entry is number {}, the proof is for {}", e.seq, proof.index));
+            }
+            proof.verify(&leaf_hash(&bytes), &root).map_err(|e| e.to_string())?;
+            Ok(v)
+        }
+        "consistency" => {
+            let proof: ConsistencyProof =
+                serde_json::from_value(req.get("proof").cloned().unwrap_or_default()).map_err(|e| e.to_string())?;
+            proof.verify(&digest(field(req, "old_root")?)?, &digest(field(req, "new_root")?)?).map_err(|e| e.to_string())?;
+            Ok(json!(true))
+        }
+        "record_id" => Ok(json!(hex::encode(record_id(&hex32(field(req, "secret")?, "the secret")?)))),
+        "reserves" => {
+            let secret = hex32(field(req, "secret")?, "the secret")?;
+            let proof_bytes = BASE64_STANDARD.decode(field(req, "proof")?).map_err(|_| "proof must be base64".to_string())?;
+            let proof = Proof::decode(&proof_bytes).map_err(|e| e.to_string())?;
+            let bytes = hex::decode(field(req, "entry")?).map_err(|_| "entry must be hex".to_string())?;
+            let (_, _, st) = entry_json(&bytes)?;
+            let Event::ReserveSnapshot(snap) = st.event else { return Err("not a reserve_snapshot entry".into()) };
+            let balances = proof.verify(&secret, &snap).map_err(|e| e.to_string())?;
+            Ok(json!({"snapshot": snap.snapshot, "record_id": hex::encode(proof.record_id),
+                "balances": balances.iter().zip(&snap.assets).map(|((a, b), t)| json!({
+                    "asset": a, "balance": b.to_string(), "liabilities": t.liabilities, "reserves": t.reserves, "ratio": t.ratio,
+                })).collect::<Vec<_>>()}))
+        }
+        op @ ("incident_facts" | "safu_history") => {
+            let raw = entries_of(req)?;
+            let decoded = raw.iter().map(|b| Entry::decode(b).map_err(|e| e.to_string())).collect::<Result<Vec<_>, _>>()?;
+            let items: Vec<facts::Item<'_>> =
+                decoded.iter().map(|(e, st)| facts::Item { seq: e.seq, time_ms: e.time_ms, event: &st.event }).collect();
+            if op == "safu_history" {
+                serde_json::to_value(facts::safu_history(&items).map_err(|e| e.to_string())?).map_err(|e| e.to_string())
+            } else {
+                let f = facts::incident_facts(field(req, "incident")?, &items).map_err(|e| e.to_string())?;
+                serde_json::to_value(f).map_err(|e| e.to_string())
+            }
+        }
+        "decode" => Ok(entry_json(&hex::decode(field(req, "entry")?).map_err(|_| "entry must be hex".to_string())?)?.0),
+        other => Err(format!("unknown op {other:?}")),
+    }
+}
+
+/// [`call`] on JSON text.
+pub fn call_text(req: &[u8]) -> String {
+    let answer = match serde_json::from_slice::<Value>(req) {
+        Ok(v) => match call(&v) {
+            Ok(ok) => json!({ "ok": ok }),
+            Err(e) => json!({ "error": e }),
+        },
+        Err(e) => json!({ "error": format!("bad request: {e}") }),
+    };
+    answer.to_string()
+}
+
+/// Allocates `len` bytes for the caller (a dangling pointer when `len` is 0).
+#[no_mangle]
+pub extern "C" fn vigil_alloc(len: usize) -> *mut u8 {
+    let mut v: Vec<u8> = Vec::with_capacity(len);
+    let p = v.as_mut_ptr();
+    std::mem::forget(v);
+    p
+}
+
+/// Frees a buffer from [`vigil_alloc`] or an answer of [`vigil_call`].
+///
+/// # Safety
+/// `ptr` and `len` must be exactly what `vigil_alloc(len)` returned, or an answer's pointer and
+/// length; each buffer is freed once.
+#[no_mangle]
+pub unsafe extern "C" fn vigil_free(ptr: *mut u8, len: usize) {
+    if len == 0 {
+        // An empty answer is a boxed empty slice: nothing was allocated.
+        return;
+    }
+    // SAFETY: the caller passes back a buffer this module allocated with capacity `len`.
+    drop(unsafe { Vec::from_raw_parts(ptr, 0, len) });
+}
+
+/// Runs the JSON request in `ptr[..len]` (a buffer from [`vigil_alloc`], consumed) and returns
+/// `(answer_ptr << 32) | answer_len`.
+///
+/// # Safety
+/// `ptr[..len]` must be a buffer from `vigil_alloc(len)` holding the request.
+#[no_mangle]
+pub unsafe extern "C" fn vigil_call(ptr: *mut u8, len: usize) -> u64 {
+    // SAFETY: the caller wrote `len` bytes into a buffer of capacity `len` from vigil_alloc.
+    let req = if len == 0 { Vec::new() } else { unsafe { Vec::from_raw_parts(ptr, len, len) } };
+    // A boxed slice: its capacity is its length, which is what `vigil_free` is given back.
+    let out = call_text(&req).into_bytes().into_boxed_slice();
+    let n = out.len() as u64;
+    let p = Box::into_raw(out) as *mut u8 as u64;
+    (p << 32) | n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_requests_are_errors_not_panics() {
+        for req in [
+            "", "[]", "{}", "{\"op\":\"checkpoint\"}", "{\"op\":\"inclusion\",\"entry\":\"zz\",\"root\":\"00\"}",
+            "{\"op\":\"reserves\",\"secret\":\"00\",\"proof\":\"!\",\"entry\":\"\"}", "{\"op\":\"nope\"}",
+            "{\"op\":\"safu_history\",\"entries\":[\"00\"]}",
+        ] {
+            let v: Value = serde_json::from_str(&call_text(req.as_bytes())).unwrap();
+            assert!(v["error"].is_string(), "{req}: {v}");
+        }
+    }
+}

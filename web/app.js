@@ -1,0 +1,361 @@
+// vigil's public page. Everything shown is verified here, in the browser, by vigil's own
+// verifier (vigil_core compiled to WebAssembly, crates/vigil-wasm) against the log key pinned
+// in this page — or marked NOT VERIFIED. No framework, no CDN: the server serves this file.
+"use strict";
+
+const VKEY = document.querySelector('meta[name="vigil-log-key"]').content;
+const STORE = "vigil.checkpoint:" + VKEY;
+const counts = { verified: 0, failed: 0 };
+let wasm;
+
+// ---- the verifier ---------------------------------------------------------------------------
+
+async function loadVerifier() {
+  const bytes = await (await fetch("vigil.wasm")).arrayBuffer();
+  wasm = (await WebAssembly.instantiate(bytes, {})).instance.exports;
+}
+
+// One request to the verifier: JSON in, JSON out, through its linear memory.
+function verifier(req) {
+  const input = new TextEncoder().encode(JSON.stringify(req));
+  const p = wasm.vigil_alloc(input.length);
+  new Uint8Array(wasm.memory.buffer, p, input.length).set(input);
+  const r = BigInt.asUintN(64, BigInt(wasm.vigil_call(p, input.length)));
+  const op = Number(r >> 32n), ol = Number(r & 0xffffffffn);
+  const text = new TextDecoder().decode(new Uint8Array(wasm.memory.buffer, op, ol).slice());
+  wasm.vigil_free(op, ol);
+  const v = JSON.parse(text);
+  if (v.error !== undefined) throw new Error(v.error);
+  return v.ok;
+}
+
+// ---- helpers --------------------------------------------------------------------------------
+
+const $ = (id) => document.getElementById(id);
+function el(tag, attrs, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
+  for (const c of children) e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  return e;
+}
+function badge(ok, why) {
+  if (ok) counts.verified++; else counts.failed++;
+  return ok
+    ? el("span", { class: "ok", "data-verified": "yes" }, "✓ verified")
+    : el("span", { class: "bad", "data-verified": "no" }, "✗ NOT VERIFIED: " + why);
+}
+async function get(path, kind) {
+  const r = await fetch(path, { cache: "no-store" });
+  if (!r.ok) throw new Error(path + ": HTTP " + r.status);
+  return kind === "text" ? r.text() : kind === "bytes" ? new Uint8Array(await r.arrayBuffer()) : r.json();
+}
+const when = (ms) => new Date(ms).toISOString().replace("T", " ").replace(/:\d\d\.\d+Z$/, " UTC");
+function dur(ms) {
+  const m = Math.round(ms / 60000);
+  return m < 120 ? m + " min" : m < 2880 ? (m / 60).toFixed(1) + " h" : (m / 1440).toFixed(1) + " days";
+}
+// Minor units to a decimal string, exactly (BigInt; never floating point).
+function units(s, asset) {
+  const d = { BTC: 8, ETH: 18, USDT: 6 }[asset];
+  if (d === undefined) return s + " (minor units)";
+  const v = BigInt(s), base = 10n ** BigInt(d);
+  const frac = (v % base).toString().padStart(d, "0").replace(/0+$/, "");
+  return (v / base).toString() + (frac ? "." + frac : "") + " " + asset;
+}
+function download(name, text) {
+  return el("a", { href: "data:text/plain;charset=utf-8," + encodeURIComponent(text), download: name }, name);
+}
+function summarize(state) {
+  const s = $("summary");
+  s.dataset.state = state;
+  s.dataset.verified = counts.verified;
+  s.dataset.failed = counts.failed;
+  s.textContent = state === "done"
+    ? (counts.failed === 0 ? `All ${counts.verified} checks verified in this browser.`
+                           : `${counts.failed} check(s) FAILED, ${counts.verified} verified.`)
+    : `Verifying… ${counts.verified} verified so far.`;
+}
+function alarm(title, detail, files) {
+  const a = $("alarm");
+  a.hidden = false;
+  a.dataset.kind = title;
+  a.append(el("p", {}, "⚠ " + detail), ...files.map(([n, t]) => el("p", {}, "Evidence: ", download(n, t))));
+}
+
+// ---- the checkpoint and its memory ----------------------------------------------------------
+
+let head; // the verified latest checkpoint: {note, size, root, timestamp}
+
+async function checkpoint() {
+  const box = $("checkpoint");
+  const note = await get("checkpoint", "text");
+  try {
+    const cp = verifier({ op: "checkpoint", note, vkey: VKEY });
+    head = { note, ...cp };
+    box.append(el("p", {}, badge(true), " ", `${cp.origin}: ${cp.size} entries`,
+      cp.timestamp ? `, signed ${when(cp.timestamp * 1000)}` : ""), el("p", {}, "Root ", el("code", {}, cp.root)));
+  } catch (e) {
+    box.append(el("p", {}, badge(false, "the checkpoint's signature: " + e.message)));
+    throw e;
+  }
+  remember();
+}
+
+// The last checkpoint this browser verified: the new one must extend it.
+function remember() {
+  let old;
+  try { old = JSON.parse(localStorage.getItem(STORE) || "null"); } catch { old = null; }
+  const keep = () => localStorage.setItem(STORE, JSON.stringify({ note: head.note, size: head.size, root: head.root }));
+  if (!old) return keep();
+  const evidence = [["earlier-checkpoint.txt", old.note], ["served-checkpoint.txt", head.note]];
+  if (head.size < old.size) {
+    alarm("rollback", `ROLLBACK: this log showed you ${old.size} entries before and now shows ${head.size}. The log misbehaves.`, evidence);
+    counts.failed++;
+    return;
+  }
+  const check = async () => {
+    if (head.size === old.size) {
+      if (head.root !== old.root) throw new Error("two different trees of the same size");
+      return;
+    }
+    if (old.size === 0) return;
+    const proof = await get(`v1/proofs/consistency?from=${old.size}&to=${head.size}`);
+    verifier({ op: "consistency", proof, old_root: old.root, new_root: head.root });
+  };
+  return check().then(() => { counts.verified++; keep(); }, (e) => {
+    alarm("fork", `FORK: the checkpoint served now does not extend the one this browser verified before (${e.message}). The log misbehaves.`, evidence);
+    counts.failed++;
+  });
+}
+
+// An entry (hex bytes) and its inclusion proof against a verified root: the decoded entry.
+function included(hexEntry, proof, root) {
+  return verifier({ op: "inclusion", entry: hexEntry, proof, root });
+}
+
+// A checkpoint served with a view: signed by the pinned key and no newer than the head.
+function viewCheckpoint(note, size) {
+  const cp = verifier({ op: "checkpoint", note, vkey: VKEY });
+  if (cp.size !== size) throw new Error("the view's checkpoint is not the one its proofs use");
+  if (cp.size > head.size) throw new Error("the view's checkpoint is newer than the latest");
+  if (cp.size === head.size && cp.root !== head.root) throw new Error("a different tree of the same size");
+  return cp;
+}
+
+// ---- incidents --------------------------------------------------------------------------------
+
+function describe(e) {
+  const v = e.event;
+  switch (e.kind) {
+    case "withdrawal": return `withdrawal ${v.withdrawal_id} ${v.stage}: ${units(v.amount, v.asset)} from ${v.wallet}`;
+    case "alarm": return `alarm ${v.rule} (${v.severity}): ${v.summary}`;
+    case "freeze": case "unfreeze": return `${e.kind} of ${v.scope.target}: ${v.reason}`;
+    case "credential_reset": return `credential reset (${v.credentials.join(", ")}, ${v.scope}): ${v.reason}`;
+    case "safu_payout": return `SAFU payout ${units(v.amount, v.asset)}: ${v.covers}`;
+    case "incident_open": return `incident opened (${v.severity}): ${v.title}`;
+    case "incident_update": return `update: ${v.summary}`;
+    case "incident_close": return `incident closed: ${v.summary}`;
+    default: return e.kind;
+  }
+}
+
+async function incidents() {
+  const box = $("incidents");
+  const list = await get("v1/incidents");
+  if (list.incidents.length === 0) box.append(el("p", {}, "No incidents."));
+  for (const inc of list.incidents) {
+    const sec = el("article", { "data-incident": inc.incident }, el("h3", {}, inc.incident));
+    box.append(sec);
+    try {
+      const view = await get("v1/incidents/" + encodeURIComponent(inc.incident));
+      const cp = viewCheckpoint(view.checkpoint, view.checkpoint_size);
+      const ol = el("ol", { class: "timeline" });
+      const verified = [];
+      let prev;
+      for (const t of view.timeline) {
+        let li;
+        try {
+          const e = included(t.bytes, t.inclusion_proof, cp.root);
+          verified.push(t.bytes);
+          li = el("li", { "data-seq": e.seq }, el("time", {}, when(e.time_ms)), " ",
+            prev !== undefined ? el("span", { class: "delay" }, `(+${dur(e.time_ms - prev)}) `) : "",
+            describe(e), " ", badge(true));
+          prev = e.time_ms;
+        } catch (err) {
+          li = el("li", { "data-seq": t.seq }, `entry ${t.seq} `, badge(false, err.message));
+        }
+        ol.append(li);
+      }
+      const f = verifier({ op: "incident_facts", incident: inc.incident, entries: verified });
+      const lost = Object.entries(f.lost || {}).map(([a, v]) => units(v, a)).join(", ") || "none";
+      const covered = Object.entries(f.covered || {}).map(([a, v]) => units(v, a)).join(", ") || "none";
+      sec.append(el("p", { class: "facts" },
+        `First alarm to freeze: ${f.first_alarm_ms && f.first_freeze_ms ? dur(f.first_freeze_ms - f.first_alarm_ms) : "—"}. `,
+        `Lost: ${lost}. Covered by SAFU: ${covered}. `,
+        f.closed_ms ? `Closed ${when(f.closed_ms)}.` : "Open.", " (computed here from the verified entries)"), ol);
+    } catch (e) {
+      sec.append(el("p", {}, badge(false, e.message)));
+    }
+    summarize("loading");
+  }
+}
+
+// ---- SAFU fund --------------------------------------------------------------------------------
+
+async function entriesOfKind(kind) {
+  const out = [];
+  let after = "";
+  for (;;) {
+    const page = await get(`v1/entries?kind=${kind}&limit=1000${after}`);
+    out.push(...page.entries.filter((e) => e.seq < head.size));
+    if (page.next_after == null) return out;
+    after = "&after=" + page.next_after;
+  }
+}
+
+function chart(points, label, marks) {
+  // points: [{t, y (Number, for drawing only)}]; marks: [{t, text}]
+  if (points.length === 0) return el("p", {}, "No data.");
+  const W = 600, H = 180, P = 30;
+  const ts = points.map((p) => p.t), ys = points.map((p) => p.y);
+  const [t0, t1] = [Math.min(...ts), Math.max(...ts) || 1], [y0, y1] = [Math.min(0, ...ys), Math.max(...ys) || 1];
+  const x = (t) => P + (W - 2 * P) * (t1 === t0 ? 0.5 : (t - t0) / (t1 - t0));
+  const y = (v) => H - P - (H - 2 * P) * (y1 === y0 ? 0.5 : (v - y0) / (y1 - y0));
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
+  svg.setAttribute("role", "img");
+  svg.setAttribute("aria-label", label);
+  const path = document.createElementNS(ns, "polyline");
+  path.setAttribute("points", points.map((p) => `${x(p.t)},${y(p.y)}`).join(" "));
+  path.setAttribute("fill", "none");
+  path.setAttribute("stroke", "#0969da");
+  path.setAttribute("stroke-width", "2");
+  svg.append(path);
+  for (const m of marks) {
+    const c = document.createElementNS(ns, "circle");
+    const p = points.find((q) => q.t === m.t) || points[0];
+    c.setAttribute("cx", x(m.t)); c.setAttribute("cy", y(p.y)); c.setAttribute("r", 4);
+    c.setAttribute("fill", m.color || "#a40e26");
+    const title = document.createElementNS(ns, "title");
+    title.textContent = m.text;
+    c.append(title);
+    svg.append(c);
+  }
+  return svg;
+}
+
+async function safu() {
+  const box = $("safu");
+  const entries = [...await entriesOfKind("safu_contribution"), ...await entriesOfKind("safu_payout")];
+  entries.sort((a, b) => a.seq - b.seq);
+  const verified = [];
+  let failed = 0;
+  for (const e of entries) {
+    try {
+      const proof = await get(`v1/proofs/inclusion?seq=${e.seq}&size=${head.size}`);
+      included(e.bytes, proof, head.root);
+      verified.push(e.bytes);
+    } catch (err) {
+      failed++;
+      box.append(el("p", {}, `entry ${e.seq} `, badge(false, err.message)));
+    }
+  }
+  const h = verifier({ op: "safu_history", entries: verified });
+  const btc = h.history.filter((p) => p.asset === "BTC");
+  const last = btc[btc.length - 1];
+  box.append(el("p", {}, badge(failed === 0 && verified.length > 0, failed + " entries failed"), " ",
+    `${verified.length} contributions and payouts, each proven in the checkpoint. `,
+    `BTC balance: ${last ? units(last.balance, "BTC") : "—"}.`));
+  box.append(chart(btc.map((p) => ({ t: p.time_ms, y: Number(BigInt(p.balance) / 100000000n) })), "SAFU BTC balance over time",
+    btc.filter((p) => p.kind === "payout").map((p) => ({ t: p.time_ms, text: `payout at ${when(p.time_ms)}` }))));
+}
+
+// ---- proof of reserves ------------------------------------------------------------------------
+
+const snapshots = []; // verified: {id, seq, entryHex, event}
+
+async function reserves() {
+  const box = $("reserves");
+  const list = await get("v1/reserves");
+  if (list.snapshots.length === 0) { box.append(el("p", {}, "No snapshots yet.")); return; }
+  for (const s of list.snapshots) {
+    try {
+      const v = await get("v1/reserves/" + encodeURIComponent(s.snapshot));
+      const cp = viewCheckpoint(v.checkpoint, v.checkpoint_size);
+      const e = included(v.entry.bytes, v.inclusion_proof, cp.root);
+      if (e.kind !== "reserve_snapshot" || e.event.snapshot !== s.snapshot) throw new Error("not this snapshot's entry");
+      for (const a of v.attestation_entries) included(a.bytes, a.inclusion_proof, cp.root);
+      snapshots.push({ id: s.snapshot, seq: e.seq, entryHex: v.entry.bytes, event: e.event });
+      counts.verified++;
+    } catch (err) {
+      box.append(el("p", {}, `snapshot ${s.snapshot} `, badge(false, err.message)));
+    }
+  }
+  const latest = snapshots[snapshots.length - 1];
+  if (!latest) return;
+  const table = el("table", {}, el("tr", {}, ...["asset", "reserves", "liabilities", "ratio", ""].map((h) => el("th", {}, h))));
+  for (const a of latest.event.assets) {
+    table.append(el("tr", { "data-asset": a.asset }, el("td", {}, a.asset), el("td", { class: "num" }, units(a.reserves, a.asset)),
+      el("td", { class: "num" }, units(a.liabilities, a.asset)), el("td", { class: "num" }, a.ratio || "—"),
+      el("td", {}, badge(true))));
+  }
+  box.append(el("p", {}, `Snapshot ${latest.id} (cut-off ${when(latest.event.cut_off_ms)}, entry ${latest.seq}, `,
+    `${latest.event.padded_size} leaves), proven in the checkpoint:`), table);
+  const ratio = (s) => Number(((s.event.assets.find((a) => a.asset === "BTC") || {}).ratio) || 0);
+  box.append(el("p", {}, "BTC reserves / liabilities over time:"),
+    chart(snapshots.map((s) => ({ t: s.event.cut_off_ms, y: ratio(s) })), "BTC reserve ratio over time",
+      snapshots.map((s) => ({ t: s.event.cut_off_ms, text: `${s.id}: ${ratio(s).toFixed(4)}`, color: "#116329" }))));
+}
+
+async function myBalance(ev) {
+  if (ev) ev.preventDefault();
+  const out = $("balance");
+  out.textContent = "Checking…";
+  const latest = snapshots[snapshots.length - 1];
+  try {
+    if (!latest) throw new Error("no verified snapshot");
+    const secret = $("secret").value.trim().toLowerCase();
+    const rid = verifier({ op: "record_id", secret });
+    const given = $("record").value.trim().toLowerCase();
+    if (given && given !== rid) throw new Error("this secret does not belong to that record id");
+    const bytes = await get(`v1/reserves/${encodeURIComponent(latest.id)}/proof/${rid}`, "bytes");
+    let bin = "";
+    for (const b of bytes) bin += String.fromCharCode(b);
+    const r = verifier({ op: "reserves", proof: btoa(bin), secret, entry: latest.entryHex });
+    out.replaceChildren(el("p", {}, el("span", { class: "ok", "data-verified": "yes", id: "balance-ok" }, "✓ verified"),
+      ` Your balances in snapshot ${r.snapshot} are counted in the published totals:`),
+      el("ul", {}, ...r.balances.map((b) => el("li", {}, `${units(b.balance, b.asset)} of ${units(b.liabilities, b.asset)} owed to all users (reserves ${units(b.reserves, b.asset)}, ratio ${b.ratio || "—"})`))));
+  } catch (e) {
+    out.replaceChildren(el("p", {}, el("span", { class: "bad", "data-verified": "no", id: "balance-bad" }, "✗ NOT VERIFIED: " + e.message)));
+  }
+}
+
+// ---- main -------------------------------------------------------------------------------------
+
+async function main() {
+  $("vkey").textContent = VKEY;
+  $("mybalance").addEventListener("submit", myBalance);
+  try {
+    await loadVerifier();
+    await checkpoint();
+  } catch (e) {
+    summarize("done");
+    $("summary").textContent = "Could not verify the checkpoint: " + e.message;
+    return;
+  }
+  for (const part of [incidents, safu, reserves]) {
+    try { await part(); } catch (e) { counts.failed++; $("summary").after(el("p", {}, badge(false, e.message))); }
+    summarize("loading");
+  }
+  // Prefilled from the address (#secret=…&record=…): checks at once.
+  const params = new URLSearchParams(location.hash.slice(1));
+  if (params.get("secret")) {
+    $("secret").value = params.get("secret");
+    $("record").value = params.get("record") || "";
+    await myBalance();
+  }
+  summarize("done");
+}
+
+main();

@@ -11,8 +11,9 @@ let wasm;
 // ---- the verifier ---------------------------------------------------------------------------
 
 async function loadVerifier() {
-  const bytes = await (await fetch("vigil.wasm")).arrayBuffer();
-  wasm = (await WebAssembly.instantiate(bytes, {})).instance.exports;
+  const bytes = await (await fetch("vigil.wasm", { cache: "no-store" })).arrayBuffer();
+  // Compiled synchronously (it is small): no background compile for the page to wait on.
+  wasm = new WebAssembly.Instance(new WebAssembly.Module(bytes), {}).exports;
 }
 
 // One request to the verifier: JSON in, JSON out, through its linear memory.
@@ -286,6 +287,12 @@ async function reserves() {
       const e = included(v.entry.bytes, v.inclusion_proof, cp.root);
       if (e.kind !== "reserve_snapshot" || e.event.snapshot !== s.snapshot) throw new Error("not this snapshot's entry");
       for (const a of v.attestation_entries) included(a.bytes, a.inclusion_proof, cp.root);
+      // The totals shown come from the verified entry; a server whose list says otherwise lies.
+      const same = (x, y) => x.length === y.length && x.every((a, i) =>
+        ["asset", "liabilities", "reserves", "ratio"].every((k) => a[k] === y[i][k]));
+      if (!same(s.assets, e.event.assets) || s.liabilities_root !== e.event.liabilities_root) {
+        throw new Error("the server's list of snapshots states other totals than the logged entry");
+      }
       snapshots.push({ id: s.snapshot, seq: e.seq, entryHex: v.entry.bytes, event: e.event });
       counts.verified++;
     } catch (err) {

@@ -746,7 +746,8 @@ async fn page(axum::Extension(site): axum::Extension<Arc<Site>>) -> Result<Respo
         .await
         .map_err(|e| Problem::not_found(format!("the web page is not installed: {e}")))?;
     let html = html.replace("{{LOG_VKEY}}", &web.log_vkey);
-    Ok(([(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")], html).into_response())
+    Ok(([(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")], html)
+        .into_response())
 }
 
 /// The page's own files, by exact name only.

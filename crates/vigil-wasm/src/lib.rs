@@ -95,13 +95,16 @@ pub fn call(req: &Value) -> Result<Value, String> {
         "consistency" => {
             let proof: ConsistencyProof =
                 serde_json::from_value(req.get("proof").cloned().unwrap_or_default()).map_err(|e| e.to_string())?;
-            proof.verify(&digest(field(req, "old_root")?)?, &digest(field(req, "new_root")?)?).map_err(|e| e.to_string())?;
+            proof
+                .verify(&digest(field(req, "old_root")?)?, &digest(field(req, "new_root")?)?)
+                .map_err(|e| e.to_string())?;
             Ok(json!(true))
         }
         "record_id" => Ok(json!(hex::encode(record_id(&hex32(field(req, "secret")?, "the secret")?)))),
         "reserves" => {
             let secret = hex32(field(req, "secret")?, "the secret")?;
-            let proof_bytes = BASE64_STANDARD.decode(field(req, "proof")?).map_err(|_| "proof must be base64".to_string())?;
+            let proof_bytes =
+                BASE64_STANDARD.decode(field(req, "proof")?).map_err(|_| "proof must be base64".to_string())?;
             let proof = Proof::decode(&proof_bytes).map_err(|e| e.to_string())?;
             let bytes = hex::decode(field(req, "entry")?).map_err(|_| "entry must be hex".to_string())?;
             let (_, _, st) = entry_json(&bytes)?;
@@ -114,9 +117,12 @@ pub fn call(req: &Value) -> Result<Value, String> {
         }
         op @ ("incident_facts" | "safu_history") => {
             let raw = entries_of(req)?;
-            let decoded = raw.iter().map(|b| Entry::decode(b).map_err(|e| e.to_string())).collect::<Result<Vec<_>, _>>()?;
-            let items: Vec<facts::Item<'_>> =
-                decoded.iter().map(|(e, st)| facts::Item { seq: e.seq, time_ms: e.time_ms, event: &st.event }).collect();
+            let decoded =
+                raw.iter().map(|b| Entry::decode(b).map_err(|e| e.to_string())).collect::<Result<Vec<_>, _>>()?;
+            let items: Vec<facts::Item<'_>> = decoded
+                .iter()
+                .map(|(e, st)| facts::Item { seq: e.seq, time_ms: e.time_ms, event: &st.event })
+                .collect();
             if op == "safu_history" {
                 serde_json::to_value(facts::safu_history(&items).map_err(|e| e.to_string())?).map_err(|e| e.to_string())
             } else {
@@ -188,8 +194,13 @@ mod tests {
     #[test]
     fn bad_requests_are_errors_not_panics() {
         for req in [
-            "", "[]", "{}", "{\"op\":\"checkpoint\"}", "{\"op\":\"inclusion\",\"entry\":\"zz\",\"root\":\"00\"}",
-            "{\"op\":\"reserves\",\"secret\":\"00\",\"proof\":\"!\",\"entry\":\"\"}", "{\"op\":\"nope\"}",
+            "",
+            "[]",
+            "{}",
+            "{\"op\":\"checkpoint\"}",
+            "{\"op\":\"inclusion\",\"entry\":\"zz\",\"root\":\"00\"}",
+            "{\"op\":\"reserves\",\"secret\":\"00\",\"proof\":\"!\",\"entry\":\"\"}",
+            "{\"op\":\"nope\"}",
             "{\"op\":\"safu_history\",\"entries\":[\"00\"]}",
         ] {
             let v: Value = serde_json::from_str(&call_text(req.as_bytes())).unwrap();

@@ -1,0 +1,264 @@
+//! The web page in a real browser: Debian's Chromium, headless, against the real `vigil demo`
+//! on loopback — directly, and through a proxy that tampers with what the server says. The
+//! page must show every fact verified, and every lie as a failure.
+
+use crate::support::vigil_bin;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+struct Demo {
+    child: std::process::Child,
+    dir: tempfile::TempDir,
+    public: String,
+    internal: String,
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `vigil demo` on free loopback ports, serving the page from `web/` (whose `vigil.wasm`
+/// `scripts/test` builds first).
+fn demo() -> Demo {
+    assert!(
+        repo().join("web/vigil.wasm").exists(),
+        "web/vigil.wasm is missing: run ./scripts/test (it builds the page's verifier)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (pp, ip) = (free_port(), free_port());
+    let mut child = Command::new(vigil_bin())
+        .args(["demo", "--every-ms", "3600000", "--data-dir"])
+        .arg(dir.path().join("d"))
+        .arg("--keys")
+        .arg(repo().join("keys-example"))
+        .args(["--public", &format!("127.0.0.1:{pp}"), "--internal", &format!("127.0.0.1:{ip}")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    while !lines.next().expect("demo output").unwrap().contains("Ordinary traffic") {}
+    Demo { child, dir, public: format!("http://127.0.0.1:{pp}"), internal: format!("http://127.0.0.1:{ip}") }
+}
+
+/// Loads `url` in headless Chromium with the profile in `profile` (its localStorage persists
+/// between calls with the same folder) and returns the DOM once the page settled; optionally
+/// saves a screenshot.
+fn chromium(url: &str, profile: &Path, screenshot: Option<&Path>) -> String {
+    let mut cmd = Command::new("chromium");
+    cmd.args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--hide-scrollbars"])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg("--virtual-time-budget=30000");
+    match screenshot {
+        Some(p) => cmd.arg("--window-size=1000,2600").arg(format!("--screenshot={}", p.display())),
+        None => cmd.arg("--dump-dom"),
+    };
+    let out = cmd.arg(url).stderr(Stdio::null()).output().expect("chromium (./scripts/test installs it)");
+    assert!(out.status.success(), "chromium failed on {url}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The page's summary: (state, verified, failed).
+fn summary(dom: &str) -> (String, u64, u64) {
+    let at = dom.find("id=\"summary\"").expect("the page has a summary");
+    let tag = &dom[at..at + dom[at..].find('>').unwrap()];
+    let attr = |name: &str| {
+        tag.split(&format!("{name}=\"")).nth(1).map(|v| v[..v.find('"').unwrap()].to_string()).unwrap_or_default()
+    };
+    (attr("data-state"), attr("data-verified").parse().unwrap_or(0), attr("data-failed").parse().unwrap_or(0))
+}
+
+fn secret(demo: &Demo, line: usize) -> String {
+    let records = vigil::demo::reserves_dir_of(&demo.dir.path().join("d")).join("por-2019-05-08.records.csv");
+    std::fs::read_to_string(records).unwrap().lines().nth(line).unwrap().rsplit(',').next().unwrap().to_string()
+}
+
+/// The demo loads with everything verified — the checkpoint, every entry of the incident, the
+/// SAFU fund, the reserves — and "verify my balance" accepts a real secret and refuses a wrong
+/// one. A screenshot of the page is kept for every run.
+#[test]
+fn the_demo_page_verifies_everything_and_checks_a_balance() {
+    let demo = demo();
+    let profile = tempfile::tempdir().unwrap();
+    let good = secret(&demo, 1);
+    let dom = chromium(&format!("{}/#secret={good}", demo.public), profile.path(), None);
+    let (state, verified, failed) = summary(&dom);
+    assert_eq!((state.as_str(), failed), ("done", 0), "{dom}");
+    assert!(verified >= 30, "{verified} checks");
+    assert!(!dom.contains("data-verified=\"no\""), "{dom}");
+    // Every entry of the incident's timeline is there, each marked verified.
+    let timeline = dom.matches("<li data-seq=").count();
+    assert!(timeline >= 25, "{timeline} timeline entries");
+    assert!(dom.contains("id=\"balance-ok\""), "{dom}");
+    assert!(dom.contains(&vigil::demo::INCIDENT.to_string()));
+
+    let wrong = good.chars().rev().collect::<String>();
+    let dom = chromium(&format!("{}/#secret={wrong}", demo.public), profile.path(), None);
+    assert!(dom.contains("id=\"balance-bad\""), "{dom}");
+
+    let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("vigil-page.png");
+    chromium(&format!("{}/#secret={good}", demo.public), profile.path(), Some(&shot));
+    assert!(std::fs::metadata(&shot).map(|m| m.len() > 10_000).unwrap_or(false), "screenshot {}", shot.display());
+    println!("screenshot: {}", shot.display());
+}
+
+/// How the proxy alters an answer: (path, body).
+type Tamper = Box<dyn Fn(&str, &mut Vec<u8>) + Send>;
+
+/// A proxy in front of `upstream` that passes every answer through the current tamper.
+fn proxy(upstream: String) -> (String, Arc<Mutex<Tamper>>) {
+    let tamper: Arc<Mutex<Tamper>> = Arc::new(Mutex::new(Box::new(|_, _| {})));
+    let port = free_port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let t = tamper.clone();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async move {
+            let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
+                let (url, t) = (format!("{upstream}{uri}"), t.clone());
+                async move {
+                    tokio::task::spawn_blocking(move || {
+                        let agent: ureq::Agent =
+                            ureq::Agent::config_builder().http_status_as_error(false).build().into();
+                        let mut res = agent.get(&url).call().unwrap();
+                        let status = res.status();
+                        let ctype = res.headers().get("content-type").cloned();
+                        let mut body = res.body_mut().with_config().limit(64 << 20).read_to_vec().unwrap();
+                        (t.lock().unwrap())(uri.path(), &mut body);
+                        let mut r = axum::response::Response::new(axum::body::Body::from(body));
+                        *r.status_mut() = status;
+                        if let Some(c) = ctype {
+                            r.headers_mut().insert("content-type", c);
+                        }
+                        r
+                    })
+                    .await
+                    .unwrap()
+                }
+            });
+            let l = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+            tx.send(()).unwrap();
+            axum::serve(l, app).await.unwrap();
+        });
+    });
+    rx.recv().unwrap();
+    (format!("http://127.0.0.1:{port}"), tamper)
+}
+
+/// Changes one character right after the first `marker` in a body (keeping it valid JSON or
+/// base64): `0`↔`1` for hex and digits, `A`↔`B` otherwise.
+fn flip_after(body: &mut [u8], marker: &[u8]) {
+    let at = body.windows(marker.len()).position(|w| w == marker).expect("marker in body") + marker.len();
+    body[at] = match body[at] {
+        b'0' => b'1',
+        b'A' => b'B',
+        b'1'..=b'9' | b'a'..=b'f' => b'0',
+        _ => b'A',
+    };
+}
+
+/// Each kind of lie, through a tampering proxy, shows on the page as a failure: a checkpoint
+/// signature, an entry of the incident's timeline, an inclusion proof, a reserves total, a
+/// user's liabilities proof, and a checkpoint rolled back behind one this browser saw.
+#[test]
+fn a_lying_server_is_caught_by_the_page() {
+    let demo = demo();
+    let (url, tamper) = proxy(demo.public.clone());
+    let good = secret(&demo, 2);
+    let set = |f: Tamper| *tamper.lock().unwrap() = f;
+    let cases: Vec<(&str, Tamper, &str)> = vec![
+        (
+            "checkpoint signature",
+            Box::new(|p, b| {
+                if p == "/checkpoint" {
+                    let last = b.iter().rposition(|&c| c == b' ').unwrap() + 10;
+                    b[last] = if b[last] == b'A' { b'B' } else { b'A' };
+                }
+            }),
+            "Could not verify the checkpoint",
+        ),
+        (
+            "an entry of the timeline",
+            Box::new(|p, b| {
+                if p.starts_with("/v1/incidents/") {
+                    flip_after(b, b"\"bytes\":\"02000000");
+                }
+            }),
+            "data-verified=\"no\"",
+        ),
+        (
+            "an inclusion proof",
+            Box::new(|p, b| {
+                if p.starts_with("/v1/incidents/") {
+                    flip_after(b, b"\"hashes\":[\"");
+                }
+            }),
+            "data-verified=\"no\"",
+        ),
+        (
+            "a reserves total",
+            Box::new(|p, b| {
+                if p == "/v1/reserves" {
+                    flip_after(b, b"\"liabilities\":\"");
+                }
+            }),
+            "other totals than the logged entry",
+        ),
+        (
+            "a user's liabilities proof",
+            Box::new(|p, b| {
+                if p.contains("/proof/") {
+                    let n = b.len();
+                    b[n - 40] ^= 1;
+                }
+            }),
+            "id=\"balance-bad\"",
+        ),
+    ];
+    for (what, t, want) in cases {
+        set(t);
+        let profile = tempfile::tempdir().unwrap();
+        let dom = chromium(&format!("{url}/#secret={good}"), profile.path(), None);
+        let (state, _, failed) = summary(&dom);
+        assert!(dom.contains(want), "{what}: the page does not show {want:?}: {dom}");
+        assert!(failed > 0 || what.contains("user's"), "{what}: summary {state} failed={failed}");
+    }
+
+    // A rollback: the browser saw a checkpoint, the server then serves an older one.
+    set(Box::new(|_, _| {}));
+    let old = ureq::get(&format!("{}/checkpoint", demo.public)).call().unwrap().body_mut().read_to_string().unwrap();
+    let events = demo.dir.path().join("events.jsonl");
+    std::fs::write(&events, "{\"kind\":\"alarm\",\"rule\":\"r\",\"severity\":\"low\",\"summary\":\"later\"}\n")
+        .unwrap();
+    let st = Command::new(vigil_bin())
+        .args(["append", "--url", &demo.internal, "--key"])
+        .arg(repo().join("keys-example/risk.key"))
+        .arg(&events)
+        .output()
+        .unwrap();
+    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    let profile = tempfile::tempdir().unwrap();
+    let (_, _, failed) = summary(&chromium(&url, profile.path(), None));
+    assert_eq!(failed, 0, "the grown log verifies");
+    set(Box::new(move |p, b| {
+        if p == "/checkpoint" {
+            *b = old.clone().into_bytes();
+        }
+    }));
+    let dom = chromium(&url, profile.path(), None);
+    assert!(dom.contains("ROLLBACK"), "{dom}");
+    assert!(dom.contains("earlier-checkpoint.txt"), "the evidence is offered: {dom}");
+}

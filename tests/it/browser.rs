@@ -171,8 +171,9 @@ fn flip_after(body: &mut [u8], marker: &[u8]) {
 }
 
 /// Each kind of lie, through a tampering proxy, shows on the page as a failure: a checkpoint
-/// signature, an entry of the incident's timeline, an inclusion proof, a reserves total, a
-/// user's liabilities proof, and a checkpoint rolled back behind one this browser saw.
+/// signature, an entry of the incident's timeline, an inclusion proof, an entry bundle (the
+/// SAFU entries are read from tiles), a reserves total, a user's liabilities proof, and a
+/// checkpoint rolled back behind one this browser saw.
 #[test]
 fn a_lying_server_is_caught_by_the_page() {
     let demo = demo();
@@ -204,6 +205,17 @@ fn a_lying_server_is_caught_by_the_page() {
             Box::new(|p, b| {
                 if p.starts_with("/v1/incidents/") {
                     flip_after(b, b"\"hashes\":[\"");
+                }
+            }),
+            "data-verified=\"no\"",
+        ),
+        (
+            "an entry bundle (tile)",
+            Box::new(|p, b| {
+                if p.starts_with("/tile/entries/") {
+                    if let Some(at) = b.windows(17).position(|w| w == b"safu_contribution") {
+                        b[at + 16] = b'o';
+                    }
                 }
             }),
             "data-verified=\"no\"",

@@ -171,13 +171,14 @@ async function incidents() {
       const view = await get("v1/incidents/" + encodeURIComponent(inc.incident));
       const cp = viewCheckpoint(view.checkpoint, view.checkpoint_size);
       const ol = el("ol", { class: "timeline" });
-      const verified = [];
+      const verified = [], shown = [];
       let prev;
       for (const t of view.timeline) {
         let li;
         try {
           const e = included(t.bytes, t.inclusion_proof, cp.root);
           verified.push(t.bytes);
+          shown.push(e);
           li = el("li", { "data-seq": e.seq }, el("time", {}, when(e.time_ms)), " ",
             prev !== undefined ? el("span", { class: "delay" }, `(+${dur(e.time_ms - prev)}) `) : "",
             describe(e), " ", badge(true));
@@ -195,6 +196,7 @@ async function incidents() {
       const f = verifier({ op: "incident_facts", incident: inc.incident, entries: verified });
       const lost = Object.entries(f.lost || {}).map(([a, v]) => units(v, a)).join(", ") || "none";
       const covered = Object.entries(f.covered || {}).map(([a, v]) => units(v, a)).join(", ") || "none";
+      sec.append(axis(shown));
       sec.append(el("p", { class: "facts" },
         `First alarm to freeze: ${f.first_alarm_ms && f.first_freeze_ms ? dur(f.first_freeze_ms - f.first_alarm_ms) : "—"}. `,
         `Lost: ${lost}. Covered by SAFU: ${covered}. `,
@@ -204,6 +206,42 @@ async function incidents() {
     }
     summarize("loading");
   }
+}
+
+// An incident at a glance: its verified events on a time axis (colour by kind), first to last.
+function axis(entries) {
+  const pts = entries.map((e) => ({ t: e.time_ms, kind: e.kind, seq: e.seq }));
+  if (pts.length < 2) return el("span", {});
+  const W = 600, H = 70, P = 20, ns = "http://www.w3.org/2000/svg";
+  const t0 = pts[0].t, t1 = pts[pts.length - 1].t || t0 + 1;
+  // A log scale from the first event, so minutes and days both show.
+  const x = (t) => P + (W - 2 * P) * Math.log1p(t - t0) / Math.log1p(t1 - t0 || 1);
+  const colour = { withdrawal: "#a40e26", alarm: "#bf8700", freeze: "#0969da", unfreeze: "#0969da",
+    credential_reset: "#8250df", safu_payout: "#116329", incident_open: "#1b1f24", incident_update: "#57606a", incident_close: "#1b1f24" };
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
+  svg.setAttribute("role", "img");
+  svg.setAttribute("aria-label", "the incident's events on a time axis (log scale from the first)");
+  const line = document.createElementNS(ns, "line");
+  for (const [k, v] of Object.entries({ x1: P, x2: W - P, y1: H / 2, y2: H / 2, stroke: "#d0d7de", "stroke-width": 2 })) line.setAttribute(k, v);
+  svg.append(line);
+  for (const p of pts) {
+    const c = document.createElementNS(ns, "circle");
+    c.setAttribute("cx", x(p.t)); c.setAttribute("cy", H / 2); c.setAttribute("r", 5);
+    c.setAttribute("fill", colour[p.kind] || "#57606a");
+    const title = document.createElementNS(ns, "title");
+    title.textContent = `${when(p.t)}: ${p.kind} (entry ${p.seq})`;
+    c.append(title);
+    svg.append(c);
+  }
+  for (const [t, anchor, label] of [[t0, "start", when(t0)], [t1, "end", when(t1)]]) {
+    const tx = document.createElementNS(ns, "text");
+    tx.setAttribute("x", x(t)); tx.setAttribute("y", H - 4); tx.setAttribute("font-size", 11);
+    tx.setAttribute("text-anchor", anchor);
+    tx.textContent = label;
+    svg.append(tx);
+  }
+  return svg;
 }
 
 // ---- SAFU fund --------------------------------------------------------------------------------

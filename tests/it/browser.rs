@@ -273,4 +273,31 @@ fn a_lying_server_is_caught_by_the_page() {
     let dom = chromium(&url, profile.path(), None);
     assert!(dom.contains("ROLLBACK"), "{dom}");
     assert!(dom.contains("earlier-checkpoint.txt"), "the evidence is offered: {dom}");
+
+    // A fork: a second demo log under the same key differs at its first reserve snapshot (fresh
+    // secrets), so its checkpoint of the story is a different tree; shown to a browser that saw
+    // the first log's, it is refused.
+    let other = self::demo();
+    // As many entries as the first log now has (one alarm was appended to it above).
+    let st = Command::new(vigil_bin())
+        .args(["append", "--url", &other.internal, "--key"])
+        .arg(repo().join("keys-example/risk.key"))
+        .arg(&events)
+        .output()
+        .unwrap();
+    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    let forked =
+        ureq::get(&format!("{}/checkpoint", other.public)).call().unwrap().body_mut().read_to_string().unwrap();
+    set(Box::new(|_, _| {}));
+    let profile = tempfile::tempdir().unwrap();
+    let (_, _, failed) = summary(&chromium(&url, profile.path(), None));
+    assert_eq!(failed, 0);
+    set(Box::new(move |p, b| {
+        if p == "/checkpoint" {
+            *b = forked.clone().into_bytes();
+        }
+    }));
+    let dom = chromium(&url, profile.path(), None);
+    assert!(dom.contains("FORK: the checkpoint served now does not extend"), "{dom}");
+    assert!(dom.contains("served-checkpoint.txt"), "the evidence is offered: {dom}");
 }

@@ -57,13 +57,13 @@ fn demo() -> Demo {
 /// Loads `url` in headless Chromium with the profile in `profile` (its localStorage persists
 /// between calls with the same folder) and returns the DOM once the page settled; optionally
 /// saves a screenshot.
-fn chromium(url: &str, profile: &Path, screenshot: Option<&Path>) -> String {
+fn chromium(url: &str, profile: &Path, screenshot: Option<(&Path, u32)>) -> String {
     let mut cmd = Command::new("chromium");
     cmd.args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--hide-scrollbars"])
         .arg(format!("--user-data-dir={}", profile.display()))
         .arg("--virtual-time-budget=30000");
     match screenshot {
-        Some(p) => cmd.arg("--window-size=1000,2600").arg(format!("--screenshot={}", p.display())),
+        Some((p, width)) => cmd.arg(format!("--window-size={width},2600")).arg(format!("--screenshot={}", p.display())),
         None => cmd.arg("--dump-dom"),
     };
     let out = cmd.arg(url).stderr(Stdio::null()).output().expect("chromium (./scripts/test installs it)");
@@ -109,10 +109,13 @@ fn the_demo_page_verifies_everything_and_checks_a_balance() {
     let dom = chromium(&format!("{}/#secret={wrong}", demo.public), profile.path(), None);
     assert!(dom.contains("id=\"balance-bad\""), "{dom}");
 
-    let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("vigil-page.png");
-    chromium(&format!("{}/#secret={good}", demo.public), profile.path(), Some(&shot));
-    assert!(std::fs::metadata(&shot).map(|m| m.len() > 10_000).unwrap_or(false), "screenshot {}", shot.display());
-    println!("screenshot: {}", shot.display());
+    // Screenshots of the page, desktop and phone width, kept in the target dir.
+    for (name, width) in [("vigil-page.png", 1000), ("vigil-page-phone.png", 420)] {
+        let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+        chromium(&format!("{}/#secret={good}", demo.public), profile.path(), Some((&shot, width)));
+        assert!(std::fs::metadata(&shot).map(|m| m.len() > 10_000).unwrap_or(false), "screenshot {}", shot.display());
+        println!("screenshot: {}", shot.display());
+    }
 }
 
 /// How the proxy alters an answer: (path, body).

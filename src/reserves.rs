@@ -7,13 +7,15 @@
 //! meta key goes last) and then only read. Keys:
 //! - `t` ‖ u8 level ‖ u64be tile: a *tile*, the up to 16 consecutive nodes of `level` (0, 4,
 //!   8, …) under one node of `level + 4`, each `hash ‖ A × amount` (the proof's compact
-//!   amount encoding). Leaves, padding included, are level 0; a proof reads ⌈h/4⌉ tiles and
-//!   recomputes the levels between;
+//!   amount encoding). Level-0 tiles start with a 2-byte bitmap of their padding slots and
+//!   hold only the accounts' nodes (padding leaves are derived again from the padding key in
+//!   the meta); a proof reads ⌈h/4⌉ tiles and recomputes the levels between;
 //! - `r` ‖ 16-byte record id: the record's slot, u64be;
 //! - `meta`: JSON [`TreeMeta`].
 //!
-//! The snapshot secret is used while building and then dropped: the tree store holds no
-//! secret, only balances and hashes (it is private all the same: it holds every balance).
+//! The snapshot secret is used while building and then dropped: the tree store holds no user
+//! secret, only balances, hashes and the padding key (it is private all the same: it holds
+//! every balance).
 
 use anyhow::{anyhow, bail, Context, Result};
 use rand::{seq::SliceRandom, SeedableRng};
@@ -321,7 +323,10 @@ impl Nodes {
             n.hashes.push(h);
             for _ in 0..a {
                 let k = take(&mut rest, 1)?[0] as usize;
-                let b = take(&mut rest, k.min(16))?;
+                if k > 16 {
+                    bail!("corrupt tile: an amount of {k} bytes");
+                }
+                let b = take(&mut rest, k)?;
                 let mut full = [0u8; 16];
                 full[16 - b.len()..].copy_from_slice(&b);
                 n.sums.push(u128::from_be_bytes(full));
@@ -348,6 +353,9 @@ impl Nodes {
                 n.push(h, accounts.sums(k));
                 k += 1;
             }
+        }
+        if k != accounts.hashes.len() {
+            bail!("corrupt tile: {} account nodes where the bitmap has {k}", accounts.hashes.len());
         }
         Ok(n)
     }
@@ -422,12 +430,12 @@ pub fn build(
     if tree_dir.exists() {
         bail!("{} already exists: a snapshot's tree is written once", tree_dir.display());
     }
-    let tmp = records.with_extension("partial");
+    let tmp = with_suffix(records, ".partial");
     let r = build_inner(snapshot, assets, snapshot_secret, balances, tree_dir, progress, &tmp)
         .and_then(|b| std::fs::rename(&tmp, records).map(|()| b).context("renaming the records file"));
     if r.is_err() {
         let _ = std::fs::remove_file(&tmp);
-        let _ = std::fs::remove_dir_all(tree_dir.with_extension("staging"));
+        let _ = std::fs::remove_dir_all(with_suffix(tree_dir, ".staging"));
         let _ = std::fs::remove_dir_all(tree_dir);
     }
     r
@@ -538,7 +546,7 @@ fn build_inner(
     phases.push(("shuffle slots, sort record ids", t.elapsed()));
 
     let t = std::time::Instant::now();
-    let staging = tree_dir.with_extension("staging");
+    let staging = with_suffix(tree_dir, ".staging");
     let _ = std::fs::remove_dir_all(&staging);
     std::fs::create_dir_all(&staging)?;
     let mut opts = Options::default();
@@ -742,12 +750,16 @@ impl Tree {
                 .get(tile_key(level, node / TILE as u64))?
                 .ok_or_else(|| anyhow!("tile {level}/{} missing", node / TILE as u64))?;
             let tile = node / TILE as u64;
+            // A tile holds 16 nodes, or all of its level when that has fewer.
+            let count = (self.meta.padded_size() >> level).min(TILE as u64) as usize;
             let mut cur = if level == 0 {
-                let count = self.meta.padded_size().min(TILE as u64);
-                Nodes::decode_leaves(&bytes, a, tile * count, count as usize, &self.padding_key, &hs)?
+                Nodes::decode_leaves(&bytes, a, tile * count as u64, count, &self.padding_key, &hs)?
             } else {
                 Nodes::decode(&bytes, a)?
             };
+            if cur.hashes.len() != count || count < 2 {
+                bail!("corrupt tile {level}/{tile}: {} nodes where {count} belong", cur.hashes.len());
+            }
             let mut i = (node % TILE as u64) as usize;
             if level == 0 {
                 balances = cur.sums(i).to_vec();
@@ -761,6 +773,27 @@ impl Tree {
         }
         Ok(Some(Proof { snapshot: self.meta.snapshot.clone(), record_id: *record_id, index: slot, balances, siblings }))
     }
+}
+
+/// A snapshot id as one URL path segment (percent-encoded but for `A–Z a–z 0–9 . _ -`).
+fn url_segment(id: &str) -> String {
+    id.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"._-".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// `path` with `suffix` appended to its last component (not replacing an extension: `.` is
+/// part of escaped snapshot ids).
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    s.into()
 }
 
 /// Where a snapshot's tree lives under a reserves dir: the id with every byte but
@@ -859,39 +892,44 @@ pub fn publish(sink: &mut dyn crate::demo::Sink, p: Publish<'_>) -> Result<Publi
     std::fs::create_dir_all(p.reserves_dir)?;
     let secret: [u8; 32] = rand::random();
     let built = build(p.snapshot, &assets, &secret, p.balances, p.records, &dir, p.progress)?;
-    // Nothing is logged unless the tree was built; if logging fails, the tree and the records
-    // (useless without their entry) go, so that the same command can simply run again.
-    let logged = (|| -> Result<(Vec<u64>, u64, Vec<vigil_core::event::AssetReserves>)> {
-        let seqs = sink.append(&p.attestations).context("appending the reserve attestations")?;
-        let items: Vec<vigil_core::event::AssetReserves> = assets
-            .iter()
-            .zip(&built.sums)
-            .zip(&reserves)
-            .map(|((asset, &l), &r)| vigil_core::event::AssetReserves {
-                asset: asset.clone(),
-                liabilities: Amount(l),
-                reserves: Amount(r),
-                ratio: vigil_core::event::ratio(r, l),
-            })
-            .collect();
-        let event = Event::from_value(serde_json::json!({
-            "kind": "reserve_snapshot", "snapshot": p.snapshot, "cut_off_ms": p.cut_off_ms,
-            "liabilities_root": built.root.to_hex(), "padded_size": built.meta.padded_size(),
-            "assets": items, "attestations": seqs,
-        }))
-        .map_err(|e| anyhow!("the snapshot entry: {e}"))?;
-        let sub = crate::client::sign_event(p.key, event, &format!("reserve-snapshot-{}", p.snapshot), p.now_ms)?;
-        let seq = sink.append(&[sub]).context("appending the reserve snapshot")?[0];
-        Ok((seqs, seq, items))
-    })();
-    let (seqs, seq, items) = match logged {
-        Ok(x) => x,
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&dir);
-            let _ = std::fs::remove_file(p.records);
-            return Err(e);
-        }
+    // Nothing is logged unless the tree was built. If the attestations cannot be appended, the
+    // snapshot is certainly not logged: the tree and records go, and the command can run again.
+    // If the snapshot's own append fails, it may have been logged all the same (a lost answer):
+    // then both are kept, since the records hold the only copy of the users' secrets.
+    let undo = |e: anyhow::Error| {
+        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_file(p.records);
+        e
     };
+    let seqs = sink.append(&p.attestations).context("appending the reserve attestations").map_err(undo)?;
+    let items: Vec<vigil_core::event::AssetReserves> = assets
+        .iter()
+        .zip(&built.sums)
+        .zip(&reserves)
+        .map(|((asset, &l), &r)| vigil_core::event::AssetReserves {
+            asset: asset.clone(),
+            liabilities: Amount(l),
+            reserves: Amount(r),
+            ratio: vigil_core::event::ratio(r, l),
+        })
+        .collect();
+    let event = Event::from_value(serde_json::json!({
+        "kind": "reserve_snapshot", "snapshot": p.snapshot, "cut_off_ms": p.cut_off_ms,
+        "liabilities_root": built.root.to_hex(), "padded_size": built.meta.padded_size(),
+        "assets": items, "attestations": seqs,
+    }))
+    .map_err(|e| undo(anyhow!("the snapshot entry: {e}")))?;
+    let sub = crate::client::sign_event(p.key, event, &format!("reserve-snapshot-{}", p.snapshot), p.now_ms)
+        .map_err(|e| undo(e.into()))?;
+    let seq = sink.append(&[sub]).map(|s| s[0]).with_context(|| {
+        format!(
+            "appending the reserve snapshot; it may or may not be in the log: check /v1/reserves/{}. \
+             The tree ({}) and the records ({}) are kept",
+            p.snapshot,
+            dir.display(),
+            p.records.display()
+        )
+    })?;
     Ok(Published {
         snapshot: p.snapshot.to_string(),
         seq,
@@ -959,7 +997,15 @@ pub fn verify_user(
                         .ok_or_else(|| CouldNotRun("the server lists no reserve snapshot".into()))?
                 }
             };
-            fetched = server.fetch(&format!("v1/reserves/{snap}/proof/{}", hex::encode(id)))?;
+            fetched = server.fetch(&format!("v1/reserves/{}/proof/{}", url_segment(&snap), hex::encode(id))).map_err(
+                |e| match e {
+                    Failed(m) if m.contains("(404)") => CouldNotRun(format!(
+                        "snapshot {snap:?} has no record {} (is the secret for another snapshot? --snapshot names one): {m}",
+                        hex::encode(id)
+                    )),
+                    e => e,
+                },
+            )?;
             &fetched[..]
         }
     };
@@ -969,8 +1015,9 @@ pub fn verify_user(
             return Err(Failed(format!("the proof is for snapshot {:?}, not {s:?}", proof.snapshot)));
         }
     }
-    let view: serde_json::Value = serde_json::from_slice(&server.fetch(&format!("v1/reserves/{}", proof.snapshot))?)
-        .map_err(|e| Failed(format!("/v1/reserves/{}: {e}", proof.snapshot)))?;
+    let view: serde_json::Value =
+        serde_json::from_slice(&server.fetch(&format!("v1/reserves/{}", url_segment(&proof.snapshot)))?)
+            .map_err(|e| Failed(format!("/v1/reserves/{}: {e}", proof.snapshot)))?;
     let seq = view["seq"].as_u64().ok_or_else(|| Failed(format!("/v1/reserves/{}: no seq", proof.snapshot)))?;
     // The entry's bytes come from the log (its entry bundle) and are proven included; the
     // view above only said where to look.
@@ -980,6 +1027,16 @@ pub fn verify_user(
         return Err(Failed(format!("entry {seq} is a {}, not a reserve_snapshot", st.event.kind())));
     };
     let balances = proof.verify(secret, &snap).map_err(|e| Failed(format!("snapshot {}: {e}", snap.snapshot)))?;
+    // The reserves shown beside the balances: the custody attestations the entry names, each
+    // proven included, adding up to the stated reserves.
+    let mut attested = Vec::new();
+    for &n in &snap.attestations {
+        let (_, bytes) = crate::verify::included(base_url, log_key, crate::verify::EntrySource::Seq(n), None)?;
+        let (_, st) = vigil_core::entry::Entry::decode(&bytes).map_err(|e| Failed(format!("entry {n}: {e}")))?;
+        attested.push((n, st.event));
+    }
+    let given: Vec<(u64, &Event)> = attested.iter().map(|(n, e)| (*n, e)).collect();
+    core::check_attestations(&snap, &given).map_err(|e| Failed(format!("snapshot {}: {e}", snap.snapshot)))?;
     Ok(UserReport {
         verified: true,
         snapshot: snap.snapshot.clone(),

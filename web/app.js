@@ -134,12 +134,24 @@ function included(hexEntry, proof, root) {
   return verifier({ op: "inclusion", entry: hexEntry, proof, root });
 }
 
-// A checkpoint served with a view: signed by the pinned key and no newer than the head.
-function viewCheckpoint(note, size) {
+// A checkpoint served with a view (its proofs lead to it): signed by the pinned key, and
+// consistent with the head — a view built from an older or newer tree must be the same log.
+async function viewCheckpoint(note, size) {
   const cp = verifier({ op: "checkpoint", note, vkey: VKEY });
   if (cp.size !== size) throw new Error("the view's checkpoint is not the one its proofs use");
-  if (cp.size > head.size) throw new Error("the view's checkpoint is newer than the latest");
-  if (cp.size === head.size && cp.root !== head.root) throw new Error("a different tree of the same size");
+  if (cp.size === head.size) {
+    if (cp.root !== head.root) throw new Error("the view's checkpoint is a different tree of the latest size (a fork)");
+  } else {
+    const [a, b] = cp.size < head.size ? [cp, head] : [head, cp];
+    if (a.size > 0) {
+      const proof = await get(`v1/proofs/consistency?from=${a.size}&to=${b.size}`);
+      try {
+        verifier({ op: "consistency", proof, old_root: a.root, new_root: b.root });
+      } catch (e) {
+        throw new Error("the view's checkpoint is not consistent with the latest (a fork): " + e.message);
+      }
+    }
+  }
   return cp;
 }
 
@@ -169,7 +181,7 @@ async function incidents() {
     box.append(sec);
     try {
       const view = await get("v1/incidents/" + encodeURIComponent(inc.incident));
-      const cp = viewCheckpoint(view.checkpoint, view.checkpoint_size);
+      const cp = await viewCheckpoint(view.checkpoint, view.checkpoint_size);
       const ol = el("ol", { class: "timeline" });
       const verified = [], shown = [];
       let prev;
@@ -349,6 +361,7 @@ async function safu() {
 // ---- proof of reserves ------------------------------------------------------------------------
 
 const snapshots = []; // verified: {id, seq, entryHex, event}
+const usedAttestations = new Set();
 
 async function reserves() {
   const box = $("reserves");
@@ -357,10 +370,17 @@ async function reserves() {
   for (const s of list.snapshots) {
     try {
       const v = await get("v1/reserves/" + encodeURIComponent(s.snapshot));
-      const cp = viewCheckpoint(v.checkpoint, v.checkpoint_size);
+      const cp = await viewCheckpoint(v.checkpoint, v.checkpoint_size);
       const e = included(v.entry.bytes, v.inclusion_proof, cp.root);
       if (e.kind !== "reserve_snapshot" || e.event.snapshot !== s.snapshot) throw new Error("not this snapshot's entry");
+      if (snapshots.some((x) => x.id === s.snapshot)) throw new Error("a snapshot id logged twice");
+      // The reserves: exactly the custody attestations the entry names, each proven, adding up.
       for (const a of v.attestation_entries) included(a.bytes, a.inclusion_proof, cp.root);
+      verifier({ op: "attested", snapshot: v.entry.bytes, entries: v.attestation_entries.map((a) => a.bytes) });
+      for (const n of e.event.attestations) {
+        if (usedAttestations.has(n)) throw new Error(`attestation ${n} was already counted by another snapshot`);
+        usedAttestations.add(n);
+      }
       // The totals shown come from the verified entry; a server whose list says otherwise lies.
       const same = (x, y) => x.length === y.length && x.every((a, i) =>
         ["asset", "liabilities", "reserves", "ratio"].every((k) => a[k] === y[i][k]));

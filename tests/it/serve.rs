@@ -619,7 +619,8 @@ fn reserves_build_and_verify_against_a_running_server() {
 
     let wrong = secret.replace(&secret[..1], if secret.starts_with('0') { "1" } else { "0" });
     let (code, _, err) = verify(&["--secret", &wrong]);
-    assert_eq!(code, 1, "{err}");
+    assert_eq!(code, 2, "no such record is the user's error, not the log's: {err}");
+    assert!(err.contains("has no record"), "{err}");
     let other_key = keys.join("operator.vkey");
     let (code, _, err) =
         vigil(&["reserves", "verify", "--url", &public, "--log-key", other_key.to_str().unwrap(), "--secret", &secret]);

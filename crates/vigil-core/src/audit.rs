@@ -17,7 +17,9 @@
 //!   liabilities;
 //! - `reserves_unattested`: a snapshot's `attestations` are `reserve_attestation` entries,
 //!   each used by one snapshot at most, naming only the snapshot's assets, and per asset their
-//!   balances add up to exactly the stated reserves.
+//!   balances add up to exactly the stated reserves;
+//! - `snapshot_id_reused`: no two `reserve_snapshot` entries share a snapshot id (a second one
+//!   would let different users be shown different trees under one name).
 
 use crate::event::{Event, Scope, WithdrawalStage};
 use serde::Serialize;
@@ -32,16 +34,18 @@ pub enum Rule {
     IncidentLifecycle,
     ReservesUncovered,
     ReservesUnattested,
+    SnapshotIdReused,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 6] = [
+    pub const ALL: [Rule; 7] = [
         Rule::WithdrawalDuringFreeze,
         Rule::PayoutWithoutOpenIncident,
         Rule::SafuNegative,
         Rule::IncidentLifecycle,
         Rule::ReservesUncovered,
         Rule::ReservesUnattested,
+        Rule::SnapshotIdReused,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -52,6 +56,7 @@ impl Rule {
             Rule::IncidentLifecycle => "incident_lifecycle",
             Rule::ReservesUncovered => "reserves_uncovered",
             Rule::ReservesUnattested => "reserves_unattested",
+            Rule::SnapshotIdReused => "snapshot_id_reused",
         }
     }
 }
@@ -83,6 +88,8 @@ pub struct Auditor {
     safu: BTreeMap<String, (u128, u128)>,
     /// Reserve attestations by entry: asset, balance, and the snapshot that used it.
     attestations: BTreeMap<u64, (String, u128, Option<u64>)>,
+    /// Snapshot ids and the entry that first used each.
+    snapshot_ids: BTreeMap<String, u64>,
     findings: Vec<Finding>,
 }
 
@@ -110,6 +117,11 @@ impl Auditor {
     }
 
     fn snapshot(&mut self, seq: u64, r: &crate::event::ReserveSnapshot) {
+        if let Some(&first) = self.snapshot_ids.get(&r.snapshot) {
+            self.find(Rule::SnapshotIdReused, vec![first, seq], format!("snapshot id {} logged again", r.snapshot));
+        } else {
+            self.snapshot_ids.insert(r.snapshot.clone(), seq);
+        }
         for a in &r.assets {
             if a.reserves.0 < a.liabilities.0 {
                 self.find(
@@ -357,6 +369,11 @@ mod tests {
                 vec![],
             ),
             (
+                "a snapshot id used twice",
+                vec![attestation("BTC", "10"), snapshot(9, 10, &[0]), attestation("BTC", "10"), snapshot(9, 10, &[2])],
+                vec![(Rule::SnapshotIdReused, vec![1, 3])],
+            ),
+            (
                 "reserves below liabilities",
                 vec![attestation("BTC", "6"), snapshot(9, 6, &[0])],
                 vec![(Rule::ReservesUncovered, vec![1])],
@@ -369,7 +386,11 @@ mod tests {
             (
                 "an attestation counted twice",
                 vec![attestation("BTC", "10"), snapshot(9, 10, &[0]), snapshot(9, 10, &[0])],
-                vec![(Rule::ReservesUnattested, vec![1, 0, 2]), (Rule::ReservesUnattested, vec![2])],
+                vec![
+                    (Rule::SnapshotIdReused, vec![1, 2]),
+                    (Rule::ReservesUnattested, vec![1, 0, 2]),
+                    (Rule::ReservesUnattested, vec![2]),
+                ],
             ),
             (
                 "a reference that is not an attestation, and an asset not listed",

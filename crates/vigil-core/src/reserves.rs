@@ -328,6 +328,48 @@ impl Proof {
     }
 }
 
+/// Checks a snapshot's reserves against its attestations: `attestations` are the entries the
+/// snapshot names, as (sequence number, event); they must be exactly its `attestations`, each a
+/// `reserve_attestation` of one of its assets, and per asset their balances must add up to
+/// exactly the stated reserves. (That no attestation serves two snapshots needs the whole log:
+/// `vigil audit` checks it.)
+pub fn check_attestations(
+    snapshot: &ReserveSnapshot,
+    attestations: &[(u64, &crate::event::Event)],
+) -> Result<(), String> {
+    let mut named = snapshot.attestations.clone();
+    named.sort_unstable();
+    let mut given: Vec<u64> = attestations.iter().map(|(s, _)| *s).collect();
+    given.sort_unstable();
+    if named != given {
+        return Err(format!("the attestations given are entries {given:?}; the snapshot names {named:?}"));
+    }
+    if named.windows(2).any(|w| w[0] == w[1]) {
+        return Err("the snapshot names an attestation twice".into());
+    }
+    let mut sums = vec![0u128; snapshot.assets.len()];
+    for (seq, ev) in attestations {
+        let crate::event::Event::ReserveAttestation(a) = ev else {
+            return Err(format!("entry {seq} is a {}, not a reserve_attestation", ev.kind()));
+        };
+        let i = snapshot
+            .assets
+            .iter()
+            .position(|x| x.asset == a.asset)
+            .ok_or_else(|| format!("entry {seq} attests {}, which the snapshot does not list", a.asset))?;
+        sums[i] = sums[i].checked_add(a.balance.0).ok_or("attested balances overflow")?;
+    }
+    for (a, sum) in snapshot.assets.iter().zip(sums) {
+        if sum != a.reserves.0 {
+            return Err(format!(
+                "{} reserves are stated as {}, but the attestations add up to {sum}",
+                a.asset, a.reserves
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// A node of a tree held in memory: its hash and sums.
 pub type Node = (Digest, Vec<u128>);
 
@@ -507,6 +549,32 @@ mod tests {
         // And bob given alice's real sibling data sees the true total, which the exchange did not state.
         let honest = Proof { siblings: vec![(la, vec![va])], ..bob };
         assert!(matches!(honest.verify(&b, &snap).unwrap_err(), ProofError::RootMismatch { .. }));
+    }
+
+    #[test]
+    fn reserves_must_be_what_the_attestations_add_up_to() {
+        use crate::event::Event;
+        let att = |asset: &str, bal: &str| {
+            Event::from_value(serde_json::json!({"kind": "reserve_attestation", "asset": asset, "wallet": "w",
+                "address": "a", "balance": bal, "block_height": 1, "as_of_ms": 1}))
+            .unwrap()
+        };
+        let (_, mut snap, _) = tree(&["BTC"], &[("alice", vec![5])], 2);
+        snap.assets[0].reserves = Amount(7);
+        snap.attestations = vec![3, 4];
+        let (a, b, eth) = (att("BTC", "3"), att("BTC", "4"), att("ETH", "4"));
+        let other =
+            Event::from_value(serde_json::json!({"kind": "incident_close", "incident": "i", "summary": "s"})).unwrap();
+        assert_eq!(check_attestations(&snap, &[(3, &a), (4, &b)]), Ok(()));
+        for (given, want) in [
+            (vec![(3, &a)], "the snapshot names [3, 4]"),
+            (vec![(3, &a), (4, &a)], "add up to 6"),
+            (vec![(3, &a), (4, &eth)], "does not list"),
+            (vec![(3, &a), (4, &other)], "not a reserve_attestation"),
+        ] {
+            let e = check_attestations(&snap, &given).unwrap_err();
+            assert!(e.contains(want), "{e}");
+        }
     }
 
     #[test]

@@ -70,6 +70,8 @@ fn entries_of(req: &Value) -> Result<Vec<Vec<u8>>, String> {
 /// - `record_id {secret}`: the record id of a record secret;
 /// - `reserves {proof, secret, entry}`: a liabilities proof (base64) checked with the user's
 ///   secret against a `reserve_snapshot` entry (hex); answers the balances and totals;
+/// - `attested {snapshot, entries}`: a snapshot entry's reserves are exactly what the
+///   attestation entries (hex; the caller proved them included) add up to;
 /// - `incident_facts {incident, entries}` and `safu_history {entries}`: the derived facts of
 ///   `vigil_core::facts` over entries (hex) the caller verified.
 pub fn call(req: &Value) -> Result<Value, String> {
@@ -115,6 +117,17 @@ pub fn call(req: &Value) -> Result<Value, String> {
                     "asset": a, "balance": b.to_string(), "liabilities": t.liabilities, "reserves": t.reserves, "ratio": t.ratio,
                 })).collect::<Vec<_>>()}))
         }
+        "attested" => {
+            let bytes = hex::decode(field(req, "snapshot")?).map_err(|_| "snapshot must be hex".to_string())?;
+            let (_, _, st) = entry_json(&bytes)?;
+            let Event::ReserveSnapshot(snap) = st.event else { return Err("not a reserve_snapshot entry".into()) };
+            let raw = entries_of(req)?;
+            let decoded =
+                raw.iter().map(|b| Entry::decode(b).map_err(|e| e.to_string())).collect::<Result<Vec<_>, _>>()?;
+            let given: Vec<(u64, &Event)> = decoded.iter().map(|(e, st)| (e.seq, &st.event)).collect();
+            vigil_core::reserves::check_attestations(&snap, &given)?;
+            Ok(json!(true))
+        }
         op @ ("incident_facts" | "safu_history") => {
             let raw = entries_of(req)?;
             let decoded =
@@ -150,10 +163,8 @@ pub fn call_text(req: &[u8]) -> String {
 /// Allocates `len` bytes for the caller (a dangling pointer when `len` is 0).
 #[no_mangle]
 pub extern "C" fn vigil_alloc(len: usize) -> *mut u8 {
-    let mut v: Vec<u8> = Vec::with_capacity(len);
-    let p = v.as_mut_ptr();
-    std::mem::forget(v);
-    p
+    // A boxed slice has exactly `len` bytes, which is what `vigil_free` and `vigil_call` rebuild.
+    Box::into_raw(vec![0u8; len].into_boxed_slice()) as *mut u8
 }
 
 /// Frees a buffer from [`vigil_alloc`] or an answer of [`vigil_call`].
@@ -167,8 +178,8 @@ pub unsafe extern "C" fn vigil_free(ptr: *mut u8, len: usize) {
         // An empty answer is a boxed empty slice: nothing was allocated.
         return;
     }
-    // SAFETY: the caller passes back a buffer this module allocated with capacity `len`.
-    drop(unsafe { Vec::from_raw_parts(ptr, 0, len) });
+    // SAFETY: the caller passes back a boxed slice of exactly `len` bytes from this module.
+    drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(ptr, len)) });
 }
 
 /// Runs the JSON request in `ptr[..len]` (a buffer from [`vigil_alloc`], consumed) and returns
@@ -178,8 +189,10 @@ pub unsafe extern "C" fn vigil_free(ptr: *mut u8, len: usize) {
 /// `ptr[..len]` must be a buffer from `vigil_alloc(len)` holding the request.
 #[no_mangle]
 pub unsafe extern "C" fn vigil_call(ptr: *mut u8, len: usize) -> u64 {
-    // SAFETY: the caller wrote `len` bytes into a buffer of capacity `len` from vigil_alloc.
-    let req = if len == 0 { Vec::new() } else { unsafe { Vec::from_raw_parts(ptr, len, len) } };
+    // SAFETY: the caller wrote the request into a boxed slice of exactly `len` bytes from
+    // vigil_alloc, and hands it over.
+    let req: Box<[u8]> =
+        if len == 0 { Box::default() } else { unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(ptr, len)) } };
     // A boxed slice: its capacity is its length, which is what `vigil_free` is given back.
     let out = call_text(&req).into_bytes().into_boxed_slice();
     let n = out.len() as u64;

@@ -56,7 +56,32 @@ impl Checker {
         &mut self,
         bytes: &[u8],
     ) -> Result<(vigil_core::entry::Entry, vigil_core::statement::Statement), vigil_core::verifier::VerifyError> {
-        match self.v.push_deferred(bytes) {
+        self.accept(vigil_core::verifier::Decoded::new(bytes))
+    }
+
+    /// [`Checker::push`] for many entries in log order: they are decoded and hashed in
+    /// parallel first (that needs nothing from earlier entries), then checked in order; each
+    /// verified entry goes to `on_entry`. Stops at the first error, as `push` does.
+    pub fn push_all(
+        &mut self,
+        entries: &[&[u8]],
+        on_entry: &mut dyn FnMut(&vigil_core::entry::Entry, &vigil_core::statement::Statement),
+    ) -> Result<(), vigil_core::verifier::VerifyError> {
+        use rayon::prelude::*;
+        let decoded: Vec<_> = entries.par_iter().map(|b| vigil_core::verifier::Decoded::new(b)).collect();
+        for d in decoded {
+            let (e, st) = self.accept(d)?;
+            on_entry(&e, &st);
+        }
+        Ok(())
+    }
+
+    /// The in-order rules for one decoded entry; its signature joins the next batch.
+    fn accept(
+        &mut self,
+        decoded: Result<vigil_core::verifier::Decoded, String>,
+    ) -> Result<(vigil_core::entry::Entry, vigil_core::statement::Statement), vigil_core::verifier::VerifyError> {
+        match self.v.push_decoded(decoded) {
             Ok((e, st, sig)) => {
                 self.pending.push(sig);
                 if self.pending.len() >= Self::BATCH {
@@ -71,35 +96,6 @@ impl Checker {
                 Err(err)
             }
         }
-    }
-
-    /// [`Checker::push`] for many entries in log order: they are decoded and hashed in
-    /// parallel first (that needs nothing from earlier entries), then checked in order; each
-    /// verified entry goes to `on_entry`. Stops at the first error, as `push` does.
-    pub fn push_all(
-        &mut self,
-        entries: &[&[u8]],
-        on_entry: &mut dyn FnMut(&vigil_core::entry::Entry, &vigil_core::statement::Statement),
-    ) -> Result<(), vigil_core::verifier::VerifyError> {
-        use rayon::prelude::*;
-        let decoded: Vec<_> = entries.par_iter().map(|b| vigil_core::verifier::Decoded::new(b)).collect();
-        for d in decoded {
-            match self.v.push_decoded(d) {
-                Ok((e, st, sig)) => {
-                    self.pending.push(sig);
-                    if self.pending.len() >= Self::BATCH {
-                        self.join()?;
-                        self.dispatch();
-                    }
-                    on_entry(&e, &st);
-                }
-                Err(err) => {
-                    self.finish()?;
-                    return Err(err);
-                }
-            }
-        }
-        Ok(())
     }
 
     fn dispatch(&mut self) {

@@ -2,8 +2,7 @@
 //! on loopback — directly, and through a proxy that tampers with what the server says. The
 //! page must show every fact verified, and every lie as a failure.
 
-use crate::support::vigil_bin;
-use std::io::{BufRead, BufReader};
+use crate::support::{vigil_bin, RunningDemo};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -12,46 +11,17 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-struct Demo {
-    child: std::process::Child,
-    dir: tempfile::TempDir,
-    public: String,
-    internal: String,
-}
-
-impl Drop for Demo {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// `vigil demo` on free loopback ports, serving the page from `web/` (whose `vigil.wasm`
-/// `scripts/test` builds first).
-fn demo() -> Demo {
+/// `vigil demo` serving the page from `web/` (whose `vigil.wasm` `scripts/test` builds first).
+fn demo() -> RunningDemo {
     assert!(
         repo().join("web/vigil.wasm").exists(),
         "web/vigil.wasm is missing: run ./scripts/test (it builds the page's verifier)"
     );
-    let dir = tempfile::tempdir().unwrap();
-    let (pp, ip) = (free_port(), free_port());
-    let mut child = Command::new(vigil_bin())
-        .args(["demo", "--every-ms", "3600000", "--data-dir"])
-        .arg(dir.path().join("d"))
-        .arg("--keys")
-        .arg(repo().join("keys-example"))
-        .args(["--public", &format!("127.0.0.1:{pp}"), "--internal", &format!("127.0.0.1:{ip}")])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    while !lines.next().expect("demo output").unwrap().contains("Ordinary traffic") {}
-    Demo { child, dir, public: format!("http://127.0.0.1:{pp}"), internal: format!("http://127.0.0.1:{ip}") }
+    RunningDemo::start()
 }
 
 /// Loads `url` in headless Chromium with the profile in `profile` (its localStorage persists
@@ -81,11 +51,6 @@ fn summary(dom: &str) -> (String, u64, u64) {
     (attr("data-state"), attr("data-verified").parse().unwrap_or(0), attr("data-failed").parse().unwrap_or(0))
 }
 
-fn secret(demo: &Demo, line: usize) -> String {
-    let records = vigil::demo::reserves_dir_of(&demo.dir.path().join("d")).join("por-2019-05-08.records.csv");
-    std::fs::read_to_string(records).unwrap().lines().nth(line).unwrap().rsplit(',').next().unwrap().to_string()
-}
-
 /// The demo loads with everything verified — the checkpoint, every entry of the incident, the
 /// SAFU fund, the reserves — and "verify my balance" accepts a real secret and refuses a wrong
 /// one. A screenshot of the page is kept for every run.
@@ -93,7 +58,7 @@ fn secret(demo: &Demo, line: usize) -> String {
 fn the_demo_page_verifies_everything_and_checks_a_balance() {
     let demo = demo();
     let profile = tempfile::tempdir().unwrap();
-    let good = secret(&demo, 1);
+    let good = demo.secret(1);
     let dom = chromium(&format!("{}/#secret={good}", demo.public), profile.path(), None);
     let (state, verified, failed) = summary(&dom);
     assert_eq!((state.as_str(), failed), ("done", 0), "{dom}");
@@ -181,7 +146,7 @@ fn flip_after(body: &mut [u8], marker: &[u8]) {
 fn a_lying_server_is_caught_by_the_page() {
     let demo = demo();
     let (url, tamper) = proxy(demo.public.clone());
-    let good = secret(&demo, 2);
+    let good = demo.secret(2);
     let set = |f: Tamper| *tamper.lock().unwrap() = f;
     let cases: Vec<(&str, Tamper, &str)> = vec![
         (

@@ -563,23 +563,9 @@ fn vigil(args: &[&str]) -> (i32, String, String) {
 /// refused naming its line, and the log does not change.
 #[test]
 fn reserves_build_and_verify_against_a_running_server() {
-    let dir = tempfile::tempdir().unwrap();
-    let keys = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("keys-example");
-    let data = dir.path().join("d");
-    let (pp, ip) = (free_port(), free_port());
-    let mut child = Command::new(vigil_bin())
-        .args(["demo", "--every-ms", "3600000", "--data-dir"])
-        .arg(&data)
-        .arg("--keys")
-        .arg(&keys)
-        .args(["--public", &format!("127.0.0.1:{pp}"), "--internal", &format!("127.0.0.1:{ip}")])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    while !lines.next().expect("demo output").unwrap().contains("Ordinary traffic") {}
-    let (public, internal) = (format!("http://127.0.0.1:{pp}"), format!("http://127.0.0.1:{ip}"));
+    let demo = RunningDemo::start();
+    let (dir, keys, data) = (&demo.dir, RunningDemo::keys(), demo.data());
+    let (public, internal) = (demo.public.clone(), demo.internal.clone());
     let vkey = keys.join("vigil.example_audit-log.vkey");
     let vkey = vkey.to_str().unwrap();
     let reserves = vigil::demo::reserves_dir_of(&data);
@@ -680,8 +666,6 @@ fn reserves_build_and_verify_against_a_running_server() {
         assert_eq!(code, 0, "{out}{err}");
     }
     assert_eq!(size(), before + 2, "one attestation and the snapshot");
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 fn checkpoint_size(public: &str) -> u64 {

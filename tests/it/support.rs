@@ -126,3 +126,54 @@ pub fn raw_db(path: &Path) -> rocksdb::DB {
 pub fn vigil_bin() -> &'static str {
     env!("CARGO_BIN_EXE_vigil")
 }
+
+/// The real `vigil demo` serving on free loopback ports (killed on drop), for end-to-end tests.
+pub struct RunningDemo {
+    pub child: std::process::Child,
+    pub dir: TempDir,
+    pub public: String,
+    pub internal: String,
+}
+
+impl RunningDemo {
+    pub fn start() -> RunningDemo {
+        use std::io::BufRead;
+        let dir = tempfile::tempdir().unwrap();
+        let port = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let (pp, ip) = (port(), port());
+        let mut child = std::process::Command::new(vigil_bin())
+            .args(["demo", "--every-ms", "3600000", "--data-dir"])
+            .arg(dir.path().join("d"))
+            .arg("--keys")
+            .arg(Self::keys())
+            .args(["--public", &format!("127.0.0.1:{pp}"), "--internal", &format!("127.0.0.1:{ip}")])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        while !lines.next().expect("demo output").unwrap().contains("Ordinary traffic") {}
+        RunningDemo { child, dir, public: format!("http://127.0.0.1:{pp}"), internal: format!("http://127.0.0.1:{ip}") }
+    }
+
+    pub fn keys() -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("keys-example")
+    }
+
+    pub fn data(&self) -> std::path::PathBuf {
+        self.dir.path().join("d")
+    }
+
+    /// The record secret on line `n` of the latest demo snapshot's records file.
+    pub fn secret(&self, n: usize) -> String {
+        let records = vigil::demo::reserves_dir_of(&self.data()).join("por-2019-05-08.records.csv");
+        std::fs::read_to_string(records).unwrap().lines().nth(n).unwrap().rsplit(',').next().unwrap().to_string()
+    }
+}
+
+impl Drop for RunningDemo {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -295,29 +295,34 @@ impl Engine {
     /// openings against commitments, and signatures against the current key registry. Keys
     /// not known yet (registered by an entry still in flight) are left to the sequencer.
     ///
-    /// Each signature is checked on its own, with exactly the rule `vigil verify` applies
-    /// (RFC 8032, cofactorless). Ed25519 *batch* verification is deliberately not used: its
-    /// equation is cofactorless with coefficients the submitter can predict, so a signature
-    /// whose R has a small-order component passes a batch about half the time while the single
-    /// check refuses it — an acknowledged entry would then make the whole log fail
-    /// verification forever. A batch-safe rule (ZIP-215, cofactored everywhere) is a format
-    /// change (docs/FORMAT.md §3.2), left for a later version.
+    /// The signatures are checked together with Ed25519 batch verification under the ZIP-215
+    /// rule `vigil verify` applies (docs/FORMAT.md §3.2): cofactored, so the batch accepts
+    /// exactly what the single checks accept. When a batch fails, each signature is checked on
+    /// its own to name the first bad one.
     pub fn verify(&self, subs: Vec<ParsedSubmission>) -> Result<Vec<VerifiedSubmission>, AppendError> {
         let head = self.head();
         let mut out = Vec::with_capacity(subs.len());
         for (i, sub) in subs.into_iter().enumerate() {
             let openings = check_openings(i, &sub.statement, &sub.openings)?;
             let key = head.registry.get(&sub.statement.key).map(|k| k.key.clone());
-            if let Some(k) = &key {
-                if !k.verify(&signing_message(&sub.bytes), &sub.signature) {
-                    return Err(reject(
-                        i,
-                        RejectCode::BadSignature,
-                        format!("signature by {} does not verify", sub.statement.key),
-                    ));
+            out.push(VerifiedSubmission { sub, key, openings });
+        }
+        let messages: Vec<Option<Vec<u8>>> =
+            out.iter().map(|v| v.key.as_ref().map(|_| signing_message(&v.sub.bytes))).collect();
+        let items =
+            out.iter().zip(&messages).filter_map(|(v, m)| Some((v.key.as_ref()?, m.as_deref()?, &v.sub.signature)));
+        if !vigil_core::statement::verify_batch(items, rand::thread_rng()) {
+            for (i, (v, m)) in out.iter().zip(&messages).enumerate() {
+                if let (Some(k), Some(m)) = (&v.key, m) {
+                    if !vigil_core::statement::verify_message(k, m, &v.sub.signature) {
+                        return Err(reject(
+                            i,
+                            RejectCode::BadSignature,
+                            format!("signature by {} does not verify", v.sub.statement.key),
+                        ));
+                    }
                 }
             }
-            out.push(VerifiedSubmission { sub, key, openings });
         }
         Ok(out)
     }

@@ -133,8 +133,9 @@ impl VerifierKey {
         format!("{}+{:08x}+{}", self.key_ref.name, self.key_ref.id, BASE64_STANDARD.encode(raw))
     }
 
-    /// Verifies an Ed25519 signature (RFC 8032, cofactorless, canonical `s` required), the
-    /// same check the sequencer's batch verification falls back to.
+    /// Verifies an Ed25519 signature (RFC 8032, cofactorless, canonical `s` required): the rule
+    /// of signed notes and auditors' signed requests. Statements use ZIP-215
+    /// (`statement::verify`).
     pub fn verify(&self, msg: &[u8], sig: &[u8]) -> bool {
         use ed25519_dalek::Verifier as _;
         let Ok(sig) = ed25519_dalek::Signature::from_slice(sig) else {

@@ -99,9 +99,35 @@ pub fn sign(key: &SignerKey, statement_bytes: &[u8]) -> [u8; 64] {
     key.sign(&signing_message(statement_bytes))
 }
 
-/// Verifies a statement signature (strict Ed25519).
+/// Verifies a statement signature: Ed25519 under the ZIP-215 rules (docs/FORMAT.md §3.2), the
+/// rule single and batch verification agree on.
 pub fn verify(key: &VerifierKey, statement_bytes: &[u8], sig: &[u8; 64]) -> bool {
-    key.verify(&signing_message(statement_bytes), sig)
+    verify_message(key, &signing_message(statement_bytes), sig)
+}
+
+/// [`verify`] of a signing message already built.
+pub fn verify_message(key: &VerifierKey, message: &[u8], sig: &[u8; 64]) -> bool {
+    ed25519_consensus::VerificationKey::try_from(key.key.to_bytes())
+        .and_then(|vk| vk.verify(&ed25519_consensus::Signature::from(*sig), message))
+        .is_ok()
+}
+
+/// Batch verification of statement signatures under the same ZIP-215 rule as [`verify`]
+/// (cofactored, so the batch accepts exactly what the single checks accept): true iff every
+/// signature verifies. `rng` draws the batch's random coefficients.
+pub fn verify_batch<'a, R: rand_core::RngCore + rand_core::CryptoRng>(
+    items: impl IntoIterator<Item = (&'a VerifierKey, &'a [u8], &'a [u8; 64])>,
+    rng: R,
+) -> bool {
+    let mut v = ed25519_consensus::batch::Verifier::new();
+    for (key, message, sig) in items {
+        v.queue((
+            ed25519_consensus::VerificationKeyBytes::from(key.key.to_bytes()),
+            ed25519_consensus::Signature::from(*sig),
+            message,
+        ));
+    }
+    v.verify(rng).is_ok()
 }
 
 /// A signed statement as services submit it: `{"statement": {...}, "signature": "<base64>"}`,

@@ -24,9 +24,15 @@ pub struct PendingSignature {
 }
 
 impl PendingSignature {
-    /// The single Ed25519 check `push` applies.
+    /// Key, signing message and signature, for batch verification
+    /// ([`crate::statement::verify_batch`], the same rule as [`PendingSignature::check`]).
+    pub fn parts(&self) -> (&crate::keys::VerifierKey, &[u8], &[u8; 64]) {
+        (&self.key, &self.message, &self.signature)
+    }
+
+    /// The single check `push` applies (`statement::verify`, ZIP-215).
     pub fn check(&self) -> Result<(), VerifyError> {
-        if self.key.verify(&self.message, &self.signature) {
+        if crate::statement::verify_message(&self.key, &self.message, &self.signature) {
             Ok(())
         } else {
             Err(VerifyError { seq: self.seq, reason: format!("signature by {} does not verify", self.signer) })

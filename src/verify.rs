@@ -36,7 +36,8 @@ pub struct Report {
 pub struct Checker {
     v: LogVerifier,
     pending: Vec<vigil_core::verifier::PendingSignature>,
-    running: Vec<std::thread::JoinHandle<Option<vigil_core::verifier::VerifyError>>>,
+    /// Signature checks in flight, a generation (one dispatch) per item, oldest first.
+    running: std::collections::VecDeque<Vec<std::thread::JoinHandle<Option<vigil_core::verifier::VerifyError>>>>,
     threads: usize,
 }
 
@@ -45,7 +46,7 @@ impl Checker {
 
     pub fn new(v: LogVerifier) -> Checker {
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-        Checker { v, pending: Vec::new(), running: Vec::new(), threads }
+        Checker { v, pending: Vec::new(), running: Default::default(), threads }
     }
 
     pub fn size(&self) -> u64 {
@@ -85,7 +86,8 @@ impl Checker {
             Ok((e, st, sig)) => {
                 self.pending.push(sig);
                 if self.pending.len() >= Self::BATCH {
-                    self.join()?;
+                    // Two generations may be in flight, so the in-order thread rarely waits.
+                    self.join_until(1)?;
                     self.dispatch();
                 }
                 Ok((e, st))
@@ -101,9 +103,10 @@ impl Checker {
     fn dispatch(&mut self) {
         let mut rest = std::mem::take(&mut self.pending);
         let chunk = rest.len().div_ceil(self.threads).max(1);
+        let mut generation = Vec::new();
         while !rest.is_empty() {
             let part = rest.split_off(rest.len().saturating_sub(chunk));
-            self.running.push(std::thread::spawn(move || {
+            generation.push(std::thread::spawn(move || {
                 // Batches of 64 under the ZIP-215 rule the single check applies; a failing
                 // batch is checked signature by signature to name its first bad one.
                 part.chunks(64).find_map(|c| {
@@ -115,21 +118,36 @@ impl Checker {
                 })
             }));
         }
+        self.running.push_back(generation);
+    }
+
+    /// Waits for all but the `keep` newest generations; the first bad signature (lowest
+    /// sequence number) is the error: older generations hold lower ones.
+    fn join_until(&mut self, keep: usize) -> Result<(), vigil_core::verifier::VerifyError> {
+        while self.running.len() > keep {
+            let mut first: Option<vigil_core::verifier::VerifyError> = None;
+            for h in self.running.pop_front().unwrap_or_default() {
+                let found = h.join().unwrap_or_else(|_| {
+                    Some(vigil_core::verifier::VerifyError {
+                        seq: u64::MAX,
+                        reason: "a signature check panicked".into(),
+                    })
+                });
+                if let Some(e) = found {
+                    if first.as_ref().is_none_or(|f| e.seq < f.seq) {
+                        first = Some(e);
+                    }
+                }
+            }
+            if let Some(e) = first {
+                return Err(e);
+            }
+        }
+        Ok(())
     }
 
     fn join(&mut self) -> Result<(), vigil_core::verifier::VerifyError> {
-        let mut first: Option<vigil_core::verifier::VerifyError> = None;
-        for h in self.running.drain(..) {
-            let found = h.join().unwrap_or_else(|_| {
-                Some(vigil_core::verifier::VerifyError { seq: u64::MAX, reason: "a signature check panicked".into() })
-            });
-            if let Some(e) = found {
-                if first.as_ref().is_none_or(|f| e.seq < f.seq) {
-                    first = Some(e);
-                }
-            }
-        }
-        first.map_or(Ok(()), Err)
+        self.join_until(0)
     }
 
     /// Checks every signature still pending; then the verifier is complete.

@@ -348,9 +348,7 @@ const DEMO_ACCOUNTS: u64 = 5_000;
 
 /// Where the demo keeps its liabilities trees and records: beside its data dir.
 pub fn reserves_dir_of(data_dir: &Path) -> std::path::PathBuf {
-    let mut s = data_dir.as_os_str().to_owned();
-    s.push(".reserves");
-    s.into()
+    crate::reserves::with_suffix(data_dir, ".reserves")
 }
 
 /// The demo's balances at a cut-off (deterministic: the same every run), as CSV in `path`.

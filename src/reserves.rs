@@ -371,14 +371,6 @@ impl Nodes {
         }
         Ok(next)
     }
-    /// The root of these nodes (a power of two of them).
-    fn root(&self, hs: &Hashers) -> Result<(Digest, Vec<u128>)> {
-        let mut cur = self.up(hs)?;
-        while cur.hashes.len() > 1 {
-            cur = cur.up(hs)?;
-        }
-        Ok((cur.hashes[0], cur.sums))
-    }
 }
 
 /// Folds a power of two of nodes to their root, in place (position 0).
@@ -657,8 +649,8 @@ fn build_inner(
                     tile.push(cur.hashes[i], cur.sums(i));
                 }
                 w.put(tile_key(level, t as u64), tile.encode())?;
-                let (h, s) = tile.root(&hs)?;
-                next.push(h, &s);
+                fold(&mut tile.hashes, &mut tile.sums, a, &hs)?;
+                next.push(tile.hashes[0], tile.sums(0));
             }
             if next.hashes.len() == 1 {
                 break (next.hashes[0], next.sums);
@@ -679,7 +671,7 @@ fn build_inner(
         liabilities: root_sums.iter().map(|s| Amount(*s)).collect(),
         padding_key: hex::encode(pk),
     };
-    if root_sums.iter().any(|s| Amount::parse(&s.to_string()).is_err()) {
+    if root_sums.iter().any(|&s| s >= 10u128.pow(38)) {
         bail!("a liabilities total has more than 38 digits");
     }
     let db = DB::open(&opts, staging.join("db")).context("creating the tree store")?;
@@ -701,19 +693,11 @@ fn build_inner(
 }
 
 fn bar(on: bool, len: Option<u64>, what: &str) -> indicatif::ProgressBar {
-    if !on || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        return indicatif::ProgressBar::hidden();
-    }
-    let pb = indicatif::ProgressBar::with_draw_target(len, indicatif::ProgressDrawTarget::stderr());
-    let template = if len.is_some() {
-        format!("{{elapsed_precise}} [{{bar:40}}] {{human_pos}}/{{human_len}} {what}, {{per_sec}}, ETA {{eta}}")
+    if on {
+        crate::verify::progress(len, what)
     } else {
-        format!("{{elapsed_precise}} {{human_pos}} {what}, {{per_sec}}")
-    };
-    if let Ok(style) = indicatif::ProgressStyle::with_template(&template) {
-        pb.set_style(style.progress_chars("=> "));
+        indicatif::ProgressBar::hidden()
     }
-    pb
 }
 
 /// A built tree, opened read-only.
@@ -745,11 +729,8 @@ impl Tree {
         let mut level = 0;
         while level < h {
             let node = slot >> level;
-            let bytes = self
-                .db
-                .get(tile_key(level, node / TILE as u64))?
-                .ok_or_else(|| anyhow!("tile {level}/{} missing", node / TILE as u64))?;
             let tile = node / TILE as u64;
+            let bytes = self.db.get(tile_key(level, tile))?.ok_or_else(|| anyhow!("tile {level}/{tile} missing"))?;
             // A tile holds 16 nodes, or all of its level when that has fewer.
             let count = (self.meta.padded_size() >> level).min(TILE as u64) as usize;
             let mut cur = if level == 0 {
@@ -790,7 +771,7 @@ fn url_segment(id: &str) -> String {
 
 /// `path` with `suffix` appended to its last component (not replacing an extension: `.` is
 /// part of escaped snapshot ids).
-fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+pub(crate) fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     let mut s = path.as_os_str().to_owned();
     s.push(suffix);
     s.into()
@@ -1021,7 +1002,10 @@ pub fn verify_user(
     let seq = view["seq"].as_u64().ok_or_else(|| Failed(format!("/v1/reserves/{}: no seq", proof.snapshot)))?;
     // The entry's bytes come from the log (its entry bundle) and are proven included; the
     // view above only said where to look.
-    let (report, entry) = crate::verify::included(base_url, log_key, crate::verify::EntrySource::Seq(seq), None)?;
+    // One checkpoint for the snapshot and its attestations.
+    let note = server.fetch("checkpoint")?;
+    let included = |n: u64| crate::verify::included(base_url, log_key, crate::verify::EntrySource::Seq(n), Some(&note));
+    let (report, entry) = included(seq)?;
     let (_, st) = vigil_core::entry::Entry::decode(&entry).map_err(|e| Failed(format!("entry {seq}: {e}")))?;
     let Event::ReserveSnapshot(snap) = st.event else {
         return Err(Failed(format!("entry {seq} is a {}, not a reserve_snapshot", st.event.kind())));
@@ -1031,7 +1015,7 @@ pub fn verify_user(
     // proven included, adding up to the stated reserves.
     let mut attested = Vec::new();
     for &n in &snap.attestations {
-        let (_, bytes) = crate::verify::included(base_url, log_key, crate::verify::EntrySource::Seq(n), None)?;
+        let (_, bytes) = included(n)?;
         let (_, st) = vigil_core::entry::Entry::decode(&bytes).map_err(|e| Failed(format!("entry {n}: {e}")))?;
         attested.push((n, st.event));
     }

@@ -160,11 +160,15 @@ impl Checker {
 }
 
 /// A progress bar with rate and ETA on a terminal (stderr); nothing when stderr is not one.
-fn progress(len: u64) -> indicatif::ProgressBar {
-    let pb = indicatif::ProgressBar::with_draw_target(Some(len), indicatif::ProgressDrawTarget::stderr());
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{elapsed_precise} [{bar:40}] {human_pos}/{human_len} entries, {per_sec}, ETA {eta}",
-    ) {
+pub(crate) fn progress(len: Option<u64>, what: &str) -> indicatif::ProgressBar {
+    let pb = indicatif::ProgressBar::with_draw_target(len, indicatif::ProgressDrawTarget::stderr());
+    let template = match len {
+        Some(_) => {
+            format!("{{elapsed_precise}} [{{bar:40}}] {{human_pos}}/{{human_len}} {what}, {{per_sec}}, ETA {{eta}}")
+        }
+        None => format!("{{elapsed_precise}} {{human_pos}} {what}, {{per_sec}}"),
+    };
+    if let Ok(style) = indicatif::ProgressStyle::with_template(&template) {
         pb.set_style(style.progress_chars("=> "));
     }
     pb
@@ -414,7 +418,7 @@ pub fn verify_url_with(
         None => LogVerifier::new(),
     });
     let mut n = v.size() / 256;
-    let pb = progress(cp.size);
+    let pb = progress(Some(cp.size), "entries");
     pb.set_position(v.size());
     while v.size() < cp.size {
         let width = (cp.size - n * 256).min(256);
@@ -500,7 +504,7 @@ pub fn verify_data_dir_incremental(path: &Path, log_key: &VerifierKey, state: &P
         None => LogVerifier::new(),
     };
     let mut c = Checker::new(start);
-    let pb = progress(cp.size);
+    let pb = progress(Some(cp.size), "entries");
     pb.set_position(c.size());
     for_each_chunk(&store, c.size(), cp.size, |chunk, first| {
         if first != c.size() {
@@ -565,7 +569,7 @@ pub fn verify_data_dir_with(
     let (store, _note, signed) = open_data_dir(path, log_key)?;
     let cp = signed.checkpoint;
     let mut c = Checker::new(LogVerifier::new());
-    let pb = progress(cp.size);
+    let pb = progress(Some(cp.size), "entries");
     let failed = |e: vigil_core::verifier::VerifyError| VerifyFailure::Failed(e.to_string());
     for_each_chunk(&store, 0, cp.size, |chunk, first| {
         if first != c.size() {

@@ -35,7 +35,7 @@ pub fn router(engine: Arc<Engine>, reserves_dir: Option<std::path::PathBuf>) -> 
 
 /// What the public listener serves besides the log: the liabilities trees, and the web page
 /// (`web/`: `index.html` with the log's verifier key pinned in it, `app.js`, `style.css`, and
-/// `vigil.wasm`, the core built for the browser by `scripts/build-wasm`).
+/// `vigil.wasm`, the core built for the browser by `build_wasm` in `scripts/setup.sh`).
 pub struct Site {
     pub trees: Trees,
     pub web: Option<Web>,
@@ -763,7 +763,7 @@ async fn page_file(
         _ => return Err(Problem::not_found(format!("no such file {file:?}"))),
     };
     let body = tokio::fs::read(web.dir.join(&file)).await.map_err(|e| {
-        Problem::not_found(format!("{file} is not installed ({e}); scripts/build-wasm builds vigil.wasm"))
+        Problem::not_found(format!("{file} is not installed ({e}); scripts/demo and scripts/test build vigil.wasm"))
     })?;
     Ok(([(header::CONTENT_TYPE, kind), (header::CACHE_CONTROL, "no-cache")], body).into_response())
 }

@@ -66,15 +66,8 @@ fn verify_exit_codes() {
 #[test]
 fn the_demo_tells_the_story_through_the_api_and_verifies() {
     let dir = tempfile::tempdir().unwrap();
-    let keys = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("keys-example");
     let run = || {
-        let out = Command::new(vigil_bin())
-            .args(["demo", "--no-serve", "--data-dir"])
-            .arg(dir.path().join("d"))
-            .arg("--keys")
-            .arg(&keys)
-            .output()
-            .unwrap();
+        let out = demo_no_serve(&dir.path().join("d"));
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
         stdout
@@ -208,14 +201,8 @@ fn audit_names_the_entries_of_a_broken_rule_and_the_demo_is_clean() {
 
     // The demo, through its API, audits clean.
     let demo = tempfile::tempdir().unwrap();
-    let keys = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("keys-example");
-    let out = Command::new(vigil_bin())
-        .args(["demo", "--no-serve", "--data-dir"])
-        .arg(demo.path().join("d"))
-        .arg("--keys")
-        .arg(&keys)
-        .output()
-        .unwrap();
+    let keys = RunningDemo::keys();
+    let out = demo_no_serve(&demo.path().join("d"));
     assert!(out.status.success());
     let out = Command::new(vigil_bin())
         .args(["audit", "--data-dir"])

@@ -127,6 +127,17 @@ pub fn vigil_bin() -> &'static str {
     env!("CARGO_BIN_EXE_vigil")
 }
 
+/// `vigil demo --no-serve` into `data` with the example keys: seeds, verifies and exits.
+pub fn demo_no_serve(data: &Path) -> std::process::Output {
+    std::process::Command::new(vigil_bin())
+        .args(["demo", "--no-serve", "--data-dir"])
+        .arg(data)
+        .arg("--keys")
+        .arg(RunningDemo::keys())
+        .output()
+        .unwrap()
+}
+
 /// The real `vigil demo` serving on free loopback ports (killed on drop), for end-to-end tests.
 pub struct RunningDemo {
     pub child: std::process::Child,

@@ -344,8 +344,7 @@ fn run(cmd: Command) -> Result<ExitCode> {
         Command::Reserves { command } => return reserves(command),
         Command::Openings { url, key, seq } => {
             let key = read_signer(&key)?;
-            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as u64;
-            let v = vigil::client::fetch_openings(&url, &key, seq, now)
+            let v = vigil::client::fetch_openings(&url, &key, seq, now_ms())
                 .map_err(|e| anyhow::anyhow!("openings refused: {e}"))?;
             println!("{v}");
         }
@@ -630,17 +629,10 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 fn append(url: &str, key: &std::path::Path, batch: usize, input: &str) -> Result<ExitCode> {
     use std::io::{BufRead, Write};
     let key = read_signer(key)?;
-    let reader: Box<dyn BufRead> = if input == "-" {
-        Box::new(std::io::stdin().lock())
-    } else {
-        Box::new(std::io::BufReader::new(std::fs::File::open(input).with_context(|| format!("opening {input}"))?))
-    };
+    let reader = input_lines(input)?;
     let client = vigil::client::AppendClient::new(url);
     let mut out = std::io::stdout().lock();
     let mut pending = Vec::new();
-    let now = || {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
-    };
     let flush = |pending: &mut Vec<vigil_core::statement::Submission>, out: &mut std::io::StdoutLock| -> Result<()> {
         if pending.is_empty() {
             return Ok(());
@@ -658,13 +650,22 @@ fn append(url: &str, key: &std::path::Path, batch: usize, input: &str) -> Result
             continue;
         }
         let (idem, event) = vigil::client::parse_line(&line).map_err(|e| anyhow::anyhow!("line {}: {e}", n + 1))?;
-        pending.push(vigil::client::sign_event(&key, event, &idem, now())?);
+        pending.push(vigil::client::sign_event(&key, event, &idem, now_ms())?);
         if pending.len() >= batch {
             flush(&mut pending, &mut out)?;
         }
     }
     flush(&mut pending, &mut out)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// JSON lines from FILE, or from stdin for `-`.
+fn input_lines(input: &str) -> Result<Box<dyn std::io::BufRead>> {
+    Ok(if input == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(std::io::BufReader::new(std::fs::File::open(input).with_context(|| format!("opening {input}"))?))
+    })
 }
 
 fn now_ms() -> u64 {
@@ -674,11 +675,7 @@ fn now_ms() -> u64 {
 fn sign(key: &std::path::Path, input: &str) -> Result<ExitCode> {
     use std::io::{BufRead, Write};
     let key = read_signer(key)?;
-    let reader: Box<dyn BufRead> = if input == "-" {
-        Box::new(std::io::stdin().lock())
-    } else {
-        Box::new(std::io::BufReader::new(std::fs::File::open(input).with_context(|| format!("opening {input}"))?))
-    };
+    let reader = input_lines(input)?;
     let mut out = std::io::stdout().lock();
     for (n, line) in reader.lines().enumerate() {
         let line = line.context("reading input")?;
@@ -788,8 +785,7 @@ fn stress(config: PathBuf, key: PathBuf, count: u64, batch: usize, tag: String) 
                 "wallet": "hot-btc-1", "wallet_tier": "hot", "account": format!("acct-{}", i % 97),
             }))
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as u64;
-            subs.push(vigil::client::signed(&key, ev, &format!("{tag}-{i}"), now)?);
+            subs.push(vigil::client::signed(&key, ev, &format!("{tag}-{i}"), now_ms())?);
             i += 1;
         }
         for r in engine.append_blocking(subs)? {

@@ -120,14 +120,6 @@ impl LogVerifier {
         &self.registry
     }
 
-    /// Decodes the next entry and checks its place in the chain: sequence number, time, prev.
-    fn decode_next(&self, bytes: &[u8]) -> Result<(Entry, Statement), VerifyError> {
-        let (entry, st) = Entry::decode(bytes)
-            .map_err(|e| VerifyError { seq: self.next_seq, reason: format!("does not decode: {e}") })?;
-        self.place(&entry)?;
-        Ok((entry, st))
-    }
-
     /// Checks a decoded entry's place in the chain: sequence number, time, prev.
     fn place(&self, entry: &Entry) -> Result<(), VerifyError> {
         let seq = self.next_seq;
@@ -156,12 +148,14 @@ impl LogVerifier {
     pub fn push(&mut self, bytes: &[u8]) -> Result<(Entry, Statement), VerifyError> {
         let seq = self.next_seq;
         let fail = |reason: String| VerifyError { seq, reason };
-        let (entry, st) = self.decode_next(bytes)?;
+        let Decoded { entry, statement: st, chain, leaf } =
+            Decoded::new(bytes).map_err(|e| fail(format!("does not decode: {e}")))?;
+        self.place(&entry)?;
         check_statement(&self.registry, &st, &entry.statement_bytes, &entry.signature, seq).map_err(fail)?;
         self.registry.apply(&st);
-        self.prev = chain_hash(bytes);
+        self.prev = chain;
         self.last_time_ms = entry.time_ms;
-        self.tree.push(leaf_hash(bytes));
+        self.tree.push(leaf);
         self.next_seq += 1;
         Ok((entry, st))
     }

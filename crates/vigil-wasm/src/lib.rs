@@ -143,7 +143,6 @@ pub fn call(req: &Value) -> Result<Value, String> {
                 serde_json::to_value(f).map_err(|e| e.to_string())
             }
         }
-        "decode" => Ok(entry_json(&hex::decode(field(req, "entry")?).map_err(|_| "entry must be hex".to_string())?)?.0),
         other => Err(format!("unknown op {other:?}")),
     }
 }

@@ -340,7 +340,14 @@ impl DemoKeys {
 const SNAPSHOTS: [(u64, &str, u64); 2] =
     [(DAY0_MS - 6 * DAY, "por-2019-05-01", 15_000), (DAY0_MS + 36 * HOUR, "por-2019-05-08", 8_000)];
 /// Entries each demo snapshot adds: four wallet attestations and the snapshot.
-pub const ENTRIES_PER_SNAPSHOT: usize = 5;
+pub const ENTRIES_PER_SNAPSHOT: usize = WALLETS.len() + 1;
+/// The custody wallets each demo snapshot attests: (asset, wallet, address).
+const WALLETS: [(&str, &str, &str); 4] = [
+    ("BTC", "hot-btc-1", "bc1qhotwallet0demo"),
+    ("BTC", "cold-btc-1", "bc1qcoldwallet0demo"),
+    ("ETH", "cold-eth-1", "0xc01dc01dc01dc01d"),
+    ("USDT", "cold-usdt-1", "0x05d7c01d05d7c01d"),
+];
 /// Entries the demo's snapshots add to the story.
 pub const RESERVE_ENTRIES: usize = SNAPSHOTS.len() * ENTRIES_PER_SNAPSHOT;
 /// Accounts in the demo's balances.
@@ -387,15 +394,12 @@ fn publish_snapshot(
     let balances = reserves_dir.join(format!("{id}.balances.csv"));
     let [btc, eth, usdt] = write_demo_balances(&balances)?;
     let hot = 7_500u128 * 100_000_000;
-    let wallets = [
-        ("BTC", "hot-btc-1", "bc1qhotwallet0demo", hot),
-        ("BTC", "cold-btc-1", "bc1qcoldwallet0demo", btc + cushion_btc as u128 * 100_000_000 - hot),
-        ("ETH", "cold-eth-1", "0xc01dc01dc01dc01d", eth + eth / 50),
-        ("USDT", "cold-usdt-1", "0x05d7c01d05d7c01d", usdt + usdt / 40),
-    ];
-    let attestations = wallets
+    // What each of WALLETS holds: the BTC cushion above the liabilities, 2% more ETH, 2.5% more USDT.
+    let held = [hot, btc + cushion_btc as u128 * 100_000_000 - hot, eth + eth / 50, usdt + usdt / 40];
+    let attestations = WALLETS
         .iter()
-        .map(|(asset, wallet, address, balance)| {
+        .zip(held)
+        .map(|((asset, wallet, address), balance)| {
             let event = Event::from_value(json!({"kind": "reserve_attestation", "asset": asset, "wallet": wallet,
                 "address": address, "balance": balance.to_string(), "block_height": (574_000 + (at as i64 - DAY0_MS as i64) / 600_000) as u64,
                 "as_of_ms": at}))

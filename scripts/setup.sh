@@ -2,11 +2,13 @@
 # Rust toolchain lacks, idempotently, and picks the one cargo target dir both commands share.
 set -euo pipefail
 
+# A package counts only when installed (not merely known, e.g. removed with its config kept).
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 need_pkgs=()
-dpkg -s libclang-dev >/dev/null 2>&1 || need_pkgs+=(libclang-dev)   # bindgen, for rocksdb
-dpkg -s procps >/dev/null 2>&1 || need_pkgs+=(procps)               # kill(1), used by the end-to-end tests
+installed libclang-dev || need_pkgs+=(libclang-dev)   # bindgen, for rocksdb
+installed procps || need_pkgs+=(procps)               # kill(1), used by the end-to-end tests
 if [ "${VIGIL_SETUP_BROWSER:-0}" = 1 ]; then
-  dpkg -s chromium >/dev/null 2>&1 || need_pkgs+=(chromium)         # the web page's tests run in it
+  installed chromium || need_pkgs+=(chromium)         # the web page's tests run in it
 fi
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "setup: installing ${need_pkgs[*]}" >&2

@@ -6,7 +6,7 @@
 //! `signed_note` crate.
 
 use crate::hash::Digest;
-use crate::keys::{key_id, SignerKey, VerifierKey, ALG_COSIGNATURE_V1};
+use crate::keys::{key_id, KeyError, SignerKey, VerifierKey, ALG_COSIGNATURE_V1};
 use base64::prelude::{Engine, BASE64_STANDARD};
 use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
 use signed_note::{Note, VerifierList};
@@ -23,6 +23,8 @@ pub enum CheckpointError {
     NotSigned(String),
     #[error("checkpoint signature by {0} is invalid")]
     BadSignature(String),
+    #[error("checkpoint is not witnessed: {have} of the {need} cosignatures the policy requires (missing: {})", missing.join(", "))]
+    NotWitnessed { have: usize, need: usize, missing: Vec<String> },
 }
 
 /// A checkpoint body: origin, tree size, root hash, optional extension lines.
@@ -110,6 +112,32 @@ pub struct CosignatureVerifier {
 impl CosignatureVerifier {
     pub fn id(&self) -> u32 {
         key_id(&self.name, ALG_COSIGNATURE_V1, self.key.as_bytes())
+    }
+
+    /// The cosigner key of a private key: a witness's key file is an ordinary signed-note
+    /// private key; it cosigns under the same name with key type 0x04.
+    pub fn from_signer(k: &SignerKey) -> CosignatureVerifier {
+        CosignatureVerifier { name: k.name().into(), key: k.key.verifying_key() }
+    }
+
+    /// Parses a cosigner verifier key, `name+hexid+base64(0x04 ‖ 32-byte public key)`, checking
+    /// the id against the name and the key.
+    pub fn parse(vkey: &str) -> Result<CosignatureVerifier, KeyError> {
+        let (name, key) = crate::keys::parse_vkey(vkey, ALG_COSIGNATURE_V1)?;
+        Ok(CosignatureVerifier { name, key })
+    }
+
+    /// The cosigner verifier key string.
+    pub fn to_vkey(&self) -> String {
+        let mut raw = vec![ALG_COSIGNATURE_V1];
+        raw.extend_from_slice(self.key.as_bytes());
+        format!("{}+{:08x}+{}", self.name, self.id(), BASE64_STANDARD.encode(raw))
+    }
+}
+
+impl std::fmt::Debug for CosignatureVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.to_vkey())
     }
 }
 

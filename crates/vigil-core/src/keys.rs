@@ -17,7 +17,7 @@ pub const ALG_COSIGNATURE_V1: u8 = 0x04;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyError {
-    #[error("malformed verifier key {0:?}: expected name+hexid+base64 of 0x01 and a 32-byte Ed25519 public key")]
+    #[error("malformed verifier key {0:?}: expected name+hexid+base64 of the key type (0x01; 0x04 for a witness cosigner key) and a 32-byte Ed25519 public key")]
     VerifierFormat(String),
     #[error("malformed private key: expected PRIVATE+KEY+name+hexid+base64 of 0x01 and a 32-byte seed")]
     SignerFormat,
@@ -74,6 +74,33 @@ impl<'de> serde::Deserialize<'de> for KeyRef {
     }
 }
 
+/// Parses a verifier key string `name+hexid+base64(alg ‖ 32-byte Ed25519 key)` of key type
+/// `alg`; checks the id against name and key, and refuses small-order keys.
+pub(crate) fn parse_vkey(vkey: &str, alg: u8) -> Result<(String, VerifyingKey), KeyError> {
+    let bad = || KeyError::VerifierFormat(vkey.chars().take(120).collect());
+    let vkey = vkey.trim();
+    let (name, rest) = vkey.split_once('+').ok_or_else(bad)?;
+    let (id_hex, b64) = rest.split_once('+').ok_or_else(bad)?;
+    if id_hex.len() != 8 || !signed_note::is_key_name_valid(name) {
+        return Err(bad());
+    }
+    let id = u32::from_str_radix(id_hex, 16).map_err(|_| bad())?;
+    let raw = BASE64_STANDARD.decode(b64).map_err(|_| bad())?;
+    if raw.len() != 33 || raw[0] != alg {
+        return Err(bad());
+    }
+    let pk: [u8; 32] = raw[1..].try_into().map_err(|_| bad())?;
+    if key_id(name, alg, &pk) != id {
+        return Err(KeyError::WrongId(id_hex.into()));
+    }
+    let key = VerifyingKey::from_bytes(&pk).map_err(|_| bad())?;
+    if key.is_weak() {
+        // A small-order key can "sign" many messages at once; never accept one.
+        return Err(bad());
+    }
+    Ok((name.into(), key))
+}
+
 /// A public Ed25519 key with its signed-note name and id.
 #[derive(Clone, PartialEq, Eq)]
 pub struct VerifierKey {
@@ -90,28 +117,9 @@ impl fmt::Debug for VerifierKey {
 impl VerifierKey {
     /// Parses a verifier key string; checks the id against name and key.
     pub fn parse(vkey: &str) -> Result<VerifierKey, KeyError> {
-        let bad = || KeyError::VerifierFormat(vkey.chars().take(120).collect());
-        let vkey = vkey.trim();
-        let (name, rest) = vkey.split_once('+').ok_or_else(bad)?;
-        let (id_hex, b64) = rest.split_once('+').ok_or_else(bad)?;
-        if id_hex.len() != 8 || !signed_note::is_key_name_valid(name) {
-            return Err(bad());
-        }
-        let id = u32::from_str_radix(id_hex, 16).map_err(|_| bad())?;
-        let raw = BASE64_STANDARD.decode(b64).map_err(|_| bad())?;
-        if raw.len() != 33 || raw[0] != ALG_ED25519 {
-            return Err(bad());
-        }
-        let pk: [u8; 32] = raw[1..].try_into().map_err(|_| bad())?;
-        if key_id(name, ALG_ED25519, &pk) != id {
-            return Err(KeyError::WrongId(id_hex.into()));
-        }
-        let key = VerifyingKey::from_bytes(&pk).map_err(|_| bad())?;
-        if key.is_weak() {
-            // A small-order key can "sign" many messages at once; never accept one.
-            return Err(bad());
-        }
-        Ok(VerifierKey { key_ref: KeyRef { name: name.into(), id }, key })
+        let (name, key) = parse_vkey(vkey, ALG_ED25519)?;
+        let id = key_id(&name, ALG_ED25519, key.as_bytes());
+        Ok(VerifierKey { key_ref: KeyRef { name, id }, key })
     }
 
     pub fn new(name: &str, key: VerifyingKey) -> Result<VerifierKey, KeyError> {

@@ -27,6 +27,7 @@ pub mod request;
 pub mod reserves;
 pub mod statement;
 pub mod verifier;
+pub mod witness;
 
 /// Version of the entry encoding and of every hash construction in `docs/FORMAT.md`.
 /// Bumped on any change to them.

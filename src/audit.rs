@@ -26,7 +26,8 @@ pub struct AuditOutput {
     pub incidents: Vec<IncidentFacts>,
 }
 
-pub fn audit(source: Source<'_>, log_key: &VerifierKey) -> Result<AuditOutput, VerifyFailure> {
+/// `policy` applies to a URL's checkpoint (a data dir holds no cosignatures).
+pub fn audit(source: Source<'_>, log_key: &VerifierKey, policy: &vigil_core::witness::Policy) -> Result<AuditOutput, VerifyFailure> {
     let mut auditor = Auditor::new();
     // Entries naming an incident, and the entries alarms of an incident refer to (fetched after).
     let mut naming: Vec<(u64, u64, Event)> = Vec::new();
@@ -40,7 +41,7 @@ pub fn audit(source: Source<'_>, log_key: &VerifierKey) -> Result<AuditOutput, V
     };
     let verified = match &source {
         Source::DataDir(p) => verify_data_dir_with(p, log_key, &mut on_entry)?,
-        Source::Url(u) => verify_url_with(u, log_key, None, &mut on_entry)?,
+        Source::Url(u) => verify_url_with(u, log_key, policy, None, &mut on_entry)?,
     };
     let extra = fetch_entries(&source, &referenced, verified.size)?;
     let mut incidents = Vec::new();

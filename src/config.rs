@@ -7,6 +7,11 @@
 //! log_key = "keys-example/log.key"           # signs checkpoints; its name is the origin
 //! operator_key = "keys-example/operator.key" # registers the service keys in a new log
 //! auditors = ["keys-example/auditor.vkey"]   # may read private-field openings (before any table)
+//! witness_quorum = 2                         # cosignatures a checkpoint needs (default: all witnesses)
+//!
+//! [[witnesses]]                              # C2SP tlog-witness servers; none by default
+//! url = "http://127.0.0.1:8090"
+//! vkey = "keys-example/witness-1.vkey"       # its cosigner key (type 0x04)
 //!
 //! [[services]]
 //! vkey = "keys-example/withdrawals.vkey"
@@ -50,6 +55,10 @@ pub struct Config {
     pub services: Vec<ServiceConfig>,
     /// Verifier keys of auditors, who may read private-field openings (signed requests).
     pub auditors: Vec<PathBuf>,
+    /// Witnesses the log sends its checkpoints to for cosigning.
+    pub witnesses: Vec<crate::witnessing::WitnessConfig>,
+    /// How many of them must cosign a checkpoint before it is served (default: all).
+    pub witness_quorum: Option<usize>,
     pub server: crate::serve::ServerConfig,
 }
 
@@ -63,6 +72,8 @@ impl Default for Config {
             operator_key: "keys/operator.key".into(),
             services: Vec::new(),
             auditors: Vec::new(),
+            witnesses: Vec::new(),
+            witness_quorum: None,
             server: Default::default(),
         }
     }
@@ -89,6 +100,9 @@ impl Config {
         for a in &mut c.auditors {
             fix(a);
         }
+        for w in &mut c.witnesses {
+            fix(&mut w.vkey);
+        }
         Ok(c)
     }
 
@@ -112,6 +126,26 @@ impl Config {
             .collect()
     }
 
+    /// The witnesses and the policy (settings `witnesses`, `witness_quorum`); `None` without
+    /// witnesses.
+    pub fn witnessing(&self) -> Result<Option<crate::witnessing::Witnessing>> {
+        if self.witnesses.is_empty() {
+            if self.witness_quorum.is_some_and(|q| q > 0) {
+                bail!("setting witness_quorum: no witnesses are configured");
+            }
+            return Ok(None);
+        }
+        let mut ws = Vec::new();
+        for (i, w) in self.witnesses.iter().enumerate() {
+            let key = read_cosigner(&w.vkey).with_context(|| format!("setting witnesses[{i}].vkey"))?;
+            ws.push(crate::witnessing::Witness { url: w.url.clone(), key });
+        }
+        let quorum = self.witness_quorum.unwrap_or(ws.len());
+        crate::witnessing::Witnessing::new(ws, quorum)
+            .map(Some)
+            .map_err(|e| anyhow::anyhow!("setting witness_quorum: {e}"))
+    }
+
     /// The log's signing key (setting `log_key`).
     pub fn log_signer(&self) -> Result<SignerKey> {
         read_signer(&self.log_key).context("setting log_key")
@@ -128,6 +162,12 @@ pub fn read_signer(path: &Path) -> Result<SignerKey> {
     SignerKey::parse(&text).with_context(|| format!("private key {}", path.display()))
 }
 
+/// Reads a witness's cosigner verifier key (key type 0x04).
+pub fn read_cosigner(path: &Path) -> Result<vigil_core::checkpoint::CosignatureVerifier> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading cosigner key {}", path.display()))?;
+    vigil_core::checkpoint::CosignatureVerifier::parse(&text).with_context(|| format!("cosigner key {}", path.display()))
+}
+
 pub fn read_verifier(path: &Path) -> Result<VerifierKey> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading verifier key {}", path.display()))?;
     VerifierKey::parse(&text).with_context(|| format!("verifier key {}", path.display()))
@@ -136,6 +176,12 @@ pub fn read_verifier(path: &Path) -> Result<VerifierKey> {
 /// Writes a new key pair into `dir`: `<stem>.key` (mode 0600) and `<stem>.vkey`.
 /// Refuses to overwrite an existing key.
 pub fn write_keypair(dir: &Path, name: &str) -> Result<(PathBuf, PathBuf)> {
+    write_keypair_as(dir, name, false)
+}
+
+/// [`write_keypair`]; with `cosigner`, the `.vkey` is the witness's cosigner key (type 0x04),
+/// what logs and verifiers configure for a witness.
+pub fn write_keypair_as(dir: &Path, name: &str, cosigner: bool) -> Result<(PathBuf, PathBuf)> {
     let seed: [u8; 32] = rand::random();
     let key = SignerKey::from_seed(name, seed)?;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -156,7 +202,12 @@ pub fn write_keypair(dir: &Path, name: &str) -> Result<(PathBuf, PathBuf)> {
         writeln!(f, "{}", key.to_skey())?;
         f.sync_all()?;
     }
-    std::fs::write(&vp, format!("{}\n", key.verifier().to_vkey()))
+    let vkey = if cosigner {
+        vigil_core::checkpoint::CosignatureVerifier::from_signer(&key).to_vkey()
+    } else {
+        key.verifier().to_vkey()
+    };
+    std::fs::write(&vp, format!("{vkey}\n"))
         .with_context(|| format!("writing {}", vp.display()))?;
     Ok((kp, vp))
 }

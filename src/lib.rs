@@ -13,5 +13,7 @@ pub mod reserves;
 pub mod serve;
 pub mod store;
 pub mod verify;
+pub mod witness;
+pub mod witnessing;
 
 pub use vigil_core as core;

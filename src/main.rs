@@ -5,7 +5,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use vigil::config::{open_ledger, read_signer, read_verifier, write_keypair, Config};
+use vigil::config::{open_ledger, read_signer, read_verifier, write_keypair_as, Config};
 use vigil::engine::EngineConfig;
 use vigil::verify::{verify_data_dir, VerifyFailure};
 
@@ -92,6 +92,10 @@ enum Command {
         name: String,
         #[arg(long)]
         out: PathBuf,
+        /// A witness's key: the .vkey is its cosigner key (key type 0x04), what logs and
+        /// verifiers configure for it.
+        #[arg(long)]
+        cosigner: bool,
     },
     /// Serve a demo log on loopback (the example keys): the May 2019 breach story appended
     /// through the real append API and verified, then slow ordinary traffic until Ctrl-C.
@@ -204,6 +208,8 @@ enum Command {
         /// instead of the latest.
         #[arg(long)]
         checkpoint: Option<PathBuf>,
+        #[command(flatten)]
+        witnesses: WitnessPolicyArgs,
         #[arg(long)]
         json: bool,
     },
@@ -226,8 +232,27 @@ enum Command {
         /// The log's verifier key file (signed-note vkey), pinned by you.
         #[arg(long)]
         log_key: PathBuf,
+        #[command(flatten)]
+        witnesses: WitnessPolicyArgs,
         #[arg(long)]
         json: bool,
+    },
+    /// Run a witness (C2SP tlog-witness): cosign a log's checkpoints (tlog-cosignature/v1) only
+    /// when each is consistent with every checkpoint cosigned before; keep them, and every
+    /// refused fork or rollback as evidence. Serves until Ctrl-C.
+    Witness {
+        /// The witness's private key (`vigil keygen --cosigner`); its name names the witness.
+        #[arg(long)]
+        key: PathBuf,
+        /// A log to witness: its verifier key file (the key's name is the log's origin).
+        /// Repeat for more logs.
+        #[arg(long = "log-key", required = true)]
+        log_keys: Vec<PathBuf>,
+        #[arg(long, default_value = "127.0.0.1:8090")]
+        listen: std::net::SocketAddr,
+        /// The witness's own RocksDB (its cosigned checkpoints and evidence).
+        #[arg(long, default_value = "witness-data")]
+        data_dir: PathBuf,
     },
     /// Append synthetic signed withdrawals to a configured log in batches, printing one JSON
     /// line per acknowledged event (for crash and load testing).
@@ -246,6 +271,26 @@ enum Command {
         #[arg(long, default_value = "stress")]
         tag: String,
     },
+}
+
+/// A witness policy on the command line: the checkpoint must carry valid cosignatures from at
+/// least `--quorum` of the `--witness` keys, or it is refused.
+#[derive(clap::Args, Debug, Default)]
+struct WitnessPolicyArgs {
+    /// A witness's cosigner verifier key file (key type 0x04); repeat for each witness.
+    #[arg(long = "witness")]
+    witnesses: Vec<PathBuf>,
+    /// How many of the --witness keys must have cosigned the checkpoint (default: all).
+    #[arg(long, requires = "witnesses")]
+    quorum: Option<usize>,
+}
+
+impl WitnessPolicyArgs {
+    fn policy(&self) -> Result<vigil_core::witness::Policy> {
+        let keys = self.witnesses.iter().map(|p| vigil::config::read_cosigner(p)).collect::<Result<Vec<_>>>()?;
+        let quorum = self.quorum.unwrap_or(keys.len());
+        vigil_core::witness::Policy::new(keys, quorum).map_err(|e| anyhow::anyhow!("--quorum: {e}"))
+    }
 }
 
 #[derive(Subcommand)]
@@ -303,6 +348,8 @@ enum ReservesCommand {
         /// The snapshot id, when fetching (default: the latest).
         #[arg(long)]
         snapshot: Option<String>,
+        #[command(flatten)]
+        witnesses: WitnessPolicyArgs,
         #[arg(long)]
         json: bool,
     },
@@ -321,8 +368,8 @@ fn main() -> ExitCode {
 
 fn run(cmd: Command) -> Result<ExitCode> {
     match cmd {
-        Command::Keygen { name, out } => {
-            let (k, v) = write_keypair(&out, &name)?;
+        Command::Keygen { name, out, cosigner } => {
+            let (k, v) = write_keypair_as(&out, &name, cosigner)?;
             println!("wrote {} and {}", k.display(), v.display());
         }
         Command::Serve { config } => {
@@ -364,9 +411,14 @@ fn run(cmd: Command) -> Result<ExitCode> {
             seq,
             entry,
             checkpoint,
+            witnesses,
             json,
         } => {
             let key = read_verifier(&log_key)?;
+            let policy = witnesses.policy()?;
+            if !policy.is_none() && url.is_none() {
+                anyhow::bail!("--witness applies to --url: a data dir or bundle holds no cosignatures");
+            }
             let which = match (seq, &entry) {
                 (Some(n), _) => Some(vigil::verify::EntrySource::Seq(n)),
                 (None, Some(f)) => Some(vigil::verify::EntrySource::Bytes(
@@ -379,7 +431,7 @@ fn run(cmd: Command) -> Result<ExitCode> {
                     Some(p) => Some(std::fs::read(p).with_context(|| format!("reading {}", p.display()))?),
                     None => None,
                 };
-                return Ok(match vigil::verify::verify_inclusion(u, &key, which, note.as_deref()) {
+                return Ok(match vigil::verify::verify_inclusion(u, &key, &policy, which, note.as_deref()) {
                     Ok(r) => {
                         if json {
                             println!("{}", serde_json::json!({"verified": true, "entry": r}));
@@ -424,7 +476,7 @@ fn run(cmd: Command) -> Result<ExitCode> {
                                 private.push((e.seq, c));
                             }
                         };
-                        vigil::verify::verify_url_with(u, &key, state.as_deref(), &mut collect).and_then(|r| {
+                        vigil::verify::verify_url_with(u, &key, &policy, state.as_deref(), &mut collect).and_then(|r| {
                             let n = vigil::verify::check_openings(internal, &auditor, &private)?;
                             eprintln!(
                                 "opened {n} private values of {} entries; each opens its commitment",
@@ -433,7 +485,7 @@ fn run(cmd: Command) -> Result<ExitCode> {
                             Ok(r)
                         })
                     }
-                    _ => vigil::verify::verify_url(u, &key, state.as_deref()),
+                    _ => vigil::verify::verify_url(u, &key, &policy, state.as_deref()),
                 },
                 (None, None, None) => anyhow::bail!("give --data-dir, --bundle or --url"),
             };
@@ -443,6 +495,10 @@ fn run(cmd: Command) -> Result<ExitCode> {
                         println!("{}", serde_json::json!({"verified": true, "report": r}));
                     } else {
                         println!("verified {} entries of {}; root {}", r.size, r.origin, r.root);
+                        if !r.witnessed_by.is_empty() {
+                            let names: Vec<&str> = r.witnessed_by.iter().map(|c| c.witness.as_str()).collect();
+                            println!("cosigned by {} of the required {}: {}", names.len(), policy.quorum, names.join(", "));
+                        }
                     }
                     ExitCode::SUCCESS
                 }
@@ -459,18 +515,43 @@ fn run(cmd: Command) -> Result<ExitCode> {
                 }
             });
         }
+        Command::Witness { key, log_keys, listen, data_dir } => {
+            let key = read_signer(&key)?;
+            let logs = log_keys.iter().map(|p| read_verifier(p)).collect::<Result<Vec<_>>>()?;
+            let w = std::sync::Arc::new(vigil::witness::Witness::open(
+                &data_dir,
+                key,
+                logs,
+                std::sync::Arc::new(vigil::engine::SystemClock),
+            )?);
+            runtime()?.block_on(async move {
+                let listener = tokio::net::TcpListener::bind(listen)
+                    .await
+                    .with_context(|| format!("binding the witness to {listen}"))?;
+                println!("witness {} on http://{}/add-checkpoint", w.cosigner().name, listener.local_addr()?);
+                println!("cosigner key: {}", w.cosigner().to_vkey());
+                vigil::witness::serve(w, listener, async {
+                    let _ = tokio::signal::ctrl_c().await;
+                })
+                .await
+            })?;
+        }
         Command::Export { data_dir, out } => {
             let n = vigil::export::export(&data_dir, &out)?;
             println!("wrote {n} entries and the signed checkpoint to {}", out.display());
         }
-        Command::Audit { data_dir, url, log_key, json } => {
+        Command::Audit { data_dir, url, log_key, witnesses, json } => {
             let key = read_verifier(&log_key)?;
+            let policy = witnesses.policy()?;
+            if !policy.is_none() && url.is_none() {
+                anyhow::bail!("--witness applies to --url: a data dir holds no cosignatures");
+            }
             let source = match (&data_dir, &url) {
                 (Some(d), _) => vigil::audit::Source::DataDir(d),
                 (None, Some(u)) => vigil::audit::Source::Url(u),
                 (None, None) => anyhow::bail!("give --data-dir or --url"),
             };
-            return Ok(match vigil::audit::audit(source, &key) {
+            return Ok(match vigil::audit::audit(source, &key, &policy) {
                 Ok(o) => {
                     if json {
                         println!("{}", serde_json::to_string(&o)?);
@@ -723,8 +804,9 @@ fn reserves(cmd: ReservesCommand) -> Result<ExitCode> {
             println!("{}", serde_json::to_string_pretty(&p)?);
             Ok(ExitCode::SUCCESS)
         }
-        ReservesCommand::Verify { url, log_key, secret, proof, snapshot, json } => {
+        ReservesCommand::Verify { url, log_key, secret, proof, snapshot, witnesses, json } => {
             let key = read_verifier(&log_key)?;
+            let policy = witnesses.policy()?;
             let mut s = [0u8; 32];
             if secret.len() != 64 || hex::decode_to_slice(&secret, &mut s).is_err() {
                 anyhow::bail!("--secret must be 64 hex digits (the record secret the exchange gave you)");
@@ -733,7 +815,7 @@ fn reserves(cmd: ReservesCommand) -> Result<ExitCode> {
                 Some(p) => Some(std::fs::read(p).with_context(|| format!("reading {}", p.display()))?),
                 None => None,
             };
-            match vigil::reserves::verify_user(&url, &key, &s, proof.as_deref(), snapshot.as_deref()) {
+            match vigil::reserves::verify_user(&url, &key, &policy, &s, proof.as_deref(), snapshot.as_deref()) {
                 Ok(r) => {
                     if json {
                         println!("{}", serde_json::to_string_pretty(&r)?);

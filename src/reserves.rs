@@ -950,10 +950,11 @@ pub struct UserReport {
 
 /// Verifies a user's proof (given, or fetched from the public server by the record id derived
 /// from `secret`) against the snapshot's entry, itself proven included in the latest
-/// checkpoint signed by `log_key`.
+/// checkpoint signed by `log_key` and cosigned as `policy` requires.
 pub fn verify_user(
     base_url: &str,
     log_key: &vigil_core::keys::VerifierKey,
+    policy: &vigil_core::witness::Policy,
     secret: &[u8; 32],
     proof: Option<&[u8]>,
     snapshot: Option<&str>,
@@ -1004,7 +1005,7 @@ pub fn verify_user(
     // view above only said where to look.
     // One checkpoint for the snapshot and its attestations.
     let note = server.fetch("checkpoint")?;
-    let included = |n: u64| crate::verify::included(base_url, log_key, crate::verify::EntrySource::Seq(n), Some(&note));
+    let included = |n: u64| crate::verify::included(base_url, log_key, policy, crate::verify::EntrySource::Seq(n), Some(&note));
     let (report, entry) = included(seq)?;
     let (_, st) = vigil_core::entry::Entry::decode(&entry).map_err(|e| Failed(format!("entry {seq}: {e}")))?;
     let Event::ReserveSnapshot(snap) = st.event else {

@@ -54,6 +54,7 @@ pub async fn serve_with(
     let web_dir = cfg.web_dir.clone();
     let log_vkey = cfg.log_signer()?.verifier().to_vkey();
     let auditors = Arc::new(cfg.auditor_keys()?);
+    let witnessing = cfg.witnessing()?.map(Arc::new);
     let engine_clock = clock.clone();
     let engine: Arc<Engine> = Arc::new(
         tokio::task::spawn_blocking(move || -> Result<Engine> {
@@ -90,15 +91,21 @@ pub async fn serve_with(
         let _ = rx.wait_for(|s| *s).await;
     };
     let (metrics, public_http, internal_http) = crate::metrics::Metrics::new(engine.metrics());
+    let witnessing_task = witnessing.as_ref().map(|w| tokio::spawn(w.clone().run(engine.clone(), stop_rx.clone())));
     let site = Arc::new(crate::http::public::Site {
         trees: crate::http::public::Trees::new(Some(reserves_dir)),
         web: Some(crate::http::public::Web { dir: web_dir, log_vkey }),
+        witnessing,
     });
     let a = axum::serve(public, crate::http::public::router_with(engine.clone(), metrics, public_http, site))
         .with_graceful_shutdown(stopped(stop_rx.clone()));
     let b = axum::serve(internal, crate::http::internal::router_with(state, internal_http))
         .with_graceful_shutdown(stopped(stop_rx));
     tokio::try_join!(async { a.await.context("public API") }, async { b.await.context("internal API") })?;
+    // The witnessing round in flight ends within its requests' timeout; it holds the engine.
+    if let Some(t) = witnessing_task {
+        let _ = t.await;
+    }
     // Close the engine off the runtime: its drop joins the sequencer and syncer threads.
     tokio::task::spawn_blocking(move || drop(engine)).await?;
     Ok(())

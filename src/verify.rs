@@ -6,6 +6,7 @@
 use crate::store::Store;
 use std::path::Path;
 use vigil_core::checkpoint;
+use vigil_core::witness::{verify_witnessed, Cosigned, Policy};
 use vigil_core::keys::VerifierKey;
 use vigil_core::merkle::TilePath;
 use vigil_core::verifier::{LogVerifier, SavedVerifier};
@@ -27,6 +28,9 @@ pub struct Report {
     pub size: u64,
     pub root: String,
     pub checkpoint_time: Option<u64>,
+    /// The witnesses of the policy that cosigned the checkpoint (`--witness`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub witnessed_by: Vec<Cosigned>,
 }
 
 /// The core's [`LogVerifier`] with its signature checks spread over every core: entries are
@@ -223,7 +227,7 @@ pub struct EntryReport {
 /// `vigil verify --url URL --seq N`: entry N (from its entry bundle) is included in the latest
 /// checkpoint signed by `log_key` (inclusion proof from `/v1/proofs/inclusion`).
 pub fn verify_entry_url(base_url: &str, log_key: &VerifierKey, seq: u64) -> Result<EntryReport, VerifyFailure> {
-    verify_inclusion(base_url, log_key, EntrySource::Seq(seq), None)
+    verify_inclusion(base_url, log_key, &Policy::none(), EntrySource::Seq(seq), None)
 }
 
 /// Which entry `vigil verify` proves included.
@@ -235,20 +239,23 @@ pub enum EntrySource {
 }
 
 /// Proves one entry included in the latest checkpoint, or in `checkpoint_note` (a checkpoint
-/// the user holds, e.g. from an earlier run); either must be signed by `log_key`.
+/// the user holds, e.g. from an earlier run); either must be signed by `log_key` and cosigned
+/// as `policy` requires.
 pub fn verify_inclusion(
     base_url: &str,
     log_key: &VerifierKey,
+    policy: &Policy,
     which: EntrySource,
     checkpoint_note: Option<&[u8]>,
 ) -> Result<EntryReport, VerifyFailure> {
-    included(base_url, log_key, which, checkpoint_note).map(|(r, _)| r)
+    included(base_url, log_key, policy, which, checkpoint_note).map(|(r, _)| r)
 }
 
 /// [`verify_inclusion`], also returning the entry's bytes (verified included).
 pub(crate) fn included(
     base_url: &str,
     log_key: &VerifierKey,
+    policy: &Policy,
     which: EntrySource,
     checkpoint_note: Option<&[u8]>,
 ) -> Result<(EntryReport, Vec<u8>), VerifyFailure> {
@@ -257,8 +264,10 @@ pub(crate) fn included(
         Some(n) => n.to_vec(),
         None => server.fetch("checkpoint")?,
     };
-    let cp =
-        checkpoint::verify(&note, log_key).map_err(|e| VerifyFailure::Failed(format!("checkpoint: {e}")))?.checkpoint;
+    let cp = verify_witnessed(&note, log_key, policy)
+        .map_err(|e| VerifyFailure::Failed(format!("checkpoint: {e}")))?
+        .signed
+        .checkpoint;
     let fetched;
     let (seq, bytes): (u64, &[u8]) = match &which {
         EntrySource::Bytes(b) => {
@@ -375,8 +384,13 @@ fn misbehaviour(state: &Path, what: String, old: &str, new: &[u8]) -> VerifyFail
 /// tree (rollback) or a root that does not extend the verified tree (fork, or a rewritten
 /// entry) is log misbehaviour: both signed checkpoints go to `<state>.evidence.txt`. The state
 /// is updated only after a successful run.
-pub fn verify_url(base_url: &str, log_key: &VerifierKey, state: Option<&Path>) -> Result<Report, VerifyFailure> {
-    verify_url_with(base_url, log_key, state, &mut |_, _| {})
+pub fn verify_url(
+    base_url: &str,
+    log_key: &VerifierKey,
+    policy: &Policy,
+    state: Option<&Path>,
+) -> Result<Report, VerifyFailure> {
+    verify_url_with(base_url, log_key, policy, state, &mut |_, _| {})
 }
 
 /// What a verification run hands each entry it has verified (for `vigil audit`).
@@ -386,6 +400,7 @@ pub type OnEntry<'a> = &'a mut dyn FnMut(&vigil_core::entry::Entry, &vigil_core:
 pub fn verify_url_with(
     base_url: &str,
     log_key: &VerifierKey,
+    policy: &Policy,
     state: Option<&Path>,
     on_entry: OnEntry<'_>,
 ) -> Result<Report, VerifyFailure> {
@@ -396,7 +411,9 @@ pub fn verify_url_with(
         _ => None,
     };
     let note = fetch("checkpoint")?;
-    let signed = checkpoint::verify(&note, log_key).map_err(|e| VerifyFailure::Failed(format!("checkpoint: {e}")))?;
+    let witnessed =
+        verify_witnessed(&note, log_key, policy).map_err(|e| VerifyFailure::Failed(format!("checkpoint: {e}")))?;
+    let signed = witnessed.signed;
     let cp = signed.checkpoint;
     // After a verified checkpoint, a failure is evidence against the log: record both notes.
     let report = |what: String| match (&old, state) {
@@ -445,7 +462,7 @@ pub fn verify_url_with(
         let json = serde_json::to_vec_pretty(&saved).map_err(|e| VerifyFailure::CouldNotRun(e.to_string()))?;
         write_atomically(p, &json)?;
     }
-    Ok(Report { origin: cp.origin, size: cp.size, root: hex::encode(cp.root.0), checkpoint_time: signed.timestamp })
+    Ok(Report { origin: cp.origin, size: cp.size, root: hex::encode(cp.root.0), checkpoint_time: signed.timestamp, witnessed_by: witnessed.cosigned })
 }
 
 /// The entries of a tlog-tiles entry bundle: each a big-endian uint16 length, then the bytes.
@@ -524,7 +541,7 @@ pub fn verify_data_dir_incremental(path: &Path, log_key: &VerifierKey, state: &P
     let saved = SavedState { checkpoint: String::from_utf8_lossy(&note).into_owned(), verifier: v.save() };
     let json = serde_json::to_vec_pretty(&saved).map_err(|e| VerifyFailure::CouldNotRun(e.to_string()))?;
     write_atomically(state, &json)?;
-    Ok(Report { origin: cp.origin, size: cp.size, root: hex::encode(cp.root.0), checkpoint_time: signed.timestamp })
+    Ok(Report { origin: cp.origin, size: cp.size, root: hex::encode(cp.root.0), checkpoint_time: signed.timestamp, witnessed_by: vec![] })
 }
 
 /// Reads entries `from..to` of a store in chunks of consecutive sequence numbers, handing each
@@ -586,7 +603,7 @@ pub fn verify_data_dir_with(
         return Err(VerifyFailure::Failed(format!("entry {}: missing (checkpoint has {} entries)", v.size(), cp.size)));
     }
     v.matches(&cp).map_err(VerifyFailure::Failed)?;
-    Ok(Report { origin: cp.origin, size: cp.size, root: hex::encode(cp.root.0), checkpoint_time: signed.timestamp })
+    Ok(Report { origin: cp.origin, size: cp.size, root: hex::encode(cp.root.0), checkpoint_time: signed.timestamp, witnessed_by: vec![] })
 }
 
 #[cfg(test)]

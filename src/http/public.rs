@@ -30,7 +30,7 @@ const SHORT: &str = "public, max-age=1";
 /// proofs from the trees under `reserves_dir` (none without it).
 pub fn router(engine: Arc<Engine>, reserves_dir: Option<std::path::PathBuf>) -> Router {
     let (metrics, http, _) = Metrics::new(engine.metrics());
-    router_with(engine, metrics, http, Arc::new(Site { trees: Trees::new(reserves_dir), web: None }))
+    router_with(engine, metrics, http, Arc::new(Site { trees: Trees::new(reserves_dir), web: None, witnessing: None }))
 }
 
 /// What the public listener serves besides the log: the liabilities trees, and the web page
@@ -39,6 +39,22 @@ pub fn router(engine: Arc<Engine>, reserves_dir: Option<std::path::PathBuf>) -> 
 pub struct Site {
     pub trees: Trees,
     pub web: Option<Web>,
+    /// With witnesses configured: the checkpoint served is the newest witnessed one.
+    pub witnessing: Option<Arc<crate::witnessing::Witnessing>>,
+}
+
+impl Site {
+    /// The checkpoint every view is stated against: the newest one the witness policy accepts,
+    /// or without witnesses the log's latest. Proofs and tiles reach up to the latest anyway.
+    pub fn published(&self, engine: &Engine) -> crate::witnessing::Published {
+        match &self.witnessing {
+            Some(w) => w.published(engine),
+            None => {
+                let head = engine.head();
+                crate::witnessing::Published { size: head.state.size, note: head.checkpoint.clone(), cosignatures: 0 }
+            }
+        }
+    }
 }
 
 pub struct Web {
@@ -135,19 +151,24 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// The latest signed checkpoint: exactly the C2SP tlog-checkpoint signed note.
+/// The latest signed checkpoint: exactly the C2SP tlog-checkpoint signed note, with the
+/// witnesses' cosignatures when witnesses are configured (then the newest checkpoint that has
+/// the policy's quorum of them).
 #[utoipa::path(get, path = "/checkpoint", tag = "public", responses(
     (status = 200, description = "the signed note", body = String, content_type = "text/plain; charset=utf-8"),
     (status = 404, description = "the log has no checkpoint yet", body = ProblemBody, content_type = "application/problem+json"),
 ))]
-async fn checkpoint(State(engine): State<Arc<Engine>>) -> Result<Response, Problem> {
-    let head = engine.head();
-    if head.checkpoint.is_empty() {
+async fn checkpoint(
+    State(engine): State<Arc<Engine>>,
+    axum::Extension(site): axum::Extension<Arc<Site>>,
+) -> Result<Response, Problem> {
+    let published = site.published(&engine);
+    if published.note.is_empty() {
         return Err(Problem::not_found("the log has no checkpoint yet"));
     }
     Ok((
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")],
-        head.checkpoint.clone(),
+        published.note,
     )
         .into_response())
 }
@@ -420,8 +441,12 @@ pub struct SafuView {
 /// entry it comes from (verify it with `/v1/proofs/inclusion?seq=`). A payout larger than the
 /// balance is reported, never wrapped.
 #[utoipa::path(get, path = "/v1/safu", tag = "public", responses((status = 200, body = SafuView)))]
-async fn safu(State(engine): State<Arc<Engine>>) -> Result<Json<SafuView>, Problem> {
-    blocking(move || safu_view(&engine)).await.map(Json)
+async fn safu(
+    State(engine): State<Arc<Engine>>,
+    axum::Extension(site): axum::Extension<Arc<Site>>,
+) -> Result<Json<SafuView>, Problem> {
+    let size = site.published(&engine).size;
+    blocking(move || safu_view(&engine, size)).await.map(Json)
 }
 
 /// Runs a handler's scan of the store off the async workers (they also serve the internal
@@ -430,8 +455,7 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, Problem> + Se
     tokio::task::spawn_blocking(f).await.map_err(Problem::internal)?
 }
 
-fn safu_view(engine: &Engine) -> Result<SafuView, Problem> {
-    let size = engine.head().state.size;
+fn safu_view(engine: &Engine, size: u64) -> Result<SafuView, Problem> {
     let mut seqs =
         engine.store().by_kind(EventKind::SafuContribution.as_str(), None, usize::MAX).map_err(Problem::internal)?;
     seqs.extend(engine.store().by_kind(EventKind::SafuPayout.as_str(), None, usize::MAX).map_err(Problem::internal)?);
@@ -481,12 +505,15 @@ pub struct IncidentList {
 
 /// Every incident the log opened, with its derived facts.
 #[utoipa::path(get, path = "/v1/incidents", tag = "public", responses((status = 200, body = IncidentList)))]
-async fn incidents(State(engine): State<Arc<Engine>>) -> Result<Json<IncidentList>, Problem> {
-    blocking(move || incident_list(&engine)).await.map(Json)
+async fn incidents(
+    State(engine): State<Arc<Engine>>,
+    axum::Extension(site): axum::Extension<Arc<Site>>,
+) -> Result<Json<IncidentList>, Problem> {
+    let size = site.published(&engine).size;
+    blocking(move || incident_list(&engine, size)).await.map(Json)
 }
 
-fn incident_list(engine: &Engine) -> Result<IncidentList, Problem> {
-    let size = engine.head().state.size;
+fn incident_list(engine: &Engine, size: u64) -> Result<IncidentList, Problem> {
     let mut opens =
         engine.store().by_kind(EventKind::IncidentOpen.as_str(), None, usize::MAX).map_err(Problem::internal)?;
     opens.retain(|&s| s < size);
@@ -542,13 +569,18 @@ pub struct IncidentView {
         (status = 200, body = IncidentView),
         (status = 404, description = "no entry names that incident", body = ProblemBody, content_type = "application/problem+json"),
     ))]
-async fn incident(State(engine): State<Arc<Engine>>, Path(id): Path<String>) -> Result<Json<IncidentView>, Problem> {
-    blocking(move || incident_view(&engine, id)).await.map(Json)
+async fn incident(
+    State(engine): State<Arc<Engine>>,
+    axum::Extension(site): axum::Extension<Arc<Site>>,
+    Path(id): Path<String>,
+) -> Result<Json<IncidentView>, Problem> {
+    let published = site.published(&engine);
+    blocking(move || incident_view(&engine, id, published)).await.map(Json)
 }
 
-fn incident_view(engine: &Engine, id: String) -> Result<IncidentView, Problem> {
+fn incident_view(engine: &Engine, id: String, published: crate::witnessing::Published) -> Result<IncidentView, Problem> {
     let head = engine.head();
-    let size = head.state.size;
+    let size = published.size;
     let members = timeline(engine, &id, size)?;
     if members.is_empty() {
         return Err(Problem::not_found(format!("no entry of the log names incident {id:?}")));
@@ -570,7 +602,7 @@ fn incident_view(engine: &Engine, id: String) -> Result<IncidentView, Problem> {
     }
     Ok(IncidentView {
         incident: id,
-        checkpoint: String::from_utf8_lossy(&head.checkpoint).into_owned(),
+        checkpoint: String::from_utf8_lossy(&published.note).into_owned(),
         checkpoint_size: size,
         facts,
         timeline,
@@ -602,9 +634,12 @@ pub struct ReservesHistory {
 /// Every proof-of-reserves snapshot in the log, oldest first: per asset the liabilities,
 /// reserves and their ratio. Each is an entry: verify it with `/v1/reserves/{snapshot}`.
 #[utoipa::path(get, path = "/v1/reserves", tag = "public", responses((status = 200, body = ReservesHistory)))]
-async fn reserves(State(engine): State<Arc<Engine>>) -> Result<Json<ReservesHistory>, Problem> {
+async fn reserves(
+    State(engine): State<Arc<Engine>>,
+    axum::Extension(site): axum::Extension<Arc<Site>>,
+) -> Result<Json<ReservesHistory>, Problem> {
+    let size = site.published(&engine).size;
     blocking(move || {
-        let size = engine.head().state.size;
         let snapshots = snapshot_entries(&engine, size)?.into_iter().map(|(s, _)| s).collect();
         Ok(ReservesHistory { checkpoint_size: size, snapshots })
     })
@@ -665,11 +700,13 @@ pub struct SnapshotView {
     ))]
 async fn reserve_snapshot(
     State(engine): State<Arc<Engine>>,
+    axum::Extension(site): axum::Extension<Arc<Site>>,
     Path(id): Path<String>,
 ) -> Result<Json<SnapshotView>, Problem> {
+    let published = site.published(&engine);
     blocking(move || {
         let head = engine.head();
-        let size = head.state.size;
+        let size = published.size;
         let (summary, bytes) = snapshot_entries(&engine, size)?
             .into_iter()
             .find(|(s, _)| s.snapshot == id)
@@ -693,7 +730,7 @@ async fn reserve_snapshot(
         Ok(SnapshotView {
             entry: view(&bytes)?,
             summary,
-            checkpoint: String::from_utf8_lossy(&head.checkpoint).into_owned(),
+            checkpoint: String::from_utf8_lossy(&published.note).into_owned(),
             checkpoint_size: size,
             inclusion_proof,
             attestation_entries,
@@ -722,9 +759,9 @@ async fn reserve_proof(
     if record.len() != 32 || hex::decode_to_slice(&record, &mut id).is_err() {
         return Err(Problem::bad_request(format!("record id {record:?} is not 32 hex digits")));
     }
+    let size = site.published(&engine).size;
     blocking(move || {
         // Only snapshots the published log states: a tree without its entry proves nothing.
-        let size = engine.head().state.size;
         if !snapshot_entries(&engine, size)?.iter().any(|(s, _)| s.snapshot == snapshot) {
             return Err(Problem::not_found(format!("the log has no reserve snapshot {snapshot:?}")));
         }
@@ -745,7 +782,14 @@ async fn page(axum::Extension(site): axum::Extension<Arc<Site>>) -> Result<Respo
     let html = tokio::fs::read_to_string(web.dir.join("index.html"))
         .await
         .map_err(|e| Problem::not_found(format!("the web page is not installed: {e}")))?;
-    let html = html.replace("{{LOG_VKEY}}", &web.log_vkey);
+    let policy = site.witnessing.as_ref().map(|w| w.policy().clone()).unwrap_or_default();
+    let policy = serde_json::json!({
+        "quorum": policy.quorum,
+        "witnesses": policy.witnesses.iter().map(|k| k.to_vkey()).collect::<Vec<_>>(),
+    });
+    // In an HTML attribute: escaped.
+    let policy = policy.to_string().replace('&', "&amp;").replace('"', "&quot;").replace('<', "&lt;");
+    let html = html.replace("{{LOG_VKEY}}", &web.log_vkey).replace("{{WITNESS_POLICY}}", &policy);
     Ok(([(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")], html)
         .into_response())
 }

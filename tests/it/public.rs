@@ -323,7 +323,7 @@ async fn metrics_count_appends_and_requests_by_route() {
         engine.clone(),
         metrics,
         http,
-        std::sync::Arc::new(vigil::http::public::Site { trees: vigil::http::public::Trees::new(None), web: None }),
+        std::sync::Arc::new(vigil::http::public::Site { trees: vigil::http::public::Trees::new(None), web: None, witnessing: None }),
     );
     let send = |uri: &str| {
         let app = app.clone();

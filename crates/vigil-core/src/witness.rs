@@ -180,15 +180,17 @@ impl AddCheckpoint {
     }
 }
 
-/// A witness's cosignature on a checkpoint note's text: one signed-note signature line
-/// (`— name base64(key id ‖ timestamp ‖ signature)` and a newline), as `add-checkpoint` answers.
-pub fn cosign(note_text: &[u8], witness: &SignerKey, timestamp: u64) -> Result<Vec<u8>, CheckpointError> {
-    let mut note = Note::new(note_text, &[]).map_err(|e| CheckpointError::Note(e.to_string()))?;
+/// A witness's cosignature on a signed checkpoint note: one signed-note signature line
+/// (`— name base64(key id ‖ timestamp ‖ signature)` and a newline) over the note's text, as
+/// `add-checkpoint` answers.
+pub fn cosign(note: &[u8], witness: &SignerKey, timestamp: u64) -> Result<Vec<u8>, CheckpointError> {
+    let text = Note::from_bytes(note).map_err(|e| CheckpointError::Note(e.to_string()))?.text().to_vec();
+    let mut note = Note::new(&text, &[]).map_err(|e| CheckpointError::Note(e.to_string()))?;
     let signer = CosignatureSigner { name: witness.name(), key: &witness.key, timestamp };
     note.add_sigs(&[&signer]).map_err(|e| CheckpointError::Note(e.to_string()))?;
     let bytes = note.to_bytes();
     // The note is `text`, an empty line, then exactly one signature line.
-    Ok(bytes[note_text.len() + 1..].to_vec())
+    Ok(bytes[text.len() + 1..].to_vec())
 }
 
 /// The signature lines of `response` (an `add-checkpoint` answer) that are valid cosignatures by
@@ -408,12 +410,11 @@ mod tests {
         let log_key = key("log.example/a", 1);
         let (_, _, cp) = log(4, 0);
         let note = checkpoint::sign(&cp, &log_key, 1_700_000_000).unwrap();
-        let text = Note::from_bytes(&note).unwrap().text().to_vec();
         let (w1, w2, w3) = (key("w1.example", 11), key("w2.example", 12), key("w3.example", 13));
         let v = |k: &SignerKey| CosignatureVerifier::from_signer(k);
         let mut full = note.clone();
         for w in [&w1, &w2] {
-            let line = cosign(&text, w, 1_700_000_100).unwrap();
+            let line = cosign(&note, w, 1_700_000_100).unwrap();
             assert!(line.starts_with("— ".as_bytes()) && line.ends_with(b"\n"));
             full.extend(accept_cosignatures(&note, &line, &v(w)).unwrap());
             // Not by this witness: refused.
@@ -431,9 +432,8 @@ mod tests {
         assert!(verify_witnessed(&note, &log_key.verifier(), &policy(1)).is_err());
         // A cosignature over another checkpoint is an invalid signature, not a missing one.
         let (_, _, cp2) = log(5, 0);
-        let text2 = Note::from_bytes(&checkpoint::sign(&cp2, &log_key, 1).unwrap()).unwrap().text().to_vec();
         let mut forged = note.clone();
-        forged.extend(cosign(&text2, &w1, 5).unwrap());
+        forged.extend(cosign(&checkpoint::sign(&cp2, &log_key, 1).unwrap(), &w1, 5).unwrap());
         assert!(matches!(
             verify_witnessed(&forged, &log_key.verifier(), &policy(1)),
             Err(CheckpointError::BadSignature(_))

@@ -1,0 +1,326 @@
+//! `vigil witness`: a C2SP `tlog-witness` server. It cosigns a log's checkpoint
+//! (`tlog-cosignature/v1`, Ed25519, timestamped) only when it extends the latest checkpoint it
+//! cosigned for that log, and it keeps every checkpoint it cosigned and every signed request it
+//! refused as a fork or a rollback, so it can show a log's misbehaviour to others.
+//!
+//! **Architecture Invariant:** the check of a request against the stored latest checkpoint and
+//! the update of that checkpoint happen under one lock and are written as one synced RocksDB
+//! batch before the cosignature is returned: two requests cannot both pass against the same
+//! state (the race the spec describes), and a cosignature is never handed out for a state a
+//! crash could lose.
+//!
+//! Keys in the witness's RocksDB (one default column family, big-endian numbers):
+//!
+//! | key                                         | value                                      |
+//! |---------------------------------------------|--------------------------------------------|
+//! | `L` ‖ origin                                | size u64 ‖ root (32) ‖ the cosigned note   |
+//! | `C` ‖ origin ‖ 0x00 ‖ size u64 ‖ time u64  | the checkpoint as received ‖ our cosignature line |
+//! | `E` ‖ time ms u64 ‖ counter u64             | an [`Evidence`] record (JSON)              |
+
+use crate::engine::Clock;
+use anyhow::{Context, Result};
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use rocksdb::{Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use vigil_core::checkpoint::CosignatureVerifier;
+use vigil_core::hash::Digest;
+use vigil_core::keys::{SignerKey, VerifierKey};
+use vigil_core::witness::{cosign, AddCheckpoint, Latest, WitnessError, MAX_REQUEST_BYTES};
+
+/// A request the witness refused although the log signed its checkpoint: what a monitor needs
+/// to show the log misbehaved (two signed checkpoints that are not one history).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct Evidence {
+    pub time_ms: u64,
+    pub origin: String,
+    /// `fork`, `inconsistent` (the proof does not verify) or `rollback` (smaller than cosigned).
+    pub reason: String,
+    pub status: u16,
+    pub detail: String,
+    /// The request body as received: the log-signed checkpoint and the proof it came with.
+    pub request: String,
+    /// The latest checkpoint the witness had cosigned, with its cosignature.
+    pub cosigned: String,
+}
+
+/// One checkpoint the witness cosigned.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct CosignedRecord {
+    pub size: u64,
+    pub timestamp: u64,
+    /// The checkpoint as the log sent it, followed by the witness's cosignature line.
+    pub checkpoint: String,
+}
+
+/// Why `add-checkpoint` failed: a refusal the spec defines, or the witness's own storage.
+#[derive(Debug, thiserror::Error)]
+pub enum AddError {
+    #[error(transparent)]
+    Refused(#[from] WitnessError),
+    #[error("witness storage: {0}")]
+    Store(String),
+}
+
+/// A witness: its key, the logs it witnesses, its store.
+pub struct Witness {
+    key: SignerKey,
+    logs: HashMap<String, VerifierKey>,
+    db: DB,
+    /// Held across check-and-update (see the invariant above).
+    lock: Mutex<()>,
+    clock: Arc<dyn Clock>,
+    evidence_counter: AtomicU64,
+}
+
+fn latest_key(origin: &str) -> Vec<u8> {
+    [b"L".as_slice(), origin.as_bytes()].concat()
+}
+
+fn cosigned_prefix(origin: &str) -> Vec<u8> {
+    [b"C".as_slice(), origin.as_bytes(), &[0]].concat()
+}
+
+impl Witness {
+    /// Opens (creating) the witness's store. `logs` are the log keys it trusts; each key's name
+    /// is the log's origin.
+    pub fn open(dir: &Path, key: SignerKey, logs: Vec<VerifierKey>, clock: Arc<dyn Clock>) -> Result<Witness> {
+        let mut opts = Options::default();
+        opts.create_if_missing(true);
+        opts.set_paranoid_checks(true);
+        let db = DB::open(&opts, dir).with_context(|| format!("opening the witness store {}", dir.display()))?;
+        let mut map = HashMap::new();
+        for k in logs {
+            if let Some(other) = map.insert(k.name().to_string(), k.clone()) {
+                anyhow::bail!("two log keys for origin {:?}: {} and {}", k.name(), other.to_vkey(), k.to_vkey());
+            }
+        }
+        Ok(Witness { key, logs: map, db, lock: Mutex::new(()), clock, evidence_counter: AtomicU64::new(0) })
+    }
+
+    /// The witness's cosigner verifier key (key type 0x04), what logs and clients configure.
+    pub fn cosigner(&self) -> CosignatureVerifier {
+        CosignatureVerifier::from_signer(&self.key)
+    }
+
+    fn latest(&self, origin: &str) -> Result<Option<(Latest, Vec<u8>)>, AddError> {
+        let Some(v) = self.db.get(latest_key(origin)).map_err(|e| AddError::Store(e.to_string()))? else {
+            return Ok(None);
+        };
+        if v.len() < 40 {
+            return Err(AddError::Store(format!("the latest checkpoint of {origin:?} is corrupt")));
+        }
+        let size = u64::from_be_bytes(v[..8].try_into().expect("8 bytes"));
+        let root = Digest(v[8..40].try_into().expect("32 bytes"));
+        Ok(Some((Latest { size, root }, v[40..].to_vec())))
+    }
+
+    /// `add-checkpoint`: checks the request (C2SP tlog-witness, in the spec's order), and on
+    /// success stores the new latest checkpoint durably and returns the cosignature line.
+    /// Blocking (RocksDB, a synced write).
+    pub fn add_checkpoint(&self, body: &[u8]) -> Result<Vec<u8>, AddError> {
+        let req = AddCheckpoint::parse(body)?;
+        let origin = req.origin()?;
+        let log_key = self.logs.get(&origin).ok_or_else(|| WitnessError::UnknownOrigin(origin.clone()))?;
+        let signed = req.verify_signature(log_key)?;
+        let cp = &signed.checkpoint;
+        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let latest = self.latest(&origin)?;
+        if let Err(refusal) = req.check_against(cp, latest.as_ref().map(|(l, _)| *l)) {
+            let reason = match &refusal {
+                WitnessError::Fork { .. } => Some("fork"),
+                WitnessError::BadProof { .. } => Some("inconsistent"),
+                _ if latest.as_ref().is_some_and(|(l, _)| cp.size < l.size) => Some("rollback"),
+                _ => None,
+            };
+            if let Some(reason) = reason {
+                self.keep_evidence(&origin, reason, &refusal, body, latest.map(|(_, n)| n).unwrap_or_default())?;
+            }
+            return Err(refusal.into());
+        }
+        let timestamp = self.clock.now_ms() / 1000;
+        let line = cosign(&req.checkpoint, &self.key, timestamp).map_err(|e| AddError::Store(e.to_string()))?;
+        let mut note = req.checkpoint.clone();
+        note.extend_from_slice(&line);
+        let mut latest_v = Vec::with_capacity(40 + note.len());
+        latest_v.extend_from_slice(&cp.size.to_be_bytes());
+        latest_v.extend_from_slice(&cp.root.0);
+        latest_v.extend_from_slice(&note);
+        let mut history_k = cosigned_prefix(&origin);
+        history_k.extend_from_slice(&cp.size.to_be_bytes());
+        history_k.extend_from_slice(&timestamp.to_be_bytes());
+        let mut batch = WriteBatch::default();
+        batch.put(latest_key(&origin), latest_v);
+        batch.put(history_k, &note);
+        self.write(batch)?;
+        Ok(line)
+    }
+
+    fn write(&self, batch: WriteBatch) -> Result<(), AddError> {
+        let mut wo = WriteOptions::default();
+        wo.set_sync(true);
+        self.db.write_opt(batch, &wo).map_err(|e| AddError::Store(e.to_string()))
+    }
+
+    fn keep_evidence(
+        &self,
+        origin: &str,
+        reason: &str,
+        refusal: &WitnessError,
+        body: &[u8],
+        cosigned: Vec<u8>,
+    ) -> Result<(), AddError> {
+        let now = self.clock.now_ms();
+        let e = Evidence {
+            time_ms: now,
+            origin: origin.into(),
+            reason: reason.into(),
+            status: refusal.status(),
+            detail: refusal.to_string(),
+            request: String::from_utf8_lossy(body).into_owned(),
+            cosigned: String::from_utf8_lossy(&cosigned).into_owned(),
+        };
+        tracing::warn!(origin, reason, "refused a log-signed checkpoint: {refusal}; evidence kept");
+        let n = self.evidence_counter.fetch_add(1, Ordering::Relaxed);
+        let k = [b"E".as_slice(), &now.to_be_bytes(), &n.to_be_bytes()].concat();
+        let mut batch = WriteBatch::default();
+        batch.put(k, serde_json::to_vec(&e).map_err(|e| AddError::Store(e.to_string()))?);
+        self.write(batch)
+    }
+
+    /// Every evidence record, oldest first.
+    pub fn evidence(&self) -> Result<Vec<Evidence>> {
+        self.scan(b"E").map(|v| serde_json::from_slice(&v).context("an evidence record")).collect()
+    }
+
+    /// Every checkpoint cosigned for `origin`, oldest first.
+    pub fn cosigned(&self, origin: &str) -> Result<Vec<CosignedRecord>> {
+        let prefix = cosigned_prefix(origin);
+        let mut out = Vec::new();
+        for item in self.db.iterator(IteratorMode::From(&prefix, Direction::Forward)) {
+            let (k, v) = item?;
+            if !k.starts_with(&prefix) {
+                break;
+            }
+            let rest = &k[prefix.len()..];
+            anyhow::ensure!(rest.len() == 16, "a cosigned record key is corrupt");
+            out.push(CosignedRecord {
+                size: u64::from_be_bytes(rest[..8].try_into()?),
+                timestamp: u64::from_be_bytes(rest[8..].try_into()?),
+                checkpoint: String::from_utf8_lossy(&v).into_owned(),
+            });
+        }
+        Ok(out)
+    }
+
+    fn scan<'a>(&'a self, prefix: &'a [u8]) -> impl Iterator<Item = Vec<u8>> + 'a {
+        self.db
+            .iterator(IteratorMode::From(prefix, Direction::Forward))
+            .map_while(Result::ok)
+            .take_while(move |(k, _)| k.starts_with(prefix))
+            .map(|(_, v)| v.to_vec())
+    }
+
+    /// The logs witnessed and the latest checkpoint cosigned for each.
+    pub fn logs(&self) -> Result<Vec<LogStatus>> {
+        let mut out = Vec::new();
+        let mut origins: Vec<&String> = self.logs.keys().collect();
+        origins.sort();
+        for origin in origins {
+            let latest = self.latest(origin).map_err(|e| anyhow::anyhow!("{e}"))?;
+            out.push(LogStatus {
+                origin: origin.clone(),
+                log_key: self.logs[origin].to_vkey(),
+                size: latest.as_ref().map_or(0, |(l, _)| l.size),
+                checkpoint: latest.map(|(_, n)| String::from_utf8_lossy(&n).into_owned()),
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// A witnessed log and the latest checkpoint cosigned for it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct LogStatus {
+    pub origin: String,
+    pub log_key: String,
+    pub size: u64,
+    pub checkpoint: Option<String>,
+}
+
+fn text(status: StatusCode, content_type: &'static str, body: String) -> Response {
+    (status, [(header::CONTENT_TYPE, content_type)], body).into_response()
+}
+
+fn refused(e: AddError) -> Response {
+    match e {
+        AddError::Refused(WitnessError::Conflict { latest, .. }) => {
+            text(StatusCode::CONFLICT, "text/x.tlog.size", format!("{latest}\n"))
+        }
+        AddError::Refused(WitnessError::Fork { size }) => text(StatusCode::CONFLICT, "text/x.tlog.size", format!("{size}\n")),
+        AddError::Refused(r) => text(
+            StatusCode::from_u16(r.status()).unwrap_or(StatusCode::BAD_REQUEST),
+            "text/plain; charset=utf-8",
+            format!("{r}\n"),
+        ),
+        AddError::Store(s) => {
+            tracing::error!("witness storage: {s}");
+            text(StatusCode::INTERNAL_SERVER_ERROR, "text/plain; charset=utf-8", "internal error\n".into())
+        }
+    }
+}
+
+async fn add_checkpoint(State(w): State<Arc<Witness>>, body: Bytes) -> Response {
+    match tokio::task::spawn_blocking(move || w.add_checkpoint(&body)).await {
+        Ok(Ok(line)) => (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], line).into_response(),
+        Ok(Err(e)) => refused(e),
+        Err(e) => refused(AddError::Store(e.to_string())),
+    }
+}
+
+async fn json_or_500<T: serde::Serialize>(r: Result<T>) -> Response {
+    match r {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => refused(AddError::Store(format!("{e:#}"))),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct OriginQuery {
+    origin: String,
+}
+
+/// The witness's routes: `POST /add-checkpoint` (tlog-witness), and for monitors
+/// `GET /v1/logs`, `GET /v1/cosigned?origin=…`, `GET /v1/evidence`, `GET /healthz`.
+pub fn router(w: Arc<Witness>) -> Router {
+    Router::new()
+        .route("/add-checkpoint", post(add_checkpoint))
+        .route("/v1/logs", get(|State(w): State<Arc<Witness>>| async move { json_or_500(w.logs()).await }))
+        .route(
+            "/v1/cosigned",
+            get(|State(w): State<Arc<Witness>>, Query(q): Query<OriginQuery>| async move {
+                json_or_500(w.cosigned(&q.origin)).await
+            }),
+        )
+        .route("/v1/evidence", get(|State(w): State<Arc<Witness>>| async move { json_or_500(w.evidence()).await }))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
+        .layer(crate::http::timeout())
+        .with_state(w)
+}
+
+/// Serves a witness on `listener` until `shutdown` completes.
+pub async fn serve(
+    w: Arc<Witness>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    axum::serve(listener, router(w)).with_graceful_shutdown(shutdown).await.context("witness")
+}

@@ -1,0 +1,215 @@
+//! The log's side of witnessing: send each new checkpoint, with a consistency proof from the
+//! size each witness last cosigned, to the configured witnesses (C2SP `tlog-witness`), collect
+//! their cosignatures, and publish the newest checkpoint that meets the policy (k of n).
+//!
+//! **Architecture Invariant:** witnessing never blocks appends. It runs on its own task and
+//! reads only the engine's published head; a slow or dead witness delays only the next
+//! witnessed checkpoint. The public API serves [`Witnessing::published`]: the newest checkpoint
+//! with a quorum of cosignatures (or, before the first one, the log's latest checkpoint
+//! without them, which a client with a policy refuses).
+
+use crate::engine::Engine;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use vigil_core::checkpoint::CosignatureVerifier;
+use vigil_core::witness::{accept_cosignatures, AddCheckpoint, Policy};
+
+/// One witness in the configuration: `[[witnesses]] url = "…" vkey = "…"`.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WitnessConfig {
+    /// The witness's submission prefix, e.g. `http://127.0.0.1:8090` (`/add-checkpoint` is
+    /// appended).
+    pub url: String,
+    /// The witness's cosigner verifier key file (key type 0x04).
+    pub vkey: PathBuf,
+}
+
+/// A witness the log sends checkpoints to.
+#[derive(Debug, Clone)]
+pub struct Witness {
+    pub url: String,
+    pub key: CosignatureVerifier,
+}
+
+/// How long one request to a witness may take.
+pub const WITNESS_TIMEOUT: Duration = Duration::from_secs(5);
+/// Pause between rounds when nothing new is to be witnessed.
+const IDLE: Duration = Duration::from_millis(100);
+/// Pause before retrying a checkpoint that did not reach the quorum.
+const RETRY: Duration = Duration::from_secs(1);
+
+/// The checkpoint the public API serves.
+#[derive(Debug, Clone)]
+pub struct Published {
+    pub size: u64,
+    /// The log-signed note with the witnesses' cosignature lines.
+    pub note: Vec<u8>,
+    pub cosignatures: usize,
+}
+
+/// Witnessing state shared with the public API.
+pub struct Witnessing {
+    witnesses: Vec<Witness>,
+    policy: Policy,
+    published: RwLock<Option<Arc<Published>>>,
+    agent: ureq::Agent,
+}
+
+/// What one witness answered in a round.
+#[derive(Debug)]
+enum Outcome {
+    /// Its cosignature lines; it has now cosigned the round's size.
+    Cosigned(Vec<u8>),
+    /// It refused or could not be reached; `known` is its latest size if it told us.
+    Failed { why: String, known: Option<u64> },
+}
+
+impl Witnessing {
+    pub fn new(witnesses: Vec<Witness>, quorum: usize) -> Result<Witnessing, String> {
+        let policy = Policy::new(witnesses.iter().map(|w| w.key.clone()).collect(), quorum)?;
+        if policy.witnesses.len() != witnesses.len() {
+            return Err("a witness is configured twice".into());
+        }
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(WITNESS_TIMEOUT))
+            .build()
+            .into();
+        Ok(Witnessing { witnesses, policy, published: RwLock::new(None), agent })
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// The checkpoint to serve: the newest witnessed one, or the log's latest before any.
+    pub fn published(&self, engine: &Engine) -> Published {
+        if let Some(p) = self.published.read().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            return (**p).clone();
+        }
+        let head = engine.head();
+        Published { size: head.state.size, note: head.checkpoint.clone(), cosignatures: 0 }
+    }
+
+    fn publish(&self, size: u64, note: &[u8], lines: &[Vec<u8>]) {
+        let mut full = note.to_vec();
+        for l in lines {
+            full.extend_from_slice(l);
+        }
+        let mut slot = self.published.write().unwrap_or_else(|p| p.into_inner());
+        if slot.as_ref().is_some_and(|p| p.size > size || (p.size == size && p.cosignatures >= lines.len())) {
+            return;
+        }
+        *slot = Some(Arc::new(Published { size, note: full, cosignatures: lines.len() }));
+    }
+
+    /// Sends `note` (the log's checkpoint of `size`) to witness `i`, whose latest cosigned size
+    /// we believe is `known` (unknown: try 0 and learn it from the 409). Blocking.
+    fn submit(&self, i: usize, engine: &Engine, note: &[u8], size: u64, known: Option<u64>) -> Outcome {
+        let w = &self.witnesses[i];
+        let url = format!("{}/add-checkpoint", w.url.trim_end_matches('/'));
+        let mut old = known.unwrap_or(0);
+        for _attempt in 0..2 {
+            if old > size {
+                return Outcome::Failed {
+                    why: format!("the witness has cosigned size {old}, beyond this checkpoint ({size})"),
+                    known: Some(old),
+                };
+            }
+            let proof = if old == 0 || old == size {
+                vec![]
+            } else {
+                match engine.head().tree.consistency_proof(old, size, engine.store()) {
+                    Ok(p) => p.hashes,
+                    Err(e) => return Outcome::Failed { why: format!("consistency proof {old}→{size}: {e}"), known },
+                }
+            };
+            let body = AddCheckpoint { old_size: old, proof, checkpoint: note.to_vec() }.to_bytes();
+            let mut res = match self.agent.post(&url).header("content-type", "text/plain").send(&body[..]) {
+                Ok(r) => r,
+                Err(e) => return Outcome::Failed { why: format!("{url}: {e}"), known },
+            };
+            let status = res.status().as_u16();
+            let text = match res.body_mut().with_config().limit(64 * 1024).read_to_vec() {
+                Ok(t) => t,
+                Err(e) => return Outcome::Failed { why: format!("{url}: {e}"), known },
+            };
+            match status {
+                200 => {
+                    return match accept_cosignatures(note, &text, &w.key) {
+                        Ok(lines) => Outcome::Cosigned(lines),
+                        Err(e) => Outcome::Failed { why: format!("{url}: its answer: {e}"), known },
+                    }
+                }
+                409 => {
+                    let theirs = std::str::from_utf8(&text).ok().and_then(|t| t.trim_end().parse::<u64>().ok());
+                    match theirs {
+                        Some(n) if n != old => old = n,
+                        Some(n) => {
+                            return Outcome::Failed {
+                                why: format!("409: the witness cosigned a different tree of size {n}"),
+                                known: Some(n),
+                            }
+                        }
+                        None => return Outcome::Failed { why: format!("409 without a size: {text:?}"), known },
+                    }
+                }
+                s => {
+                    let msg = String::from_utf8_lossy(&text).trim().chars().take(300).collect::<String>();
+                    return Outcome::Failed { why: format!("{url}: HTTP {s}: {msg}"), known };
+                }
+            }
+        }
+        Outcome::Failed { why: format!("{url}: its size kept changing"), known: Some(old) }
+    }
+
+    /// Runs until `stop` turns true: one round per new checkpoint, every witness asked in
+    /// parallel; the checkpoint is published as soon as the quorum has cosigned, and again with
+    /// each later cosignature of the round.
+    pub async fn run(self: Arc<Self>, engine: Arc<Engine>, mut stop: tokio::sync::watch::Receiver<bool>) {
+        let n = self.witnesses.len();
+        let mut known: Vec<Option<u64>> = vec![None; n];
+        let mut done: Vec<u8> = Vec::new();
+        while !*stop.borrow() {
+            let head = engine.head();
+            if head.checkpoint.is_empty() || head.checkpoint == done {
+                tokio::select! { _ = tokio::time::sleep(IDLE) => {}, _ = stop.changed() => {} }
+                continue;
+            }
+            let (note, size) = (Arc::new(head.checkpoint.clone()), head.state.size);
+            drop(head);
+            let mut set = tokio::task::JoinSet::new();
+            for (i, k) in known.iter().enumerate() {
+                let (me, engine, note, k) = (self.clone(), engine.clone(), note.clone(), *k);
+                set.spawn_blocking(move || (i, me.submit(i, &engine, &note, size, k)));
+            }
+            let mut lines: Vec<Vec<u8>> = Vec::new();
+            while let Some(r) = set.join_next().await {
+                let Ok((i, outcome)) = r else { continue };
+                match outcome {
+                    Outcome::Cosigned(l) => {
+                        known[i] = Some(size);
+                        lines.push(l);
+                        if lines.len() >= self.policy.quorum {
+                            self.publish(size, &note, &lines);
+                        }
+                    }
+                    Outcome::Failed { why, known: k } => {
+                        if k.is_some() {
+                            known[i] = k;
+                        }
+                        tracing::warn!(witness = %self.witnesses[i].key.name, "checkpoint {size} not cosigned: {why}");
+                    }
+                }
+            }
+            if lines.len() >= self.policy.quorum {
+                done = note.to_vec();
+            } else {
+                tracing::warn!("checkpoint {size}: {} of {} cosignatures; retrying", lines.len(), self.policy.quorum);
+                tokio::select! { _ = tokio::time::sleep(RETRY) => {}, _ = stop.changed() => {} }
+            }
+        }
+    }
+}

@@ -569,6 +569,42 @@ kinds = ["reserve_attestation"]
     Ok(c)
 }
 
+/// The demo's witnesses: key names (files `keys-example/<name>.key` and `.vkey`).
+pub const WITNESSES: [&str; 2] = ["witness-1.example", "witness-2.example"];
+
+/// Witness `i`'s (from 1) own data dir, beside the log's: `<data_dir>.witness-<i>`.
+pub fn witness_dir_of(data_dir: &Path, i: usize) -> std::path::PathBuf {
+    let mut s = data_dir.as_os_str().to_owned();
+    s.push(format!(".witness-{i}"));
+    s.into()
+}
+
+/// Starts the demo's witnesses (`vigil witness`, in process) on `addrs`, each witnessing the
+/// demo log, and returns how the log reaches them.
+pub async fn start_witnesses(
+    keys_dir: &Path,
+    data_dir: &Path,
+    addrs: &[std::net::SocketAddr],
+) -> Result<Vec<crate::witnessing::WitnessConfig>> {
+    let log = crate::config::read_verifier(&keys_dir.join("vigil.example_audit-log.vkey"))?;
+    let mut out = Vec::new();
+    for (i, (name, addr)) in WITNESSES.iter().zip(addrs).enumerate() {
+        let key = crate::config::read_signer(&keys_dir.join(format!("{name}.key")))?;
+        let w = std::sync::Arc::new(crate::witness::Witness::open(
+            &witness_dir_of(data_dir, i + 1),
+            key,
+            vec![log.clone()],
+            std::sync::Arc::new(crate::engine::SystemClock),
+        )?);
+        let listener =
+            tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding witness {name} to {addr}"))?;
+        let url = format!("http://{}", listener.local_addr()?);
+        tokio::spawn(crate::witness::serve(w, listener, std::future::pending()));
+        out.push(crate::witnessing::WitnessConfig { url, vkey: keys_dir.join(format!("{name}.vkey")) });
+    }
+    Ok(out)
+}
+
 /// The clock a new demo log starts on: the story's first minute.
 pub fn story_start_ms() -> u64 {
     DAY0_MS - WEEKS_BEFORE * 7 * DAY - MIN

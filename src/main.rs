@@ -118,6 +118,9 @@ enum Command {
         /// Milliseconds between two appends of ordinary traffic after the story.
         #[arg(long, default_value_t = 2000)]
         every_ms: u64,
+        /// Where the demo's two witnesses listen (port 0: any free port).
+        #[arg(long, value_delimiter = ',', default_value = "127.0.0.1:8090,127.0.0.1:8091")]
+        witnesses: Vec<std::net::SocketAddr>,
     },
     /// Serve a configured log: the public read API and the internal append API.
     Serve {
@@ -384,8 +387,8 @@ fn run(cmd: Command) -> Result<ExitCode> {
             }))?;
         }
         Command::Append { url, key, batch, input } => return append(&url, &key, batch.max(1), &input),
-        Command::Demo { data_dir, fresh, keys, no_serve, public, internal, every_ms } => {
-            return demo(DemoArgs { data_dir, fresh, keys, no_serve, public, internal, every_ms });
+        Command::Demo { data_dir, fresh, keys, no_serve, public, internal, every_ms, witnesses } => {
+            return demo(DemoArgs { data_dir, fresh, keys, no_serve, public, internal, every_ms, witnesses });
         }
         Command::Sign { key, input } => return sign(&key, &input),
         Command::Reserves { command } => return reserves(command),
@@ -583,6 +586,7 @@ struct DemoArgs {
     public: std::net::SocketAddr,
     internal: std::net::SocketAddr,
     every_ms: u64,
+    witnesses: Vec<std::net::SocketAddr>,
 }
 
 /// `vigil demo`: serve the demo log; seed it through the internal API when it is new; verify;
@@ -608,6 +612,14 @@ fn demo(a: DemoArgs) -> Result<ExitCode> {
     if let Some(s) = &existing {
         clock.set(s.last_time_ms);
         clock.go_live();
+    } else {
+        // A new log: witnesses of an earlier demo log would rightly refuse it as a fork.
+        for i in 1..=vigil::demo::WITNESSES.len() {
+            let d = vigil::demo::witness_dir_of(&a.data_dir, i);
+            if d.exists() {
+                std::fs::remove_dir_all(&d).with_context(|| format!("emptying {}", d.display()))?;
+            }
+        }
     }
     let keys = DemoKeys::load(&a.keys)?;
     let log_key = read_verifier(&a.keys.join("vigil.example_audit-log.vkey"))?;
@@ -615,6 +627,16 @@ fn demo(a: DemoArgs) -> Result<ExitCode> {
     let loopback0: std::net::SocketAddr = ([127, 0, 0, 1], 0).into();
     cfg.server.public = if a.no_serve { loopback0 } else { a.public };
     cfg.server.internal = if a.no_serve { loopback0 } else { a.internal };
+    let rt = runtime()?;
+    let witness_addrs = if a.no_serve { vec![loopback0; vigil::demo::WITNESSES.len()] } else { a.witnesses.clone() };
+    cfg.witnesses = rt.block_on(vigil::demo::start_witnesses(&a.keys, &a.data_dir, &witness_addrs))?;
+    let policy_args: Vec<String> = cfg.witnesses.iter().map(|w| format!("--witness {}", w.vkey.display())).collect();
+    let policy = vigil_core::witness::Policy::new(
+        cfg.witnesses.iter().map(|w| vigil::config::read_cosigner(&w.vkey)).collect::<Result<Vec<_>>>()?,
+        cfg.witnesses.len(),
+    )
+    .map_err(|e| anyhow::anyhow!(e))?;
+    let witness_urls: Vec<String> = cfg.witnesses.iter().map(|w| w.url.clone()).collect();
     let stop = Arc::new(AtomicBool::new(false));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
@@ -643,6 +665,25 @@ fn demo(a: DemoArgs) -> Result<ExitCode> {
                     }
                 };
                 println!("Verified: {} entries, root {}, signed by {}", r.size, r.root, log_key.to_vkey());
+                // The witnesses cosign as the log grows; wait for the first witnessed checkpoint.
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+                let witnessed = loop {
+                    match vigil::verify::fetch_witnessed(&format!("http://{p}"), &log_key, &policy) {
+                        Ok(w) => break w,
+                        Err(e) if std::time::Instant::now() > deadline => {
+                            eprintln!("the witnesses did not cosign: {e}");
+                            return Ok(ExitCode::from(1));
+                        }
+                        Err(_) => std::thread::sleep(std::time::Duration::from_millis(100)),
+                    }
+                };
+                let names: Vec<&str> = witnessed.cosigned.iter().map(|c| c.witness.as_str()).collect();
+                println!(
+                    "Witnessed: the checkpoint of {} entries is cosigned by {} ({})",
+                    witnessed.signed.checkpoint.size,
+                    names.join(" and "),
+                    witness_urls.join(", ")
+                );
                 println!("\nOpen:");
                 println!("  checkpoint:  http://{p}/checkpoint");
                 println!("  incidents:   http://{p}/v1/incidents");
@@ -660,6 +701,14 @@ fn demo(a: DemoArgs) -> Result<ExitCode> {
                     );
                 }
                 println!("  entries:     http://{p}/v1/entries?kind=alarm");
+                println!(
+                    "  verify:      vigil verify --url http://{p} --log-key {}/vigil.example_audit-log.vkey {}",
+                    a.keys.display(),
+                    policy_args.join(" ")
+                );
+                for u in &witness_urls {
+                    println!("  witness:     {u}/v1/logs");
+                }
                 println!(
                     "  append:      vigil append --url http://{i} --key {}/risk.key events.jsonl",
                     a.keys.display()
@@ -687,7 +736,7 @@ fn demo(a: DemoArgs) -> Result<ExitCode> {
             result
         })
     };
-    let served = runtime()?.block_on(vigil::serve::serve_with(
+    let served = rt.block_on(vigil::serve::serve_with(
         cfg,
         clock.clone(),
         move |p, i| {

@@ -213,6 +213,16 @@ impl Remote {
     }
 }
 
+/// Fetches a server's checkpoint and verifies it against the log key and a witness policy.
+pub fn fetch_witnessed(
+    base_url: &str,
+    log_key: &VerifierKey,
+    policy: &Policy,
+) -> Result<vigil_core::witness::Witnessed, VerifyFailure> {
+    let note = Remote::new(base_url).fetch("checkpoint")?;
+    verify_witnessed(&note, log_key, policy).map_err(|e| VerifyFailure::Failed(format!("checkpoint: {e}")))
+}
+
 /// One entry's inclusion in the latest checkpoint.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct EntryReport {

@@ -4,6 +4,14 @@
 "use strict";
 
 const VKEY = document.querySelector('meta[name="vigil-log-key"]').content;
+// The witnesses whose cosignatures a checkpoint needs, pinned like the log key: {quorum, witnesses}.
+const POLICY = (() => {
+  try { return JSON.parse(document.querySelector('meta[name="vigil-witness-policy"]').content); }
+  catch { return { quorum: 0, witnesses: [] }; }
+})();
+// Verifies a checkpoint note: the log's signature and the witness policy.
+const verifyCheckpoint = (note) =>
+  verifier({ op: "checkpoint", note, vkey: VKEY, witnesses: POLICY.witnesses, quorum: POLICY.quorum });
 const STORE = "vigil.checkpoint:" + VKEY;
 const counts = { verified: 0, failed: 0 };
 let wasm;
@@ -91,12 +99,16 @@ async function checkpoint() {
   const box = $("checkpoint");
   const note = await get("checkpoint", "text");
   try {
-    const cp = verifier({ op: "checkpoint", note, vkey: VKEY });
+    const cp = verifyCheckpoint(note);
     head = { note, ...cp };
     box.append(el("p", {}, badge(true), " ", `${cp.origin}: ${cp.size} entries`,
       cp.timestamp ? `, signed ${when(cp.timestamp * 1000)}` : ""), el("p", {}, "Root ", el("code", {}, cp.root)));
+    if (POLICY.quorum > 0) {
+      box.append(el("p", { id: "witnessed" }, badge(true), ` witnessed: ${cp.cosigned.length} of ${POLICY.witnesses.length} witnesses cosigned (${POLICY.quorum} required): `,
+        cp.cosigned.map((c) => `${c.witness} at ${when(c.timestamp * 1000)}`).join("; ")));
+    }
   } catch (e) {
-    box.append(el("p", {}, badge(false, "the checkpoint's signature: " + e.message)));
+    box.append(el("p", {}, badge(false, "the checkpoint: " + e.message)));
     throw e;
   }
   remember();
@@ -137,7 +149,7 @@ function included(hexEntry, proof, root) {
 // A checkpoint served with a view (its proofs lead to it): signed by the pinned key, and
 // consistent with the head — a view built from an older or newer tree must be the same log.
 async function viewCheckpoint(note, size) {
-  const cp = verifier({ op: "checkpoint", note, vkey: VKEY });
+  const cp = verifyCheckpoint(note);
   if (cp.size !== size) throw new Error("the view's checkpoint is not the one its proofs use");
   if (cp.size === head.size) {
     if (cp.root !== head.root) throw new Error("the view's checkpoint is a different tree of the latest size (a fork)");

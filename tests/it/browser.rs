@@ -160,6 +160,17 @@ fn a_lying_server_is_caught_by_the_page() {
             "Could not verify the checkpoint",
         ),
         (
+            "a witness's cosignature removed",
+            Box::new(|p, b| {
+                if p == "/checkpoint" {
+                    // The last line is a witness's cosignature: without it, 1 of the 2 required.
+                    let cut = b[..b.len() - 1].iter().rposition(|&c| c == b'\n').unwrap() + 1;
+                    b.truncate(cut);
+                }
+            }),
+            "checkpoint is not witnessed: 1 of the 2",
+        ),
+        (
             "an entry of the timeline",
             Box::new(|p, b| {
                 if p.starts_with("/v1/incidents/") {
@@ -230,6 +241,12 @@ fn a_lying_server_is_caught_by_the_page() {
         .output()
         .unwrap();
     assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    // The witnesses cosign the grown log in their next round.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while ureq::get(&format!("{}/checkpoint", demo.public)).call().unwrap().body_mut().read_to_string().unwrap() == old {
+        assert!(std::time::Instant::now() < deadline, "the grown log was never witnessed");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     let profile = tempfile::tempdir().unwrap();
     let (_, _, failed) = summary(&chromium(&url, profile.path(), None));
     assert_eq!(failed, 0, "the grown log verifies");

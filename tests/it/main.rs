@@ -10,3 +10,4 @@ mod reserves;
 mod serve;
 mod store;
 mod support;
+mod witness;

@@ -8,7 +8,7 @@ use vigil_core::checkpoint;
 use vigil_core::hash::Digest;
 use vigil_core::merkle::InclusionProof;
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
@@ -18,7 +18,7 @@ fn http(method: &str, url: &str) -> (u16, String) {
 }
 
 /// Any method with a body, over real HTTP; returns the status and the body bytes.
-fn request(method: &str, url: &str, content_type: &str, body: Vec<u8>) -> (u16, Vec<u8>) {
+pub(crate) fn request(method: &str, url: &str, content_type: &str, body: Vec<u8>) -> (u16, Vec<u8>) {
     let agent: ureq::Agent =
         ureq::Agent::config_builder().http_status_as_error(false).allow_non_standard_methods(true).build().into();
     let req = ureq::http::Request::builder().method(method).uri(url).header("content-type", content_type);
@@ -30,17 +30,22 @@ fn request(method: &str, url: &str, content_type: &str, body: Vec<u8>) -> (u16, 
 
 /// A real `vigil serve` on free loopback ports, with the test keys written to its folder
 /// (services: `risk` may append alarms, `withdrawals` withdrawals; `auditor` reads openings).
-struct Server {
+pub(crate) struct Server {
     child: std::process::Child,
-    dir: tempfile::TempDir,
-    keys: Keys,
-    public: String,
-    internal: String,
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) keys: Keys,
+    pub(crate) public: String,
+    pub(crate) internal: String,
 }
 
 impl Server {
     fn start() -> Server {
-        let dir = tempfile::tempdir().unwrap();
+        Server::start_in(tempfile::tempdir().unwrap(), "")
+    }
+
+    /// A server whose folder is `dir` (which may hold more key files), with `extra` top-level
+    /// configuration (before the tables), e.g. witnesses.
+    pub(crate) fn start_in(dir: tempfile::TempDir, extra: &str) -> Server {
         let keys = Keys::new();
         let auditor = key("auditor", 77);
         for (name, k) in [
@@ -58,7 +63,7 @@ impl Server {
         std::fs::write(
             &cfg,
             format!(
-                "data_dir = \"data\"\nlog_key = \"log.key\"\noperator_key = \"operator.key\"\nauditors = [\"auditor.vkey\"]\n\
+                "data_dir = \"data\"\nlog_key = \"log.key\"\noperator_key = \"operator.key\"\nauditors = [\"auditor.vkey\"]\n{extra}\n\
                  [[services]]\nvkey = \"risk.vkey\"\nkinds = [\"alarm\"]\n[[services]]\nvkey = \"withdrawals.vkey\"\nkinds = [\"withdrawal\"]\n\
                  [server]\npublic = \"127.0.0.1:{pp}\"\ninternal = \"127.0.0.1:{ip}\"\n"
             ),
@@ -90,7 +95,7 @@ impl Server {
     }
 
     /// `vigil append` of JSON lines with a service key; returns the receipts.
-    fn append(&self, service: &str, lines: &[&str]) -> Vec<serde_json::Value> {
+    pub(crate) fn append(&self, service: &str, lines: &[&str]) -> Vec<serde_json::Value> {
         let mut append = Command::new(vigil_bin())
             .args(["append", "--batch", "2", "--url", &self.internal, "--key"])
             .arg(self.key_file(service))

@@ -158,6 +158,7 @@ impl RunningDemo {
             .arg("--keys")
             .arg(Self::keys())
             .args(["--public", &format!("127.0.0.1:{pp}"), "--internal", &format!("127.0.0.1:{ip}")])
+            .args(["--witnesses", "127.0.0.1:0,127.0.0.1:0"])
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()

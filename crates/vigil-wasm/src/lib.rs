@@ -13,7 +13,8 @@
 
 use base64::prelude::*;
 use serde_json::{json, Value};
-use vigil_core::checkpoint;
+use vigil_core::checkpoint::CosignatureVerifier;
+use vigil_core::witness::{verify_witnessed, Policy};
 use vigil_core::entry::Entry;
 use vigil_core::event::Event;
 use vigil_core::facts;
@@ -62,8 +63,10 @@ fn entries_of(req: &Value) -> Result<Vec<Vec<u8>>, String> {
 }
 
 /// Runs one request. The operations:
-/// - `checkpoint {note, vkey}`: verifies a signed checkpoint note against the pinned verifier
-///   key; answers origin, size, root (hex), timestamp;
+/// - `checkpoint {note, vkey, witnesses?, quorum?}`: verifies a signed checkpoint note against
+///   the pinned verifier key and, with `witnesses` (cosigner vkeys), that at least `quorum`
+///   (default: all) of them cosigned it; answers origin, size, root (hex), timestamp, and the
+///   witnesses that cosigned (`cosigned`: name and timestamp each);
 /// - `inclusion {entry, proof, root}`: entry bytes (hex) included at `proof.index` in the tree
 ///   of `proof.tree_size` with `root`; answers the entry decoded;
 /// - `consistency {proof, old_root, new_root}`: the newer tree extends the older;
@@ -78,9 +81,26 @@ pub fn call(req: &Value) -> Result<Value, String> {
     match req.get("op").and_then(Value::as_str).unwrap_or_default() {
         "checkpoint" => {
             let key = VerifierKey::parse(field(req, "vkey")?).map_err(|e| e.to_string())?;
-            let s = checkpoint::verify(field(req, "note")?.as_bytes(), &key).map_err(|e| e.to_string())?;
+            let witnesses = match req.get("witnesses") {
+                None | Some(Value::Null) => vec![],
+                Some(Value::Array(a)) => a
+                    .iter()
+                    .map(|v| {
+                        CosignatureVerifier::parse(v.as_str().ok_or("witnesses must be strings")?)
+                            .map_err(|e| e.to_string())
+                    })
+                    .collect::<Result<Vec<_>, String>>()?,
+                Some(_) => return Err("witnesses must be an array of cosigner keys".into()),
+            };
+            let quorum = match req.get("quorum").and_then(Value::as_u64) {
+                Some(q) => q as usize,
+                None => witnesses.len(),
+            };
+            let policy = Policy::new(witnesses, quorum)?;
+            let w = verify_witnessed(field(req, "note")?.as_bytes(), &key, &policy).map_err(|e| e.to_string())?;
+            let s = w.signed;
             Ok(json!({"origin": s.checkpoint.origin, "size": s.checkpoint.size,
-                "root": s.checkpoint.root.to_hex(), "timestamp": s.timestamp}))
+                "root": s.checkpoint.root.to_hex(), "timestamp": s.timestamp, "cosigned": w.cosigned}))
         }
         "inclusion" => {
             let bytes = hex::decode(field(req, "entry")?).map_err(|_| "entry must be hex".to_string())?;
@@ -218,5 +238,26 @@ mod tests {
             let v: Value = serde_json::from_str(&call_text(req.as_bytes())).unwrap();
             assert!(v["error"].is_string(), "{req}: {v}");
         }
+    }
+
+    #[test]
+    fn the_checkpoint_op_applies_a_witness_policy() {
+        use vigil_core::checkpoint::{sign, Checkpoint};
+        use vigil_core::keys::SignerKey;
+        let log = SignerKey::from_seed("log.example", [1; 32]).unwrap();
+        let w = SignerKey::from_seed("w.example", [2; 32]).unwrap();
+        let note = sign(&Checkpoint::new("log.example", 1, Digest([3; 32])), &log, 5).unwrap();
+        let mut cosigned = note.clone();
+        cosigned.extend(vigil_core::witness::cosign(&note, &w, 6).unwrap());
+        let wv = CosignatureVerifier::from_signer(&w).to_vkey();
+        let ask = |n: &[u8], witnesses: Value| {
+            call(&json!({"op": "checkpoint", "note": String::from_utf8_lossy(n), "vkey": log.verifier().to_vkey(),
+                "witnesses": witnesses}))
+        };
+        let ok = ask(&cosigned, json!([wv])).unwrap();
+        assert_eq!(ok["cosigned"], json!([{"witness": "w.example", "timestamp": 6}]));
+        assert!(ask(&note, json!([wv])).unwrap_err().contains("not witnessed"));
+        assert!(ask(&note, Value::Null).is_ok(), "no policy: the log's signature alone");
+        assert!(ask(&note, json!(["not a key"])).is_err());
     }
 }

@@ -1,0 +1,295 @@
+//! Witnesses on loopback: the real `vigil witness` (C2SP tlog-witness) and the real `vigil
+//! serve` collecting cosignatures; forks, rollbacks and bad requests refused with the spec's
+//! statuses and evidence kept; a dead witness never stops appends.
+
+use crate::serve::{free_port, request, Server};
+use crate::support::*;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use vigil_core::checkpoint::{self, Checkpoint, CosignatureVerifier};
+use vigil_core::hash::Digest;
+use vigil_core::keys::SignerKey;
+use vigil_core::merkle::{leaf_hash, MemoryTiles, TileTree};
+use vigil_core::witness::{accept_cosignatures, verify_witnessed, AddCheckpoint, Policy};
+
+/// A real `vigil witness` process (killed on drop).
+struct WitnessProc {
+    child: std::process::Child,
+    url: String,
+}
+
+impl WitnessProc {
+    /// Starts a witness with key file `key`, witnessing the log whose vkey file is `log_vkey`,
+    /// its store in `data`, on `port`.
+    fn start(key: &Path, log_vkey: &Path, data: &Path, port: u16) -> WitnessProc {
+        let mut child = Command::new(vigil_bin())
+            .args(["witness", "--key"])
+            .arg(key)
+            .arg("--log-key")
+            .arg(log_vkey)
+            .arg("--data-dir")
+            .arg(data)
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = lines.next().expect("the witness prints where it listens").unwrap();
+        assert!(first.contains(&format!("127.0.0.1:{port}/add-checkpoint")), "{first}");
+        std::thread::spawn(move || lines.for_each(drop));
+        WitnessProc { child, url: format!("http://127.0.0.1:{port}") }
+    }
+
+    fn post(&self, body: &[u8]) -> (u16, String, String) {
+        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        let mut res = agent.post(&format!("{}/add-checkpoint", self.url)).send(body).unwrap();
+        let ct = res.headers().get("content-type").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+        (res.status().as_u16(), ct, res.body_mut().read_to_string().unwrap())
+    }
+
+    fn get(&self, path: &str) -> serde_json::Value {
+        let (status, body) = request("GET", &format!("{}{path}", self.url), "text/plain", vec![]);
+        assert_eq!(status, 200, "{path}");
+        serde_json::from_slice(&body).unwrap()
+    }
+}
+
+impl Drop for WitnessProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Writes a witness key pair into `dir`: `<stem>.key` and the cosigner `<stem>.vkey`.
+fn witness_key(dir: &Path, stem: &str, seed: u8) -> (SignerKey, PathBuf, PathBuf) {
+    let k = key(&format!("{stem}.example"), seed);
+    let (kp, vp) = (dir.join(format!("{stem}.key")), dir.join(format!("{stem}.vkey")));
+    std::fs::write(&kp, k.to_skey()).unwrap();
+    std::fs::write(&vp, CosignatureVerifier::from_signer(&k).to_vkey()).unwrap();
+    (k, kp, vp)
+}
+
+/// A branch of a log with `n` leaves: its tree and tiles (for proofs) and checkpoint.
+fn branch(n: u64, salt: u8) -> (TileTree, MemoryTiles, Checkpoint) {
+    let mut tree = TileTree::new();
+    let mut tiles = MemoryTiles::default();
+    let leaves: Vec<Digest> = (0..n).map(|i| leaf_hash(&[salt, i as u8, (i >> 8) as u8])).collect();
+    tiles.store(tree.append(&leaves));
+    let root = tree.root(n, &tiles).unwrap();
+    (tree, tiles, Checkpoint::new("test.example/log", n, root))
+}
+
+fn body(old: u64, proof: Vec<Digest>, cp: &Checkpoint, log: &SignerKey) -> Vec<u8> {
+    AddCheckpoint { old_size: old, proof, checkpoint: checkpoint::sign(cp, log, 1_700_000_000).unwrap() }.to_bytes()
+}
+
+/// Every refusal C2SP tlog-witness defines, against the real `vigil witness`: each gets its
+/// status; forks, inconsistent proofs and rollbacks are kept as evidence; the state survives
+/// a restart; concurrent requests from one state: exactly one wins.
+#[test]
+fn a_witness_follows_one_history_and_keeps_evidence_of_forks_and_rollbacks() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = Keys::new();
+    let log_vkey = dir.path().join("log.vkey");
+    std::fs::write(&log_vkey, keys.log.verifier().to_vkey()).unwrap();
+    let (wk, wkey, _) = witness_key(dir.path(), "w1", 91);
+    let data = dir.path().join("w1-data");
+    let port = free_port();
+    let w = WitnessProc::start(&wkey, &log_vkey, &data, port);
+    let cosigner = CosignatureVerifier::from_signer(&wk);
+
+    let (a9, m9, cp9) = branch(9, 0);
+    let (_, _, cp5) = branch(5, 0);
+    let (_, _, fork5) = branch(5, 1);
+    let (_, _, fork9) = branch(9, 1);
+    let proof_5_9 = a9.consistency_proof(5, 9, &m9).unwrap().hashes;
+    let log = &keys.log;
+
+    // First contact: old 0. The answer is a cosignature line the log can verify.
+    let first = body(0, vec![], &cp5, log);
+    let (status, ct, line) = w.post(&first);
+    assert_eq!(status, 200, "{line}");
+    assert!(ct.starts_with("text/plain"), "{ct}");
+    let note = AddCheckpoint::parse(&first).unwrap().checkpoint;
+    let mut cosigned = note.clone();
+    cosigned.extend(accept_cosignatures(&note, line.as_bytes(), &cosigner).unwrap());
+    let policy = Policy::new(vec![cosigner.clone()], 1).unwrap();
+    let witnessed = verify_witnessed(&cosigned, &log.verifier(), &policy).unwrap();
+    assert_eq!(witnessed.cosigned[0].witness, "w1.example");
+
+    let stranger = key("test.example/log", 99); // the origin's name, another key
+    let mut too_many = b"old 5\n".to_vec();
+    for _ in 0..64 {
+        too_many.extend_from_slice(b"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n");
+    }
+    too_many.extend_from_slice(b"\n");
+    too_many.extend_from_slice(&checkpoint::sign(&cp9, log, 1).unwrap());
+    let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
+        ("stale old size", body(0, vec![], &cp9, log), 409, "5\n"),
+        ("a fork at the same size", body(5, vec![], &fork5, log), 409, "5\n"),
+        ("a fork at a larger size", body(5, proof_5_9.clone(), &fork9, log), 422, "does not verify"),
+        ("old above the checkpoint", body(9, vec![], &cp5, log), 400, "larger than the checkpoint"),
+        ("signed by another key", body(5, proof_5_9.clone(), &cp9, &stranger), 403, "not signed"),
+        ("an unknown origin", body(0, vec![], &Checkpoint::new("other.example/log", 1, Digest([1; 32])), &key("other.example/log", 5)), 404, "unknown log origin"),
+        ("malformed", b"old five\n\nx".to_vec(), 400, "decimal"),
+        ("more than 63 proof lines", too_many, 400, "63"),
+        ("too large", vec![b'a'; 70 * 1024], 413, ""),
+    ];
+    for (what, req, want, says) in cases {
+        let (status, ct, text) = w.post(&req);
+        assert_eq!(status, want, "{what}: {text}");
+        assert!(text.contains(says), "{what}: {text:?}");
+        if status == 409 {
+            assert_eq!(ct, "text/x.tlog.size", "{what}");
+        }
+    }
+    // The real extension is cosigned.
+    let (status, _, _) = w.post(&body(5, proof_5_9, &cp9, log));
+    assert_eq!(status, 200);
+    // A rolled-back log: a smaller checkpoint after the witness saw 9.
+    let (status, _, text) = w.post(&body(5, vec![], &cp5, log));
+    assert_eq!(status, 409, "{text}");
+    assert_eq!(text, "9\n");
+
+    // Evidence: each refused log-signed checkpoint that contradicts the history, with the
+    // checkpoint the witness had cosigned; both verify with the log's key.
+    let evidence = w.get("/v1/evidence");
+    let reasons: Vec<&str> = evidence.as_array().unwrap().iter().map(|e| e["reason"].as_str().unwrap()).collect();
+    assert_eq!(reasons, ["fork", "inconsistent", "rollback"], "{evidence:#}");
+    for e in evidence.as_array().unwrap() {
+        let req = AddCheckpoint::parse(e["request"].as_str().unwrap().as_bytes()).unwrap();
+        checkpoint::verify(&req.checkpoint, &log.verifier()).unwrap();
+        verify_witnessed(e["cosigned"].as_str().unwrap().as_bytes(), &log.verifier(), &policy).unwrap();
+    }
+    // Every cosigned checkpoint is kept.
+    let history = w.get("/v1/cosigned?origin=test.example/log");
+    let sizes: Vec<u64> = history.as_array().unwrap().iter().map(|c| c["size"].as_u64().unwrap()).collect();
+    assert_eq!(sizes, [5, 9]);
+
+    // The state is durable: after a restart the witness still knows size 9.
+    drop(w);
+    let w = WitnessProc::start(&wkey, &log_vkey, &data, port);
+    let (status, _, text) = w.post(&body(0, vec![], &cp9, log));
+    assert_eq!((status, text.as_str()), (409, "9\n"));
+
+    // Check-and-update is atomic: from size 9, eight extensions at once; exactly one wins.
+    let (big, mbig, _) = branch(40, 0);
+    let w = std::sync::Arc::new(w);
+    let handles: Vec<_> = (0..8u64)
+        .map(|i| {
+            let size = 10 + i * 3;
+            let root = big.root(size, &mbig).unwrap();
+            let req = body(9, big.consistency_proof(9, size, &mbig).unwrap().hashes, &Checkpoint::new("test.example/log", size, root), log);
+            let w = w.clone();
+            std::thread::spawn(move || w.post(&req).0)
+        })
+        .collect();
+    let statuses: Vec<u16> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    assert_eq!(statuses.iter().filter(|&&s| s == 200).count(), 1, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|&&s| s == 409).count(), 7, "{statuses:?}");
+}
+
+fn served(server: &Server) -> Vec<u8> {
+    let (status, note) = request("GET", &format!("{}/checkpoint", server.public), "text/plain", vec![]);
+    assert_eq!(status, 200);
+    note
+}
+
+/// Waits until the served checkpoint, verified with `policy`, has at least `size` entries.
+fn wait_witnessed(server: &Server, policy: &Policy, size: u64) -> vigil_core::witness::Witnessed {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let note = served(server);
+        match verify_witnessed(&note, &server.keys.log.verifier(), policy) {
+            Ok(w) if w.signed.checkpoint.size >= size => return w,
+            other => assert!(
+                std::time::Instant::now() < deadline,
+                "no witnessed checkpoint of {size} entries: {other:?}"
+            ),
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// The log with two witnesses on loopback: it serves checkpoints cosigned by both, which
+/// `vigil verify` accepts under the policy and refuses under a stricter one; with a witness
+/// down, appends go on and the served checkpoint stays the last one both cosigned; once the
+/// witness is back, both cosign the grown log.
+#[test]
+fn the_log_collects_cosignatures_and_a_dead_witness_never_stops_appends() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = Keys::new();
+    let log_vkey = dir.path().join("log.vkey");
+    std::fs::write(&log_vkey, keys.log.verifier().to_vkey()).unwrap();
+    let (k1, key1, vkey1) = witness_key(dir.path(), "w1", 91);
+    let (k2, key2, vkey2) = witness_key(dir.path(), "w2", 92);
+    let (_, _, vkey3) = witness_key(dir.path(), "w3", 93);
+    let (p1, p2) = (free_port(), free_port());
+    let _w1 = WitnessProc::start(&key1, &log_vkey, &dir.path().join("w1-data"), p1);
+    let w2 = WitnessProc::start(&key2, &log_vkey, &dir.path().join("w2-data"), p2);
+    let extra = format!(
+        "witness_quorum = 2\n[[witnesses]]\nurl = \"http://127.0.0.1:{p1}\"\nvkey = \"w1.vkey\"\n\
+         [[witnesses]]\nurl = \"http://127.0.0.1:{p2}\"\nvkey = \"w2.vkey\"\n"
+    );
+    let server = Server::start_in(dir, &extra);
+    let both = Policy::new(vec![CosignatureVerifier::from_signer(&k1), CosignatureVerifier::from_signer(&k2)], 2).unwrap();
+
+    let receipts = server.append("risk", &alarm_lines(0, 4));
+    let size = receipts.last().unwrap()["seq"].as_u64().unwrap() + 1;
+    let w = wait_witnessed(&server, &both, size);
+    assert_eq!(w.cosigned.iter().map(|c| c.witness.as_str()).collect::<Vec<_>>(), ["w1.example", "w2.example"]);
+
+    // `vigil verify` with the policy; a stricter one (a third witness required) is refused.
+    let log_arg = server.dir.path().join("log.vkey");
+    let verify = |extra: &[&Path], quorum: Option<&str>| {
+        let mut cmd = Command::new(vigil_bin());
+        cmd.args(["verify", "--url", &server.public, "--log-key"]).arg(&log_arg);
+        for w in extra {
+            cmd.arg("--witness").arg(w);
+        }
+        if let Some(q) = quorum {
+            cmd.args(["--quorum", q]);
+        }
+        let out = cmd.output().unwrap();
+        (out.status.code().unwrap(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
+    };
+    let (code, out) = verify(&[&vkey1, &vkey2], None);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("cosigned by 2 of the required 2"), "{out}");
+    let (code, out) = verify(&[&vkey1, &vkey2, &vkey3], Some("3"));
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("not witnessed: 2 of the 3") && out.contains("w3.example"), "{out}");
+    let (code, out) = verify(&[&vkey1, &vkey3], Some("2"));
+    assert_eq!(code, 1, "{out}");
+
+    // A witness dies: appends are acknowledged as before, but the served checkpoint stays the
+    // last one both cosigned.
+    let before = served(&server);
+    drop(w2);
+    let more = server.append("risk", &alarm_lines(4, 6));
+    let grown = more.last().unwrap()["seq"].as_u64().unwrap() + 1;
+    assert!(grown > size);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let still = verify_witnessed(&served(&server), &server.keys.log.verifier(), &both).unwrap();
+    assert!(still.signed.checkpoint.size < grown, "a checkpoint without w2's cosignature was served as witnessed");
+    assert_eq!(served(&server), before);
+
+    // The witness comes back (its store kept its state): both cosign the grown log.
+    let _w2 = WitnessProc::start(&key2, &log_vkey, &server.dir.path().join("w2-data"), p2);
+    let w = wait_witnessed(&server, &both, grown);
+    assert_eq!(w.cosigned.len(), 2);
+}
+
+fn alarm_lines(from: usize, n: usize) -> Vec<&'static str> {
+    (from..from + n)
+        .map(|i| {
+            &*Box::leak(
+                format!("{{\"kind\":\"alarm\",\"rule\":\"r{i}\",\"severity\":\"low\",\"summary\":\"witnessed {i}\"}}")
+                    .into_boxed_str(),
+            )
+        })
+        .collect()
+}

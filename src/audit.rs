@@ -27,7 +27,11 @@ pub struct AuditOutput {
 }
 
 /// `policy` applies to a URL's checkpoint (a data dir holds no cosignatures).
-pub fn audit(source: Source<'_>, log_key: &VerifierKey, policy: &vigil_core::witness::Policy) -> Result<AuditOutput, VerifyFailure> {
+pub fn audit(
+    source: Source<'_>,
+    log_key: &VerifierKey,
+    policy: &vigil_core::witness::Policy,
+) -> Result<AuditOutput, VerifyFailure> {
     let mut auditor = Auditor::new();
     // Entries naming an incident, and the entries alarms of an incident refer to (fetched after).
     let mut naming: Vec<(u64, u64, Event)> = Vec::new();

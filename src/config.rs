@@ -165,7 +165,8 @@ pub fn read_signer(path: &Path) -> Result<SignerKey> {
 /// Reads a witness's cosigner verifier key (key type 0x04).
 pub fn read_cosigner(path: &Path) -> Result<vigil_core::checkpoint::CosignatureVerifier> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading cosigner key {}", path.display()))?;
-    vigil_core::checkpoint::CosignatureVerifier::parse(&text).with_context(|| format!("cosigner key {}", path.display()))
+    vigil_core::checkpoint::CosignatureVerifier::parse(&text)
+        .with_context(|| format!("cosigner key {}", path.display()))
 }
 
 pub fn read_verifier(path: &Path) -> Result<VerifierKey> {
@@ -207,8 +208,7 @@ pub fn write_keypair_as(dir: &Path, name: &str, cosigner: bool) -> Result<(PathB
     } else {
         key.verifier().to_vkey()
     };
-    std::fs::write(&vp, format!("{vkey}\n"))
-        .with_context(|| format!("writing {}", vp.display()))?;
+    std::fs::write(&vp, format!("{vkey}\n")).with_context(|| format!("writing {}", vp.display()))?;
     Ok((kp, vp))
 }
 

@@ -500,7 +500,12 @@ fn run(cmd: Command) -> Result<ExitCode> {
                         println!("verified {} entries of {}; root {}", r.size, r.origin, r.root);
                         if !r.witnessed_by.is_empty() {
                             let names: Vec<&str> = r.witnessed_by.iter().map(|c| c.witness.as_str()).collect();
-                            println!("cosigned by {} of the required {}: {}", names.len(), policy.quorum, names.join(", "));
+                            println!(
+                                "cosigned by {} of the required {}: {}",
+                                names.len(),
+                                policy.quorum,
+                                names.join(", ")
+                            );
                         }
                     }
                     ExitCode::SUCCESS
@@ -665,11 +670,18 @@ fn demo(a: DemoArgs) -> Result<ExitCode> {
                     }
                 };
                 println!("Verified: {} entries, root {}, signed by {}", r.size, r.root, log_key.to_vkey());
-                // The witnesses cosign as the log grows; wait for the first witnessed checkpoint.
+                // The witnesses cosign as the log grows; wait until they have cosigned all of it.
                 let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
                 let witnessed = loop {
                     match vigil::verify::fetch_witnessed(&format!("http://{p}"), &log_key, &policy) {
-                        Ok(w) => break w,
+                        Ok(w) if w.signed.checkpoint.size >= r.size => break w,
+                        Ok(_) if std::time::Instant::now() < deadline => {
+                            std::thread::sleep(std::time::Duration::from_millis(100))
+                        }
+                        Ok(w) => {
+                            eprintln!("the witnesses cosigned only {} of {} entries", w.signed.checkpoint.size, r.size);
+                            return Ok(ExitCode::from(1));
+                        }
                         Err(e) if std::time::Instant::now() > deadline => {
                             eprintln!("the witnesses did not cosign: {e}");
                             return Ok(ExitCode::from(1));

@@ -1005,7 +1005,8 @@ pub fn verify_user(
     // view above only said where to look.
     // One checkpoint for the snapshot and its attestations.
     let note = server.fetch("checkpoint")?;
-    let included = |n: u64| crate::verify::included(base_url, log_key, policy, crate::verify::EntrySource::Seq(n), Some(&note));
+    let included =
+        |n: u64| crate::verify::included(base_url, log_key, policy, crate::verify::EntrySource::Seq(n), Some(&note));
     let (report, entry) = included(seq)?;
     let (_, st) = vigil_core::entry::Entry::decode(&entry).map_err(|e| Failed(format!("entry {seq}: {e}")))?;
     let Event::ReserveSnapshot(snap) = st.event else {

@@ -6,10 +6,10 @@
 use crate::store::Store;
 use std::path::Path;
 use vigil_core::checkpoint;
-use vigil_core::witness::{verify_witnessed, Cosigned, Policy};
 use vigil_core::keys::VerifierKey;
 use vigil_core::merkle::TilePath;
 use vigil_core::verifier::{LogVerifier, SavedVerifier};
+use vigil_core::witness::{verify_witnessed, Cosigned, Policy};
 
 /// Why a verification did not succeed.
 #[derive(Debug, thiserror::Error)]
@@ -472,7 +472,13 @@ pub fn verify_url_with(
         let json = serde_json::to_vec_pretty(&saved).map_err(|e| VerifyFailure::CouldNotRun(e.to_string()))?;
         write_atomically(p, &json)?;
     }
-    Ok(Report { origin: cp.origin, size: cp.size, root: hex::encode(cp.root.0), checkpoint_time: signed.timestamp, witnessed_by: witnessed.cosigned })
+    Ok(Report {
+        origin: cp.origin,
+        size: cp.size,
+        root: hex::encode(cp.root.0),
+        checkpoint_time: signed.timestamp,
+        witnessed_by: witnessed.cosigned,
+    })
 }
 
 /// The entries of a tlog-tiles entry bundle: each a big-endian uint16 length, then the bytes.
@@ -551,7 +557,13 @@ pub fn verify_data_dir_incremental(path: &Path, log_key: &VerifierKey, state: &P
     let saved = SavedState { checkpoint: String::from_utf8_lossy(&note).into_owned(), verifier: v.save() };
     let json = serde_json::to_vec_pretty(&saved).map_err(|e| VerifyFailure::CouldNotRun(e.to_string()))?;
     write_atomically(state, &json)?;
-    Ok(Report { origin: cp.origin, size: cp.size, root: hex::encode(cp.root.0), checkpoint_time: signed.timestamp, witnessed_by: vec![] })
+    Ok(Report {
+        origin: cp.origin,
+        size: cp.size,
+        root: hex::encode(cp.root.0),
+        checkpoint_time: signed.timestamp,
+        witnessed_by: vec![],
+    })
 }
 
 /// Reads entries `from..to` of a store in chunks of consecutive sequence numbers, handing each
@@ -613,7 +625,13 @@ pub fn verify_data_dir_with(
         return Err(VerifyFailure::Failed(format!("entry {}: missing (checkpoint has {} entries)", v.size(), cp.size)));
     }
     v.matches(&cp).map_err(VerifyFailure::Failed)?;
-    Ok(Report { origin: cp.origin, size: cp.size, root: hex::encode(cp.root.0), checkpoint_time: signed.timestamp, witnessed_by: vec![] })
+    Ok(Report {
+        origin: cp.origin,
+        size: cp.size,
+        root: hex::encode(cp.root.0),
+        checkpoint_time: signed.timestamp,
+        witnessed_by: vec![],
+    })
 }
 
 #[cfg(test)]

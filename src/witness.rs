@@ -264,7 +264,9 @@ fn refused(e: AddError) -> Response {
         AddError::Refused(WitnessError::Conflict { latest, .. }) => {
             text(StatusCode::CONFLICT, "text/x.tlog.size", format!("{latest}\n"))
         }
-        AddError::Refused(WitnessError::Fork { size }) => text(StatusCode::CONFLICT, "text/x.tlog.size", format!("{size}\n")),
+        AddError::Refused(WitnessError::Fork { size }) => {
+            text(StatusCode::CONFLICT, "text/x.tlog.size", format!("{size}\n"))
+        }
         AddError::Refused(r) => text(
             StatusCode::from_u16(r.status()).unwrap_or(StatusCode::BAD_REQUEST),
             "text/plain; charset=utf-8",

@@ -166,10 +166,7 @@ async fn checkpoint(
     if published.note.is_empty() {
         return Err(Problem::not_found("the log has no checkpoint yet"));
     }
-    Ok((
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")],
-        published.note,
-    )
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")], published.note)
         .into_response())
 }
 
@@ -578,7 +575,11 @@ async fn incident(
     blocking(move || incident_view(&engine, id, published)).await.map(Json)
 }
 
-fn incident_view(engine: &Engine, id: String, published: crate::witnessing::Published) -> Result<IncidentView, Problem> {
+fn incident_view(
+    engine: &Engine,
+    id: String,
+    published: crate::witnessing::Published,
+) -> Result<IncidentView, Problem> {
     let head = engine.head();
     let size = published.size;
     let members = timeline(engine, &id, size)?;

@@ -2,7 +2,7 @@
 //! on loopback — directly, and through a proxy that tampers with what the server says. The
 //! page must show every fact verified, and every lie as a failure.
 
-use crate::support::{vigil_bin, RunningDemo};
+use crate::support::{note_size, vigil_bin, wait_checkpoint_size, RunningDemo};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -69,6 +69,9 @@ fn the_demo_page_verifies_everything_and_checks_a_balance() {
     assert!(timeline >= 25, "{timeline} timeline entries");
     assert!(dom.contains("id=\"balance-ok\""), "{dom}");
     assert!(dom.contains(&vigil::demo::INCIDENT.to_string()));
+    // The checkpoint is cosigned by both demo witnesses, as the pinned policy requires.
+    assert!(dom.contains("witnessed: 2 of 2 witnesses cosigned (2 required)"), "{dom}");
+    assert!(dom.contains("witness-1.example at") && dom.contains("witness-2.example at"), "{dom}");
 
     let wrong = good.chars().rev().collect::<String>();
     let dom = chromium(&format!("{}/#secret={wrong}", demo.public), profile.path(), None);
@@ -242,11 +245,7 @@ fn a_lying_server_is_caught_by_the_page() {
         .unwrap();
     assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
     // The witnesses cosign the grown log in their next round.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while ureq::get(&format!("{}/checkpoint", demo.public)).call().unwrap().body_mut().read_to_string().unwrap() == old {
-        assert!(std::time::Instant::now() < deadline, "the grown log was never witnessed");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    let grown = note_size(&wait_checkpoint_size(&demo.public, note_size(&old) + 1));
     let profile = tempfile::tempdir().unwrap();
     let (_, _, failed) = summary(&chromium(&url, profile.path(), None));
     assert_eq!(failed, 0, "the grown log verifies");
@@ -271,8 +270,7 @@ fn a_lying_server_is_caught_by_the_page() {
         .output()
         .unwrap();
     assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
-    let forked =
-        ureq::get(&format!("{}/checkpoint", other.public)).call().unwrap().body_mut().read_to_string().unwrap();
+    let forked = wait_checkpoint_size(&other.public, grown);
     set(Box::new(|_, _| {}));
     let profile = tempfile::tempdir().unwrap();
     let (_, _, failed) = summary(&chromium(&url, profile.path(), None));

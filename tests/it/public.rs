@@ -323,7 +323,11 @@ async fn metrics_count_appends_and_requests_by_route() {
         engine.clone(),
         metrics,
         http,
-        std::sync::Arc::new(vigil::http::public::Site { trees: vigil::http::public::Trees::new(None), web: None, witnessing: None }),
+        std::sync::Arc::new(vigil::http::public::Site {
+            trees: vigil::http::public::Trees::new(None),
+            web: None,
+            witnessing: None,
+        }),
     );
     let send = |uri: &str| {
         let app = app.clone();

@@ -666,6 +666,8 @@ fn reserves_build_and_verify_against_a_running_server() {
     assert_eq!(code, 0, "{err}");
     let p: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(p["assets"][0]["ratio"], "1.1250", "900 attested over 800 owed: {out}");
+    // The public API states the snapshot once the demo's witnesses have cosigned it.
+    wait_checkpoint_size(&public, before + 2);
     for n in 1..=3 {
         let (code, out, err) = verify(&["--secret", &secret_of(&records, n), "--snapshot", "por-new"]);
         assert_eq!(code, 0, "{out}{err}");

@@ -138,6 +138,26 @@ pub fn demo_no_serve(data: &Path) -> std::process::Output {
         .unwrap()
 }
 
+/// Waits until the public API at `public` serves a checkpoint of at least `size` entries (with
+/// witnesses, the served checkpoint follows the log once they have cosigned); returns it.
+pub fn wait_checkpoint_size(public: &str, size: u64) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let note = ureq::get(&format!("{public}/checkpoint")).call().unwrap().body_mut().read_to_string().unwrap();
+        let n: u64 = note.lines().nth(1).unwrap().parse().unwrap();
+        if n >= size {
+            return note;
+        }
+        assert!(std::time::Instant::now() < deadline, "{public} still serves {n} entries, not {size}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// The size a checkpoint note states.
+pub fn note_size(note: &str) -> u64 {
+    note.lines().nth(1).unwrap().parse().unwrap()
+}
+
 /// The real `vigil demo` serving on free loopback ports (killed on drop), for end-to-end tests.
 pub struct RunningDemo {
     pub child: std::process::Child,

@@ -133,7 +133,12 @@ fn a_witness_follows_one_history_and_keeps_evidence_of_forks_and_rollbacks() {
         ("a fork at a larger size", body(5, proof_5_9.clone(), &fork9, log), 422, "does not verify"),
         ("old above the checkpoint", body(9, vec![], &cp5, log), 400, "larger than the checkpoint"),
         ("signed by another key", body(5, proof_5_9.clone(), &cp9, &stranger), 403, "not signed"),
-        ("an unknown origin", body(0, vec![], &Checkpoint::new("other.example/log", 1, Digest([1; 32])), &key("other.example/log", 5)), 404, "unknown log origin"),
+        (
+            "an unknown origin",
+            body(0, vec![], &Checkpoint::new("other.example/log", 1, Digest([1; 32])), &key("other.example/log", 5)),
+            404,
+            "unknown log origin",
+        ),
         ("malformed", b"old five\n\nx".to_vec(), 400, "decimal"),
         ("more than 63 proof lines", too_many, 400, "63"),
         ("too large", vec![b'a'; 70 * 1024], 413, ""),
@@ -182,7 +187,12 @@ fn a_witness_follows_one_history_and_keeps_evidence_of_forks_and_rollbacks() {
         .map(|i| {
             let size = 10 + i * 3;
             let root = big.root(size, &mbig).unwrap();
-            let req = body(9, big.consistency_proof(9, size, &mbig).unwrap().hashes, &Checkpoint::new("test.example/log", size, root), log);
+            let req = body(
+                9,
+                big.consistency_proof(9, size, &mbig).unwrap().hashes,
+                &Checkpoint::new("test.example/log", size, root),
+                log,
+            );
             let w = w.clone();
             std::thread::spawn(move || w.post(&req).0)
         })
@@ -205,10 +215,9 @@ fn wait_witnessed(server: &Server, policy: &Policy, size: u64) -> vigil_core::wi
         let note = served(server);
         match verify_witnessed(&note, &server.keys.log.verifier(), policy) {
             Ok(w) if w.signed.checkpoint.size >= size => return w,
-            other => assert!(
-                std::time::Instant::now() < deadline,
-                "no witnessed checkpoint of {size} entries: {other:?}"
-            ),
+            other => {
+                assert!(std::time::Instant::now() < deadline, "no witnessed checkpoint of {size} entries: {other:?}")
+            }
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
@@ -235,7 +244,8 @@ fn the_log_collects_cosignatures_and_a_dead_witness_never_stops_appends() {
          [[witnesses]]\nurl = \"http://127.0.0.1:{p2}\"\nvkey = \"w2.vkey\"\n"
     );
     let server = Server::start_in(dir, &extra);
-    let both = Policy::new(vec![CosignatureVerifier::from_signer(&k1), CosignatureVerifier::from_signer(&k2)], 2).unwrap();
+    let both =
+        Policy::new(vec![CosignatureVerifier::from_signer(&k1), CosignatureVerifier::from_signer(&k2)], 2).unwrap();
 
     let receipts = server.append("risk", &alarm_lines(0, 4));
     let size = receipts.last().unwrap()["seq"].as_u64().unwrap() + 1;
@@ -254,7 +264,10 @@ fn the_log_collects_cosignatures_and_a_dead_witness_never_stops_appends() {
             cmd.args(["--quorum", q]);
         }
         let out = cmd.output().unwrap();
-        (out.status.code().unwrap(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
+        (
+            out.status.code().unwrap(),
+            String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+        )
     };
     let (code, out) = verify(&[&vkey1, &vkey2], None);
     assert_eq!(code, 0, "{out}");

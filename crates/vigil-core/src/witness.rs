@@ -231,7 +231,10 @@ impl Policy {
             }
         }
         if quorum > unique.len() {
-            return Err(format!("a quorum of {quorum} needs at least {quorum} distinct witnesses; {} given", unique.len()));
+            return Err(format!(
+                "a quorum of {quorum} needs at least {quorum} distinct witnesses; {} given",
+                unique.len()
+            ));
         }
         if quorum == 0 && !unique.is_empty() {
             return Err("a witness quorum must be at least 1".into());
@@ -274,13 +277,19 @@ pub struct Witnessed {
 /// Verifies a checkpoint against the pinned log key and a witness policy: at least `quorum` of
 /// the policy's witnesses must have valid cosignatures on it. An invalid cosignature by a
 /// policy witness is an error; lines by keys outside the policy are ignored. Never panics.
-pub fn verify_witnessed(note_bytes: &[u8], log_key: &VerifierKey, policy: &Policy) -> Result<Witnessed, CheckpointError> {
+pub fn verify_witnessed(
+    note_bytes: &[u8],
+    log_key: &VerifierKey,
+    policy: &Policy,
+) -> Result<Witnessed, CheckpointError> {
     let signed = checkpoint::verify(note_bytes, log_key)?;
     if policy.is_none() {
         return Ok(Witnessed { signed, cosigned: vec![] });
     }
     let note = Note::from_bytes(note_bytes).map_err(|e| CheckpointError::Note(e.to_string()))?;
-    let list = VerifierList::new(policy.witnesses.iter().map(|w| Box::new(w.clone()) as Box<dyn signed_note::Verifier>).collect());
+    let list = VerifierList::new(
+        policy.witnesses.iter().map(|w| Box::new(w.clone()) as Box<dyn signed_note::Verifier>).collect(),
+    );
     let verified = match note.verify(&list) {
         Ok((v, _)) => v,
         Err(signed_note::NoteError::UnverifiedNote) => vec![],
@@ -451,7 +460,8 @@ mod tests {
             checkpoint::cosignature_message(body, 1679315147),
             b"cosignature/v1\ntime 1679315147\nexample.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n"
         );
-        let line = "jWbPPwAAAABkGFDLEZMHwSRaJNiIDoe9DYn/zXcrtPHeolMI5OWXEhZCB9dlrDJsX3b2oyin1nPZqhf5nNo0xUe+mbIUBkBIfZ+qnA==";
+        let line =
+            "jWbPPwAAAABkGFDLEZMHwSRaJNiIDoe9DYn/zXcrtPHeolMI5OWXEhZCB9dlrDJsX3b2oyin1nPZqhf5nNo0xUe+mbIUBkBIfZ+qnA==";
         let raw = BASE64_STANDARD.decode(line).unwrap();
         assert_eq!(raw.len(), 4 + 8 + 64);
         assert_eq!(u64::from_be_bytes(raw[4..12].try_into().unwrap()), 1679315147);

@@ -14,7 +14,6 @@
 use base64::prelude::*;
 use serde_json::{json, Value};
 use vigil_core::checkpoint::CosignatureVerifier;
-use vigil_core::witness::{verify_witnessed, Policy};
 use vigil_core::entry::Entry;
 use vigil_core::event::Event;
 use vigil_core::facts;
@@ -22,6 +21,7 @@ use vigil_core::hash::Digest;
 use vigil_core::keys::VerifierKey;
 use vigil_core::merkle::{leaf_hash, ConsistencyProof, InclusionProof};
 use vigil_core::reserves::{record_id, Proof};
+use vigil_core::witness::{verify_witnessed, Policy};
 
 fn field<'a>(req: &'a Value, name: &str) -> Result<&'a str, String> {
     req.get(name).and_then(Value::as_str).ok_or_else(|| format!("missing string field {name:?}"))

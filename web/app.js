@@ -450,6 +450,10 @@ async function myBalance(ev) {
 
 async function main() {
   $("vkey").textContent = VKEY;
+  if (POLICY.quorum > 0) {
+    $("policy").append(`Pinned witnesses (${POLICY.quorum} of ${POLICY.witnesses.length} must cosign): `,
+      ...POLICY.witnesses.flatMap((k, i) => [i ? ", " : "", el("code", {}, k)]), el("br"));
+  }
   $("mybalance").addEventListener("submit", myBalance);
   try {
     await loadVerifier();

@@ -72,6 +72,7 @@ fn the_demo_page_verifies_everything_and_checks_a_balance() {
     // The checkpoint is cosigned by both demo witnesses, as the pinned policy requires.
     assert!(dom.contains("witnessed: 2 of 2 witnesses cosigned (2 required)"), "{dom}");
     assert!(dom.contains("witness-1.example at") && dom.contains("witness-2.example at"), "{dom}");
+    assert!(dom.contains("Pinned witnesses (2 of 2 must cosign)"), "{dom}");
 
     let wrong = good.chars().rev().collect::<String>();
     let dom = chromium(&format!("{}/#secret={wrong}", demo.public), profile.path(), None);

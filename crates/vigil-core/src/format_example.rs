@@ -100,8 +100,26 @@ pub fn reserves_example() -> Vec<(&'static str, String)> {
     ]
 }
 
+/// docs/FORMAT.md §6.1's example: a witness's cosignature on §8's checkpoint.
+pub fn witness_example() -> Vec<(&'static str, String)> {
+    let w = crate::keys::SignerKey::from_seed("witness.example/w1", [0x77; 32]).unwrap();
+    let cp = example().checkpoint;
+    let line = crate::witness::cosign(cp.as_bytes(), &w, 1_557_248_300).unwrap();
+    vec![
+        ("witness cosigner key", crate::checkpoint::CosignatureVerifier::from_signer(&w).to_vkey()),
+        ("cosignature line", String::from_utf8(line).unwrap().trim_end().to_string()),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn format_md_shows_the_witness_example() {
+        for (what, value) in super::witness_example() {
+            assert!(FORMAT_MD.contains(&value), "FORMAT.md §6.1 lacks the {what}: {value}");
+        }
+    }
+
     #[test]
     fn format_md_shows_the_reserves_example() {
         for (what, value) in super::reserves_example() {
@@ -143,3 +161,4 @@ mod tests {
         assert_eq!(&e.entry[header.len()..], hex::encode(e.statement.as_bytes()));
     }
 }
+

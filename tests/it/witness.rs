@@ -237,7 +237,7 @@ fn the_log_collects_cosignatures_and_a_dead_witness_never_stops_appends() {
     let (k2, key2, vkey2) = witness_key(dir.path(), "w2", 92);
     let (_, _, vkey3) = witness_key(dir.path(), "w3", 93);
     let (p1, p2) = (free_port(), free_port());
-    let _w1 = WitnessProc::start(&key1, &log_vkey, &dir.path().join("w1-data"), p1);
+    let w1 = WitnessProc::start(&key1, &log_vkey, &dir.path().join("w1-data"), p1);
     let w2 = WitnessProc::start(&key2, &log_vkey, &dir.path().join("w2-data"), p2);
     let extra = format!(
         "witness_quorum = 2\n[[witnesses]]\nurl = \"http://127.0.0.1:{p1}\"\nvkey = \"w1.vkey\"\n\
@@ -294,6 +294,37 @@ fn the_log_collects_cosignatures_and_a_dead_witness_never_stops_appends() {
     let _w2 = WitnessProc::start(&key2, &log_vkey, &server.dir.path().join("w2-data"), p2);
     let w = wait_witnessed(&server, &both, grown);
     assert_eq!(w.cosigned.len(), 2);
+
+    // A fork: a second log under the same key, with entries of its own, sends its checkpoints
+    // to the same witnesses. They refuse it and keep the evidence; it is never served witnessed.
+    let fork_dir = tempfile::tempdir().unwrap();
+    for f in ["w1.vkey", "w2.vkey"] {
+        std::fs::copy(server.dir.path().join(f), fork_dir.path().join(f)).unwrap();
+    }
+    let fork = Server::start_in(fork_dir, &extra);
+    let fork_size = fork.append("risk", &alarm_lines(100, 40)).last().unwrap()["seq"].as_u64().unwrap() + 1;
+    assert!(fork_size > grown, "the fork is longer, so the witnesses get a consistency proof");
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    match verify_witnessed(&served(&fork), &fork.keys.log.verifier(), &both) {
+        Err(checkpoint::CheckpointError::NotWitnessed { have: 0, .. }) => {}
+        other => panic!("the fork was witnessed: {other:?}"),
+    }
+    let evidence = w1.get("/v1/evidence");
+    let e = evidence.as_array().unwrap().last().expect("the witness kept the fork's request");
+    assert_eq!(e["reason"], "inconsistent", "{e:#}");
+    assert_eq!(e["status"], 422);
+    // The evidence is two log-signed checkpoints that are not one history: the refused one and
+    // the one the witness had cosigned.
+    let refused = AddCheckpoint::parse(e["request"].as_str().unwrap().as_bytes()).unwrap();
+    let theirs = checkpoint::verify(&refused.checkpoint, &server.keys.log.verifier()).unwrap().checkpoint;
+    let ours =
+        verify_witnessed(e["cosigned"].as_str().unwrap().as_bytes(), &server.keys.log.verifier(), &Policy::none())
+            .unwrap()
+            .signed
+            .checkpoint;
+    assert!(theirs.size > ours.size && ours.size >= grown, "{theirs:?} {ours:?}");
+    // The real log is still witnessed as before.
+    verify_witnessed(&served(&server), &server.keys.log.verifier(), &both).unwrap();
 }
 
 fn alarm_lines(from: usize, n: usize) -> Vec<&'static str> {

@@ -161,4 +161,3 @@ mod tests {
         assert_eq!(&e.entry[header.len()..], hex::encode(e.statement.as_bytes()));
     }
 }
-

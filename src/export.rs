@@ -107,11 +107,5 @@ pub fn verify_bundle(path: &Path, log_key: &VerifierKey) -> Result<Report, Verif
     }
     let v = c.finish().map_err(|e| VerifyFailure::Failed(e.to_string()))?;
     v.matches(&cp).map_err(VerifyFailure::Failed)?;
-    Ok(Report {
-        origin: cp.origin,
-        size: cp.size,
-        root: hex::encode(cp.root.0),
-        checkpoint_time: signed.timestamp,
-        witnessed_by: vec![],
-    })
+    Ok(Report::new(&cp, signed.timestamp, vec![]))
 }

@@ -33,6 +33,16 @@ pub struct Report {
     pub witnessed_by: Vec<Cosigned>,
 }
 
+impl Report {
+    pub fn new(
+        cp: &vigil_core::checkpoint::Checkpoint,
+        checkpoint_time: Option<u64>,
+        witnessed_by: Vec<Cosigned>,
+    ) -> Report {
+        Report { origin: cp.origin.clone(), size: cp.size, root: hex::encode(cp.root.0), checkpoint_time, witnessed_by }
+    }
+}
+
 /// The core's [`LogVerifier`] with its signature checks spread over every core: entries are
 /// decoded and checked in order on the calling thread, while the signatures of earlier entries
 /// are checked by worker threads, a batch at a time. Errors come out as the plain verifier's
@@ -472,13 +482,7 @@ pub fn verify_url_with(
         let json = serde_json::to_vec_pretty(&saved).map_err(|e| VerifyFailure::CouldNotRun(e.to_string()))?;
         write_atomically(p, &json)?;
     }
-    Ok(Report {
-        origin: cp.origin,
-        size: cp.size,
-        root: hex::encode(cp.root.0),
-        checkpoint_time: signed.timestamp,
-        witnessed_by: witnessed.cosigned,
-    })
+    Ok(Report::new(&cp, signed.timestamp, witnessed.cosigned))
 }
 
 /// The entries of a tlog-tiles entry bundle: each a big-endian uint16 length, then the bytes.
@@ -557,13 +561,7 @@ pub fn verify_data_dir_incremental(path: &Path, log_key: &VerifierKey, state: &P
     let saved = SavedState { checkpoint: String::from_utf8_lossy(&note).into_owned(), verifier: v.save() };
     let json = serde_json::to_vec_pretty(&saved).map_err(|e| VerifyFailure::CouldNotRun(e.to_string()))?;
     write_atomically(state, &json)?;
-    Ok(Report {
-        origin: cp.origin,
-        size: cp.size,
-        root: hex::encode(cp.root.0),
-        checkpoint_time: signed.timestamp,
-        witnessed_by: vec![],
-    })
+    Ok(Report::new(&cp, signed.timestamp, vec![]))
 }
 
 /// Reads entries `from..to` of a store in chunks of consecutive sequence numbers, handing each
@@ -625,13 +623,7 @@ pub fn verify_data_dir_with(
         return Err(VerifyFailure::Failed(format!("entry {}: missing (checkpoint has {} entries)", v.size(), cp.size)));
     }
     v.matches(&cp).map_err(VerifyFailure::Failed)?;
-    Ok(Report {
-        origin: cp.origin,
-        size: cp.size,
-        root: hex::encode(cp.root.0),
-        checkpoint_time: signed.timestamp,
-        witnessed_by: vec![],
-    })
+    Ok(Report::new(&cp, signed.timestamp, vec![]))
 }
 
 #[cfg(test)]

@@ -118,6 +118,13 @@ impl Server {
         (note, cp)
     }
 
+    /// SIGKILL: no chance to flush or say goodbye. Returns the folder (keys, config, data).
+    pub(crate) fn kill(mut self) -> tempfile::TempDir {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap())
+    }
+
     /// SIGTERM, then a clean exit.
     fn stop(mut self) -> tempfile::TempDir {
         assert!(Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap().success());

@@ -28,6 +28,12 @@ pub fn signed(
     sign_event(key, event, idempotency_key, created_at_ms)?.parse()
 }
 
+/// A blocking HTTP client that hands every status back (no status is an error) and gives up
+/// after `timeout`: what every client of vigil's APIs uses.
+pub fn agent(timeout: std::time::Duration) -> ureq::Agent {
+    ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(timeout)).build().into()
+}
+
 /// Posts batches of submissions to an internal append API and returns the receipts (as JSON)
 /// or the server's problem. Blocking; one request per batch.
 pub struct AppendClient {
@@ -45,11 +51,7 @@ pub struct AppendFailure {
 
 impl AppendClient {
     pub fn new(base_url: &str) -> AppendClient {
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(std::time::Duration::from_secs(60)))
-            .build()
-            .into();
+        let agent = agent(std::time::Duration::from_secs(60));
         AppendClient { agent, url: format!("{}/v1/events", base_url.trim_end_matches('/')) }
     }
 
@@ -84,11 +86,7 @@ pub fn fetch_openings(
 ) -> Result<serde_json::Value, AppendFailure> {
     let path = format!("/v1/openings/{seq}");
     let header = vigil_core::request::RequestSignature::sign(auditor, "GET", &path, now_ms);
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(std::time::Duration::from_secs(30)))
-        .build()
-        .into();
+    let agent = agent(std::time::Duration::from_secs(30));
     let mut res = agent
         .get(&format!("{}{path}", base_url.trim_end_matches('/')))
         .header(vigil_core::request::HEADER, &header)

@@ -138,7 +138,7 @@ impl Config {
         let mut ws = Vec::new();
         for (i, w) in self.witnesses.iter().enumerate() {
             let key = read_cosigner(&w.vkey).with_context(|| format!("setting witnesses[{i}].vkey"))?;
-            ws.push(crate::witnessing::Witness { url: w.url.clone(), key });
+            ws.push(crate::witnessing::WitnessEndpoint { url: w.url.clone(), key });
         }
         let quorum = self.witness_quorum.unwrap_or(ws.len());
         crate::witnessing::Witnessing::new(ws, quorum)
@@ -162,6 +162,13 @@ pub fn read_signer(path: &Path) -> Result<SignerKey> {
     SignerKey::parse(&text).with_context(|| format!("private key {}", path.display()))
 }
 
+/// A witness policy from cosigner key files: `quorum` of them (default: all) must cosign.
+pub fn witness_policy(vkeys: &[PathBuf], quorum: Option<usize>) -> Result<vigil_core::witness::Policy> {
+    let keys = vkeys.iter().map(|p| read_cosigner(p)).collect::<Result<Vec<_>>>()?;
+    let quorum = quorum.unwrap_or(keys.len());
+    vigil_core::witness::Policy::new(keys, quorum).map_err(|e| anyhow::anyhow!(e))
+}
+
 /// Reads a witness's cosigner verifier key (key type 0x04).
 pub fn read_cosigner(path: &Path) -> Result<vigil_core::checkpoint::CosignatureVerifier> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading cosigner key {}", path.display()))?;
@@ -174,15 +181,10 @@ pub fn read_verifier(path: &Path) -> Result<VerifierKey> {
     VerifierKey::parse(&text).with_context(|| format!("verifier key {}", path.display()))
 }
 
-/// Writes a new key pair into `dir`: `<stem>.key` (mode 0600) and `<stem>.vkey`.
-/// Refuses to overwrite an existing key.
-pub fn write_keypair(dir: &Path, name: &str) -> Result<(PathBuf, PathBuf)> {
-    write_keypair_as(dir, name, false)
-}
-
-/// [`write_keypair`]; with `cosigner`, the `.vkey` is the witness's cosigner key (type 0x04),
-/// what logs and verifiers configure for a witness.
-pub fn write_keypair_as(dir: &Path, name: &str, cosigner: bool) -> Result<(PathBuf, PathBuf)> {
+/// Writes a new key pair into `dir`: `<stem>.key` (mode 0600) and `<stem>.vkey`; with
+/// `cosigner`, the `.vkey` is the witness's cosigner key (type 0x04), what logs and verifiers
+/// configure for a witness. Refuses to overwrite an existing key.
+pub fn write_keypair(dir: &Path, name: &str, cosigner: bool) -> Result<(PathBuf, PathBuf)> {
     let seed: [u8; 32] = rand::random();
     let key = SignerKey::from_seed(name, seed)?;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;

@@ -574,9 +574,7 @@ pub const WITNESSES: [&str; 2] = ["witness-1.example", "witness-2.example"];
 
 /// Witness `i`'s (from 1) own data dir, beside the log's: `<data_dir>.witness-<i>`.
 pub fn witness_dir_of(data_dir: &Path, i: usize) -> std::path::PathBuf {
-    let mut s = data_dir.as_os_str().to_owned();
-    s.push(format!(".witness-{i}"));
-    s.into()
+    crate::reserves::with_suffix(data_dir, &format!(".witness-{i}"))
 }
 
 /// Starts the demo's witnesses (`vigil witness`, in process) on `addrs`, each witnessing the

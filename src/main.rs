@@ -5,7 +5,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use vigil::config::{open_ledger, read_signer, read_verifier, write_keypair_as, Config};
+use vigil::config::{open_ledger, read_signer, read_verifier, write_keypair, Config};
 use vigil::engine::EngineConfig;
 use vigil::verify::{verify_data_dir, VerifyFailure};
 
@@ -290,9 +290,7 @@ struct WitnessPolicyArgs {
 
 impl WitnessPolicyArgs {
     fn policy(&self) -> Result<vigil_core::witness::Policy> {
-        let keys = self.witnesses.iter().map(|p| vigil::config::read_cosigner(p)).collect::<Result<Vec<_>>>()?;
-        let quorum = self.quorum.unwrap_or(keys.len());
-        vigil_core::witness::Policy::new(keys, quorum).map_err(|e| anyhow::anyhow!("--quorum: {e}"))
+        vigil::config::witness_policy(&self.witnesses, self.quorum).context("--witness, --quorum")
     }
 }
 
@@ -372,7 +370,7 @@ fn main() -> ExitCode {
 fn run(cmd: Command) -> Result<ExitCode> {
     match cmd {
         Command::Keygen { name, out, cosigner } => {
-            let (k, v) = write_keypair_as(&out, &name, cosigner)?;
+            let (k, v) = write_keypair(&out, &name, cosigner)?;
             println!("wrote {} and {}", k.display(), v.display());
         }
         Command::Serve { config } => {
@@ -636,11 +634,8 @@ fn demo(a: DemoArgs) -> Result<ExitCode> {
     let witness_addrs = if a.no_serve { vec![loopback0; vigil::demo::WITNESSES.len()] } else { a.witnesses.clone() };
     cfg.witnesses = rt.block_on(vigil::demo::start_witnesses(&a.keys, &a.data_dir, &witness_addrs))?;
     let policy_args: Vec<String> = cfg.witnesses.iter().map(|w| format!("--witness {}", w.vkey.display())).collect();
-    let policy = vigil_core::witness::Policy::new(
-        cfg.witnesses.iter().map(|w| vigil::config::read_cosigner(&w.vkey)).collect::<Result<Vec<_>>>()?,
-        cfg.witnesses.len(),
-    )
-    .map_err(|e| anyhow::anyhow!(e))?;
+    let vkeys: Vec<PathBuf> = cfg.witnesses.iter().map(|w| w.vkey.clone()).collect();
+    let policy = vigil::config::witness_policy(&vkeys, None)?;
     let witness_urls: Vec<String> = cfg.witnesses.iter().map(|w| w.url.clone()).collect();
     let stop = Arc::new(AtomicBool::new(false));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

@@ -424,7 +424,13 @@ pub fn build(
     }
     let tmp = with_suffix(records, ".partial");
     let r = build_inner(snapshot, assets, snapshot_secret, balances, tree_dir, progress, &tmp)
-        .and_then(|b| std::fs::rename(&tmp, records).map(|()| b).context("renaming the records file"));
+        .and_then(|b| {
+            std::fs::rename(&tmp, records).context("renaming the records file")?;
+            // The rename is durable only once its folder is synced: the records file is the
+            // users' only copy of their secrets, and the snapshot is logged next.
+            sync_parent(records)?;
+            Ok(b)
+        });
     if r.is_err() {
         let _ = std::fs::remove_file(&tmp);
         let _ = std::fs::remove_dir_all(with_suffix(tree_dir, ".staging"));
@@ -687,9 +693,18 @@ fn build_inner(
         let _ = std::fs::remove_file(f);
     }
     std::fs::rename(staging.join("db"), tree_dir)?;
+    sync_parent(tree_dir)?;
     std::fs::remove_dir_all(&staging)?;
     phases.push(("upper tiles, ingest into RocksDB", t.elapsed()));
     Ok(Built { meta, root, sums: root_sums, phases })
+}
+
+/// Syncs the folder holding `path`, so that a rename into it survives a power loss.
+fn sync_parent(path: &Path) -> Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("syncing the folder {}", dir.display()))
 }
 
 fn bar(on: bool, len: Option<u64>, what: &str) -> indicatif::ProgressBar {

@@ -91,7 +91,10 @@ pub async fn serve_with(
         let _ = rx.wait_for(|s| *s).await;
     };
     let (metrics, public_http, internal_http) = crate::metrics::Metrics::new(engine.metrics());
-    let witnessing_task = witnessing.as_ref().map(|w| tokio::spawn(w.clone().run(engine.clone(), stop_rx.clone())));
+    let witnessing_task = witnessing.as_ref().map(|w| {
+        w.start(&engine);
+        tokio::spawn(w.clone().run(engine.clone(), stop_rx.clone()))
+    });
     let site = Arc::new(crate::http::public::Site {
         trees: crate::http::public::Trees::new(Some(reserves_dir)),
         web: Some(crate::http::public::Web { dir: web_dir, log_vkey }),

@@ -196,11 +196,7 @@ pub(crate) struct Remote {
 
 impl Remote {
     pub(crate) fn new(base_url: &str) -> Remote {
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(std::time::Duration::from_secs(60)))
-            .build()
-            .into();
+        let agent = crate::client::agent(std::time::Duration::from_secs(60));
         Remote { base: base_url.trim_end_matches('/').to_string(), agent }
     }
 

@@ -197,35 +197,37 @@ impl Witness {
 
     /// Every evidence record, oldest first.
     pub fn evidence(&self) -> Result<Vec<Evidence>> {
-        self.scan(b"E").map(|v| serde_json::from_slice(&v).context("an evidence record")).collect()
+        self.scan(b"E")?.iter().map(|(_, v)| serde_json::from_slice(v).context("an evidence record")).collect()
     }
 
     /// Every checkpoint cosigned for `origin`, oldest first.
     pub fn cosigned(&self, origin: &str) -> Result<Vec<CosignedRecord>> {
         let prefix = cosigned_prefix(origin);
-        let mut out = Vec::new();
-        for item in self.db.iterator(IteratorMode::From(&prefix, Direction::Forward)) {
-            let (k, v) = item?;
-            if !k.starts_with(&prefix) {
-                break;
-            }
-            let rest = &k[prefix.len()..];
-            anyhow::ensure!(rest.len() == 16, "a cosigned record key is corrupt");
-            out.push(CosignedRecord {
-                size: u64::from_be_bytes(rest[..8].try_into()?),
-                timestamp: u64::from_be_bytes(rest[8..].try_into()?),
-                checkpoint: String::from_utf8_lossy(&v).into_owned(),
-            });
-        }
-        Ok(out)
+        self.scan(&prefix)?
+            .into_iter()
+            .map(|(k, v)| {
+                let rest = &k[prefix.len()..];
+                anyhow::ensure!(rest.len() == 16, "a cosigned record key is corrupt");
+                Ok(CosignedRecord {
+                    size: u64::from_be_bytes(rest[..8].try_into()?),
+                    timestamp: u64::from_be_bytes(rest[8..].try_into()?),
+                    checkpoint: String::from_utf8_lossy(&v).into_owned(),
+                })
+            })
+            .collect()
     }
 
-    fn scan<'a>(&'a self, prefix: &'a [u8]) -> impl Iterator<Item = Vec<u8>> + 'a {
-        self.db
-            .iterator(IteratorMode::From(prefix, Direction::Forward))
-            .map_while(Result::ok)
-            .take_while(move |(k, _)| k.starts_with(prefix))
-            .map(|(_, v)| v.to_vec())
+    /// Every (key, value) whose key starts with `prefix`, in key order; a read error is an error.
+    fn scan(&self, prefix: &[u8]) -> Result<Vec<(Box<[u8]>, Box<[u8]>)>> {
+        let mut out = Vec::new();
+        for item in self.db.iterator(IteratorMode::From(prefix, Direction::Forward)) {
+            let (k, v) = item?;
+            if !k.starts_with(prefix) {
+                break;
+            }
+            out.push((k, v));
+        }
+        Ok(out)
     }
 
     /// The logs witnessed and the latest checkpoint cosigned for each.
@@ -287,10 +289,15 @@ async fn add_checkpoint(State(w): State<Arc<Witness>>, body: Bytes) -> Response 
     }
 }
 
-async fn json_or_500<T: serde::Serialize>(r: Result<T>) -> Response {
-    match r {
-        Ok(v) => Json(v).into_response(),
-        Err(e) => refused(AddError::Store(format!("{e:#}"))),
+/// A monitoring read (a RocksDB scan) off the async workers, as JSON.
+async fn read<T: serde::Serialize + Send + 'static>(
+    w: Arc<Witness>,
+    f: impl FnOnce(&Witness) -> Result<T> + Send + 'static,
+) -> Response {
+    match tokio::task::spawn_blocking(move || f(&w)).await {
+        Ok(Ok(v)) => Json(v).into_response(),
+        Ok(Err(e)) => refused(AddError::Store(format!("{e:#}"))),
+        Err(e) => refused(AddError::Store(e.to_string())),
     }
 }
 
@@ -304,14 +311,12 @@ struct OriginQuery {
 pub fn router(w: Arc<Witness>) -> Router {
     Router::new()
         .route("/add-checkpoint", post(add_checkpoint))
-        .route("/v1/logs", get(|State(w): State<Arc<Witness>>| async move { json_or_500(w.logs()).await }))
+        .route("/v1/logs", get(|State(w): State<Arc<Witness>>| read(w, Witness::logs)))
         .route(
             "/v1/cosigned",
-            get(|State(w): State<Arc<Witness>>, Query(q): Query<OriginQuery>| async move {
-                json_or_500(w.cosigned(&q.origin)).await
-            }),
+            get(|State(w): State<Arc<Witness>>, Query(q): Query<OriginQuery>| read(w, move |w| w.cosigned(&q.origin))),
         )
-        .route("/v1/evidence", get(|State(w): State<Arc<Witness>>| async move { json_or_500(w.evidence()).await }))
+        .route("/v1/evidence", get(|State(w): State<Arc<Witness>>| read(w, Witness::evidence)))
         .route("/healthz", get(|| async { "ok\n" }))
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
         .layer(crate::http::timeout())

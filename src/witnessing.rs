@@ -28,7 +28,7 @@ pub struct WitnessConfig {
 
 /// A witness the log sends checkpoints to.
 #[derive(Debug, Clone)]
-pub struct Witness {
+pub struct WitnessEndpoint {
     pub url: String,
     pub key: CosignatureVerifier,
 }
@@ -51,7 +51,7 @@ pub struct Published {
 
 /// Witnessing state shared with the public API.
 pub struct Witnessing {
-    witnesses: Vec<Witness>,
+    witnesses: Vec<WitnessEndpoint>,
     policy: Policy,
     published: RwLock<Option<Arc<Published>>>,
     agent: ureq::Agent,
@@ -67,16 +67,12 @@ enum Outcome {
 }
 
 impl Witnessing {
-    pub fn new(witnesses: Vec<Witness>, quorum: usize) -> Result<Witnessing, String> {
+    pub fn new(witnesses: Vec<WitnessEndpoint>, quorum: usize) -> Result<Witnessing, String> {
         let policy = Policy::new(witnesses.iter().map(|w| w.key.clone()).collect(), quorum)?;
         if policy.witnesses.len() != witnesses.len() {
             return Err("a witness is configured twice".into());
         }
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(WITNESS_TIMEOUT))
-            .build()
-            .into();
+        let agent = crate::client::agent(WITNESS_TIMEOUT);
         Ok(Witnessing { witnesses, policy, published: RwLock::new(None), agent })
     }
 
@@ -84,23 +80,31 @@ impl Witnessing {
         &self.policy
     }
 
-    /// The checkpoint to serve: the newest witnessed one, or the log's latest before any.
-    pub fn published(&self, engine: &Engine) -> Published {
-        if let Some(p) = self.published.read().unwrap_or_else(|p| p.into_inner()).as_ref() {
-            return (**p).clone();
-        }
-        let head = engine.head();
-        Published { size: head.state.size, note: head.checkpoint.clone(), cosignatures: 0 }
+    /// The checkpoint to serve: the newest witnessed one; before any, the log's checkpoint of
+    /// the latest round (without cosignatures). `None` only before [`Witnessing::start`].
+    pub fn published(&self) -> Option<Arc<Published>> {
+        self.published.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    /// Publishes the log's current checkpoint (not yet witnessed) before the public API
+    /// answers, so what it serves never goes back to an older checkpoint.
+    pub fn start(&self, engine: &Engine) {
+        let head = engine.head();
+        self.publish(head.state.size, &head.checkpoint, &[]);
+    }
+
+    /// Replaces the published checkpoint by a better one only: witnessed before unwitnessed,
+    /// then larger, then with more cosignatures. So it never moves backwards.
     fn publish(&self, size: u64, note: &[u8], lines: &[Vec<u8>]) {
+        let rank = |witnessed: bool, size: u64, cosignatures: usize| (witnessed, size, cosignatures);
+        let new = rank(lines.len() >= self.policy.quorum, size, lines.len());
+        let mut slot = self.published.write().unwrap_or_else(|p| p.into_inner());
+        if slot.as_ref().is_some_and(|p| rank(p.cosignatures >= self.policy.quorum, p.size, p.cosignatures) >= new) {
+            return;
+        }
         let mut full = note.to_vec();
         for l in lines {
             full.extend_from_slice(l);
-        }
-        let mut slot = self.published.write().unwrap_or_else(|p| p.into_inner());
-        if slot.as_ref().is_some_and(|p| p.size > size || (p.size == size && p.cosignatures >= lines.len())) {
-            return;
         }
         *slot = Some(Arc::new(Published { size, note: full, cosignatures: lines.len() }));
     }
@@ -180,6 +184,8 @@ impl Witnessing {
             }
             let (note, size) = (Arc::new(head.checkpoint.clone()), head.state.size);
             drop(head);
+            // Until a checkpoint is witnessed, the public API follows the log unwitnessed.
+            self.publish(size, &note, &[]);
             let mut set = tokio::task::JoinSet::new();
             for (i, k) in known.iter().enumerate() {
                 let (me, engine, note, k) = (self.clone(), engine.clone(), note.clone(), *k);

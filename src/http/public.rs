@@ -46,14 +46,15 @@ pub struct Site {
 impl Site {
     /// The checkpoint every view is stated against: the newest one the witness policy accepts,
     /// or without witnesses the log's latest. Proofs and tiles reach up to the latest anyway.
-    pub fn published(&self, engine: &Engine) -> crate::witnessing::Published {
-        match &self.witnessing {
-            Some(w) => w.published(engine),
-            None => {
-                let head = engine.head();
-                crate::witnessing::Published { size: head.state.size, note: head.checkpoint.clone(), cosignatures: 0 }
-            }
-        }
+    pub fn published(&self, engine: &Engine) -> Arc<crate::witnessing::Published> {
+        self.witnessing.as_ref().and_then(|w| w.published()).unwrap_or_else(|| {
+            let head = engine.head();
+            Arc::new(crate::witnessing::Published {
+                size: head.state.size,
+                note: head.checkpoint.clone(),
+                cosignatures: 0,
+            })
+        })
     }
 }
 
@@ -166,7 +167,10 @@ async fn checkpoint(
     if published.note.is_empty() {
         return Err(Problem::not_found("the log has no checkpoint yet"));
     }
-    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")], published.note)
+    Ok((
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")],
+        published.note.clone(),
+    )
         .into_response())
 }
 
@@ -578,7 +582,7 @@ async fn incident(
 fn incident_view(
     engine: &Engine,
     id: String,
-    published: crate::witnessing::Published,
+    published: Arc<crate::witnessing::Published>,
 ) -> Result<IncidentView, Problem> {
     let head = engine.head();
     let size = published.size;

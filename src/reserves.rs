@@ -423,14 +423,13 @@ pub fn build(
         bail!("{} already exists: a snapshot's tree is written once", tree_dir.display());
     }
     let tmp = with_suffix(records, ".partial");
-    let r = build_inner(snapshot, assets, snapshot_secret, balances, tree_dir, progress, &tmp)
-        .and_then(|b| {
-            std::fs::rename(&tmp, records).context("renaming the records file")?;
-            // The rename is durable only once its folder is synced: the records file is the
-            // users' only copy of their secrets, and the snapshot is logged next.
-            sync_parent(records)?;
-            Ok(b)
-        });
+    let r = build_inner(snapshot, assets, snapshot_secret, balances, tree_dir, progress, &tmp).and_then(|b| {
+        std::fs::rename(&tmp, records).context("renaming the records file")?;
+        // The rename is durable only once its folder is synced: the records file is the
+        // users' only copy of their secrets, and the snapshot is logged next.
+        sync_parent(records)?;
+        Ok(b)
+    });
     if r.is_err() {
         let _ = std::fs::remove_file(&tmp);
         let _ = std::fs::remove_dir_all(with_suffix(tree_dir, ".staging"));
@@ -702,9 +701,7 @@ fn build_inner(
 /// Syncs the folder holding `path`, so that a rename into it survives a power loss.
 fn sync_parent(path: &Path) -> Result<()> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .with_context(|| format!("syncing the folder {}", dir.display()))
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).with_context(|| format!("syncing the folder {}", dir.display()))
 }
 
 fn bar(on: bool, len: Option<u64>, what: &str) -> indicatif::ProgressBar {

@@ -154,11 +154,14 @@ fn a_lying_server_is_caught_by_the_page() {
     let set = |f: Tamper| *tamper.lock().unwrap() = f;
     let cases: Vec<(&str, Tamper, &str)> = vec![
         (
-            "checkpoint signature",
+            "the log's checkpoint signature",
             Box::new(|p, b| {
                 if p == "/checkpoint" {
-                    let last = b.iter().rposition(|&c| c == b' ').unwrap() + 10;
-                    b[last] = if b[last] == b'A' { b'B' } else { b'A' };
+                    // The first signature line is the log's own: `— <origin> <base64>`.
+                    let line = b.windows(5).position(|w| w == "\n\n—".as_bytes()).unwrap() + 2;
+                    let sig = line + b[line..].iter().skip(4).position(|&c| c == b' ').unwrap() + 5;
+                    let at = sig + 10;
+                    b[at] = if b[at] == b'A' { b'B' } else { b'A' };
                 }
             }),
             "Could not verify the checkpoint",

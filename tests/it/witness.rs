@@ -202,6 +202,15 @@ fn a_witness_follows_one_history_and_keeps_evidence_of_forks_and_rollbacks() {
     assert_eq!(statuses.iter().filter(|&&s| s == 409).count(), 7, "{statuses:?}");
 }
 
+/// Polls `done` until it holds (30 s at most).
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting: {what}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 fn served(server: &Server) -> Vec<u8> {
     let (status, note) = request("GET", &format!("{}/checkpoint", server.public), "text/plain", vec![]);
     assert_eq!(status, 200);
@@ -285,7 +294,8 @@ fn the_log_collects_cosignatures_and_a_dead_witness_never_stops_appends() {
     let more = server.append("risk", &alarm_lines(4, 6));
     let grown = more.last().unwrap()["seq"].as_u64().unwrap() + 1;
     assert!(grown > size);
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // Witness 1 cosigns the grown log: a round ran since the appends, without reaching quorum.
+    wait_until("witness 1 cosigns the grown log", || w1.get("/v1/logs")[0]["size"].as_u64().unwrap() >= grown);
     let still = verify_witnessed(&served(&server), &server.keys.log.verifier(), &both).unwrap();
     assert!(still.signed.checkpoint.size < grown, "a checkpoint without w2's cosignature was served as witnessed");
     assert_eq!(served(&server), before);
@@ -304,15 +314,17 @@ fn the_log_collects_cosignatures_and_a_dead_witness_never_stops_appends() {
     let fork = Server::start_in(fork_dir, &extra);
     let fork_size = fork.append("risk", &alarm_lines(100, 40)).last().unwrap()["seq"].as_u64().unwrap() + 1;
     assert!(fork_size > grown, "the fork is longer, so the witnesses get a consistency proof");
-    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let inconsistent = |e: &serde_json::Value| e["reason"] == "inconsistent";
+    wait_until("witness 1 keeps the fork's request", || {
+        w1.get("/v1/evidence").as_array().unwrap().iter().any(inconsistent)
+    });
     match verify_witnessed(&served(&fork), &fork.keys.log.verifier(), &both) {
         Err(checkpoint::CheckpointError::NotWitnessed { have: 0, .. }) => {}
         other => panic!("the fork was witnessed: {other:?}"),
     }
     let evidence = w1.get("/v1/evidence");
-    let e = evidence.as_array().unwrap().last().expect("the witness kept the fork's request");
-    assert_eq!(e["reason"], "inconsistent", "{e:#}");
-    assert_eq!(e["status"], 422);
+    let e = evidence.as_array().unwrap().iter().find(|e| inconsistent(e)).unwrap();
+    assert_eq!(e["status"], 422, "{e:#}");
     // The evidence is two log-signed checkpoints that are not one history: the refused one and
     // the one the witness had cosigned.
     let refused = AddCheckpoint::parse(e["request"].as_str().unwrap().as_bytes()).unwrap();

@@ -23,6 +23,8 @@ pub enum CheckpointError {
     NotSigned(String),
     #[error("checkpoint signature by {0} is invalid")]
     BadSignature(String),
+    #[error("the witness policy lists the log's own key {0}: a log cannot witness itself")]
+    SelfWitness(String),
     #[error("checkpoint is not witnessed: {have} of the {need} cosignatures the policy requires (missing: {})", missing.join(", "))]
     NotWitnessed { have: usize, need: usize, missing: Vec<String> },
 }
@@ -102,6 +104,16 @@ impl signed_note::Signer for CosignatureSigner<'_> {
     }
 }
 
+/// The timestamp of a `cosignature/v1` signature (72 bytes: u64be timestamp ‖ Ed25519
+/// signature); `None` for any other length or a timestamp above 2^63 − 1.
+pub fn cosignature_timestamp(sig: &[u8]) -> Option<u64> {
+    if sig.len() != 72 {
+        return None;
+    }
+    let ts = u64::from_be_bytes(sig[..8].try_into().ok()?);
+    (ts <= i64::MAX as u64).then_some(ts)
+}
+
 /// Verifies `tlog-cosignature/v1` lines of one Ed25519 key.
 #[derive(Clone)]
 pub struct CosignatureVerifier {
@@ -149,15 +161,9 @@ impl signed_note::Verifier for CosignatureVerifier {
         self.id()
     }
     fn verify(&self, msg: &[u8], sig: &[u8]) -> bool {
-        if sig.len() != 72 {
+        let Some(ts) = cosignature_timestamp(sig) else {
             return false;
-        }
-        let mut ts = [0u8; 8];
-        ts.copy_from_slice(&sig[..8]);
-        let ts = u64::from_be_bytes(ts);
-        if ts > i64::MAX as u64 {
-            return false;
-        }
+        };
         let Ok(s) = ed25519_dalek::Signature::from_slice(&sig[8..]) else {
             return false;
         };
@@ -209,10 +215,6 @@ pub fn verify(note_bytes: &[u8], log_key: &VerifierKey) -> Result<SignedCheckpoi
     if !verified.iter().any(|s| s.id() == log_key.key_ref.id) {
         return Err(CheckpointError::NotSigned(log_key.key_ref.to_string()));
     }
-    let timestamp = verified.iter().find(|s| s.id() == cosig_id).map(|s| {
-        let mut ts = [0u8; 8];
-        ts.copy_from_slice(&s.signature()[..8]);
-        u64::from_be_bytes(ts)
-    });
+    let timestamp = verified.iter().find(|s| s.id() == cosig_id).and_then(|s| cosignature_timestamp(s.signature()));
     Ok(SignedCheckpoint { checkpoint, timestamp, note: note_bytes.to_vec() })
 }

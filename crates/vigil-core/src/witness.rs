@@ -12,7 +12,7 @@
 use crate::checkpoint::{self, Checkpoint, CheckpointError, CosignatureSigner, CosignatureVerifier, SignedCheckpoint};
 use crate::hash::Digest;
 use crate::keys::{SignerKey, VerifierKey};
-use crate::merkle::ConsistencyProof;
+use crate::merkle::{ConsistencyProof, ProofError, EMPTY_ROOT};
 use base64::prelude::{Engine, BASE64_STANDARD};
 use signed_note::{Note, VerifierList};
 
@@ -157,26 +157,14 @@ impl AddCheckpoint {
         if self.old_size != latest_size {
             return Err(WitnessError::Conflict { old: self.old_size, latest: latest_size });
         }
-        let Some(latest) = latest.filter(|l| l.size > 0) else {
-            return if self.proof.is_empty() {
-                Ok(())
-            } else {
-                Err(WitnessError::BadProof { old: 0, new: cp.size, why: "the proof from size 0 must be empty".into() })
-            };
-        };
-        if self.old_size == cp.size {
-            if !self.proof.is_empty() {
-                return Err(WitnessError::BadProof {
-                    old: self.old_size,
-                    new: cp.size,
-                    why: "the proof between equal sizes must be empty".into(),
-                });
-            }
-            return if cp.root == latest.root { Ok(()) } else { Err(WitnessError::Fork { size: cp.size }) };
-        }
+        // From size 0 the proof must be empty; between equal sizes too, and the roots equal.
+        let latest_root = latest.filter(|l| l.size > 0).map_or(EMPTY_ROOT, |l| l.root);
         ConsistencyProof { old_size: self.old_size, new_size: cp.size, hashes: self.proof.clone() }
-            .verify(&latest.root, &cp.root)
-            .map_err(|e| WitnessError::BadProof { old: self.old_size, new: cp.size, why: e.to_string() })
+            .verify(&latest_root, &cp.root)
+            .map_err(|e| match e {
+                ProofError::DifferentRoots => WitnessError::Fork { size: cp.size },
+                e => WitnessError::BadProof { old: self.old_size, new: cp.size, why: e.to_string() },
+            })
     }
 }
 
@@ -185,12 +173,11 @@ impl AddCheckpoint {
 /// `add-checkpoint` answers.
 pub fn cosign(note: &[u8], witness: &SignerKey, timestamp: u64) -> Result<Vec<u8>, CheckpointError> {
     let text = Note::from_bytes(note).map_err(|e| CheckpointError::Note(e.to_string()))?.text().to_vec();
-    let mut note = Note::new(&text, &[]).map_err(|e| CheckpointError::Note(e.to_string()))?;
     let signer = CosignatureSigner { name: witness.name(), key: &witness.key, timestamp };
-    note.add_sigs(&[&signer]).map_err(|e| CheckpointError::Note(e.to_string()))?;
-    let bytes = note.to_bytes();
-    // The note is `text`, an empty line, then exactly one signature line.
-    Ok(bytes[text.len() + 1..].to_vec())
+    let sig = signed_note::Signer::sign(&signer, &text).map_err(|e| CheckpointError::Note(e.to_string()))?;
+    let line = signed_note::Signature::new(witness.name().into(), signed_note::Signer::key_id(&signer), sig)
+        .map_err(|e| CheckpointError::Note(e.to_string()))?;
+    Ok(line.to_bytes())
 }
 
 /// The signature lines of `response` (an `add-checkpoint` answer) that are valid cosignatures by
@@ -283,6 +270,9 @@ pub fn verify_witnessed(
     policy: &Policy,
 ) -> Result<Witnessed, CheckpointError> {
     let signed = checkpoint::verify(note_bytes, log_key)?;
+    if policy.witnesses.iter().any(|w| w.name == log_key.name() && w.key == log_key.key) {
+        return Err(CheckpointError::SelfWitness(log_key.key_ref.to_string()));
+    }
     if policy.is_none() {
         return Ok(Witnessed { signed, cosigned: vec![] });
     }
@@ -302,11 +292,10 @@ pub fn verify_witnessed(
     let mut missing = Vec::new();
     for w in &policy.witnesses {
         match verified.iter().find(|s| s.name() == w.name && s.id() == w.id()) {
-            Some(s) => {
-                let mut ts = [0u8; 8];
-                ts.copy_from_slice(&s.signature()[..8]);
-                cosigned.push(Cosigned { witness: w.name.clone(), timestamp: u64::from_be_bytes(ts) });
-            }
+            Some(s) => match checkpoint::cosignature_timestamp(s.signature()) {
+                Some(timestamp) => cosigned.push(Cosigned { witness: w.name.clone(), timestamp }),
+                None => missing.push(w.name.clone()),
+            },
             None => missing.push(w.name.clone()),
         }
     }
@@ -341,8 +330,9 @@ mod tests {
 
     /// Runs the witness's checks and, when they pass, returns the new latest.
     fn witness(req: &AddCheckpoint, trusted: &VerifierKey, latest: Option<Latest>) -> Result<Latest, WitnessError> {
-        if req.origin()? != trusted.name() {
-            return Err(WitnessError::UnknownOrigin(req.origin()?));
+        let origin = req.origin()?;
+        if origin != trusted.name() {
+            return Err(WitnessError::UnknownOrigin(origin));
         }
         let signed = req.verify_signature(trusted)?;
         req.check_against(&signed.checkpoint, latest)?;
@@ -381,12 +371,11 @@ mod tests {
     fn a_witness_follows_one_history_and_refuses_forks_and_rollbacks() {
         let log_key = key("log.example/a", 1);
         let trusted = log_key.verifier();
-        let (t5, m5, cp5) = log(5, 0);
+        let (_, _, cp5) = log(5, 0);
         let (t9, m9, cp9) = log(9, 0);
         let (_, _, fork5) = log(5, 1);
         let (_, _, fork9) = log(9, 1);
         let proof = |tree: &TileTree, m: &MemoryTiles, a, b| tree.consistency_proof(a, b, m).unwrap().hashes;
-        let _ = (&t5, &m5);
 
         // First contact: old 0, no proof.
         let l5 = witness(&request(0, vec![], &cp5, &log_key), &trusted, None).unwrap();
@@ -448,6 +437,9 @@ mod tests {
             Err(CheckpointError::BadSignature(_))
         ));
         assert!(Policy::new(vec![v(&w1), v(&w1)], 2).is_err(), "duplicates count once");
+        // The log's own cosignature line (type 0x04, same key) is no witness.
+        let own = Policy::new(vec![v(&log_key)], 1).unwrap();
+        assert!(matches!(verify_witnessed(&note, &log_key.verifier(), &own), Err(CheckpointError::SelfWitness(_))));
         assert!(Policy::new(vec![v(&w1)], 0).is_err());
     }
 
@@ -478,6 +470,31 @@ mod tests {
         fn parsing_never_panics(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400)) {
             if let Ok(r) = AddCheckpoint::parse(&body) {
                 let _ = r.origin();
+            }
+        }
+
+        /// Random bytes rarely start with `old `: a valid request with bytes flipped, cut or
+        /// inserted reaches the proof lines and the checkpoint's parsing and checks.
+        #[test]
+        fn checking_a_damaged_request_never_panics(
+            at in 0usize..600,
+            byte in proptest::prelude::any::<u8>(),
+            how in 0u8..3,
+        ) {
+            let log_key = key("log.example/a", 1);
+            let (t9, m9, cp9) = log(9, 0);
+            let (_, _, cp5) = log(5, 0);
+            let mut body = request(5, t9.consistency_proof(5, 9, &m9).unwrap().hashes, &cp9, &log_key).to_bytes();
+            let at = at % body.len();
+            match how {
+                0 => body[at] ^= byte | 1,
+                1 => body.truncate(at),
+                _ => body.insert(at, byte),
+            }
+            if let Ok(req) = AddCheckpoint::parse(&body) {
+                if let Ok(signed) = req.verify_signature(&log_key.verifier()) {
+                    let _ = req.check_against(&signed.checkpoint, Some(Latest { size: 5, root: cp5.root }));
+                }
             }
         }
     }

@@ -93,7 +93,7 @@ pub fn call(req: &Value) -> Result<Value, String> {
                 Some(_) => return Err("witnesses must be an array of cosigner keys".into()),
             };
             let quorum = match req.get("quorum").and_then(Value::as_u64) {
-                Some(q) => q as usize,
+                Some(q) => usize::try_from(q).map_err(|_| "quorum is too large".to_string())?,
                 None => witnesses.len(),
             };
             let policy = Policy::new(witnesses, quorum)?;

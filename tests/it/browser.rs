@@ -2,14 +2,10 @@
 //! on loopback — directly, and through a proxy that tampers with what the server says. The
 //! page must show every fact verified, and every lie as a failure.
 
-use crate::support::{note_size, vigil_bin, wait_checkpoint_size, RunningDemo};
+use crate::support::{free_port, note_size, wait_checkpoint_size, RunningDemo};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -241,13 +237,7 @@ fn a_lying_server_is_caught_by_the_page() {
     let events = demo.dir.path().join("events.jsonl");
     std::fs::write(&events, "{\"kind\":\"alarm\",\"rule\":\"r\",\"severity\":\"low\",\"summary\":\"later\"}\n")
         .unwrap();
-    let st = Command::new(vigil_bin())
-        .args(["append", "--url", &demo.internal, "--key"])
-        .arg(repo().join("keys-example/risk.key"))
-        .arg(&events)
-        .output()
-        .unwrap();
-    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    demo.append_alarm(&events);
     // The witnesses cosign the grown log in their next round.
     let grown = note_size(&wait_checkpoint_size(&demo.public, note_size(&old) + 1));
     let profile = tempfile::tempdir().unwrap();
@@ -267,13 +257,7 @@ fn a_lying_server_is_caught_by_the_page() {
     // the first log's, it is refused.
     let other = self::demo();
     // As many entries as the first log now has (one alarm was appended to it above).
-    let st = Command::new(vigil_bin())
-        .args(["append", "--url", &other.internal, "--key"])
-        .arg(repo().join("keys-example/risk.key"))
-        .arg(&events)
-        .output()
-        .unwrap();
-    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    other.append_alarm(&events);
     let forked = wait_checkpoint_size(&other.public, grown);
     set(Box::new(|_, _| {}));
     let profile = tempfile::tempdir().unwrap();

@@ -232,20 +232,9 @@ fn export_bundles_verify_and_their_defects_are_caught() {
         Command::new(vigil_bin()).args(["export", "--data-dir"]).arg(&data).arg("--out").arg(&bundle).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let good = std::fs::read(&bundle).unwrap();
-    let verify = |bytes: &[u8]| {
-        let p = dir.path().join("case.bundle");
-        std::fs::write(&p, bytes).unwrap();
-        let out = Command::new(vigil_bin())
-            .args(["verify", "--bundle"])
-            .arg(&p)
-            .arg("--log-key")
-            .arg(&vkey)
-            .output()
-            .unwrap();
-        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
-    };
+    let verify = |bytes: &[u8]| verify_bundle(&dir.path().join("case.bundle"), bytes, &vkey);
     let (code, text) = verify(&good);
-    assert_eq!(code, Some(0), "{text}");
+    assert_eq!(code, 0, "{text}");
     assert!(text.contains("verified 10 entries"), "{text}");
 
     // Where the entries start, and each entry's offset in the file.
@@ -284,7 +273,7 @@ fn export_bundles_verify_and_their_defects_are_caught() {
     ];
     for (case, bytes, want) in cases {
         let (code, text) = verify(&bytes);
-        assert_eq!(code, Some(1), "{case}: {text}");
+        assert_eq!(code, 1, "{case}: {text}");
         assert!(text.contains(want), "{case}: wanted {want:?} in {text}");
     }
 }
@@ -373,20 +362,11 @@ fn verify_catches_entries_no_key_may_append() {
                 (k, e)
             })
             .collect();
-        let p = dir.path().join("case.bundle");
-        std::fs::write(&p, hand_made_bundle(&keys.log, &events)).unwrap();
-        let out = Command::new(vigil_bin())
-            .args(["verify", "--bundle"])
-            .arg(&p)
-            .arg("--log-key")
-            .arg(&vkey)
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+        let (code, text) = verify_bundle(&dir.path().join("case.bundle"), &hand_made_bundle(&keys.log, &events), &vkey);
         if want.is_empty() {
-            assert_eq!(out.status.code(), Some(0), "{case}: {text}");
+            assert_eq!(code, 0, "{case}: {text}");
         } else {
-            assert_eq!(out.status.code(), Some(1), "{case}: {text}");
+            assert_eq!(code, 1, "{case}: {text}");
             assert!(text.contains(want), "{case}: wanted {want:?} in {text}");
         }
     }
@@ -428,4 +408,11 @@ fn verify_data_dir_with_state_is_incremental_and_catches_rollback_and_fork() {
     let (code, out) = verify(&other.data_dir());
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("does not extend the 11 entries"), "{out}");
+}
+
+/// `vigil verify --bundle` of `bytes` (written to `path`): the exit code, stdout and stderr.
+fn verify_bundle(path: &std::path::Path, bytes: &[u8], vkey: &std::path::Path) -> (i32, String) {
+    std::fs::write(path, bytes).unwrap();
+    let (code, out, err) = vigil(&["verify", "--bundle", path.to_str().unwrap(), "--log-key", vkey.to_str().unwrap()]);
+    (code, out + &err)
 }

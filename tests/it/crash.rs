@@ -178,10 +178,6 @@ fn sigkill_of_vigil_serve_under_concurrent_appenders_loses_nothing_acknowledged(
     assert!(acked.len() > kills * 5, "only {} events were acknowledged in {kills} rounds", acked.len());
 }
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
-}
-
 /// Checks a killed server's folder; returns the recovered log's checkpoint (size, root).
 fn check_after_crash(
     dir: &std::path::Path,

@@ -8,10 +8,6 @@ use vigil_core::checkpoint;
 use vigil_core::hash::Digest;
 use vigil_core::merkle::InclusionProof;
 
-pub(crate) fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 fn http(method: &str, url: &str) -> (u16, String) {
     let (status, body) = request(method, url, "application/json", b"{}".to_vec());
     (status, String::from_utf8_lossy(&body).into_owned())
@@ -177,10 +173,6 @@ fn oversized(base: &str) -> (u16, String) {
     let text = String::from_utf8_lossy(&buf).into_owned();
     let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
     (status, text.split("\r\n\r\n").nth(1).unwrap_or("").to_string())
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
 }
 
 #[test]
@@ -562,12 +554,6 @@ fn verify_with_state_is_incremental_and_catches_rollback_and_fork() {
 }
 
 /// `vigil` run with `args`: exit code, stdout, stderr.
-fn vigil(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(vigil_bin()).args(args).output().unwrap();
-    let s = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-    (out.status.code().unwrap_or(-1), s(&out.stdout), s(&out.stderr))
-}
-
 /// Proof of reserves end to end with the real binary: the demo serving its log; a user checks
 /// their balance with `vigil reserves verify` (and is refused with a wrong secret, a tampered
 /// proof, an unpinned log key); an operator signs attestations with `vigil sign` and publishes a
@@ -683,6 +669,5 @@ fn reserves_build_and_verify_against_a_running_server() {
 }
 
 fn checkpoint_size(public: &str) -> u64 {
-    let (_, body) = http("GET", &format!("{public}/checkpoint"));
-    body.lines().nth(1).unwrap().parse().unwrap()
+    note_size(&http("GET", &format!("{public}/checkpoint")).1)
 }

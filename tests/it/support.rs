@@ -138,6 +138,23 @@ pub fn demo_no_serve(data: &Path) -> std::process::Output {
         .unwrap()
 }
 
+/// A free loopback port (bound and released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Unix time in milliseconds, for events signed now.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
+}
+
+/// Runs the `vigil` binary: exit code, stdout, stderr.
+pub fn vigil(args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(vigil_bin()).args(args).output().unwrap();
+    let s = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.code().unwrap_or(-1), s(&out.stdout), s(&out.stderr))
+}
+
 /// Waits until the public API at `public` serves a checkpoint of at least `size` entries (with
 /// witnesses, the served checkpoint follows the log once they have cosigned); returns it.
 pub fn wait_checkpoint_size(public: &str, size: u64) -> String {
@@ -170,8 +187,7 @@ impl RunningDemo {
     pub fn start() -> RunningDemo {
         use std::io::BufRead;
         let dir = tempfile::tempdir().unwrap();
-        let port = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let (pp, ip) = (port(), port());
+        let (pp, ip) = (free_port(), free_port());
         let mut child = std::process::Command::new(vigil_bin())
             .args(["demo", "--every-ms", "3600000", "--data-dir"])
             .arg(dir.path().join("d"))
@@ -194,6 +210,15 @@ impl RunningDemo {
 
     pub fn data(&self) -> std::path::PathBuf {
         self.dir.path().join("d")
+    }
+
+    /// `vigil append` of the events in `file` with the risk service's key; they must be
+    /// acknowledged.
+    pub fn append_alarm(&self, file: &Path) {
+        let key = Self::keys().join("risk.key");
+        let (code, _, err) =
+            vigil(&["append", "--url", &self.internal, "--key", key.to_str().unwrap(), file.to_str().unwrap()]);
+        assert_eq!(code, 0, "{err}");
     }
 
     /// The record secret on line `n` of the latest demo snapshot's records file.

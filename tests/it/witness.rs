@@ -2,7 +2,7 @@
 //! serve` collecting cosignatures; forks, rollbacks and bad requests refused with the spec's
 //! statuses and evidence kept; a dead witness never stops appends.
 
-use crate::serve::{free_port, request, Server};
+use crate::serve::{request, Server};
 use crate::support::*;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -22,6 +22,7 @@ fn main() {
         .arg("--keys")
         .arg(repo.join("keys-example"))
         .args(["--public", &format!("127.0.0.1:{pp}"), "--internal", &format!("127.0.0.1:{ip}")])
+        .args(["--witnesses", "127.0.0.1:0,127.0.0.1:0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

@@ -6,6 +6,7 @@ set -euo pipefail
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 need_pkgs=()
 installed libclang-dev || need_pkgs+=(libclang-dev)   # bindgen, for rocksdb
+installed g++ || need_pkgs+=(g++)                     # RocksDB's C++
 installed procps || need_pkgs+=(procps)               # kill(1), used by the end-to-end tests
 if [ "${VIGIL_SETUP_BROWSER:-0}" = 1 ]; then
   installed chromium || need_pkgs+=(chromium)         # the web page's tests run in it

@@ -495,7 +495,16 @@ pub fn keep_growing(
     let mut n = 0u64;
     // Random, so a restarted demo never reuses an earlier run's idempotency keys.
     let tag: u64 = rng.gen();
-    while !stop.load(Ordering::SeqCst) {
+    loop {
+        // The first append comes one interval after the story, not at once: a watcher (or a
+        // test) sees the story's checkpoint settle first.
+        let until = Instant::now() + every;
+        while Instant::now() < until && !stop.load(Ordering::SeqCst) {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
         let now = clock.now_ms();
         let id = format!("w-live-{tag}-{n}");
         let amount = (rng.gen_range(1..300u64) * 1_000_000).to_string();
@@ -515,10 +524,6 @@ pub fn keep_growing(
             sink.append(&[sign_event(keys.get("treasury")?, ev, &format!("safu-live-{tag}-{n}"), now)?])?;
         }
         n += 1;
-        let until = Instant::now() + every;
-        while Instant::now() < until && !stop.load(Ordering::SeqCst) {
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
     }
     Ok(n)
 }

@@ -225,7 +225,12 @@ impl Engine {
     /// Opens a data dir, recovers and checks its tail against the last signed checkpoint,
     /// and starts the sequencer.
     pub fn open(path: &Path, config: EngineConfig) -> Result<Engine, OpenError> {
-        let store = Store::open(path)?;
+        Self::open_store(Store::open(path)?, config)
+    }
+
+    /// [`Engine::open`] on a store already opened (the fault-injection tests pass one with a
+    /// fault injected).
+    pub fn open_store(store: Store, config: EngineConfig) -> Result<Engine, OpenError> {
         let head = recover(&store, &config.log_key)?;
         let mut idem_filter = IdemFilter::new(2 * head.state.size as usize);
         for key in store.idempotency_keys() {

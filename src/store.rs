@@ -23,6 +23,10 @@
 //! [`OPENINGS_PER_RECORD`] entries with openings. A record's key ends with the last sequence
 //! number it holds, so a forward seek to `seq` lands on the record that would hold it.
 //!
+//! **Faults.** [`Store::inject`] makes a chosen write or sync fail on purpose, before or after
+//! it reaches the disk: the fault-injection tests (`tests/it/faults.rs`) drive the engine into
+//! every such failure and re-check the stored log. A store opened normally has none.
+//!
 //! **Format version.** `meta/format_version` holds [`STORE_FORMAT_VERSION`]; a store written by
 //! another version refuses to open.
 
@@ -61,6 +65,49 @@ pub enum StoreError {
     Version { path: PathBuf, found: String },
     #[error("data dir is corrupt: {0}")]
     Corrupt(String),
+    #[error("injected fault: {0}")]
+    Injected(Fault),
+}
+
+/// A storage failure caused on purpose (see [`Store::inject`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The write fails; nothing of its batch reaches RocksDB.
+    WriteFails,
+    /// The batch is written whole, then the write reports failure.
+    WriteFailsAfterPersisting,
+    /// The WAL sync fails; nothing is synced.
+    SyncFails,
+    /// The WAL is synced, then the sync reports failure.
+    SyncFailsAfterPersisting,
+}
+
+impl std::fmt::Display for Fault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Fault::WriteFails => "the write failed",
+            Fault::WriteFailsAfterPersisting => "the write failed after persisting its batch",
+            Fault::SyncFails => "the sync failed",
+            Fault::SyncFailsAfterPersisting => "the sync failed after syncing",
+        })
+    }
+}
+
+/// An injected fault: the `at`-th write (or sync, by the fault's kind) from the injection on,
+/// and every later one, fails (a disk that broke stays broken).
+#[derive(Debug)]
+struct Injection {
+    fault: Fault,
+    at: u64,
+    calls: std::sync::atomic::AtomicU64,
+}
+
+impl Injection {
+    /// Counts a call of the fault's operation; whether it fails, and whether before or after.
+    fn hit(&self) -> Option<Fault> {
+        let n = self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        (n >= self.at).then_some(self.fault)
+    }
 }
 
 /// The log's head as of the last commit.
@@ -125,6 +172,7 @@ pub struct Store {
     path: PathBuf,
     /// Expanded full tiles (immutable, so safe to cache).
     tile_cache: Mutex<lru::LruCache<(u8, u64), Arc<TileNodes>>>,
+    injection: Option<Injection>,
 }
 
 /// Per-family tuning. The idempotency family is probed for every append, almost always for a
@@ -207,6 +255,7 @@ impl Store {
             db,
             path: path.to_path_buf(),
             tile_cache: Mutex::new(lru::LruCache::new(NonZeroUsize::new(4096).expect("non-zero"))),
+            injection: None,
         };
         let meta = store.cf(CF_META);
         match store.db.get_cf(meta, META_VERSION).map_err(rocks)? {
@@ -230,6 +279,24 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Fault injection, for tests: from the `at`-th (counting from 1) call of [`Store::write`]
+    /// (for the write faults) or [`Store::sync`] (for the sync faults) on, every call fails
+    /// with [`StoreError::Injected`], before or after doing its work as `fault` says.
+    pub fn inject(mut self, fault: Fault, at: u64) -> Store {
+        self.injection = Some(Injection { fault, at, calls: 0.into() });
+        self
+    }
+
+    /// The injected fault this call of a write (`sync == false`) or sync hits, if any.
+    fn injected(&self, sync: bool) -> Option<Fault> {
+        let i = self.injection.as_ref()?;
+        let is_sync = matches!(i.fault, Fault::SyncFails | Fault::SyncFailsAfterPersisting);
+        if is_sync != sync {
+            return None;
+        }
+        i.hit()
     }
 
     fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
@@ -349,11 +416,20 @@ impl Store {
 
     /// Makes every batch written so far durable (syncs the WAL).
     pub fn sync(&self) -> Result<(), StoreError> {
-        self.db.flush_wal(true).map_err(|e| self.err(e))
+        let fault = self.injected(true);
+        if fault == Some(Fault::SyncFails) {
+            return Err(StoreError::Injected(Fault::SyncFails));
+        }
+        self.db.flush_wal(true).map_err(|e| self.err(e))?;
+        fault.map_or(Ok(()), |f| Err(StoreError::Injected(f)))
     }
 
     /// Writes one group commit atomically, not yet synced.
     pub fn write(&self, batch: &AppendBatch) -> Result<(), StoreError> {
+        let fault = self.injected(false);
+        if fault == Some(Fault::WriteFails) {
+            return Err(StoreError::Injected(Fault::WriteFails));
+        }
         let mut wb = WriteBatch::default();
         let (entries, tiles, idem, kinds, incidents, openings, meta) = (
             self.cf(CF_ENTRIES),
@@ -413,7 +489,7 @@ impl Store {
                 cache.put((t.level, t.index), t.nodes.clone());
             }
         }
-        Ok(())
+        fault.map_or(Ok(()), |f| Err(StoreError::Injected(f)))
     }
 }
 

@@ -4,6 +4,7 @@ mod browser;
 mod cli;
 mod crash;
 mod engine;
+mod faults;
 mod internal;
 mod public;
 mod reserves;

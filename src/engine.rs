@@ -141,10 +141,11 @@ pub struct Head {
 }
 
 struct Shared {
-    store: Store,
+    /// The store readers use. [`Engine::recover`] swaps in a read-only view, then the reopened store.
+    store: RwLock<Arc<Store>>,
     /// The latest *durable* head: published by the syncer after the WAL sync.
     head: RwLock<Arc<Head>>,
-    /// Set after a storage failure: the engine refuses all appends until reopened.
+    /// Set after a storage failure: the engine refuses all appends until [`Engine::recover`].
     failed: Mutex<Option<String>>,
     /// Log size covered by batches written to the store (synced or not).
     written: AtomicU64,
@@ -194,6 +195,7 @@ struct Request {
     reply: Reply,
 }
 
+#[derive(Clone)]
 pub struct EngineConfig {
     pub log_key: SignerKey,
     /// Most events in one group commit.
@@ -217,8 +219,71 @@ pub enum OpenError {
 
 pub struct Engine {
     shared: Arc<Shared>,
+    pipeline: Mutex<Pipeline>,
+    config: EngineConfig,
+}
+
+/// The sequencer, writer and syncer threads over one opened store.
+struct Pipeline {
     tx: Option<mpsc::Sender<Request>>,
     threads: Vec<JoinHandle<()>>,
+}
+
+impl Pipeline {
+    /// Starts the three stages at `head` on `store`.
+    fn start(shared: &Arc<Shared>, store: Arc<Store>, head: Head, config: &EngineConfig) -> Result<Pipeline, OpenError> {
+        let mut idem_filter = IdemFilter::new(2 * head.state.size as usize);
+        for key in store.idempotency_keys() {
+            idem_filter.insert(&key?);
+        }
+        shared.written.store(head.state.size, Ordering::SeqCst);
+        let (tx, rx) = mpsc::channel::<Request>();
+        let (write_tx, write_rx) = mpsc::sync_channel::<Pending>(2);
+        let (sync_tx, sync_rx) = mpsc::sync_channel::<Written>(4);
+        let writer = Writer {
+            shared: shared.clone(),
+            store: store.clone(),
+            tree: head.tree,
+            checkpoint: head.checkpoint,
+            state: head.state,
+            log_key: config.log_key.clone(),
+            clock: config.clock.clone(),
+        };
+        let writer = std::thread::Builder::new()
+            .name("vigil-writer".into())
+            .spawn(move || writer.run(write_rx, sync_tx))
+            .expect("spawn writer thread");
+        let syncer = Syncer { shared: shared.clone(), store: store.clone() };
+        let syncer = std::thread::Builder::new()
+            .name("vigil-syncer".into())
+            .spawn(move || syncer.run(sync_rx))
+            .expect("spawn syncer thread");
+        let seq = Sequencer {
+            shared: shared.clone(),
+            store,
+            state: head.state,
+            registry: head.registry,
+            config: config.clone(),
+            writer: write_tx,
+            inflight: VecDeque::new(),
+            idem_filter,
+        };
+        let thread = std::thread::Builder::new()
+            .name("vigil-sequencer".into())
+            .spawn(move || seq.run(rx))
+            .expect("spawn sequencer thread");
+        Ok(Pipeline { tx: Some(tx), threads: vec![thread, writer, syncer] })
+    }
+
+    /// Closing the channel stops the sequencer after the group in hand; the sequencer's end
+    /// closes the writer's channel, and the writer's end the syncer's: each stage finishes its
+    /// work and answers every caller it holds.
+    fn stop(&mut self) {
+        self.tx.take();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
 }
 
 impl Engine {
@@ -232,58 +297,62 @@ impl Engine {
     /// fault injected).
     pub fn open_store(store: Store, config: EngineConfig) -> Result<Engine, OpenError> {
         let head = recover(&store, &config.log_key)?;
-        let mut idem_filter = IdemFilter::new(2 * head.state.size as usize);
-        for key in store.idempotency_keys() {
-            idem_filter.insert(&key?);
-        }
-        let written = AtomicU64::new(head.state.size);
         let metrics = crate::metrics::EngineMetrics::default();
         metrics.checkpoint_size.set(head.state.size as i64);
+        let store = Arc::new(store);
         let shared = Arc::new(Shared {
-            store,
+            store: RwLock::new(store.clone()),
             head: RwLock::new(Arc::new(head.clone())),
             failed: Mutex::new(None),
-            written,
+            written: AtomicU64::new(head.state.size),
             metrics,
         });
-        let (tx, rx) = mpsc::channel::<Request>();
-        let (write_tx, write_rx) = mpsc::sync_channel::<Pending>(2);
-        let (sync_tx, sync_rx) = mpsc::sync_channel::<Written>(4);
-        let writer = Writer {
-            shared: shared.clone(),
-            tree: head.tree,
-            checkpoint: head.checkpoint,
-            state: head.state,
-            log_key: config.log_key.clone(),
-            clock: config.clock.clone(),
-        };
-        let writer = std::thread::Builder::new()
-            .name("vigil-writer".into())
-            .spawn(move || writer.run(write_rx, sync_tx))
-            .expect("spawn writer thread");
-        let syncer = Syncer { shared: shared.clone() };
-        let syncer = std::thread::Builder::new()
-            .name("vigil-syncer".into())
-            .spawn(move || syncer.run(sync_rx))
-            .expect("spawn syncer thread");
-        let seq = Sequencer {
-            shared: shared.clone(),
-            state: head.state,
-            registry: head.registry,
-            config,
-            writer: write_tx,
-            inflight: VecDeque::new(),
-            idem_filter,
-        };
-        let thread = std::thread::Builder::new()
-            .name("vigil-sequencer".into())
-            .spawn(move || seq.run(rx))
-            .expect("spawn sequencer thread");
-        Ok(Engine { shared, tx: Some(tx), threads: vec![thread, writer, syncer] })
+        let pipeline = Pipeline::start(&shared, store, head, &config)?;
+        Ok(Engine { shared, pipeline: Mutex::new(pipeline), config })
     }
 
-    pub fn store(&self) -> &Store {
-        &self.shared.store
+    /// The storage failure that stopped the engine, if one did.
+    pub fn failure(&self) -> Option<String> {
+        self.shared.failed.lock().expect("failed lock").clone()
+    }
+
+    /// After a storage failure: stops the pipeline (every caller in it has been answered with
+    /// the failure), closes the store and opens it again, which recovers RocksDB's WAL, checks
+    /// the tail against the last signed checkpoint as [`Engine::open`] does, and restarts the
+    /// pipeline at the recovered head. Readers are served from a read-only view meanwhile.
+    /// Returns `Ok(false)` when the engine had not failed, `Ok(true)` once it accepts appends
+    /// again, and the reason while it cannot (the disk still full, say: try again later).
+    /// Entries written but never acknowledged before the failure may be in the recovered log;
+    /// a retry with the same idempotency keys gets their receipts.
+    pub fn recover(&self) -> Result<bool, OpenError> {
+        let mut pipeline = self.pipeline.lock().expect("pipeline lock");
+        if self.failure().is_none() {
+            return Ok(false);
+        }
+        pipeline.stop();
+        let path = self.store().path().to_path_buf();
+        // The writable store must close (releasing RocksDB's lock) before it reopens; readers
+        // move to a read-only view first, and in-flight reads of the old one finish.
+        if let Ok(view) = Store::open_read_only(&path) {
+            let old = std::mem::replace(&mut *self.shared.store.write().expect("store lock"), Arc::new(view));
+            let waiting = std::time::Instant::now();
+            while Arc::strong_count(&old) > 1 && waiting.elapsed() < std::time::Duration::from_secs(5) {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        }
+        let store = Arc::new(Store::open(&path)?);
+        let head = recover(&store, &self.config.log_key)?;
+        *self.shared.store.write().expect("store lock") = store.clone();
+        *self.shared.head.write().expect("head lock") = Arc::new(head.clone());
+        self.shared.metrics.checkpoint_size.set(head.state.size as i64);
+        *pipeline = Pipeline::start(&self.shared, store, head, &self.config)?;
+        *self.shared.failed.lock().expect("failed lock") = None;
+        Ok(true)
+    }
+
+    /// The store, for reads (while [`Engine::recover`] runs, a read-only view of it).
+    pub fn store(&self) -> Arc<Store> {
+        self.shared.store.read().expect("store lock").clone()
     }
 
     /// The engine's counters and histograms (register them to serve them).
@@ -361,7 +430,7 @@ impl Engine {
         let checkpoint = String::from_utf8_lossy(&c.head.checkpoint).into_owned();
         let seqs: Vec<u64> = c.accepted.iter().map(|a| a.seq).collect();
         let proofs =
-            c.head.tree.inclusion_proofs(&seqs, c.head.state.size, &self.shared.store).map_err(AppendError::Storage)?;
+            c.head.tree.inclusion_proofs(&seqs, c.head.state.size, &*self.store()).map_err(AppendError::Storage)?;
         c.accepted
             .iter()
             .zip(proofs)
@@ -389,20 +458,30 @@ impl Engine {
             return Err(AppendError::Empty);
         }
         let (reply, rx) = tokio::sync::oneshot::channel();
-        self.tx.as_ref().ok_or(AppendError::Closed)?.send(Request { subs, reply }).map_err(|_| AppendError::Closed)?;
+        let pipeline = self.pipeline.lock().expect("pipeline lock");
+        let sent = match &pipeline.tx {
+            Some(tx) => tx.send(Request { subs, reply }).is_ok(),
+            None => false,
+        };
+        if !sent {
+            return Err(match self.failure() {
+                Some(e) => AppendError::Storage(stopped(&e)),
+                None => AppendError::Closed,
+            });
+        }
         Ok(rx)
     }
 }
 
 impl Drop for Engine {
     fn drop(&mut self) {
-        // Closing the channel stops the sequencer after the group in hand; the sequencer's end
-        // closes the writer's channel, and the writer's end the syncer's: each stage finishes its work.
-        self.tx.take();
-        for t in self.threads.drain(..) {
-            let _ = t.join();
-        }
+        self.pipeline.get_mut().map(|p| p.stop()).unwrap_or_else(|e| e.into_inner().stop());
     }
+}
+
+/// The refusal of an append while the engine is stopped by a storage failure.
+fn stopped(failure: &str) -> String {
+    format!("the ledger stopped after a storage failure ({failure}); it accepts appends again once recovered")
 }
 
 /// Rebuilds the head from storage and checks that the stored tail matches the last signed
@@ -465,6 +544,7 @@ fn recover(store: &Store, log_key: &SignerKey) -> Result<Head, OpenError> {
 
 struct Sequencer {
     shared: Arc<Shared>,
+    store: Arc<Store>,
     /// The log position including groups handed to the writer but maybe not yet synced
     /// (`root` is not tracked here: the writer owns the tree).
     state: LogState,
@@ -518,6 +598,7 @@ impl IdemFilter {
 /// A failure stops the engine (the on-disk state stays consistent: each batch is atomic).
 struct Writer {
     shared: Arc<Shared>,
+    store: Arc<Store>,
     tree: TileTree,
     /// The latest signed checkpoint note and the root it signs.
     checkpoint: Vec<u8>,
@@ -580,7 +661,7 @@ impl Writer {
                 checkpoint::sign(&cp, &self.log_key, self.clock.now_ms() / 1000).map_err(|e| e.to_string())?;
             let batch =
                 AppendBatch { entries: entries.clone(), tiles, state: self.state, checkpoint: self.checkpoint.clone() };
-            self.shared.store.write(&batch).map_err(|e| e.to_string())?;
+            self.store.write(&batch).map_err(|e| e.to_string())?;
             self.shared.written.store(size, Ordering::SeqCst);
         }
         Ok(Arc::new(Head {
@@ -598,6 +679,7 @@ impl Writer {
 /// group not yet answered and stops the engine.
 struct Syncer {
     shared: Arc<Shared>,
+    store: Arc<Store>,
 }
 
 impl Syncer {
@@ -613,7 +695,7 @@ impl Syncer {
                 Some(e) => Err(e),
                 None if done.iter().any(|w| w.wrote) => {
                     let started = std::time::Instant::now();
-                    let r = self.shared.store.sync().map_err(|e| e.to_string());
+                    let r = self.store.sync().map_err(|e| e.to_string());
                     self.shared.metrics.fsync_seconds.observe(started.elapsed().as_secs_f64());
                     r
                 }
@@ -671,9 +753,7 @@ impl Sequencer {
     fn commit_group(&mut self, group: Vec<Request>) {
         if let Some(e) = self.shared.failed.lock().expect("failed lock").clone() {
             for req in group {
-                let _ = req.reply.send(Err(AppendError::Storage(format!(
-                    "the ledger stopped after a storage failure ({e}); reopen it to recover"
-                ))));
+                let _ = req.reply.send(Err(AppendError::Storage(stopped(&e))));
             }
             return;
         }
@@ -740,7 +820,7 @@ impl Sequencer {
                     // Every key in the store is in the filter: a key it has not seen is new.
                     None if !self.idem_filter.may_contain(&idem) => None,
                     None => {
-                        self.shared.store.idempotency_raw(&idem).map_err(|e| AppendError::Storage(e.to_string()))?
+                        self.store.idempotency_raw(&idem).map_err(|e| AppendError::Storage(e.to_string()))?
                     }
                 },
             };
@@ -751,7 +831,7 @@ impl Sequencer {
                 let bytes: Option<&[u8]> = match in_memory {
                     Some(e) => Some(&e.bytes),
                     None => {
-                        stored = self.shared.store.entry(seq).map_err(|e| AppendError::Storage(e.to_string()))?;
+                        stored = self.store.entry(seq).map_err(|e| AppendError::Storage(e.to_string()))?;
                         stored.as_deref()
                     }
                 };

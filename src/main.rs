@@ -357,6 +357,11 @@ enum ReservesCommand {
 }
 
 fn main() -> ExitCode {
+    // Logs go to stderr; `VIGIL_LOG` takes a tracing filter (default: vigil's info and up,
+    // warnings and errors of its libraries).
+    let filter = tracing_subscriber::EnvFilter::try_from_env("VIGIL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,vigil=info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     let cli = Cli::parse();
     match run(cli.command) {
         Ok(code) => code,

@@ -95,6 +95,7 @@ pub async fn serve_with(
         w.start(&engine);
         tokio::spawn(w.clone().run(engine.clone(), stop_rx.clone()))
     });
+    let recovery_task = tokio::spawn(recover_after_storage_failures(engine.clone(), stop_rx.clone()));
     let site = Arc::new(crate::http::public::Site {
         trees: crate::http::public::Trees::new(Some(reserves_dir)),
         web: Some(crate::http::public::Web { dir: web_dir, log_vkey }),
@@ -109,9 +110,40 @@ pub async fn serve_with(
     if let Some(t) = witnessing_task {
         let _ = t.await;
     }
+    let _ = recovery_task.await;
     // Close the engine off the runtime: its drop joins the sequencer and syncer threads.
     tokio::task::spawn_blocking(move || drop(engine)).await?;
     Ok(())
+}
+
+/// After a storage failure (a full disk, a failed sync) the engine refuses appends; this task
+/// tries [`Engine::recover`] every second, so appends resume once the cause is gone, without a
+/// restart. Reads go on meanwhile.
+async fn recover_after_storage_failures(engine: Arc<Engine>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut reported = None;
+    loop {
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => return,
+            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+        }
+        let Some(failure) = engine.failure() else { continue };
+        let e = engine.clone();
+        match tokio::task::spawn_blocking(move || e.recover()).await {
+            Ok(Ok(true)) => {
+                tracing::warn!("recovered from a storage failure ({failure}): appends resume");
+                reported = None;
+            }
+            Ok(Ok(false)) => {}
+            Ok(Err(err)) => {
+                let err = err.to_string();
+                if reported.as_ref() != Some(&err) {
+                    tracing::error!("cannot recover from a storage failure ({failure}) yet: {err}; retrying every second");
+                    reported = Some(err);
+                }
+            }
+            Err(join) => tracing::error!("storage recovery panicked: {join}"),
+        }
+    }
 }
 
 async fn shutdown_signal() {

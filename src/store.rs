@@ -59,8 +59,8 @@ const META_CHECKPOINT: &[u8] = b"checkpoint";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("data dir {path}: {source}")]
-    Rocks { path: PathBuf, source: rocksdb::Error },
+    #[error("data dir {path}: {cause}")]
+    Rocks { path: PathBuf, cause: rocksdb::Error },
     #[error("data dir {path} has store format version {found}; this build reads version {STORE_FORMAT_VERSION}")]
     Version { path: PathBuf, found: String },
     #[error("data dir is corrupt: {0}")]
@@ -234,7 +234,7 @@ impl Store {
     }
 
     fn open_inner(path: &Path, read_only: bool) -> Result<Store, StoreError> {
-        let rocks = |source| StoreError::Rocks { path: path.to_path_buf(), source };
+        let rocks = |cause| StoreError::Rocks { path: path.to_path_buf(), cause };
         let mut opts = Options::default();
         opts.create_if_missing(!read_only);
         opts.create_missing_column_families(!read_only);
@@ -303,8 +303,8 @@ impl Store {
         self.db.cf_handle(name).expect("column family created at open")
     }
 
-    fn err(&self, source: rocksdb::Error) -> StoreError {
-        StoreError::Rocks { path: self.path.clone(), source }
+    fn err(&self, cause: rocksdb::Error) -> StoreError {
+        StoreError::Rocks { path: self.path.clone(), cause }
     }
 
     /// The head of the log, or `None` for a new, empty store.

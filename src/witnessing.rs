@@ -125,7 +125,7 @@ impl Witnessing {
             let proof = if old == 0 || old == size {
                 vec![]
             } else {
-                match engine.head().tree.consistency_proof(old, size, engine.store()) {
+                match engine.head().tree.consistency_proof(old, size, &*engine.store()) {
                     Ok(p) => p.hashes,
                     Err(e) => return Outcome::Failed { why: format!("consistency proof {old}→{size}: {e}"), known },
                 }

@@ -75,10 +75,17 @@ pub(crate) fn api() -> OpenApiRouter<InternalState> {
     OpenApiRouter::new().routes(routes!(append)).routes(routes!(openings)).routes(routes!(healthz))
 }
 
-/// Liveness.
-#[utoipa::path(get, path = "/healthz", tag = "internal", responses((status = 200, description = "ok", body = String, content_type = "text/plain")))]
-async fn healthz() -> &'static str {
-    "ok\n"
+/// Whether the ledger accepts appends: 503 with the storage failure that stopped it (a full
+/// disk, say) until it has recovered.
+#[utoipa::path(get, path = "/healthz", tag = "internal", responses(
+    (status = 200, description = "ok", body = String, content_type = "text/plain"),
+    (status = 503, description = "appends are refused after a storage failure, named in the body", body = String, content_type = "text/plain"),
+))]
+async fn healthz(State(s): State<InternalState>) -> Response {
+    match s.engine.failure() {
+        None => "ok\n".into_response(),
+        Some(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("storage failure: {e}\n")).into_response(),
+    }
 }
 
 fn reject_problem(index: usize, code: RejectCode, reason: &str) -> Problem {
@@ -234,9 +241,7 @@ async fn append_inner(s: &InternalState, headers: &HeaderMap, body: &[u8]) -> Re
             tracing::error!("append failed: {e}");
             Err(unavailable(
                 "storage",
-                "the ledger cannot write right now; the batch was not acknowledged and may or may not have been \
-                 written: retry with the same idempotency keys"
-                    .into(),
+                format!("the ledger cannot write right now: {e}"),
             ))
         }
     }

@@ -382,7 +382,7 @@ async fn inclusion(
             q.seq, head.state.size
         )));
     }
-    head.tree.inclusion_proof(q.seq, size, engine.store()).map(Json).map_err(Problem::internal)
+    head.tree.inclusion_proof(q.seq, size, &*engine.store()).map(Json).map_err(Problem::internal)
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -413,7 +413,7 @@ async fn consistency(
             q.from, head.state.size
         )));
     }
-    head.tree.consistency_proof(q.from, to, engine.store()).map(Json).map_err(Problem::internal)
+    head.tree.consistency_proof(q.from, to, &*engine.store()).map(Json).map_err(Problem::internal)
 }
 
 /// Reads and decodes the entries `seqs` (all below the published size).
@@ -595,7 +595,7 @@ fn incident_view(
     let raw = seqs.iter().map(|&seq| read(engine, seq)).collect::<Result<Vec<_>, _>>()?;
     let entries = raw.iter().map(|b| Entry::decode(b).map_err(Problem::internal)).collect::<Result<Vec<_>, _>>()?;
     let facts = facts::incident_facts(&id, &items(&entries)).map_err(Problem::internal)?;
-    let proofs = head.tree.inclusion_proofs(&seqs, size, engine.store()).map_err(Problem::internal)?;
+    let proofs = head.tree.inclusion_proofs(&seqs, size, &*engine.store()).map_err(Problem::internal)?;
     let mut timeline = Vec::with_capacity(seqs.len());
     for ((((_, membership), inclusion_proof), (_, st)), bytes) in members.iter().zip(proofs).zip(&entries).zip(&raw) {
         timeline.push(TimelineEntry {
@@ -719,7 +719,7 @@ async fn reserve_snapshot(
         let mut seqs = vec![summary.seq];
         seqs.extend(summary.attestations.iter().filter(|&&s| s < size));
         let mut proofs =
-            head.tree.inclusion_proofs(&seqs, size, engine.store()).map_err(Problem::internal)?.into_iter();
+            head.tree.inclusion_proofs(&seqs, size, &*engine.store()).map_err(Problem::internal)?.into_iter();
         let inclusion_proof = proofs.next().ok_or_else(|| Problem::internal("no proof"))?;
         let mut attestation_entries = Vec::new();
         for (&seq, inclusion_proof) in seqs[1..].iter().zip(proofs) {

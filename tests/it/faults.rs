@@ -3,8 +3,9 @@
 //! After each: the failing appends and every later one are refused with an error that names
 //! the failure, nothing is acknowledged that is not durable; then the data dir is closed and
 //! re-checked in full (the log verifies end to end, every acknowledged entry is there with its
-//! hash, every checkpoint handed out is a prefix of it), it reopens, and retrying every
-//! refused event lands each event exactly once.
+//! hash, every checkpoint handed out is a prefix of it) and opened again, or recovered in
+//! process by `Engine::recover`; either way, retrying every refused event lands each event
+//! exactly once.
 
 use crate::crash::check_after_crash;
 use crate::support::*;
@@ -21,8 +22,9 @@ const BATCH: usize = 3;
 
 /// One step of the table: the store fails at the `at`-th write or sync after the ledger's
 /// bootstrap, while four threads append.
-fn run_step(fault: Fault, at: u64) {
-    let step = format!("{fault:?} at {at}");
+fn run_step(fault: Fault, at: u64, in_process: bool) {
+    let recovery = if in_process { "recovered in process" } else { "reopened" };
+    let step = format!("{fault:?} at {at}, {recovery}");
     let ledger = Ledger::new();
     let Ledger { dir, engine, keys, clock } = ledger;
     let base = engine.head().state.size;
@@ -73,34 +75,42 @@ fn run_step(fault: Fault, at: u64) {
     let late = vigil::client::signed(&keys.withdrawals, Event::from_value(withdrawal("late")).unwrap(), "late", T0).unwrap();
     match engine.append_blocking(vec![late]) {
         Err(AppendError::Storage(e)) => {
-            assert!(e.contains("reopen it to recover") && e.contains(&fault.to_string()), "{step}: {e}")
+            assert!(e.contains("once recovered") && e.contains(&fault.to_string()), "{step}: {e}")
         }
         other => panic!("{step}: a failed engine accepted an append: {other:?}"),
     }
     assert_eq!(engine.head().state.size, head, "{step}: the head moved after the failure");
-    drop(Arc::into_inner(engine).expect("the threads are done"));
+    assert!(engine.failure().is_some_and(|f| f.contains(&fault.to_string())), "{step}: {:?}", engine.failure());
 
-    // The full re-check of what is on disk, then a normal reopen.
-    let (size, _) = check_after_crash(&data, &keys, &acked, &step);
-    assert!(size >= head, "{step}: the durable head {head} was rolled back to {size}");
-    let ledger = Ledger { dir, engine: Engine::open(&data, engine_config(&keys, clock.clone())).unwrap(), keys, clock };
+    // Recovery: in process (`Engine::recover` reopens the store, here without the fault), or
+    // closed, re-checked in full on disk, and opened again.
+    let (engine, persisted) = if in_process {
+        assert!(engine.recover().unwrap_or_else(|e| panic!("{step}: recovery failed: {e}")), "{step}: nothing to recover");
+        assert_eq!(engine.failure(), None, "{step}");
+        let persisted = engine.head().state.size;
+        (engine, persisted)
+    } else {
+        drop(Arc::into_inner(engine).expect("the threads are done"));
+        let (persisted, _) = check_after_crash(&data, &keys, &acked, &step);
+        (Arc::new(Engine::open(&data, engine_config(&keys, clock.clone())).unwrap()), persisted)
+    };
+    assert!(persisted >= head, "{step}: the durable head {head} was rolled back to {persisted}");
     // Every refused event, sent again as it was (its commitments' salts are random, so it is
     // not signed anew), lands exactly once: those whose batch persisted before the failure
     // come back as duplicates of the stored entry.
     let mut duplicates = 0;
-    let refused_n = refused.len();
+    let mut acked = acked;
     for subs in refused {
-        let receipts = ledger.engine.append_blocking(subs).unwrap_or_else(|e| panic!("{step}: retry refused: {e}"));
-        duplicates += receipts.iter().filter(|r| r.duplicate).count();
+        let receipts = engine.append_blocking(subs).unwrap_or_else(|e| panic!("{step}: retry refused: {e}"));
+        duplicates += receipts.iter().filter(|r| r.duplicate).count() as u64;
+        acked.extend(receipts.into_iter().map(|r| (r.seq, r.entry_hash, r.checkpoint)));
     }
     let events = (THREADS * BATCHES * BATCH) as u64;
-    let final_size = ledger.engine.head().state.size;
-    assert_eq!(final_size, base + events, "{step}: not every event is in the log exactly once");
-    assert_eq!(duplicates as u64, size - head, "{step}: persisted-but-refused entries are not the duplicates");
-    eprintln!("{step}: acked {} refused batches {} head {head} persisted {size} duplicates {duplicates}", acked.len(), refused_n);
-    let Ledger { dir, engine, keys, .. } = ledger;
-    drop(engine);
-    check_after_crash(&dir.path().join("data"), &keys, &acked, &step);
+    assert_eq!(engine.head().state.size, base + events, "{step}: not every event is in the log exactly once");
+    assert_eq!(duplicates, persisted - head, "{step}: the entries persisted but refused are not the duplicates");
+    drop(Arc::into_inner(engine).expect("one engine"));
+    check_after_crash(&data, &keys, &acked, &step);
+    drop(dir);
 }
 
 #[test]
@@ -110,10 +120,12 @@ fn every_storage_fault_step_is_refused_and_the_log_recovers_whole() {
     let mut steps = Vec::new();
     for fault in [Fault::WriteFails, Fault::WriteFailsAfterPersisting, Fault::SyncFails, Fault::SyncFailsAfterPersisting] {
         for at in [1, 2, 5] {
-            steps.push((fault, at));
+            for in_process in [false, true] {
+                steps.push((fault, at, in_process));
+            }
         }
     }
-    for (fault, at) in steps {
-        run_step(fault, at);
+    for (fault, at, in_process) in steps {
+        run_step(fault, at, in_process);
     }
 }

@@ -3,6 +3,7 @@
 mod browser;
 mod cli;
 mod crash;
+mod disk;
 mod engine;
 mod faults;
 mod internal;

@@ -144,7 +144,7 @@ async fn entries_and_proofs() {
     let c: ConsistencyProof =
         serde_json::from_slice(&get(&engine, "/v1/proofs/consistency?from=10").await.body).unwrap();
     assert_eq!((c.old_size, c.new_size), (10, cp.size));
-    let old_root = engine.head().tree.root(10, engine.store()).unwrap();
+    let old_root = engine.head().tree.root(10, &*engine.store()).unwrap();
     c.verify(&old_root, &cp.root).unwrap();
 
     // (uri, status, code)

@@ -4,6 +4,7 @@
 use crate::support::*;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
 use vigil_core::checkpoint;
 use vigil_core::hash::Digest;
 use vigil_core::merkle::InclusionProof;
@@ -28,6 +29,8 @@ pub(crate) fn request(method: &str, url: &str, content_type: &str, body: Vec<u8>
 /// (services: `risk` may append alarms, `withdrawals` withdrawals; `auditor` reads openings).
 pub(crate) struct Server {
     child: std::process::Child,
+    /// What the server logged (stderr).
+    log: Arc<Mutex<String>>,
     pub(crate) dir: tempfile::TempDir,
     pub(crate) keys: Keys,
     pub(crate) public: String,
@@ -75,10 +78,21 @@ impl Server {
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let first = lines.next().unwrap().unwrap();
         assert!(first.contains(&format!("127.0.0.1:{pp}")), "{first}");
-        // Keep reading what the server prints, so it never writes into a closed pipe.
+        // Keep reading what the server prints, so it never writes into a closed or full pipe;
+        // its log (stderr) is shown if the test fails.
         std::thread::spawn(move || lines.for_each(drop));
+        let log = Arc::new(Mutex::new(String::new()));
+        let (stderr, sink) = (child.stderr.take().unwrap(), log.clone());
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut log = sink.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
         Server {
             child,
+            log,
             dir,
             keys,
             public: format!("http://127.0.0.1:{pp}"),
@@ -132,6 +146,9 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("--- the server's log ---\n{}", self.log.lock().unwrap());
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

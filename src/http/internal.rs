@@ -67,7 +67,6 @@ pub fn router_with(state: InternalState, http: crate::metrics::HttpMetrics) -> R
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(http, crate::metrics::track))
-        .layer(super::timeout())
 }
 
 /// The documented routes of the internal API (router and OpenAPI paths from one annotation).

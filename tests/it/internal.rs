@@ -194,6 +194,14 @@ async fn every_refusal_has_its_status_and_writes_nothing() {
             "too_large",
         ),
         ("body too large", "application/json", big, StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+        (
+            // serde_json keeps the last of two equal keys; another parser, the first.
+            "a key twice",
+            "application/json",
+            json!(good).to_string().replacen("\"stage\":", "\"stage\":\"executed\",\"stage\":", 1).into_bytes(),
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+        ),
     ];
     for (what, ct, body, status, code) in cases {
         let before = e.engine.head();

@@ -11,7 +11,10 @@ use serde_json::Value;
 pub enum CanonicalError {
     #[error("not valid JSON: {0}")]
     Json(String),
-    #[error("{0}: floating-point numbers are not allowed; amounts are strings of minor units")]
+    #[error(
+        "{0}: numbers must be integers from -2^63 to 2^64-1, without fraction or exponent (no floating point); \
+         amounts are strings of minor units"
+    )]
     Float(String),
     #[error("JSON is not in canonical form (sorted keys, no white space, integers only)")]
     NotCanonical,

@@ -28,6 +28,8 @@ pub(crate) fn request(method: &str, url: &str, content_type: &str, body: Vec<u8>
 /// (services: `risk` may append alarms, `withdrawals` withdrawals; `auditor` reads openings).
 pub(crate) struct Server {
     child: std::process::Child,
+    /// What the server has written to stderr so far (panics land here).
+    stderr: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
     pub(crate) dir: tempfile::TempDir,
     pub(crate) keys: Keys,
     pub(crate) public: String,
@@ -35,13 +37,18 @@ pub(crate) struct Server {
 }
 
 impl Server {
-    fn start() -> Server {
+    pub(crate) fn start() -> Server {
         Server::start_in(tempfile::tempdir().unwrap(), "")
     }
 
     /// A server whose folder is `dir` (which may hold more key files), with `extra` top-level
     /// configuration (before the tables), e.g. witnesses.
     pub(crate) fn start_in(dir: tempfile::TempDir, extra: &str) -> Server {
+        Server::start_with(dir, extra, "")
+    }
+
+    /// [`Server::start_in`] with `server` lines added to the `[server]` table.
+    pub(crate) fn start_with(dir: tempfile::TempDir, extra: &str, server: &str) -> Server {
         let keys = Keys::new();
         let auditor = key("auditor", 77);
         for (name, k) in [
@@ -61,7 +68,7 @@ impl Server {
             format!(
                 "data_dir = \"data\"\nlog_key = \"log.key\"\noperator_key = \"operator.key\"\nauditors = [\"auditor.vkey\"]\n{extra}\n\
                  [[services]]\nvkey = \"risk.vkey\"\nkinds = [\"alarm\"]\n[[services]]\nvkey = \"withdrawals.vkey\"\nkinds = [\"withdrawal\"]\n\
-                 [server]\npublic = \"127.0.0.1:{pp}\"\ninternal = \"127.0.0.1:{ip}\"\n"
+                 [server]\npublic = \"127.0.0.1:{pp}\"\ninternal = \"127.0.0.1:{ip}\"\n{server}\n"
             ),
         )
         .unwrap();
@@ -72,13 +79,24 @@ impl Server {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut err = child.stderr.take().unwrap();
+        let sink = stderr.clone();
+        // Keep reading what the server writes, so it never blocks on (or writes into) a full or
+        // closed pipe.
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = std::io::Read::read(&mut err, &mut buf) {
+                sink.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let first = lines.next().unwrap().unwrap();
+        let first = lines.next().expect("the server's first line").unwrap();
         assert!(first.contains(&format!("127.0.0.1:{pp}")), "{first}");
-        // Keep reading what the server prints, so it never writes into a closed pipe.
         std::thread::spawn(move || lines.for_each(drop));
         Server {
             child,
+            stderr,
             dir,
             keys,
             public: format!("http://127.0.0.1:{pp}"),
@@ -86,7 +104,12 @@ impl Server {
         }
     }
 
-    fn key_file(&self, name: &str) -> std::path::PathBuf {
+    /// What the server has written to stderr so far.
+    pub(crate) fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
+    }
+
+    pub(crate) fn key_file(&self, name: &str) -> std::path::PathBuf {
         self.dir.path().join(format!("{name}.key"))
     }
 
@@ -107,7 +130,7 @@ impl Server {
     }
 
     /// The served checkpoint, verified against the pinned log key.
-    fn checkpoint(&self) -> (String, vigil_core::checkpoint::Checkpoint) {
+    pub(crate) fn checkpoint(&self) -> (String, vigil_core::checkpoint::Checkpoint) {
         let (status, note) = http("GET", &format!("{}/checkpoint", self.public));
         assert_eq!(status, 200);
         let cp = checkpoint::verify(note.as_bytes(), &self.keys.log.verifier()).unwrap().checkpoint;
@@ -122,7 +145,7 @@ impl Server {
     }
 
     /// SIGTERM, then a clean exit.
-    fn stop(mut self) -> tempfile::TempDir {
+    pub(crate) fn stop(mut self) -> tempfile::TempDir {
         assert!(Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap().success());
         let status = self.child.wait().unwrap();
         assert!(status.success(), "{status:?}");

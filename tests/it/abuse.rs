@@ -370,6 +370,9 @@ fn abuse_of_both_listeners_is_refused_as_documented_and_changes_nothing() {
         case("not JSON at all", Internal, post_json(b"hello"), Problem(400, "malformed_json")),
         case("a JSON string, not a submission", Internal, post_json(b"\"x\""), Problem(400, "malformed_json")),
         case("empty body", Internal, post_json(b""), Problem(400, "malformed_json")),
+        case("an empty object", Internal, post_json(b"{}"), Naming(400, "malformed_json", "statement")),
+        // Not documented; 413 is odd for nothing at all, but it is a refusal that names the range.
+        case("an empty batch", Internal, post_json(b"[]"), Naming(413, "too_large", "1 to 1000")),
         case(
             "invalid UTF-8 in a string",
             Internal,

@@ -22,6 +22,7 @@
 //! internal = "127.0.0.1:8081"                # append API
 //! replay_window_ms = 300000
 //! max_in_flight = 100000
+//! request_timeout_ms = 30000                 # headers within it (else closed), answers too (else 408)
 //! ```
 //! Relative paths are relative to the configuration file's folder.
 

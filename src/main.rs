@@ -47,6 +47,10 @@ struct ConfigArgs {
     /// Events waiting for the sequencer before appends get 503.
     #[arg(long, env = "VIGIL_MAX_IN_FLIGHT")]
     max_in_flight: Option<usize>,
+    /// How long a client has to send a request's headers, and then how long a request may take
+    /// (else 408).
+    #[arg(long, env = "VIGIL_REQUEST_TIMEOUT_MS")]
+    request_timeout_ms: Option<u64>,
 }
 
 impl ConfigArgs {
@@ -78,6 +82,9 @@ impl ConfigArgs {
         }
         if let Some(v) = self.max_in_flight {
             c.server.max_in_flight = v;
+        }
+        if let Some(v) = self.request_timeout_ms {
+            c.server.request_timeout_ms = v;
         }
         Ok(c)
     }

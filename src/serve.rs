@@ -23,6 +23,9 @@ pub struct ServerConfig {
     pub replay_window_ms: u64,
     /// Events waiting for the sequencer before appends get 503.
     pub max_in_flight: usize,
+    /// How long a client has to send a request's headers (else the connection is closed), and
+    /// then how long the request may take (else 408).
+    pub request_timeout_ms: u64,
 }
 
 impl Default for ServerConfig {
@@ -32,6 +35,7 @@ impl Default for ServerConfig {
             internal: ([127, 0, 0, 1], 8081).into(),
             replay_window_ms: 5 * 60 * 1000,
             max_in_flight: 100_000,
+            request_timeout_ms: crate::http::REQUEST_TIMEOUT.as_millis() as u64,
         }
     }
 }
@@ -50,6 +54,7 @@ pub async fn serve_with(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let server = cfg.server.clone();
+    anyhow::ensure!(server.request_timeout_ms > 0, "[server] request_timeout_ms must be at least 1");
     let reserves_dir = cfg.reserves_dir.clone();
     let web_dir = cfg.web_dir.clone();
     let log_vkey = cfg.log_signer()?.verifier().to_vkey();
@@ -101,10 +106,12 @@ pub async fn serve_with(
         web: Some(crate::http::public::Web { dir: web_dir, log_vkey }),
         witnessing,
     });
-    let a = axum::serve(public, crate::http::public::router_with(engine.clone(), metrics, public_http, site))
-        .with_graceful_shutdown(stopped(stop_rx.clone()));
-    let b = axum::serve(internal, crate::http::internal::router_with(state, internal_http))
-        .with_graceful_shutdown(stopped(stop_rx));
+    let timeout = std::time::Duration::from_millis(server.request_timeout_ms);
+    let public_app = crate::http::public::router_with(engine.clone(), metrics, public_http, site)
+        .layer(crate::http::timeout(timeout));
+    let internal_app = crate::http::internal::router_with(state, internal_http).layer(crate::http::timeout(timeout));
+    let a = crate::http::serve(public, public_app, timeout, stopped(stop_rx.clone()));
+    let b = crate::http::serve(internal, internal_app, timeout, stopped(stop_rx));
     tokio::try_join!(async { a.await.context("public API") }, async { b.await.context("internal API") })?;
     // The witnessing round in flight ends within its requests' timeout; it holds the engine.
     if let Some(t) = witnessing_task {

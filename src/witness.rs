@@ -319,7 +319,7 @@ pub fn router(w: Arc<Witness>) -> Router {
         .route("/v1/evidence", get(|State(w): State<Arc<Witness>>| read(w, Witness::evidence)))
         .route("/healthz", get(|| async { "ok\n" }))
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
-        .layer(crate::http::timeout())
+        .layer(crate::http::timeout(crate::http::REQUEST_TIMEOUT))
         .with_state(w)
 }
 
@@ -329,5 +329,5 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
-    axum::serve(listener, router(w)).with_graceful_shutdown(shutdown).await.context("witness")
+    crate::http::serve(listener, router(w), crate::http::REQUEST_TIMEOUT, shutdown).await.context("witness")
 }

@@ -67,7 +67,6 @@ pub fn router_with(state: InternalState, http: crate::metrics::HttpMetrics) -> R
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(http, crate::metrics::track))
-        .layer(super::timeout())
 }
 
 /// The documented routes of the internal API (router and OpenAPI paths from one annotation).
@@ -163,13 +162,27 @@ async fn append(State(s): State<InternalState>, headers: HeaderMap, body: axum::
     }
 }
 
+/// `application/json` (media types are case-insensitive), with no charset but UTF-8: the body
+/// is read as UTF-8, so a body declared in another charset would be read as something else.
+fn is_json(content_type: &str) -> bool {
+    let mut parts = content_type.split(';');
+    let media = parts.next().unwrap_or("").trim();
+    media.eq_ignore_ascii_case("application/json")
+        && parts.all(|p| match p.split_once('=') {
+            Some((k, v)) if k.trim().eq_ignore_ascii_case("charset") => {
+                v.trim().trim_matches('"').eq_ignore_ascii_case("utf-8")
+            }
+            _ => true,
+        })
+}
+
 async fn append_inner(s: &InternalState, headers: &HeaderMap, body: &[u8]) -> Result<Response, Response> {
     let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if ct.split(';').next().map(str::trim) != Some("application/json") {
+    if !is_json(ct) {
         return Err(Problem::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
-            format!("content type {ct:?}: send application/json"),
+            format!("content type {ct:?}: send application/json (UTF-8)"),
         )
         .into_response());
     }

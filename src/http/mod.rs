@@ -11,11 +11,70 @@ pub mod public;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-/// How long any request may take before it is answered 408 (slow clients, stuck reads).
+/// How long any request may take before it is answered 408 (slow clients, stuck reads), by
+/// default (`[server] request_timeout_ms`).
 pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
-pub(crate) fn timeout() -> tower_http::timeout::TimeoutLayer {
-    tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT)
+/// Answers 408 to a request not answered within `limit` (its body read, its work done).
+pub(crate) fn timeout(limit: std::time::Duration) -> tower_http::timeout::TimeoutLayer {
+    tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, limit)
+}
+
+/// Serves `app` on `listener` until `shutdown` completes, then lets the requests in flight
+/// finish. Unlike `axum::serve`, whose connections have no timer, a client must send a request's
+/// headers within `header_timeout` of connecting or of its previous answer, else the connection
+/// is closed: a client that trickles its headers (slowloris) or sends nothing cannot hold a
+/// connection, nor delay a graceful shutdown, for longer.
+pub(crate) async fn serve(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    header_timeout: std::time::Duration,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    // Each connection's task holds a receiver of `open`: once all are dropped, all are done.
+    let (open_tx, open_rx) = tokio::sync::watch::channel(());
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let io = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((io, _)) => io,
+                Err(e) if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionRefused
+                        | std::io::ErrorKind::ConnectionAborted
+                        | std::io::ErrorKind::ConnectionReset
+                ) => continue,
+                // E.g. out of file descriptors: wait for some to close (as axum::serve does).
+                Err(e) => {
+                    tracing::error!("accept: {e}");
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let (mut stop, open) = (stop_rx.clone(), open_rx.clone());
+        tokio::spawn(async move {
+            let mut http = hyper::server::conn::http1::Builder::new();
+            http.timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(header_timeout);
+            let mut conn = std::pin::pin!(http.serve_connection(hyper_util::rt::TokioIo::new(io), service));
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = async { stop.wait_for(|s| *s).await.map(|_| ()) } => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.as_mut().await;
+                }
+            }
+            drop(open);
+        });
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    drop(open_rx);
+    open_tx.closed().await;
+    Ok(())
 }
 
 /// An `application/problem+json` error (RFC 9457) with a stable machine-readable `code`.

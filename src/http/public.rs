@@ -124,7 +124,6 @@ pub fn router_with(engine: Arc<Engine>, metrics: Arc<Metrics>, http: HttpMetrics
         .route("/openapi.json", get(move || std::future::ready(Json(spec.as_ref().clone()))))
         .layer(axum::middleware::from_fn_with_state(http, crate::metrics::track))
         .layer(cors)
-        .layer(super::timeout())
         .layer(axum::extract::DefaultBodyLimit::max(1024))
 }
 

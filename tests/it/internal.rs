@@ -70,6 +70,10 @@ async fn a_batch_is_appended_and_answered_with_receipts() {
     let one = submission(&e.keys.withdrawals, withdrawal("w-2"), "c", T0);
     let (status, body) = post(&e.state, "application/json; charset=utf-8", one.to_string().into_bytes()).await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    // Media types and charsets are case-insensitive.
+    let one = submission(&e.keys.withdrawals, withdrawal("w-3"), "d", T0);
+    let (status, body) = post(&e.state, "Application/JSON; Charset=\"UTF-8\"", one.to_string().into_bytes()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 }
 
 #[tokio::test]
@@ -194,6 +198,21 @@ async fn every_refusal_has_its_status_and_writes_nothing() {
             "too_large",
         ),
         ("body too large", "application/json", big, StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+        (
+            "another charset",
+            "application/json; charset=iso-8859-1",
+            json!(good).to_string().into_bytes(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        ),
+        (
+            // serde_json keeps the last of two equal keys; another parser, the first.
+            "a key twice",
+            "application/json",
+            json!(good).to_string().replacen("\"stage\":", "\"stage\":\"executed\",\"stage\":", 1).into_bytes(),
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+        ),
     ];
     for (what, ct, body, status, code) in cases {
         let before = e.engine.head();

@@ -1,5 +1,6 @@
 //! vigil's integration tests: one binary, real RocksDB on disk, real processes.
 
+mod abuse;
 mod browser;
 mod cli;
 mod crash;

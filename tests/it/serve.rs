@@ -4,7 +4,6 @@
 use crate::support::*;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
 use vigil_core::checkpoint;
 use vigil_core::hash::Digest;
 use vigil_core::merkle::InclusionProof;
@@ -29,8 +28,8 @@ pub(crate) fn request(method: &str, url: &str, content_type: &str, body: Vec<u8>
 /// (services: `risk` may append alarms, `withdrawals` withdrawals; `auditor` reads openings).
 pub(crate) struct Server {
     child: std::process::Child,
-    /// What the server logged (stderr).
-    log: Arc<Mutex<String>>,
+    /// What the server has written to stderr so far (panics land here).
+    stderr: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
     pub(crate) dir: tempfile::TempDir,
     pub(crate) keys: Keys,
     pub(crate) public: String,
@@ -38,13 +37,18 @@ pub(crate) struct Server {
 }
 
 impl Server {
-    fn start() -> Server {
+    pub(crate) fn start() -> Server {
         Server::start_in(tempfile::tempdir().unwrap(), "")
     }
 
     /// A server whose folder is `dir` (which may hold more key files), with `extra` top-level
     /// configuration (before the tables), e.g. witnesses.
     pub(crate) fn start_in(dir: tempfile::TempDir, extra: &str) -> Server {
+        Server::start_with(dir, extra, "")
+    }
+
+    /// [`Server::start_in`] with `server` lines added to the `[server]` table.
+    pub(crate) fn start_with(dir: tempfile::TempDir, extra: &str, server: &str) -> Server {
         let keys = Keys::new();
         let auditor = key("auditor", 77);
         for (name, k) in [
@@ -64,7 +68,7 @@ impl Server {
             format!(
                 "data_dir = \"data\"\nlog_key = \"log.key\"\noperator_key = \"operator.key\"\nauditors = [\"auditor.vkey\"]\n{extra}\n\
                  [[services]]\nvkey = \"risk.vkey\"\nkinds = [\"alarm\"]\n[[services]]\nvkey = \"withdrawals.vkey\"\nkinds = [\"withdrawal\"]\n\
-                 [server]\npublic = \"127.0.0.1:{pp}\"\ninternal = \"127.0.0.1:{ip}\"\n"
+                 [server]\npublic = \"127.0.0.1:{pp}\"\ninternal = \"127.0.0.1:{ip}\"\n{server}\n"
             ),
         )
         .unwrap();
@@ -75,24 +79,24 @@ impl Server {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let first = lines.next().unwrap().unwrap();
-        assert!(first.contains(&format!("127.0.0.1:{pp}")), "{first}");
-        // Keep reading what the server prints, so it never writes into a closed or full pipe;
-        // its log (stderr) is shown if the test fails.
-        std::thread::spawn(move || lines.for_each(drop));
-        let log = Arc::new(Mutex::new(String::new()));
-        let (stderr, sink) = (child.stderr.take().unwrap(), log.clone());
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut err = child.stderr.take().unwrap();
+        let sink = stderr.clone();
+        // Keep reading what the server writes, so it never blocks on (or writes into) a full or
+        // closed pipe.
         std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let mut log = sink.lock().unwrap();
-                log.push_str(&line);
-                log.push('\n');
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = std::io::Read::read(&mut err, &mut buf) {
+                sink.lock().unwrap().extend_from_slice(&buf[..n]);
             }
         });
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = lines.next().expect("the server's first line").unwrap();
+        assert!(first.contains(&format!("127.0.0.1:{pp}")), "{first}");
+        std::thread::spawn(move || lines.for_each(drop));
         Server {
             child,
-            log,
+            stderr,
             dir,
             keys,
             public: format!("http://127.0.0.1:{pp}"),
@@ -100,7 +104,12 @@ impl Server {
         }
     }
 
-    fn key_file(&self, name: &str) -> std::path::PathBuf {
+    /// What the server has written to stderr so far.
+    pub(crate) fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
+    }
+
+    pub(crate) fn key_file(&self, name: &str) -> std::path::PathBuf {
         self.dir.path().join(format!("{name}.key"))
     }
 
@@ -121,7 +130,7 @@ impl Server {
     }
 
     /// The served checkpoint, verified against the pinned log key.
-    fn checkpoint(&self) -> (String, vigil_core::checkpoint::Checkpoint) {
+    pub(crate) fn checkpoint(&self) -> (String, vigil_core::checkpoint::Checkpoint) {
         let (status, note) = http("GET", &format!("{}/checkpoint", self.public));
         assert_eq!(status, 200);
         let cp = checkpoint::verify(note.as_bytes(), &self.keys.log.verifier()).unwrap().checkpoint;
@@ -136,7 +145,7 @@ impl Server {
     }
 
     /// SIGTERM, then a clean exit.
-    fn stop(mut self) -> tempfile::TempDir {
+    pub(crate) fn stop(mut self) -> tempfile::TempDir {
         assert!(Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap().success());
         let status = self.child.wait().unwrap();
         assert!(status.success(), "{status:?}");
@@ -147,7 +156,7 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            eprintln!("--- the server's log ---\n{}", self.log.lock().unwrap());
+            eprintln!("--- the server's log ---\n{}", self.stderr());
         }
         let _ = self.child.kill();
         let _ = self.child.wait();

@@ -11,7 +11,10 @@ use serde_json::Value;
 pub enum CanonicalError {
     #[error("not valid JSON: {0}")]
     Json(String),
-    #[error("{0}: floating-point numbers are not allowed; amounts are strings of minor units")]
+    #[error(
+        "{0}: numbers must be integers from -2^63 to 2^64-1, without fraction or exponent (no floating point); \
+         amounts are strings of minor units"
+    )]
     Float(String),
     #[error("JSON is not in canonical form (sorted keys, no white space, integers only)")]
     NotCanonical,
@@ -46,13 +49,74 @@ pub fn parse_canonical(bytes: &[u8]) -> Result<Value, CanonicalError> {
     Ok(v)
 }
 
-/// Parses JSON with a nesting limit and duplicate-key detection. serde_json keeps the last of
-/// duplicate keys silently; a signed statement must not be ambiguous, so duplicates are refused
-/// by the canonical-form check (a duplicate never survives re-serialization byte-for-byte).
+/// Parses JSON with a nesting limit, refusing floats and duplicate keys. serde_json's `Value`
+/// keeps the last of duplicate keys silently, so that `{"amount": "1", "amount": "700"}` would
+/// be read as 700 here and as 1 by a parser that keeps the first: a submission must not be
+/// ambiguous, so any object with a key twice (however it is escaped) is refused.
 pub fn parse_json(bytes: &[u8]) -> Result<Value, CanonicalError> {
-    let v: Value = serde_json::from_slice(bytes).map_err(|e| CanonicalError::Json(e.to_string()))?;
+    let Unique(v) = serde_json::from_slice(bytes).map_err(|e| CanonicalError::Json(e.to_string()))?;
     check_numbers(&v, "$", 0)?;
     Ok(v)
+}
+
+/// A JSON value read by a visitor that refuses an object with the same key twice.
+struct Unique(Value);
+
+impl<'de> serde::Deserialize<'de> for Unique {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Unique, D::Error> {
+        d.deserialize_any(UniqueVisitor).map(Unique)
+    }
+}
+
+struct UniqueVisitor;
+
+impl<'de> serde::de::Visitor<'de> for UniqueVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Value, E> {
+        serde_json::Number::from_f64(v).map(Value::Number).ok_or_else(|| E::custom("not a finite number"))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(Unique(v)) = seq.next_element()? {
+            out.push(v);
+        }
+        Ok(Value::Array(out))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = serde_json::Map::new();
+        while let Some(k) = map.next_key::<String>()? {
+            if out.contains_key(&k) {
+                return Err(serde::de::Error::custom(format!(
+                    "duplicate key {k:?}: a key may appear once in an object"
+                )));
+            }
+            let Unique(v) = map.next_value()?;
+            out.insert(k, v);
+        }
+        Ok(Value::Object(out))
+    }
 }
 
 fn check_numbers(v: &Value, path: &str, depth: usize) -> Result<(), CanonicalError> {
@@ -133,10 +197,25 @@ mod tests {
     }
 
     #[test]
+    fn duplicate_keys_are_refused_at_any_depth_however_escaped() {
+        for bad in [
+            r#"{"a":1,"a":1}"#,
+            r#"{"a":1,"b":{"c":"x","c":"y"}}"#,
+            r#"[{"k":true},{"k":1,"j":2,"k":3}]"#,
+            r#"{"summary":"x","summ\u0061ry":"y"}"#,
+        ] {
+            let e = parse_json(bad.as_bytes()).unwrap_err();
+            assert!(e.to_string().contains("duplicate key"), "{bad}: {e}");
+        }
+        assert_eq!(parse_json(br#"{"a":{"a":1},"b":[{"a":2},{"a":3}]}"#).unwrap()["b"][1]["a"], 3);
+    }
+
+    #[test]
     fn non_canonical_forms_are_refused() {
-        for bad in [r#"{"b":1,"a":2}"#, r#"{"a": 2}"#, r#"{"a":2,"a":3}"#] {
+        for bad in [r#"{"b":1,"a":2}"#, r#"{"a": 2}"#] {
             assert_eq!(parse_canonical(bad.as_bytes()), Err(CanonicalError::NotCanonical), "{bad}");
         }
+        assert!(matches!(parse_canonical(br#"{"a":2,"a":3}"#), Err(CanonicalError::Json(_))));
         assert!(parse_canonical(br#"{"a":2}"#).is_ok());
     }
 }

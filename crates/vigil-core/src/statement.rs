@@ -63,7 +63,11 @@ impl Statement {
             idempotency_key: String,
             created_at_ms: u64,
         }
-        let head: Head = serde_json::from_value(v).map_err(|e| StatementError::Shape(e.to_string()))?;
+        // The error names the field (`created_at_ms: invalid value: integer `-1`, expected u64`).
+        let head: Head = serde_path_to_error::deserialize(v).map_err(|e| match e.path().to_string() {
+            p if p == "." => StatementError::Shape(e.into_inner().to_string()),
+            p => StatementError::Shape(format!("{p}: {}", e.into_inner())),
+        })?;
         let event = Event::from_value(ev)?;
         let s = Statement {
             key: head.key,
@@ -177,5 +181,28 @@ impl Submission {
         let raw = BASE64_STANDARD.decode(self.signature.as_bytes()).map_err(|_| StatementError::SignatureEncoding)?;
         let signature: [u8; 64] = raw.try_into().map_err(|_| StatementError::SignatureEncoding)?;
         Ok(ParsedSubmission { statement, bytes, signature, openings: self.openings })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_field_of_the_statement_is_named() {
+        let good = serde_json::json!({"key": "risk+01020304", "idempotency_key": "k", "created_at_ms": 1,
+            "event": {"kind": "alarm", "rule": "r", "severity": "low", "summary": "s"}});
+        assert!(Statement::from_value(good.clone()).is_ok());
+        for (field, bad) in [
+            ("created_at_ms", serde_json::json!(-1)),
+            ("created_at_ms", serde_json::json!("1")),
+            ("idempotency_key", serde_json::json!(7)),
+            ("key", serde_json::json!(1)),
+        ] {
+            let mut st = good.clone();
+            st[field] = bad;
+            let e = Statement::from_value(st).unwrap_err().to_string();
+            assert!(e.starts_with(&format!("statement: {field}: ")), "{e}");
+        }
     }
 }

@@ -6,7 +6,7 @@
 //!
 //! | status | code | when |
 //! |---|---|---|
-//! | 400 | `malformed_json` | the body is not JSON of that shape |
+//! | 400 | `malformed_json` | the body is not JSON of that shape, or an empty batch |
 //! | 401 | `unknown_key`, `revoked_key`, `bad_signature` | the signer is not accepted |
 //! | 403 | `kind_not_allowed`, `genesis` | that key may not append that kind |
 //! | 409 | `idempotency_conflict`, `key_conflict` | an idempotency key reused with other content |
@@ -63,9 +63,7 @@ pub fn router(state: InternalState) -> Router {
 /// The internal router recording its requests in `http`.
 pub fn router_with(state: InternalState, http: crate::metrics::HttpMetrics) -> Router {
     let (routes, _) = api().split_for_parts();
-    routes
-        .layer(DefaultBodyLimit::max(MAX_BODY))
-        .with_state(state)
+    super::with_fallbacks(routes.layer(DefaultBodyLimit::max(MAX_BODY)).with_state(state))
         .layer(axum::middleware::from_fn_with_state(http, crate::metrics::track))
 }
 
@@ -200,7 +198,15 @@ async fn append_inner(s: &InternalState, headers: &HeaderMap, body: &[u8]) -> Re
             .into_response())
         }
     };
-    if items.is_empty() || items.len() > MAX_BATCH {
+    if items.is_empty() {
+        return Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            format!("the batch is empty: a batch has 1 to {MAX_BATCH} events"),
+        )
+        .into_response());
+    }
+    if items.len() > MAX_BATCH {
         return Err(Problem::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "too_large",

@@ -15,6 +15,20 @@ use axum::response::{IntoResponse, Response};
 /// default (`[server] request_timeout_ms`).
 pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// The answers to a path no route serves (404 `not_found`) and to a method a route does not
+/// take (405 `method_not_allowed`), as problems like every other error.
+pub(crate) fn with_fallbacks(router: axum::Router) -> axum::Router {
+    router
+        .fallback(|| std::future::ready(Problem::new(StatusCode::NOT_FOUND, "not_found", "no such route")))
+        .method_not_allowed_fallback(|| {
+            std::future::ready(Problem::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this route does not take that method",
+            ))
+        })
+}
+
 /// Answers 408 to a request not answered within `limit` (its body read, its work done).
 pub(crate) fn timeout(limit: std::time::Duration) -> tower_http::timeout::TimeoutLayer {
     tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, limit)

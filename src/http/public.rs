@@ -102,7 +102,7 @@ pub fn router_with(engine: Arc<Engine>, metrics: Arc<Metrics>, http: HttpMetrics
         .allow_methods([axum::http::Method::GET, axum::http::Method::HEAD]);
     let spec = Arc::new(super::openapi::spec());
     let (routes, _) = api().split_for_parts();
-    routes
+    let routes = routes
         // tlog-tiles paths carry slashes; documented by `tile`'s annotation.
         .route("/tile/{*path}", get(tile))
         .with_state(engine)
@@ -121,7 +121,8 @@ pub fn router_with(engine: Arc<Engine>, metrics: Arc<Metrics>, http: HttpMetrics
                 }
             }),
         )
-        .route("/openapi.json", get(move || std::future::ready(Json(spec.as_ref().clone()))))
+        .route("/openapi.json", get(move || std::future::ready(Json(spec.as_ref().clone()))));
+    super::with_fallbacks(routes)
         .layer(axum::middleware::from_fn_with_state(http, crate::metrics::track))
         .layer(cors)
         .layer(axum::extract::DefaultBodyLimit::max(1024))

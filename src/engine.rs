@@ -219,7 +219,8 @@ pub enum OpenError {
 
 pub struct Engine {
     shared: Arc<Shared>,
-    pipeline: Mutex<Pipeline>,
+    /// Appends read-lock it to send; [`Engine::recover`] write-locks it to replace it.
+    pipeline: RwLock<Pipeline>,
     config: EngineConfig,
 }
 
@@ -308,7 +309,7 @@ impl Engine {
             metrics,
         });
         let pipeline = Pipeline::start(&shared, store, head, &config)?;
-        Ok(Engine { shared, pipeline: Mutex::new(pipeline), config })
+        Ok(Engine { shared, pipeline: RwLock::new(pipeline), config })
     }
 
     /// The storage failure that stopped the engine, if one did.
@@ -325,7 +326,7 @@ impl Engine {
     /// Entries written but never acknowledged before the failure may be in the recovered log;
     /// a retry with the same idempotency keys gets their receipts.
     pub fn recover(&self) -> Result<bool, OpenError> {
-        let mut pipeline = self.pipeline.lock().expect("pipeline lock");
+        let mut pipeline = self.pipeline.write().expect("pipeline lock");
         if self.failure().is_none() {
             return Ok(false);
         }
@@ -346,6 +347,7 @@ impl Engine {
         *self.shared.head.write().expect("head lock") = Arc::new(head.clone());
         self.shared.metrics.checkpoint_size.set(head.state.size as i64);
         *pipeline = Pipeline::start(&self.shared, store, head, &self.config)?;
+        drop(pipeline);
         *self.shared.failed.lock().expect("failed lock") = None;
         Ok(true)
     }
@@ -458,10 +460,13 @@ impl Engine {
             return Err(AppendError::Empty);
         }
         let (reply, rx) = tokio::sync::oneshot::channel();
-        let pipeline = self.pipeline.lock().expect("pipeline lock");
-        let sent = match &pipeline.tx {
-            Some(tx) => tx.send(Request { subs, reply }).is_ok(),
-            None => false,
+        // While a recovery holds the pipeline, refuse at once rather than block the caller.
+        let sent = match self.pipeline.try_read() {
+            Ok(pipeline) => pipeline.tx.as_ref().is_some_and(|tx| tx.send(Request { subs, reply }).is_ok()),
+            Err(std::sync::TryLockError::WouldBlock) => false,
+            Err(std::sync::TryLockError::Poisoned(p)) => {
+                p.into_inner().tx.as_ref().is_some_and(|tx| tx.send(Request { subs, reply }).is_ok())
+            }
         };
         if !sent {
             return Err(match self.failure() {

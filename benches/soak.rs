@@ -53,6 +53,19 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// RocksDB's memory as the server reports it: memtables, table readers, block cache (MiB).
+fn rocksdb_mib(public: &str) -> [f64; 3] {
+    let text = vigil::client::agent(Duration::from_secs(10))
+        .get(&format!("{public}/metrics"))
+        .call()
+        .ok()
+        .and_then(|mut r| r.body_mut().read_to_string().ok())
+        .unwrap_or_default();
+    ["vigil_rocksdb_memtable_bytes ", "vigil_rocksdb_table_readers_bytes ", "vigil_rocksdb_block_cache_bytes "].map(|m| {
+        text.lines().find_map(|l| l.strip_prefix(m)?.trim().parse::<f64>().ok()).unwrap_or(0.0) / (1 << 20) as f64
+    })
+}
+
 fn dir_size(p: &Path) -> u64 {
     std::fs::read_dir(p).map_or(0, |d| d.flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum())
 }
@@ -207,8 +220,9 @@ fn main() {
         }
         // The reporter.
         println!(
-            "{:>6} {:>10} {:>9} {:>9} {:>9} {:>8} {:>9} {:>9} {:>6} {:>9} {:>9}",
-            "t(s)", "appended", "events/s", "app p50", "app p99", "reads/s", "read p50", "read p99", "errors", "RSS MiB", "data MiB"
+            "{:>6} {:>10} {:>9} {:>9} {:>9} {:>8} {:>9} {:>9} {:>6} {:>8} {:>24} {:>9}",
+            "t(s)", "appended", "events/s", "app p50", "app p99", "reads/s", "read p50", "read p99", "errors", "RSS MiB",
+            "memtab/readers/cache MiB", "data MiB"
         );
         let mut last = Instant::now();
         while t0.elapsed() < Duration::from_secs(secs) {
@@ -219,8 +233,9 @@ fn main() {
             appended += w.appended;
             let rss = rss_kib(server.id());
             memory.push(rss);
+            let [memtables, readers, cache] = rocksdb_mib(&public);
             println!(
-                "{:>6.0} {:>10} {:>9.0} {:>9.2?} {:>9.2?} {:>8.0} {:>9.2?} {:>9.2?} {:>6} {:>9.1} {:>9.1}",
+                "{:>6.0} {:>10} {:>9.0} {:>9.2?} {:>9.2?} {:>8.0} {:>9.2?} {:>9.2?} {:>6} {:>8.1} {:>24} {:>9.1}",
                 t0.elapsed().as_secs_f64(),
                 appended,
                 w.appended as f64 / dt,
@@ -231,6 +246,7 @@ fn main() {
                 pct(&mut w.reads, 0.99),
                 errors.load(Ordering::SeqCst),
                 rss as f64 / 1024.0,
+                format!("{memtables:.1} / {readers:.1} / {cache:.1}"),
                 dir_size(&dir.path().join("data")) as f64 / (1 << 20) as f64,
             );
             total_appends.append(&mut w.appends);

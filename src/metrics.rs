@@ -104,6 +104,10 @@ pub struct HttpMetrics {
 /// Every metric of a server, and the text it serves.
 pub struct Metrics {
     registry: Registry,
+    /// RocksDB's memory, read when the metrics are rendered.
+    memtables: Gauge,
+    table_readers: Gauge,
+    block_cache: Gauge,
 }
 
 impl Metrics {
@@ -121,7 +125,26 @@ impl Metrics {
         registry.register("vigil_http_seconds", "HTTP request latency by listener and route", latency.clone());
         let public = HttpMetrics { listener: "public", requests: requests.clone(), latency: latency.clone() };
         let internal = HttpMetrics { listener: "internal", requests, latency };
-        (Arc::new(Metrics { registry }), public, internal)
+        let (memtables, table_readers, block_cache) = (Gauge::default(), Gauge::default(), Gauge::default());
+        registry.register("vigil_rocksdb_memtable_bytes", "RocksDB memtables, all families", memtables.clone());
+        registry.register(
+            "vigil_rocksdb_table_readers_bytes",
+            "RocksDB table readers held outside the block cache",
+            table_readers.clone(),
+        );
+        registry.register("vigil_rocksdb_block_cache_bytes", "RocksDB's shared block cache in use", block_cache.clone());
+        (Arc::new(Metrics { registry, memtables, table_readers, block_cache }), public, internal)
+    }
+
+    /// The OpenMetrics text exposition, with RocksDB's memory read from `store` now.
+    pub fn render_with(&self, store: &crate::store::Store) -> String {
+        if let Ok(m) = store.memory() {
+            let g = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+            self.memtables.set(g(m.mem_table_total));
+            self.table_readers.set(g(m.mem_table_readers_total));
+            self.block_cache.set(g(m.cache_total));
+        }
+        self.render()
     }
 
     /// The OpenMetrics text exposition.

@@ -169,23 +169,36 @@ pub struct AppendBatch {
 
 pub struct Store {
     db: DB,
+    /// The block cache every family shares.
+    cache: rocksdb::Cache,
     path: PathBuf,
     /// Expanded full tiles (immutable, so safe to cache).
     tile_cache: Mutex<lru::LruCache<(u8, u64), Arc<TileNodes>>>,
     injection: Option<Injection>,
 }
 
-/// Per-family tuning. The idempotency family is probed for every append, almost always for a
-/// key that is absent: a whole-key Bloom filter answers those without reading SST blocks.
-fn family_options(name: &str) -> Options {
+/// RocksDB's memory is bounded, so that a server's memory stays flat as the log grows: every
+/// family's data, index and filter blocks share one LRU block cache of this size (index and
+/// filter blocks would otherwise be held outside any cache, growing with the data) ...
+pub const BLOCK_CACHE_BYTES: usize = 64 << 20;
+/// ... and the memtables of all families together are flushed before they pass this size.
+pub const MEMTABLE_BYTES: usize = 256 << 20;
+
+/// Per-family tuning. Blocks go through the shared `cache`. The idempotency family is probed
+/// for every append, almost always for a key that is absent: a whole-key Bloom filter answers
+/// those without reading SST blocks.
+fn family_options(name: &str, cache: &rocksdb::Cache) -> Options {
     let mut o = Options::default();
+    let mut t = rocksdb::BlockBasedOptions::default();
+    t.set_block_cache(cache);
+    t.set_cache_index_and_filter_blocks(true);
+    t.set_pin_l0_filter_and_index_blocks_in_cache(true);
     if name == CF_IDEMPOTENCY {
-        let mut t = rocksdb::BlockBasedOptions::default();
         t.set_bloom_filter(10.0, false);
-        o.set_block_based_table_factory(&t);
         o.set_memtable_whole_key_filtering(true);
         o.set_memtable_prefix_bloom_ratio(0.1);
     }
+    o.set_block_based_table_factory(&t);
     o
 }
 
@@ -239,7 +252,9 @@ impl Store {
         opts.create_if_missing(!read_only);
         opts.create_missing_column_families(!read_only);
         opts.set_paranoid_checks(true);
-        let cfs = COLUMN_FAMILIES.iter().map(|n| ColumnFamilyDescriptor::new(*n, family_options(n)));
+        opts.set_db_write_buffer_size(MEMTABLE_BYTES);
+        let cache = rocksdb::Cache::new_lru_cache(BLOCK_CACHE_BYTES);
+        let cfs = COLUMN_FAMILIES.iter().map(|n| ColumnFamilyDescriptor::new(*n, family_options(n, &cache)));
         let db = if read_only {
             if !path.join("CURRENT").exists() {
                 return Err(StoreError::Corrupt(format!(
@@ -253,6 +268,7 @@ impl Store {
         };
         let store = Store {
             db,
+            cache,
             path: path.to_path_buf(),
             tile_cache: Mutex::new(lru::LruCache::new(NonZeroUsize::new(4096).expect("non-zero"))),
             injection: None,
@@ -279,6 +295,11 @@ impl Store {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// RocksDB's memory now: memtables, table readers (outside the cache), block cache.
+    pub fn memory(&self) -> Result<rocksdb::perf::MemoryUsageStats, StoreError> {
+        rocksdb::perf::get_memory_usage_stats(Some(&[&self.db]), Some(&[&self.cache])).map_err(|e| self.err(e))
     }
 
     /// Fault injection, for tests: from the `at`-th (counting from 1) call of [`Store::write`]

@@ -101,6 +101,7 @@ pub fn router_with(engine: Arc<Engine>, metrics: Arc<Metrics>, http: HttpMetrics
         .allow_origin(tower_http::cors::Any)
         .allow_methods([axum::http::Method::GET, axum::http::Method::HEAD]);
     let spec = Arc::new(super::openapi::spec());
+    let engine_for_metrics = engine.clone();
     let (routes, _) = api().split_for_parts();
     let routes = routes
         // tlog-tiles paths carry slashes; documented by `tile`'s annotation.
@@ -112,11 +113,11 @@ pub fn router_with(engine: Arc<Engine>, metrics: Arc<Metrics>, http: HttpMetrics
         .route(
             "/metrics",
             get(move || {
-                let metrics = metrics.clone();
+                let (metrics, engine) = (metrics.clone(), engine_for_metrics.clone());
                 async move {
                     (
                         [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
-                        metrics.render(),
+                        metrics.render_with(&engine.store()),
                     )
                 }
             }),

@@ -124,29 +124,32 @@ pub async fn serve_with(
 }
 
 /// After a storage failure (a full disk, a failed sync) the engine refuses appends; this task
-/// tries [`Engine::recover`] every second, so appends resume once the cause is gone, without a
-/// restart. Reads go on meanwhile.
+/// tries [`Engine::recover`] one second after it, then after 2, 4, … up to 30 seconds between
+/// attempts (each reopens the store: not free), so appends resume once the cause is gone,
+/// without a restart. Reads go on meanwhile.
 async fn recover_after_storage_failures(engine: Arc<Engine>, mut stop: tokio::sync::watch::Receiver<bool>) {
     let mut reported = None;
+    let mut wait = 1;
     loop {
         tokio::select! {
             _ = stop.wait_for(|s| *s) => return,
-            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+            _ = tokio::time::sleep(std::time::Duration::from_secs(wait)) => {}
         }
         let Some(failure) = engine.failure() else { continue };
         let e = engine.clone();
         match tokio::task::spawn_blocking(move || e.recover()).await {
             Ok(Ok(true)) => {
                 tracing::warn!("recovered from a storage failure ({failure}): appends resume");
-                reported = None;
+                (reported, wait) = (None, 1);
             }
             Ok(Ok(false)) => {}
             Ok(Err(err)) => {
                 let err = err.to_string();
+                wait = (wait * 2).min(30);
                 if reported.as_ref() != Some(&err) {
-                    tracing::error!("cannot recover from a storage failure ({failure}) yet: {err}; retrying every second");
-                    reported = Some(err);
+                    tracing::error!("cannot recover from a storage failure ({failure}) yet: {err}; trying again");
                 }
+                reported = Some(err);
             }
             Err(join) => tracing::error!("storage recovery panicked: {join}"),
         }

@@ -32,7 +32,7 @@ fuzz_target!(|data: &[u8]| {
     let w = CosignatureVerifier::from_signer(&WITNESSES[0]);
     // The input as the answer of witness 0 to the log's checkpoint of size 5.
     let _ = accept_cosignatures(&NOTE5, data, &w);
-    // The input as a note with an answer after the first blank line run of "\n\n\n".
+    // The input as a note, then "\n\n" and a witness's answer (a note ends with "\n").
     let (n, answer) = split(data, b"\n\n\n");
     let _ = accept_cosignatures(n, answer, &w);
     if let Ok(line) = cosign(data, &WITNESSES[0], NOW_S) {

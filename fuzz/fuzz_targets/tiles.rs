@@ -15,7 +15,7 @@ use libfuzzer_sys::fuzz_target;
 use std::sync::Arc;
 use vigil_core::merkle::{TileNodes, TilePath, TileSource, TileTree};
 
-/// Serves one tile for every (level, index) below `known_levels`.
+/// Serves the same tile (or none) for every (level, index).
 struct Same(Option<Arc<TileNodes>>);
 
 impl TileSource for Same {

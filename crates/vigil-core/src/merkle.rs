@@ -329,6 +329,11 @@ impl TileTree {
 
     /// Node `(level, index)` of the tree (a complete subtree), from the edge or from `src`.
     pub fn node(&self, level: u8, index: u64, src: &dyn TileSource) -> Result<Digest, String> {
+        if level >= 64 {
+            // The size is a u64: a tree has no node at level 64 or above (and the edge's
+            // index below would shift by 64 bits or more).
+            return Err(format!("no node at level {level}: a tree has fewer than 2^64 leaves"));
+        }
         let tl = level / TILE_HEIGHT;
         let k = level % TILE_HEIGHT;
         let base = index.checked_shl(k as u32).ok_or("node index overflow")?;
@@ -362,7 +367,8 @@ impl TileTree {
         let mut lo = start;
         while lo < end {
             let mut level = lo.trailing_zeros().min(63);
-            while lo + (1u64 << level) > end {
+            // `end - lo`, not `lo + 2^level`: that overflows when `end` is above 2^63.
+            while (1u64 << level) > end - lo {
                 level -= 1;
             }
             nodes.push(self.node(level as u8, lo >> level, src)?);
@@ -414,7 +420,7 @@ impl TileTree {
         for level in 0..inner {
             let sib = (index >> level) ^ 1;
             let start = sib << level;
-            if start + (1u64 << level) <= size {
+            if start.checked_add(1u64 << level).is_some_and(|end| end <= size) {
                 hashes.push(self.node(level as u8, sib, src)?);
             } else {
                 let h = match edge_roots.get(&start) {
@@ -429,7 +435,8 @@ impl TileTree {
             }
         }
         let mut level = inner;
-        let mut i = index >> inner;
+        // `inner` is 64 when `index` and `size - 1` part at the top bit: nothing is above it.
+        let mut i = index.checked_shr(inner).unwrap_or(0);
         while i != 0 {
             if i & 1 == 1 {
                 hashes.push(self.node(level as u8, i ^ 1, src)?);
@@ -788,6 +795,50 @@ mod tests {
         fn tile_paths_never_panic(path in "[0-9a-z./x]{0,40}") {
             if let Some(t) = TilePath::parse(&path) {
                 prop_assert_eq!(t.to_path(), path);
+            }
+        }
+    }
+
+    /// Found by the `tiles` fuzz target: a level of 64 or more shifted the size by 64 bits or
+    /// more (a panic with overflow checks, a wrong tile without).
+    #[test]
+    fn nodes_above_level_63_are_errors() {
+        let (t, m) = build(300, 100);
+        assert!(t.node(0, 299, &m).is_ok());
+        for level in [64, 65, 71, 72, 255] {
+            assert!(t.node(level, 0, &m).is_err(), "level {level}");
+        }
+    }
+
+    /// Found by the `tiles` fuzz target: for a tree of more than 2^63 leaves, the root and the
+    /// proofs added 2^63 to a position of 2^63, and a proof shifted an index by 64 bits (panics
+    /// with overflow checks; without them, wrong nodes, and the root's loop could wrap around
+    /// and never end).
+    #[test]
+    fn trees_above_2_pow_63_leaves_do_not_overflow() {
+        /// A tree whose leaves repeat every 256: per tile level, one full tile serves every index.
+        struct Full(Vec<Arc<TileNodes>>);
+        impl TileSource for Full {
+            fn tile(&self, level: u8, _: u64) -> Result<Option<Arc<TileNodes>>, String> {
+                Ok(self.0.get(level as usize).cloned())
+            }
+        }
+        let mut tiles = vec![];
+        let mut hashes = leaves(256);
+        for _ in 0..8 {
+            let mut t = TileNodes::new();
+            let root = hashes.iter().map(|h| t.push(*h)).last().unwrap().unwrap();
+            tiles.push(Arc::new(t));
+            hashes = vec![root; 256];
+        }
+        let src = Full(tiles);
+        for size in [(1u64 << 63) + 5, u64::MAX] {
+            let t = TileTree::load(size, &src).unwrap();
+            let root = t.root(size, &src).unwrap();
+            for index in [0, 1 << 62, size - 1] {
+                let p = t.inclusion_proof(index, size, &src).unwrap();
+                let leaf = t.node(0, index, &src).unwrap();
+                assert_eq!(p.verify(&leaf, &root), Ok(()), "leaf {index} of {size}");
             }
         }
     }

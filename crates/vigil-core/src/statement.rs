@@ -35,6 +35,8 @@ pub enum StatementError {
     IdempotencyKey,
     #[error("signature: must be base64 of 64 bytes")]
     SignatureEncoding,
+    #[error("statement: not in its one byte form (hex in lower case, absent fields left out rather than null, defaults written out)")]
+    NotItsForm,
 }
 
 impl Statement {
@@ -44,10 +46,19 @@ impl Statement {
         Ok(to_canonical(self)?)
     }
 
-    /// Parses canonical statement bytes as stored in an entry, and checks them.
+    /// Parses canonical statement bytes as stored in an entry, and checks them. The bytes must
+    /// be exactly the statement's own serialization ([`Statement::to_bytes`]): canonical JSON
+    /// is not enough, since the same statement has other canonical spellings (upper-case hex in
+    /// a key id or a commitment, `null` for an absent field, a default left out), and one
+    /// statement has exactly one byte string (docs/FORMAT.md §2).
     pub fn from_bytes(bytes: &[u8]) -> Result<Statement, StatementError> {
         let v = parse_canonical(bytes)?;
-        Self::from_value(v)
+        let s = Self::from_value(v)?;
+        // `from_value` checked the statement: what `to_bytes` would add is its serialization.
+        if to_canonical(&s)? != bytes {
+            return Err(StatementError::NotItsForm);
+        }
+        Ok(s)
     }
 
     /// From parsed JSON in any form (the API accepts non-canonical JSON and canonicalizes it).
@@ -203,6 +214,44 @@ mod tests {
             st[field] = bad;
             let e = Statement::from_value(st).unwrap_err().to_string();
             assert!(e.starts_with(&format!("statement: {field}: ")), "{e}");
+        }
+    }
+
+    /// Found by the `entry` fuzz target: statement bytes that are canonical JSON and a valid
+    /// statement, but another spelling of it than `to_bytes`, were accepted. Each is refused
+    /// now; the statement's own bytes still parse.
+    #[test]
+    fn other_spellings_of_a_statement_are_refused() {
+        // A key whose id has a hex letter, to spell it in upper case.
+        let k = (1..)
+            .map(|b| SignerKey::from_seed("withdrawals", [b; 32]).unwrap())
+            .find(|k| format!("{:08x}", k.key_ref.id).contains(|c: char| c.is_ascii_lowercase()))
+            .unwrap();
+        let c = crate::hash::commitment(&[2; 32], "acct-1").to_hex();
+        let event = Event::from_value(serde_json::json!({"kind": "withdrawal", "withdrawal_id": "w-1",
+            "stage": "executed", "asset": "BTC", "amount": "7", "destination": "d", "tx_id": "t",
+            "wallet": "hot-1", "wallet_tier": "hot", "account": {"commitment": c}}))
+        .unwrap();
+        let st = Statement { key: k.key_ref.clone(), idempotency_key: "i-1".into(), created_at_ms: 5, event };
+        let good = String::from_utf8(st.to_bytes().unwrap()).unwrap();
+        assert_eq!(Statement::from_bytes(good.as_bytes()), Ok(st));
+        let id = format!("{:08x}", k.key_ref.id);
+        let alarm = |refs: &str| {
+            format!(
+                r#"{{"created_at_ms":5,"event":{{"kind":"alarm",{refs}"rule":"r","severity":"low","summary":"s"}},"idempotency_key":"i-1","key":"withdrawals+{id}"}}"#
+            )
+        };
+        assert!(Statement::from_bytes(alarm(r#""refs":[],"#).as_bytes()).is_ok());
+        let upper_hex = |s: &str, hex: &str| s.replacen(hex, &hex.to_ascii_uppercase(), 1);
+        for bad in [
+            upper_hex(&good, &c),
+            good.replacen(&id, &id.to_ascii_uppercase(), 1),
+            good.replacen(r#","stage""#, r#","reason":null,"stage""#, 1),
+            alarm(""),
+        ] {
+            assert_ne!(bad, good);
+            assert!(crate::canonical::parse_canonical(bad.as_bytes()).is_ok(), "{bad}");
+            assert_eq!(Statement::from_bytes(bad.as_bytes()), Err(StatementError::NotItsForm), "{bad}");
         }
     }
 }

@@ -2,7 +2,7 @@
 //! key. Its canonical JSON bytes are what the log stores, so authorship of every logged event
 //! is provable from the log alone.
 
-use crate::canonical::{parse_canonical, to_canonical, CanonicalError};
+use crate::canonical::{parse_canonical, parse_json, to_canonical, CanonicalError};
 use crate::event::{Event, EventError};
 use crate::keys::{KeyRef, SignerKey, VerifierKey};
 use base64::prelude::{Engine, BASE64_STANDARD};
@@ -51,11 +51,22 @@ impl Statement {
     /// is not enough, since the same statement has other canonical spellings (upper-case hex in
     /// a key id or a commitment, `null` for an absent field, a default left out), and one
     /// statement has exactly one byte string (docs/FORMAT.md §2).
+    ///
+    /// One serialization checks both rules: bytes equal to the statement's own serialization
+    /// are canonical JSON too. Only when they differ (or the statement is invalid) is the
+    /// parsed value re-serialized, to report "not canonical" first, as the format's order has it.
     pub fn from_bytes(bytes: &[u8]) -> Result<Statement, StatementError> {
-        let v = parse_canonical(bytes)?;
-        let s = Self::from_value(v)?;
+        let v = parse_json(bytes)?;
+        let s = match Self::from_value(v) {
+            Ok(s) => s,
+            Err(e) => {
+                parse_canonical(bytes)?;
+                return Err(e);
+            }
+        };
         // `from_value` checked the statement: what `to_bytes` would add is its serialization.
         if to_canonical(&s)? != bytes {
+            parse_canonical(bytes)?;
             return Err(StatementError::NotItsForm);
         }
         Ok(s)

@@ -29,7 +29,9 @@ fn main() {
     let batch = arg("VIGIL_BENCH_BATCH", 1_000);
     let proofs = arg("VIGIL_BENCH_PROOFS", 100_000);
     let rounds = arg("VIGIL_BENCH_ROUNDS", 3);
-    println!("{n} leaves of 64 bytes appended in batches of {batch}; {proofs} inclusion and {proofs} consistency proofs");
+    println!(
+        "{n} leaves of 64 bytes appended in batches of {batch}; {proofs} inclusion and {proofs} consistency proofs"
+    );
     let leaves: Vec<[u8; 64]> = (0..n as u64)
         .map(|i| {
             let mut l = [0u8; 64];

@@ -61,9 +61,9 @@ fn rocksdb_mib(public: &str) -> [f64; 3] {
         .ok()
         .and_then(|mut r| r.body_mut().read_to_string().ok())
         .unwrap_or_default();
-    ["vigil_rocksdb_memtable_bytes ", "vigil_rocksdb_table_readers_bytes ", "vigil_rocksdb_block_cache_bytes "].map(|m| {
-        text.lines().find_map(|l| l.strip_prefix(m)?.trim().parse::<f64>().ok()).unwrap_or(0.0) / (1 << 20) as f64
-    })
+    ["vigil_rocksdb_memtable_bytes ", "vigil_rocksdb_table_readers_bytes ", "vigil_rocksdb_block_cache_bytes "].map(
+        |m| text.lines().find_map(|l| l.strip_prefix(m)?.trim().parse::<f64>().ok()).unwrap_or(0.0) / (1 << 20) as f64,
+    )
 }
 
 fn dir_size(p: &Path) -> u64 {
@@ -153,9 +153,11 @@ fn main() {
                             let mut w = window.lock().unwrap();
                             w.appends.push(took);
                             w.appended += receipts.len() as u64;
-                            acked.lock().unwrap().extend(receipts.iter().map(|r| {
-                                (r["seq"].as_u64().unwrap(), r["entry_hash"].as_str().unwrap().to_string())
-                            }));
+                            acked.lock().unwrap().extend(
+                                receipts.iter().map(|r| {
+                                    (r["seq"].as_u64().unwrap(), r["entry_hash"].as_str().unwrap().to_string())
+                                }),
+                            );
                         }
                         Err(e) => {
                             eprintln!("append error: {e}");
@@ -221,12 +223,24 @@ fn main() {
         // The reporter.
         println!(
             "{:>6} {:>10} {:>9} {:>9} {:>9} {:>8} {:>9} {:>9} {:>6} {:>8} {:>24} {:>9}",
-            "t(s)", "appended", "events/s", "app p50", "app p99", "reads/s", "read p50", "read p99", "errors", "RSS MiB",
-            "memtab/readers/cache MiB", "data MiB"
+            "t(s)",
+            "appended",
+            "events/s",
+            "app p50",
+            "app p99",
+            "reads/s",
+            "read p50",
+            "read p99",
+            "errors",
+            "RSS MiB",
+            "memtab/readers/cache MiB",
+            "data MiB"
         );
         let mut last = Instant::now();
         while t0.elapsed() < Duration::from_secs(secs) {
-            std::thread::sleep(report.min(Duration::from_secs(secs).saturating_sub(t0.elapsed())).max(Duration::from_millis(10)));
+            std::thread::sleep(
+                report.min(Duration::from_secs(secs).saturating_sub(t0.elapsed())).max(Duration::from_millis(10)),
+            );
             let mut w = std::mem::take(&mut *window.lock().unwrap());
             let dt = last.elapsed().as_secs_f64();
             last = Instant::now();
@@ -284,8 +298,11 @@ fn main() {
         pct(&mut total_reads, 0.99),
     );
     // Memory: the second report against the last (the first includes warm-up), and the peak.
-    let (second, final_, peak) =
-        (memory.get(1).or(memory.first()).copied().unwrap_or(0), memory.last().copied().unwrap_or(0), memory.iter().max().copied().unwrap_or(0));
+    let (second, final_, peak) = (
+        memory.get(1).or(memory.first()).copied().unwrap_or(0),
+        memory.last().copied().unwrap_or(0),
+        memory.iter().max().copied().unwrap_or(0),
+    );
     println!(
         "server memory (RSS): {:.1} MiB at the second report, {:.1} MiB at the end, peak {:.1} MiB",
         second as f64 / 1024.0,

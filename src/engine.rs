@@ -232,7 +232,12 @@ struct Pipeline {
 
 impl Pipeline {
     /// Starts the three stages at `head` on `store`.
-    fn start(shared: &Arc<Shared>, store: Arc<Store>, head: Head, config: &EngineConfig) -> Result<Pipeline, OpenError> {
+    fn start(
+        shared: &Arc<Shared>,
+        store: Arc<Store>,
+        head: Head,
+        config: &EngineConfig,
+    ) -> Result<Pipeline, OpenError> {
         let mut idem_filter = IdemFilter::new(2 * head.state.size as usize);
         for key in store.idempotency_keys() {
             idem_filter.insert(&key?);
@@ -824,9 +829,7 @@ impl Sequencer {
                     Some(&seq) => Some(seq),
                     // Every key in the store is in the filter: a key it has not seen is new.
                     None if !self.idem_filter.may_contain(&idem) => None,
-                    None => {
-                        self.store.idempotency_raw(&idem).map_err(|e| AppendError::Storage(e.to_string()))?
-                    }
+                    None => self.store.idempotency_raw(&idem).map_err(|e| AppendError::Storage(e.to_string()))?,
                 },
             };
             if let Some(seq) = existing {

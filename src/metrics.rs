@@ -132,7 +132,11 @@ impl Metrics {
             "RocksDB table readers held outside the block cache",
             table_readers.clone(),
         );
-        registry.register("vigil_rocksdb_block_cache_bytes", "RocksDB's shared block cache in use", block_cache.clone());
+        registry.register(
+            "vigil_rocksdb_block_cache_bytes",
+            "RocksDB's shared block cache in use",
+            block_cache.clone(),
+        );
         (Arc::new(Metrics { registry, memtables, table_readers, block_cache }), public, internal)
     }
 

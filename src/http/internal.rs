@@ -258,10 +258,7 @@ async fn append_inner(s: &InternalState, headers: &HeaderMap, body: &[u8]) -> Re
         Err(AppendError::Empty) => Err(Problem::bad_request("empty batch").into_response()),
         Err(e @ (AppendError::Storage(_) | AppendError::Closed)) => {
             tracing::error!("append failed: {e}");
-            Err(unavailable(
-                "storage",
-                format!("the ledger cannot write right now: {e}"),
-            ))
+            Err(unavailable("storage", format!("the ledger cannot write right now: {e}")))
         }
     }
 }

@@ -65,7 +65,7 @@ fn sigkill_mid_append_loses_nothing_acknowledged() {
             seen += 1;
         }
         child.kill().unwrap(); // SIGKILL
-        // Whatever it printed before dying was acknowledged too.
+                               // Whatever it printed before dying was acknowledged too.
         acked.extend(lines.map_while(Result::ok).filter_map(|l| receipt(&l)));
         let status = child.wait().unwrap();
         assert!(seen > 0, "round {round}: the child acknowledged nothing ({status:?})");

@@ -18,7 +18,11 @@ impl Tmpfs {
     fn mount(dir: &Path, size: &str) -> Tmpfs {
         let mnt = dir.join("data");
         std::fs::create_dir_all(&mnt).unwrap();
-        let out = Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"]).arg(&mnt).output().unwrap();
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&mnt)
+            .output()
+            .unwrap();
         assert!(
             out.status.success(),
             "this test mounts a tmpfs for the data dir and must run as root: {}",
@@ -59,7 +63,11 @@ fn batch(keys: &Keys, tag: &str, n: usize) -> Vec<vigil_core::statement::Submiss
 
 fn receipts(r: Vec<serde_json::Value>) -> impl Iterator<Item = (u64, String, String)> {
     r.into_iter().map(|r| {
-        (r["seq"].as_u64().unwrap(), r["entry_hash"].as_str().unwrap().to_string(), r["checkpoint"].as_str().unwrap().to_string())
+        (
+            r["seq"].as_u64().unwrap(),
+            r["entry_hash"].as_str().unwrap().to_string(),
+            r["checkpoint"].as_str().unwrap().to_string(),
+        )
     })
 }
 
@@ -154,7 +162,8 @@ fn a_read_only_data_dir_refuses_to_start_and_changes_nothing() {
         v
     };
     let files = listing(&fs.0);
-    let out = Command::new(vigil_bin()).args(["serve", "--config"]).arg(dir.path().join("vigil.toml")).output().unwrap();
+    let out =
+        Command::new(vigil_bin()).args(["serve", "--config"]).arg(dir.path().join("vigil.toml")).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("Read-only file system") && stderr.contains(&fs.0.display().to_string()), "{stderr}");
@@ -163,7 +172,10 @@ fn a_read_only_data_dir_refuses_to_start_and_changes_nothing() {
     fs.remount("rw");
     check_after_crash(&fs.0, &Keys::new(), &acked, "read-only");
     let server = Server::start_in(dir, "");
-    assert_eq!(note_size(&get(&format!("{}/checkpoint", server.public)).1), acked.iter().map(|a| a.0).max().unwrap() + 1);
+    assert_eq!(
+        note_size(&get(&format!("{}/checkpoint", server.public)).1),
+        acked.iter().map(|a| a.0).max().unwrap() + 1
+    );
     let dir = server.kill();
     drop(fs);
     drop(dir);

@@ -45,15 +45,19 @@ fn run_step(fault: Fault, at: u64, in_process: bool) {
                     let ids: Vec<String> = (0..BATCH).map(|i| format!("t{t}-b{b}-{i}")).collect();
                     let subs: Vec<ParsedSubmission> = ids
                         .iter()
-                        .map(|id| vigil::client::signed(&key, Event::from_value(withdrawal(id)).unwrap(), id, T0).unwrap())
+                        .map(|id| {
+                            vigil::client::signed(&key, Event::from_value(withdrawal(id)).unwrap(), id, T0).unwrap()
+                        })
                         .collect();
                     match engine.append_blocking(subs.clone()) {
-                        Ok(receipts) => acked.lock().unwrap().extend(
-                            receipts.into_iter().map(|r| (r.seq, r.entry_hash, r.checkpoint)),
-                        ),
+                        Ok(receipts) => acked
+                            .lock()
+                            .unwrap()
+                            .extend(receipts.into_iter().map(|r| (r.seq, r.entry_hash, r.checkpoint))),
                         Err(AppendError::Storage(e)) => {
                             assert!(
-                                e.contains("injected fault") || e.contains("the ledger stopped after a storage failure"),
+                                e.contains("injected fault")
+                                    || e.contains("the ledger stopped after a storage failure"),
                                 "{step}: the refusal does not name the failure: {e}"
                             );
                             refused.lock().unwrap().push(subs);
@@ -72,7 +76,8 @@ fn run_step(fault: Fault, at: u64, in_process: bool) {
     // Once failed, the engine stays failed and says so; reads still answer the durable head.
     let head = engine.head().state.size;
     assert!(acked.iter().all(|(seq, ..)| *seq < head), "{step}: an acknowledged entry is beyond the head {head}");
-    let late = vigil::client::signed(&keys.withdrawals, Event::from_value(withdrawal("late")).unwrap(), "late", T0).unwrap();
+    let late =
+        vigil::client::signed(&keys.withdrawals, Event::from_value(withdrawal("late")).unwrap(), "late", T0).unwrap();
     match engine.append_blocking(vec![late]) {
         Err(AppendError::Storage(e)) => {
             assert!(e.contains("once recovered") && e.contains(&fault.to_string()), "{step}: {e}")
@@ -85,7 +90,10 @@ fn run_step(fault: Fault, at: u64, in_process: bool) {
     // Recovery: in process (`Engine::recover` reopens the store, here without the fault), or
     // closed, re-checked in full on disk, and opened again.
     let (engine, persisted) = if in_process {
-        assert!(engine.recover().unwrap_or_else(|e| panic!("{step}: recovery failed: {e}")), "{step}: nothing to recover");
+        assert!(
+            engine.recover().unwrap_or_else(|e| panic!("{step}: recovery failed: {e}")),
+            "{step}: nothing to recover"
+        );
         assert_eq!(engine.failure(), None, "{step}");
         let persisted = engine.head().state.size;
         (engine, persisted)
@@ -118,7 +126,9 @@ fn every_storage_fault_step_is_refused_and_the_log_recovers_whole() {
     // Steps count the writes (or syncs) after the engine reopened on the injected store: the
     // first, an early one while groups are in flight, and a later one.
     let mut steps = Vec::new();
-    for fault in [Fault::WriteFails, Fault::WriteFailsAfterPersisting, Fault::SyncFails, Fault::SyncFailsAfterPersisting] {
+    for fault in
+        [Fault::WriteFails, Fault::WriteFailsAfterPersisting, Fault::SyncFails, Fault::SyncFailsAfterPersisting]
+    {
         for at in [1, 2, 5] {
             for in_process in [false, true] {
                 steps.push((fault, at, in_process));

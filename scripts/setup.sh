@@ -8,6 +8,7 @@ need_pkgs=()
 installed libclang-dev || need_pkgs+=(libclang-dev)   # bindgen, for rocksdb
 installed g++ || need_pkgs+=(g++)                     # RocksDB's C++
 installed procps || need_pkgs+=(procps)               # kill(1), used by the end-to-end tests
+installed mount || need_pkgs+=(mount)                 # mount(8): the full-disk test mounts a tmpfs
 if [ "${VIGIL_SETUP_BROWSER:-0}" = 1 ]; then
   installed chromium || need_pkgs+=(chromium)         # the web page's tests run in it
 fi
@@ -22,6 +23,12 @@ fi
 if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
   echo "setup: adding the wasm32-unknown-unknown target" >&2
   rustup target add wasm32-unknown-unknown >/dev/null
+fi
+
+# Formatting is checked by the test command.
+if ! cargo fmt --version >/dev/null 2>&1; then
+  echo "setup: adding rustfmt" >&2
+  rustup component add rustfmt >/dev/null
 fi
 
 # One target dir, outside the clone, so the demo, the tests and CI reuse one RocksDB build

@@ -5,6 +5,9 @@
 //! then the very same entry bytes are written with raw RocksDB synced WriteBatches of the
 //! same size. Prints both rates and their ratio. See BENCHMARKS.md for the command.
 
+mod common;
+
+use common::arg;
 use rocksdb::{Options, WriteBatch, WriteOptions, DB};
 use std::sync::Arc;
 use std::time::Instant;
@@ -12,10 +15,6 @@ use vigil::config::bootstrap_submissions;
 use vigil::engine::{Engine, EngineConfig};
 use vigil_core::event::{Event, EventKind};
 use vigil_core::keys::SignerKey;
-
-fn arg(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
 
 /// Writes back every dirty page before a timed phase, so that neither phase pays for the
 /// other's writeback in its fsyncs (the largest source of noise between rounds here).
@@ -45,10 +44,10 @@ struct Round {
 }
 
 fn main() {
-    let total = arg("VIGIL_BENCH_EVENTS", 100_000);
-    let batch = arg("VIGIL_BENCH_BATCH", 1000);
-    let callers = arg("VIGIL_BENCH_CALLERS", 4);
-    let rounds = arg("VIGIL_BENCH_ROUNDS", 3);
+    let total = arg("VIGIL_BENCH_EVENTS", 100_000usize);
+    let batch = arg("VIGIL_BENCH_BATCH", 1000usize);
+    let callers = arg("VIGIL_BENCH_CALLERS", 4usize);
+    let rounds = arg("VIGIL_BENCH_ROUNDS", 3usize);
     println!("events per round: {total}, caller batch: {batch}, callers: {callers}, rounds: {rounds}");
     let mut ratios = Vec::new();
     for r in 0..rounds {

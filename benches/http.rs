@@ -10,6 +10,9 @@
 //!
 //! See BENCHMARKS.md for the command and the figures.
 
+mod common;
+
+use common::{arg, now_ms, percentile, withdrawal};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Command;
@@ -17,26 +20,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use vigil::client::{sign_event, AppendClient};
 use vigil::config::{Config, ServiceConfig};
-use vigil_core::event::{Event, EventKind};
+use vigil_core::event::EventKind;
 use vigil_core::keys::SignerKey;
 use vigil_core::statement::Submission;
-
-fn arg(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
-}
-
-fn withdrawal(i: usize) -> Event {
-    Event::from_value(serde_json::json!({
-        "kind": "withdrawal", "withdrawal_id": format!("w-{i}"), "stage": "executed", "asset": "BTC",
-        "amount": (100_000 + i).to_string(), "destination": "bc1qbenchdestination0000000000000000",
-        "tx_id": format!("tx-{i:064}"), "wallet": "hot-btc-1", "wallet_tier": "hot", "account": format!("acct-{}", i % 10_007),
-    }))
-    .unwrap()
-}
 
 /// Ed25519 batch verification under ZIP-215 (the rule the server applies) on every core:
 /// signatures per second.
@@ -54,10 +40,6 @@ fn verification_rate(msgs: &[(Vec<u8>, [u8; 64], vigil_core::keys::VerifierKey)]
         }
     });
     msgs.len() as f64 / t.elapsed().as_secs_f64()
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
 }
 
 struct Run {
@@ -109,7 +91,9 @@ fn signed_batches(key: &SignerKey, from: usize, n: usize, batch: usize) -> Vec<V
     (from..from + n)
         .collect::<Vec<_>>()
         .chunks(batch)
-        .map(|c| c.iter().map(|&i| sign_event(key, withdrawal(i), &format!("h-{i}"), now).unwrap()).collect())
+        .map(|c| {
+            c.iter().map(|&i| sign_event(key, withdrawal("w", i as u64), &format!("h-{i}"), now).unwrap()).collect()
+        })
         .collect()
 }
 
@@ -150,10 +134,10 @@ fn fetch(url: &str) -> Vec<u8> {
 }
 
 fn main() {
-    let events = arg("VIGIL_BENCH_EVENTS", 40_000);
-    let batch = arg("VIGIL_BENCH_BATCH", 64);
-    let clients = arg("VIGIL_BENCH_CLIENTS", 8);
-    let read_secs = arg("VIGIL_BENCH_READ_SECS", 5) as u64;
+    let events = arg("VIGIL_BENCH_EVENTS", 40_000usize);
+    let batch = arg("VIGIL_BENCH_BATCH", 64usize);
+    let clients = arg("VIGIL_BENCH_CLIENTS", 8usize);
+    let read_secs = arg("VIGIL_BENCH_READ_SECS", 5usize) as u64;
     println!("appends: {events} events, batches of {batch}, {clients} clients");
 
     let log = SignerKey::from_seed("bench.example/log", [1; 32]).unwrap();

@@ -11,24 +11,23 @@
 //! Knobs: `VIGIL_BENCH_LEAVES` (1,000,000), `VIGIL_BENCH_BATCH` (1,000), `VIGIL_BENCH_PROOFS`
 //! (100,000), `VIGIL_BENCH_ROUNDS` (3). Figures and command in BENCHMARKS.md.
 
+mod common;
+
+use common::arg;
 use ct_merkle::mem_backed_tree::MemoryBackedTree;
 use sha2::Sha256;
 use std::time::Instant;
 use vigil_core::merkle::{leaf_hash, MemoryTiles, NoTiles, TileTree};
-
-fn arg(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
 
 fn bytes(hashes: &[vigil_core::hash::Digest]) -> Vec<u8> {
     hashes.iter().flat_map(|h| h.0).collect()
 }
 
 fn main() {
-    let n = arg("VIGIL_BENCH_LEAVES", 1_000_000);
-    let batch = arg("VIGIL_BENCH_BATCH", 1_000);
-    let proofs = arg("VIGIL_BENCH_PROOFS", 100_000);
-    let rounds = arg("VIGIL_BENCH_ROUNDS", 3);
+    let n = arg("VIGIL_BENCH_LEAVES", 1_000_000usize);
+    let batch = arg("VIGIL_BENCH_BATCH", 1_000usize);
+    let proofs = arg("VIGIL_BENCH_PROOFS", 100_000usize);
+    let rounds = arg("VIGIL_BENCH_ROUNDS", 3usize);
     println!(
         "{n} leaves of 64 bytes appended in batches of {batch}; {proofs} inclusion and {proofs} consistency proofs"
     );

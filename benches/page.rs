@@ -4,13 +4,12 @@
 //! same two checks by the native core. Needs Chromium and `web/vigil.wasm` (`./scripts/test`
 //! installs and builds both). See BENCHMARKS.md.
 
+mod common;
+
+use common::free_port;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Instant;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 fn main() {
     let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));

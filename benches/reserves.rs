@@ -4,15 +4,14 @@
 //! hashing it cannot avoid (every record secret, record id, leaf, padding leaf and node hash, on
 //! all cores), and the ratio of the two. See BENCHMARKS.md for the command and figures.
 
+mod common;
+
+use common::{arg, dir_bytes};
 use rayon::prelude::*;
 use std::io::Write;
 use std::time::Instant;
 use vigil_core::event::{Amount, AssetReserves, ReserveSnapshot};
 use vigil_core::reserves::{record_id, Hashers, Proof};
-
-fn arg(name: &str, default: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| default.to_string())
-}
 
 /// Peak resident memory (VmHWM) in MiB, and a reset of it (Linux).
 fn peak_mib() -> f64 {
@@ -24,10 +23,6 @@ fn peak_mib() -> f64 {
 }
 fn reset_peak() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
-}
-
-fn dir_bytes(p: &std::path::Path) -> u64 {
-    std::fs::read_dir(p).map_or(0, |d| d.flatten().map(|e| e.metadata().map_or(0, |m| m.len())).sum())
 }
 
 /// Deterministic balances: most accounts small, some large (xorshift).
@@ -82,9 +77,9 @@ fn hash_floor(n: u64, padded: u64, a: usize) -> f64 {
 
 fn main() {
     let sizes: Vec<u64> =
-        arg("VIGIL_BENCH_ACCOUNTS", "1000000").split(',').map(|s| s.trim().parse().unwrap()).collect();
-    let a: usize = arg("VIGIL_BENCH_ASSETS", "4").parse().unwrap();
-    let proofs: usize = arg("VIGIL_BENCH_PROOFS", "1000").parse().unwrap();
+        arg("VIGIL_BENCH_ACCOUNTS", "1000000".to_string()).split(',').map(|s| s.trim().parse().unwrap()).collect();
+    let a: usize = arg("VIGIL_BENCH_ASSETS", 4usize);
+    let proofs: usize = arg("VIGIL_BENCH_PROOFS", 1000usize);
     let assets: Vec<String> = ["BTC", "ETH", "USDT", "BNB", "XRP", "SOL", "ADA", "DOGE"]
         .iter()
         .cycle()

@@ -7,22 +7,15 @@
 //! Knobs: `VIGIL_SOAK_SECS` (600), `VIGIL_SOAK_RATE` appended events/s (2,000), `VIGIL_SOAK_READS`
 //! reads/s (1,000), `VIGIL_SOAK_REPORT_SECS` (60). See RELIABILITY.md for the command and results.
 
-use std::path::Path;
+mod common;
+
+use common::{arg, dir_bytes, free_port, now_ms, percentile, withdrawal};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use vigil::client::{sign_event, AppendClient};
-use vigil_core::event::Event;
 use vigil_core::keys::SignerKey;
-
-fn arg(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
-}
 
 const APPENDERS: u64 = 4;
 const READERS: u64 = 4;
@@ -36,12 +29,10 @@ struct Window {
     reads: Vec<Duration>,
 }
 
+/// The `p` quantile of unsorted latencies.
 fn pct(v: &mut [Duration], p: f64) -> Duration {
-    if v.is_empty() {
-        return Duration::ZERO;
-    }
     v.sort_unstable();
-    v[((v.len() as f64 * p) as usize).min(v.len() - 1)]
+    percentile(v, p)
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -66,24 +57,11 @@ fn rocksdb_mib(public: &str) -> [f64; 3] {
     )
 }
 
-fn dir_size(p: &Path) -> u64 {
-    std::fs::read_dir(p).map_or(0, |d| d.flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum())
-}
-
-fn withdrawal(i: u64) -> Event {
-    Event::from_value(serde_json::json!({
-        "kind": "withdrawal", "withdrawal_id": format!("soak-{i}"), "stage": "executed", "asset": "BTC",
-        "amount": (100_000 + i).to_string(), "destination": "bc1qsoakdestination000000000000000000",
-        "tx_id": format!("tx-{i:064}"), "wallet": "hot-btc-1", "wallet_tier": "hot", "account": format!("acct-{}", i % 10_007),
-    }))
-    .unwrap()
-}
-
 fn main() {
-    let secs = arg("VIGIL_SOAK_SECS", 600);
-    let rate = arg("VIGIL_SOAK_RATE", 2_000) as f64;
-    let read_rate = arg("VIGIL_SOAK_READS", 1_000) as f64;
-    let report = Duration::from_secs(arg("VIGIL_SOAK_REPORT_SECS", 60));
+    let secs = arg("VIGIL_SOAK_SECS", 600u64);
+    let rate = arg("VIGIL_SOAK_RATE", 2_000u64) as f64;
+    let read_rate = arg("VIGIL_SOAK_READS", 1_000u64) as f64;
+    let report = Duration::from_secs(arg("VIGIL_SOAK_REPORT_SECS", 60u64));
     println!(
         "soak: {secs} s, {rate} events/s appended by {APPENDERS} clients in batches of {BATCH}, {read_rate} reads/s by {READERS} clients"
     );
@@ -96,8 +74,7 @@ fn main() {
         std::fs::write(dir.path().join(format!("{name}.key")), k.to_skey()).unwrap();
         std::fs::write(dir.path().join(format!("{name}.vkey")), k.verifier().to_vkey()).unwrap();
     }
-    let free = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let (pp, ip) = (free(), free());
+    let (pp, ip) = (free_port(), free_port());
     let cfg = dir.path().join("vigil.toml");
     std::fs::write(
         &cfg,
@@ -144,7 +121,7 @@ fn main() {
                     }
                     let first = (n * APPENDERS + a) * BATCH;
                     let batch: Vec<_> = (first..first + BATCH)
-                        .map(|i| sign_event(svc, withdrawal(i), &format!("soak-{i}"), now_ms()).unwrap())
+                        .map(|i| sign_event(svc, withdrawal("soak", i), &format!("soak-{i}"), now_ms()).unwrap())
                         .collect();
                     let t = Instant::now();
                     match client.append(&batch) {
@@ -261,7 +238,7 @@ fn main() {
                 errors.load(Ordering::SeqCst),
                 rss as f64 / 1024.0,
                 format!("{memtables:.1} / {readers:.1} / {cache:.1}"),
-                dir_size(&dir.path().join("data")) as f64 / (1 << 20) as f64,
+                dir_bytes(&dir.path().join("data")) as f64 / (1 << 20) as f64,
             );
             total_appends.append(&mut w.appends);
             total_reads.append(&mut w.reads);

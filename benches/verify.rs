@@ -3,6 +3,9 @@
 //! chain hashes of every entry, plus Ed25519 batch verification of every signature on all
 //! cores. See BENCHMARKS.md for the command and the figures.
 
+mod common;
+
+use common::arg;
 use std::sync::Arc;
 use std::time::Instant;
 use vigil::config::bootstrap_submissions;
@@ -11,12 +14,8 @@ use vigil_core::entry::Entry;
 use vigil_core::event::{Event, EventKind};
 use vigil_core::keys::SignerKey;
 
-fn arg(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
 fn main() {
-    let total = arg("VIGIL_BENCH_ENTRIES", 200_000);
+    let total = arg("VIGIL_BENCH_ENTRIES", 200_000usize);
     let dir = tempfile::tempdir().unwrap();
     let log = SignerKey::from_seed("bench.example/log", [1; 32]).unwrap();
     let operator = SignerKey::from_seed("operator", [2; 32]).unwrap();

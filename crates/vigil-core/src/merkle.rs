@@ -125,8 +125,12 @@ impl ConsistencyProof {
             return Err(ProofError::TooLong(self.hashes.len()));
         }
         if self.old_size == 0 {
-            // Every tree extends the empty tree; the proof carries nothing.
-            return if self.hashes.is_empty() && *old_root == EMPTY_ROOT { Ok(()) } else { Err(ProofError::FromEmpty) };
+            // Every tree extends the empty tree; the proof carries nothing. The empty tree has
+            // one root only.
+            if !self.hashes.is_empty() || *old_root != EMPTY_ROOT {
+                return Err(ProofError::FromEmpty);
+            }
+            return if self.new_size > 0 || *new_root == EMPTY_ROOT { Ok(()) } else { Err(ProofError::DifferentRoots) };
         }
         if self.old_size == self.new_size {
             if !self.hashes.is_empty() {
@@ -797,6 +801,16 @@ mod tests {
                 prop_assert_eq!(t.to_path(), path);
             }
         }
+    }
+
+    /// The empty tree has one root: a "consistency" from size 0 to size 0 under another root
+    /// is refused (a witness would otherwise cosign any root for size 0).
+    #[test]
+    fn the_empty_tree_has_one_root() {
+        let p = |new_size| ConsistencyProof { old_size: 0, new_size, hashes: vec![] };
+        assert_eq!(p(0).verify(&EMPTY_ROOT, &EMPTY_ROOT), Ok(()));
+        assert_eq!(p(0).verify(&EMPTY_ROOT, &leaf_hash(b"x")), Err(ProofError::DifferentRoots));
+        assert_eq!(p(1).verify(&EMPTY_ROOT, &leaf_hash(b"x")), Ok(()));
     }
 
     /// Found by the `tiles` fuzz target: a level of 64 or more shifted the size by 64 bits or

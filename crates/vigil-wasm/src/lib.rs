@@ -92,9 +92,12 @@ pub fn call(req: &Value) -> Result<Value, String> {
                     .collect::<Result<Vec<_>, String>>()?,
                 Some(_) => return Err("witnesses must be an array of cosigner keys".into()),
             };
-            let quorum = match req.get("quorum").and_then(Value::as_u64) {
-                Some(q) => usize::try_from(q).map_err(|_| "quorum is too large".to_string())?,
-                None => witnesses.len(),
+            let quorum = match req.get("quorum") {
+                None | Some(Value::Null) => witnesses.len(),
+                Some(q) => {
+                    let q = q.as_u64().ok_or("quorum must be a non-negative integer")?;
+                    usize::try_from(q).map_err(|_| "quorum is too large".to_string())?
+                }
             };
             let policy = Policy::new(witnesses, quorum)?;
             let w = verify_witnessed(field(req, "note")?.as_bytes(), &key, &policy).map_err(|e| e.to_string())?;
@@ -259,5 +262,11 @@ mod tests {
         assert!(ask(&note, json!([wv])).unwrap_err().contains("not witnessed"));
         assert!(ask(&note, Value::Null).is_ok(), "no policy: the log's signature alone");
         assert!(ask(&note, json!(["not a key"])).is_err());
+        // A quorum that is not a count is refused, not read as "all of them".
+        for quorum in [json!("1"), json!(-1), json!(1.5)] {
+            let r = call(&json!({"op": "checkpoint", "note": String::from_utf8_lossy(&cosigned),
+                "vkey": log.verifier().to_vkey(), "witnesses": [wv], "quorum": quorum}));
+            assert!(r.unwrap_err().contains("quorum"), "{quorum}");
+        }
     }
 }

@@ -331,28 +331,32 @@ impl Engine {
     /// Entries written but never acknowledged before the failure may be in the recovered log;
     /// a retry with the same idempotency keys gets their receipts.
     pub fn recover(&self) -> Result<bool, OpenError> {
-        let mut pipeline = self.pipeline.write().expect("pipeline lock");
+        // A healthy engine's appends never meet the lock below.
         if self.failure().is_none() {
             return Ok(false);
         }
+        let mut pipeline = self.pipeline.write().expect("pipeline lock");
         pipeline.stop();
         let path = self.store().path().to_path_buf();
         // The writable store must close (releasing RocksDB's lock) before it reopens; readers
-        // move to a read-only view first, and in-flight reads of the old one finish.
-        if let Ok(view) = Store::open_read_only(&path) {
-            let old = std::mem::replace(&mut *self.shared.store.write().expect("store lock"), Arc::new(view));
-            let waiting = std::time::Instant::now();
-            while Arc::strong_count(&old) > 1 && waiting.elapsed() < std::time::Duration::from_secs(5) {
-                std::thread::sleep(std::time::Duration::from_millis(5));
-            }
+        // move to a read-only view first (without one, the store cannot reopen either), and the
+        // reads in flight on the old one are given a moment to finish (else the reopen fails on
+        // the lock and a later attempt succeeds).
+        let view = Arc::new(Store::open_read_only(&path)?);
+        let old = std::mem::replace(&mut *self.shared.store.write().expect("store lock"), view);
+        let waiting = std::time::Instant::now();
+        while Arc::strong_count(&old) > 1 && waiting.elapsed() < std::time::Duration::from_secs(5) {
+            std::thread::sleep(std::time::Duration::from_millis(5));
         }
+        drop(old);
         let store = Arc::new(Store::open(&path)?);
         let head = recover(&store, &self.config.log_key)?;
         *self.shared.store.write().expect("store lock") = store.clone();
         *self.shared.head.write().expect("head lock") = Arc::new(head.clone());
         self.shared.metrics.checkpoint_size.set(head.state.size as i64);
         *pipeline = Pipeline::start(&self.shared, store, head, &self.config)?;
-        drop(pipeline);
+        // Cleared under the lock: an append that finds the lock held and no failure knows the
+        // recovery is done but for releasing it, and waits (see `submit`).
         *self.shared.failed.lock().expect("failed lock") = None;
         Ok(true)
     }
@@ -465,14 +469,17 @@ impl Engine {
             return Err(AppendError::Empty);
         }
         let (reply, rx) = tokio::sync::oneshot::channel();
-        // While a recovery holds the pipeline, refuse at once rather than block the caller.
-        let sent = match self.pipeline.try_read() {
-            Ok(pipeline) => pipeline.tx.as_ref().is_some_and(|tx| tx.send(Request { subs, reply }).is_ok()),
-            Err(std::sync::TryLockError::WouldBlock) => false,
-            Err(std::sync::TryLockError::Poisoned(p)) => {
-                p.into_inner().tx.as_ref().is_some_and(|tx| tx.send(Request { subs, reply }).is_ok())
-            }
+        let pipeline = match self.pipeline.try_read() {
+            Ok(p) => p,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            // A recovery holds the pipeline: refuse at once rather than block the caller while
+            // the failure stands; once it is cleared, the new pipeline is a moment away.
+            Err(std::sync::TryLockError::WouldBlock) => match self.failure() {
+                Some(e) => return Err(AppendError::Storage(stopped(&e))),
+                None => self.pipeline.read().unwrap_or_else(std::sync::PoisonError::into_inner),
+            },
         };
+        let sent = pipeline.tx.as_ref().is_some_and(|tx| tx.send(Request { subs, reply }).is_ok());
         if !sent {
             return Err(match self.failure() {
                 Some(e) => AppendError::Storage(stopped(&e)),

@@ -54,7 +54,11 @@ pub async fn serve_with(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let server = cfg.server.clone();
-    anyhow::ensure!(server.request_timeout_ms > 0, "[server] request_timeout_ms must be at least 1");
+    anyhow::ensure!(
+        (1..=3_600_000).contains(&server.request_timeout_ms),
+        "[server] request_timeout_ms must be from 1 to 3600000 (an hour), not {}",
+        server.request_timeout_ms
+    );
     let reserves_dir = cfg.reserves_dir.clone();
     let web_dir = cfg.web_dir.clone();
     let log_vkey = cfg.log_signer()?.verifier().to_vkey();

@@ -16,6 +16,11 @@
 //! | `L` ‖ origin                                | size u64 ‖ root (32) ‖ the cosigned note   |
 //! | `C` ‖ origin ‖ 0x00 ‖ size u64 ‖ time u64  | the checkpoint as received ‖ our cosignature line |
 //! | `E` ‖ time ms u64 ‖ counter u64             | an [`Evidence`] record (JSON)              |
+//! | `D` ‖ origin ‖ 0 ‖ reason ‖ 0 ‖ refused size ‖ root [‖ cosigned size ‖ root] | empty: that evidence is kept |
+//!
+//! Only a fork (two log-signed roots at one size) proves misbehaviour by itself; an
+//! inconsistent proof or a rollback may be anyone replaying what the log signed with a bad
+//! proof or an old checkpoint. Each is kept once per (reason, refused, cosigned) checkpoints.
 
 use crate::engine::Clock;
 use anyhow::{Context, Result};
@@ -141,7 +146,19 @@ impl Witness {
                 _ => None,
             };
             if let Some(reason) = reason {
-                self.keep_evidence(&origin, reason, &refusal, body, latest.map(|(_, n)| n).unwrap_or_default())?;
+                // One record per reason, refused checkpoint and cosigned checkpoint: replaying
+                // what the log signed (anyone can) cannot grow the store without bound.
+                let mut seen = [b"D".as_slice(), origin.as_bytes(), &[0], reason.as_bytes(), &[0]].concat();
+                seen.extend_from_slice(&cp.size.to_be_bytes());
+                seen.extend_from_slice(&cp.root.0);
+                if let Some((l, _)) = &latest {
+                    seen.extend_from_slice(&l.size.to_be_bytes());
+                    seen.extend_from_slice(&l.root.0);
+                }
+                if self.db.get(&seen).map_err(|e| AddError::Store(e.to_string()))?.is_none() {
+                    let cosigned = latest.map(|(_, n)| n).unwrap_or_default();
+                    self.keep_evidence(&origin, reason, &refusal, body, cosigned, seen)?;
+                }
             }
             return Err(refusal.into());
         }
@@ -176,6 +193,7 @@ impl Witness {
         refusal: &WitnessError,
         body: &[u8],
         cosigned: Vec<u8>,
+        seen: Vec<u8>,
     ) -> Result<(), AddError> {
         let now = self.clock.now_ms();
         let e = Evidence {
@@ -192,6 +210,7 @@ impl Witness {
         let k = [b"E".as_slice(), &now.to_be_bytes(), &n.to_be_bytes()].concat();
         let mut batch = WriteBatch::default();
         batch.put(k, serde_json::to_vec(&e).map_err(|e| AddError::Store(e.to_string()))?);
+        batch.put(seen, []);
         self.write(batch)
     }
 

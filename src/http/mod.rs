@@ -77,8 +77,10 @@ pub(crate) async fn serve(
             tokio::select! {
                 _ = conn.as_mut() => {}
                 _ = async { stop.wait_for(|s| *s).await.map(|_| ()) } => {
+                    // The answer in flight gets one more timeout to finish (a client reading a
+                    // large body slowly must not hold the shutdown forever).
                     conn.as_mut().graceful_shutdown();
-                    let _ = conn.as_mut().await;
+                    let _ = tokio::time::timeout(header_timeout, conn.as_mut()).await;
                 }
             }
             drop(open);

@@ -68,6 +68,8 @@ struct Answer {
     status: u16,
     head: String,
     body: Vec<u8>,
+    /// The server closed the connection (rather than the client giving up waiting).
+    closed_by_server: bool,
 }
 
 /// A request in HTTP/1.1 wire form with `Connection: close` (the server closes after its answer,
@@ -137,21 +139,27 @@ fn exchange(addr: &str, bytes: Vec<u8>, pace: Pace, patience: Duration) -> Answe
     });
     let mut buf = Vec::new();
     let mut chunk = [0u8; 16 << 10];
-    loop {
+    let closed_by_server = loop {
         match c.read(&mut chunk) {
-            Ok(0) | Err(_) => break,
+            Ok(0) => break true,
+            Err(e) => break !matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut),
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
         }
-    }
+    };
     answered.store(true, Ordering::SeqCst);
     let _ = c.shutdown(std::net::Shutdown::Both);
     writer.join().unwrap();
-    parse_answer(&buf)
+    Answer { closed_by_server, ..parse_answer(&buf) }
 }
 
 fn parse_answer(buf: &[u8]) -> Answer {
     let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
-        return Answer { status: 0, head: String::from_utf8_lossy(buf).into_owned(), body: Vec::new() };
+        return Answer {
+            status: 0,
+            head: String::from_utf8_lossy(buf).into_owned(),
+            body: Vec::new(),
+            closed_by_server: false,
+        };
     };
     let head = String::from_utf8_lossy(&buf[..i]).into_owned();
     let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
@@ -161,7 +169,7 @@ fn parse_answer(buf: &[u8]) -> Answer {
         l.starts_with("transfer-encoding:") && l.contains("chunked")
     });
     let body = if chunked { dechunk(raw) } else { raw.to_vec() };
-    Answer { status, head, body }
+    Answer { status, head, body, closed_by_server: false }
 }
 
 fn dechunk(mut raw: &[u8]) -> Vec<u8> {
@@ -205,17 +213,17 @@ fn run(server: &Server, c: Case, before: &(String, String)) -> String {
     let name = &c.name;
     let started = Instant::now();
     let observed = if let Want::DroppedOrTimedOut = c.want {
-        // The slow client on its own thread; meanwhile another client must be served promptly.
+        // The slow client on its own thread; meanwhile another client is served. The slow one
+        // is patient (ten request timeouts): it must be the server that ends the connection.
         let (target, bytes, pace) = (addr(c.to), c.bytes, c.pace);
         let slow = std::thread::spawn(move || exchange(&target, bytes, pace, TIMEOUT * 10));
-        let t = Instant::now();
         let other = exchange(&addr(c.to), wire("GET", "/healthz", &[], b""), Pace::Whole, Duration::from_secs(5));
         assert_eq!(other.status, 200, "{name}: another client was not served: {}", other.head);
-        assert!(t.elapsed() < TIMEOUT / 2, "{name}: another client waited {:?}", t.elapsed());
+        assert!(!slow.is_finished(), "{name}: the other client was served only after the slow one");
         let a = slow.join().unwrap();
         let took = started.elapsed();
         assert!(a.status == 0 || a.status == 408, "{name}: {} {}", a.head, String::from_utf8_lossy(&a.body));
-        assert!(took < TIMEOUT * 2 + Duration::from_secs(1), "{name}: the slow client was held {took:?}");
+        assert!(a.closed_by_server, "{name}: the server held the slow client until it gave up");
         format!(
             "{} after {:.1} s",
             if a.status == 0 { "dropped".to_string() } else { a.status.to_string() },
@@ -938,10 +946,11 @@ fn abuse_a_slow_client_does_not_hold_up_a_graceful_shutdown() {
     // Connections are accepted in order: once a later one is answered, the slow one is accepted.
     let other = exchange(&internal, wire("GET", "/healthz", &[], b""), Pace::Whole, Duration::from_secs(5));
     assert_eq!(other.status, 200, "{}", other.head);
-    let t = Instant::now();
-    server.stop();
-    assert!(t.elapsed() < TIMEOUT + Duration::from_secs(2), "the shutdown took {:?}", t.elapsed());
-    slow.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    // The slow client never finishes: the shutdown must end its connection, not wait for it.
+    let stopped = std::thread::spawn(move || drop(server.stop()));
+    slow.set_read_timeout(Some(TIMEOUT * 10)).unwrap();
     let mut rest = Vec::new();
-    assert!(matches!(slow.read_to_end(&mut rest), Ok(0)) || rest.is_empty(), "{}", String::from_utf8_lossy(&rest));
+    let read = slow.read_to_end(&mut rest);
+    assert!(read.is_ok() && rest.is_empty(), "the connection was not closed by the shutdown: {read:?}");
+    stopped.join().unwrap();
 }

@@ -196,11 +196,20 @@ impl RunningDemo {
             .args(["--public", &format!("127.0.0.1:{pp}"), "--internal", &format!("127.0.0.1:{ip}")])
             .args(["--witnesses", "127.0.0.1:0,127.0.0.1:0"])
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("demo.log")).unwrap())
             .spawn()
             .unwrap();
         let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-        while !lines.next().expect("demo output").unwrap().contains("Ordinary traffic") {}
+        loop {
+            match lines.next() {
+                Some(Ok(line)) if line.contains("Ordinary traffic") => break,
+                Some(Ok(_)) => {}
+                _ => panic!(
+                    "the demo stopped before serving; its stderr:\n{}",
+                    std::fs::read_to_string(dir.path().join("demo.log")).unwrap_or_default()
+                ),
+            }
+        }
         RunningDemo { child, dir, public: format!("http://127.0.0.1:{pp}"), internal: format!("http://127.0.0.1:{ip}") }
     }
 

@@ -17,3 +17,10 @@ pub mod witness;
 pub mod witnessing;
 
 pub use vigil_core as core;
+
+/// mimalloc rather than glibc's malloc: the append pipeline frees thousands of small objects
+/// per group commit, and glibc's `free` (with its consolidation of fast bins) cost the engine
+/// about a third of a core (BENCHMARKS.md). Declared here, it serves every binary that links
+/// the library: `vigil`, the tests and the benchmarks.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

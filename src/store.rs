@@ -10,13 +10,21 @@
 //!
 //! | family        | key                                  | value                            |
 //! |---------------|--------------------------------------|----------------------------------|
-//! | `entries`     | seq u64                              | entry bytes (docs/FORMAT.md §3)  |
+//! | `entries`     | last seq u64 of the chunk            | a chunk of entries (below)       |
 //! | `tiles`       | tile level u8 ‖ tile index u64       | the tile's hashes (tlog-tiles)   |
 //! | `idempotency` | service name ‖ 0x00 ‖ idempotency key| seq u64                          |
 //! | `by_kind`     | kind ‖ 0x00 ‖ last seq u64           | ascending seqs, u64 each         |
 //! | `by_incident` | incident id ‖ 0x00 ‖ last seq u64    | ascending seqs, u64 each         |
 //! | `openings`    | last seq u64                         | records (seq u64, len u32, JSON) |
 //! | `meta`        | `format_version`, `state`, `checkpoint` | see [`LogState`]              |
+//!
+//! Entries are stored in chunks: one write batch writes its entries as one chunk per
+//! [`ENTRIES_PER_CHUNK`]-aligned run (a chunk never crosses a multiple of 256, so the chunks
+//! of one tlog-tiles entry bundle are exactly those keyed inside it). A chunk's value is its
+//! entries in order, each as uint16 big-endian length ‖ entry bytes (docs/FORMAT.md §3): the
+//! encoding of a tlog-tiles entry bundle. Its key is its last entry's sequence number; the
+//! first is that minus the count plus one. Writing a chunk rather than a key per entry saves
+//! the writer a memtable insert per entry, the dearest part of its batch.
 //!
 //! Index and openings records are packed: one write batch adds one record per kind (and per
 //! incident) listing the batch's entries of that kind, and one openings record per
@@ -38,7 +46,10 @@ use vigil_core::hash::Digest;
 use vigil_core::merkle::{DirtyTile, TileNodes, TileSource, TILE_WIDTH};
 
 /// On-disk layout version. Bump on any change to the families or their encodings.
-pub const STORE_FORMAT_VERSION: u32 = 2;
+pub const STORE_FORMAT_VERSION: u32 = 3;
+
+/// Entries per `entries` chunk at most; chunks are aligned to it (tlog-tiles' bundle width).
+pub const ENTRIES_PER_CHUNK: u64 = TILE_WIDTH;
 
 /// Most entries' openings in one `openings` record (bounds the bytes read to fetch one).
 pub const OPENINGS_PER_RECORD: usize = 64;
@@ -148,6 +159,8 @@ impl LogState {
 pub struct NewEntry {
     pub seq: u64,
     pub bytes: Vec<u8>,
+    /// Its Merkle leaf hash, `SHA-256(0x00 ‖ bytes)`.
+    pub leaf: vigil_core::hash::Digest,
     /// The `idempotency` family's key ([`idem_key_into`]).
     pub idem_key: Vec<u8>,
     pub kind: &'static str,
@@ -253,6 +266,11 @@ impl Store {
         opts.create_missing_column_families(!read_only);
         opts.set_paranoid_checks(true);
         opts.set_db_write_buffer_size(MEMTABLE_BYTES);
+        // A write fills RocksDB's WAL buffer only; `sync` writes the buffer out and syncs it.
+        // That moves the copy into the page cache (and any wait behind the disk's writeback)
+        // from the writer to the syncer, which waits for the disk anyway. Nothing written is
+        // acknowledged before `sync`, so nothing acknowledged depends on the buffer.
+        opts.set_manual_wal_flush(true);
         let cache = rocksdb::Cache::new_lru_cache(BLOCK_CACHE_BYTES);
         let cfs = COLUMN_FAMILIES.iter().map(|n| ColumnFamilyDescriptor::new(*n, family_options(n, &cache)));
         let db = if read_only {
@@ -344,18 +362,27 @@ impl Store {
     }
 
     pub fn entry(&self, seq: u64) -> Result<Option<Vec<u8>>, StoreError> {
-        self.db.get_cf(self.cf(CF_ENTRIES), seq_key(seq)).map_err(|e| self.err(e))
+        let mut it = self.db.raw_iterator_cf(self.cf(CF_ENTRIES));
+        it.seek(seq_key(seq));
+        let (Some(k), Some(v)) = (it.key(), it.value()) else {
+            return it.status().map(|()| None).map_err(|e| self.err(e));
+        };
+        let found = Chunk::parse(k, v)?.find(|(s, _)| *s == seq).map(|(_, e)| e.to_vec());
+        Ok(found)
     }
 
     /// Stored entries with sequence numbers in `from..to`, in order. A missing entry is simply
     /// absent from the iteration: verifiers compare the numbers they get with the ones they expect.
     pub fn entries(&self, from: u64, to: u64) -> impl Iterator<Item = Result<(u64, Vec<u8>), StoreError>> + '_ {
         let it = self.db.iterator_cf(self.cf(CF_ENTRIES), IteratorMode::From(&seq_key(from), Direction::Forward));
-        it.map(|r| {
-            let (k, v) = r.map_err(|e| self.err(e))?;
-            let seq =
-                u64::from_be_bytes(k.as_ref().try_into().map_err(|_| StoreError::Corrupt("bad entry key".into()))?);
-            Ok((seq, v.to_vec()))
+        it.flat_map(move |r| {
+            let chunk = r.map_err(|e| self.err(e)).and_then(|(k, v)| {
+                Ok(Chunk::parse(&k, &v)?.filter(|(s, _)| *s >= from).map(|(s, e)| (s, e.to_vec())).collect::<Vec<_>>())
+            });
+            match chunk {
+                Ok(entries) => entries.into_iter().map(Ok).collect::<Vec<_>>(),
+                Err(e) => vec![Err(e)],
+            }
         })
         .take_while(move |r| r.as_ref().map_or(true, |(s, _)| *s < to))
     }
@@ -471,8 +498,17 @@ impl Store {
             }
         }
         let (mut record, mut in_record, mut last) = (Vec::new(), 0, 0);
+        let mut chunk = Vec::with_capacity(batch.entries.iter().map(|e| e.bytes.len() + 2).sum());
+        let last_seq = batch.entries.last().map(|e| e.seq);
         for e in batch.entries.iter() {
-            wb.put_cf(entries, seq_key(e.seq), &e.bytes);
+            let len = u16::try_from(e.bytes.len())
+                .map_err(|_| StoreError::Corrupt(format!("entry {} is {} bytes, over 65535", e.seq, e.bytes.len())))?;
+            chunk.extend_from_slice(&len.to_be_bytes());
+            chunk.extend_from_slice(&e.bytes);
+            if (e.seq + 1) % ENTRIES_PER_CHUNK == 0 || Some(e.seq) == last_seq {
+                wb.put_cf(entries, seq_key(e.seq), &chunk);
+                chunk.clear();
+            }
             wb.put_cf(idem, &e.idem_key, seq_key(e.seq));
             add(&mut by_kind, e.kind, e.seq);
             if let Some(i) = &e.incident {
@@ -511,6 +547,39 @@ impl Store {
             }
         }
         fault.map_or(Ok(()), |f| Err(StoreError::Injected(f)))
+    }
+}
+
+/// One stored chunk of entries: an iterator over `(seq, entry bytes)`, checked whole before
+/// the first is handed out.
+struct Chunk;
+
+impl Chunk {
+    fn parse<'a>(key: &[u8], value: &'a [u8]) -> Result<impl Iterator<Item = (u64, &'a [u8])> + 'a, StoreError> {
+        let last = <[u8; 8]>::try_from(key)
+            .map(u64::from_be_bytes)
+            .map_err(|_| StoreError::Corrupt(format!("entries key of {} bytes", key.len())))?;
+        let corrupt = || StoreError::Corrupt(format!("the entries chunk ending at entry {last} is malformed"));
+        let (mut count, mut rest) = (0u64, value);
+        while !rest.is_empty() {
+            let (len, tail) = rest.split_first_chunk::<2>().ok_or_else(corrupt)?;
+            rest = tail.get(usize::from(u16::from_be_bytes(*len))..).ok_or_else(corrupt)?;
+            count += 1;
+        }
+        if count == 0 || count > ENTRIES_PER_CHUNK || count > last.saturating_add(1) {
+            return Err(corrupt());
+        }
+        let first = last + 1 - count;
+        if first / ENTRIES_PER_CHUNK != last / ENTRIES_PER_CHUNK {
+            return Err(corrupt());
+        }
+        let mut rest = value;
+        Ok((first..=last).map(move |seq| {
+            let (len, tail) = rest.split_first_chunk::<2>().expect("checked above");
+            let (entry, tail) = tail.split_at(usize::from(u16::from_be_bytes(*len)));
+            rest = tail;
+            (seq, entry)
+        }))
     }
 }
 

@@ -22,13 +22,7 @@ fn reopen_keeps_the_log_and_its_checkpoint() {
 fn tamper_entry(l: Ledger, seq: u64, offset: usize) -> Ledger {
     let Ledger { dir, engine, keys, clock } = l;
     drop(engine);
-    {
-        let db = raw_db(&dir.path().join("data"));
-        let cf = db.cf_handle("entries").unwrap();
-        let mut v = db.get_cf(cf, seq.to_be_bytes()).unwrap().unwrap();
-        v[offset] ^= 0x20;
-        db.put_cf(cf, seq.to_be_bytes(), v).unwrap();
-    }
+    edit_stored_entry(&dir.path().join("data"), seq, |v| v[offset] ^= 0x20);
     let engine = Engine::open(&dir.path().join("data"), engine_config(&keys, clock.clone()));
     match engine {
         Ok(engine) => Ledger { dir, engine, keys, clock },
@@ -43,14 +37,10 @@ fn a_tampered_tail_refuses_to_open() {
     let last = l.engine.head().state.size - 1;
     let Ledger { dir, engine, keys, clock } = l;
     drop(engine);
-    {
-        let db = raw_db(&dir.path().join("data"));
-        let cf = db.cf_handle("entries").unwrap();
-        let mut v = db.get_cf(cf, last.to_be_bytes()).unwrap().unwrap();
+    edit_stored_entry(&dir.path().join("data"), last, |v| {
         let n = v.len();
-        v[n - 3] ^= 0x01;
-        db.put_cf(cf, last.to_be_bytes(), v).unwrap();
-    }
+        v[n - 3] ^= 0x01
+    });
     let err = Engine::open(&dir.path().join("data"), engine_config(&keys, clock)).err().expect("must refuse");
     let msg = err.to_string();
     assert!(msg.contains("refusing to serve") && msg.contains(&format!("entry {last}")), "{msg}");
@@ -123,13 +113,7 @@ fn a_damaged_key_entry_refuses_to_open() {
     let l = Ledger::new_with_withdrawals(1);
     let Ledger { dir, engine, keys, clock } = l;
     drop(engine);
-    {
-        let db = raw_db(&dir.path().join("data"));
-        let cf = db.cf_handle("entries").unwrap();
-        let mut v = db.get_cf(cf, 3u64.to_be_bytes()).unwrap().unwrap();
-        v[130] ^= 0x20;
-        db.put_cf(cf, 3u64.to_be_bytes(), v).unwrap();
-    }
+    edit_stored_entry(&dir.path().join("data"), 3, |v| v[130] ^= 0x20);
     let msg =
         Engine::open(&dir.path().join("data"), engine_config(&keys, clock)).err().expect("must refuse").to_string();
     assert!(msg.contains("refusing to serve") && msg.contains("entry 3"), "{msg}");
@@ -144,8 +128,9 @@ fn packed_indexes_and_openings_read_back_per_entry() {
     use vigil_core::event::{Opening, Private};
     let l = Ledger::new();
     let mut n = 0;
-    // Batch sizes that cross the 64-openings record size, with alarms (no openings) between.
-    for size in [1usize, 70, 130, 3, 64] {
+    // Batch sizes that cross the 64-openings record size and the 256-entry chunk boundary
+    // (once, and twice in one batch), with alarms (no openings) between.
+    for size in [1usize, 70, 130, 3, 64, 600] {
         let mut subs: Vec<_> = (n..n + size)
             .map(|i| l.sub(&l.keys.withdrawals, withdrawal(&format!("w-{i}")), &format!("k{i}")))
             .collect();
@@ -174,6 +159,13 @@ fn packed_indexes_and_openings_read_back_per_entry() {
         }
     }
     assert_eq!(withdrawals.len(), n);
+    // Ranges of entries read back as the single reads do, across chunks and past the end.
+    let one_by_one: Vec<(u64, Vec<u8>)> = (0..size).map(|s| (s, store.entry(s).unwrap().unwrap())).collect();
+    for (from, to) in [(0, size), (0, 1), (255, 257), (250, 600), (511, 513), (size - 1, size + 5), (size, size + 5)] {
+        let got: Vec<_> = store.entries(from, to).map(Result::unwrap).collect();
+        assert_eq!(got, one_by_one[from as usize..to.min(size) as usize], "entries({from}, {to})");
+    }
+    assert_eq!(store.entry(size).unwrap(), None);
     // (after, limit) pages of the kind index, against the list decoded from the entries.
     for after in [None, Some(0), Some(withdrawals[0]), Some(withdrawals[5]), Some(withdrawals[70]), Some(size)] {
         for limit in [1, 7, 64, 1000] {

@@ -123,6 +123,35 @@ pub fn raw_db(path: &Path) -> rocksdb::DB {
     rocksdb::DB::open_cf(&rocksdb::Options::default(), path, cfs).unwrap()
 }
 
+/// Rewrites stored entry `seq` of the closed data dir `data` through raw RocksDB, as damage
+/// or an attacker with the disk would: the `entries` family holds chunks keyed by their last
+/// sequence number, each entry as uint16 length ‖ bytes (src/store.rs).
+pub fn edit_stored_entry(data: &Path, seq: u64, edit: impl FnOnce(&mut Vec<u8>)) {
+    let db = raw_db(data);
+    let cf = db.cf_handle("entries").unwrap();
+    let mut it = db.raw_iterator_cf(cf);
+    it.seek(seq.to_be_bytes());
+    let (key, chunk) = (it.key().unwrap().to_vec(), it.value().unwrap().to_vec());
+    drop(it);
+    let mut entries = Vec::new();
+    let mut rest = &chunk[..];
+    while !rest.is_empty() {
+        let len = u16::from_be_bytes([rest[0], rest[1]]) as usize;
+        entries.push(rest[2..2 + len].to_vec());
+        rest = &rest[2 + len..];
+    }
+    let last = u64::from_be_bytes(key.clone().try_into().unwrap());
+    let first = last + 1 - entries.len() as u64;
+    assert!((first..=last).contains(&seq), "entry {seq} is not stored");
+    edit(&mut entries[(seq - first) as usize]);
+    let mut value = Vec::new();
+    for e in &entries {
+        value.extend_from_slice(&(e.len() as u16).to_be_bytes());
+        value.extend_from_slice(e);
+    }
+    db.put_cf(cf, key, value).unwrap();
+}
+
 pub fn vigil_bin() -> &'static str {
     env!("CARGO_BIN_EXE_vigil")
 }

@@ -52,7 +52,10 @@ pub struct HexError(pub String);
 /// The chain hash of an entry's bytes: what the next entry's `prev` must equal, and the
 /// "entry hash" in receipts.
 pub fn chain_hash(entry_bytes: &[u8]) -> Digest {
-    let mut h = blake3::Hasher::new_derive_key(CHAIN_CONTEXT);
+    // Deriving the key from the context string costs a compression per call; do it once.
+    static CHAIN: std::sync::LazyLock<blake3::Hasher> =
+        std::sync::LazyLock::new(|| blake3::Hasher::new_derive_key(CHAIN_CONTEXT));
+    let mut h = CHAIN.clone();
     h.update(entry_bytes);
     Digest(*h.finalize().as_bytes())
 }

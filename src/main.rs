@@ -622,6 +622,9 @@ fn demo(a: DemoArgs) -> Result<ExitCode> {
     // An existing demo log goes on from its own last time.
     let existing = match vigil::store::Store::open_read_only(&a.data_dir) {
         Ok(store) => store.state()?.filter(|s| s.size > 0),
+        Err(e @ vigil::store::StoreError::Version { .. }) => {
+            anyhow::bail!("{e}: it holds an earlier demo; `vigil demo --fresh` starts a new one in its place")
+        }
         Err(_) => None,
     };
     if let Some(s) = &existing {
@@ -766,9 +769,10 @@ fn demo(a: DemoArgs) -> Result<ExitCode> {
         },
     ));
     stop.store(true, Ordering::SeqCst);
-    let code = worker.join().map_err(|_| anyhow::anyhow!("the demo worker panicked"))??;
+    let worked = worker.join().map_err(|_| anyhow::anyhow!("the demo worker panicked"))?;
+    // A server that failed to start is the cause of the worker's error, so it is reported first.
     served?;
-    Ok(code)
+    worked
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {

@@ -89,6 +89,16 @@ fn the_demo_tells_the_story_through_the_api_and_verifies() {
     assert_eq!(inc.len(), 13, "{inc:?}");
     assert_eq!(store.by_kind("safu_payout", None, 10).unwrap().len(), 1);
     assert_eq!(store.by_kind("reserve_snapshot", None, 10).unwrap().len(), 2);
+    drop(store);
+    // A demo log of an earlier store format is refused with the way out, and left as it is.
+    {
+        let db = raw_db(&dir.path().join("d"));
+        db.put_cf(db.cf_handle("meta").unwrap(), b"format_version", 2u32.to_be_bytes()).unwrap();
+    }
+    let out = demo_no_serve(&dir.path().join("d"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("store format version 2") && stderr.contains("vigil demo --fresh"), "{stderr}");
 }
 
 /// A bad configuration is refused with an error naming the line and the setting, and nothing

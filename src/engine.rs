@@ -636,8 +636,8 @@ struct Written {
     answers: Vec<(Reply, Result<Vec<Accepted>, AppendError>)>,
     /// Whether the group wrote anything (an empty group needs no sync of its own).
     wrote: bool,
-    /// Freed once the group's callers are answered.
-    spent: Spent,
+    /// Never read: held only to be freed after the group's callers are answered.
+    _spent: Spent,
 }
 
 impl Writer {
@@ -657,7 +657,7 @@ impl Writer {
                 self.shared.failed.lock().expect("failed lock").get_or_insert_with(|| e.clone());
             }
             let wrote = p.entries.is_some();
-            if tx.send(Written { result, answers: p.answers, wrote, spent: p.spent }).is_err() {
+            if tx.send(Written { result, answers: p.answers, wrote, _spent: p.spent }).is_err() {
                 break;
             }
         }

@@ -81,17 +81,37 @@ fn sigkill_mid_append_loses_nothing_acknowledged() {
 fn sigkill_of_vigil_serve_under_concurrent_appenders_loses_nothing_acknowledged() {
     use crate::serve::Server;
     use std::sync::{Arc, Mutex};
-    let kills: usize = std::env::var("VIGIL_CRASH_KILLS").ok().and_then(|v| v.parse().ok()).unwrap_or(50);
+    let env = |name: &str, default: usize| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
+    let kills = env("VIGIL_CRASH_KILLS", 50);
+    // The long run checks the whole log every this many rounds and the rounds between
+    // incrementally (`check_since`); CI checks the whole log every round.
+    let full_every = env("VIGIL_CRASH_FULL_EVERY", 1).max(1);
     let keys = Keys::new();
     let mut dir = tempfile::tempdir().unwrap();
     // (seq, entry hash, checkpoint) of every acknowledged event.
     let acked: Arc<Mutex<Vec<(u64, String, String)>>> = Arc::default();
+    // The log as last checked, and how many acknowledged events that check covered.
+    let (mut checked, mut checked_acks) = (None, 0);
     let mut rng = 0x2545f4914f6cdd1du64;
+    let started = std::time::Instant::now();
     for round in 0..kills {
         // Offline, between the kill and the restart: nothing acknowledged is lost, the log
         // verifies, and every checkpoint handed out is a prefix of it.
         let data = dir.path().join("data");
-        let recovered = data.exists().then(|| check_after_crash(&data, &keys, &acked.lock().unwrap(), round));
+        let recovered = data.exists().then(|| {
+            let acked = acked.lock().unwrap();
+            let r = match checked {
+                Some(prev) if round % full_every != 0 => check_since(&data, &keys, prev, &acked[checked_acks..], round),
+                _ => check_after_crash(&data, &keys, &acked, round),
+            };
+            checked_acks = acked.len();
+            r
+        });
+        checked = recovered.or(checked);
+        if round > 0 && round % 50 == 0 {
+            let size = checked.map_or(0, |c| c.0);
+            eprintln!("crash: {round} kills, log of {size} entries, {:.0?}", started.elapsed());
+        }
         let server = Server::start_in(dir, "");
         assert_served(&server, &keys, recovered, round);
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -179,6 +199,65 @@ pub(crate) fn check_after_crash(
     (report.size, root)
 }
 
+/// The check of [`check_after_crash`] for the part of the log after one already checked
+/// (`prev`: its size and root), given the events acknowledged since: the stored checkpoint
+/// is signed by the log and its root is the stored tree's; the tree extends `prev`'s (a
+/// consistency proof, so nothing before it changed); every entry after `prev` carries its
+/// sequence number and the previous entry's chain hash, and is a leaf of the tree; every
+/// newly acknowledged entry is there with its hash, and its receipt's checkpoint is a prefix.
+/// Not checked here: the statements' signatures and the rules a full verification applies.
+pub(crate) fn check_since(
+    data: &std::path::Path,
+    keys: &Keys,
+    prev: (u64, vigil_core::hash::Digest),
+    acked: &[(u64, String, String)],
+    round: impl std::fmt::Display,
+) -> (u64, vigil_core::hash::Digest) {
+    use vigil_core::entry::Entry;
+    use vigil_core::hash::chain_hash;
+    use vigil_core::merkle::leaf_hash;
+    let store = vigil::store::Store::open_read_only(data).unwrap();
+    let note = store.checkpoint().unwrap().unwrap();
+    let cp =
+        checkpoint::verify(&note, &keys.log.verifier()).unwrap_or_else(|e| panic!("round {round}: {e}")).checkpoint;
+    let tree = TileTree::load(cp.size, &store).unwrap();
+    let root = tree.root(cp.size, &store).unwrap();
+    assert_eq!(root, cp.root, "round {round}: the stored tree is not the signed checkpoint's");
+    assert!(prev.0 <= cp.size, "round {round}: the log rolled back from {} to {}", prev.0, cp.size);
+    let consistent = |old_size: u64, old_root: &vigil_core::hash::Digest| {
+        let proof = tree.consistency_proof(old_size, cp.size, &store).unwrap();
+        proof.verify(old_root, &root).unwrap_or_else(|e| panic!("round {round}: checkpoint {old_size} forked: {e}"));
+    };
+    consistent(prev.0, &prev.1);
+    let mut last = match prev.0 {
+        0 => vigil_core::hash::Digest::default(),
+        n => chain_hash(&store.entry(n - 1).unwrap().unwrap()),
+    };
+    let mut expected = prev.0;
+    for r in store.entries(prev.0, cp.size) {
+        let (seq, bytes) = r.unwrap();
+        assert_eq!(seq, expected, "round {round}: entry {expected} missing");
+        let e = Entry::decode_header(&bytes).unwrap_or_else(|err| panic!("round {round}: entry {seq}: {err}"));
+        assert_eq!((e.seq, e.prev), (seq, last), "round {round}: entry {seq} is not chained to the one before");
+        let proof = tree.inclusion_proof(seq, cp.size, &store).unwrap();
+        proof.verify(&leaf_hash(&bytes), &root).unwrap_or_else(|err| panic!("round {round}: entry {seq}: {err}"));
+        (last, expected) = (chain_hash(&bytes), seq + 1);
+    }
+    assert_eq!(expected, cp.size, "round {round}: entries end at {expected}, the checkpoint at {}", cp.size);
+    let mut sizes = std::collections::BTreeSet::new();
+    for (seq, hash, receipt_cp) in acked {
+        let bytes =
+            store.entry(*seq).unwrap().unwrap_or_else(|| panic!("round {round}: acknowledged entry {seq} lost"));
+        assert_eq!(&chain_hash(&bytes).to_hex(), hash, "round {round}: entry {seq} changed");
+        let old = checkpoint::verify(receipt_cp.as_bytes(), &keys.log.verifier()).unwrap().checkpoint;
+        if sizes.insert(old.size) {
+            assert!(old.size <= cp.size, "round {round}: checkpoint {} rolled back to {}", old.size, cp.size);
+            consistent(old.size, &old.root);
+        }
+    }
+    (cp.size, root)
+}
+
 /// The restarted server serves exactly the recovered log's checkpoint.
 fn assert_served(
     server: &crate::serve::Server,
@@ -190,4 +269,31 @@ fn assert_served(
     let note = ureq::get(&format!("{}/checkpoint", server.public)).call().unwrap().body_mut().read_to_string().unwrap();
     let served = checkpoint::verify(note.as_bytes(), &keys.log.verifier()).unwrap().checkpoint;
     assert_eq!((served.size, served.root), (size, root), "round {round}: the restarted server serves another log");
+}
+
+/// The long run's incremental check must find what it claims to: damage after the checked
+/// prefix, and a prefix the log does not extend.
+#[test]
+fn the_incremental_check_finds_damage_after_the_checked_prefix() {
+    let l = Ledger::new_with_withdrawals(3);
+    let prev = (l.engine.head().state.size, l.engine.head().state.root);
+    for i in 3..6 {
+        let sub = l.sub(&l.keys.withdrawals, withdrawal(&format!("w-{i}")), &format!("k{i}"));
+        l.engine.append_blocking(vec![sub]).unwrap();
+    }
+    let size = l.engine.head().state.size;
+    let Ledger { dir, engine, keys, .. } = l;
+    drop(engine);
+    let data = dir.path().join("data");
+    assert_eq!(check_since(&data, &keys, prev, &[], "intact").0, size);
+    let failure = |prev: (u64, vigil_core::hash::Digest)| {
+        let panic = std::panic::catch_unwind(|| check_since(&data, &keys, prev, &[], "damaged")).unwrap_err();
+        panic.downcast_ref::<String>().cloned().unwrap_or_default()
+    };
+    let other_root = vigil_core::hash::Digest([7; 32]);
+    let msg = failure((prev.0, other_root));
+    assert!(msg.contains(&format!("checkpoint {} forked", prev.0)), "{msg}");
+    edit_stored_entry(&data, prev.0 + 1, |v| v[200] ^= 0x20);
+    let msg = failure(prev);
+    assert!(msg.contains(&format!("entry {}", prev.0 + 1)), "{msg}");
 }

@@ -384,7 +384,7 @@ fn abuse_of_both_listeners_is_refused_as_documented_and_changes_nothing() {
         case("a JSON string, not a submission", Internal, post_json(b"\"x\""), Problem(400, "malformed_json")),
         case("empty body", Internal, post_json(b""), Problem(400, "malformed_json")),
         case("an empty object", Internal, post_json(b"{}"), Naming(400, "malformed_json", "statement")),
-        // Not documented; 413 is odd for nothing at all, but it is a refusal that names the range.
+        // A batch of nothing is malformed, not too large (README, internal API).
         case("an empty batch", Internal, post_json(b"[]"), Naming(400, "malformed_json", "empty")),
         case(
             "invalid UTF-8 in a string",

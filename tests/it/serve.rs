@@ -579,7 +579,6 @@ fn verify_with_state_is_incremental_and_catches_rollback_and_fork() {
     assert_eq!(saved(&state), 308);
 }
 
-/// `vigil` run with `args`: exit code, stdout, stderr.
 /// Proof of reserves end to end with the real binary: the demo serving its log; a user checks
 /// their balance with `vigil reserves verify` (and is refused with a wrong secret, a tampered
 /// proof, an unpinned log key); an operator signs attestations with `vigil sign` and publishes a

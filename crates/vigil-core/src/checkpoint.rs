@@ -135,7 +135,7 @@ impl CosignatureVerifier {
     /// Parses a cosigner verifier key, `name+hexid+base64(0x04 ‖ 32-byte public key)`, checking
     /// the id against the name and the key.
     pub fn parse(vkey: &str) -> Result<CosignatureVerifier, KeyError> {
-        let (name, key) = crate::keys::parse_vkey(vkey, ALG_COSIGNATURE_V1)?;
+        let (name, key, _) = crate::keys::parse_vkey(vkey, ALG_COSIGNATURE_V1)?;
         Ok(CosignatureVerifier { name, key })
     }
 

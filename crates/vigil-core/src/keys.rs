@@ -76,7 +76,8 @@ impl<'de> serde::Deserialize<'de> for KeyRef {
 
 /// Parses a verifier key string `name+hexid+base64(alg ‖ 32-byte Ed25519 key)` of key type
 /// `alg`; checks the id against name and key, and refuses small-order keys.
-pub(crate) fn parse_vkey(vkey: &str, alg: u8) -> Result<(String, VerifyingKey), KeyError> {
+/// Parses `name+id+base64(alg ‖ key)`; the id must be the key's. Returns name, key and id.
+pub(crate) fn parse_vkey(vkey: &str, alg: u8) -> Result<(String, VerifyingKey, u32), KeyError> {
     let bad = || KeyError::VerifierFormat(vkey.chars().take(120).collect());
     let vkey = vkey.trim();
     let (name, rest) = vkey.split_once('+').ok_or_else(bad)?;
@@ -98,7 +99,7 @@ pub(crate) fn parse_vkey(vkey: &str, alg: u8) -> Result<(String, VerifyingKey), 
         // A small-order key can "sign" many messages at once; never accept one.
         return Err(bad());
     }
-    Ok((name.into(), key))
+    Ok((name.into(), key, id))
 }
 
 /// A public Ed25519 key with its signed-note name and id.
@@ -117,8 +118,7 @@ impl fmt::Debug for VerifierKey {
 impl VerifierKey {
     /// Parses a verifier key string; checks the id against name and key.
     pub fn parse(vkey: &str) -> Result<VerifierKey, KeyError> {
-        let (name, key) = parse_vkey(vkey, ALG_ED25519)?;
-        let id = key_id(&name, ALG_ED25519, key.as_bytes());
+        let (name, key, id) = parse_vkey(vkey, ALG_ED25519)?;
         Ok(VerifierKey { key_ref: KeyRef { name, id }, key })
     }
 

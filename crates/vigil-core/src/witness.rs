@@ -291,11 +291,13 @@ pub fn verify_witnessed(
     let mut cosigned = Vec::new();
     let mut missing = Vec::new();
     for w in &policy.witnesses {
-        match verified.iter().find(|s| s.name() == w.name && s.id() == w.id()) {
-            Some(s) => match checkpoint::cosignature_timestamp(s.signature()) {
-                Some(timestamp) => cosigned.push(Cosigned { witness: w.name.clone(), timestamp }),
-                None => missing.push(w.name.clone()),
-            },
+        // A verified cosignature always carries its timestamp (the verifier checked its length).
+        let timestamp = verified
+            .iter()
+            .find(|s| s.name() == w.name && s.id() == w.id())
+            .and_then(|s| checkpoint::cosignature_timestamp(s.signature()));
+        match timestamp {
+            Some(timestamp) => cosigned.push(Cosigned { witness: w.name.clone(), timestamp }),
             None => missing.push(w.name.clone()),
         }
     }

@@ -367,7 +367,8 @@ impl Store {
         let (Some(k), Some(v)) = (it.key(), it.value()) else {
             return it.status().map(|()| None).map_err(|e| self.err(e));
         };
-        let found = Chunk::parse(k, v)?.find(|(s, _)| *s == seq).map(|(_, e)| e.to_vec());
+        // Bound before returning: the borrow of `it` must end first.
+        let found = chunk_entries(k, v)?.find(|(s, _)| *s == seq).map(|(_, e)| e.to_vec());
         Ok(found)
     }
 
@@ -377,12 +378,9 @@ impl Store {
         let it = self.db.iterator_cf(self.cf(CF_ENTRIES), IteratorMode::From(&seq_key(from), Direction::Forward));
         it.flat_map(move |r| {
             let chunk = r.map_err(|e| self.err(e)).and_then(|(k, v)| {
-                Ok(Chunk::parse(&k, &v)?.filter(|(s, _)| *s >= from).map(|(s, e)| (s, e.to_vec())).collect::<Vec<_>>())
+                Ok(chunk_entries(&k, &v)?.filter(|(s, _)| *s >= from).map(|(s, e)| Ok((s, e.to_vec()))).collect())
             });
-            match chunk {
-                Ok(entries) => entries.into_iter().map(Ok).collect::<Vec<_>>(),
-                Err(e) => vec![Err(e)],
-            }
+            chunk.unwrap_or_else(|e| vec![Err(e)])
         })
         .take_while(move |r| r.as_ref().map_or(true, |(s, _)| *s < to))
     }
@@ -550,37 +548,33 @@ impl Store {
     }
 }
 
-/// One stored chunk of entries: an iterator over `(seq, entry bytes)`, checked whole before
-/// the first is handed out.
-struct Chunk;
-
-impl Chunk {
-    fn parse<'a>(key: &[u8], value: &'a [u8]) -> Result<impl Iterator<Item = (u64, &'a [u8])> + 'a, StoreError> {
-        let last = <[u8; 8]>::try_from(key)
-            .map(u64::from_be_bytes)
-            .map_err(|_| StoreError::Corrupt(format!("entries key of {} bytes", key.len())))?;
-        let corrupt = || StoreError::Corrupt(format!("the entries chunk ending at entry {last} is malformed"));
-        let (mut count, mut rest) = (0u64, value);
-        while !rest.is_empty() {
-            let (len, tail) = rest.split_first_chunk::<2>().ok_or_else(corrupt)?;
-            rest = tail.get(usize::from(u16::from_be_bytes(*len))..).ok_or_else(corrupt)?;
-            count += 1;
-        }
-        if count == 0 || count > ENTRIES_PER_CHUNK || count > last.saturating_add(1) {
-            return Err(corrupt());
-        }
-        let first = last + 1 - count;
-        if first / ENTRIES_PER_CHUNK != last / ENTRIES_PER_CHUNK {
-            return Err(corrupt());
-        }
-        let mut rest = value;
-        Ok((first..=last).map(move |seq| {
-            let (len, tail) = rest.split_first_chunk::<2>().expect("checked above");
-            let (entry, tail) = tail.split_at(usize::from(u16::from_be_bytes(*len)));
-            rest = tail;
-            (seq, entry)
-        }))
+/// The entries of one stored chunk (its key and value), as `(seq, entry bytes)`: the chunk is
+/// checked whole before the first is handed out.
+fn chunk_entries<'a>(key: &[u8], value: &'a [u8]) -> Result<impl Iterator<Item = (u64, &'a [u8])> + 'a, StoreError> {
+    let last = <[u8; 8]>::try_from(key)
+        .map(u64::from_be_bytes)
+        .map_err(|_| StoreError::Corrupt(format!("entries key of {} bytes", key.len())))?;
+    let corrupt = || StoreError::Corrupt(format!("the entries chunk ending at entry {last} is malformed"));
+    let (mut count, mut rest) = (0u64, value);
+    while !rest.is_empty() {
+        let (len, tail) = rest.split_first_chunk::<2>().ok_or_else(corrupt)?;
+        rest = tail.get(usize::from(u16::from_be_bytes(*len))..).ok_or_else(corrupt)?;
+        count += 1;
     }
+    if count == 0 || count > ENTRIES_PER_CHUNK || count > last.saturating_add(1) {
+        return Err(corrupt());
+    }
+    let first = last - (count - 1);
+    if first / ENTRIES_PER_CHUNK != last / ENTRIES_PER_CHUNK {
+        return Err(corrupt());
+    }
+    let mut rest = value;
+    Ok((first..=last).map(move |seq| {
+        let (len, tail) = rest.split_first_chunk::<2>().expect("checked above");
+        let (entry, tail) = tail.split_at(usize::from(u16::from_be_bytes(*len)));
+        rest = tail;
+        (seq, entry)
+    }))
 }
 
 impl TileSource for Store {

@@ -10,7 +10,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use vigil::verify::verify_data_dir;
 use vigil_core::checkpoint;
-use vigil_core::merkle::TileTree;
+use vigil_core::entry::Entry;
+use vigil_core::hash::{chain_hash, Digest};
+use vigil_core::merkle::{leaf_hash, TileTree};
 
 fn write_config(dir: &std::path::Path, keys: &Keys) -> std::path::PathBuf {
     for (name, k) in [("log", &keys.log), ("operator", &keys.operator)] {
@@ -64,8 +66,8 @@ fn sigkill_mid_append_loses_nothing_acknowledged() {
             acked.push(receipt(&line).unwrap_or_else(|| panic!("round {round}: not a receipt: {line}")));
             seen += 1;
         }
-        child.kill().unwrap(); // SIGKILL
-                               // Whatever it printed before dying was acknowledged too.
+        // SIGKILL. Whatever it printed before dying was acknowledged too.
+        child.kill().unwrap();
         acked.extend(lines.map_while(Result::ok).filter_map(|l| receipt(&l)));
         let status = child.wait().unwrap();
         assert!(seen > 0, "round {round}: the child acknowledged nothing ({status:?})");
@@ -178,25 +180,55 @@ pub(crate) fn check_after_crash(
     keys: &Keys,
     acked: &[(u64, String, String)],
     round: impl std::fmt::Display,
-) -> (u64, vigil_core::hash::Digest) {
+) -> (u64, Digest) {
     let report = verify_data_dir(data, &keys.log.verifier()).unwrap_or_else(|e| panic!("round {round}: {e}"));
     let store = vigil::store::Store::open_read_only(data).unwrap();
-    let tree = TileTree::load(report.size, &store).unwrap();
-    let root = tree.root(report.size, &store).unwrap();
-    let mut checked = std::collections::BTreeSet::new();
-    for (seq, hash, cp) in acked {
-        let bytes =
-            store.entry(*seq).unwrap().unwrap_or_else(|| panic!("round {round}: acknowledged entry {seq} lost"));
-        assert_eq!(&vigil_core::hash::chain_hash(&bytes).to_hex(), hash, "round {round}: entry {seq} changed");
-        let old = checkpoint::verify(cp.as_bytes(), &keys.log.verifier()).unwrap().checkpoint;
-        if !checked.insert(old.size) {
-            continue;
-        }
-        assert!(old.size <= report.size, "round {round}: checkpoint {} rolled back to {}", old.size, report.size);
-        let proof = tree.consistency_proof(old.size, report.size, &store).unwrap();
-        proof.verify(&old.root, &root).unwrap_or_else(|e| panic!("round {round}: checkpoint {} forked: {e}", old.size));
+    let log = Log::load(&store, report.size, &round);
+    log.check_acked(acked, keys, |seq| store.entry(seq).unwrap().map(|b| chain_hash(&b)));
+    (report.size, log.root)
+}
+
+/// A stored log's tree at one size, for the checks after a crash.
+struct Log<'a, R: std::fmt::Display> {
+    store: &'a vigil::store::Store,
+    tree: TileTree,
+    size: u64,
+    root: Digest,
+    round: &'a R,
+}
+
+impl<'a, R: std::fmt::Display> Log<'a, R> {
+    fn load(store: &'a vigil::store::Store, size: u64, round: &'a R) -> Self {
+        let tree = TileTree::load(size, store).unwrap();
+        let root = tree.root(size, store).unwrap();
+        Log { store, tree, size, root, round }
     }
-    (report.size, root)
+
+    /// The log of `old_size` and `old_root` is a prefix of this one (no rollback, no fork).
+    fn assert_extends(&self, old_size: u64, old_root: &Digest) {
+        let round = self.round;
+        assert!(old_size <= self.size, "round {round}: checkpoint {old_size} rolled back to {}", self.size);
+        let proof = self.tree.consistency_proof(old_size, self.size, self.store).unwrap();
+        proof
+            .verify(old_root, &self.root)
+            .unwrap_or_else(|e| panic!("round {round}: checkpoint {old_size} forked: {e}"));
+    }
+
+    /// Every acknowledged event's entry is at its sequence number with the same chain hash
+    /// (`hash_of` gives a stored entry's), and every checkpoint handed out with a receipt is a
+    /// prefix of the log. A group's receipts share one checkpoint: each is verified once.
+    fn check_acked(&self, acked: &[(u64, String, String)], keys: &Keys, hash_of: impl Fn(u64) -> Option<Digest>) {
+        let round = self.round;
+        let mut checked = std::collections::HashSet::new();
+        for (seq, hash, cp) in acked {
+            let stored = hash_of(*seq).unwrap_or_else(|| panic!("round {round}: acknowledged entry {seq} lost"));
+            assert_eq!(&stored.to_hex(), hash, "round {round}: entry {seq} changed");
+            if checked.insert(cp.as_str()) {
+                let old = checkpoint::verify(cp.as_bytes(), &keys.log.verifier()).unwrap().checkpoint;
+                self.assert_extends(old.size, &old.root);
+            }
+        }
+    }
 }
 
 /// The check of [`check_after_crash`] for the part of the log after one already checked
@@ -209,62 +241,45 @@ pub(crate) fn check_after_crash(
 pub(crate) fn check_since(
     data: &std::path::Path,
     keys: &Keys,
-    prev: (u64, vigil_core::hash::Digest),
+    prev: (u64, Digest),
     acked: &[(u64, String, String)],
     round: impl std::fmt::Display,
-) -> (u64, vigil_core::hash::Digest) {
-    use vigil_core::entry::Entry;
-    use vigil_core::hash::chain_hash;
-    use vigil_core::merkle::leaf_hash;
+) -> (u64, Digest) {
     let store = vigil::store::Store::open_read_only(data).unwrap();
     let note = store.checkpoint().unwrap().unwrap();
     let cp =
         checkpoint::verify(&note, &keys.log.verifier()).unwrap_or_else(|e| panic!("round {round}: {e}")).checkpoint;
-    let tree = TileTree::load(cp.size, &store).unwrap();
-    let root = tree.root(cp.size, &store).unwrap();
-    assert_eq!(root, cp.root, "round {round}: the stored tree is not the signed checkpoint's");
-    assert!(prev.0 <= cp.size, "round {round}: the log rolled back from {} to {}", prev.0, cp.size);
-    let consistent = |old_size: u64, old_root: &vigil_core::hash::Digest| {
-        let proof = tree.consistency_proof(old_size, cp.size, &store).unwrap();
-        proof.verify(old_root, &root).unwrap_or_else(|e| panic!("round {round}: checkpoint {old_size} forked: {e}"));
-    };
-    consistent(prev.0, &prev.1);
+    let log = Log::load(&store, cp.size, &round);
+    assert_eq!(log.root, cp.root, "round {round}: the stored tree is not the signed checkpoint's");
+    log.assert_extends(prev.0, &prev.1);
+    // The chain hashes of entries prev.0.., which the newly acknowledged ones are among.
+    let mut hashes = Vec::new();
     let mut last = match prev.0 {
-        0 => vigil_core::hash::Digest::default(),
+        0 => Digest::default(),
         n => chain_hash(&store.entry(n - 1).unwrap().unwrap()),
     };
-    let mut expected = prev.0;
     for r in store.entries(prev.0, cp.size) {
         let (seq, bytes) = r.unwrap();
+        let expected = prev.0 + hashes.len() as u64;
         assert_eq!(seq, expected, "round {round}: entry {expected} missing");
         let e = Entry::decode_header(&bytes).unwrap_or_else(|err| panic!("round {round}: entry {seq}: {err}"));
         assert_eq!((e.seq, e.prev), (seq, last), "round {round}: entry {seq} is not chained to the one before");
-        let proof = tree.inclusion_proof(seq, cp.size, &store).unwrap();
-        proof.verify(&leaf_hash(&bytes), &root).unwrap_or_else(|err| panic!("round {round}: entry {seq}: {err}"));
-        (last, expected) = (chain_hash(&bytes), seq + 1);
+        let proof = log.tree.inclusion_proof(seq, cp.size, &store).unwrap();
+        proof.verify(&leaf_hash(&bytes), &log.root).unwrap_or_else(|err| panic!("round {round}: entry {seq}: {err}"));
+        last = chain_hash(&bytes);
+        hashes.push(last);
     }
-    assert_eq!(expected, cp.size, "round {round}: entries end at {expected}, the checkpoint at {}", cp.size);
-    let mut sizes = std::collections::BTreeSet::new();
-    for (seq, hash, receipt_cp) in acked {
-        let bytes =
-            store.entry(*seq).unwrap().unwrap_or_else(|| panic!("round {round}: acknowledged entry {seq} lost"));
-        assert_eq!(&chain_hash(&bytes).to_hex(), hash, "round {round}: entry {seq} changed");
-        let old = checkpoint::verify(receipt_cp.as_bytes(), &keys.log.verifier()).unwrap().checkpoint;
-        if sizes.insert(old.size) {
-            assert!(old.size <= cp.size, "round {round}: checkpoint {} rolled back to {}", old.size, cp.size);
-            consistent(old.size, &old.root);
-        }
-    }
-    (cp.size, root)
+    let end = prev.0 + hashes.len() as u64;
+    assert_eq!(end, cp.size, "round {round}: entries end at {end}, the checkpoint at {}", cp.size);
+    log.check_acked(acked, keys, |seq| match seq.checked_sub(prev.0) {
+        Some(i) => hashes.get(i as usize).copied(),
+        None => store.entry(seq).unwrap().map(|b| chain_hash(&b)),
+    });
+    (cp.size, log.root)
 }
 
 /// The restarted server serves exactly the recovered log's checkpoint.
-fn assert_served(
-    server: &crate::serve::Server,
-    keys: &Keys,
-    recovered: Option<(u64, vigil_core::hash::Digest)>,
-    round: usize,
-) {
+fn assert_served(server: &crate::serve::Server, keys: &Keys, recovered: Option<(u64, Digest)>, round: usize) {
     let Some((size, root)) = recovered else { return };
     let note = ureq::get(&format!("{}/checkpoint", server.public)).call().unwrap().body_mut().read_to_string().unwrap();
     let served = checkpoint::verify(note.as_bytes(), &keys.log.verifier()).unwrap().checkpoint;
@@ -272,7 +287,7 @@ fn assert_served(
 }
 
 /// The long run's incremental check must find what it claims to: damage after the checked
-/// prefix, and a prefix the log does not extend.
+/// prefix, a prefix the log does not extend, and a receipt's forked checkpoint.
 #[test]
 fn the_incremental_check_finds_damage_after_the_checked_prefix() {
     let l = Ledger::new_with_withdrawals(3);
@@ -286,14 +301,25 @@ fn the_incremental_check_finds_damage_after_the_checked_prefix() {
     drop(engine);
     let data = dir.path().join("data");
     assert_eq!(check_since(&data, &keys, prev, &[], "intact").0, size);
-    let failure = |prev: (u64, vigil_core::hash::Digest)| {
-        let panic = std::panic::catch_unwind(|| check_since(&data, &keys, prev, &[], "damaged")).unwrap_err();
+    let failure = |prev: (u64, Digest), acked: Vec<(u64, String, String)>| {
+        let panic = std::panic::catch_unwind(|| check_since(&data, &keys, prev, &acked, "damaged")).unwrap_err();
         panic.downcast_ref::<String>().cloned().unwrap_or_default()
     };
-    let other_root = vigil_core::hash::Digest([7; 32]);
-    let msg = failure((prev.0, other_root));
+    let other_root = Digest([7; 32]);
+    let msg = failure((prev.0, other_root), vec![]);
+    assert!(msg.contains(&format!("checkpoint {} forked", prev.0)), "{msg}");
+    // Receipts that carried the true checkpoint and a forked one of the same size, both signed
+    // by the log: the second is not skipped for having a size already checked.
+    let last = size - 1;
+    let hash = chain_hash(&vigil::store::Store::open_read_only(&data).unwrap().entry(last).unwrap().unwrap()).to_hex();
+    let signed = |root| {
+        let cp = vigil_core::checkpoint::Checkpoint::new(keys.log.name(), prev.0, root);
+        String::from_utf8(checkpoint::sign(&cp, &keys.log, 1).unwrap()).unwrap()
+    };
+    let receipts = vec![(last, hash.clone(), signed(prev.1)), (last, hash, signed(other_root))];
+    let msg = failure(prev, receipts);
     assert!(msg.contains(&format!("checkpoint {} forked", prev.0)), "{msg}");
     edit_stored_entry(&data, prev.0 + 1, |v| v[200] ^= 0x20);
-    let msg = failure(prev);
+    let msg = failure(prev, vec![]);
     assert!(msg.contains(&format!("entry {}", prev.0 + 1)), "{msg}");
 }

@@ -20,7 +20,8 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(header.encode().expect("a decoded entry fits"), data, "header round trip");
     match Entry::decode(data) {
         Ok((entry, statement)) => {
-            assert_eq!(entry, header);
+            // Holds today because `Statement::from_bytes` compares with its own serialization;
+            // kept for the day it is replaced by parsers strict by themselves (BENCHMARKS.md).
             let again = statement.to_bytes().expect("a decoded statement serializes");
             assert_eq!(again, entry.statement_bytes, "statement round trip");
             assert!(Decoded::new(data).is_ok());

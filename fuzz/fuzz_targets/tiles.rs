@@ -29,7 +29,6 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(s) = std::str::from_utf8(first) {
         if let Some(p) = TilePath::parse(s) {
             assert_eq!(p.to_path(), s, "tile path round trip");
-            assert!((1..=256).contains(&p.width) && p.level < 8);
         }
     }
     for bytes in [data, rest] {
@@ -46,7 +45,6 @@ fuzz_target!(|data: &[u8]| {
     let size = u64::from_be_bytes(*size);
     let src = Same(TileNodes::from_bytes(tile).map(Arc::new));
     let Ok(tree) = TileTree::load(size, &src) else { return };
-    assert_eq!(tree.size(), size);
     for s in [size, size / 2, size.saturating_sub(1), 1] {
         let _ = tree.root(s, &src);
         let _ = tree.inclusion_proof(s / 3, s, &src);

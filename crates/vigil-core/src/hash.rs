@@ -49,12 +49,14 @@ impl fmt::Display for Digest {
 #[error("bad hash: {0}")]
 pub struct HexError(pub String);
 
+/// A `derive_key` hasher prepared once and cloned per use: deriving the key from the context
+/// string costs a compression per call, more than hashing a short input.
+type Derived = std::sync::LazyLock<blake3::Hasher>;
+
 /// The chain hash of an entry's bytes: what the next entry's `prev` must equal, and the
 /// "entry hash" in receipts.
 pub fn chain_hash(entry_bytes: &[u8]) -> Digest {
-    // Deriving the key from the context string costs a compression per call; do it once.
-    static CHAIN: std::sync::LazyLock<blake3::Hasher> =
-        std::sync::LazyLock::new(|| blake3::Hasher::new_derive_key(CHAIN_CONTEXT));
+    static CHAIN: Derived = Derived::new(|| blake3::Hasher::new_derive_key(CHAIN_CONTEXT));
     let mut h = CHAIN.clone();
     h.update(entry_bytes);
     Digest(*h.finalize().as_bytes())
@@ -62,7 +64,8 @@ pub fn chain_hash(entry_bytes: &[u8]) -> Digest {
 
 /// Commitment to a private value: BLAKE3 `derive_key(COMMITMENT_CONTEXT, salt ‖ value)`.
 pub fn commitment(salt: &[u8; 32], value: &str) -> Digest {
-    let mut h = blake3::Hasher::new_derive_key(COMMITMENT_CONTEXT);
+    static COMMITMENT: Derived = Derived::new(|| blake3::Hasher::new_derive_key(COMMITMENT_CONTEXT));
+    let mut h = COMMITMENT.clone();
     h.update(salt);
     h.update(value.as_bytes());
     Digest(*h.finalize().as_bytes())

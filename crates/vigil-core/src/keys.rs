@@ -75,8 +75,8 @@ impl<'de> serde::Deserialize<'de> for KeyRef {
 }
 
 /// Parses a verifier key string `name+hexid+base64(alg ‖ 32-byte Ed25519 key)` of key type
-/// `alg`; checks the id against name and key, and refuses small-order keys.
-/// Parses `name+id+base64(alg ‖ key)`; the id must be the key's. Returns name, key and id.
+/// `alg`; checks the id against name and key, and refuses small-order keys. Returns name, key
+/// and id.
 pub(crate) fn parse_vkey(vkey: &str, alg: u8) -> Result<(String, VerifyingKey, u32), KeyError> {
     let bad = || KeyError::VerifierFormat(vkey.chars().take(120).collect());
     let vkey = vkey.trim();

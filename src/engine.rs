@@ -311,6 +311,7 @@ impl Engine {
     /// [`Engine::open`] on a store already opened (the fault-injection tests pass one with a
     /// fault injected).
     pub fn open_store(store: Store, config: EngineConfig) -> Result<Engine, OpenError> {
+        crate::keep_freed_pages();
         let head = recover(&store, &config.log_key)?;
         let metrics = crate::metrics::EngineMetrics::default();
         metrics.checkpoint_size.set(head.state.size as i64);

@@ -476,7 +476,9 @@ impl Store {
         if fault == Some(Fault::WriteFails) {
             return Err(StoreError::Injected(Fault::WriteFails));
         }
-        let mut wb = WriteBatch::default();
+        // Sized up front: grown by doubling, the batch of a large group is copied over and
+        // over (and its fresh pages faulted in each time).
+        let mut wb = WriteBatch::with_capacity_bytes(batch_bytes(batch));
         let (entries, tiles, idem, kinds, incidents, openings, meta) = (
             self.cf(CF_ENTRIES),
             self.cf(CF_TILES),
@@ -546,6 +548,25 @@ impl Store {
         }
         fault.map_or(Ok(()), |f| Err(StoreError::Injected(f)))
     }
+}
+
+/// About the bytes a group's write batch takes (a little over, never much under): each
+/// record costs its key and value plus a few bytes of framing.
+fn batch_bytes(batch: &AppendBatch) -> usize {
+    const FRAMING: usize = 16;
+    let entries: usize = batch
+        .entries
+        .iter()
+        .map(|e| {
+            let openings = e.openings.as_ref().map_or(0, |o| o.len() + 12);
+            // its share of a chunk, its idempotency record, its seqs in the index records
+            // (kind, incident) and its opening
+            e.bytes.len() + 2 + e.idem_key.len() + 8 + FRAMING + 16 + openings
+        })
+        .sum();
+    let tiles: usize = batch.tiles.iter().map(|t| t.nodes.width() as usize * 32 + 9 + FRAMING).sum();
+    // plus the chunk and index record keys, the state and the checkpoint
+    entries + tiles + batch.checkpoint.len() + 1024
 }
 
 /// The entries of one stored chunk (its key and value), as `(seq, entry bytes)`: the chunk is

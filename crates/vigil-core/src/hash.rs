@@ -19,7 +19,10 @@ impl Digest {
     pub const ZERO: Digest = Digest([0; 32]);
 
     pub fn to_hex(&self) -> String {
-        hex::encode(self.0)
+        // `hex::encode` pushes char by char; receipts make two of these per entry.
+        let mut buf = [0u8; 64];
+        hex::encode_to_slice(self.0, &mut buf).expect("64 bytes hold 32 in hex");
+        String::from_utf8(buf.to_vec()).expect("hex digits are ASCII")
     }
 
     /// Parses exactly 64 hex digits (either case).

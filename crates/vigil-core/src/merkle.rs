@@ -217,6 +217,15 @@ pub trait TileSource {
     fn tile(&self, level: u8, index: u64) -> Result<Option<Arc<TileNodes>>, String>;
 }
 
+/// The levels of the hashes in the inclusion proof of leaf `index` in a tree of `size`
+/// leaves (`index < size`), bottom up (RFC 9162 §2.1.3 PATH): every level below the one where
+/// `index` and `size - 1` part (the topmost of them may hold the root of the incomplete
+/// right edge), then each level above it where the leaf's ancestor is a right child.
+fn proof_levels(index: u64, size: u64) -> Vec<u32> {
+    let inner = 64 - (index ^ (size - 1)).leading_zeros();
+    (0..64).filter(|&l| l < inner || (index >> l) & 1 == 1).collect()
+}
+
 /// Remembers the tiles one batch of proofs reads: proofs of neighbouring leaves read the same
 /// few tiles, which are then fetched from the underlying source once.
 struct RecentTiles<'a> {
@@ -395,62 +404,72 @@ impl TileTree {
     /// point where `index` and `size - 1` part (the topmost of them may be the root of the
     /// incomplete right edge), then the left siblings above it.
     pub fn inclusion_proof(&self, index: u64, size: u64, src: &dyn TileSource) -> Result<InclusionProof, String> {
-        self.inclusion_proof_memo(index, size, src, &mut std::collections::HashMap::new())
+        let mut proofs = self.inclusion_proofs(&[index], size, src)?;
+        proofs.pop().ok_or_else(|| "no proof".to_string())
     }
 
-    /// Inclusion proofs of many leaves in the tree of `size` leaves. Proofs into one tree
-    /// share the roots of its incomplete right edge; they are computed once.
+    /// Inclusion proofs of many leaves in the tree of `size` leaves, in the order given.
+    ///
+    /// Proofs into one tree share the roots of its incomplete right edge, computed once; and
+    /// the proof of a leaf shares with the previous leaf's proof every hash from the level
+    /// where their ancestors meet upwards: a hash at level `l` depends only on `index >> l`
+    /// and `size`, and so does whether level `l` has a hash at all. Neighbouring leaves (a
+    /// group commit's receipts) thus look up a level or two each, not the whole path.
     pub fn inclusion_proofs(
         &self,
         indexes: &[u64],
         size: u64,
         src: &dyn TileSource,
     ) -> Result<Vec<InclusionProof>, String> {
-        let mut memo = std::collections::HashMap::new();
+        let mut edge_roots = std::collections::HashMap::new();
         let src = RecentTiles { src, tiles: std::cell::RefCell::new(Vec::new()) };
-        indexes.iter().map(|&i| self.inclusion_proof_memo(i, size, &src, &mut memo)).collect()
+        let mut proofs: Vec<InclusionProof> = Vec::with_capacity(indexes.len());
+        // The level of each hash of the previous proof.
+        let mut prev_levels: Vec<u32> = Vec::new();
+        for &index in indexes {
+            if index >= size || size > self.size {
+                return Err(format!("no leaf {index} in a tree of size {size} (log size {})", self.size));
+            }
+            let levels = proof_levels(index, size);
+            // From level `shared` up, `index` and the previous leaf have the same ancestors.
+            let prev = proofs.last();
+            let shared = prev.map_or(64, |p| 64 - (index ^ p.index).leading_zeros());
+            let mut hashes = Vec::with_capacity(levels.len());
+            for &level in levels.iter().take_while(|&&l| l < shared) {
+                hashes.push(self.proof_hash(level, index, size, &src, &mut edge_roots)?);
+            }
+            if let Some(p) = prev {
+                hashes.extend(prev_levels.iter().zip(&p.hashes).filter(|(l, _)| **l >= shared).map(|(_, h)| *h));
+            }
+            debug_assert_eq!(hashes.len(), levels.len());
+            proofs.push(InclusionProof { index, tree_size: size, hashes });
+            prev_levels = levels;
+        }
+        Ok(proofs)
     }
 
-    fn inclusion_proof_memo(
+    /// The proof hash of leaf `index` at `level` (one of [`proof_levels`]): the sibling of the
+    /// leaf's ancestor there, a complete node or, on the right edge, the root of what is
+    /// there (memoized in `edge_roots` by its first leaf).
+    fn proof_hash(
         &self,
+        level: u32,
         index: u64,
         size: u64,
         src: &dyn TileSource,
         edge_roots: &mut std::collections::HashMap<u64, Digest>,
-    ) -> Result<InclusionProof, String> {
-        if index >= size || size > self.size {
-            return Err(format!("no leaf {index} in a tree of size {size} (log size {})", self.size));
+    ) -> Result<Digest, String> {
+        let sib = (index >> level) ^ 1;
+        let start = sib << level;
+        if start.checked_add(1u64 << level).is_some_and(|end| end <= size) {
+            return self.node(level as u8, sib, src);
         }
-        let inner = 64 - (index ^ (size - 1)).leading_zeros();
-        let mut hashes = Vec::with_capacity(inner as usize + 8);
-        for level in 0..inner {
-            let sib = (index >> level) ^ 1;
-            let start = sib << level;
-            if start.checked_add(1u64 << level).is_some_and(|end| end <= size) {
-                hashes.push(self.node(level as u8, sib, src)?);
-            } else {
-                let h = match edge_roots.get(&start) {
-                    Some(h) => *h,
-                    None => {
-                        let h = self.range_root(start, size, src)?;
-                        edge_roots.insert(start, h);
-                        h
-                    }
-                };
-                hashes.push(h);
-            }
+        if let Some(h) = edge_roots.get(&start) {
+            return Ok(*h);
         }
-        let mut level = inner;
-        // `inner` is 64 when `index` and `size - 1` part at the top bit: nothing is above it.
-        let mut i = index.checked_shr(inner).unwrap_or(0);
-        while i != 0 {
-            if i & 1 == 1 {
-                hashes.push(self.node(level as u8, i ^ 1, src)?);
-            }
-            i >>= 1;
-            level += 1;
-        }
-        Ok(InclusionProof { index, tree_size: size, hashes })
+        let h = self.range_root(start, size, src)?;
+        edge_roots.insert(start, h);
+        Ok(h)
     }
 
     /// The same proof by `tlog_tiles` (reference for tests).
@@ -695,7 +714,7 @@ mod tests {
         }
 
         #[test]
-        fn inclusion_proofs_verify_and_mutations_fail(n in 1u64..1100, i in any::<u64>(), size_off in any::<u64>(), bit in 0usize..256) {
+        fn inclusion_proofs_verify_and_mutations_fail(n in 1u64..1100, i in any::<u64>(), size_off in any::<u64>(), bit in 0usize..256, picks in proptest::collection::vec(any::<u64>(), 0..24)) {
             let (t, m) = build(n, 97);
             let size = 1 + size_off % n;
             let idx = i % size;
@@ -704,10 +723,14 @@ mod tests {
             let p = t.inclusion_proof(idx, size, &m).unwrap();
             prop_assert!(p.verify(&leaf, &root).is_ok());
             prop_assert_eq!(&p, &t.inclusion_proof_reference(idx, size, &m).unwrap());
-            let many: Vec<u64> = (idx.saturating_sub(3)..(idx + 3).min(size)).collect();
+            // A batch shares hashes between neighbours: a run of leaves around `idx`, then leaves
+            // in any order, repeated ones included, must each get the proof it gets alone.
+            let mut many: Vec<u64> = (idx.saturating_sub(3)..(idx + 3).min(size)).collect();
+            many.extend(picks.iter().map(|p| p % size));
             let batch = t.inclusion_proofs(&many, size, &m).unwrap();
+            prop_assert_eq!(batch.len(), many.len());
             for (j, q) in many.iter().zip(&batch) {
-                prop_assert_eq!(q, &t.inclusion_proof(*j, size, &m).unwrap());
+                prop_assert_eq!(q, &t.inclusion_proof_reference(*j, size, &m).unwrap());
             }
             // Every single-bit change of a proof hash, the leaf or the root fails.
             for k in 0..p.hashes.len() {

@@ -130,11 +130,7 @@ fn main() {
                             let mut w = window.lock().unwrap();
                             w.appends.push(took);
                             w.appended += receipts.len() as u64;
-                            acked.lock().unwrap().extend(
-                                receipts.iter().map(|r| {
-                                    (r["seq"].as_u64().unwrap(), r["entry_hash"].as_str().unwrap().to_string())
-                                }),
-                            );
+                            acked.lock().unwrap().extend(receipts.iter().map(|r| (r.seq, r.entry_hash.clone())));
                         }
                         Err(e) => {
                             eprintln!("append error: {e}");

@@ -1,6 +1,8 @@
 //! What an internal service embeds to submit events: commit private values, sign, and build
 //! the submission; the blocking HTTP clients of the internal API (appends, auditors' openings).
 
+use crate::engine::Receipt;
+use crate::http::internal::Appended;
 use vigil_core::event::Event;
 use vigil_core::keys::SignerKey;
 use vigil_core::statement::{ParsedSubmission, Statement, StatementError, Submission};
@@ -34,8 +36,8 @@ pub fn agent(timeout: std::time::Duration) -> ureq::Agent {
     ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(timeout)).build().into()
 }
 
-/// Posts batches of submissions to an internal append API and returns the receipts (as JSON)
-/// or the server's problem. Blocking; one request per batch.
+/// Posts batches of submissions to an internal append API and returns the receipts or the
+/// server's problem. Blocking; one request per batch.
 pub struct AppendClient {
     agent: ureq::Agent,
     url: String,
@@ -55,7 +57,8 @@ impl AppendClient {
         AppendClient { agent, url: format!("{}/v1/events", base_url.trim_end_matches('/')) }
     }
 
-    pub fn append(&self, batch: &[Submission]) -> Result<Vec<serde_json::Value>, AppendFailure> {
+    /// One receipt per submission, in order, each with its checkpoint.
+    pub fn append(&self, batch: &[Submission]) -> Result<Vec<Receipt>, AppendFailure> {
         let body = serde_json::to_vec(batch).map_err(|e| AppendFailure { status: 0, detail: e.to_string() })?;
         let mut res = self
             .agent
@@ -72,7 +75,13 @@ impl AppendClient {
                 .unwrap_or(text);
             return Err(AppendFailure { status, detail });
         }
-        serde_json::from_str(&text).map_err(|e| AppendFailure { status, detail: format!("bad receipts: {e}") })
+        let appended: Appended =
+            serde_json::from_str(&text).map_err(|e| AppendFailure { status, detail: format!("bad receipts: {e}") })?;
+        if appended.receipts.len() != batch.len() {
+            let detail = format!("{} receipts for {} events", appended.receipts.len(), batch.len());
+            return Err(AppendFailure { status, detail });
+        }
+        Ok(appended.into_receipts())
     }
 }
 

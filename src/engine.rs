@@ -24,7 +24,7 @@
 
 use crate::store::{idem_key_into, AppendBatch, LogState, NewEntry, Store, StoreError};
 use rustc_hash::FxHashMap;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -101,7 +101,7 @@ fn auth_code(e: &AuthError) -> RejectCode {
 }
 
 /// What an append returns for each event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Receipt {
     pub seq: u64,
     /// Chain hash of the entry (BLAKE3, hex).

@@ -792,7 +792,7 @@ fn append(url: &str, key: &std::path::Path, batch: usize, input: &str) -> Result
         }
         let receipts = client.append(pending).map_err(|e| anyhow::anyhow!("append refused: {e}"))?;
         for r in receipts {
-            writeln!(out, "{r}")?;
+            writeln!(out, "{}", serde_json::to_string(&r)?)?;
         }
         pending.clear();
         Ok(())

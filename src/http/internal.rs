@@ -1,8 +1,8 @@
 //! The internal append API (its own listener, loopback by default): `POST /v1/events`.
 //!
 //! The body is one submission `{"statement": …, "signature": …, "openings": […]}` or a JSON
-//! array of them (a batch: all or nothing). Answers: `200` with a JSON array of receipts, or an
-//! RFC 9457 problem with a stable `code`:
+//! array of them (a batch: all or nothing). Answers: `200` with [`Appended`] (the checkpoint
+//! once, then one receipt per event, in order), or an RFC 9457 problem with a stable `code`:
 //!
 //! | status | code | when |
 //! |---|---|---|
@@ -35,6 +35,64 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use vigil_core::keys::VerifierKey;
 use vigil_core::request::{RequestSignature, HEADER};
 use vigil_core::statement::Submission;
+
+/// The answer to an accepted batch: the signed checkpoint every receipt's inclusion proof
+/// leads to, once (a batch is committed in one group, so its receipts share it), and one
+/// receipt per event, in order. [`Appended::into_receipts`] makes each a whole [`Receipt`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct Appended {
+    pub checkpoint: String,
+    pub receipts: Vec<BatchReceipt>,
+}
+
+/// A [`Receipt`] without the checkpoint its batch shares.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct BatchReceipt {
+    pub seq: u64,
+    /// Chain hash of the entry (BLAKE3, hex).
+    pub entry_hash: String,
+    /// RFC 6962 leaf hash of the entry (hex).
+    pub leaf_hash: String,
+    /// To the tree of the batch's checkpoint.
+    pub inclusion_proof: vigil_core::merkle::InclusionProof,
+    /// True when this idempotency key was appended before and the original entry is returned.
+    pub duplicate: bool,
+}
+
+impl Appended {
+    /// The engine's receipts of one batch (all to the same checkpoint; at least one).
+    pub fn from_receipts(receipts: Vec<Receipt>) -> Appended {
+        let checkpoint = receipts.first().map(|r| r.checkpoint.clone()).unwrap_or_default();
+        debug_assert!(receipts.iter().all(|r| r.checkpoint == checkpoint), "one group, one checkpoint");
+        let receipts = receipts
+            .into_iter()
+            .map(|r| BatchReceipt {
+                seq: r.seq,
+                entry_hash: r.entry_hash,
+                leaf_hash: r.leaf_hash,
+                inclusion_proof: r.inclusion_proof,
+                duplicate: r.duplicate,
+            })
+            .collect();
+        Appended { checkpoint, receipts }
+    }
+
+    /// Each receipt whole, with the checkpoint: what a client keeps per event.
+    pub fn into_receipts(self) -> Vec<Receipt> {
+        let Appended { checkpoint, receipts } = self;
+        receipts
+            .into_iter()
+            .map(|r| Receipt {
+                seq: r.seq,
+                entry_hash: r.entry_hash,
+                leaf_hash: r.leaf_hash,
+                checkpoint: checkpoint.clone(),
+                inclusion_proof: r.inclusion_proof,
+                duplicate: r.duplicate,
+            })
+            .collect()
+    }
+}
 
 /// Largest request body.
 pub const MAX_BODY: usize = 4 << 20;
@@ -122,7 +180,7 @@ impl Drop for InFlight {
 #[utoipa::path(post, path = "/v1/events", tag = "internal",
     request_body(content = Vec<Submission>, description = "a submission, or an array of up to 1000", content_type = "application/json"),
     responses(
-        (status = 200, description = "one receipt per event, in order", body = Vec<Receipt>),
+        (status = 200, description = "the checkpoint, then one receipt per event, in order", body = Appended),
         (status = 400, description = "malformed_json", body = ProblemBody, content_type = "application/problem+json"),
         (status = 401, description = "unknown_key, revoked_key, bad_signature", body = ProblemBody, content_type = "application/problem+json"),
         (status = 403, description = "kind_not_allowed, genesis", body = ProblemBody, content_type = "application/problem+json"),
@@ -253,7 +311,7 @@ async fn append_inner(s: &InternalState, headers: &HeaderMap, body: &[u8]) -> Re
         Err(e) => Err(e),
     };
     match result {
-        Ok(receipts) => Ok(Json(receipts).into_response()),
+        Ok(receipts) => Ok(Json(Appended::from_receipts(receipts)).into_response()),
         Err(AppendError::Rejected { index, code, reason }) => Err(reject_problem(index, code, &reason).into_response()),
         Err(AppendError::Empty) => Err(Problem::bad_request("empty batch").into_response()),
         Err(e @ (AppendError::Storage(_) | AppendError::Closed)) => {

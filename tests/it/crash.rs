@@ -142,13 +142,7 @@ fn sigkill_of_vigil_serve_under_concurrent_appenders_loses_nothing_acknowledged(
                             Err(e) => panic!("round {round}: an append was refused: {e}"),
                         };
                         let mut a = acked.lock().unwrap();
-                        for r in receipts {
-                            a.push((
-                                r["seq"].as_u64().unwrap(),
-                                r["entry_hash"].as_str().unwrap().to_string(),
-                                r["checkpoint"].as_str().unwrap().to_string(),
-                            ));
-                        }
+                        a.extend(receipts.into_iter().map(|r| (r.seq, r.entry_hash, r.checkpoint)));
                     }
                 })
             })

@@ -61,14 +61,8 @@ fn batch(keys: &Keys, tag: &str, n: usize) -> Vec<vigil_core::statement::Submiss
         .collect()
 }
 
-fn receipts(r: Vec<serde_json::Value>) -> impl Iterator<Item = (u64, String, String)> {
-    r.into_iter().map(|r| {
-        (
-            r["seq"].as_u64().unwrap(),
-            r["entry_hash"].as_str().unwrap().to_string(),
-            r["checkpoint"].as_str().unwrap().to_string(),
-        )
-    })
+fn receipts(r: Vec<vigil::engine::Receipt>) -> impl Iterator<Item = (u64, String, String)> {
+    r.into_iter().map(|r| (r.seq, r.entry_hash, r.checkpoint))
 }
 
 #[test]

@@ -61,10 +61,17 @@ async fn a_batch_is_appended_and_answered_with_receipts() {
     ]);
     let (status, body) = post(&e.state, "application/json", batch.to_string().into_bytes()).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let receipts = body.as_array().unwrap();
-    assert_eq!(receipts.len(), 2);
-    assert_eq!(receipts[0]["seq"], before);
-    assert_eq!(receipts[1]["seq"], before + 1);
+    // The checkpoint once; each receipt's proof leads to its root.
+    let appended: vigil::http::internal::Appended = serde_json::from_value(body.clone()).unwrap();
+    let cp = vigil_core::checkpoint::verify(appended.checkpoint.as_bytes(), &e.keys.log.verifier()).unwrap().checkpoint;
+    assert_eq!(cp.size, before + 2);
+    let receipts = appended.receipts;
+    assert_eq!(receipts.iter().map(|r| r.seq).collect::<Vec<_>>(), [before, before + 1]);
+    for r in &receipts {
+        let leaf = vigil_core::hash::Digest::from_hex(&r.leaf_hash).unwrap();
+        r.inclusion_proof.verify(&leaf, &cp.root).unwrap();
+        assert_eq!(r.inclusion_proof.tree_size, cp.size);
+    }
     assert_eq!(e.engine.head().state.size, before + 2);
     // One object (not an array) is a batch of one.
     let one = submission(&e.keys.withdrawals, withdrawal("w-2"), "c", T0);
@@ -266,7 +273,8 @@ async fn openings_are_for_auditors_with_signed_requests() {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{receipts}");
-    let (w, a) = (receipts[0]["seq"].as_u64().unwrap(), receipts[1]["seq"].as_u64().unwrap());
+    let seq = |i: usize| receipts["receipts"][i]["seq"].as_u64().unwrap();
+    let (w, a) = (seq(0), seq(1));
     let path = |seq: u64| format!("/v1/openings/{seq}");
     let sign = |k: &vigil_core::keys::SignerKey, p: &str, at: u64| Some(RequestSignature::sign(k, "GET", p, at));
     let stranger = key("auditor", 78);

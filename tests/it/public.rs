@@ -420,8 +420,16 @@ async fn the_openapi_document_lists_exactly_the_routes() {
     ];
     want.sort();
     assert_eq!(listed, want);
-    for schema in ["Receipt", "Submission", "ProblemBody", "IncidentView", "InclusionProof", "EntriesPage", "SafuView"]
-    {
+    for schema in [
+        "Appended",
+        "BatchReceipt",
+        "Submission",
+        "ProblemBody",
+        "IncidentView",
+        "InclusionProof",
+        "EntriesPage",
+        "SafuView",
+    ] {
         assert!(v["components"]["schemas"][schema].is_object(), "schema {schema} missing");
     }
     // Every documented public GET is served by the router: concrete values for the parameters,

@@ -25,18 +25,21 @@ pub use vigil_core as core;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// Tells mimalloc to keep the pages it frees rather than hand them back to the OS 10 ms
-/// later (its default). The append pipeline frees a group's memory and allocates the next
-/// group's a few milliseconds later; with the default, every group faulted its pages in
-/// afresh and every purge cost a TLB shootdown on the other core: ~14% of the engine's CPU
-/// in a profile, ~5% after (BENCHMARKS.md). The price: the heap's size stays at its high
-/// mark, which the soak run watches. Called by [`engine::Engine::open`]; idempotent.
+/// Tells mimalloc to keep the pages it frees rather than hand them back to the OS (v3's
+/// default: each arena, 1 s after a free, purges everything free at that moment). The append
+/// pipeline frees a group's memory and allocates the next group's a few milliseconds later;
+/// purged pages were faulted in afresh, and each purge cost a TLB shootdown on the other core:
+/// ~10% of the engine threads' CPU in a profile, ~6% after (BENCHMARKS.md). The price: the
+/// heap's size stays at its high mark, which the soak run watches. Called by `main` before
+/// any thread starts and by [`engine::Engine::open`] (for tests and embedders); idempotent.
 pub fn keep_freed_pages() {
     // `mi_option_purge_delay` in mimalloc.h (v2 and v3): the enum value right before
     // `mi_option_use_numa_nodes`, which the bindings name.
     const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = libmimalloc_sys::mi_option_use_numa_nodes - 1;
     static ONCE: std::sync::Once = std::sync::Once::new();
-    // SAFETY: sets an integer option of the allocator, which mimalloc allows at any time
-    // from any thread; -1 means "never purge".
+    // SAFETY: an FFI call with no pointers: it stores an integer option of the allocator
+    // (bounds-checked by mimalloc; -1 means "never purge"). mimalloc reads the option without
+    // synchronization, so `main` sets it before starting any thread; a later call (an engine
+    // opened by a test) finds the Once done, or races only with reads of one aligned word.
     ONCE.call_once(|| unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) });
 }

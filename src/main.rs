@@ -364,6 +364,7 @@ enum ReservesCommand {
 }
 
 fn main() -> ExitCode {
+    vigil::keep_freed_pages();
     // Logs go to stderr; `VIGIL_LOG` takes a tracing filter (default: vigil's info and up,
     // warnings and errors of its libraries).
     let filter = tracing_subscriber::EnvFilter::try_from_env("VIGIL_LOG")

@@ -559,9 +559,11 @@ fn batch_bytes(batch: &AppendBatch) -> usize {
         .iter()
         .map(|e| {
             let openings = e.openings.as_ref().map_or(0, |o| o.len() + 12);
+            // an incident's index record key, if each entry names another incident
+            let incident = e.incident.as_ref().map_or(0, |i| i.len() + 9 + FRAMING);
             // its share of a chunk, its idempotency record, its seqs in the index records
             // (kind, incident) and its opening
-            e.bytes.len() + 2 + e.idem_key.len() + 8 + FRAMING + 16 + openings
+            e.bytes.len() + 2 + e.idem_key.len() + 8 + FRAMING + 16 + openings + incident
         })
         .sum();
     let tiles: usize = batch.tiles.iter().map(|t| t.nodes.width() as usize * 32 + 9 + FRAMING).sum();

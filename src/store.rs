@@ -498,7 +498,9 @@ impl Store {
             }
         }
         let (mut record, mut in_record, mut last) = (Vec::new(), 0, 0);
-        let mut chunk = Vec::with_capacity(batch.entries.iter().map(|e| e.bytes.len() + 2).sum());
+        // One buffer for every chunk of the batch; a chunk holds at most ENTRIES_PER_CHUNK.
+        let mut chunk =
+            Vec::with_capacity(batch.entries.iter().take(ENTRIES_PER_CHUNK as usize).map(|e| e.bytes.len() + 2).sum());
         let last_seq = batch.entries.last().map(|e| e.seq);
         for e in batch.entries.iter() {
             let len = u16::try_from(e.bytes.len())

@@ -218,12 +218,14 @@ pub trait TileSource {
 }
 
 /// The levels of the hashes in the inclusion proof of leaf `index` in a tree of `size`
-/// leaves (`index < size`), bottom up (RFC 9162 §2.1.3 PATH): every level below the one where
-/// `index` and `size - 1` part (the topmost of them may hold the root of the incomplete
-/// right edge), then each level above it where the leaf's ancestor is a right child.
-fn proof_levels(index: u64, size: u64) -> Vec<u32> {
+/// leaves (`index < size`), as a bit set (bit `l` for level `l`; the proof lists them bottom
+/// up, RFC 9162 §2.1.3 PATH): every level below the one where `index` and `size - 1` part (the
+/// topmost of them may hold the root of the incomplete right edge), then each level above it
+/// where the leaf's ancestor is a right child.
+fn proof_levels(index: u64, size: u64) -> u64 {
     let inner = 64 - (index ^ (size - 1)).leading_zeros();
-    (0..64).filter(|&l| l < inner || (index >> l) & 1 == 1).collect()
+    let below = 1u64.checked_shl(inner).map_or(u64::MAX, |b| b - 1);
+    below | index
 }
 
 /// Remembers the tiles one batch of proofs reads: proofs of neighbouring leaves read the same
@@ -424,26 +426,26 @@ impl TileTree {
         let mut edge_roots = std::collections::HashMap::new();
         let src = RecentTiles { src, tiles: std::cell::RefCell::new(Vec::new()) };
         let mut proofs: Vec<InclusionProof> = Vec::with_capacity(indexes.len());
-        // The level of each hash of the previous proof.
-        let mut prev_levels: Vec<u32> = Vec::new();
         for &index in indexes {
             if index >= size || size > self.size {
                 return Err(format!("no leaf {index} in a tree of size {size} (log size {})", self.size));
             }
             let levels = proof_levels(index, size);
-            // From level `shared` up, `index` and the previous leaf have the same ancestors.
+            // From level `shared` up, `index` and the previous leaf have the same ancestors, so
+            // the same proof hashes: the last ones of the previous proof.
             let prev = proofs.last();
             let shared = prev.map_or(64, |p| 64 - (index ^ p.index).leading_zeros());
-            let mut hashes = Vec::with_capacity(levels.len());
-            for &level in levels.iter().take_while(|&&l| l < shared) {
+            let own = levels & 1u64.checked_shl(shared).map_or(u64::MAX, |b| b - 1);
+            let mut hashes = Vec::with_capacity(levels.count_ones() as usize);
+            for level in (0..64).filter(|l| own >> l & 1 == 1) {
                 hashes.push(self.proof_hash(level, index, size, &src, &mut edge_roots)?);
             }
             if let Some(p) = prev {
-                hashes.extend(prev_levels.iter().zip(&p.hashes).filter(|(l, _)| **l >= shared).map(|(_, h)| *h));
+                let reused = (levels ^ own).count_ones() as usize;
+                hashes.extend_from_slice(&p.hashes[p.hashes.len() - reused..]);
             }
-            debug_assert_eq!(hashes.len(), levels.len());
+            debug_assert_eq!(hashes.len(), levels.count_ones() as usize);
             proofs.push(InclusionProof { index, tree_size: size, hashes });
-            prev_levels = levels;
         }
         Ok(proofs)
     }

@@ -77,7 +77,9 @@ fn round(total: usize, batch: usize, callers: usize) -> Round {
     let log = SignerKey::from_seed("bench.example/log", [1; 32]).unwrap();
     let operator = SignerKey::from_seed("operator", [2; 32]).unwrap();
     let svc = SignerKey::from_seed("withdrawals", [3; 32]).unwrap();
-    let engine = Arc::new(Engine::open(&dir.path().join("engine"), EngineConfig::new(log)).unwrap());
+    let mut cfg = EngineConfig::new(log);
+    cfg.max_group = arg("VIGIL_BENCH_GROUP", cfg.max_group);
+    let engine = Arc::new(Engine::open(&dir.path().join("engine"), cfg).unwrap());
     engine
         .append_blocking(bootstrap_submissions(&operator, &[(svc.verifier(), vec![EventKind::Withdrawal])], 0).unwrap())
         .unwrap();

@@ -23,8 +23,10 @@
 //! size may be in RocksDB but are not yet part of the log.
 
 use crate::store::{idem_key_into, AppendBatch, LogState, NewEntry, Store, StoreError};
+use ed25519_dalek::VerifyingKey;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,7 +36,7 @@ use vigil_core::checkpoint::{self, Checkpoint};
 use vigil_core::entry::{Entry, HEADER_SIZE, MAX_ENTRY_SIZE};
 use vigil_core::event::{EventKind, Private};
 use vigil_core::hash::{chain_hash, Digest};
-use vigil_core::keys::{SignerKey, VerifierKey};
+use vigil_core::keys::{KeyRef, SignerKey};
 use vigil_core::merkle::{leaf_hash, InclusionProof, NoTiles, TileTree};
 use vigil_core::registry::{AuthError, KeyRegistry};
 use vigil_core::statement::{signing_message, ParsedSubmission, Statement};
@@ -115,19 +117,51 @@ pub struct Receipt {
     pub duplicate: bool,
 }
 
-/// A submission whose signature was checked by [`Engine::verify`] against `key`.
+/// A submission whose signature [`Engine::verify`] checked against `key`, reduced to what the
+/// sequencer needs. The parsed event is dropped on the verifying thread, while it is still in
+/// its cache, except where the sequencer needs it: key events (they change the registry),
+/// events that refer to earlier entries, and keys the registry did not know yet.
 /// The sequencer re-checks that `key` is still the one authorized at the entry's position.
 #[derive(Debug, Clone)]
 pub struct VerifiedSubmission {
-    sub: ParsedSubmission,
-    key: Option<VerifierKey>,
+    key_ref: KeyRef,
+    idempotency_key: String,
+    kind: EventKind,
+    incident: Option<String>,
+    statement: Option<Box<Statement>>,
+    /// The canonical statement bytes the signature covers.
+    bytes: Vec<u8>,
+    signature: [u8; 64],
+    /// The public key the signature was checked against (none: left to the sequencer).
+    key: Option<VerifyingKey>,
     /// The openings, checked against the commitments, as stored (JSON).
     openings: Option<Vec<u8>>,
 }
 
 impl VerifiedSubmission {
-    pub fn statement(&self) -> &Statement {
-        &self.sub.statement
+    fn new(sub: ParsedSubmission, key: Option<VerifyingKey>, openings: Option<Vec<u8>>) -> Self {
+        let st = sub.statement;
+        let kind = st.event.kind();
+        let incident = st.event.incident().map(String::from);
+        let keep = key.is_none()
+            || matches!(kind, EventKind::KeyRegistered | EventKind::KeyRevoked)
+            || !st.event.refs().is_empty();
+        let (key_ref, idempotency_key, statement) = if keep {
+            (st.key.clone(), st.idempotency_key.clone(), Some(Box::new(st)))
+        } else {
+            (st.key, st.idempotency_key, None)
+        };
+        VerifiedSubmission {
+            key_ref,
+            idempotency_key,
+            kind,
+            incident,
+            statement,
+            bytes: sub.bytes,
+            signature: sub.signature,
+            key,
+            openings,
+        }
     }
 }
 
@@ -207,14 +241,17 @@ struct Request {
 #[derive(Clone)]
 pub struct EngineConfig {
     pub log_key: SignerKey,
-    /// Most events in one group commit.
+    /// Most events in one group commit (a single larger request is a group of its own).
+    /// Small enough that the three stages work on different groups at once: with a few
+    /// callers of big batches, one large group leaves the writer and syncer idle while the
+    /// sequencer fills it (BENCHMARKS.md, "Engine append").
     pub max_group: usize,
     pub clock: Arc<dyn Clock>,
 }
 
 impl EngineConfig {
     pub fn new(log_key: SignerKey) -> Self {
-        EngineConfig { log_key, max_group: 8192, clock: Arc::new(SystemClock) }
+        EngineConfig { log_key, max_group: 1024, clock: Arc::new(SystemClock) }
     }
 }
 
@@ -396,30 +433,37 @@ impl Engine {
     /// its own to name the first bad one.
     pub fn verify(&self, subs: Vec<ParsedSubmission>) -> Result<Vec<VerifiedSubmission>, AppendError> {
         let head = self.head();
-        let mut out = Vec::with_capacity(subs.len());
-        for (i, sub) in subs.into_iter().enumerate() {
+        let mut checked = Vec::with_capacity(subs.len());
+        for (i, sub) in subs.iter().enumerate() {
             let openings = check_openings(i, &sub.statement, &sub.openings)?;
-            let key = head.registry.get(&sub.statement.key).map(|k| k.key.clone());
-            out.push(VerifiedSubmission { sub, key, openings });
+            let key = head.registry.get(&sub.statement.key).map(|k| &k.key);
+            checked.push((key, openings));
         }
         let messages: Vec<Option<Vec<u8>>> =
-            out.iter().map(|v| v.key.as_ref().map(|_| signing_message(&v.sub.bytes))).collect();
-        let items =
-            out.iter().zip(&messages).filter_map(|(v, m)| Some((v.key.as_ref()?, m.as_deref()?, &v.sub.signature)));
+            subs.iter().zip(&checked).map(|(s, (k, _))| k.map(|_| signing_message(&s.bytes))).collect();
+        let items = subs
+            .iter()
+            .zip(&checked)
+            .zip(&messages)
+            .filter_map(|((s, (k, _)), m)| Some(((*k)?, m.as_deref()?, &s.signature)));
         if !vigil_core::statement::verify_batch(items, rand::thread_rng()) {
-            for (i, (v, m)) in out.iter().zip(&messages).enumerate() {
-                if let (Some(k), Some(m)) = (&v.key, m) {
-                    if !vigil_core::statement::verify_message(k, m, &v.sub.signature) {
+            for (i, ((s, (k, _)), m)) in subs.iter().zip(&checked).zip(&messages).enumerate() {
+                if let (Some(k), Some(m)) = (k, m) {
+                    if !vigil_core::statement::verify_message(k, m, &s.signature) {
                         return Err(reject(
                             i,
                             RejectCode::BadSignature,
-                            format!("signature by {} does not verify", v.sub.statement.key),
+                            format!("signature by {} does not verify", s.statement.key),
                         ));
                     }
                 }
             }
         }
-        Ok(out)
+        Ok(subs
+            .into_iter()
+            .zip(checked)
+            .map(|(s, (k, openings))| VerifiedSubmission::new(s, k.map(|k| k.key), openings))
+            .collect())
     }
 
     /// Verifies and appends a batch (async: waits for the group commit).
@@ -751,12 +795,26 @@ impl Syncer {
 }
 
 impl Sequencer {
+    /// Groups whole requests, at most `max_group` events unless one request alone is larger.
+    /// A request that would overflow the group waits for the next one.
     fn run(mut self, rx: mpsc::Receiver<Request>) {
-        while let Ok(first) = rx.recv() {
+        let mut carried: Option<Request> = None;
+        loop {
+            let first = match carried.take() {
+                Some(r) => r,
+                None => match rx.recv() {
+                    Ok(r) => r,
+                    Err(_) => return,
+                },
+            };
+            let mut n = first.subs.len();
             let mut group = vec![first];
-            let mut n = group[0].subs.len();
             while n < self.config.max_group {
                 match rx.try_recv() {
+                    Ok(r) if n + r.subs.len() > self.config.max_group => {
+                        carried = Some(r);
+                        break;
+                    }
                     Ok(r) => {
                         n += r.subs.len();
                         group.push(r);
@@ -831,10 +889,9 @@ impl Sequencer {
     ) -> Result<Vec<Accepted>, AppendError> {
         let mut out = Vec::with_capacity(subs.len());
         for (i, v) in subs.iter_mut().enumerate() {
-            let st = &v.sub.statement;
-            let service = &st.key.name;
-            let mut idem = Vec::with_capacity(service.len() + st.idempotency_key.len() + 1);
-            idem_key_into(&mut idem, service, &st.idempotency_key);
+            let service = &v.key_ref.name;
+            let mut idem = Vec::with_capacity(service.len() + v.idempotency_key.len() + 1);
+            idem_key_into(&mut idem, service, &v.idempotency_key);
             let existing = match in_group.get(&idem) {
                 Some(&seq) => Some(seq),
                 None => match self.inflight.iter().rev().find_map(|g| g.keys.get(&idem)) {
@@ -855,13 +912,13 @@ impl Sequencer {
                         stored.as_deref()
                     }
                 };
-                let Some(bytes) = bytes.filter(|b| b.get(HEADER_SIZE..) == Some(&v.sub.bytes[..])) else {
+                let Some(bytes) = bytes.filter(|b| b.get(HEADER_SIZE..) == Some(&v.bytes[..])) else {
                     return Err(reject(
                         i,
                         RejectCode::IdempotencyConflict,
                         format!(
                             "idempotency key {:?} of {service} was already used for a different event (entry {seq})",
-                            st.idempotency_key
+                            v.idempotency_key
                         ),
                     ));
                 };
@@ -869,7 +926,7 @@ impl Sequencer {
                 continue;
             }
             let seq = self.state.size;
-            let len = HEADER_SIZE + v.sub.bytes.len();
+            let len = HEADER_SIZE + v.bytes.len();
             if len > MAX_ENTRY_SIZE {
                 return Err(reject(
                     i,
@@ -879,14 +936,30 @@ impl Sequencer {
             }
             // Authorization at this exact position; the signature was checked against the
             // same key by `Engine::verify`, else it is checked here.
-            match self.registry.authorize(st) {
+            let authorized = match &v.statement {
+                Some(st) => self.registry.authorize(st),
+                None => self.registry.authorize_kind(&v.key_ref, v.kind).map(Cow::Borrowed),
+            };
+            match authorized {
                 Err(e) => return Err(reject(i, auth_code(&e), e.to_string())),
-                Ok(k) if v.key.as_ref() == Some(k.as_ref()) => {
-                    self.registry.check_effect(st).map_err(|e| reject(i, auth_code(&e), e.to_string()))?;
-                    st.event.check_refs(seq).map_err(|e| reject(i, RejectCode::InvalidEvent, e))?;
+                Ok(k) if v.key == Some(k.key) => {
+                    if let Some(st) = &v.statement {
+                        self.registry.check_effect(st).map_err(|e| reject(i, auth_code(&e), e.to_string()))?;
+                        st.event.check_refs(seq).map_err(|e| reject(i, RejectCode::InvalidEvent, e))?;
+                    }
                 }
                 Ok(_) => {
-                    check_statement(&self.registry, st, &v.sub.bytes, &v.sub.signature, seq).map_err(|r| {
+                    // The key changed since `Engine::verify` (the statement may have been dropped).
+                    let reparsed;
+                    let st = match &v.statement {
+                        Some(st) => &**st,
+                        None => {
+                            reparsed = Statement::from_bytes(&v.bytes)
+                                .map_err(|e| reject(i, RejectCode::InvalidEvent, e.to_string()))?;
+                            &reparsed
+                        }
+                    };
+                    check_statement(&self.registry, st, &v.bytes, &v.signature, seq).map_err(|r| {
                         let code =
                             if r.contains("signature") { RejectCode::BadSignature } else { RejectCode::InvalidEvent };
                         reject(i, code, r)
@@ -895,9 +968,13 @@ impl Sequencer {
             }
             let openings = v.openings.take();
             let time_ms = now_ms.max(self.state.last_time_ms);
-            let bytes = Entry::encode_parts(seq, time_ms, &self.state.last_hash, &v.sub.signature, &v.sub.bytes)
+            let bytes = Entry::encode_parts(seq, time_ms, &self.state.last_hash, &v.signature, &v.bytes)
                 .map_err(|e| reject(i, RejectCode::TooLarge, e.to_string()))?;
-            self.registry.apply(st);
+            // Only key events change the registry, and their statement is always kept.
+            match &v.statement {
+                Some(st) => self.registry.apply(st),
+                None => self.registry.skip_to(seq + 1),
+            }
             let entry_hash = chain_hash(&bytes);
             // The leaf hash is taken here rather than by the writer, which is the pipeline's
             // busiest stage: the bytes are in cache, and the stages stay balanced.
@@ -913,8 +990,8 @@ impl Sequencer {
                 bytes,
                 leaf,
                 idem_key: idem,
-                kind: st.event.kind().as_str(),
-                incident: st.event.incident().map(String::from),
+                kind: v.kind.as_str(),
+                incident: v.incident.take(),
                 openings,
             });
         }

@@ -82,8 +82,18 @@ impl KeyRegistry {
             }
             return Ok(Cow::Owned(v));
         }
-        let name = || statement.key.to_string();
-        let r = self.keys.get(&statement.key).ok_or_else(|| AuthError::UnknownKey(name()))?;
+        self.authorize_kind(&statement.key, kind).map(Cow::Borrowed)
+    }
+
+    /// [`Self::authorize`] from the signing key and the event's kind alone, which is all it
+    /// looks at after the genesis entry. Before it, the answer is [`AuthError::Genesis`]:
+    /// the genesis rule needs the event itself.
+    pub fn authorize_kind(&self, key: &KeyRef, kind: EventKind) -> Result<&VerifierKey, AuthError> {
+        if self.next_seq == 0 {
+            return Err(AuthError::Genesis);
+        }
+        let name = || key.to_string();
+        let r = self.keys.get(key).ok_or_else(|| AuthError::UnknownKey(name()))?;
         if let Some(seq) = r.revoked_at {
             return Err(AuthError::Revoked { key: name(), seq });
         }
@@ -91,7 +101,7 @@ impl KeyRegistry {
             let allowed: Vec<_> = r.kinds.iter().map(|k| k.as_str()).collect();
             return Err(AuthError::KindNotAllowed { key: name(), kind, allowed: allowed.join(", ") });
         }
-        Ok(Cow::Borrowed(&r.key))
+        Ok(&r.key)
     }
 
     /// Checks that applying `statement` next would be consistent (no conflicting

@@ -1,114 +1,40 @@
-//! Configuration file, key files, and bootstrapping a new log from them.
-//!
-//! ```toml
-//! data_dir = "data"                          # RocksDB data dir
-//! reserves_dir = "reserves"                  # proof-of-reserves trees, one RocksDB per snapshot
-//! web_dir = "web"                            # the public web page (index.html, app.js, vigil.wasm)
-//! log_key = "keys-example/log.key"           # signs checkpoints; its name is the origin
-//! operator_key = "keys-example/operator.key" # registers the service keys in a new log
-//! auditors = ["keys-example/auditor.vkey"]   # may read private-field openings (before any table)
-//! witness_quorum = 2                         # cosignatures a checkpoint needs (default: all witnesses)
-//!
-//! [[witnesses]]                              # C2SP tlog-witness servers; none by default
-//! url = "http://127.0.0.1:8090"
-//! vkey = "keys-example/witness-1.vkey"       # its cosigner key (type 0x04)
-//!
-//! [[services]]
-//! vkey = "keys-example/withdrawals.vkey"
-//! kinds = ["withdrawal"]
-//!
-//! [server]                                   # every setting has this default
-//! public = "127.0.0.1:8080"                  # read-only public API
-//! internal = "127.0.0.1:8081"                # append API
-//! replay_window_ms = 300000
-//! max_in_flight = 100000
-//! request_timeout_ms = 30000                 # headers within it (else closed), answers too (else 408)
-//! ```
-//! Relative paths are relative to the configuration file's folder.
+//! Reading the configuration file (its settings and their defaults: `vigil_core::config`) and
+//! the key files it names, and bootstrapping a new log from them.
 
 use crate::engine::{Engine, EngineConfig};
 use anyhow::{bail, Context, Result};
-use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use vigil_core::event::{Event, EventKind, KeyRegistered};
 use vigil_core::keys::{file_stem, SignerKey, VerifierKey};
 use vigil_core::statement::{ParsedSubmission, Statement, Submission};
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServiceConfig {
-    pub vkey: PathBuf,
-    pub kinds: Vec<EventKind>,
+pub use vigil_core::config::{Config, ServiceConfig};
+
+/// Reads a configuration file: its settings, with relative paths made relative to its folder.
+pub fn load(path: &Path) -> Result<Config> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
+    let mut c = Config::parse(&text).with_context(|| format!("config {}", path.display()))?;
+    c.resolve_paths(path.parent().unwrap_or(Path::new(".")));
+    Ok(c)
 }
 
-/// A configuration. Every setting has a default (below); a file sets some, the environment and
-/// flags of `vigil serve`/`vigil init` override them.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Config {
-    pub data_dir: PathBuf,
-    /// Where `vigil reserves build` writes snapshot trees and the public API reads them.
-    pub reserves_dir: PathBuf,
-    /// The web page the public listener serves at `/`.
-    pub web_dir: PathBuf,
-    pub log_key: PathBuf,
-    pub operator_key: PathBuf,
-    pub services: Vec<ServiceConfig>,
-    /// Verifier keys of auditors, who may read private-field openings (signed requests).
-    pub auditors: Vec<PathBuf>,
-    /// Witnesses the log sends its checkpoints to for cosigning.
-    pub witnesses: Vec<crate::witnessing::WitnessConfig>,
-    /// How many of them must cosign a checkpoint before it is served (default: all).
-    pub witness_quorum: Option<usize>,
-    pub server: crate::serve::ServerConfig,
+/// What a configuration's settings name, read from the files: keys and witnesses.
+pub trait ConfigFiles {
+    /// The auditors' verifier keys (setting `auditors`).
+    fn auditor_keys(&self) -> Result<Vec<VerifierKey>>;
+    /// The service keys and their kinds (setting `services`).
+    fn service_keys(&self) -> Result<Vec<(VerifierKey, Vec<EventKind>)>>;
+    /// The witnesses and the policy (settings `witnesses`, `witness_quorum`); `None` without
+    /// witnesses.
+    fn witnessing(&self) -> Result<Option<crate::witnessing::Witnessing>>;
+    /// The log's signing key (setting `log_key`).
+    fn log_signer(&self) -> Result<SignerKey>;
+    /// The operator's signing key (setting `operator_key`).
+    fn operator_signer(&self) -> Result<SignerKey>;
 }
 
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            data_dir: "data".into(),
-            reserves_dir: "reserves".into(),
-            web_dir: "web".into(),
-            log_key: "keys/log.key".into(),
-            operator_key: "keys/operator.key".into(),
-            services: Vec::new(),
-            auditors: Vec::new(),
-            witnesses: Vec::new(),
-            witness_quorum: None,
-            server: Default::default(),
-        }
-    }
-}
-
-impl Config {
-    pub fn load(path: &Path) -> Result<Config> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
-        let mut c: Config = toml::from_str(&text).with_context(|| format!("config {}", path.display()))?;
-        let base = path.parent().unwrap_or(Path::new("."));
-        let fix = |p: &mut PathBuf| {
-            if p.is_relative() {
-                *p = base.join(&*p);
-            }
-        };
-        fix(&mut c.data_dir);
-        fix(&mut c.reserves_dir);
-        fix(&mut c.web_dir);
-        fix(&mut c.log_key);
-        fix(&mut c.operator_key);
-        for s in &mut c.services {
-            fix(&mut s.vkey);
-        }
-        for a in &mut c.auditors {
-            fix(a);
-        }
-        for w in &mut c.witnesses {
-            fix(&mut w.vkey);
-        }
-        Ok(c)
-    }
-
-    /// The auditors' verifier keys, read from their files.
-    pub fn auditor_keys(&self) -> Result<Vec<VerifierKey>> {
+impl ConfigFiles for Config {
+    fn auditor_keys(&self) -> Result<Vec<VerifierKey>> {
         self.auditors
             .iter()
             .enumerate()
@@ -116,8 +42,7 @@ impl Config {
             .collect()
     }
 
-    /// The service keys and their kinds, read from their files.
-    pub fn service_keys(&self) -> Result<Vec<(VerifierKey, Vec<EventKind>)>> {
+    fn service_keys(&self) -> Result<Vec<(VerifierKey, Vec<EventKind>)>> {
         self.services
             .iter()
             .enumerate()
@@ -127,9 +52,7 @@ impl Config {
             .collect()
     }
 
-    /// The witnesses and the policy (settings `witnesses`, `witness_quorum`); `None` without
-    /// witnesses.
-    pub fn witnessing(&self) -> Result<Option<crate::witnessing::Witnessing>> {
+    fn witnessing(&self) -> Result<Option<crate::witnessing::Witnessing>> {
         if self.witnesses.is_empty() {
             if self.witness_quorum.is_some_and(|q| q > 0) {
                 bail!("setting witness_quorum: no witnesses are configured");
@@ -147,13 +70,11 @@ impl Config {
             .map_err(|e| anyhow::anyhow!("setting witness_quorum: {e}"))
     }
 
-    /// The log's signing key (setting `log_key`).
-    pub fn log_signer(&self) -> Result<SignerKey> {
+    fn log_signer(&self) -> Result<SignerKey> {
         read_signer(&self.log_key).context("setting log_key")
     }
 
-    /// The operator's signing key (setting `operator_key`).
-    pub fn operator_signer(&self) -> Result<SignerKey> {
+    fn operator_signer(&self) -> Result<SignerKey> {
         read_signer(&self.operator_key).context("setting operator_key")
     }
 }

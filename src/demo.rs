@@ -11,7 +11,7 @@
 //! [`DemoClock`] that the seeder sets before each batch, and that runs in real time afterwards.
 
 use crate::client::{sign_event, AppendClient};
-use crate::config::{read_signer, Config};
+use crate::config::{read_signer, Config, ConfigFiles};
 use crate::engine::{Clock, Engine};
 use anyhow::{anyhow, Context, Result};
 use rand::{Rng, SeedableRng};
@@ -566,7 +566,7 @@ kinds = ["reserve_attestation"]
         c = keys_dir.join("custody.vkey"),
         a = keys_dir.join("auditor.vkey"),
     );
-    let mut c: Config = toml::from_str(&text).context("demo config")?;
+    let mut c = Config::parse(&text).context("demo config")?;
     // The demo's log lives in May 2019 and what follows it, while `vigil append` and `vigil
     // openings` sign with today's clock: a replay window of 20 years lets both in. Never
     // configure a real log like this.

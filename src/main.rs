@@ -5,7 +5,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use vigil::config::{open_ledger, read_signer, read_verifier, write_keypair, Config};
+use vigil::config::{open_ledger, read_signer, read_verifier, write_keypair, Config, ConfigFiles};
 use vigil::engine::EngineConfig;
 use vigil::verify::{verify_data_dir, VerifyFailure};
 
@@ -56,7 +56,7 @@ struct ConfigArgs {
 impl ConfigArgs {
     fn load(&self) -> Result<Config> {
         let mut c = match &self.config {
-            Some(path) => Config::load(path)?,
+            Some(path) => vigil::config::load(path)?,
             None => Config::default(),
         };
         if let Some(v) = &self.data_dir {
@@ -926,7 +926,7 @@ fn reserves(cmd: ReservesCommand) -> Result<ExitCode> {
 fn stress(config: PathBuf, key: PathBuf, count: u64, batch: usize, tag: String) -> Result<()> {
     use std::io::Write;
     use vigil_core::event::Event;
-    let cfg = Config::load(&config)?;
+    let cfg = vigil::config::load(&config)?;
     let engine = open_ledger(&cfg, EngineConfig::new(cfg.log_signer()?))?;
     let key = read_signer(&key)?;
     let mut out = std::io::stdout().lock();

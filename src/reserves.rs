@@ -24,6 +24,7 @@ use rocksdb::{Options, SstFileWriter, DB};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use vigil_core::balances::{parse_block, parse_header, Format};
 use vigil_core::event::{Amount, Event, ReserveAttestation};
 use vigil_core::hash::Digest;
 use vigil_core::keys::SignerKey;
@@ -34,7 +35,6 @@ use vigil_core::statement::Submission;
 const TILE: usize = 16;
 const TILE_LEVELS: u32 = 4;
 const META: &[u8] = b"meta";
-const ACCOUNT_MAX: usize = 256;
 
 /// What a built tree is: written last, read by the server.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -57,124 +57,6 @@ impl TreeMeta {
     }
 }
 
-fn parse_balance(line: u64, asset: &str, s: &str) -> Result<u128> {
-    let s = s.trim();
-    if s.starts_with('-') {
-        bail!("line {line}: negative balance {s} for {asset}");
-    }
-    if s.contains(['.', 'e', 'E']) {
-        bail!("line {line}: balance {s:?} for {asset} is not a whole number of minor units");
-    }
-    Amount::parse(s).map(|a| a.0).map_err(|e| anyhow!("line {line}: {asset}: {e}"))
-}
-
-fn check_account(line: u64, a: &str) -> Result<()> {
-    if a.is_empty() || a.len() > ACCOUNT_MAX || a.chars().any(char::is_control) {
-        bail!("line {line}: the account id must be 1 to {ACCOUNT_MAX} bytes without control characters");
-    }
-    Ok(())
-}
-
-fn asset_index(assets: &[String], line: u64, name: &str) -> Result<usize> {
-    assets
-        .iter()
-        .position(|a| a == name)
-        .ok_or_else(|| anyhow!("line {line}: unknown asset {name:?}; this snapshot's assets are {}", assets.join(", ")))
-}
-
-/// The two input formats.
-#[derive(Clone, Copy)]
-enum Format {
-    Csv,
-    JsonLines,
-}
-
-/// A balance in a CSV field: the fast path for plain digits, else [`parse_balance`]'s checks
-/// and messages.
-fn csv_balance(line: u64, asset: &str, f: &[u8]) -> Result<u128> {
-    if !f.is_empty() && f.len() <= 38 && (f[0] != b'0' || f.len() == 1) && f.iter().all(u8::is_ascii_digit) {
-        return Ok(f.iter().fold(0u128, |acc, d| acc * 10 + (d - b'0') as u128));
-    }
-    parse_balance(line, asset, std::str::from_utf8(f).unwrap_or("(not UTF-8)"))
-}
-
-/// Calls `row` for each account of one block of a balances file (whole lines; `first` is the
-/// number of its first line), with the account and its balances (one per asset) borrowed.
-/// `cols` maps CSV columns to assets. Stops at the first bad row, naming its line.
-fn parse_block(
-    block: &[u8],
-    first: u64,
-    format: Format,
-    cols: &[usize],
-    assets: &[String],
-    row: &mut dyn FnMut(u64, &str, &[u128]),
-) -> Result<()> {
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct JsonRow {
-        account: String,
-        balances: std::collections::BTreeMap<String, serde_json::Value>,
-    }
-    let mut balances = vec![0u128; assets.len()];
-    for (i, line) in block.split(|&b| b == b'\n').enumerate() {
-        let n = first + i as u64;
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        balances.iter_mut().for_each(|b| *b = 0);
-        match format {
-            Format::JsonLines => {
-                let r: JsonRow = serde_json::from_slice(line).map_err(|e| anyhow!("line {n}: {e}"))?;
-                for (name, v) in &r.balances {
-                    let i = asset_index(assets, n, name)?;
-                    let s = v.as_str().ok_or_else(|| {
-                        anyhow!("line {n}: the {name} balance must be a string of minor units, e.g. \"1250\", not {v}")
-                    })?;
-                    balances[i] = parse_balance(n, name, s)?;
-                }
-                check_account(n, &r.account)?;
-                row(n, &r.account, &balances);
-            }
-            Format::Csv if !line.contains(&b'"') => {
-                // Plain fields: split on commas, trim spaces.
-                let count = line.iter().filter(|&&b| b == b',').count() + 1;
-                if count != cols.len() + 1 {
-                    bail!("line {n}: {count} fields; the header has {}", cols.len() + 1);
-                }
-                let mut fields = line.split(|&b| b == b',').map(|f| f.trim_ascii());
-                let account = fields.next().unwrap_or_default();
-                for (f, &c) in fields.zip(cols) {
-                    balances[c] = csv_balance(n, &assets[c], f)?;
-                }
-                let account =
-                    std::str::from_utf8(account).map_err(|_| anyhow!("line {n}: the account id is not UTF-8"))?;
-                check_account(n, account)?;
-                row(n, account, &balances);
-            }
-            Format::Csv => {
-                // Quoted fields: the csv crate's rules.
-                let mut rd = csv::ReaderBuilder::new().has_headers(false).trim(csv::Trim::All).from_reader(line);
-                let mut rec = csv::StringRecord::new();
-                match rd.read_record(&mut rec) {
-                    Ok(true) => {}
-                    Ok(false) => continue,
-                    Err(e) => bail!("line {n}: {e}"),
-                }
-                if rec.len() != cols.len() + 1 {
-                    bail!("line {n}: {} fields; the header has {}", rec.len(), cols.len() + 1);
-                }
-                for (f, &c) in rec.iter().skip(1).zip(cols) {
-                    balances[c] = parse_balance(n, &assets[c], f)?;
-                }
-                check_account(n, &rec[0])?;
-                row(n, &rec[0], &balances);
-            }
-        }
-    }
-    Ok(())
-}
-
 /// Reads a balances file, CSV (`account,BTC,ETH,…` header, one row per account) or JSON lines
 /// (`{"account": "…", "balances": {"BTC": "…"}}`, an asset left out is zero), detected by its
 /// first byte. Blocks of whole lines go through `process` in parallel (each block's accounts
@@ -189,23 +71,13 @@ fn read_balances<T: Send>(
     use std::io::{BufRead, Read};
     let file = std::fs::File::open(path).with_context(|| format!("opening balances {}", path.display()))?;
     let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
-    let first = reader.fill_buf()?.iter().find(|b| !b.is_ascii_whitespace()).copied();
-    let (format, cols, mut line_no) = if first == Some(b'{') {
-        (Format::JsonLines, Vec::new(), 1u64)
+    let format = Format::detect(reader.fill_buf()?);
+    let (cols, mut line_no) = if format == Format::JsonLines {
+        (Vec::new(), 1u64)
     } else {
         let mut header = String::new();
         reader.read_line(&mut header).with_context(|| format!("reading {}", path.display()))?;
-        let names: Vec<&str> = header.trim_end_matches(['\r', '\n']).split(',').map(str::trim).collect();
-        if names.first() != Some(&"account") {
-            bail!("line 1: the header must start with \"account\", then one column per asset");
-        }
-        let cols = names.iter().skip(1).map(|h| asset_index(assets, 1, h)).collect::<Result<Vec<_>>>()?;
-        for (i, c) in cols.iter().enumerate() {
-            if cols[..i].contains(c) {
-                bail!("line 1: asset {} has two columns", assets[*c]);
-            }
-        }
-        (Format::Csv, cols, 2u64)
+        (parse_header(&header, assets)?, 2u64)
     };
     const BLOCK: usize = 4 << 20;
     let batch_blocks = rayon::current_num_threads() * 2;

@@ -2,7 +2,7 @@
 //! Graceful shutdown (SIGINT/SIGTERM): stop accepting, finish requests in flight, then close
 //! the engine, whose syncer answers nothing before its sync: nothing acknowledged is lost.
 
-use crate::config::{open_ledger, Config};
+use crate::config::{open_ledger, Config, ConfigFiles};
 use crate::engine::{Clock, Engine, EngineConfig, SystemClock};
 use crate::http::internal::InternalState;
 use anyhow::{Context, Result};
@@ -11,34 +11,7 @@ use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 
-/// Listeners and limits of `vigil serve`, from the `[server]` table.
-#[derive(Debug, Clone, serde::Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ServerConfig {
-    /// The public, read-only API.
-    pub public: SocketAddr,
-    /// The internal append API; loopback unless you mean otherwise.
-    pub internal: SocketAddr,
-    /// How far an event's `created_at_ms` may be from the server's clock.
-    pub replay_window_ms: u64,
-    /// Events waiting for the sequencer before appends get 503.
-    pub max_in_flight: usize,
-    /// How long a client has to send a request's headers (else the connection is closed), and
-    /// then how long the request may take (else 408).
-    pub request_timeout_ms: u64,
-}
-
-impl Default for ServerConfig {
-    fn default() -> Self {
-        ServerConfig {
-            public: ([127, 0, 0, 1], 8080).into(),
-            internal: ([127, 0, 0, 1], 8081).into(),
-            replay_window_ms: 5 * 60 * 1000,
-            max_in_flight: 100_000,
-            request_timeout_ms: crate::http::REQUEST_TIMEOUT.as_millis() as u64,
-        }
-    }
-}
+pub use vigil_core::config::ServerConfig;
 
 /// Opens the ledger, binds both listeners, and serves until SIGINT/SIGTERM.
 pub async fn serve(cfg: Config, ready: impl FnOnce(SocketAddr, SocketAddr)) -> Result<()> {

@@ -9,22 +9,12 @@
 //! without them, which a client with a policy refuses).
 
 use crate::engine::Engine;
-use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use vigil_core::checkpoint::CosignatureVerifier;
 use vigil_core::witness::{accept_cosignatures, AddCheckpoint, Policy};
 
-/// One witness in the configuration: `[[witnesses]] url = "…" vkey = "…"`.
-#[derive(Debug, Clone, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WitnessConfig {
-    /// The witness's submission prefix, e.g. `http://127.0.0.1:8090` (`/add-checkpoint` is
-    /// appended).
-    pub url: String,
-    /// The witness's cosigner verifier key file (key type 0x04).
-    pub vkey: PathBuf,
-}
+pub use vigil_core::config::WitnessConfig;
 
 /// A witness the log sends checkpoints to.
 #[derive(Debug, Clone)]

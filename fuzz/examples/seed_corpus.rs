@@ -247,4 +247,41 @@ fn main() {
     }
     let state = serde_json::to_string(&v.save()).unwrap();
     write("verify_log", "resumed", format!("{state}\n\n{}\n", lines[3..].join("\n")));
+
+    // balances: both formats, a quoted CSV field, an asset left out, spaces and CRLF.
+    write("balances", "csv", "account,BTC,ETH,USDT\nalice,100000000,2500000000000000000,0\nbob, 7 ,0,1250\n");
+    write("balances", "csv-quoted", "account,USDT,BTC\r\n\"carol, jr\",\"42\",1\r\ndave,0,0\r\n");
+    write(
+        "balances",
+        "jsonl",
+        "{\"account\":\"alice\",\"balances\":{\"BTC\":\"100000000\",\"USDT\":\"5\"}}\n{\"account\":\"bob\",\"balances\":{}}\n",
+    );
+    // config: every setting (the example of vigil_core::config's documentation).
+    write(
+        "config",
+        "every-setting",
+        r#"data_dir = "data"
+reserves_dir = "reserves"
+web_dir = "web"
+log_key = "keys-example/log.key"
+operator_key = "keys-example/operator.key"
+auditors = ["keys-example/auditor.vkey"]
+witness_quorum = 2
+
+[[witnesses]]
+url = "http://127.0.0.1:8090"
+vkey = "keys-example/witness-1.vkey"
+
+[[services]]
+vkey = "keys-example/withdrawals.vkey"
+kinds = ["withdrawal", "alarm"]
+
+[server]
+public = "127.0.0.1:8080"
+internal = "[::1]:8081"
+replay_window_ms = 300000
+max_in_flight = 100000
+request_timeout_ms = 30000
+"#,
+    );
 }

@@ -13,7 +13,8 @@ use axum::response::{IntoResponse, Response};
 
 /// How long any request may take before it is answered 408 (slow clients, stuck reads), by
 /// default (`[server] request_timeout_ms`).
-pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+pub const REQUEST_TIMEOUT: std::time::Duration =
+    std::time::Duration::from_millis(vigil_core::config::REQUEST_TIMEOUT_MS);
 
 /// The answers to a path no route serves (404 `not_found`) and to a method a route does not
 /// take (405 `method_not_allowed`), as problems like every other error.

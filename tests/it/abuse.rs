@@ -931,7 +931,7 @@ fn abuse_internal_listener_is_loopback_by_default() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("vigil.toml");
     std::fs::write(&file, "[server]\npublic = \"0.0.0.0:8080\"\n").unwrap();
-    let c = vigil::config::Config::load(&file).unwrap();
+    let c = vigil::config::load(&file).unwrap();
     assert!(c.server.internal.ip().is_loopback(), "{}", c.server.internal);
 }
 

@@ -143,6 +143,8 @@ fn bad_balances_are_refused_naming_the_line_and_leave_nothing() {
         ("b.csv", "account,BTC\na,012\n", "leading zero"),
         ("b.csv", "account,BTC\na,1000000000000000000000000000000000000000\n", "line 2: BTC"),
         ("b.csv", "account,BTC\n", "lists no accounts"),
+        ("b.csv", "account,BTC\na,1\r,\n", "line 2: a carriage return inside the line"),
+        ("b.csv", "account,BTC\n\"a\",1\rb,2\n", "line 2: a carriage return inside the line"),
         ("b.jsonl", "{\"account\":\"a\",\"balances\":{\"BTC\":5}}\n", "line 1: the BTC balance must be a string"),
         ("b.jsonl", "{\"account\":\"a\",\"balances\":{\"ETH\":\"5\"}}\n", "line 1: unknown asset \"ETH\""),
         (

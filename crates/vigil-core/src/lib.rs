@@ -12,8 +12,12 @@
 //! The byte-exact contract implemented here is `docs/FORMAT.md`.
 
 pub mod audit;
+#[cfg(feature = "balances")]
+pub mod balances;
 pub mod canonical;
 pub mod checkpoint;
+#[cfg(feature = "config")]
+pub mod config;
 pub mod entry;
 pub mod event;
 pub mod facts;

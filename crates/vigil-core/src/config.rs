@@ -1,0 +1,160 @@
+//! The configuration file's settings and their defaults (TOML): pure parsing of text already
+//! read, behind the `config` feature (it brings the `toml` crate). The server reads the file
+//! and the key files it names (`vigil::config`); a fuzz target feeds [`Config::parse`] any text.
+//!
+//! ```toml
+//! data_dir = "data"                          # RocksDB data dir
+//! reserves_dir = "reserves"                  # proof-of-reserves trees, one RocksDB per snapshot
+//! web_dir = "web"                            # the public web page (index.html, app.js, vigil.wasm)
+//! log_key = "keys-example/log.key"           # signs checkpoints; its name is the origin
+//! operator_key = "keys-example/operator.key" # registers the service keys in a new log
+//! auditors = ["keys-example/auditor.vkey"]   # may read private-field openings (before any table)
+//! witness_quorum = 2                         # cosignatures a checkpoint needs (default: all witnesses)
+//!
+//! [[witnesses]]                              # C2SP tlog-witness servers; none by default
+//! url = "http://127.0.0.1:8090"
+//! vkey = "keys-example/witness-1.vkey"       # its cosigner key (type 0x04)
+//!
+//! [[services]]
+//! vkey = "keys-example/withdrawals.vkey"
+//! kinds = ["withdrawal"]
+//!
+//! [server]                                   # every setting has this default
+//! public = "127.0.0.1:8080"                  # read-only public API
+//! internal = "127.0.0.1:8081"                # append API
+//! replay_window_ms = 300000
+//! max_in_flight = 100000
+//! request_timeout_ms = 30000                 # headers within it (else closed), answers too (else 408)
+//! ```
+//! Relative paths are relative to the configuration file's folder.
+
+use crate::event::EventKind;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Default of `[server] request_timeout_ms`: 30 s.
+pub const REQUEST_TIMEOUT_MS: u64 = 30_000;
+
+/// A configuration file that is not TOML of these settings: the message names the line and
+/// the setting (`TOML parse error at line 3, column 1 … unknown field `dta_dir``).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+/// One service key: `[[services]] vkey = "…" kinds = ["withdrawal"]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceConfig {
+    pub vkey: PathBuf,
+    pub kinds: Vec<EventKind>,
+}
+
+/// One witness: `[[witnesses]] url = "…" vkey = "…"`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WitnessConfig {
+    /// The witness's submission prefix, e.g. `http://127.0.0.1:8090` (`/add-checkpoint` is
+    /// appended).
+    pub url: String,
+    /// The witness's cosigner verifier key file (key type 0x04).
+    pub vkey: PathBuf,
+}
+
+/// Listeners and limits of `vigil serve`, from the `[server]` table.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// The public, read-only API.
+    pub public: SocketAddr,
+    /// The internal append API; loopback unless you mean otherwise.
+    pub internal: SocketAddr,
+    /// How far an event's `created_at_ms` may be from the server's clock.
+    pub replay_window_ms: u64,
+    /// Events waiting for the sequencer before appends get 503.
+    pub max_in_flight: usize,
+    /// How long a client has to send a request's headers (else the connection is closed), and
+    /// then how long the request may take (else 408).
+    pub request_timeout_ms: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            public: ([127, 0, 0, 1], 8080).into(),
+            internal: ([127, 0, 0, 1], 8081).into(),
+            replay_window_ms: 5 * 60 * 1000,
+            max_in_flight: 100_000,
+            request_timeout_ms: REQUEST_TIMEOUT_MS,
+        }
+    }
+}
+
+/// A configuration. Every setting has a default (below); a file sets some, the environment and
+/// flags of `vigil serve`/`vigil init` override them.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    /// Where `vigil reserves build` writes snapshot trees and the public API reads them.
+    pub reserves_dir: PathBuf,
+    /// The web page the public listener serves at `/`.
+    pub web_dir: PathBuf,
+    pub log_key: PathBuf,
+    pub operator_key: PathBuf,
+    pub services: Vec<ServiceConfig>,
+    /// Verifier keys of auditors, who may read private-field openings (signed requests).
+    pub auditors: Vec<PathBuf>,
+    /// Witnesses the log sends its checkpoints to for cosigning.
+    pub witnesses: Vec<WitnessConfig>,
+    /// How many of them must cosign a checkpoint before it is served (default: all).
+    pub witness_quorum: Option<usize>,
+    pub server: ServerConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: "data".into(),
+            reserves_dir: "reserves".into(),
+            web_dir: "web".into(),
+            log_key: "keys/log.key".into(),
+            operator_key: "keys/operator.key".into(),
+            services: Vec::new(),
+            auditors: Vec::new(),
+            witnesses: Vec::new(),
+            witness_quorum: None,
+            server: Default::default(),
+        }
+    }
+}
+
+impl Config {
+    /// The settings of a configuration file's text; those it leaves out keep their defaults.
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError(e.to_string()))
+    }
+
+    /// Makes every relative path setting relative to `base`, the configuration file's folder.
+    pub fn resolve_paths(&mut self, base: &Path) {
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        fix(&mut self.data_dir);
+        fix(&mut self.reserves_dir);
+        fix(&mut self.web_dir);
+        fix(&mut self.log_key);
+        fix(&mut self.operator_key);
+        for s in &mut self.services {
+            fix(&mut s.vkey);
+        }
+        for a in &mut self.auditors {
+            fix(a);
+        }
+        for w in &mut self.witnesses {
+            fix(&mut w.vkey);
+        }
+    }
+}

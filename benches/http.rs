@@ -12,7 +12,7 @@
 
 mod common;
 
-use common::{arg, now_ms, percentile, withdrawal};
+use common::{arg, now_ms, percentile, process_cpu_secs, withdrawal};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Command;
@@ -24,10 +24,15 @@ use vigil_core::event::EventKind;
 use vigil_core::keys::SignerKey;
 use vigil_core::statement::Submission;
 
+/// The cores the verification baseline runs on.
+fn threads() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
 /// Ed25519 batch verification under ZIP-215 (the rule the server applies) on every core:
 /// signatures per second.
 fn verification_rate(msgs: &[(Vec<u8>, [u8; 64], vigil_core::keys::VerifierKey)]) -> f64 {
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let threads = threads();
     let t = Instant::now();
     std::thread::scope(|s| {
         for part in msgs.chunks(msgs.len().div_ceil(threads)) {
@@ -44,6 +49,8 @@ fn verification_rate(msgs: &[(Vec<u8>, [u8; 64], vigil_core::keys::VerifierKey)]
 
 struct Run {
     events_per_s: f64,
+    /// CPU time of the whole process (server and clients) per event.
+    cpu_us: f64,
     p50: Duration,
     p99: Duration,
 }
@@ -54,6 +61,7 @@ fn post_all(url: &str, batches: Vec<Vec<Submission>>, clients: usize, pace: Opti
     let events: usize = batches.iter().map(Vec::len).sum();
     // Popped from the end: reversed, so batches go out in order (pacing slots ascend).
     let queue = Arc::new(std::sync::Mutex::new(batches.into_iter().enumerate().rev().collect::<Vec<_>>()));
+    let cpu0 = process_cpu_secs();
     let t0 = Instant::now();
     let latencies: Vec<Duration> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..clients)
@@ -83,7 +91,8 @@ fn post_all(url: &str, batches: Vec<Vec<Submission>>, clients: usize, pace: Opti
     let secs = t0.elapsed().as_secs_f64();
     let mut l = latencies;
     l.sort();
-    Run { events_per_s: events as f64 / secs, p50: percentile(&l, 0.5), p99: percentile(&l, 0.99) }
+    let cpu_us = (process_cpu_secs() - cpu0) * 1e6 / events as f64;
+    Run { events_per_s: events as f64 / secs, cpu_us, p50: percentile(&l, 0.5), p99: percentile(&l, 0.99) }
 }
 
 fn signed_batches(key: &SignerKey, from: usize, n: usize, batch: usize) -> Vec<Vec<Submission>> {
@@ -169,6 +178,11 @@ fn main() {
         full.p50,
         full.p99,
         full.events_per_s / verify
+    );
+    println!(
+        "  CPU per event, server and clients: {:.1} µs (verification alone: {:.1} µs)",
+        full.cpu_us,
+        threads() as f64 * 1e6 / verify
     );
     let half = 0.3 * verify;
     let paced = post_all(&url, signed_batches(&svc, 1_000_000, events / 2, batch), clients, Some(half / batch as f64));

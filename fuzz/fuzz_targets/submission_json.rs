@@ -4,19 +4,34 @@
 //! `statement::verify` against a fixed key. Also `Statement::from_bytes` of the raw input, as an
 //! entry's statement bytes.
 //!
+//! The fast way of reading a body (`statement::parse_body_fast`, one typed pass) accepts only
+//! bodies the careful way accepts, and reads them the same.
+//!
 //! Round trips: a parsed submission's canonical bytes parse back (`Statement::from_bytes`) to
 //! the same statement; statement bytes accepted by `Statement::from_bytes` serialize back to
 //! themselves (FORMAT.md §2: one statement, one byte string).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use vigil_core::statement::{self, Statement, Submission};
+use vigil_core::statement::{self, parse_body_fast, ParsedSubmission, Statement, Submission};
 use vigil_fuzz::{signer_of, SERVICE};
 
 fuzz_target!(|data: &[u8]| {
     // Holds today by `from_bytes`'s own comparison; a guard for parsers strict by themselves.
     if let Ok(s) = Statement::from_bytes(data) {
         assert_eq!(s.to_bytes().expect("a parsed statement serializes"), data, "statement round trip");
+    }
+    // The server's careful way, item by item as it reads them (it stops at the first fault).
+    let careful = |data: &[u8]| -> Option<Vec<ParsedSubmission>> {
+        let items = match vigil_core::canonical::parse_json(data).ok()? {
+            serde_json::Value::Array(a) if !a.is_empty() => a,
+            one @ serde_json::Value::Object(_) => vec![one],
+            _ => return None,
+        };
+        items.into_iter().map(|i| serde_json::from_value::<Submission>(i).ok()?.parse().ok()).collect()
+    };
+    if let Some(fast) = parse_body_fast(data) {
+        assert_eq!(careful(data), Some(fast), "the fast way read a body the careful way refuses or reads otherwise");
     }
     let Ok(value) = vigil_core::canonical::parse_json(data) else { return };
     let items = match value {

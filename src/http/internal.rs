@@ -34,7 +34,7 @@ use std::sync::Arc;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use vigil_core::keys::VerifierKey;
 use vigil_core::request::{RequestSignature, HEADER};
-use vigil_core::statement::Submission;
+use vigil_core::statement::{ParsedSubmission, Submission};
 
 /// The answer to an accepted batch: the signed checkpoint every receipt's inclusion proof
 /// leads to, once (a batch is committed in one group, so its receipts share it), and one
@@ -242,6 +242,54 @@ async fn append_inner(s: &InternalState, headers: &HeaderMap, body: &[u8]) -> Re
         )
         .into_response());
     }
+    // A body without a fault is read in one typed pass; any other is read again the careful
+    // way, which names what is wrong.
+    let subs = match vigil_core::statement::parse_body_fast(body) {
+        Some(subs) if (1..=MAX_BATCH).contains(&subs.len()) => subs,
+        _ => parse_body(body)?,
+    };
+    let now = s.clock.now_ms();
+    for (i, parsed) in subs.iter().enumerate() {
+        if parsed.statement.created_at_ms.abs_diff(now) > s.replay_window_ms {
+            return Err(Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "outside_replay_window",
+                format!(
+                    "event {i}: created_at_ms {} is more than {} ms from the server's clock ({now})",
+                    parsed.statement.created_at_ms, s.replay_window_ms
+                ),
+            )
+            .into_response());
+        }
+    }
+    let n = subs.len();
+    if s.in_flight.fetch_add(n, Ordering::SeqCst) + n > s.max_in_flight {
+        s.in_flight.fetch_sub(n, Ordering::SeqCst);
+        return Err(unavailable("saturated", "the sequencer is saturated; retry shortly".into()));
+    }
+    let _guard = InFlight(s.in_flight.clone(), n);
+    // Signature checks are CPU work: off the async executor's threads.
+    let engine = s.engine.clone();
+    let verified = tokio::task::spawn_blocking(move || engine.verify(subs))
+        .await
+        .map_err(|e| Problem::internal(e).into_response())?;
+    let result = match verified {
+        Ok(v) => s.engine.append_verified(v).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(receipts) => Ok(Json(Appended::from_receipts(receipts)).into_response()),
+        Err(AppendError::Rejected { index, code, reason }) => Err(reject_problem(index, code, &reason).into_response()),
+        Err(AppendError::Empty) => Err(Problem::bad_request("empty batch").into_response()),
+        Err(e @ (AppendError::Storage(_) | AppendError::Closed)) => {
+            tracing::error!("append failed: {e}");
+            Err(unavailable("storage", format!("the ledger cannot write right now: {e}")))
+        }
+    }
+}
+
+/// The careful way of reading a body of submissions: each fault named, with its event's index.
+fn parse_body(body: &[u8]) -> Result<Vec<ParsedSubmission>, Response> {
     let value: serde_json::Value = vigil_core::canonical::parse_json(body)
         .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "malformed_json", e.to_string()).into_response())?;
     let items = match value {
@@ -272,53 +320,17 @@ async fn append_inner(s: &InternalState, headers: &HeaderMap, body: &[u8]) -> Re
         )
         .into_response());
     }
-    let now = s.clock.now_ms();
     let mut subs = Vec::with_capacity(items.len());
     for (i, item) in items.into_iter().enumerate() {
         let sub: Submission = serde_path_to_error::deserialize(item).map_err(|e| {
             Problem::new(StatusCode::BAD_REQUEST, "malformed_json", format!("event {i}: {}: {}", e.path(), e.inner()))
                 .into_response()
         })?;
-        let parsed = sub.parse().map_err(|e| {
+        subs.push(sub.parse().map_err(|e| {
             Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_event", format!("event {i}: {e}")).into_response()
-        })?;
-        if parsed.statement.created_at_ms.abs_diff(now) > s.replay_window_ms {
-            return Err(Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "outside_replay_window",
-                format!(
-                    "event {i}: created_at_ms {} is more than {} ms from the server's clock ({now})",
-                    parsed.statement.created_at_ms, s.replay_window_ms
-                ),
-            )
-            .into_response());
-        }
-        subs.push(parsed);
+        })?);
     }
-    let n = subs.len();
-    if s.in_flight.fetch_add(n, Ordering::SeqCst) + n > s.max_in_flight {
-        s.in_flight.fetch_sub(n, Ordering::SeqCst);
-        return Err(unavailable("saturated", "the sequencer is saturated; retry shortly".into()));
-    }
-    let _guard = InFlight(s.in_flight.clone(), n);
-    // Signature checks are CPU work: off the async executor's threads.
-    let engine = s.engine.clone();
-    let verified = tokio::task::spawn_blocking(move || engine.verify(subs))
-        .await
-        .map_err(|e| Problem::internal(e).into_response())?;
-    let result = match verified {
-        Ok(v) => s.engine.append_verified(v).await,
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(receipts) => Ok(Json(Appended::from_receipts(receipts)).into_response()),
-        Err(AppendError::Rejected { index, code, reason }) => Err(reject_problem(index, code, &reason).into_response()),
-        Err(AppendError::Empty) => Err(Problem::bad_request("empty batch").into_response()),
-        Err(e @ (AppendError::Storage(_) | AppendError::Closed)) => {
-            tracing::error!("append failed: {e}");
-            Err(unavailable("storage", format!("the ledger cannot write right now: {e}")))
-        }
-    }
+    Ok(subs)
 }
 
 /// The openings of an entry's private fields.

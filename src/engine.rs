@@ -118,8 +118,8 @@ pub struct Receipt {
 }
 
 /// A submission whose signature [`Engine::verify`] checked against `key`, reduced to what the
-/// sequencer needs. The parsed event is dropped on the verifying thread, while it is still in
-/// its cache, except where the sequencer needs it: key events (they change the registry),
+/// sequencer needs. The parsed event is dropped by the verifying thread (not later, cold, by the
+/// syncer), except where the sequencer needs it: key events (they change the registry),
 /// events that refer to earlier entries, and keys the registry did not know yet.
 /// The sequencer re-checks that `key` is still the one authorized at the entry's position.
 #[derive(Debug, Clone)]

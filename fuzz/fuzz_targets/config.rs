@@ -1,9 +1,8 @@
 //! The configuration file (`vigil serve --config`): `config::Config::parse` of any text, then
 //! `resolve_paths`.
 //!
-//! Properties: what parses keeps every setting the file leaves out at its default (a file of
-//! only comments and blank lines is the default configuration); resolving the paths against a
-//! folder leaves no relative path setting and changes nothing else.
+//! Properties: every setting the file does not name keeps its default (a partial `[server]`
+//! table included); resolving the paths twice changes nothing more than resolving them once.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -13,18 +12,34 @@ use vigil_core::config::Config;
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
     let Ok(c) = Config::parse(text) else { return };
-    if text.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
-        assert_eq!(c, Config::default(), "a file without settings");
+    let d = Config::default();
+    // A setting's name can only be set by a key spelled with it (quoted keys included).
+    let absent = |name: &str| !text.contains(name);
+    macro_rules! default_unless_named {
+        ($($field:ident).+) => {
+            let name = stringify!($($field).+).rsplit('.').next().unwrap().trim();
+            if absent(name) {
+                assert_eq!(c.$($field).+, d.$($field).+, "{name} is not in the file");
+            }
+        };
     }
-    let mut r = c.clone();
-    r.resolve_paths(Path::new("/etc/vigil"));
-    let paths = [&r.data_dir, &r.reserves_dir, &r.web_dir, &r.log_key, &r.operator_key]
-        .into_iter()
-        .chain(r.auditors.iter())
-        .chain(r.services.iter().map(|s| &s.vkey))
-        .chain(r.witnesses.iter().map(|w| &w.vkey));
-    for p in paths {
-        assert!(p.is_absolute(), "{} is still relative", p.display());
-    }
-    assert_eq!((r.server, r.witness_quorum, r.services.len()), (c.server, c.witness_quorum, c.services.len()));
+    default_unless_named!(data_dir);
+    default_unless_named!(reserves_dir);
+    default_unless_named!(web_dir);
+    default_unless_named!(log_key);
+    default_unless_named!(operator_key);
+    default_unless_named!(services);
+    default_unless_named!(auditors);
+    default_unless_named!(witnesses);
+    default_unless_named!(witness_quorum);
+    default_unless_named!(server.public);
+    default_unless_named!(server.internal);
+    default_unless_named!(server.replay_window_ms);
+    default_unless_named!(server.max_in_flight);
+    default_unless_named!(server.request_timeout_ms);
+    let mut once = c.clone();
+    once.resolve_paths(Path::new("/etc/vigil"));
+    let mut twice = once.clone();
+    twice.resolve_paths(Path::new("/elsewhere"));
+    assert_eq!(once, twice, "resolved paths are absolute: a second resolution changes nothing");
 });

@@ -244,24 +244,15 @@ async fn append_inner(s: &InternalState, headers: &HeaderMap, body: &[u8]) -> Re
     }
     // A body without a fault is read in one typed pass; any other is read again the careful
     // way, which names what is wrong.
-    let subs = match vigil_core::statement::parse_body_fast(body) {
-        Some(subs) if (1..=MAX_BATCH).contains(&subs.len()) => subs,
-        _ => parse_body(body)?,
-    };
     let now = s.clock.now_ms();
-    for (i, parsed) in subs.iter().enumerate() {
-        if parsed.statement.created_at_ms.abs_diff(now) > s.replay_window_ms {
-            return Err(Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "outside_replay_window",
-                format!(
-                    "event {i}: created_at_ms {} is more than {} ms from the server's clock ({now})",
-                    parsed.statement.created_at_ms, s.replay_window_ms
-                ),
-            )
-            .into_response());
-        }
-    }
+    let fast = vigil_core::statement::parse_body_fast(body).filter(|subs| {
+        (1..=MAX_BATCH).contains(&subs.len())
+            && subs.iter().all(|p| p.statement.created_at_ms.abs_diff(now) <= s.replay_window_ms)
+    });
+    let subs = match fast {
+        Some(subs) => subs,
+        None => parse_body(body, now, s.replay_window_ms)?,
+    };
     let n = subs.len();
     if s.in_flight.fetch_add(n, Ordering::SeqCst) + n > s.max_in_flight {
         s.in_flight.fetch_sub(n, Ordering::SeqCst);
@@ -288,8 +279,9 @@ async fn append_inner(s: &InternalState, headers: &HeaderMap, body: &[u8]) -> Re
     }
 }
 
-/// The careful way of reading a body of submissions: each fault named, with its event's index.
-fn parse_body(body: &[u8]) -> Result<Vec<ParsedSubmission>, Response> {
+/// The careful way of reading a body of submissions: each fault named, with its event's index,
+/// the first in the body first (an event outside the replay window included).
+fn parse_body(body: &[u8], now: u64, replay_window_ms: u64) -> Result<Vec<ParsedSubmission>, Response> {
     let value: serde_json::Value = vigil_core::canonical::parse_json(body)
         .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "malformed_json", e.to_string()).into_response())?;
     let items = match value {
@@ -326,9 +318,21 @@ fn parse_body(body: &[u8]) -> Result<Vec<ParsedSubmission>, Response> {
             Problem::new(StatusCode::BAD_REQUEST, "malformed_json", format!("event {i}: {}: {}", e.path(), e.inner()))
                 .into_response()
         })?;
-        subs.push(sub.parse().map_err(|e| {
+        let parsed = sub.parse().map_err(|e| {
             Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_event", format!("event {i}: {e}")).into_response()
-        })?);
+        })?;
+        if parsed.statement.created_at_ms.abs_diff(now) > replay_window_ms {
+            return Err(Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "outside_replay_window",
+                format!(
+                    "event {i}: created_at_ms {} is more than {replay_window_ms} ms from the server's clock ({now})",
+                    parsed.statement.created_at_ms
+                ),
+            )
+            .into_response());
+        }
+        subs.push(parsed);
     }
     Ok(subs)
 }

@@ -198,6 +198,16 @@ async fn every_refusal_has_its_status_and_writes_nothing() {
             "outside_replay_window",
         ),
         (
+            // The first fault in the body is the one named, as each event is read in turn.
+            "stale, then unknown kind",
+            "application/json",
+            json!([submission(&k.withdrawals, withdrawal("w-8"), "m", T0 - 3_600_000), unknown_kind.clone()])
+                .to_string()
+                .into_bytes(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "outside_replay_window",
+        ),
+        (
             "too many events",
             "application/json",
             json!(many).to_string().into_bytes(),

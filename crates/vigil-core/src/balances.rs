@@ -119,7 +119,7 @@ pub fn parse_block(
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        if line.contains(&b'\r') {
+        if format == Format::Csv && line.contains(&b'\r') {
             // The `csv` crate would end the record there, the split on commas would not.
             fail!("line {n}: a carriage return inside the line");
         }

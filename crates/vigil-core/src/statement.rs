@@ -216,10 +216,20 @@ impl Submission {
 /// both): the typed structs refuse unknown and repeated fields, and JSON numbers where they
 /// expect integers or strings, as the careful way does.
 pub fn parse_body_fast(body: &[u8]) -> Option<Vec<ParsedSubmission>> {
+    /// The statement's fields; read only from an object, as `Statement::from_value` does (a
+    /// derived struct would also read an array of the fields in order).
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Fields {
+        key: KeyRef,
+        idempotency_key: String,
+        created_at_ms: u64,
+        event: ObjectOnly<Event>,
+    }
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
     struct Typed {
-        statement: Statement,
+        statement: ObjectOnly<Fields>,
         signature: String,
         #[serde(default)]
         openings: Vec<crate::event::Opening>,
@@ -235,12 +245,38 @@ pub fn parse_body_fast(body: &[u8]) -> Option<Vec<ParsedSubmission>> {
     typed
         .into_iter()
         .map(|t| {
-            let bytes = t.statement.to_bytes().ok()?;
+            let f = t.statement.0;
+            let statement = Statement {
+                key: f.key,
+                idempotency_key: f.idempotency_key,
+                created_at_ms: f.created_at_ms,
+                event: f.event.0,
+            };
+            let bytes = statement.to_bytes().ok()?;
             let raw = BASE64_STANDARD.decode(t.signature.as_bytes()).ok()?;
             let signature: [u8; 64] = raw.try_into().ok()?;
-            Some(ParsedSubmission { statement: t.statement, bytes, signature, openings: t.openings })
+            Some(ParsedSubmission { statement, bytes, signature, openings: t.openings })
         })
         .collect()
+}
+
+/// A `T` read from a JSON object only.
+struct ObjectOnly<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for ObjectOnly<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for V<T> {
+            type Value = T;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+            }
+        }
+        d.deserialize_map(V(std::marker::PhantomData)).map(ObjectOnly)
+    }
 }
 
 #[cfg(test)]
@@ -297,6 +333,19 @@ mod tests {
             good.replacen(r#""severity":"low""#, r#""severity":"lowest""#, 1),
             good.replacen(r#""idempotency_key":"k""#, r#""idempotency_key":"""#, 1),
             good.replacen(r#""signature":""#, r#""signature":"AA"#, 1),
+            // A statement, or its event, as an array of its fields in order (a derived struct
+            // would read that).
+            {
+                let mut v: serde_json::Value = serde_json::from_str(&good).unwrap();
+                v["statement"]["event"] = serde_json::json!(["alarm", "r", "low", "s"]);
+                v.to_string()
+            },
+            {
+                let v: serde_json::Value = serde_json::from_str(&good).unwrap();
+                let st = &v["statement"];
+                let fields = serde_json::json!([st["key"], st["idempotency_key"], st["created_at_ms"], st["event"]]);
+                serde_json::json!({"statement": fields, "signature": v["signature"]}).to_string()
+            },
             "[]".into(),
             "7".into(),
             format!("[{good},7]"),

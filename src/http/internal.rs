@@ -251,7 +251,7 @@ async fn append_inner(s: &InternalState, headers: &HeaderMap, body: &[u8]) -> Re
     });
     let subs = match fast {
         Some(subs) => subs,
-        None => parse_body(body, now, s.replay_window_ms)?,
+        None => parse_body(body, now, s.replay_window_ms).map_err(IntoResponse::into_response)?,
     };
     let n = subs.len();
     if s.in_flight.fetch_add(n, Ordering::SeqCst) + n > s.max_in_flight {
@@ -281,9 +281,9 @@ async fn append_inner(s: &InternalState, headers: &HeaderMap, body: &[u8]) -> Re
 
 /// The careful way of reading a body of submissions: each fault named, with its event's index,
 /// the first in the body first (an event outside the replay window included).
-fn parse_body(body: &[u8], now: u64, replay_window_ms: u64) -> Result<Vec<ParsedSubmission>, Response> {
+fn parse_body(body: &[u8], now: u64, replay_window_ms: u64) -> Result<Vec<ParsedSubmission>, Problem> {
     let value: serde_json::Value = vigil_core::canonical::parse_json(body)
-        .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "malformed_json", e.to_string()).into_response())?;
+        .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "malformed_json", e.to_string()))?;
     let items = match value {
         serde_json::Value::Array(a) => a,
         one @ serde_json::Value::Object(_) => vec![one],
@@ -292,8 +292,7 @@ fn parse_body(body: &[u8], now: u64, replay_window_ms: u64) -> Result<Vec<Parsed
                 StatusCode::BAD_REQUEST,
                 "malformed_json",
                 "expected a submission object or an array of them",
-            )
-            .into_response())
+            ))
         }
     };
     if items.is_empty() {
@@ -301,26 +300,23 @@ fn parse_body(body: &[u8], now: u64, replay_window_ms: u64) -> Result<Vec<Parsed
             StatusCode::BAD_REQUEST,
             "malformed_json",
             format!("the batch is empty: a batch has 1 to {MAX_BATCH} events"),
-        )
-        .into_response());
+        ));
     }
     if items.len() > MAX_BATCH {
         return Err(Problem::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "too_large",
             format!("a batch has 1 to {MAX_BATCH} events, this one {}", items.len()),
-        )
-        .into_response());
+        ));
     }
     let mut subs = Vec::with_capacity(items.len());
     for (i, item) in items.into_iter().enumerate() {
         let sub: Submission = serde_path_to_error::deserialize(item).map_err(|e| {
             Problem::new(StatusCode::BAD_REQUEST, "malformed_json", format!("event {i}: {}: {}", e.path(), e.inner()))
-                .into_response()
         })?;
-        let parsed = sub.parse().map_err(|e| {
-            Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_event", format!("event {i}: {e}")).into_response()
-        })?;
+        let parsed = sub
+            .parse()
+            .map_err(|e| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_event", format!("event {i}: {e}")))?;
         if parsed.statement.created_at_ms.abs_diff(now) > replay_window_ms {
             return Err(Problem::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -329,8 +325,7 @@ fn parse_body(body: &[u8], now: u64, replay_window_ms: u64) -> Result<Vec<Parsed
                     "event {i}: created_at_ms {} is more than {replay_window_ms} ms from the server's clock ({now})",
                     parsed.statement.created_at_ms
                 ),
-            )
-            .into_response());
+            ));
         }
         subs.push(parsed);
     }

@@ -25,10 +25,14 @@ if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknow
   rustup target add wasm32-unknown-unknown >/dev/null
 fi
 
-# Formatting is checked by the test command.
+# Formatting and lints are checked by the test command.
 if ! cargo fmt --version >/dev/null 2>&1; then
   echo "setup: adding rustfmt" >&2
   rustup component add rustfmt >/dev/null
+fi
+if ! cargo clippy --version >/dev/null 2>&1; then
+  echo "setup: adding clippy" >&2
+  rustup component add clippy >/dev/null
 fi
 
 # One target dir, outside the clone, so the demo, the tests and CI reuse one RocksDB build

@@ -47,9 +47,9 @@ pub fn export(data_dir: &Path, out: &Path) -> anyhow::Result<u64> {
     for k in &keys {
         writeln!(w, "{k}")?;
     }
-    write!(w, "checkpoint {}\n", note.len())?;
+    writeln!(w, "checkpoint {}", note.len())?;
     w.write_all(&note)?;
-    write!(w, "entries {n}\n")?;
+    writeln!(w, "entries {n}")?;
     w.write_all(&body)?;
     w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
     std::fs::rename(&tmp, out)?;

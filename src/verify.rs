@@ -622,31 +622,6 @@ pub fn verify_data_dir_with(
     Ok(Report::new(&cp, signed.timestamp, vec![]))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::split_bundle;
-
-    #[test]
-    fn bundles_split_into_entries_and_bad_ones_are_errors() {
-        // (bundle, entries or None when refused)
-        let cases: &[(&[u8], Option<&[&[u8]]>)] = &[
-            (b"", Some(&[])),
-            (b"\x00\x01a\x00\x02bc", Some(&[b"a", b"bc"])),
-            (b"\x00\x00", Some(&[b""])),
-            (b"\x00", None),
-            (b"\x00\x03ab", None),
-            (b"\x00\x01a\x00", None),
-        ];
-        for (bundle, want) in cases {
-            match (split_bundle(bundle), want) {
-                (Ok(got), Some(w)) => assert_eq!(&got, w, "{bundle:?}"),
-                (Err(_), None) => {}
-                (got, _) => panic!("{bundle:?}: {got:?}"),
-            }
-        }
-    }
-}
-
 /// Checks the private-field openings of `entries` (sequence number, their commitments by
 /// field) fetched from an internal API as `auditor`: each must open its commitment. Returns
 /// how many values were opened.
@@ -678,4 +653,30 @@ pub fn check_openings(
         }
     }
     Ok(opened)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_bundle;
+
+    #[test]
+    fn bundles_split_into_entries_and_bad_ones_are_errors() {
+        // (bundle, entries or None when refused)
+        type Case<'a> = (&'a [u8], Option<&'a [&'a [u8]]>);
+        let cases: &[Case] = &[
+            (b"", Some(&[])),
+            (b"\x00\x01a\x00\x02bc", Some(&[b"a", b"bc"])),
+            (b"\x00\x00", Some(&[b""])),
+            (b"\x00", None),
+            (b"\x00\x03ab", None),
+            (b"\x00\x01a\x00", None),
+        ];
+        for (bundle, want) in cases {
+            match (split_bundle(bundle), want) {
+                (Ok(got), Some(w)) => assert_eq!(&got, w, "{bundle:?}"),
+                (Err(_), None) => {}
+                (got, _) => panic!("{bundle:?}: {got:?}"),
+            }
+        }
+    }
 }

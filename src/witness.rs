@@ -32,6 +32,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use rocksdb::{Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB};
 use std::collections::HashMap;
+
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -39,6 +40,9 @@ use vigil_core::checkpoint::CosignatureVerifier;
 use vigil_core::hash::Digest;
 use vigil_core::keys::{SignerKey, VerifierKey};
 use vigil_core::witness::{cosign, AddCheckpoint, Latest, WitnessError, MAX_REQUEST_BYTES};
+
+/// A RocksDB key and its value.
+type KeyValue = (Box<[u8]>, Box<[u8]>);
 
 /// A request the witness refused although the log signed its checkpoint: what a monitor needs
 /// to show the log misbehaved (two signed checkpoints that are not one history).
@@ -237,7 +241,7 @@ impl Witness {
     }
 
     /// Every (key, value) whose key starts with `prefix`, in key order; a read error is an error.
-    fn scan(&self, prefix: &[u8]) -> Result<Vec<(Box<[u8]>, Box<[u8]>)>> {
+    fn scan(&self, prefix: &[u8]) -> Result<Vec<KeyValue>> {
         let mut out = Vec::new();
         for item in self.db.iterator(IteratorMode::From(prefix, Direction::Forward)) {
             let (k, v) = item?;

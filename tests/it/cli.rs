@@ -338,8 +338,9 @@ fn verify_catches_entries_no_key_may_append() {
     let reg = |k: &vigil_core::keys::SignerKey, kinds: &[&str]| serde_json::json!({"kind": "key_registered", "key": k.verifier().to_vkey(), "kinds": kinds});
     let genesis = reg(op, &["key_registered", "key_revoked"]);
     let revoke = serde_json::json!({"kind": "key_revoked", "key": w.key_ref.to_string(), "reason": "stolen"});
-    // (case, log, what the error must say)
-    let cases: Vec<(&str, Vec<(&vigil_core::keys::SignerKey, serde_json::Value)>, &str)> = vec![
+    // (case, log: who signs what, what the error must say)
+    type Log<'a> = Vec<(&'a vigil_core::keys::SignerKey, serde_json::Value)>;
+    let cases: Vec<(&str, Log, &str)> = vec![
         ("clean", vec![(op, genesis.clone()), (op, reg(w, &["withdrawal"])), (w, withdrawal("w-1"))], ""),
         (
             "a revoked key",

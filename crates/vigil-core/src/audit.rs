@@ -349,7 +349,8 @@ mod tests {
         let all = serde_json::json!({"target": "withdrawals"});
         let hot = serde_json::json!({"target": "wallets", "wallets": ["hot-1"]});
         // (case, log, expected findings as (rule, seqs))
-        let cases: Vec<(&str, Vec<Event>, Vec<(Rule, Vec<u64>)>)> = vec![
+        type Findings = Vec<(Rule, Vec<u64>)>;
+        let cases: Vec<(&str, Vec<Event>, Findings)> = vec![
             (
                 "clean",
                 vec![

@@ -108,10 +108,12 @@ pub fn incident_facts(incident: &str, items: &[Item<'_>]) -> Result<IncidentFact
             Event::Alarm(a) if a.incident.as_deref() == Some(incident) => {
                 f.first_alarm_ms.get_or_insert(i.time_ms);
             }
-            Event::Freeze(z) if z.incident.as_deref() == Some(incident) => {
-                if f.first_freeze_ms.is_none() && f.first_alarm_ms.is_some_and(|a| i.time_ms >= a) {
-                    f.first_freeze_ms = Some(i.time_ms);
-                }
+            Event::Freeze(z)
+                if z.incident.as_deref() == Some(incident)
+                    && f.first_freeze_ms.is_none()
+                    && f.first_alarm_ms.is_some_and(|a| i.time_ms >= a) =>
+            {
+                f.first_freeze_ms = Some(i.time_ms);
             }
             Event::Withdrawal(w) if w.stage == WithdrawalStage::Executed => {
                 add(&mut f.lost, &w.asset, w.amount, "amount lost")?;

@@ -232,8 +232,11 @@ fn proof_levels(index: u64, size: u64) -> u64 {
 /// few tiles, which are then fetched from the underlying source once.
 struct RecentTiles<'a> {
     src: &'a dyn TileSource,
-    tiles: std::cell::RefCell<Vec<((u8, u64), Arc<TileNodes>)>>,
+    /// (level, index) and the tile, most recent last.
+    tiles: std::cell::RefCell<Vec<(TileId, Arc<TileNodes>)>>,
 }
+
+type TileId = (u8, u64);
 
 impl TileSource for RecentTiles<'_> {
     fn tile(&self, level: u8, index: u64) -> Result<Option<Arc<TileNodes>>, String> {
@@ -792,8 +795,9 @@ mod tests {
 
     #[test]
     fn tile_paths() {
-        // (path, parsed) — None: refused.
-        let cases: &[(&str, Option<(bool, u8, u64, u64)>)] = &[
+        // (path, parsed as (entries?, level, index, width)) — None: refused.
+        type Tile = (bool, u8, u64, u64);
+        let cases: &[(&str, Option<Tile>)] = &[
             ("0/000", Some((false, 0, 0, 256))),
             ("0/x001/234", Some((false, 0, 1234, 256))),
             ("2/x001/x234/067.p/8", Some((false, 2, 1_234_067, 8))),

@@ -69,6 +69,12 @@ pub(crate) async fn serve(
             },
             _ = &mut shutdown => break,
         };
+        // Answers go out as they are written: with Nagle's algorithm, the last part of an answer
+        // waits for the client's acknowledgement of the part before (tens of milliseconds when
+        // the client delays it).
+        if let Err(e) = io.set_nodelay(true) {
+            tracing::debug!("TCP_NODELAY: {e}");
+        }
         let service = hyper_util::service::TowerToHyperService::new(app.clone());
         let (mut stop, open) = (stop_rx.clone(), open_rx.clone());
         tokio::spawn(async move {

@@ -41,9 +41,6 @@ use vigil_core::hash::Digest;
 use vigil_core::keys::{SignerKey, VerifierKey};
 use vigil_core::witness::{cosign, AddCheckpoint, Latest, WitnessError, MAX_REQUEST_BYTES};
 
-/// A RocksDB key and its value.
-type KeyValue = (Box<[u8]>, Box<[u8]>);
-
 /// A request the witness refused although the log signed its checkpoint: what a monitor needs
 /// to show the log misbehaved (two signed checkpoints that are not one history).
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
@@ -218,39 +215,53 @@ impl Witness {
         self.write(batch)
     }
 
-    /// Every evidence record, oldest first.
-    pub fn evidence(&self) -> Result<Vec<Evidence>> {
-        self.scan(b"E")?.iter().map(|(_, v)| serde_json::from_slice(v).context("an evidence record")).collect()
+    /// Evidence records, oldest first: at most `limit` after the cursor `after` (from the start
+    /// without one).
+    pub fn evidence(&self, after: Option<Cursor>, limit: usize) -> Result<Page<Evidence>> {
+        self.page(b"E", after, limit, |_, v| serde_json::from_slice(v).context("an evidence record"))
     }
 
-    /// Every checkpoint cosigned for `origin`, oldest first.
-    pub fn cosigned(&self, origin: &str) -> Result<Vec<CosignedRecord>> {
-        let prefix = cosigned_prefix(origin);
-        self.scan(&prefix)?
-            .into_iter()
-            .map(|(k, v)| {
-                let rest = &k[prefix.len()..];
-                anyhow::ensure!(rest.len() == 16, "a cosigned record key is corrupt");
-                Ok(CosignedRecord {
-                    size: u64::from_be_bytes(rest[..8].try_into()?),
-                    timestamp: u64::from_be_bytes(rest[8..].try_into()?),
-                    checkpoint: String::from_utf8_lossy(&v).into_owned(),
-                })
-            })
-            .collect()
+    /// Checkpoints cosigned for `origin`, oldest first: at most `limit` after the cursor `after`
+    /// (from the start without one).
+    pub fn cosigned(&self, origin: &str, after: Option<Cursor>, limit: usize) -> Result<Page<CosignedRecord>> {
+        self.page(&cosigned_prefix(origin), after, limit, |c, v| {
+            Ok(CosignedRecord { size: c.0, timestamp: c.1, checkpoint: String::from_utf8_lossy(v).into_owned() })
+        })
     }
 
-    /// Every (key, value) whose key starts with `prefix`, in key order; a read error is an error.
-    fn scan(&self, prefix: &[u8]) -> Result<Vec<KeyValue>> {
-        let mut out = Vec::new();
-        for item in self.db.iterator(IteratorMode::From(prefix, Direction::Forward)) {
+    /// The records under `prefix` (each key: `prefix` ‖ two big-endian u64, the record's
+    /// cursor) after `after`, at most `limit`, in key order; a read error is an error.
+    fn page<T>(
+        &self,
+        prefix: &[u8],
+        after: Option<Cursor>,
+        limit: usize,
+        record: impl Fn(Cursor, &[u8]) -> Result<T>,
+    ) -> Result<Page<T>> {
+        let start = match after {
+            Some(Cursor(a, b)) => [prefix, &a.to_be_bytes(), &b.to_be_bytes()].concat(),
+            None => prefix.to_vec(),
+        };
+        let mut records = Vec::new();
+        let mut last = None;
+        for item in self.db.iterator(IteratorMode::From(&start, Direction::Forward)) {
             let (k, v) = item?;
             if !k.starts_with(prefix) {
                 break;
             }
-            out.push((k, v));
+            let rest = &k[prefix.len()..];
+            anyhow::ensure!(rest.len() == 16, "a record key under {:?} is corrupt", String::from_utf8_lossy(prefix));
+            let cursor = Cursor(u64::from_be_bytes(rest[..8].try_into()?), u64::from_be_bytes(rest[8..].try_into()?));
+            if Some(cursor) == after {
+                continue;
+            }
+            if records.len() == limit {
+                return Ok(Page { records, next_after: last.map(|c: Cursor| c.to_string()) });
+            }
+            records.push(record(cursor, &v)?);
+            last = Some(cursor);
         }
-        Ok(out)
+        Ok(Page { records, next_after: None })
     }
 
     /// The logs witnessed and the latest checkpoint cosigned for each.
@@ -270,6 +281,38 @@ impl Witness {
         Ok(out)
     }
 }
+
+/// One page of a monitoring read: the records, and the cursor of the last when more follow.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Page<T> {
+    pub records: Vec<T>,
+    /// Pass as `after` for the next page; `null` on the last one.
+    pub next_after: Option<String>,
+}
+
+/// Where a page starts: after the record with these two numbers (a cosigned checkpoint's size
+/// and timestamp; an evidence record's time in ms and counter), written `A.B`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor(pub u64, pub u64);
+
+impl std::fmt::Display for Cursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "{}.{}", self.0, self.1)
+    }
+}
+
+impl std::str::FromStr for Cursor {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Cursor, String> {
+        let bad = || format!("after={s:?}: expected the next_after of the previous page, two numbers as A.B");
+        let (a, b) = s.split_once('.').ok_or_else(bad)?;
+        let num = |x: &str| x.bytes().all(|c| c.is_ascii_digit()).then(|| x.parse().ok()).flatten().ok_or_else(bad);
+        Ok(Cursor(num(a)?, num(b)?))
+    }
+}
+
+/// Most records on one page of `/v1/cosigned` or `/v1/evidence` (and the default).
+pub const MAX_PAGE: usize = 1000;
 
 /// A witnessed log and the latest checkpoint cosigned for it.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -324,22 +367,68 @@ async fn read<T: serde::Serialize + Send + 'static>(
     }
 }
 
+/// `?[origin=…][&after=A.B][&limit=N]`.
 #[derive(serde::Deserialize)]
-struct OriginQuery {
-    origin: String,
+struct PageQuery {
+    origin: Option<String>,
+    after: Option<String>,
+    limit: Option<usize>,
+}
+
+impl PageQuery {
+    /// The cursor and the limit, or what is wrong with them.
+    fn parse(&self, needs_origin: bool) -> Result<(Option<Cursor>, usize), String> {
+        if needs_origin && self.origin.is_none() {
+            return Err("origin=… is missing: the origin of the log whose checkpoints to list".into());
+        }
+        let after = self.after.as_deref().map(str::parse).transpose()?;
+        match self.limit.unwrap_or(MAX_PAGE) {
+            limit @ 1..=MAX_PAGE => Ok((after, limit)),
+            _ => Err(format!("limit must be 1 to {MAX_PAGE}")),
+        }
+    }
+}
+
+/// A page of records, or 400 with what is wrong with the query.
+async fn paged<T: serde::Serialize + Send + 'static>(
+    w: Arc<Witness>,
+    q: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+    needs_origin: bool,
+    f: impl FnOnce(&Witness, &PageQuery, Option<Cursor>, usize) -> Result<Page<T>> + Send + 'static,
+) -> Response {
+    let bad = |m: String| text(StatusCode::BAD_REQUEST, "text/plain; charset=utf-8", format!("{m}\n"));
+    let Query(q) = match q {
+        Ok(q) => q,
+        Err(e) => return bad(format!("{e}: expected ?origin=, after=, limit=")),
+    };
+    match q.parse(needs_origin) {
+        Ok((after, limit)) => read(w, move |w| f(w, &q, after, limit)).await,
+        Err(m) => bad(m),
+    }
 }
 
 /// The witness's routes: `POST /add-checkpoint` (tlog-witness), and for monitors
-/// `GET /v1/logs`, `GET /v1/cosigned?origin=…`, `GET /v1/evidence`, `GET /healthz`.
+/// `GET /v1/logs`, `GET /v1/cosigned?origin=…`, `GET /v1/evidence` (both paged: `after`,
+/// `limit`), `GET /healthz`.
 pub fn router(w: Arc<Witness>) -> Router {
+    type Q = Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>;
     Router::new()
         .route("/add-checkpoint", post(add_checkpoint))
         .route("/v1/logs", get(|State(w): State<Arc<Witness>>| read(w, Witness::logs)))
         .route(
             "/v1/cosigned",
-            get(|State(w): State<Arc<Witness>>, Query(q): Query<OriginQuery>| read(w, move |w| w.cosigned(&q.origin))),
+            get(|State(w): State<Arc<Witness>>, q: Q| {
+                paged(w, q, true, |w, q, after, limit| {
+                    w.cosigned(q.origin.as_deref().unwrap_or_default(), after, limit)
+                })
+            }),
         )
-        .route("/v1/evidence", get(|State(w): State<Arc<Witness>>| read(w, Witness::evidence)))
+        .route(
+            "/v1/evidence",
+            get(|State(w): State<Arc<Witness>>, q: Q| {
+                paged(w, q, false, |w, _, after, limit| w.evidence(after, limit))
+            }),
+        )
         .route("/healthz", get(|| async { "ok\n" }))
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
         .layer(crate::http::timeout(crate::http::REQUEST_TIMEOUT))

@@ -54,6 +54,23 @@ impl WitnessProc {
         assert_eq!(status, 200, "{path}");
         serde_json::from_slice(&body).unwrap()
     }
+
+    /// Every record of a paged read (`path` has a `?`), `limit` a page, following `next_after`;
+    /// and how many records each page had.
+    fn walk(&self, path: &str, limit: usize) -> (Vec<serde_json::Value>, Vec<usize>) {
+        let (mut records, mut pages, mut after) = (Vec::new(), Vec::new(), String::new());
+        loop {
+            let page = self.get(&format!("{path}&limit={limit}{after}"));
+            let got = page["records"].as_array().unwrap();
+            pages.push(got.len());
+            assert!(pages.len() < 100, "{path}: the pages do not end: {pages:?}");
+            records.extend(got.iter().cloned());
+            match page["next_after"].as_str() {
+                Some(next) => after = format!("&after={next}"),
+                None => return (records, pages),
+            }
+        }
+    }
 }
 
 impl Drop for WitnessProc {
@@ -161,9 +178,10 @@ fn a_witness_follows_one_history_and_keeps_evidence_of_forks_and_rollbacks() {
 
     // Evidence: each refused log-signed checkpoint that contradicts the history, with the
     // checkpoint the witness had cosigned; both verify with the log's key.
-    let evidence = w.get("/v1/evidence");
+    let evidence = w.get("/v1/evidence")["records"].clone();
     let reasons: Vec<&str> = evidence.as_array().unwrap().iter().map(|e| e["reason"].as_str().unwrap()).collect();
     assert_eq!(reasons, ["fork", "inconsistent", "rollback"], "{evidence:#}");
+    assert_eq!(w.walk("/v1/evidence?", 2), (evidence.as_array().unwrap().clone(), vec![2, 1]));
     for e in evidence.as_array().unwrap() {
         let req = AddCheckpoint::parse(e["request"].as_str().unwrap().as_bytes()).unwrap();
         checkpoint::verify(&req.checkpoint, &log.verifier()).unwrap();
@@ -171,8 +189,25 @@ fn a_witness_follows_one_history_and_keeps_evidence_of_forks_and_rollbacks() {
     }
     // Every cosigned checkpoint is kept.
     let history = w.get("/v1/cosigned?origin=test.example/log");
-    let sizes: Vec<u64> = history.as_array().unwrap().iter().map(|c| c["size"].as_u64().unwrap()).collect();
+    let sizes: Vec<u64> = history["records"].as_array().unwrap().iter().map(|c| c["size"].as_u64().unwrap()).collect();
     assert_eq!(sizes, [5, 9]);
+    assert_eq!(history["next_after"], serde_json::Value::Null);
+    // Paged: one a page, each page after the last record of the one before.
+    let (records, pages) = w.walk("/v1/cosigned?origin=test.example/log", 1);
+    assert_eq!((&records[..], pages), (history["records"].as_array().unwrap().as_slice(), vec![1, 1]));
+    // A bad query is a 400 that says what is wrong.
+    for (query, says) in [
+        ("/v1/cosigned", "origin"),
+        ("/v1/cosigned?origin=test.example/log&limit=0", "limit must be 1 to 1000"),
+        ("/v1/cosigned?origin=test.example/log&limit=1001", "limit must be 1 to 1000"),
+        ("/v1/cosigned?origin=test.example/log&after=5", "two numbers as A.B"),
+        ("/v1/cosigned?origin=test.example/log&after=5.-1", "two numbers as A.B"),
+        ("/v1/evidence?limit=many", "limit"),
+    ] {
+        let (status, body) = request("GET", &format!("{}{query}", w.url), "text/plain", vec![]);
+        let body = String::from_utf8_lossy(&body);
+        assert!(status == 400 && body.contains(says), "{query}: {status} {body}");
+    }
 
     // The state is durable: after a restart the witness still knows size 9.
     drop(w);
@@ -316,13 +351,13 @@ fn the_log_collects_cosignatures_and_a_dead_witness_never_stops_appends() {
     assert!(fork_size > grown, "the fork is longer, so the witnesses get a consistency proof");
     let inconsistent = |e: &serde_json::Value| e["reason"] == "inconsistent";
     wait_until("witness 1 keeps the fork's request", || {
-        w1.get("/v1/evidence").as_array().unwrap().iter().any(inconsistent)
+        w1.get("/v1/evidence")["records"].as_array().unwrap().iter().any(inconsistent)
     });
     match verify_witnessed(&served(&fork), &fork.keys.log.verifier(), &both) {
         Err(checkpoint::CheckpointError::NotWitnessed { have: 0, .. }) => {}
         other => panic!("the fork was witnessed: {other:?}"),
     }
-    let evidence = w1.get("/v1/evidence");
+    let evidence = w1.get("/v1/evidence")["records"].clone();
     let e = evidence.as_array().unwrap().iter().find(|e| inconsistent(e)).unwrap();
     assert_eq!(e["status"], 422, "{e:#}");
     // The evidence is two log-signed checkpoints that are not one history: the refused one and

@@ -162,7 +162,7 @@ fn fetch(url: &str) -> Vec<u8> {
 
 fn main() {
     let events = arg("VIGIL_BENCH_EVENTS", 30_000usize);
-    let rounds = arg("VIGIL_BENCH_ROUNDS", 5usize);
+    let rounds = arg("VIGIL_BENCH_ROUNDS", 5usize).max(1);
     let batch = arg("VIGIL_BENCH_BATCH", 64usize);
     let clients = arg("VIGIL_BENCH_CLIENTS", 8usize);
     let read_secs = arg("VIGIL_BENCH_READ_SECS", 5usize) as u64;
@@ -227,7 +227,12 @@ fn main() {
         }
     }
     let half = 0.3 * verify;
-    let paced = post_all(&url, signed_batches(&svc, 1_000_000, 2 * events, batch), clients, Some(half / batch as f64));
+    let paced = post_all(
+        &url,
+        signed_batches(&svc, 100_000 + rounds * events, 2 * events, batch),
+        clients,
+        Some(half / batch as f64),
+    );
     println!(
         "appends paced at half the target ({:.0}/s, of the median verification rate): {:>6.0} events/s, p50 {:>6.2?}, p99 {:>6.2?} per request  (target p99 ≤ 10 ms)",
         half, paced.events_per_s, paced.p50, paced.p99

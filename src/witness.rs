@@ -15,7 +15,7 @@
 //! |---------------------------------------------|--------------------------------------------|
 //! | `L` ‖ origin                                | size u64 ‖ root (32) ‖ the cosigned note   |
 //! | `C` ‖ origin ‖ 0x00 ‖ size u64 ‖ time u64  | the checkpoint as received ‖ our cosignature line |
-//! | `E` ‖ time ms u64 ‖ counter u64             | an [`Evidence`] record (JSON)              |
+//! | `E` ‖ time ms u64 ‖ counter u64             | an [`Evidence`] record (JSON); keys only grow (below) |
 //! | `D` ‖ origin ‖ 0 ‖ reason ‖ 0 ‖ refused size ‖ root [‖ cosigned size ‖ root] | empty: that evidence is kept |
 //!
 //! Only a fork (two log-signed roots at one size) proves misbehaviour by itself; an
@@ -32,9 +32,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use rocksdb::{Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB};
 use std::collections::HashMap;
-
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use vigil_core::checkpoint::CosignatureVerifier;
 use vigil_core::hash::Digest;
@@ -83,7 +81,10 @@ pub struct Witness {
     /// Held across check-and-update (see the invariant above).
     lock: Mutex<()>,
     clock: Arc<dyn Clock>,
-    evidence_counter: AtomicU64,
+    /// The key of the newest evidence record: the next one's is larger, even when the clock
+    /// steps back or the witness restarts within a millisecond, so a monitor paging on with
+    /// the cursor of the last record it read misses nothing.
+    last_evidence: Mutex<Option<Cursor>>,
 }
 
 fn latest_key(origin: &str) -> Vec<u8> {
@@ -104,11 +105,17 @@ impl Witness {
         let db = DB::open(&opts, dir).with_context(|| format!("opening the witness store {}", dir.display()))?;
         let mut map = HashMap::new();
         for k in logs {
+            // The origin ends its records' key prefix with a 0 byte.
+            anyhow::ensure!(!k.name().contains('\0'), "log key {}: an origin with a NUL byte", k.to_vkey());
             if let Some(other) = map.insert(k.name().to_string(), k.clone()) {
                 anyhow::bail!("two log keys for origin {:?}: {} and {}", k.name(), other.to_vkey(), k.to_vkey());
             }
         }
-        Ok(Witness { key, logs: map, db, lock: Mutex::new(()), clock, evidence_counter: AtomicU64::new(0) })
+        let last_evidence = match db.iterator(IteratorMode::From(b"F", Direction::Reverse)).next().transpose()? {
+            Some((k, _)) if k.first() == Some(&b'E') => Some(cursor_of(&k[1..]).context("an evidence key")?),
+            _ => None,
+        };
+        Ok(Witness { key, logs: map, db, lock: Mutex::new(()), clock, last_evidence: Mutex::new(last_evidence) })
     }
 
     /// The witness's cosigner verifier key (key type 0x04), what logs and clients configure.
@@ -207,12 +214,18 @@ impl Witness {
             cosigned: String::from_utf8_lossy(&cosigned).into_owned(),
         };
         tracing::warn!(origin, reason, "refused a log-signed checkpoint: {refusal}; evidence kept");
-        let n = self.evidence_counter.fetch_add(1, Ordering::Relaxed);
-        let k = [b"E".as_slice(), &now.to_be_bytes(), &n.to_be_bytes()].concat();
+        let mut last = self.last_evidence.lock().unwrap_or_else(|p| p.into_inner());
+        let key = match *last {
+            Some(Cursor(time, n)) if time >= now => Cursor(time, n + 1),
+            _ => Cursor(now, 0),
+        };
+        let k = [b"E".as_slice(), &key.0.to_be_bytes(), &key.1.to_be_bytes()].concat();
         let mut batch = WriteBatch::default();
         batch.put(k, serde_json::to_vec(&e).map_err(|e| AddError::Store(e.to_string()))?);
         batch.put(seen, []);
-        self.write(batch)
+        self.write(batch)?;
+        *last = Some(key);
+        Ok(())
     }
 
     /// Evidence records, oldest first: at most `limit` after the cursor `after` (from the start
@@ -223,10 +236,15 @@ impl Witness {
 
     /// Checkpoints cosigned for `origin`, oldest first: at most `limit` after the cursor `after`
     /// (from the start without one).
-    pub fn cosigned(&self, origin: &str, after: Option<Cursor>, limit: usize) -> Result<Page<CosignedRecord>> {
+    /// `None` for an origin this witness does not witness.
+    pub fn cosigned(&self, origin: &str, after: Option<Cursor>, limit: usize) -> Result<Option<Page<CosignedRecord>>> {
+        if !self.logs.contains_key(origin) {
+            return Ok(None);
+        }
         self.page(&cosigned_prefix(origin), after, limit, |c, v| {
             Ok(CosignedRecord { size: c.0, timestamp: c.1, checkpoint: String::from_utf8_lossy(v).into_owned() })
         })
+        .map(Some)
     }
 
     /// The records under `prefix` (each key: `prefix` ‖ two big-endian u64, the record's
@@ -249,16 +267,15 @@ impl Witness {
             if !k.starts_with(prefix) {
                 break;
             }
-            let rest = &k[prefix.len()..];
-            anyhow::ensure!(rest.len() == 16, "a record key under {:?} is corrupt", String::from_utf8_lossy(prefix));
-            let cursor = Cursor(u64::from_be_bytes(rest[..8].try_into()?), u64::from_be_bytes(rest[8..].try_into()?));
+            let cursor = cursor_of(&k[prefix.len()..])
+                .with_context(|| format!("a record key under {:?}", String::from_utf8_lossy(prefix)))?;
             if Some(cursor) == after {
                 continue;
             }
             if records.len() == limit {
                 return Ok(Page { records, next_after: last.map(|c: Cursor| c.to_string()) });
             }
-            records.push(record(cursor, &v)?);
+            records.push(Paged { cursor: cursor.to_string(), record: record(cursor, &v)? });
             last = Some(cursor);
         }
         Ok(Page { records, next_after: None })
@@ -285,9 +302,24 @@ impl Witness {
 /// One page of a monitoring read: the records, and the cursor of the last when more follow.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Page<T> {
-    pub records: Vec<T>,
-    /// Pass as `after` for the next page; `null` on the last one.
+    pub records: Vec<Paged<T>>,
+    /// Pass as `after` for the next page; `null` on the last one (to read on later, pass the
+    /// last record's `cursor`).
     pub next_after: Option<String>,
+}
+
+/// A record and its cursor (`A.B`): where a later read can go on from.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Paged<T> {
+    pub cursor: String,
+    #[serde(flatten)]
+    pub record: T,
+}
+
+/// The cursor in a record key's last 16 bytes (two big-endian u64).
+fn cursor_of(rest: &[u8]) -> Result<Cursor> {
+    anyhow::ensure!(rest.len() == 16, "corrupt: {} bytes after the prefix, not 16", rest.len());
+    Ok(Cursor(u64::from_be_bytes(rest[..8].try_into()?), u64::from_be_bytes(rest[8..].try_into()?)))
 }
 
 /// Where a page starts: after the record with these two numbers (a cosigned checkpoint's size
@@ -394,16 +426,22 @@ async fn paged<T: serde::Serialize + Send + 'static>(
     w: Arc<Witness>,
     q: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
     needs_origin: bool,
-    f: impl FnOnce(&Witness, &PageQuery, Option<Cursor>, usize) -> Result<Page<T>> + Send + 'static,
+    f: impl FnOnce(&Witness, &PageQuery, Option<Cursor>, usize) -> Result<Option<Page<T>>> + Send + 'static,
 ) -> Response {
     let bad = |m: String| text(StatusCode::BAD_REQUEST, "text/plain; charset=utf-8", format!("{m}\n"));
     let Query(q) = match q {
         Ok(q) => q,
         Err(e) => return bad(format!("{e}: expected ?origin=, after=, limit=")),
     };
-    match q.parse(needs_origin) {
-        Ok((after, limit)) => read(w, move |w| f(w, &q, after, limit)).await,
-        Err(m) => bad(m),
+    let (after, limit) = match q.parse(needs_origin) {
+        Ok(p) => p,
+        Err(m) => return bad(m),
+    };
+    match tokio::task::spawn_blocking(move || f(&w, &q, after, limit)).await {
+        Ok(Ok(Some(page))) => Json(page).into_response(),
+        Ok(Ok(None)) => text(StatusCode::NOT_FOUND, "text/plain; charset=utf-8", "unknown origin\n".into()),
+        Ok(Err(e)) => refused(AddError::Store(format!("{e:#}"))),
+        Err(e) => refused(AddError::Store(e.to_string())),
     }
 }
 
@@ -426,7 +464,7 @@ pub fn router(w: Arc<Witness>) -> Router {
         .route(
             "/v1/evidence",
             get(|State(w): State<Arc<Witness>>, q: Q| {
-                paged(w, q, false, |w, _, after, limit| w.evidence(after, limit))
+                paged(w, q, false, |w, _, after, limit| w.evidence(after, limit).map(Some))
             }),
         )
         .route("/healthz", get(|| async { "ok\n" }))

@@ -202,12 +202,20 @@ fn a_witness_follows_one_history_and_keeps_evidence_of_forks_and_rollbacks() {
         ("/v1/cosigned?origin=test.example/log&limit=1001", "limit must be 1 to 1000"),
         ("/v1/cosigned?origin=test.example/log&after=5", "two numbers as A.B"),
         ("/v1/cosigned?origin=test.example/log&after=5.-1", "two numbers as A.B"),
-        ("/v1/evidence?limit=many", "limit"),
+        ("/v1/evidence?limit=many", "limit: invalid digit"),
     ] {
         let (status, body) = request("GET", &format!("{}{query}", w.url), "text/plain", vec![]);
         let body = String::from_utf8_lossy(&body);
         assert!(status == 400 && body.contains(says), "{query}: {status} {body}");
     }
+    // An origin this witness does not witness (a known one with a byte more, too) is a 404.
+    for origin in ["other.example/log", "test.example/log%00", "test.example/lo"] {
+        let (status, body) = request("GET", &format!("{}/v1/cosigned?origin={origin}", w.url), "text/plain", vec![]);
+        assert_eq!((status, String::from_utf8_lossy(&body).as_ref()), (404, "unknown origin\n"), "{origin}");
+    }
+    // Where a monitor that has read everything goes on from later: each record's cursor.
+    let last_cosigned = history["records"][1]["cursor"].as_str().unwrap().to_string();
+    let last_evidence = evidence[2]["cursor"].as_str().unwrap().to_string();
 
     // The state is durable: after a restart the witness still knows size 9.
     drop(w);
@@ -235,6 +243,62 @@ fn a_witness_follows_one_history_and_keeps_evidence_of_forks_and_rollbacks() {
     let statuses: Vec<u16> = handles.into_iter().map(|h| h.join().unwrap()).collect();
     assert_eq!(statuses.iter().filter(|&&s| s == 200).count(), 1, "{statuses:?}");
     assert_eq!(statuses.iter().filter(|&&s| s == 409).count(), 7, "{statuses:?}");
+    // Read on from the cursors kept before the restart: only what is new. The winner's
+    // checkpoint; and each loser smaller than it is a rollback, kept as evidence after the
+    // others although the witness restarted since (its evidence keys only grow).
+    let new = w.get(&format!("/v1/cosigned?origin=test.example/log&after={last_cosigned}"))["records"].clone();
+    let won: Vec<u64> = new.as_array().unwrap().iter().map(|c| c["size"].as_u64().unwrap()).collect();
+    assert!(won.len() == 1 && (10..=31).contains(&won[0]), "{new:#}");
+    let new = w.get(&format!("/v1/evidence?after={last_evidence}"))["records"].clone();
+    let reasons: Vec<&str> = new.as_array().unwrap().iter().map(|e| e["reason"].as_str().unwrap()).collect();
+    let smaller = (0..8u64).map(|i| 10 + i * 3).filter(|&s| s < won[0]).count();
+    assert_eq!(reasons, vec!["rollback"; smaller], "{new:#}");
+}
+
+/// Evidence keys only grow: with the clock stepped back, and after a reopen within the same
+/// millisecond, a record written later is read after those before it and overwrites none, so a
+/// monitor paging on from a cursor misses nothing. In process, with a clock the test sets (a
+/// system clock stepping back cannot be made for real here).
+#[test]
+fn evidence_stays_in_order_when_the_clock_steps_back() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use vigil::witness::{Cursor, Witness};
+    struct At(AtomicU64);
+    impl vigil::engine::Clock for At {
+        fn now_ms(&self) -> u64 {
+            self.0.load(Ordering::SeqCst)
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let keys = Keys::new();
+    let log = &keys.log;
+    let clock = std::sync::Arc::new(At(AtomicU64::new(2_000_000_000_000)));
+    let open = || Witness::open(dir.path(), key("w.example", 92), vec![log.verifier()], clock.clone()).unwrap();
+    let mut w = open();
+    w.add_checkpoint(&body(0, vec![], &branch(9, 0).2, log)).unwrap();
+    // Each a rollback (smaller than the 9 cosigned), each kept: another pair of checkpoints.
+    let rollback = |w: &Witness, n: u64| w.add_checkpoint(&body(0, vec![], &branch(n, 0).2, log)).unwrap_err();
+    rollback(&w, 1);
+    clock.0.fetch_sub(60_000, Ordering::SeqCst);
+    rollback(&w, 2);
+    drop(w);
+    w = open();
+    rollback(&w, 3);
+    rollback(&w, 4);
+    let sizes = |after: Option<Cursor>| -> Vec<u64> {
+        let page = w.evidence(after, 1000).unwrap();
+        let refused = |e: &vigil::witness::Evidence| AddCheckpoint::parse(e.request.as_bytes()).unwrap();
+        page.records
+            .iter()
+            .map(|p| checkpoint::verify(&refused(&p.record).checkpoint, &log.verifier()).unwrap().checkpoint.size)
+            .collect()
+    };
+    assert_eq!(sizes(None), [1, 2, 3, 4]);
+    let cursors: Vec<Cursor> =
+        w.evidence(None, 1000).unwrap().records.iter().map(|p| p.cursor.parse().unwrap()).collect();
+    for (i, c) in cursors.iter().enumerate() {
+        assert_eq!(sizes(Some(*c)), (i as u64 + 2..=4).collect::<Vec<_>>(), "after {c:?}");
+    }
 }
 
 /// Polls `done` until it holds (30 s at most).

@@ -82,6 +82,46 @@ fn asset_index(assets: &[String], line: u64, name: &str) -> Result<usize, Balanc
     }
 }
 
+/// A CSV line with quotes, read as the `csv` crate reads a record: by its parser, `csv_core`,
+/// with the same defaults (comma, double quotes, `""` for a quote). The parser is built once
+/// and reset for each line (building it per line cost more than reading the line).
+struct QuotedLine {
+    parser: csv_core::Reader,
+    out: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl QuotedLine {
+    fn new() -> QuotedLine {
+        QuotedLine { parser: csv_core::Reader::new(), out: vec![0; 256], ends: vec![0; 8] }
+    }
+
+    /// Reads `line` (no line end in it) as one record: how many fields it has, or `None` when
+    /// it holds no record. `csv_core` never refuses input; it reads a field as best it can.
+    fn read(&mut self, line: &[u8]) -> Option<usize> {
+        self.parser.reset();
+        let (mut input, mut nout, mut nend) = (line, 0, 0);
+        loop {
+            let (res, nin, o, e) = self.parser.read_record(input, &mut self.out[nout..], &mut self.ends[nend..]);
+            (input, nout, nend) = (&input[nin..], nout + o, nend + e);
+            match res {
+                // All of the line was read: an empty input next says it ended.
+                csv_core::ReadRecordResult::InputEmpty => {}
+                csv_core::ReadRecordResult::OutputFull => self.out.resize(self.out.len() * 2, 0),
+                csv_core::ReadRecordResult::OutputEndsFull => self.ends.resize(self.ends.len() * 2, 0),
+                csv_core::ReadRecordResult::Record => return Some(nend),
+                csv_core::ReadRecordResult::End => return None,
+            }
+        }
+    }
+
+    /// Field `i` of the record [`QuotedLine::read`] read last.
+    fn field(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.out[start..self.ends[i]]
+    }
+}
+
 /// A balance in a CSV field: the fast path for plain digits, else [`parse_balance`]'s checks
 /// and messages.
 fn csv_balance(line: u64, asset: &str, f: &[u8]) -> Result<u128, BalancesError> {
@@ -97,7 +137,8 @@ fn csv_balance(line: u64, asset: &str, f: &[u8]) -> Result<u128, BalancesError> 
 /// lines). Blank lines are skipped. Stops at the first bad row, naming its line.
 ///
 /// A CSV line without quotes is split on commas (fields trimmed of ASCII spaces); a line with
-/// quotes goes through the `csv` crate, which trims the same way.
+/// quotes goes through `csv_core` (the `csv` crate's parser, with its defaults), and its fields
+/// are trimmed the same way.
 pub fn parse_block(
     block: &[u8],
     first: u64,
@@ -113,6 +154,7 @@ pub fn parse_block(
         balances: std::collections::BTreeMap<String, serde_json::Value>,
     }
     let mut balances = vec![0u128; assets.len()];
+    let mut quoted = None;
     for (i, line) in block.split(|&b| b == b'\n').enumerate() {
         let n = first + i as u64;
         let line = line.strip_suffix(b"\r").unwrap_or(line);
@@ -154,20 +196,15 @@ pub fn parse_block(
                 row(n, account, &balances);
             }
             Format::Csv => {
-                let mut rd = csv::ReaderBuilder::new().has_headers(false).from_reader(line);
-                let mut rec = csv::ByteRecord::new();
-                match rd.read_byte_record(&mut rec) {
-                    Ok(true) => {}
-                    Ok(false) => continue,
-                    Err(e) => fail!("line {n}: {e}"),
+                let rec = quoted.get_or_insert_with(QuotedLine::new);
+                let Some(len) = rec.read(line) else { continue };
+                if len != cols.len() + 1 {
+                    fail!("line {n}: {len} fields; the header has {}", cols.len() + 1);
                 }
-                if rec.len() != cols.len() + 1 {
-                    fail!("line {n}: {} fields; the header has {}", rec.len(), cols.len() + 1);
+                for (i, &c) in (1..len).zip(cols) {
+                    balances[c] = csv_balance(n, &assets[c], rec.field(i).trim_ascii())?;
                 }
-                for (f, &c) in rec.iter().skip(1).zip(cols) {
-                    balances[c] = csv_balance(n, &assets[c], f.trim_ascii())?;
-                }
-                let Ok(account) = std::str::from_utf8(rec[0].trim_ascii()) else {
+                let Ok(account) = std::str::from_utf8(rec.field(0).trim_ascii()) else {
                     fail!("line {n}: the account id is not UTF-8");
                 };
                 check_account(n, account)?;

@@ -214,3 +214,29 @@ pub fn parse_block(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::QuotedLine;
+
+    /// One parser reads line after line as the `csv` crate reads each alone: quotes, commas
+    /// and `""` inside them, empty fields, a field a quote opens and the line ends.
+    #[test]
+    fn a_quoted_line_reads_as_the_csv_crate_reads_it_whatever_came_before() {
+        let cases: &[(&str, &[&str])] = &[
+            (r#""b,c",0,17"#, &["b,c", "0", "17"]),
+            ("a,5,0", &["a", "5", "0"]),
+            (r#""say ""hi""",1"#, &[r#"say "hi""#, "1"]),
+            (r#""",,"x""#, &["", "", "x"]),
+            (r#""open,1"#, &["open,1"]),
+            (r#""b,c",0,17"#, &["b,c", "0", "17"]),
+        ];
+        let mut q = QuotedLine::new();
+        for (line, want) in cases {
+            let n = q.read(line.as_bytes()).expect("a record");
+            let got: Vec<&[u8]> = (0..n).map(|i| q.field(i)).collect();
+            let want: Vec<&[u8]> = want.iter().map(|f| f.as_bytes()).collect();
+            assert_eq!(got, want, "{line}");
+        }
+    }
+}

@@ -9,7 +9,7 @@ installed libclang-dev || need_pkgs+=(libclang-dev)   # bindgen, for rocksdb
 installed g++ || need_pkgs+=(g++)                     # RocksDB's C++
 installed procps || need_pkgs+=(procps)               # kill(1), used by the end-to-end tests
 installed mount || need_pkgs+=(mount)                 # mount(8): the full-disk test mounts a tmpfs
-if [ "${VIGIL_SETUP_BROWSER:-0}" = 1 ]; then
+if [ "${VIGIL_SETUP_TESTS:-0}" = 1 ]; then
   installed chromium || need_pkgs+=(chromium)         # the web page's tests run in it
 fi
 if [ ${#need_pkgs[@]} -gt 0 ]; then
@@ -23,6 +23,12 @@ fi
 if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
   echo "setup: adding the wasm32-unknown-unknown target" >&2
   rustup target add wasm32-unknown-unknown >/dev/null
+fi
+
+# The independent verifier (tests/independent/, Python) hashes with BLAKE3.
+if [ "${VIGIL_SETUP_TESTS:-0}" = 1 ] && ! python3 -c 'import blake3' 2>/dev/null; then
+  echo "setup: installing the blake3 Python module" >&2
+  python3 -m pip install -q blake3==1.0.11
 fi
 
 # Formatting and lints are checked by the test command.

@@ -3,8 +3,8 @@
 //!
 //! ```text
 //! vigil-export v1\n
-//! keys <n>\n            then n lines: signed-note verifier keys (informational: the log key,
-//!                       the operator's and services' keys as registered in the log)
+//! keys <n>\n            then n lines: signed-note verifier keys (informational: every key
+//!                       the log's key_registered entries registered)
 //! checkpoint <len>\n    then len bytes: the signed checkpoint note
 //! entries <count>\n     then count × (uint16 big-endian length ‖ entry bytes), from entry 0
 //! ```
@@ -25,6 +25,7 @@ const MAGIC: &str = "vigil-export v1";
 /// Writes the log of a data dir (up to its signed checkpoint) into `out`. Returns the size.
 pub fn export(data_dir: &Path, out: &Path) -> anyhow::Result<u64> {
     use anyhow::Context;
+    anyhow::ensure!(!out.is_dir(), "--out {} is a folder: give the bundle's file name", out.display());
     let store = Store::open_read_only(data_dir)?;
     let note = store.checkpoint()?.context("the data dir has no signed checkpoint")?;
     let size = store.state()?.map_or(0, |s| s.size);
@@ -52,7 +53,7 @@ pub fn export(data_dir: &Path, out: &Path) -> anyhow::Result<u64> {
     writeln!(w, "entries {n}")?;
     w.write_all(&body)?;
     w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-    std::fs::rename(&tmp, out)?;
+    std::fs::rename(&tmp, out).with_context(|| format!("writing {}", out.display()))?;
     Ok(n)
 }
 
@@ -64,6 +65,8 @@ fn header(b: &[u8], at: &mut usize, word: &str) -> Result<u64, String> {
     let n = line
         .strip_prefix(word)
         .and_then(|r| r.strip_prefix(' '))
+        // Decimal digits as the writer writes them: no sign, no leading zero.
+        .filter(|r| r.bytes().all(|c| c.is_ascii_digit()) && (r == &"0" || !r.starts_with('0')))
         .and_then(|r| r.parse::<u64>().ok())
         .ok_or_else(|| format!("expected `{word} <number>`, found {line:?}"))?;
     *at += end + 1;

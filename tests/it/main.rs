@@ -7,6 +7,7 @@ mod crash;
 mod disk;
 mod engine;
 mod faults;
+mod independent;
 mod internal;
 mod public;
 mod reserves;

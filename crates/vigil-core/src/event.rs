@@ -790,8 +790,12 @@ impl Event {
             }
             Event::ReserveSnapshot(r) => {
                 check_id("snapshot", &r.snapshot)?;
-                Digest::from_hex(&r.liabilities_root)
+                let root = Digest::from_hex(&r.liabilities_root)
                     .map_err(|e| EventError { field: "liabilities_root".into(), reason: e.to_string() })?;
+                // Signed bytes hold one spelling of a value (§2): lower-case hex.
+                if root.to_hex() != r.liabilities_root {
+                    err("liabilities_root", "must be written in lower-case hex")?;
+                }
                 if !r.padded_size.is_power_of_two()
                     || r.padded_size < 2
                     || r.padded_size > 1 << crate::reserves::MAX_HEIGHT
@@ -823,13 +827,19 @@ impl Event {
                 check_list("attestations", &r.attestations)
             }
             Event::KeyRegistered(k) => {
-                crate::keys::VerifierKey::parse(&k.key)
+                let v = crate::keys::VerifierKey::parse(&k.key)
                     .map_err(|e| EventError { field: "key".into(), reason: e.to_string() })?;
+                if v.to_vkey() != k.key {
+                    err("key", "must be written as `vigil keygen` writes it: name+id in lower-case hex+base64, nothing around it")?;
+                }
                 check_list("kinds", &k.kinds)
             }
             Event::KeyRevoked(k) => {
-                crate::keys::KeyRef::parse(&k.key)
+                let r = crate::keys::KeyRef::parse(&k.key)
                     .map_err(|e| EventError { field: "key".into(), reason: e.to_string() })?;
+                if r.to_string() != k.key {
+                    err("key", "must be written name+id, the id in lower-case hex")?;
+                }
                 check_text("reason", &k.reason)
             }
         }
@@ -992,10 +1002,39 @@ mod tests {
                 Some("key: malformed verifier key"),
             ),
             (json!({"kind": "key_revoked", "key": "risk+zzzzzzzz", "reason": "r"}), Some("key: bad key reference")),
+            // One spelling only (§2): lower-case hex, no white space around a key.
+            (
+                json!({"kind": "key_revoked", "key": "risk+0A0B0C0D", "reason": "r"}),
+                Some("key: must be written name+id"),
+            ),
+            (json!({"kind": "key_revoked", "key": "risk+0a0b0c0d", "reason": "r"}), None),
+            (
+                json!({"kind": "key_registered", "key": format!(" {}", crate::format_example::example().service_vkey), "kinds": ["alarm"]}),
+                Some("key: must be written as `vigil keygen` writes it"),
+            ),
+            (
+                json!({"kind": "key_registered", "key": upper_id(&crate::format_example::example().service_vkey), "kinds": ["alarm"]}),
+                Some("key: must be written as `vigil keygen` writes it"),
+            ),
+            (
+                json!({"kind": "key_registered", "key": crate::format_example::example().service_vkey, "kinds": ["alarm"]}),
+                None,
+            ),
+            (
+                json!({"kind": "reserve_snapshot", "snapshot": "s1", "cut_off_ms": 1, "liabilities_root": "AB".repeat(32), "padded_size": 2, "assets": [{"asset": "BTC", "liabilities": "0", "reserves": "2"}], "attestations": [4]}),
+                Some("liabilities_root: must be written in lower-case hex"),
+            ),
         ];
         for (input, want) in cases {
             check(input, want);
         }
+    }
+
+    /// A verifier key string with its id in upper case.
+    fn upper_id(vkey: &str) -> String {
+        let (name, rest) = vkey.split_once('+').unwrap();
+        let (id, key) = rest.split_once('+').unwrap();
+        format!("{name}+{}+{key}", id.to_uppercase())
     }
 
     #[test]

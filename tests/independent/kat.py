@@ -1,0 +1,122 @@
+"""Known-answer tests from FORMAT.md §6.1, §8, §11.5."""
+import base64
+
+import ed
+import vigilfmt as V
+
+results = []
+
+
+def check(name, got, want):
+    ok = got == want
+    results.append((name, ok))
+    print("  [%s] %s%s" % ("ok" if ok else "FAIL", name, "" if ok else "\n      got  %r\n      want %r" % (got, want)))
+    return ok
+
+
+def vkey(name, seed, alg):
+    pub = ed.public_from_seed(seed)
+    return "%s+%s+%s" % (name, V.key_id(name, alg, pub).hex(), base64.b64encode(bytes([alg]) + pub).decode())
+
+
+def run():
+    print("§8 worked example")
+    wseed, lseed = b"\x11" * 32, b"\x22" * 32
+    check("withdrawals vkey", vkey("withdrawals", wseed, 1),
+          "withdrawals+b12907db+AdBKsjJ0K7SrOhNovUYV5ObQIkq3GgFrr4UgozLJd4c3")
+    check("log vkey", vkey("vigil.example/audit-log", lseed, 1),
+          "vigil.example/audit-log+2fa423cb+AaCapfR6Z1mAL/lV+NwtKhSlyZ0jvpf4ZBJ/+Tg0VaTw")
+    check("commitment acct-0715", V.commitment(b"\x33" * 32, "acct-0715").hex(),
+          "3ef85f6d86d9ebbd4faaf2b1a428f343f3bb5caf402d3a081d4fc445db8e9b9a")
+    st = (b'{"created_at_ms":1557248220000,"event":{"account":{"commitment":"3ef85f6d86d9ebbd4faaf2b1a428f343f3bb5caf402d3a081d4fc445db8e9b9a"},'
+          b'"amount":"700000000000","asset":"BTC","destination":"bc1qdemo","kind":"withdrawal","stage":"executed",'
+          b'"tx_id":"demo-tx-7000btc","wallet":"hot-btc-1","wallet_tier":"hot","withdrawal_id":"w-7000"},'
+          b'"idempotency_key":"w-7000-executed","key":"withdrawals+b12907db"}')
+    check("statement length 392", len(st), 392)
+    parsed = V.validate_statement(st, 5)
+    check("statement canonical round trip", V.canon_bytes(parsed), st)
+    sig = ed.sign(wseed, V.STATEMENT_PREFIX + st)
+    check("statement signature", sig.hex(),
+          "0d5d9427681655ec69c4b8376fac643f2d58a33202ea10a8608346a03b27ec20e77ea0e2e0374e6ccc08a070fc04dc2a97009471377f5917b52b0d90ea0a5505")
+    wpub = ed.public_from_seed(wseed)
+    check("statement signature verifies (ZIP-215)", ed.verify_zip215(wpub, V.STATEMENT_PREFIX + st, sig), True)
+    check("statement signature verifies (strict)", ed.verify_strict(wpub, V.STATEMENT_PREFIX + st, sig), True)
+    entry = b"\x02" + (5).to_bytes(8, "big") + (1557248221000).to_bytes(8, "big") + b"\xab" * 32 + sig + st
+    check("time_ms hex", entry[9:17].hex(), "0000016a933a1f48")
+    check("chain hash", V.chain_hash(entry).hex(), "08506ec50ef90272faf89b26470f381d46148bf83c1245657da5ebb49f510eb6")
+    check("leaf hash", V.leaf_hash(entry).hex(), "b6090f7c57b46f23a1f594539c90fa175d81c6d84ec6db8bf3e9f69778cc6c63")
+    check("2-leaf root", V.mth([V.leaf_hash(entry), V.leaf_hash(b"\x00")]).hex(),
+          "90e3e1d7bdc8b9b6a9d4e42a6e5d48b38e346ee8f5580e62db8538ac4acf6c88")
+    lpub = ed.public_from_seed(lseed)
+    body = b"vigil.example/audit-log\n1\n" + base64.b64encode(V.leaf_hash(entry)) + b"\n"
+    s1 = V.key_id("vigil.example/audit-log", 1, lpub) + ed.sign(lseed, body)
+    s2 = V.key_id("vigil.example/audit-log", 4, lpub) + (1557248222).to_bytes(8, "big") + \
+        ed.sign(lseed, V.cosig_message(1557248222, body))
+    note = body + b"\n" + ("\u2014 vigil.example/audit-log %s\n\u2014 vigil.example/audit-log %s\n" % (
+        base64.b64encode(s1).decode(), base64.b64encode(s2).decode())).encode()
+    want_note = ("vigil.example/audit-log\n1\ntgkPfFe0byOh9ZRTnJD6F12BxthOxtuL8+n2l3jMbGM=\n\n"
+                 "\u2014 vigil.example/audit-log L6Qjy8dWheOD8mExv0dCwfffnxjyNvHw5yQAX+v1HPSV4hbDuFCFzQw34NkP5kCzwJxmK9h6Jaro0tyQ6+RQoYb1ugc=\n"
+                 "\u2014 vigil.example/audit-log GEQ1YQAAAABc0bjetu45K6iWdVgSh5y078nTduIi8+dKsdNkJzIPABajCSN5OJUK10NwNHA7C6a1FBlf6e3uiezsmmv+RsYAAcdTBQ==\n").encode()
+    check("checkpoint note byte-exact", note, want_note)
+    check("cosig key id 0x04", V.key_id("vigil.example/audit-log", 4, lpub).hex(), "18443561")
+    lvk = vkey("vigil.example/audit-log", lseed, 1)
+    cp, rep = V.verify_checkpoint(want_note, lvk)
+    check("checkpoint verifies, cosig time", (rep["log_sig"], rep["log_cosig"]), (True, 1557248222))
+
+    print("§6.1 witness example")
+    wvk = vkey("witness.example/w1", b"\x77" * 32, 4)
+    check("witness cosigner vkey", wvk, "witness.example/w1+773a6c12+BMhTrQ8M0rYZrqks7sT9VqJNZJnVhM55JX5Fz9gTm2Cn")
+    wsig = V.key_id("witness.example/w1", 4, ed.public_from_seed(b"\x77" * 32)) + (1557248300).to_bytes(8, "big") + \
+        ed.sign(b"\x77" * 32, V.cosig_message(1557248300, body))
+    wline = "\u2014 witness.example/w1 " + base64.b64encode(wsig).decode()
+    check("witness line", wline,
+          "\u2014 witness.example/w1 dzpsEgAAAABc0bks7MraMpsCscG0+/xjkuiCSxd8E8g/GLF8uOcMoCGgPDi6vDkVSeb5EL28CiXXfCxzShX/bU0CMzhb/QO9in3kBA==")
+    cp, rep = V.verify_checkpoint(want_note + (wline + "\n").encode(), lvk, [wvk], 1)
+    check("witness policy k=1 satisfied", [n for n, _ in rep["witnesses_ok"]], ["witness.example/w1"])
+
+    print("§11.5 proof-of-reserves example")
+    ss = b"\x44" * 32
+    ra = V.record_secret(ss, "alice")
+    rb = V.record_secret(ss, "bob")
+    check("record_secret(alice)", ra.hex(), "51513e086df668ff1571146db8349a9db3f2ff8e64a010851b16b6168fdb87e5")
+    check("record_id(alice)", V.record_id(ra).hex(), "f5543793279a50314fa2d3472bf98e78")
+    check("record_secret(bob)", rb.hex(), "afd92105cc7ccaabf42cc45bf5062542a216152e2598e4bda2528684de2e208b")
+    la = V.por_leaf(ra, [500, 0])
+    lb = V.por_leaf(rb, [250, 7])
+    check("leaf(alice)", la[0].hex(), "716e1d87bc8801ae675026e23847c1817badcaa05187bc9b5650249b6b92031f")
+    check("leaf(bob)", lb[0].hex(), "dd987de0a117d0ea4e7e2fd15822fa97ea0379b30345fe9e9cb217c7dfcd0c99")
+    pk = V.padding_key(ss)
+    check("padding_key", pk.hex(), "12517646096d313c7cc68256fa97a064e0edabdf2857029e139e5575443e1f77")
+    p2, p3 = V.por_padding(pk, 2, 2), V.por_padding(pk, 3, 2)
+    check("padding leaf slot 3", p3[0].hex(), "a40380563726093c95921aaf41a771795818bdd627e10cce94b93a709a491cec")
+    n01 = V.por_node(la, lb)
+    check("node(0-1)", n01[0].hex(), "dff6da493dc3a71157ef3c875432421fa7e1b33197bcb81128b6e6d69ef19edd")
+    n23 = V.por_node(p2, p3)
+    root = V.por_node(n01, n23)
+    check("root", root[0].hex(), "75396cc8b98ce5bf3dfc39f31237dc3ee0ca9c3cc683e643d851751da4bf1d3d")
+    check("root sums", root[1], [750, 7])
+    proof_hex = ("564c50010b706f722d6578616d706c65cbd68bc79e0905ee658922050b9d8d4f0202000000000000000101fa0107"
+                 "716e1d87bc8801ae675026e23847c1817badcaa05187bc9b5650249b6b92031f0201f400beda799d2bee64d8f37d9a"
+                 "8791419e0894bbb4fa12ecc003ecfe6347fc9069ad0000")
+    pr = V.decode_por_proof(bytes.fromhex(proof_hex))
+    check("bob's record id in proof", pr["record_id"], V.record_id(rb))
+    check("level-1 sibling = node(2-3)", pr["siblings"][1][0], n23[0])
+    enc = (b"VLP\x01" + bytes([len("por-example")]) + b"por-example" + V.record_id(rb) + bytes([2, 2]) +
+           (1).to_bytes(8, "big") + V.encode_amount(250) + V.encode_amount(7) +
+           la[0] + V.encode_amount(500) + V.encode_amount(0) + n23[0] + V.encode_amount(0) + V.encode_amount(0))
+    check("proof encoding byte-exact", enc.hex(), proof_hex)
+    ev = {"snapshot": "por-example", "padded_size": 4, "liabilities_root": root[0].hex(),
+          "assets": [{"asset": "BTC", "liabilities": "750"}, {"asset": "ETH", "liabilities": "7"}]}
+    V.verify_por_proof(pr, rb, ev)
+    check("bob's proof verifies", True, True)
+    try:
+        V.verify_por_proof(pr, ra, ev)
+        check("alice's secret rejected on bob's proof", False, True)
+    except V.Invalid:
+        check("alice's secret rejected on bob's proof", True, True)
+    return all(ok for _, ok in results)
+
+
+if __name__ == "__main__":
+    import sys
+    sys.exit(0 if run() else 1)

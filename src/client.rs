@@ -7,15 +7,29 @@ use vigil_core::event::Event;
 use vigil_core::keys::SignerKey;
 use vigil_core::statement::{ParsedSubmission, Statement, StatementError, Submission};
 
-/// Commits the event's private values with fresh random salts, signs the statement, and
-/// returns the submission with its openings.
+/// Commits the event's private values, signs the statement, and returns the submission with
+/// its openings.
+///
+/// The private values' salts are derived from the service's private key, the idempotency key
+/// and the value's position (`SignerKey::derive_secret`): secret to anyone without the key,
+/// like random salts, but the same when the same event is signed again under the same
+/// idempotency key. So a retry signed anew (another `created_at_ms`, say after a crash) carries
+/// the very same event, and the ledger answers it with the original receipt.
 pub fn sign_event(
     key: &SignerKey,
     mut event: Event,
     idempotency_key: &str,
     created_at_ms: u64,
 ) -> Result<Submission, StatementError> {
-    let openings = event.commit_private(rand::random::<[u8; 32]>);
+    let mut position = 0u64;
+    let openings = event.commit_private(|| {
+        let mut input = Vec::with_capacity(16 + idempotency_key.len());
+        input.extend_from_slice(&(idempotency_key.len() as u64).to_be_bytes());
+        input.extend_from_slice(idempotency_key.as_bytes());
+        input.extend_from_slice(&position.to_be_bytes());
+        position += 1;
+        key.derive_secret("vigil commitment salt v1", &input)
+    });
     let st = Statement { key: key.key_ref.clone(), idempotency_key: idempotency_key.into(), created_at_ms, event };
     Submission::sign(key, &st, openings)
 }

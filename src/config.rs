@@ -165,7 +165,8 @@ pub fn bootstrap_submissions(
     Ok(out)
 }
 
-/// Opens the ledger of a configuration; a new, empty log is bootstrapped with its keys.
+/// Opens the ledger of a configuration; a new, empty log is bootstrapped with its keys, and an
+/// existing one gets the configuration's service keys as configured ([`register_changes`]).
 pub fn open_ledger(cfg: &Config, engine: EngineConfig) -> Result<Engine> {
     let clock = engine.clock.clone();
     let e = Engine::open(&cfg.data_dir, engine)?;
@@ -173,6 +174,71 @@ pub fn open_ledger(cfg: &Config, engine: EngineConfig) -> Result<Engine> {
         let operator = cfg.operator_signer()?;
         let subs = bootstrap_submissions(&operator, &cfg.service_keys()?, clock.now_ms())?;
         e.append_blocking(subs).context("bootstrapping the key registry")?;
+    } else {
+        for (key, kinds) in register_changes(cfg, &e, clock.now_ms())? {
+            let kinds: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+            tracing::info!("registered {key} from the configuration, allowed {}", kinds.join(", "));
+        }
     }
     Ok(e)
+}
+
+/// Registers (again), signed by the operator, each configured service key that the log does
+/// not hold as configured — never registered, revoked, or allowed other kinds — so that editing
+/// `[[services]]` and restarting takes effect. A key the configuration no longer names stays as
+/// it is: revoking one is a deliberate `key_revoked` entry. Returns what was registered.
+pub fn register_changes(cfg: &Config, e: &Engine, now_ms: u64) -> Result<Vec<(String, Vec<EventKind>)>> {
+    let registry = registry_of(&e.store())?;
+    let changed: Vec<(VerifierKey, Vec<EventKind>)> = cfg
+        .service_keys()?
+        .into_iter()
+        .filter(|(key, kinds)| {
+            let want: std::collections::BTreeSet<EventKind> = kinds.iter().copied().collect();
+            !registry.keys().any(|r| r.key == *key && r.revoked_at.is_none() && r.kinds == want)
+        })
+        .collect();
+    if changed.is_empty() {
+        return Ok(Vec::new());
+    }
+    let operator = cfg.operator_signer()?;
+    let size = e.head().state.size;
+    let subs = changed
+        .iter()
+        .map(|(key, kinds)| {
+            let st = Statement {
+                key: operator.key_ref.clone(),
+                // Unique to this state of the log: the same registration made again later (kinds
+                // changed and changed back) is a new event, not a retry of the first.
+                idempotency_key: format!("config:{}:at-{size}", file_stem(key.name())),
+                created_at_ms: now_ms,
+                event: Event::KeyRegistered(KeyRegistered { key: key.to_vkey(), kinds: kinds.clone() }),
+            };
+            Ok(Submission::sign(&operator, &st, vec![])?.parse()?)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    e.append_blocking(subs).context("registering the configuration's service keys as configured")?;
+    Ok(changed.into_iter().map(|(k, kinds)| (k.key_ref.to_string(), kinds)).collect())
+}
+
+/// The key registry as the log's key entries leave it.
+fn registry_of(store: &crate::store::Store) -> Result<vigil_core::registry::KeyRegistry> {
+    let mut seqs = Vec::new();
+    for kind in [EventKind::KeyRegistered, EventKind::KeyRevoked] {
+        let mut after = None;
+        loop {
+            let page = store.by_kind(kind.as_str(), after, 1000)?;
+            let Some(&last) = page.last() else { break };
+            seqs.extend(page);
+            after = Some(last);
+        }
+    }
+    seqs.sort_unstable();
+    let mut registry = vigil_core::registry::KeyRegistry::new();
+    for seq in seqs {
+        let bytes = store.entry(seq)?.with_context(|| format!("key entry {seq} is missing from the store"))?;
+        let (_, st) = vigil_core::entry::Entry::decode(&bytes).map_err(|e| anyhow::anyhow!("entry {seq}: {e}"))?;
+        registry.skip_to(seq);
+        registry.apply(&st);
+    }
+    Ok(registry)
 }

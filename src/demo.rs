@@ -305,7 +305,8 @@ pub trait Sink {
 
 impl Sink for AppendClient {
     fn append(&mut self, batch: &[Submission]) -> Result<Vec<u64>> {
-        let receipts = AppendClient::append(self, batch).map_err(|e| anyhow!("append refused: {e}"))?;
+        let receipts =
+            AppendClient::append(self, batch).map_err(|e| anyhow::Error::new(e).context("append refused"))?;
         Ok(receipts.iter().map(|r| r.seq).collect())
     }
 }
@@ -354,6 +355,53 @@ pub const RESERVE_ENTRIES: usize = SNAPSHOTS.len() * ENTRIES_PER_SNAPSHOT;
 const DEMO_ACCOUNTS: u64 = 5_000;
 
 /// Where the demo keeps its liabilities trees and records: beside its data dir.
+/// The file that marks a folder as made by `vigil demo`: the demo uses, and with `--fresh`
+/// deletes, only folders that hold it (or that it creates), never a folder of something else
+/// given by mistake.
+pub const MARKER: &str = "VIGIL-DEMO";
+
+/// Whether the demo may use (and with `--fresh` delete) `dir`: it is absent, empty, or holds
+/// the marker. Checked for every folder before any is deleted or created.
+pub fn check_dir(dir: &Path) -> Result<()> {
+    if std::fs::symlink_metadata(dir).is_err() || dir.join(MARKER).is_file() {
+        return Ok(());
+    }
+    match std::fs::read_dir(dir).map(|mut entries| entries.next().is_none()) {
+        Ok(true) => Ok(()),
+        _ => Err(not_the_demos(dir)),
+    }
+}
+
+/// Makes `dir` the demo's: creates it, or marks it when empty (see [`check_dir`]).
+pub fn claim_dir(dir: &Path) -> Result<()> {
+    check_dir(dir)?;
+    if dir.join(MARKER).is_file() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::write(
+        dir.join(MARKER),
+        "made by `vigil demo`, which uses or deletes (--fresh) only folders with this file\n",
+    )
+    .with_context(|| format!("writing {}", dir.join(MARKER).display()))
+}
+
+/// Deletes a folder the demo made (see [`check_dir`]); nothing when it is absent.
+pub fn remove_dir(dir: &Path) -> Result<()> {
+    check_dir(dir)?;
+    if std::fs::symlink_metadata(dir).is_err() {
+        return Ok(());
+    }
+    std::fs::remove_dir_all(dir).with_context(|| format!("emptying {}", dir.display()))
+}
+
+fn not_the_demos(dir: &Path) -> anyhow::Error {
+    anyhow!(
+        "{} was not made by `vigil demo` (it is not empty and has no {MARKER} file): the demo neither uses nor deletes it; choose another --data-dir, or remove it yourself",
+        dir.display()
+    )
+}
+
 pub fn reserves_dir_of(data_dir: &Path) -> std::path::PathBuf {
     crate::reserves::with_suffix(data_dir, ".reserves")
 }

@@ -912,12 +912,22 @@ impl Sequencer {
                         stored.as_deref()
                     }
                 };
-                let Some(bytes) = bytes.filter(|b| b.get(HEADER_SIZE..) == Some(&v.bytes[..])) else {
+                // The same event again is a retry, even signed anew (another `created_at_ms`,
+                // another key of the same service): answered with the original receipt.
+                let same_event = |b: &[u8]| {
+                    b.get(HEADER_SIZE..) == Some(&v.bytes[..])
+                        || match (b.get(HEADER_SIZE..).map(Statement::from_bytes), Statement::from_bytes(&v.bytes)) {
+                            (Some(Ok(old)), Ok(new)) => old.event == new.event,
+                            _ => false,
+                        }
+                };
+                let Some(bytes) = bytes.filter(|b| same_event(b)) else {
+                    let pending = if in_memory.is_some() { ", not yet committed" } else { "" };
                     return Err(reject(
                         i,
                         RejectCode::IdempotencyConflict,
                         format!(
-                            "idempotency key {:?} of {service} was already used for a different event (entry {seq})",
+                            "idempotency key {:?} of {service} was already used for a different event (entry {seq}{pending})",
                             v.idempotency_key
                         ),
                     ));

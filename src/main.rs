@@ -143,8 +143,9 @@ enum Command {
         /// The service's private key file.
         #[arg(long)]
         key: PathBuf,
-        #[arg(long, default_value_t = 100)]
-        batch: usize,
+        /// Events per request, 1 to 1000.
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..=1000))]
+        batch: u16,
         /// JSON lines: an event, or {"idempotency_key": "...", "event": {...}}; `-` for stdin.
         #[arg(default_value = "-")]
         input: String,
@@ -181,13 +182,15 @@ enum Command {
         #[command(flatten)]
         config: ConfigArgs,
     },
-    /// Verify a data dir end to end against the pinned log key.
+    /// Verify a log end to end against the pinned log key: a data dir, an export bundle or a
+    /// public server.
+    #[command(group(clap::ArgGroup::new("source").required(true).args(["data_dir", "bundle", "url"])))]
     Verify {
         /// A data dir, opened read-only (works while a server runs).
-        #[arg(long, required_unless_present_any = ["url", "bundle"], conflicts_with_all = ["url", "bundle"])]
+        #[arg(long)]
         data_dir: Option<PathBuf>,
         /// An export bundle written by `vigil export`.
-        #[arg(long, conflicts_with = "url")]
+        #[arg(long)]
         bundle: Option<PathBuf>,
         /// A public server's base URL, read as a tlog-tiles client reads it (checkpoint and
         /// entry bundles only).
@@ -234,8 +237,9 @@ enum Command {
     /// Verify a log fully, then check what it says happened: no withdrawal during a freeze,
     /// SAFU payouts only for open incidents and never below zero, well-formed incidents; and
     /// each incident's figures. Exit 1 when a rule is broken.
+    #[command(group(clap::ArgGroup::new("source").required(true).args(["data_dir", "url"])))]
     Audit {
-        #[arg(long, required_unless_present = "url", conflicts_with = "url")]
+        #[arg(long)]
         data_dir: Option<PathBuf>,
         #[arg(long)]
         url: Option<String>,
@@ -392,12 +396,15 @@ fn run(cmd: Command) -> Result<ExitCode> {
                 // Not println!: a closed stdout must not take the server down.
                 use std::io::Write;
                 let mut out = std::io::stdout();
-                let _ = writeln!(out, "public API:        http://{p}/checkpoint");
-                let _ = writeln!(out, "internal append:   http://{i}/v1/events");
+                let _ = writeln!(
+                    out,
+                    "public API:        http://{p}  (GET /checkpoint, /tile/…, /v1/…; the --url of verify and audit)"
+                );
+                let _ = writeln!(out, "internal append:   http://{i}  (POST /v1/events; the --url of append)");
                 let _ = out.flush();
             }))?;
         }
-        Command::Append { url, key, batch, input } => return append(&url, &key, batch.max(1), &input),
+        Command::Append { url, key, batch, input } => return append(&url, &key, usize::from(batch), &input),
         Command::Demo { data_dir, fresh, keys, no_serve, public, internal, every_ms, witnesses } => {
             return demo(DemoArgs { data_dir, fresh, keys, no_serve, public, internal, every_ms, witnesses });
         }
@@ -432,6 +439,14 @@ fn run(cmd: Command) -> Result<ExitCode> {
             let policy = witnesses.policy()?;
             if !policy.is_none() && url.is_none() {
                 anyhow::bail!("--witness applies to --url: a data dir or bundle holds no cosignatures");
+            }
+            if (seq.is_some() || entry.is_some()) && url.is_none() {
+                anyhow::bail!("--seq and --entry apply to --url: they check one entry's inclusion proof from a server");
+            }
+            if checkpoint.is_some() && seq.is_none() && entry.is_none() {
+                anyhow::bail!(
+                    "--checkpoint applies to --seq or --entry: the checkpoint to prove that entry's inclusion in"
+                );
             }
             let which = match (seq, &entry) {
                 (Some(n), _) => Some(vigil::verify::EntrySource::Seq(n)),
@@ -605,6 +620,14 @@ struct DemoArgs {
     witnesses: Vec<std::net::SocketAddr>,
 }
 
+/// `println!` that ignores a closed stdout (`vigil demo | head`): the demo goes on serving.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 /// `vigil demo`: serve the demo log; seed it through the internal API when it is new; verify;
 /// then keep appending ordinary traffic slowly (or stop, with `--no-serve`).
 fn demo(a: DemoArgs) -> Result<ExitCode> {
@@ -612,13 +635,22 @@ fn demo(a: DemoArgs) -> Result<ExitCode> {
     use std::sync::Arc;
     use vigil::demo::{DemoClock, DemoKeys};
     let reserves_dir = vigil::demo::reserves_dir_of(&a.data_dir);
+    let witness_dirs: Vec<PathBuf> =
+        (1..=vigil::demo::WITNESSES.len()).map(|i| vigil::demo::witness_dir_of(&a.data_dir, i)).collect();
+    let keys = DemoKeys::load(&a.keys)?;
+    let log_key = read_verifier(&a.keys.join("vigil.example_audit-log.vkey"))?;
+    // Only folders the demo made are used or deleted (each holds `vigil::demo::MARKER`): all
+    // are checked before any is touched.
+    for d in [&a.data_dir, &reserves_dir].into_iter().chain(&witness_dirs) {
+        vigil::demo::check_dir(d)?;
+    }
     if a.fresh {
-        for d in [&a.data_dir, &reserves_dir] {
-            if d.exists() {
-                std::fs::remove_dir_all(d).with_context(|| format!("emptying {}", d.display()))?;
-            }
+        for d in [&a.data_dir, &reserves_dir].into_iter().chain(&witness_dirs) {
+            vigil::demo::remove_dir(d)?;
         }
     }
+    vigil::demo::claim_dir(&a.data_dir)?;
+    vigil::demo::claim_dir(&reserves_dir)?;
     let clock = Arc::new(DemoClock::new(vigil::demo::story_start_ms()));
     // An existing demo log goes on from its own last time.
     let existing = match vigil::store::Store::open_read_only(&a.data_dir) {
@@ -633,15 +665,13 @@ fn demo(a: DemoArgs) -> Result<ExitCode> {
         clock.go_live();
     } else {
         // A new log: witnesses of an earlier demo log would rightly refuse it as a fork.
-        for i in 1..=vigil::demo::WITNESSES.len() {
-            let d = vigil::demo::witness_dir_of(&a.data_dir, i);
-            if d.exists() {
-                std::fs::remove_dir_all(&d).with_context(|| format!("emptying {}", d.display()))?;
-            }
+        for d in &witness_dirs {
+            vigil::demo::remove_dir(d)?;
         }
     }
-    let keys = DemoKeys::load(&a.keys)?;
-    let log_key = read_verifier(&a.keys.join("vigil.example_audit-log.vkey"))?;
+    for d in &witness_dirs {
+        vigil::demo::claim_dir(d)?;
+    }
     let mut cfg = vigil::demo::demo_config(&a.keys, &a.data_dir)?;
     let loopback0: std::net::SocketAddr = ([127, 0, 0, 1], 0).into();
     cfg.server.public = if a.no_serve { loopback0 } else { a.public };
@@ -665,12 +695,12 @@ fn demo(a: DemoArgs) -> Result<ExitCode> {
                 let mut client = vigil::client::AppendClient::new(&format!("http://{i}"));
                 match existing {
                     Some(s) => {
-                        println!("Serving the existing demo log in {} ({} entries).", data_dir.display(), s.size)
+                        say!("Serving the existing demo log in {} ({} entries).", data_dir.display(), s.size)
                     }
                     None => {
                         let t = std::time::Instant::now();
                         let n = vigil::demo::seed(&mut client, &clock, &keys, &reserves_dir)?;
-                        println!("Appended the story through http://{i}/v1/events: {n} events in {:.1?}.", t.elapsed());
+                        say!("Appended the story through http://{i}/v1/events: {n} events in {:.1?}.", t.elapsed());
                     }
                 }
                 let r = match verify_data_dir(&data_dir, &log_key) {
@@ -680,7 +710,7 @@ fn demo(a: DemoArgs) -> Result<ExitCode> {
                         return Ok(ExitCode::from(1));
                     }
                 };
-                println!("Verified: {} entries, root {}, signed by {}", r.size, r.root, log_key.to_vkey());
+                say!("Verified: {} entries, root {}, signed by {}", r.size, r.root, log_key.to_vkey());
                 // The witnesses cosign as the log grows; wait until they have cosigned all of it.
                 let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
                 let witnessed = loop {
@@ -701,45 +731,44 @@ fn demo(a: DemoArgs) -> Result<ExitCode> {
                     }
                 };
                 let names: Vec<&str> = witnessed.cosigned.iter().map(|c| c.witness.as_str()).collect();
-                println!(
+                say!(
                     "Witnessed: the checkpoint of {} entries is cosigned by {} ({})",
                     witnessed.signed.checkpoint.size,
                     names.join(" and "),
                     witness_urls.join(", ")
                 );
-                println!("\nOpen:");
-                println!("  checkpoint:  http://{p}/checkpoint");
-                println!("  incidents:   http://{p}/v1/incidents");
-                println!("  the breach:  http://{p}/v1/incidents/{}", vigil::demo::INCIDENT);
-                println!("  SAFU fund:   http://{p}/v1/safu");
-                println!("  reserves:    http://{p}/v1/reserves");
+                if a.no_serve {
+                    // The servers stop with this command: there is nothing to open.
+                    say!("\nStopped (--no-serve): `vigil demo --data-dir {}` serves this log.", a.data_dir.display());
+                    return Ok(ExitCode::SUCCESS);
+                }
+                say!("\nOpen:");
+                say!("  checkpoint:  http://{p}/checkpoint");
+                say!("  incidents:   http://{p}/v1/incidents");
+                say!("  the breach:  http://{p}/v1/incidents/{}", vigil::demo::INCIDENT);
+                say!("  SAFU fund:   http://{p}/v1/safu");
+                say!("  reserves:    http://{p}/v1/reserves");
                 if let Some((id, secret)) = vigil::demo::sample_record(&reserves_dir) {
-                    println!(
+                    say!(
                         "  my balance:  vigil reserves verify --url http://{p} --log-key {}/vigil.example_audit-log.vkey --secret {secret}",
                         a.keys.display()
                     );
-                    println!(
+                    say!(
                         "               (record {id} of {}; the others are in its records file)",
                         reserves_dir.display()
                     );
                 }
-                println!("  entries:     http://{p}/v1/entries?kind=alarm");
-                println!(
+                say!("  entries:     http://{p}/v1/entries?kind=alarm");
+                say!(
                     "  verify:      vigil verify --url http://{p} --log-key {}/vigil.example_audit-log.vkey {}",
                     a.keys.display(),
                     policy_args.join(" ")
                 );
                 for u in &witness_urls {
-                    println!("  witness:     {u}/v1/logs");
+                    say!("  witness:     {u}/v1/logs");
                 }
-                println!(
-                    "  append:      vigil append --url http://{i} --key {}/risk.key events.jsonl",
-                    a.keys.display()
-                );
-                if a.no_serve {
-                    return Ok(ExitCode::SUCCESS);
-                }
-                println!("\nOrdinary traffic keeps arriving every {} ms; Ctrl-C stops.", a.every_ms);
+                say!("  append:      vigil append --url http://{i} --key {}/risk.key events.jsonl", a.keys.display());
+                say!("\nOrdinary traffic keeps arriving every {} ms; Ctrl-C stops.", a.every_ms);
                 clock.go_live();
                 let every = std::time::Duration::from_millis(a.every_ms.max(10));
                 if let Err(e) = vigil::demo::keep_growing(&mut client, &clock, &keys, every, &stop) {
@@ -786,16 +815,50 @@ fn append(url: &str, key: &std::path::Path, batch: usize, input: &str) -> Result
     let reader = input_lines(input)?;
     let client = vigil::client::AppendClient::new(url);
     let mut out = std::io::stdout().lock();
+    // The batch being gathered, with each event's input line.
     let mut pending = Vec::new();
-    let flush = |pending: &mut Vec<vigil_core::statement::Submission>, out: &mut std::io::StdoutLock| -> Result<()> {
+    let mut lines: Vec<usize> = Vec::new();
+    let mut appended = 0usize;
+    let mut flush = |pending: &mut Vec<vigil_core::statement::Submission>,
+                     lines: &mut Vec<usize>,
+                     out: &mut std::io::StdoutLock|
+     -> Result<()> {
         if pending.is_empty() {
             return Ok(());
         }
-        let receipts = client.append(pending).map_err(|e| anyhow::anyhow!("append refused: {e}"))?;
+        let (first, last) = (lines[0], lines[lines.len() - 1]);
+        let receipts = client.append(pending).map_err(|e| {
+            let before = if appended == 0 {
+                String::new()
+            } else {
+                format!("; the {appended} events before it were appended (their receipts are above)")
+            };
+            if e.status == 0 {
+                return anyhow::anyhow!(
+                    "lines {first}-{last}: no answer from {url}: {}{before}; running the same input again is safe (an event appended twice is answered with its first receipt)",
+                    e.detail
+                );
+            }
+            // The server names the refused event by its index in the batch.
+            let at = e
+                .detail
+                .strip_prefix("event ")
+                .and_then(|r| r.split_once(':'))
+                .and_then(|(i, rest)| Some((lines.get(i.parse::<usize>().ok()?)?, rest.trim_start())));
+            match at {
+                Some((line, rest)) => anyhow::anyhow!(
+                    "line {line}: refused ({}): {rest}; nothing of its batch (lines {first}-{last}) was written{before}",
+                    e.status
+                ),
+                None => anyhow::anyhow!("lines {first}-{last}: refused ({}): {}{before}", e.status, e.detail),
+            }
+        })?;
+        appended += receipts.len();
         for r in receipts {
             writeln!(out, "{}", serde_json::to_string(&r)?)?;
         }
         pending.clear();
+        lines.clear();
         Ok(())
     };
     for (n, line) in reader.lines().enumerate() {
@@ -805,11 +868,12 @@ fn append(url: &str, key: &std::path::Path, batch: usize, input: &str) -> Result
         }
         let (idem, event) = vigil::client::parse_line(&line).map_err(|e| anyhow::anyhow!("line {}: {e}", n + 1))?;
         pending.push(vigil::client::sign_event(&key, event, &idem, now_ms())?);
+        lines.push(n + 1);
         if pending.len() >= batch {
-            flush(&mut pending, &mut out)?;
+            flush(&mut pending, &mut lines, &mut out)?;
         }
     }
-    flush(&mut pending, &mut out)?;
+    flush(&mut pending, &mut lines, &mut out)?;
     Ok(ExitCode::SUCCESS)
 }
 

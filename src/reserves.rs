@@ -786,15 +786,27 @@ pub fn publish(sink: &mut dyn crate::demo::Sink, p: Publish<'_>) -> Result<Publi
     .map_err(|e| undo(anyhow!("the snapshot entry: {e}")))?;
     let sub = crate::client::sign_event(p.key, event, &format!("reserve-snapshot-{}", p.snapshot), p.now_ms)
         .map_err(|e| undo(e.into()))?;
-    let seq = sink.append(&[sub]).map(|s| s[0]).with_context(|| {
-        format!(
-            "appending the reserve snapshot; it may or may not be in the log: check /v1/reserves/{}. \
-             The tree ({}) and the records ({}) are kept",
-            p.snapshot,
-            dir.display(),
-            p.records.display()
-        )
-    })?;
+    let seq = match sink.append(&[sub]) {
+        Ok(s) => s[0],
+        // The ledger said no (a key not allowed `reserve_snapshot`, a snapshot id used before):
+        // nothing of it was written, so the tree and records go and the command can run again
+        // (the attestations stay logged; appending them again is answered with their receipts).
+        Err(e) if refused(&e) => {
+            return Err(undo(e.context(format!(
+                "the reserve snapshot was refused and not logged; its tree and records were removed (the {} attestations stay in the log)",
+                seqs.len()
+            ))))
+        }
+        Err(e) => {
+            return Err(e.context(format!(
+                "appending the reserve snapshot; it may or may not be in the log: check /v1/reserves/{}. \
+                 The tree ({}) and the records ({}) are kept",
+                p.snapshot,
+                dir.display(),
+                p.records.display()
+            )))
+        }
+    };
     Ok(Published {
         snapshot: p.snapshot.to_string(),
         seq,
@@ -805,6 +817,19 @@ pub fn publish(sink: &mut dyn crate::demo::Sink, p: Publish<'_>) -> Result<Publi
         assets: items,
         tree: dir,
         records: p.records.to_path_buf(),
+    })
+}
+
+/// Whether an append failed because the ledger refused it (a 4xx answer, or the engine's
+/// rejection): then nothing of the batch was written. Anything else (no answer, a storage
+/// failure) leaves it unknown.
+fn refused(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<crate::client::AppendFailure>().is_some_and(|f| (400..500).contains(&f.status))
+            || matches!(
+                c.downcast_ref::<crate::engine::AppendError>(),
+                Some(crate::engine::AppendError::Rejected { .. })
+            )
     })
 }
 
@@ -847,6 +872,7 @@ pub fn verify_user(
     let server = crate::verify::Remote::new(base_url);
     let id = core::record_id(secret);
     let fetched;
+    let from_file = proof.is_some();
     let bytes = match proof {
         Some(b) => b,
         None => {
@@ -876,6 +902,18 @@ pub fn verify_user(
         }
     };
     let proof = Proof::decode(bytes).map_err(|e| Failed(e.to_string()))?;
+    // A proof file and a secret that do not go together are the user's mistake; a server
+    // answering with another record's proof misbehaves.
+    if proof.record_id != id {
+        let (a, b) = (hex::encode(proof.record_id), hex::encode(id));
+        return Err(if from_file {
+            CouldNotRun(format!(
+                "the secret does not belong to this proof: the proof is of record {a}, the secret's record is {b}"
+            ))
+        } else {
+            Failed(format!("asked for record {b}, the server answered with the proof of record {a}"))
+        });
+    }
     if let Some(s) = snapshot {
         if s != proof.snapshot {
             return Err(Failed(format!("the proof is for snapshot {:?}, not {s:?}", proof.snapshot)));

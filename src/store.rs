@@ -76,6 +76,10 @@ pub enum StoreError {
     Version { path: PathBuf, found: String },
     #[error("data dir is corrupt: {0}")]
     Corrupt(String),
+    #[error("{0}")]
+    NotADataDir(String),
+    #[error("data dir {0} is in use by another process (a running `vigil serve`, `demo` or `witness`); stop it first, or read it with `vigil verify --data-dir`, which opens it read-only")]
+    InUse(PathBuf),
     #[error("injected fault: {0}")]
     Injected(Fault),
 }
@@ -260,7 +264,15 @@ impl Store {
     }
 
     fn open_inner(path: &Path, read_only: bool) -> Result<Store, StoreError> {
-        let rocks = |cause| StoreError::Rocks { path: path.to_path_buf(), cause };
+        let rocks = |cause: rocksdb::Error| {
+            // RocksDB's own words for a held lock: "IO error: While lock file: …/LOCK: Resource
+            // temporarily unavailable".
+            if cause.as_ref().contains("lock file") && cause.as_ref().contains("temporarily unavailable") {
+                StoreError::InUse(path.to_path_buf())
+            } else {
+                StoreError::Rocks { path: path.to_path_buf(), cause }
+            }
+        };
         let mut opts = Options::default();
         opts.create_if_missing(!read_only);
         opts.create_missing_column_families(!read_only);
@@ -274,9 +286,15 @@ impl Store {
         let cache = rocksdb::Cache::new_lru_cache(BLOCK_CACHE_BYTES);
         let cfs = COLUMN_FAMILIES.iter().map(|n| ColumnFamilyDescriptor::new(*n, family_options(n, &cache)));
         let db = if read_only {
+            if !path.exists() {
+                return Err(StoreError::NotADataDir(format!(
+                    "{} is not a vigil data dir: it does not exist",
+                    path.display()
+                )));
+            }
             if !path.join("CURRENT").exists() {
-                return Err(StoreError::Corrupt(format!(
-                    "{} is not a vigil data dir (no RocksDB CURRENT file)",
+                return Err(StoreError::NotADataDir(format!(
+                    "{} is not a vigil data dir (no RocksDB CURRENT file in it)",
                     path.display()
                 )));
             }

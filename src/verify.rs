@@ -213,6 +213,11 @@ impl Remote {
             .map_err(|e| VerifyFailure::CouldNotRun(format!("{url}: {e}")))?;
         match status {
             200 => Ok(body),
+            // No checkpoint at all: most likely not a vigil public API's base URL.
+            404 if path == "checkpoint" => Err(VerifyFailure::CouldNotRun(format!(
+                "{url}: 404: {} serves no checkpoint; is it a vigil public API's base URL (not the internal API, no path)?",
+                self.base
+            ))),
             404 => Err(VerifyFailure::Failed(format!("{url}: the server does not have it (404)"))),
             s => Err(VerifyFailure::CouldNotRun(format!("{url}: HTTP {s}"))),
         }

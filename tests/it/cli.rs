@@ -53,7 +53,8 @@ fn verify_exit_codes() {
     let cases: &[(&std::path::Path, &str, i32, &str)] = &[
         (&data, "log.vkey", 0, "\"verified\":true"),
         (&data, "other.vkey", 1, "not signed by the log key"),
-        (&dir.join("nowhere"), "log.vkey", 2, "not a vigil data dir"),
+        (&dir.join("nowhere"), "log.vkey", 2, "not a vigil data dir: it does not exist"),
+        (&dir, "log.vkey", 2, "not a vigil data dir (no RocksDB CURRENT file in it)"),
     ];
     for (d, k, code, text) in cases {
         let out = verify(d, k);
@@ -77,12 +78,27 @@ fn the_demo_tells_the_story_through_the_api_and_verifies() {
     let total = 6 + vigil::demo::story().len() + vigil::demo::RESERVE_ENTRIES;
     assert!(stdout.contains(&format!("Verified: {total} entries")), "{stdout}");
     assert!(stdout.contains("/v1/events"), "seeded through the internal API: {stdout}");
+    // The servers stop with `--no-serve`: no URL to open is printed.
+    assert!(!stdout.contains("Open:") && stdout.contains("Stopped (--no-serve)"), "{stdout}");
     // A second run serves the existing log as it is.
     let again = run();
     assert!(
         again.contains(&format!("existing demo log in {} ({total} entries)", dir.path().join("d").display())),
         "{again}"
     );
+    // With its output closed early (`vigil demo | head -1`) it goes on and ends well.
+    let mut child = Command::new(vigil_bin())
+        .args(["demo", "--no-serve", "--data-dir"])
+        .arg(dir.path().join("d"))
+        .arg("--keys")
+        .arg(RunningDemo::keys())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let store = vigil::store::Store::open_read_only(&dir.path().join("d")).unwrap();
     // Alarms, open, three freezes, the reset, two updates, the payout, two unfreezes, the close.
     let inc = store.by_incident(vigil::demo::INCIDENT, None, 100).unwrap();
@@ -101,6 +117,91 @@ fn the_demo_tells_the_story_through_the_api_and_verifies() {
     assert!(stderr.contains("store format version 2") && stderr.contains("vigil demo --fresh"), "{stderr}");
 }
 
+/// A key of the wrong kind is named as such; a private key given where a public one belongs is
+/// refused without ever repeating its text.
+#[test]
+fn a_key_of_the_wrong_kind_is_named_and_a_private_key_never_echoed() {
+    let keys = RunningDemo::keys();
+    let k = |f: &str| keys.join(f).to_str().unwrap().to_string();
+    let data = tempfile::tempdir().unwrap();
+    let d = data.path().to_str().unwrap();
+    // (arguments, what stderr must say)
+    let cases: &[(Vec<String>, &str)] = &[
+        (
+            vec!["verify".into(), "--data-dir".into(), d.into(), "--log-key".into(), k("vigil.example_audit-log.key")],
+            "this is a private key, not a verifier key",
+        ),
+        (
+            vec!["verify".into(), "--data-dir".into(), d.into(), "--log-key".into(), k("witness-1.example.vkey")],
+            "is a witness cosigner key (type 0x04), but log or service key (type 0x01) is needed",
+        ),
+        (
+            vec![
+                "verify".into(),
+                "--url".into(),
+                "http://127.0.0.1:9".into(),
+                "--log-key".into(),
+                k("vigil.example_audit-log.vkey"),
+                "--witness".into(),
+                k("witness-1.example.key"),
+            ],
+            "this is a private key",
+        ),
+        (
+            vec![
+                "verify".into(),
+                "--url".into(),
+                "http://127.0.0.1:9".into(),
+                "--log-key".into(),
+                k("vigil.example_audit-log.vkey"),
+                "--witness".into(),
+                k("risk.vkey"),
+            ],
+            "is a log or service key (type 0x01), but witness cosigner key (type 0x04) is needed",
+        ),
+    ];
+    for (args, want) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (code, out, err) = vigil(&args);
+        assert_eq!(code, 2, "{args:?}: {out}{err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert!(!err.contains("PRIVATE+KEY+") && !out.contains("PRIVATE+KEY+"), "{args:?}: {err}");
+    }
+}
+
+/// `vigil demo` uses and deletes (`--fresh`) only folders it made: a folder of something else
+/// given by mistake is refused and left as it is, with `--fresh` too, and with bad keys.
+#[test]
+fn the_demo_never_deletes_a_folder_it_did_not_make() {
+    let dir = tempfile::tempdir().unwrap();
+    let victim = dir.path().join("victim");
+    std::fs::create_dir(&victim).unwrap();
+    std::fs::write(victim.join("notes.txt"), "important").unwrap();
+    let v = victim.to_str().unwrap();
+    let keys = RunningDemo::keys();
+    let keys = keys.to_str().unwrap();
+    for args in [
+        vec!["demo", "--no-serve", "--fresh", "--data-dir", v, "--keys", keys],
+        vec!["demo", "--no-serve", "--data-dir", v, "--keys", keys],
+        vec!["demo", "--no-serve", "--fresh", "--data-dir", v, "--keys", "/nonexistent"],
+    ] {
+        let (code, out, err) = vigil(&args);
+        assert_eq!(code, 2, "{args:?}: {out}{err}");
+        assert_eq!(std::fs::read_to_string(victim.join("notes.txt")).unwrap(), "important", "{args:?}");
+        assert_eq!(std::fs::read_dir(&victim).unwrap().count(), 1, "{args:?}: nothing added");
+        assert!(!dir.path().join("victim.reserves").exists(), "{args:?}");
+    }
+    let (_, _, err) = vigil(&["demo", "--no-serve", "--fresh", "--data-dir", v, "--keys", keys]);
+    assert!(err.contains("was not made by `vigil demo`") && err.contains("victim"), "{err}");
+    // Its sibling folders too: a foreign `victim2.reserves` stops the demo before anything.
+    let (d2, r2) = (dir.path().join("victim2"), dir.path().join("victim2.reserves"));
+    std::fs::create_dir(&r2).unwrap();
+    std::fs::write(r2.join("x"), "x").unwrap();
+    let (code, _, err) = vigil(&["demo", "--no-serve", "--fresh", "--data-dir", d2.to_str().unwrap(), "--keys", keys]);
+    assert!(code == 2 && err.contains("victim2.reserves"), "{err}");
+    assert!(r2.join("x").exists());
+}
+
 /// A bad configuration is refused with an error naming the line and the setting, and nothing
 /// is created.
 #[test]
@@ -112,6 +213,7 @@ fn a_bad_configuration_names_the_line_and_the_setting() {
         ("[server]\npublic = \"127.0.0.1:80800\"\n", &["line 2", "public", "socket address"]),
         ("data_dir = \"d\"\n\n[server]\nreplay_window_ms = \"five\"\n", &["line 4", "replay_window_ms", "u64"]),
         ("[[services]]\nvkey = \"x.vkey\"\nkinds = [\"withdrawl\"]\n", &["line 3", "kinds", "withdrawl"]),
+        ("[[services]]\nvkey = \"x.vkey\"\nkinds = []\n", &["line 3", "kinds", "at least one kind"]),
         ("data_dir = \"d\"\nlog_key = \"missing.key\"\n", &["setting log_key", "missing.key"]),
         ("data_dir = [\n", &["line 1"]),
     ];
@@ -131,6 +233,56 @@ fn a_bad_configuration_names_the_line_and_the_setting() {
         }
         assert!(!dir.path().join("d").exists(), "{text}: a data dir was created");
     }
+}
+
+/// Editing `[[services]]` and starting again takes effect: a new key is registered, a key's
+/// changed kinds replace its old ones, and an unchanged configuration appends nothing.
+#[test]
+fn a_changed_services_table_is_registered_when_the_log_opens_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = Keys::new();
+    for (name, k) in
+        [("log", &keys.log), ("operator", &keys.operator), ("risk", &keys.risk), ("withdrawals", &keys.withdrawals)]
+    {
+        std::fs::write(dir.path().join(format!("{name}.key")), k.to_skey()).unwrap();
+        std::fs::write(dir.path().join(format!("{name}.vkey")), k.verifier().to_vkey()).unwrap();
+    }
+    let cfg = dir.path().join("vigil.toml");
+    let head = "data_dir = \"data\"\nlog_key = \"log.key\"\noperator_key = \"operator.key\"\n";
+    let init = |services: &str| -> Vec<(String, Vec<String>)> {
+        std::fs::write(&cfg, format!("{head}{services}")).unwrap();
+        let out = Command::new(vigil_bin()).args(["init", "--config"]).arg(&cfg).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        // Every key registration in the log, in order: (key name, kinds).
+        let store = vigil::store::Store::open_read_only(&dir.path().join("data")).unwrap();
+        store
+            .by_kind("key_registered", None, 100)
+            .unwrap()
+            .into_iter()
+            .map(|seq| {
+                let (_, st) = vigil_core::entry::Entry::decode(&store.entry(seq).unwrap().unwrap()).unwrap();
+                let vigil_core::event::Event::KeyRegistered(k) = st.event else { panic!("entry {seq}") };
+                (k.key.split('+').next().unwrap().to_string(), k.kinds.iter().map(|k| k.as_str().to_string()).collect())
+            })
+            .collect()
+    };
+    let risk = |kinds: &str| format!("[[services]]\nvkey = \"risk.vkey\"\nkinds = [{kinds}]\n");
+    let created = init(&risk("\"alarm\""));
+    assert_eq!(created.len(), 2, "{created:?}");
+    assert_eq!(init(&risk("\"alarm\"")), created, "an unchanged configuration appends nothing");
+    let wd = "[[services]]\nvkey = \"withdrawals.vkey\"\nkinds = [\"withdrawal\"]\n";
+    let changed = init(&format!("{}{wd}", risk("\"alarm\", \"freeze\"")));
+    assert_eq!(
+        changed[2..],
+        [
+            ("risk".to_string(), vec!["alarm".to_string(), "freeze".to_string()]),
+            ("withdrawals".to_string(), vec!["withdrawal".to_string()])
+        ]
+    );
+    // Back to the first kinds: a new registration, not taken for a retry of the first one.
+    let back = init(&format!("{}{wd}", risk("\"alarm\"")));
+    assert_eq!(back.len(), 5, "{back:?}");
+    assert_eq!(back[4], ("risk".to_string(), vec!["alarm".to_string()]));
 }
 
 /// Settings come from the file, then the environment, then flags; the last one wins.

@@ -4,9 +4,11 @@ use crate::support::*;
 use serde_json::json;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use vigil::client::signed;
 use vigil::engine::{AppendError, RejectCode};
 use vigil::verify::verify_data_dir;
 use vigil_core::checkpoint;
+use vigil_core::event::Event;
 use vigil_core::hash::{chain_hash, Digest};
 use vigil_core::merkle::leaf_hash;
 use vigil_core::statement::ParsedSubmission;
@@ -107,6 +109,13 @@ fn retry_with_same_idempotency_key_returns_the_original() {
     let cp = checkpoint::verify(again[0].checkpoint.as_bytes(), &l.keys.log.verifier()).unwrap();
     assert_eq!(cp.checkpoint.size, first[0].seq + 2);
     again[0].inclusion_proof.verify(&Digest::from_hex(&again[0].leaf_hash).unwrap(), &cp.checkpoint.root).unwrap();
+    // The same event signed anew (a retry after a crash: a new `created_at_ms`; the salts come
+    // from the key and the idempotency key, so the commitments are the same) is the same event.
+    let resigned =
+        signed(&l.keys.withdrawals, Event::from_value(withdrawal("w-1")).unwrap(), "retry-me", T0 + 60_000).unwrap();
+    assert_ne!(resigned.bytes, s.bytes);
+    let again = l.engine.append_blocking(vec![resigned]).unwrap();
+    assert_eq!((again[0].seq, &again[0].entry_hash, again[0].duplicate), (first[0].seq, &first[0].entry_hash, true));
     // Twice in one batch: one entry.
     let s3 = l.sub(&l.keys.withdrawals, withdrawal("w-3"), "twice");
     let r = l.engine.append_blocking(vec![s3.clone(), s3]).unwrap();

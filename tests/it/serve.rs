@@ -422,6 +422,44 @@ fn bad_requests_get_their_status_and_change_nothing() {
     assert_eq!(server.checkpoint().0, before);
 }
 
+/// `vigil append` run again over the same file (after a crash, say) appends nothing twice:
+/// every event, signed anew at another time, is answered with its original receipt — private
+/// values too, since their salts come from the key and the idempotency key.
+#[test]
+fn vigil_append_run_again_over_the_same_file_appends_nothing_twice() {
+    let server = Server::start();
+    let lines = [
+        r#"{"kind": "withdrawal", "withdrawal_id": "w-1", "stage": "requested", "asset": "BTC", "amount": "150000000", "destination": "bc1qtest", "wallet": "hot-btc-1", "wallet_tier": "hot", "account": "acct-42"}"#,
+        r#"{"idempotency_key": "w-2", "event": {"kind": "withdrawal", "withdrawal_id": "w-2", "stage": "requested", "asset": "BTC", "amount": "1", "destination": "bc1qtest", "wallet": "hot-btc-1", "wallet_tier": "hot", "account": "acct-7"}}"#,
+        r#"{"kind": "withdrawal", "withdrawal_id": "w-1", "stage": "requested", "asset": "BTC", "amount": "150000000", "destination": "bc1qtest", "wallet": "hot-btc-1", "wallet_tier": "hot", "account": "acct-42"}"#,
+    ];
+    let first = server.append("withdrawals", &lines);
+    let size = server.checkpoint().1.size;
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let again = server.append("withdrawals", &lines);
+    let seqs = |r: &[serde_json::Value]| r.iter().map(|r| r["seq"].as_u64().unwrap()).collect::<Vec<_>>();
+    // The same line twice in one file is one event.
+    assert_eq!(seqs(&first), [size - 2, size - 1, size - 2]);
+    assert_eq!(seqs(&again), seqs(&first));
+    assert!(again.iter().all(|r| r["duplicate"] == true), "{again:?}");
+    assert_eq!(server.checkpoint().1.size, size);
+    // Another event under a used idempotency key is still refused.
+    let mut append = Command::new(vigil_bin())
+        .args(["append", "--url", &server.internal, "--key"])
+        .arg(server.key_file("withdrawals"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let other = lines[1].replace(r#""amount": "1""#, r#""amount": "2""#);
+    append.stdin.take().unwrap().write_all(other.as_bytes()).unwrap();
+    let out = append.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("idempotency_conflict") && err.contains(r#""w-2""#), "{err}");
+    assert_eq!(server.checkpoint().1.size, size);
+}
+
 /// A tlog-tiles client's walk over the running server: the level-0 tiles' hashes (checked
 /// against the entry bundles) recompute the checkpoint's root.
 #[test]
@@ -627,6 +665,10 @@ fn reserves_build_and_verify_against_a_running_server() {
     assert!(err.contains("NOT VERIFIED"), "{err}");
 
     let wrong = secret.replace(&secret[..1], if secret.starts_with('0') { "1" } else { "0" });
+    // A proof file with a secret that is not its record's: the user's mistake (exit 2).
+    let (code, _, err) = verify(&["--secret", &wrong, "--proof", good.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("the secret does not belong to this proof"), "{err}");
     let (code, _, err) = verify(&["--secret", &wrong]);
     assert_eq!(code, 2, "no such record is the user's error, not the log's: {err}");
     assert!(err.contains("has no record"), "{err}");
@@ -649,7 +691,7 @@ fn reserves_build_and_verify_against_a_running_server() {
     let signed_file = dir.path().join("signed.jsonl");
     std::fs::write(&signed_file, signed).unwrap();
     let size = || checkpoint_size(&public);
-    let build = |balances: &str, snapshot: &str, records: &std::path::Path| {
+    let build = |balances: &str, snapshot: &str, records: &std::path::Path, key: &str| {
         let b = dir.path().join(format!("{snapshot}.csv"));
         std::fs::write(&b, balances).unwrap();
         vigil(&[
@@ -664,7 +706,7 @@ fn reserves_build_and_verify_against_a_running_server() {
             "--url",
             &internal,
             "--key",
-            keys.join("treasury.key").to_str().unwrap(),
+            keys.join(key).to_str().unwrap(),
             "--reserves-dir",
             reserves.to_str().unwrap(),
             "--records",
@@ -673,14 +715,20 @@ fn reserves_build_and_verify_against_a_running_server() {
     };
     let before = size();
     let bad = dir.path().join("bad.records.csv");
-    let (code, _, err) = build("account,BTC\na,5\nb,-1\n", "por-bad", &bad);
+    let (code, _, err) = build("account,BTC\na,5\nb,-1\n", "por-bad", &bad, "treasury.key");
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("line 3: negative balance -1 for BTC"), "{err}");
     assert!(!bad.exists() && !vigil::reserves::tree_dir(&reserves, "por-bad").exists());
     assert_eq!(size(), before, "a refused build logs nothing");
 
     let records = dir.path().join("new.records.csv");
-    let (code, out, err) = build("account,BTC\na,500\nb,300\nc,0\n", "por-new", &records);
+    // Published with a key the ledger refuses `reserve_snapshot`: the refusal is definite, so
+    // the tree and the records go and the same command with the right key runs again.
+    let (code, _, err) = build("account,BTC\na,500\nb,300\nc,0\n", "por-new", &records, "risk.key");
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("the reserve snapshot was refused and not logged") && err.contains("403"), "{err}");
+    assert!(!records.exists() && !vigil::reserves::tree_dir(&reserves, "por-new").exists(), "{err}");
+    let (code, out, err) = build("account,BTC\na,500\nb,300\nc,0\n", "por-new", &records, "treasury.key");
     assert_eq!(code, 0, "{err}");
     let p: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(p["assets"][0]["ratio"], "1.1250", "900 attested over 800 owed: {out}");

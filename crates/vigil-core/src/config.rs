@@ -47,7 +47,18 @@ pub struct ConfigError(pub String);
 #[serde(deny_unknown_fields)]
 pub struct ServiceConfig {
     pub vkey: PathBuf,
+    #[serde(deserialize_with = "at_least_one_kind")]
     pub kinds: Vec<EventKind>,
+}
+
+/// A service key that may append nothing cannot be registered (§7 of docs/FORMAT.md): said
+/// here, with the file's line, rather than when the log is created.
+fn at_least_one_kind<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<EventKind>, D::Error> {
+    let kinds = Vec::<EventKind>::deserialize(d)?;
+    if kinds.is_empty() {
+        return Err(serde::de::Error::custom("a service needs at least one kind it may append"));
+    }
+    Ok(kinds)
 }
 
 /// One witness: `[[witnesses]] url = "…" vkey = "…"`.

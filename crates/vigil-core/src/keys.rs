@@ -21,6 +21,11 @@ pub enum KeyError {
     VerifierFormat(String),
     #[error("malformed private key: expected PRIVATE+KEY+name+hexid+base64 of 0x01 and a 32-byte seed")]
     SignerFormat,
+    /// A private key where a public one belongs: its text is never repeated.
+    #[error("this is a private key, not a verifier key: give the matching .vkey file")]
+    PrivateNotVerifier,
+    #[error("verifier key {name} is a {found}, but {wanted} is needed here")]
+    WrongType { name: String, found: &'static str, wanted: &'static str },
     #[error("key id {0} does not match the key's name and public key")]
     WrongId(String),
     #[error("bad key reference {0:?}: expected name+8 hex digits")]
@@ -80,6 +85,9 @@ impl<'de> serde::Deserialize<'de> for KeyRef {
 pub(crate) fn parse_vkey(vkey: &str, alg: u8) -> Result<(String, VerifyingKey, u32), KeyError> {
     let bad = || KeyError::VerifierFormat(vkey.chars().take(120).collect());
     let vkey = vkey.trim();
+    if vkey.starts_with("PRIVATE+KEY+") {
+        return Err(KeyError::PrivateNotVerifier);
+    }
     let (name, rest) = vkey.split_once('+').ok_or_else(bad)?;
     let (id_hex, b64) = rest.split_once('+').ok_or_else(bad)?;
     if id_hex.len() != 8 || !signed_note::is_key_name_valid(name) {
@@ -87,7 +95,15 @@ pub(crate) fn parse_vkey(vkey: &str, alg: u8) -> Result<(String, VerifyingKey, u
     }
     let id = u32::from_str_radix(id_hex, 16).map_err(|_| bad())?;
     let raw = BASE64_STANDARD.decode(b64).map_err(|_| bad())?;
-    if raw.len() != 33 || raw[0] != alg {
+    let kind = |alg: u8| match alg {
+        ALG_ED25519 => "log or service key (type 0x01)",
+        ALG_COSIGNATURE_V1 => "witness cosigner key (type 0x04)",
+        _ => "key of an unknown type",
+    };
+    if raw.len() == 33 && raw[0] != alg {
+        return Err(KeyError::WrongType { name: format!("{name}+{id_hex}"), found: kind(raw[0]), wanted: kind(alg) });
+    }
+    if raw.len() != 33 {
         return Err(bad());
     }
     let pk: [u8; 32] = raw[1..].try_into().map_err(|_| bad())?;
@@ -225,6 +241,16 @@ impl SignerKey {
 
     pub fn sign(&self, msg: &[u8]) -> [u8; 64] {
         self.key.sign(msg).to_bytes()
+    }
+
+    /// 32 bytes that only this key's holder can compute, for `context` and `input`: BLAKE3 in
+    /// derive-key mode over the private seed and `input`. To anyone without the key they are
+    /// as unpredictable as random bytes, and they come out the same every time.
+    pub fn derive_secret(&self, context: &str, input: &[u8]) -> [u8; 32] {
+        let mut h = blake3::Hasher::new_derive_key(context);
+        h.update(self.key.as_bytes());
+        h.update(input);
+        *h.finalize().as_bytes()
     }
 }
 

@@ -116,12 +116,13 @@ pub fn render(o: &AuditOutput) -> String {
     }
     for f in &o.audit.findings {
         let seqs: Vec<String> = f.seqs.iter().map(u64::to_string).collect();
-        let _ = writeln!(s, "  {} at entries {}: {}", f.rule.as_str(), seqs.join(", "), f.detail);
+        let at = if seqs.len() == 1 { "entry" } else { "entries" };
+        let _ = writeln!(s, "  {} at {at} {}: {}", f.rule.as_str(), seqs.join(", "), f.detail);
     }
     if o.audit.unmatched_account_freezes > 0 {
         let _ = writeln!(
             s,
-            "({} account freezes name salted commitments: checking them needs the openings)",
+            "({} account freezes name their accounts by salted commitment, which this audit cannot match to withdrawals: that takes the openings, which only auditors hold)",
             o.audit.unmatched_account_freezes
         );
     }

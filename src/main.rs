@@ -373,7 +373,9 @@ fn main() -> ExitCode {
     // warnings and errors of its libraries).
     let filter = tracing_subscriber::EnvFilter::try_from_env("VIGIL_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,vigil=info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    // Colours only on a terminal: a log file gets no escape codes.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).init();
     let cli = Cli::parse();
     match run(cli.command) {
         Ok(code) => code,
@@ -955,7 +957,7 @@ fn reserves(cmd: ReservesCommand) -> Result<ExitCode> {
             match vigil::reserves::verify_user(&url, &key, &policy, &s, proof.as_deref(), snapshot.as_deref()) {
                 Ok(r) => {
                     if json {
-                        println!("{}", serde_json::to_string_pretty(&r)?);
+                        println!("{}", serde_json::to_string(&r)?);
                     } else {
                         println!(
                             "verified: record {} is in snapshot {} (entry {}, in the checkpoint of {} entries)",

@@ -34,6 +34,9 @@ pub async fn serve_with(
     );
     let reserves_dir = cfg.reserves_dir.clone();
     let web_dir = cfg.web_dir.clone();
+    if !web_dir.join("index.html").is_file() {
+        tracing::warn!("no web page: {} has no index.html (setting web_dir); / answers 404", web_dir.display());
+    }
     let log_vkey = cfg.log_signer()?.verifier().to_vkey();
     let auditors = Arc::new(cfg.auditor_keys()?);
     let witnessing = cfg.witnessing()?.map(Arc::new);

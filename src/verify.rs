@@ -213,15 +213,21 @@ impl Remote {
             .map_err(|e| VerifyFailure::CouldNotRun(format!("{url}: {e}")))?;
         match status {
             200 => Ok(body),
-            // No checkpoint at all: most likely not a vigil public API's base URL.
-            404 if path == "checkpoint" => Err(VerifyFailure::CouldNotRun(format!(
-                "{url}: 404: {} serves no checkpoint; is it a vigil public API's base URL (not the internal API, no path)?",
+            // No checkpoint, or no such route at all: not a vigil public API's base URL.
+            404 if path == "checkpoint" || is_no_such_route(&body) => Err(VerifyFailure::CouldNotRun(format!(
+                "{url}: 404: {} has no such route; is it a vigil public API's base URL (not the internal API, no path)?",
                 self.base
             ))),
             404 => Err(VerifyFailure::Failed(format!("{url}: the server does not have it (404)"))),
             s => Err(VerifyFailure::CouldNotRun(format!("{url}: HTTP {s}"))),
         }
     }
+}
+
+/// Whether a 404's body is vigil's answer for a route it does not have (not for a thing the
+/// route does not hold).
+fn is_no_such_route(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(body).is_ok_and(|v| v["detail"] == "no such route")
 }
 
 /// Fetches a server's checkpoint and verifies it against the log key and a witness policy.
@@ -639,6 +645,10 @@ pub fn check_openings(
     let mut opened = 0;
     for (seq, commitments) in entries {
         let v = crate::client::fetch_openings(internal_url, auditor, *seq, now).map_err(|e| match e.status {
+            // The route itself missing: not the internal API (a usage error, not the log's).
+            404 if e.detail == "no such route" => VerifyFailure::CouldNotRun(format!(
+                "{internal_url} has no openings route: is it the internal API's base URL (--openings)?"
+            )),
             404 => VerifyFailure::Failed(format!("entry {seq}: the server has no openings for it: {}", e.detail)),
             _ => VerifyFailure::CouldNotRun(format!("openings of entry {seq}: {e}")),
         })?;

@@ -29,6 +29,11 @@ pub const WITNESS_TIMEOUT: Duration = Duration::from_secs(5);
 const IDLE: Duration = Duration::from_millis(100);
 /// Pause before retrying a checkpoint that did not reach the quorum.
 const RETRY: Duration = Duration::from_secs(1);
+/// The longest wait between two rounds while the quorum is not reached: the wait doubles from
+/// [`RETRY`] with each round that fails, and starts over once a round succeeds.
+const RETRY_MAX: Duration = Duration::from_secs(8);
+/// The same failure of the same witness is logged again only after this long.
+const REPEAT_WARNING: Duration = Duration::from_secs(60);
 
 /// The checkpoint the public API serves.
 #[derive(Debug, Clone)]
@@ -166,6 +171,10 @@ impl Witnessing {
         let n = self.witnesses.len();
         let mut known: Vec<Option<u64>> = vec![None; n];
         let mut done: Vec<u8> = Vec::new();
+        let mut retry = RETRY;
+        // Per witness: the last failure logged and when (a witness that is down is said once a
+        // minute, not every round).
+        let mut warned: Vec<Option<(String, std::time::Instant)>> = vec![None; n];
         while !*stop.borrow() {
             let head = engine.head();
             if head.checkpoint.is_empty() || head.checkpoint == done {
@@ -196,15 +205,31 @@ impl Witnessing {
                         if k.is_some() {
                             known[i] = k;
                         }
-                        tracing::warn!(witness = %self.witnesses[i].key.name, "checkpoint {size} not cosigned: {why}");
+                        // The size changes with every round; the reason is what repeats.
+                        let again =
+                            warned[i].as_ref().is_some_and(|(w, at)| *w == why && at.elapsed() < REPEAT_WARNING);
+                        if !again {
+                            tracing::warn!(witness = %self.witnesses[i].key.name, "checkpoint {size} not cosigned: {why}");
+                            warned[i] = Some((why, std::time::Instant::now()));
+                        }
                     }
                 }
             }
             if lines.len() >= self.policy.quorum {
                 done = note.to_vec();
+                retry = RETRY;
             } else {
-                tracing::warn!("checkpoint {size}: {} of {} cosignatures; retrying", lines.len(), self.policy.quorum);
-                tokio::select! { _ = tokio::time::sleep(RETRY) => {}, _ = stop.changed() => {} }
+                if retry == RETRY {
+                    tracing::warn!(
+                        "checkpoint {size}: {} of {} cosignatures; retrying every {}–{} s",
+                        lines.len(),
+                        self.policy.quorum,
+                        RETRY.as_secs(),
+                        RETRY_MAX.as_secs()
+                    );
+                }
+                tokio::select! { _ = tokio::time::sleep(retry) => {}, _ = stop.changed() => {} }
+                retry = (retry * 2).min(RETRY_MAX);
             }
         }
     }

@@ -357,6 +357,7 @@ async fn entries(
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 struct InclusionQuery {
     /// The entry's sequence number.
     seq: u64,
@@ -388,6 +389,7 @@ async fn inclusion(
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 struct ConsistencyQuery {
     /// The older tree size.
     from: u64,

@@ -157,6 +157,9 @@ async fn entries_and_proofs() {
         ("/v1/proofs/inclusion?seq=3&size=99", StatusCode::NOT_FOUND, "not_found"),
         ("/v1/proofs/consistency?from=5&to=3", StatusCode::NOT_FOUND, "not_found"),
         ("/v1/proofs/consistency?from=banana", StatusCode::BAD_REQUEST, "bad_request"),
+        // A parameter the route does not take is refused, as on /v1/entries.
+        ("/v1/proofs/inclusion?seq=3&sise=7", StatusCode::BAD_REQUEST, "bad_request"),
+        ("/v1/proofs/consistency?from=3&too=7", StatusCode::BAD_REQUEST, "bad_request"),
     ];
     for (uri, status, code) in cases {
         let g = get(&engine, uri).await;

@@ -460,6 +460,53 @@ fn vigil_append_run_again_over_the_same_file_appends_nothing_twice() {
     assert_eq!(server.checkpoint().1.size, size);
 }
 
+/// The wrong base URL (the internal API for the public one, or the other way round) is the
+/// user's mistake, said so with exit 2, never reported as the log misbehaving (exit 1).
+#[test]
+fn a_wrong_base_url_is_a_usage_error_not_a_misbehaving_log() {
+    let server = Server::start();
+    server.append("withdrawals", &[r#"{"kind": "withdrawal", "withdrawal_id": "w-1", "stage": "requested", "asset": "BTC", "amount": "1", "destination": "bc1qtest", "wallet": "hot-btc-1", "wallet_tier": "hot", "account": "acct-1"}"#]);
+    let vkey = server.dir.path().join("log.vkey");
+    let vkey = vkey.to_str().unwrap();
+    let auditor = server.key_file("auditor");
+    let (internal, public) = (server.internal.as_str(), server.public.as_str());
+    let secret = "00".repeat(32);
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["verify", "--url", internal, "--log-key", vkey],
+        vec!["audit", "--url", internal, "--log-key", vkey],
+        vec![
+            "verify",
+            "--url",
+            public,
+            "--log-key",
+            vkey,
+            "--openings",
+            public,
+            "--auditor-key",
+            auditor.to_str().unwrap(),
+        ],
+        vec!["reserves", "verify", "--url", internal, "--log-key", vkey, "--secret", &secret],
+    ];
+    for args in cases {
+        let (code, out, err) = vigil(&args);
+        assert_eq!(code, 2, "{args:?}: {out}{err}");
+        assert!(err.contains("base URL"), "{args:?}: {err}");
+    }
+    // The right URLs verify.
+    let (code, _, err) = vigil(&[
+        "verify",
+        "--url",
+        public,
+        "--log-key",
+        vkey,
+        "--openings",
+        internal,
+        "--auditor-key",
+        auditor.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+}
+
 /// A tlog-tiles client's walk over the running server: the level-0 tiles' hashes (checked
 /// against the entry bundles) recompute the checkpoint's root.
 #[test]

@@ -131,19 +131,25 @@ pub fn render(o: &AuditOutput) -> String {
         if m.is_empty() {
             "none".to_string()
         } else {
-            m.iter().map(|(a, v)| format!("{v} {a} (minor units)")).collect::<Vec<_>>().join(", ")
+            m.iter().map(|(a, v)| units(v.0, a)).collect::<Vec<_>>().join(", ")
         }
     };
     for f in &o.incidents {
         let _ = writeln!(s, "\nincident {}: {}", f.incident, f.title.as_deref().unwrap_or("(never opened)"));
         let _ = writeln!(s, "  first alarm to freeze: {}", minutes(f.alarm_to_freeze_ms));
         let since_alarm = |t: Option<u64>| minutes(t.zip(f.first_alarm_ms).map(|(t, a)| t.saturating_sub(a)));
-        let _ = writeln!(
-            s,
-            "  opened {} after the first alarm; closed {} after it",
-            since_alarm(f.opened_ms),
-            since_alarm(f.closed_ms)
-        );
+        let _ = match (f.opened_ms, f.closed_ms) {
+            (None, _) => writeln!(s, "  never opened"),
+            (Some(_), None) => {
+                writeln!(s, "  opened {} after the first alarm; still open", since_alarm(f.opened_ms))
+            }
+            (Some(_), Some(_)) => writeln!(
+                s,
+                "  opened {} after the first alarm; closed {} after it",
+                since_alarm(f.opened_ms),
+                since_alarm(f.closed_ms)
+            ),
+        };
         let _ = writeln!(
             s,
             "  lost: {}; covered by SAFU: {}; uncovered: {}",
@@ -153,4 +159,23 @@ pub fn render(o: &AuditOutput) -> String {
         );
     }
     s
+}
+
+/// Minor units as a decimal amount of the asset, exactly (integers only), for the assets whose
+/// decimals are known (as the page shows them); others in minor units.
+pub fn units(v: u128, asset: &str) -> String {
+    let decimals = match asset {
+        "BTC" => 8,
+        "ETH" => 18,
+        "USDT" => 6,
+        _ => return format!("{v} {asset} (minor units)"),
+    };
+    let base = 10u128.pow(decimals);
+    let frac = format!("{:0width$}", v % base, width = decimals as usize);
+    let frac = frac.trim_end_matches('0');
+    if frac.is_empty() {
+        format!("{} {asset}", v / base)
+    } else {
+        format!("{}.{frac} {asset}", v / base)
+    }
 }

@@ -377,6 +377,17 @@ fn audit_names_the_entries_of_a_broken_rule_and_the_demo_is_clean() {
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains("first alarm to freeze: 7.0 min"), "{stdout}");
     assert!(stdout.contains("uncovered: none"), "{stdout}");
+    assert!(stdout.contains("lost: 7000 BTC; covered by SAFU: 7000 BTC; uncovered: none"), "{stdout}");
+    // Amounts as the page shows them: exact decimals from integers.
+    for (v, asset, want) in [
+        (700_000_000_000u128, "BTC", "7000 BTC"),
+        (40_225_000_000, "BTC", "402.25 BTC"),
+        (1, "ETH", "0.000000000000000001 ETH"),
+        (5, "DOGE", "5 DOGE (minor units)"),
+        (0, "USDT", "0 USDT"),
+    ] {
+        assert_eq!(vigil::audit::units(v, asset), want);
+    }
 }
 
 /// `vigil export` writes a bundle that `vigil verify --bundle` checks offline; every defect the

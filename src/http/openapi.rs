@@ -12,7 +12,7 @@ use utoipa::OpenApi as _;
         description = "Append-only audit ledger and transparency publisher. The public API (read-only) and the internal append API, on separate listeners.",
         license(name = "Apache-2.0")
     ),
-    paths(super::public::tile),
+    paths(super::public::tile, super::public::metrics_text, super::public::openapi_json),
     tags(
         (name = "public", description = "The public listener: read-only, CORS open for reads."),
         (name = "internal", description = "The internal listener (loopback by default): appends, and openings for auditors."),

@@ -110,23 +110,43 @@ pub fn router_with(engine: Arc<Engine>, metrics: Arc<Metrics>, http: HttpMetrics
         .route("/", get(page))
         .route("/{file}", get(page_file))
         .layer(axum::Extension(site))
-        .route(
-            "/metrics",
-            get(move || {
-                let (metrics, engine) = (metrics.clone(), engine_for_metrics.clone());
-                async move {
-                    (
-                        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
-                        metrics.render_with(&engine.store()),
-                    )
-                }
-            }),
-        )
-        .route("/openapi.json", get(move || std::future::ready(Json(spec.as_ref().clone()))));
+        .route("/metrics", get(metrics_text))
+        .route("/openapi.json", get(openapi_json))
+        .layer(axum::Extension(MetricsSource(metrics, engine_for_metrics)))
+        .layer(axum::Extension(spec));
     super::with_fallbacks(routes)
         .layer(axum::middleware::from_fn_with_state(http, crate::metrics::track))
         .layer(cors)
         .layer(axum::extract::DefaultBodyLimit::max(1024))
+}
+
+/// What `/metrics` renders: the process's counters and the store's figures.
+#[derive(Clone)]
+pub(crate) struct MetricsSource(Arc<Metrics>, Arc<Engine>);
+
+/// Prometheus/OpenMetrics text: appends, batch sizes, fsync latency, checkpoint size, HTTP
+/// requests by route and status, RocksDB figures.
+#[utoipa::path(get, path = "/metrics", tag = "public", responses(
+    (status = 200, description = "the metrics", body = String, content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8"),
+))]
+pub(crate) async fn metrics_text(
+    axum::Extension(MetricsSource(metrics, engine)): axum::Extension<MetricsSource>,
+) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        metrics.render_with(&engine.store()),
+    )
+        .into_response()
+}
+
+/// This document: the OpenAPI 3.1 description of both APIs.
+#[utoipa::path(get, path = "/openapi.json", tag = "public", responses(
+    (status = 200, description = "the OpenAPI document", body = Object, content_type = "application/json"),
+))]
+pub(crate) async fn openapi_json(
+    axum::Extension(spec): axum::Extension<Arc<utoipa::openapi::OpenApi>>,
+) -> Json<utoipa::openapi::OpenApi> {
+    Json(spec.as_ref().clone())
 }
 
 /// The documented routes of the public API: the router and its OpenAPI paths come from the same

@@ -407,6 +407,8 @@ async fn the_openapi_document_lists_exactly_the_routes() {
     let mut want = vec![
         "/checkpoint",
         "/healthz",
+        "/metrics",
+        "/openapi.json",
         "/tile/{path}",
         "/v1/entries",
         "/v1/entries/{seq}",

@@ -178,11 +178,15 @@ pub(crate) fn progress(len: Option<u64>, what: &str) -> indicatif::ProgressBar {
     let pb = indicatif::ProgressBar::with_draw_target(len, indicatif::ProgressDrawTarget::stderr());
     let template = match len {
         Some(_) => {
-            format!("{{elapsed_precise}} [{{bar:40}}] {{human_pos}}/{{human_len}} {what}, {{per_sec}}, ETA {{eta}}")
+            format!("{{elapsed_precise}} [{{bar:40}}] {{human_pos}}/{{human_len}} {what}, {{rate}}, ETA {{eta}}")
         }
-        None => format!("{{elapsed_precise}} {{human_pos}} {what}, {{per_sec}}"),
+        None => format!("{{elapsed_precise}} {{human_pos}} {what}, {{rate}}"),
     };
     if let Ok(style) = indicatif::ProgressStyle::with_template(&template) {
+        // Whole items per second (indicatif's `per_sec` prints four decimals).
+        let style = style.with_key("rate", |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+            let _ = write!(w, "{}/s", indicatif::HumanCount(s.per_sec().round() as u64));
+        });
         pb.set_style(style.progress_chars("=> "));
     }
     pb

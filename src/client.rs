@@ -7,29 +7,17 @@ use vigil_core::event::Event;
 use vigil_core::keys::SignerKey;
 use vigil_core::statement::{ParsedSubmission, Statement, StatementError, Submission};
 
-/// Commits the event's private values, signs the statement, and returns the submission with
-/// its openings.
-///
-/// The private values' salts are derived from the service's private key, the idempotency key
-/// and the value's position (`SignerKey::derive_secret`): secret to anyone without the key,
-/// like random salts, but the same when the same event is signed again under the same
-/// idempotency key. So a retry signed anew (another `created_at_ms`, say after a crash) carries
-/// the very same event, and the ledger answers it with the original receipt.
+/// Commits the event's private values with fresh random salts, signs the statement, and
+/// returns the submission with its openings. Signed again (a retry after a crash: another
+/// `created_at_ms`, other salts), the same event under the same idempotency key is recognised
+/// by the ledger, which opens both, and answered with its original receipt.
 pub fn sign_event(
     key: &SignerKey,
     mut event: Event,
     idempotency_key: &str,
     created_at_ms: u64,
 ) -> Result<Submission, StatementError> {
-    let mut position = 0u64;
-    let openings = event.commit_private(|| {
-        let mut input = Vec::with_capacity(16 + idempotency_key.len());
-        input.extend_from_slice(&(idempotency_key.len() as u64).to_be_bytes());
-        input.extend_from_slice(idempotency_key.as_bytes());
-        input.extend_from_slice(&position.to_be_bytes());
-        position += 1;
-        key.derive_secret("vigil commitment salt v1", &input)
-    });
+    let openings = event.commit_private(rand::random::<[u8; 32]>);
     let st = Statement { key: key.key_ref.clone(), idempotency_key: idempotency_key.into(), created_at_ms, event };
     Submission::sign(key, &st, openings)
 }
@@ -160,14 +148,19 @@ pub fn fetch_openings(
 }
 
 /// One line of `vigil append`'s input: an event, or `{"idempotency_key": …, "event": …}`.
-/// Without an idempotency key, one is derived from the line's bytes, so the same line is the
-/// same event.
-pub fn parse_line(line: &str) -> Result<(String, Event), String> {
+/// Without an idempotency key, one is derived from the line's bytes and the service key, so the
+/// same line is the same event. It is keyed (`SignerKey::derive_secret`) because it is
+/// published in the statement: a plain hash of a line holding an account id in clear would let
+/// anyone test guesses of it.
+pub fn parse_line(line: &str, key: &SignerKey) -> Result<(String, Event), String> {
     let v: serde_json::Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
     let (key, ev) = match (v.get("event"), v.get("idempotency_key")) {
         (Some(ev), Some(k)) => (k.as_str().ok_or("idempotency_key must be a string")?.to_string(), ev.clone()),
         (Some(_), None) => return Err("a line with \"event\" needs \"idempotency_key\"".into()),
-        _ => (format!("line-{}", &blake3::hash(line.trim().as_bytes()).to_hex()[..32]), v),
+        _ => {
+            let id = key.derive_secret("vigil append idempotency key v1", line.trim().as_bytes());
+            (format!("line-{}", hex::encode(&id[..16])), v)
+        }
     };
     let ev = Event::from_value(ev).map_err(|e| e.to_string())?;
     Ok((key, ev))

@@ -157,16 +157,18 @@ pub fn bootstrap_submissions(
     register(
         operator.verifier().to_vkey(),
         vec![EventKind::KeyRegistered, EventKind::KeyRevoked],
-        format!("bootstrap:{}", file_stem(operator.name())),
+        idempotency_key("bootstrap", &operator.verifier(), ""),
     )?;
+    // Keyed by name and id: two keys of one service (a rotation under way) do not collide.
     for (k, kinds) in services {
-        register(k.to_vkey(), kinds.clone(), format!("bootstrap:{}", file_stem(k.name())))?;
+        register(k.to_vkey(), kinds.clone(), idempotency_key("bootstrap", k, ""))?;
     }
     Ok(out)
 }
 
 /// Opens the ledger of a configuration; a new, empty log is bootstrapped with its keys, and an
-/// existing one gets the configuration's service keys as configured ([`register_changes`]).
+/// existing one gets the configuration's service keys as configured ([`register_changes`]; a
+/// failure there is logged, and the log is served as it is).
 pub fn open_ledger(cfg: &Config, engine: EngineConfig) -> Result<Engine> {
     let clock = engine.clock.clone();
     let e = Engine::open(&cfg.data_dir, engine)?;
@@ -175,41 +177,70 @@ pub fn open_ledger(cfg: &Config, engine: EngineConfig) -> Result<Engine> {
         let subs = bootstrap_submissions(&operator, &cfg.service_keys()?, clock.now_ms())?;
         e.append_blocking(subs).context("bootstrapping the key registry")?;
     } else {
-        for (key, kinds) in register_changes(cfg, &e, clock.now_ms())? {
-            let kinds: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
-            tracing::info!("registered {key} from the configuration, allowed {}", kinds.join(", "));
+        match register_changes(cfg, &e, clock.now_ms()) {
+            Ok(changes) => {
+                for c in changes {
+                    match c {
+                        Change::Registered(key, kinds) => {
+                            let kinds: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+                            tracing::info!("registered {key} from the configuration, allowed {}", kinds.join(", "));
+                        }
+                        Change::Revoked(key, seq) => tracing::warn!(
+                            "{key} is configured but was revoked at entry {seq}: not registered again (remove it from [[services]], or register it deliberately)"
+                        ),
+                    }
+                }
+            }
+            Err(err) => tracing::warn!("the configuration's service keys were not registered: {err:#}"),
         }
     }
     Ok(e)
 }
 
-/// Registers (again), signed by the operator, each configured service key that the log does
-/// not hold as configured — never registered, revoked, or allowed other kinds — so that editing
-/// `[[services]]` and restarting takes effect. A key the configuration no longer names stays as
-/// it is: revoking one is a deliberate `key_revoked` entry. Returns what was registered.
-pub fn register_changes(cfg: &Config, e: &Engine, now_ms: u64) -> Result<Vec<(String, Vec<EventKind>)>> {
-    let registry = registry_of(&e.store())?;
-    let changed: Vec<(VerifierKey, Vec<EventKind>)> = cfg
-        .service_keys()?
-        .into_iter()
-        .filter(|(key, kinds)| {
-            let want: std::collections::BTreeSet<EventKind> = kinds.iter().copied().collect();
-            !registry.keys().any(|r| r.key == *key && r.revoked_at.is_none() && r.kinds == want)
-        })
-        .collect();
-    if changed.is_empty() {
-        return Ok(Vec::new());
+/// What [`register_changes`] did for one configured key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// Registered (again) with these kinds.
+    Registered(String, Vec<EventKind>),
+    /// Left alone: the log revoked it at this entry. A revocation is never undone by a restart.
+    Revoked(String, u64),
+}
+
+/// Registers, signed by the operator, each configured service key that the log does not hold
+/// as configured — never registered, or allowed other kinds — so that editing `[[services]]`
+/// and restarting takes effect. A revoked key is never registered again this way, and a key the
+/// configuration no longer names stays as it is: both are deliberate `key_registered` /
+/// `key_revoked` entries.
+pub fn register_changes(cfg: &Config, e: &Engine, now_ms: u64) -> Result<Vec<Change>> {
+    let head = e.head();
+    let mut changes = Vec::new();
+    let mut register = Vec::new();
+    for (key, kinds) in cfg.service_keys()? {
+        let want: std::collections::BTreeSet<EventKind> = kinds.iter().copied().collect();
+        match head.registry.keys().find(|r| r.key == key) {
+            Some(r) => match r.revoked_at {
+                Some(seq) => changes.push(Change::Revoked(key.key_ref.to_string(), seq)),
+                None if r.kinds == want => {}
+                None => register.push((key, kinds)),
+            },
+            None => register.push((key, kinds)),
+        }
+    }
+    if register.is_empty() {
+        return Ok(changes);
     }
     let operator = cfg.operator_signer()?;
-    let size = e.head().state.size;
-    let subs = changed
+    let size = head.state.size;
+    drop(head);
+    let subs = register
         .iter()
         .map(|(key, kinds)| {
             let st = Statement {
                 key: operator.key_ref.clone(),
-                // Unique to this state of the log: the same registration made again later (kinds
-                // changed and changed back) is a new event, not a retry of the first.
-                idempotency_key: format!("config:{}:at-{size}", file_stem(key.name())),
+                // Unique to the key (name and id) and to this state of the log: the same
+                // registration made again later (kinds changed and changed back) is a new event,
+                // not a retry of the first.
+                idempotency_key: idempotency_key("config", key, &format!(":at-{size}")),
                 created_at_ms: now_ms,
                 event: Event::KeyRegistered(KeyRegistered { key: key.to_vkey(), kinds: kinds.clone() }),
             };
@@ -217,28 +248,16 @@ pub fn register_changes(cfg: &Config, e: &Engine, now_ms: u64) -> Result<Vec<(St
         })
         .collect::<Result<Vec<_>>>()?;
     e.append_blocking(subs).context("registering the configuration's service keys as configured")?;
-    Ok(changed.into_iter().map(|(k, kinds)| (k.key_ref.to_string(), kinds)).collect())
+    changes.extend(register.into_iter().map(|(k, kinds)| Change::Registered(k.key_ref.to_string(), kinds)));
+    Ok(changes)
 }
 
-/// The key registry as the log's key entries leave it.
-fn registry_of(store: &crate::store::Store) -> Result<vigil_core::registry::KeyRegistry> {
-    let mut seqs = Vec::new();
-    for kind in [EventKind::KeyRegistered, EventKind::KeyRevoked] {
-        let mut after = None;
-        loop {
-            let page = store.by_kind(kind.as_str(), after, 1000)?;
-            let Some(&last) = page.last() else { break };
-            seqs.extend(page);
-            after = Some(last);
-        }
+/// `{prefix}:{name}-{id}{suffix}`, the name made safe for an idempotency key (`file_stem`) and
+/// the whole shortened by a hash when it would pass the 128-character limit.
+fn idempotency_key(prefix: &str, key: &VerifierKey, suffix: &str) -> String {
+    let k = format!("{prefix}:{}-{:08x}{suffix}", file_stem(key.name()), key.key_ref.id);
+    if k.len() <= 128 {
+        return k;
     }
-    seqs.sort_unstable();
-    let mut registry = vigil_core::registry::KeyRegistry::new();
-    for seq in seqs {
-        let bytes = store.entry(seq)?.with_context(|| format!("key entry {seq} is missing from the store"))?;
-        let (_, st) = vigil_core::entry::Entry::decode(&bytes).map_err(|e| anyhow::anyhow!("entry {seq}: {e}"))?;
-        registry.skip_to(seq);
-        registry.apply(&st);
-    }
-    Ok(registry)
+    format!("{prefix}:{}{suffix}", &blake3::hash(k.as_bytes()).to_hex()[..32])
 }

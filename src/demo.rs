@@ -354,7 +354,6 @@ pub const RESERVE_ENTRIES: usize = SNAPSHOTS.len() * ENTRIES_PER_SNAPSHOT;
 /// Accounts in the demo's balances.
 const DEMO_ACCOUNTS: u64 = 5_000;
 
-/// Where the demo keeps its liabilities trees and records: beside its data dir.
 /// The file that marks a folder as made by `vigil demo`: the demo uses, and with `--fresh`
 /// deletes, only folders that hold it (or that it creates), never a folder of something else
 /// given by mistake.
@@ -368,7 +367,8 @@ pub fn check_dir(dir: &Path) -> Result<()> {
     }
     match std::fs::read_dir(dir).map(|mut entries| entries.next().is_none()) {
         Ok(true) => Ok(()),
-        _ => Err(not_the_demos(dir)),
+        Ok(false) => Err(not_the_demos(dir)),
+        Err(e) => Err(anyhow::Error::new(e).context(format!("reading {}", dir.display()))),
     }
 }
 
@@ -392,6 +392,12 @@ pub fn remove_dir(dir: &Path) -> Result<()> {
     if std::fs::symlink_metadata(dir).is_err() {
         return Ok(());
     }
+    // A demo still running on it holds its RocksDB lock: never delete a log in use.
+    if dir.join("LOCK").exists() {
+        if let Err(e @ crate::store::StoreError::InUse(_)) = crate::store::Store::open(dir) {
+            return Err(e.into());
+        }
+    }
     std::fs::remove_dir_all(dir).with_context(|| format!("emptying {}", dir.display()))
 }
 
@@ -402,6 +408,7 @@ fn not_the_demos(dir: &Path) -> anyhow::Error {
     )
 }
 
+/// Where the demo keeps its liabilities trees and records: beside its data dir.
 pub fn reserves_dir_of(data_dir: &Path) -> std::path::PathBuf {
     crate::reserves::with_suffix(data_dir, ".reserves")
 }

@@ -913,15 +913,30 @@ impl Sequencer {
                     }
                 };
                 // The same event again is a retry, even signed anew (another `created_at_ms`,
-                // another key of the same service): answered with the original receipt.
-                let same_event = |b: &[u8]| {
-                    b.get(HEADER_SIZE..) == Some(&v.bytes[..])
-                        || match (b.get(HEADER_SIZE..).map(Statement::from_bytes), Statement::from_bytes(&v.bytes)) {
-                            (Some(Ok(old)), Ok(new)) => old.event == new.event,
-                            _ => false,
-                        }
+                // fresh salts, another key of the service): answered with the original receipt.
+                // Anything but the very same bytes must be signed by a key the registry knows
+                // (`v.key`: checked in `Engine::verify`), and its event, private values opened,
+                // must equal the logged one's.
+                let same = match bytes {
+                    Some(b) if b.get(HEADER_SIZE..) == Some(&v.bytes[..]) => true,
+                    Some(b) if v.key.is_some() => {
+                        let logged = match in_memory {
+                            Some(e) => e.openings.clone(),
+                            None => self.store.openings(seq).map_err(|e| AppendError::Storage(e.to_string()))?,
+                        };
+                        let old = b.get(HEADER_SIZE..).and_then(|st| opened_event(st, logged.as_deref()));
+                        old.is_some() && old == opened_event(&v.bytes, v.openings.as_deref())
+                    }
+                    _ => false,
                 };
-                let Some(bytes) = bytes.filter(|b| same_event(b)) else {
+                let Some(bytes) = bytes.filter(|_| same) else {
+                    // A key unknown when the batch was verified has not proven anything: it is
+                    // refused as such, not told what the log holds under that idempotency key.
+                    if v.key.is_none() {
+                        if let Err(e) = self.registry.authorize_kind(&v.key_ref, v.kind) {
+                            return Err(reject(i, auth_code(&e), e.to_string()));
+                        }
+                    }
                     let pending = if in_memory.is_some() { ", not yet committed" } else { "" };
                     return Err(reject(
                         i,
@@ -1007,6 +1022,24 @@ impl Sequencer {
         }
         Ok(out)
     }
+}
+
+/// A statement's event with its private values opened (from its openings as stored, JSON):
+/// one event signed twice, at other times with other salts, opens alike. `None` when the
+/// statement or its openings do not read.
+fn opened_event(statement: &[u8], openings: Option<&[u8]>) -> Option<vigil_core::event::Event> {
+    let mut event = Statement::from_bytes(statement).ok()?.event;
+    let openings: Vec<vigil_core::event::Opening> = match openings {
+        Some(json) => serde_json::from_slice(json).ok()?,
+        None => Vec::new(),
+    };
+    for (field, p) in event.private_fields_mut() {
+        if matches!(p, Private::Committed(_)) {
+            let o = openings.iter().find(|o| o.field == field)?;
+            *p = Private::Clear(o.value.clone());
+        }
+    }
+    Some(event)
 }
 
 /// Every commitment in the statement must come with exactly one opening that opens it,

@@ -632,7 +632,9 @@ macro_rules! say {
 
 /// `vigil demo`: serve the demo log; seed it through the internal API when it is new; verify;
 /// then keep appending ordinary traffic slowly (or stop, with `--no-serve`).
-fn demo(a: DemoArgs) -> Result<ExitCode> {
+fn demo(mut a: DemoArgs) -> Result<ExitCode> {
+    // `demo-data/` and `demo-data` are one folder; its siblings are `demo-data.reserves`, …
+    a.data_dir = a.data_dir.components().collect();
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
     use vigil::demo::{DemoClock, DemoKeys};
@@ -660,7 +662,8 @@ fn demo(a: DemoArgs) -> Result<ExitCode> {
         Err(e @ vigil::store::StoreError::Version { .. }) => {
             anyhow::bail!("{e}: it holds an earlier demo; `vigil demo --fresh` starts a new one in its place")
         }
-        Err(_) => None,
+        Err(vigil::store::StoreError::NotADataDir(_)) => None,
+        Err(e) => return Err(anyhow::Error::new(e).context("opening the demo log")),
     };
     if let Some(s) = &existing {
         clock.set(s.last_time_ms);
@@ -835,9 +838,11 @@ fn append(url: &str, key: &std::path::Path, batch: usize, input: &str) -> Result
             } else {
                 format!("; the {appended} events before it were appended (their receipts are above)")
             };
-            if e.status == 0 {
+            // No answer, a timeout or a storage failure: the batch may or may not be in the log.
+            if matches!(e.status, 0 | 408 | 429 | 503) || e.status >= 500 {
                 return anyhow::anyhow!(
-                    "lines {first}-{last}: no answer from {url}: {}{before}; running the same input again is safe (an event appended twice is answered with its first receipt)",
+                    "lines {first}-{last}: {}: {}{before}; they may or may not have been appended: running the same input again is safe (an event already logged is answered with its first receipt)",
+                    if e.status == 0 { format!("no answer from {url}") } else { format!("HTTP {}", e.status) },
                     e.detail
                 );
             }
@@ -849,7 +854,7 @@ fn append(url: &str, key: &std::path::Path, batch: usize, input: &str) -> Result
                 .and_then(|(i, rest)| Some((lines.get(i.parse::<usize>().ok()?)?, rest.trim_start())));
             match at {
                 Some((line, rest)) => anyhow::anyhow!(
-                    "line {line}: refused ({}): {rest}; nothing of its batch (lines {first}-{last}) was written{before}",
+                    "line {line} (in the batch of lines {first}-{last}): refused ({}): {rest}{before}",
                     e.status
                 ),
                 None => anyhow::anyhow!("lines {first}-{last}: refused ({}): {}{before}", e.status, e.detail),
@@ -868,7 +873,8 @@ fn append(url: &str, key: &std::path::Path, batch: usize, input: &str) -> Result
         if line.trim().is_empty() {
             continue;
         }
-        let (idem, event) = vigil::client::parse_line(&line).map_err(|e| anyhow::anyhow!("line {}: {e}", n + 1))?;
+        let (idem, event) =
+            vigil::client::parse_line(&line, &key).map_err(|e| anyhow::anyhow!("line {}: {e}", n + 1))?;
         pending.push(vigil::client::sign_event(&key, event, &idem, now_ms())?);
         lines.push(n + 1);
         if pending.len() >= batch {
@@ -902,7 +908,8 @@ fn sign(key: &std::path::Path, input: &str) -> Result<ExitCode> {
         if line.trim().is_empty() {
             continue;
         }
-        let (idem, event) = vigil::client::parse_line(&line).map_err(|e| anyhow::anyhow!("line {}: {e}", n + 1))?;
+        let (idem, event) =
+            vigil::client::parse_line(&line, &key).map_err(|e| anyhow::anyhow!("line {}: {e}", n + 1))?;
         let sub = vigil::client::sign_event(&key, event, &idem, now_ms())?;
         writeln!(out, "{}", serde_json::to_string(&sub)?)?;
     }

@@ -820,12 +820,14 @@ pub fn publish(sink: &mut dyn crate::demo::Sink, p: Publish<'_>) -> Result<Publi
     })
 }
 
-/// Whether an append failed because the ledger refused it (a 4xx answer, or the engine's
-/// rejection): then nothing of the batch was written. Anything else (no answer, a storage
+/// Whether an append failed because the ledger refused it (a refusal's 4xx status, or the
+/// engine's rejection): then nothing of the batch was written. Anything else (no answer, a storage
 /// failure) leaves it unknown.
 fn refused(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
-        c.downcast_ref::<crate::client::AppendFailure>().is_some_and(|f| (400..500).contains(&f.status))
+        // Not 408 (the answer timed out: the batch may land all the same) nor 429.
+        c.downcast_ref::<crate::client::AppendFailure>()
+            .is_some_and(|f| matches!(f.status, 400 | 401 | 403 | 409 | 413 | 415 | 422))
             || matches!(
                 c.downcast_ref::<crate::engine::AppendError>(),
                 Some(crate::engine::AppendError::Rejected { .. })

@@ -196,6 +196,9 @@ impl Witnessing {
                 match outcome {
                     Outcome::Cosigned(l) => {
                         known[i] = Some(size);
+                        if warned[i].take().is_some() {
+                            tracing::info!(witness = %self.witnesses[i].key.name, "checkpoint {size} cosigned");
+                        }
                         lines.push(l);
                         if lines.len() >= self.policy.quorum {
                             self.publish(size, &note, &lines);

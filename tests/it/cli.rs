@@ -249,10 +249,12 @@ fn a_changed_services_table_is_registered_when_the_log_opens_again() {
     }
     let cfg = dir.path().join("vigil.toml");
     let head = "data_dir = \"data\"\nlog_key = \"log.key\"\noperator_key = \"operator.key\"\n";
+    let stderr = std::cell::RefCell::new(String::new());
     let init = |services: &str| -> Vec<(String, Vec<String>)> {
         std::fs::write(&cfg, format!("{head}{services}")).unwrap();
         let out = Command::new(vigil_bin()).args(["init", "--config"]).arg(&cfg).output().unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        *stderr.borrow_mut() = String::from_utf8_lossy(&out.stderr).into_owned();
         // Every key registration in the log, in order: (key name, kinds).
         let store = vigil::store::Store::open_read_only(&dir.path().join("data")).unwrap();
         store
@@ -283,6 +285,28 @@ fn a_changed_services_table_is_registered_when_the_log_opens_again() {
     let back = init(&format!("{}{wd}", risk("\"alarm\"")));
     assert_eq!(back.len(), 5, "{back:?}");
     assert_eq!(back[4], ("risk".to_string(), vec!["alarm".to_string()]));
+    // A key the log revoked stays revoked, whatever the configuration says: a restart never
+    // reinstates a compromised key.
+    {
+        let e = vigil::config::open_ledger(
+            &vigil::config::load(&cfg).unwrap(),
+            vigil::engine::EngineConfig::new(keys.log.clone()),
+        )
+        .unwrap();
+        let revoke =
+            serde_json::json!({"kind": "key_revoked", "key": keys.risk.key_ref.to_string(), "reason": "stolen"});
+        let revoke = vigil::client::signed(
+            &keys.operator,
+            vigil_core::event::Event::from_value(revoke).unwrap(),
+            "revoke-risk",
+            now_ms(),
+        )
+        .unwrap();
+        e.append_blocking(vec![revoke]).unwrap();
+    }
+    let after = init(&format!("{}{wd}", risk("\"alarm\", \"freeze\"")));
+    assert_eq!(after, back, "a revoked key is not registered again");
+    assert!(stderr.borrow().contains("was revoked at entry"), "{}", stderr.borrow());
 }
 
 /// Settings come from the file, then the environment, then flags; the last one wins.

@@ -109,13 +109,24 @@ fn retry_with_same_idempotency_key_returns_the_original() {
     let cp = checkpoint::verify(again[0].checkpoint.as_bytes(), &l.keys.log.verifier()).unwrap();
     assert_eq!(cp.checkpoint.size, first[0].seq + 2);
     again[0].inclusion_proof.verify(&Digest::from_hex(&again[0].leaf_hash).unwrap(), &cp.checkpoint.root).unwrap();
-    // The same event signed anew (a retry after a crash: a new `created_at_ms`; the salts come
-    // from the key and the idempotency key, so the commitments are the same) is the same event.
-    let resigned =
-        signed(&l.keys.withdrawals, Event::from_value(withdrawal("w-1")).unwrap(), "retry-me", T0 + 60_000).unwrap();
+    // The same event signed anew (a retry after a crash: a new `created_at_ms`, fresh salts) is
+    // the same event: the ledger opens both and compares.
+    let resign = |k: &vigil_core::keys::SignerKey, account: &str| {
+        let mut w = withdrawal("w-1");
+        w["account"] = account.into();
+        signed(k, Event::from_value(w).unwrap(), "retry-me", T0 + 60_000).unwrap()
+    };
+    let resigned = resign(&l.keys.withdrawals, "acct-42");
     assert_ne!(resigned.bytes, s.bytes);
     let again = l.engine.append_blocking(vec![resigned]).unwrap();
     assert_eq!((again[0].seq, &again[0].entry_hash, again[0].duplicate), (first[0].seq, &first[0].entry_hash, true));
+    // Another account (a private value differs, its commitment alone could not tell): a conflict.
+    let other = l.engine.append_blocking(vec![resign(&l.keys.withdrawals, "acct-43")]);
+    assert!(matches!(other, Err(AppendError::Rejected { code: RejectCode::IdempotencyConflict, .. })), "{other:?}");
+    // A key of the same name the log never registered learns nothing: refused as unknown.
+    let impostor = key("withdrawals", 99);
+    let refused = l.engine.append_blocking(vec![resign(&impostor, "acct-42")]);
+    assert!(matches!(refused, Err(AppendError::Rejected { code: RejectCode::UnknownKey, .. })), "{refused:?}");
     // Twice in one batch: one entry.
     let s3 = l.sub(&l.keys.withdrawals, withdrawal("w-3"), "twice");
     let r = l.engine.append_blocking(vec![s3.clone(), s3]).unwrap();

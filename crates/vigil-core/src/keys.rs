@@ -245,7 +245,9 @@ impl SignerKey {
 
     /// 32 bytes that only this key's holder can compute, for `context` and `input`: BLAKE3 in
     /// derive-key mode over the private seed and `input`. To anyone without the key they are
-    /// as unpredictable as random bytes, and they come out the same every time.
+    /// as unpredictable as random bytes, and they come out the same every time (e.g. `vigil
+    /// append`'s idempotency keys for lines without one). Not for commitment salts: whoever
+    /// later steals the key could recompute them and test guesses of every past private value.
     pub fn derive_secret(&self, context: &str, input: &[u8]) -> [u8; 32] {
         let mut h = blake3::Hasher::new_derive_key(context);
         h.update(self.key.as_bytes());

@@ -5,10 +5,18 @@
 
 const VKEY = document.querySelector('meta[name="vigil-log-key"]').content;
 // The witnesses whose cosignatures a checkpoint needs, pinned like the log key: {quorum, witnesses}.
+// A policy that does not read is no policy: the page then refuses every checkpoint (quorum
+// above any count), never falls back to the log's word alone.
 const POLICY = (() => {
-  try { return JSON.parse(document.querySelector('meta[name="vigil-witness-policy"]').content); }
-  catch { return { quorum: 0, witnesses: [] }; }
+  try {
+    const p = JSON.parse(document.querySelector('meta[name="vigil-witness-policy"]').content);
+    if (Number.isInteger(p.quorum) && p.quorum >= 0 && Array.isArray(p.witnesses)) return p;
+  } catch { /* below */ }
+  return { quorum: Infinity, witnesses: [], unreadable: true };
 })();
+// The key and policy this browser saw first, kept apart from the checkpoint: a page served
+// later with another key, or a weaker policy, is a warning, not a fresh start.
+const PINNED = "vigil.pinned";
 // Verifies a checkpoint note: the log's signature and the witness policy.
 const verifyCheckpoint = (note) =>
   verifier({ op: "checkpoint", note, vkey: VKEY, witnesses: POLICY.witnesses, quorum: POLICY.quorum });
@@ -67,6 +75,7 @@ function dur(ms) {
 function units(s, asset) {
   const d = { BTC: 8, ETH: 18, USDT: 6 }[asset];
   if (d === undefined) return s + " (minor units)";
+  if (String(s).startsWith("-")) return "-" + units(String(s).slice(1), asset);
   const v = BigInt(s), base = 10n ** BigInt(d);
   const frac = (v % base).toString().padStart(d, "0").replace(/0+$/, "");
   return (v / base).toString() + (frac ? "." + frac : "") + " " + asset;
@@ -111,7 +120,26 @@ async function checkpoint() {
     box.append(el("p", {}, badge(false, "the checkpoint: " + e.message)));
     throw e;
   }
-  remember();
+  await remember();
+}
+
+// The key and policy pinned on the first visit must be the ones of this page.
+function pinned() {
+  const now = { vkey: VKEY, quorum: POLICY.quorum, witnesses: [...POLICY.witnesses].sort() };
+  let first;
+  try { first = JSON.parse(localStorage.getItem(PINNED) || "null"); } catch { first = null; }
+  if (!first) {
+    localStorage.setItem(PINNED, JSON.stringify(now));
+    return;
+  }
+  const weaker = now.quorum < first.quorum || first.witnesses.some((w) => !now.witnesses.includes(w));
+  if (first.vkey !== now.vkey || weaker) {
+    const was = `log key ${first.vkey}, ${first.quorum} of ${first.witnesses.length} witnesses`;
+    const is = `log key ${now.vkey}, ${now.quorum} of ${now.witnesses.length} witnesses`;
+    alarm("key-changed", `KEY OR POLICY CHANGED: on an earlier visit this page pinned ${was}; it now pins ${is}. Unless the exchange announced this elsewhere, do not trust this page.`,
+      [["earlier-pin.json", JSON.stringify(first)], ["served-pin.json", JSON.stringify(now)]]);
+    counts.failed++;
+  }
 }
 
 // The last checkpoint this browser verified: the new one must extend it.
@@ -132,12 +160,22 @@ function remember() {
       return;
     }
     if (old.size === 0) return;
-    const proof = await get(`v1/proofs/consistency?from=${old.size}&to=${head.size}`);
+    let proof;
+    try {
+      proof = await get(`v1/proofs/consistency?from=${old.size}&to=${head.size}`);
+    } catch (e) {
+      throw Object.assign(new Error(e.message), { unavailable: true });
+    }
     verifier({ op: "consistency", proof, old_root: old.root, new_root: head.root });
   };
   return check().then(() => { counts.verified++; keep(); }, (e) => {
-    alarm("fork", `FORK: the checkpoint served now does not extend the one this browser verified before (${e.message}). The log misbehaves.`, evidence);
     counts.failed++;
+    if (e.unavailable) {
+      // Not proof of a fork, but nothing here shows the new checkpoint extends the old one.
+      alarm("unchecked", `NOT CHECKED: the server did not give the proof that the checkpoint served now extends the one this browser verified before (${e.message}).`, evidence);
+    } else {
+      alarm("fork", `FORK: the checkpoint served now does not extend the one this browser verified before (${e.message}). The log misbehaves.`, evidence);
+    }
   });
 }
 
@@ -195,36 +233,49 @@ async function incidents() {
       const view = await get("v1/incidents/" + encodeURIComponent(inc.incident));
       const cp = await viewCheckpoint(view.checkpoint, view.checkpoint_size);
       const ol = el("ol", { class: "timeline" });
-      const verified = [], shown = [];
-      let prev;
+      // Every entry verified first, then shown in log order (the verified seq, not the server's).
+      const ok = [], bad = [];
       for (const t of view.timeline) {
-        let li;
         try {
-          const e = included(t.bytes, t.inclusion_proof, cp.root);
-          verified.push(t.bytes);
-          shown.push(e);
-          li = el("li", { "data-seq": e.seq }, el("time", {}, when(e.time_ms)), " ",
-            prev !== undefined ? el("span", { class: "delay" }, `(+${dur(e.time_ms - prev)}) `) : "",
-            describe(e), " ", badge(true));
-          prev = e.time_ms;
+          ok.push({ t, e: included(t.bytes, t.inclusion_proof, cp.root) });
         } catch (err) {
-          li = el("li", { "data-seq": t.seq }, `entry ${t.seq} `, badge(false, err.message));
+          bad.push({ t, err });
         }
-        ol.append(li);
       }
-      if (timing.incident_ms === undefined) {
+      ok.sort((a, b) => a.e.seq - b.e.seq);
+      let prev;
+      for (const { e } of ok) {
+        ol.append(el("li", { "data-seq": e.seq }, el("time", {}, when(e.time_ms)), " ",
+          prev !== undefined ? el("span", { class: "delay" }, `(+${dur(e.time_ms - prev)}) `) : "",
+          describe(e), " ", badge(true)));
+        prev = e.time_ms;
+      }
+      for (const { t, err } of bad) ol.append(el("li", { "data-seq": t.seq }, `entry ${t.seq} `, badge(false, err.message)));
+      if (timing.incident_ms === undefined && ok.length > 0) {
         timing.incident_ms = performance.now();
-        const t = view.timeline[0];
+        const { t } = ok[0];
         timing.inclusion_ms = timeOp({ op: "inclusion", entry: t.bytes, proof: t.inclusion_proof, root: cp.root });
       }
-      const f = verifier({ op: "incident_facts", incident: inc.incident, entries: verified });
-      const lost = Object.entries(f.lost || {}).map(([a, v]) => units(v, a)).join(", ") || "none";
-      const covered = Object.entries(f.covered || {}).map(([a, v]) => units(v, a)).join(", ") || "none";
+      const shown = ok.map(({ e }) => e);
       sec.append(axis(shown));
-      sec.append(el("p", { class: "facts" },
-        `First alarm to freeze: ${f.first_alarm_ms && f.first_freeze_ms ? dur(f.first_freeze_ms - f.first_alarm_ms) : "—"}. `,
-        `Lost: ${lost}. Covered by SAFU: ${covered}. `,
-        f.closed_ms ? `Closed ${when(f.closed_ms)}.` : "Open.", " (computed here from the verified entries)"), ol);
+      // The figures: from the verified entries, by the core's rules, which refuse a timeline
+      // with an entry twice, an entry not of this incident, or without an entry its alarms
+      // refer to. With any entry unverified they are not the incident's figures.
+      let facts;
+      try {
+        if (bad.length > 0) throw new Error(`${bad.length} of its entries did not verify`);
+        const f = verifier({ op: "incident_facts", incident: inc.incident, entries: ok.map(({ t }) => t.bytes) });
+        const lost = Object.entries(f.lost || {}).map(([a, v]) => units(v, a)).join(", ") || "none";
+        const covered = Object.entries(f.covered || {}).map(([a, v]) => units(v, a)).join(", ") || "none";
+        facts = el("p", { class: "facts" },
+          `First alarm to freeze: ${f.first_alarm_ms && f.first_freeze_ms ? dur(f.first_freeze_ms - f.first_alarm_ms) : "—"}. `,
+          `Lost: ${lost}. Covered by SAFU: ${covered}. `,
+          f.closed_ms ? `Closed ${when(f.closed_ms)}.` : "Open.", " ", badge(true),
+          el("small", {}, ` (computed here from the verified entries of the checkpoint of ${cp.size} entries; an entry naming the incident that the server left out could not be noticed here)`));
+      } catch (err) {
+        facts = el("p", { class: "facts" }, "The incident's figures: ", badge(false, err.message));
+      }
+      sec.append(facts, ol);
     } catch (e) {
       sec.append(el("p", {}, badge(false, e.message)));
     }
@@ -273,11 +324,17 @@ function axis(entries) {
 async function entriesOfKind(kind) {
   const out = [];
   let after = "";
+  let last = -1;
   for (;;) {
-    const page = await get(`v1/entries?kind=${kind}&limit=1000${after}`);
+    const page = await get(`v1/entries?kind=${encodeURIComponent(kind)}&limit=1000${after}`);
     out.push(...page.entries.filter((e) => e.seq < head.size));
     if (page.next_after == null) return out;
-    after = "&after=" + page.next_after;
+    // Pages go forward, within the tree: a server cannot keep the page paging forever.
+    if (!Number.isSafeInteger(page.next_after) || page.next_after <= last || page.next_after >= head.size) {
+      throw new Error("the entry listing does not page forward");
+    }
+    last = page.next_after;
+    after = "&after=" + last;
   }
 }
 
@@ -364,7 +421,9 @@ async function safu() {
   const last = btc[btc.length - 1];
   box.append(el("p", {}, badge(failed === 0 && verified.length > 0, failed + " entries failed"), " ",
     `${verified.length} contributions and payouts, each proven in the checkpoint. `,
-    `BTC balance: ${last ? units(last.balance, "BTC") : "—"}.`));
+    `BTC balance: ${last ? units(last.balance, "BTC") : "—"}.`,
+    el("small", {}, " (Which entries are contributions and payouts comes from the server's listing: one it left out could not be noticed here.)")));
+  for (const a of h.went_negative || []) box.append(el("p", {}, badge(false, `the fund's ${a} balance went below zero: payouts exceeded contributions`)));
   box.append(chart(btc.map((p) => ({ t: p.time_ms, y: Number(BigInt(p.balance) / 100000000n) })), "SAFU BTC balance over time",
     btc.map((p) => ({ t: p.time_ms, color: p.kind === "payout" ? "#a40e26" : "#116329",
       text: `${p.kind} of ${units(p.amount, "BTC")} at ${when(p.time_ms)} (entry ${p.seq}, verified)` }))));
@@ -374,6 +433,7 @@ async function safu() {
 
 const snapshots = []; // verified: {id, seq, entryHex, event}
 const usedAttestations = new Set();
+let failedSnapshots = 0;
 
 async function reserves() {
   const box = $("reserves");
@@ -389,24 +449,30 @@ async function reserves() {
       // The reserves: exactly the custody attestations the entry names, each proven, adding up.
       for (const a of v.attestation_entries) included(a.bytes, a.inclusion_proof, cp.root);
       verifier({ op: "attested", snapshot: v.entry.bytes, entries: v.attestation_entries.map((a) => a.bytes) });
-      for (const n of e.event.attestations) {
-        if (usedAttestations.has(n)) throw new Error(`attestation ${n} was already counted by another snapshot`);
-        usedAttestations.add(n);
-      }
+      const reused = e.event.attestations.find((n) => usedAttestations.has(n));
+      if (reused !== undefined) throw new Error(`attestation ${reused} was already counted by another snapshot`);
       // The totals shown come from the verified entry; a server whose list says otherwise lies.
       const same = (x, y) => x.length === y.length && x.every((a, i) =>
         ["asset", "liabilities", "reserves", "ratio"].every((k) => a[k] === y[i][k]));
       if (!same(s.assets, e.event.assets) || s.liabilities_root !== e.event.liabilities_root) {
         throw new Error("the server's list of snapshots states other totals than the logged entry");
       }
+      // Counted only once the snapshot verified whole.
+      for (const n of e.event.attestations) usedAttestations.add(n);
       snapshots.push({ id: s.snapshot, seq: e.seq, entryHex: v.entry.bytes, event: e.event });
       counts.verified++;
     } catch (err) {
+      failedSnapshots++;
       box.append(el("p", {}, `snapshot ${s.snapshot} `, badge(false, err.message)));
     }
   }
+  // The latest is the one logged last (the verified seq), whatever order the server listed.
+  snapshots.sort((a, b) => a.seq - b.seq);
   const latest = snapshots[snapshots.length - 1];
   if (!latest) return;
+  if (failedSnapshots > 0) {
+    box.append(el("p", {}, badge(false, `${failedSnapshots} snapshot(s) did not verify: the one below may not be the latest`)));
+  }
   const table = el("table", {}, el("tr", {}, ...["asset", "reserves", "liabilities", "ratio", ""].map((h) => el("th", {}, h))));
   for (const a of latest.event.assets) {
     table.append(el("tr", { "data-asset": a.asset }, el("td", {}, a.asset), el("td", { class: "num" }, units(a.reserves, a.asset)),
@@ -450,10 +516,18 @@ async function myBalance(ev) {
 
 async function main() {
   $("vkey").textContent = VKEY;
-  if (POLICY.quorum > 0) {
+  if (POLICY.unreadable) {
+    counts.failed++;
+    $("policy").append(badge(false, "the page's witness policy does not read: no checkpoint can be accepted"), el("br"));
+  } else if (POLICY.quorum > 0) {
     $("policy").append(`Pinned witnesses (${POLICY.quorum} of ${POLICY.witnesses.length} must cosign): `,
       ...POLICY.witnesses.flatMap((k, i) => [i ? ", " : "", el("code", {}, k)]), el("br"));
+  } else {
+    // Only the log's own signature: a history shown to this browser alone would go unnoticed.
+    counts.failed++;
+    $("policy").append(badge(false, "no witnesses pinned: only the log vouches for its checkpoints, so a fork shown to you alone would not be detected"), el("br"));
   }
+  pinned();
   $("mybalance").addEventListener("submit", myBalance);
   try {
     await loadVerifier();

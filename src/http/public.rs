@@ -815,9 +815,10 @@ async fn page(axum::Extension(site): axum::Extension<Arc<Site>>) -> Result<Respo
         "quorum": policy.quorum,
         "witnesses": policy.witnesses.iter().map(|k| k.to_vkey()).collect::<Vec<_>>(),
     });
-    // In an HTML attribute: escaped.
-    let policy = policy.to_string().replace('&', "&amp;").replace('"', "&quot;").replace('<', "&lt;");
-    let html = html.replace("{{LOG_VKEY}}", &web.log_vkey).replace("{{WITNESS_POLICY}}", &policy);
+    // In HTML attributes: escaped (a key name may hold `&` or `"`).
+    let attr = |s: &str| s.replace('&', "&amp;").replace('"', "&quot;").replace('<', "&lt;");
+    let html =
+        html.replace("{{LOG_VKEY}}", &attr(&web.log_vkey)).replace("{{WITNESS_POLICY}}", &attr(&policy.to_string()));
     Ok(([(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")], html)
         .into_response())
 }

@@ -212,6 +212,32 @@ fn a_lying_server_is_caught_by_the_page() {
             "other totals than the logged entry",
         ),
         (
+            "an entry of the timeline given twice (its withdrawal would count twice as lost)",
+            Box::new(|p, b| {
+                if p.starts_with("/v1/incidents/") {
+                    let mut v: serde_json::Value = serde_json::from_slice(b).unwrap();
+                    let t = v["timeline"].as_array_mut().unwrap();
+                    t.push(t[0].clone());
+                    *b = serde_json::to_vec(&v).unwrap();
+                }
+            }),
+            "is given twice",
+        ),
+        (
+            "a SAFU contribution listed twice (the balance would count it twice)",
+            Box::new(|p, b| {
+                if p == "/v1/entries" {
+                    let mut v: serde_json::Value = serde_json::from_slice(b).unwrap();
+                    let e = v["entries"].as_array_mut().unwrap();
+                    if let Some(first) = e.first().cloned() {
+                        e.push(first);
+                    }
+                    *b = serde_json::to_vec(&v).unwrap();
+                }
+            }),
+            "is given twice",
+        ),
+        (
             "a user's liabilities proof",
             Box::new(|p, b| {
                 if p.contains("/proof/") {
@@ -234,6 +260,7 @@ fn a_lying_server_is_caught_by_the_page() {
     // A rollback: the browser saw a checkpoint, the server then serves an older one.
     set(Box::new(|_, _| {}));
     let old = ureq::get(&format!("{}/checkpoint", demo.public)).call().unwrap().body_mut().read_to_string().unwrap();
+    let old_note = old.clone();
     let events = demo.dir.path().join("events.jsonl");
     std::fs::write(&events, "{\"kind\":\"alarm\",\"rule\":\"r\",\"severity\":\"low\",\"summary\":\"later\"}\n")
         .unwrap();
@@ -271,4 +298,40 @@ fn a_lying_server_is_caught_by_the_page() {
     let dom = chromium(&url, profile.path(), None);
     assert!(dom.contains("FORK: the checkpoint served now does not extend"), "{dom}");
     assert!(dom.contains("served-checkpoint.txt"), "the evidence is offered: {dom}");
+    assert!(summary(&dom).2 > 0, "the summary counts the fork");
+
+    // A server that withholds the consistency proof from a checkpoint this browser saw: not
+    // taken as checked, and counted before the summary is drawn.
+    let profile = tempfile::tempdir().unwrap();
+    let old2 = old_note.clone();
+    set(Box::new(move |p, b| {
+        if p == "/checkpoint" {
+            *b = old2.clone().into_bytes();
+        }
+    }));
+    assert_eq!(summary(&chromium(&url, profile.path(), None)).2, 0, "the older checkpoint verifies");
+    set(Box::new(|p, b| {
+        if p == "/v1/proofs/consistency" {
+            *b = b"not a proof".to_vec();
+        }
+    }));
+    let dom = chromium(&url, profile.path(), None);
+    assert!(dom.contains("NOT CHECKED: the server did not give the proof"), "{dom}");
+    assert!(summary(&dom).2 > 0, "summary: {:?}", summary(&dom));
+
+    // The key and policy this browser pinned on its first visit: a page served later with a
+    // weaker witness policy is a warning.
+    let profile = tempfile::tempdir().unwrap();
+    set(Box::new(|_, _| {}));
+    assert_eq!(summary(&chromium(&url, profile.path(), None)).2, 0);
+    set(Box::new(|p, b| {
+        if p == "/" {
+            let html = String::from_utf8(b.clone()).unwrap();
+            assert!(html.contains("&quot;quorum&quot;:2"), "{html}");
+            *b = html.replace("&quot;quorum&quot;:2", "&quot;quorum&quot;:1").into_bytes();
+        }
+    }));
+    let dom = chromium(&url, profile.path(), None);
+    assert!(dom.contains("KEY OR POLICY CHANGED"), "{dom}");
+    assert!(summary(&dom).2 > 0);
 }

@@ -50,6 +50,22 @@ pub fn brings_in(event: &Event) -> &[u64] {
 pub enum FactsError {
     #[error("the {what} of {asset} overflows 128 bits")]
     Overflow { what: &'static str, asset: String },
+    #[error("entry {0} is given twice")]
+    Repeated(u64),
+    #[error("entry {seq} is not of incident {incident:?}: it does not name it, and no alarm of it refers to it")]
+    NotAMember { seq: u64, incident: String },
+    #[error("entry {seq}, which alarm {alarm} of the incident refers to, is missing from the timeline")]
+    Missing { seq: u64, alarm: u64 },
+}
+
+/// The items sorted by sequence number; an entry given twice is an error (it would count twice).
+fn in_log_order<'a>(items: &[Item<'a>]) -> Result<Vec<Item<'a>>, FactsError> {
+    let mut items = items.to_vec();
+    items.sort_by_key(|i| i.seq);
+    match items.windows(2).find(|w| w[0].seq == w[1].seq) {
+        Some(w) => Err(FactsError::Repeated(w[0].seq)),
+        None => Ok(items),
+    }
 }
 
 /// What a reader wants to know about an incident, derived from its timeline.
@@ -85,10 +101,30 @@ fn add(map: &mut BTreeMap<String, Amount>, asset: &str, amount: Amount, what: &'
     Ok(())
 }
 
-/// Derives the facts of `incident` from its timeline (any order; log order is used).
+/// Derives the facts of `incident` from its timeline (any order; log order is used). The
+/// timeline must hold only the incident's entries (module doc), each once, and every entry an
+/// alarm of the incident refers to: a timeline padded with another entry (an executed
+/// withdrawal that would count as lost) or missing a referred one is an error, not a figure.
+/// Entries that name the incident but were left out cannot be told from here.
 pub fn incident_facts(incident: &str, items: &[Item<'_>]) -> Result<IncidentFacts, FactsError> {
-    let mut items = items.to_vec();
-    items.sort_by_key(|i| i.seq);
+    let items = in_log_order(items)?;
+    // Entry → the first alarm of the incident that refers to it.
+    let mut referred: BTreeMap<u64, u64> = BTreeMap::new();
+    for i in items.iter().filter(|i| names(i.event, incident)) {
+        for &r in brings_in(i.event) {
+            referred.entry(r).or_insert(i.seq);
+        }
+    }
+    for i in &items {
+        if !names(i.event, incident) && !referred.contains_key(&i.seq) {
+            return Err(FactsError::NotAMember { seq: i.seq, incident: incident.to_string() });
+        }
+    }
+    for (&seq, &alarm) in &referred {
+        if items.binary_search_by_key(&seq, |i| i.seq).is_err() {
+            return Err(FactsError::Missing { seq, alarm });
+        }
+    }
     let mut f = IncidentFacts { incident: incident.to_string(), ..Default::default() };
     for i in &items {
         match i.event {
@@ -168,8 +204,7 @@ pub struct SafuHistory {
 
 /// Replays contributions and payouts (other events are ignored) in log order.
 pub fn safu_history(items: &[Item<'_>]) -> Result<SafuHistory, FactsError> {
-    let mut items = items.to_vec();
-    items.sort_by_key(|i| i.seq);
+    let items = in_log_order(items)?;
     // Balances as (sign, magnitude) in i128 would overflow for u128 amounts: keep
     // contributions and payouts separately and compare.
     let mut totals: BTreeMap<String, (u128, u128)> = BTreeMap::new();
@@ -240,7 +275,7 @@ mod tests {
                 12,
                 2_000,
                 ev(
-                    serde_json::json!({"kind": "alarm", "rule": "r", "severity": "high", "summary": "s", "refs": [10], "incident": "I"}),
+                    serde_json::json!({"kind": "alarm", "rule": "r", "severity": "high", "summary": "s", "refs": [10, 11], "incident": "I"}),
                 ),
             ),
             (
@@ -286,13 +321,29 @@ mod tests {
         assert_eq!(f.lost.get("BTC"), Some(&Amount(700_000_000_000)));
         assert_eq!(f.covered.get("BTC"), Some(&Amount(600_000_000_000)));
         assert_eq!(f.uncovered.get("BTC"), Some(&Amount(100_000_000_000)));
+
+        // A timeline a server padded, repeated or cut is refused, never summed.
+        let other = withdrawal("1", "executed");
+        let cases: Vec<(Vec<Item>, FactsError)> = vec![
+            (
+                [items.clone(), vec![Item { seq: 30, time_ms: 12_000, event: &other }]].concat(),
+                FactsError::NotAMember { seq: 30, incident: "I".into() },
+            ),
+            ([items.clone(), vec![items[0]]].concat(), FactsError::Repeated(10)),
+            (items[1..].to_vec(), FactsError::Missing { seq: 10, alarm: 12 }),
+        ];
+        for (given, want) in cases {
+            assert_eq!(incident_facts("I", &given), Err(want));
+        }
     }
 
     #[test]
     fn amounts_that_overflow_are_errors() {
         // The largest amount (38 nines) four times exceeds u128.
         let max = "9".repeat(38);
-        let events: Vec<_> = (0..4).map(|i| (i, i, withdrawal(&max, "executed"))).collect();
+        let mut events: Vec<_> = (0..4).map(|i| (i, i, withdrawal(&max, "executed"))).collect();
+        let alarm = serde_json::json!({"kind": "alarm", "rule": "r", "severity": "high", "summary": "s", "refs": [0, 1, 2, 3], "incident": "I"});
+        events.push((4, 4, ev(alarm)));
         let items: Vec<Item> = events.iter().map(|(s, t, e)| Item { seq: *s, time_ms: *t, event: e }).collect();
         assert!(matches!(incident_facts("I", &items), Err(FactsError::Overflow { .. })));
     }
@@ -313,5 +364,7 @@ mod tests {
         assert_eq!(balances, ["10", "15", "11", "-9"]);
         assert_eq!(h.balances.get("BTC").map(String::as_str), Some("-9"));
         assert_eq!(h.went_negative, ["BTC"]);
+        // A contribution listed twice would count twice: refused.
+        assert_eq!(safu_history(&[items.clone(), vec![items[0]]].concat()), Err(FactsError::Repeated(1)));
     }
 }

@@ -15,7 +15,7 @@ pub use vigil_core::config::ServerConfig;
 
 /// Opens the ledger, binds both listeners, and serves until SIGINT/SIGTERM.
 pub async fn serve(cfg: Config, ready: impl FnOnce(SocketAddr, SocketAddr)) -> Result<()> {
-    serve_with(cfg, Arc::new(SystemClock), ready, shutdown_signal()).await
+    serve_with(cfg, Arc::new(SystemClock), ready, std::future::pending()).await
 }
 
 /// [`serve`] with the clock the engine and the replay window read, stopping gracefully when
@@ -26,6 +26,9 @@ pub async fn serve_with(
     ready: impl FnOnce(SocketAddr, SocketAddr),
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
+    // Installed before anything else, so a signal sent once `ready` has been called is never
+    // missed (or, before its handler, fatal).
+    let signals = shutdown_signal();
     let server = cfg.server.clone();
     anyhow::ensure!(
         (1..=3_600_000).contains(&server.request_timeout_ms),
@@ -68,7 +71,7 @@ pub async fn serve_with(
     tokio::spawn(async move {
         tokio::select! {
             _ = shutdown => {},
-            _ = shutdown_signal() => {},
+            _ = signals => {},
         }
         let _ = stop_tx.send(true);
     });
@@ -136,17 +139,31 @@ async fn recover_after_storage_failures(engine: Arc<Engine>, mut stop: tokio::sy
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// SIGINT or SIGTERM. The handlers are installed when this is called, not when the future is
+/// first polled: tokio installs a handler lazily, and a signal that arrives before then is
+/// either fatal (no handler yet) or missed (a handler installed but not yet listened to).
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
     {
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
-        tokio::select! {
-            _ = ctrl_c => {},
-            _ = term.recv() => {},
+        use tokio::signal::unix::{signal, SignalKind};
+        let (term, int) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()));
+        async move {
+            match (term, int) {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = term.recv() => {},
+                        _ = int.recv() => {},
+                    }
+                }
+                (Err(e), _) | (_, Err(e)) => {
+                    tracing::error!("cannot listen for SIGTERM/SIGINT ({e}): stop the server with SIGKILL");
+                    std::future::pending::<()>().await
+                }
+            }
         }
     }
     #[cfg(not(unix))]
-    let _ = ctrl_c.await;
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

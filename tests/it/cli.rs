@@ -125,6 +125,11 @@ fn a_key_of_the_wrong_kind_is_named_and_a_private_key_never_echoed() {
     let k = |f: &str| keys.join(f).to_str().unwrap().to_string();
     let data = tempfile::tempdir().unwrap();
     let d = data.path().to_str().unwrap();
+    // `verify --url` with `w` as a witness's key (the URL is never reached: the key is read first).
+    let witness = |w: String| -> Vec<String> {
+        let log_key = k("vigil.example_audit-log.vkey");
+        ["verify", "--url", "http://127.0.0.1:9", "--log-key", &log_key, "--witness", &w].map(String::from).to_vec()
+    };
     // (arguments, what stderr must say)
     let cases: &[(Vec<String>, &str)] = &[
         (
@@ -135,28 +140,9 @@ fn a_key_of_the_wrong_kind_is_named_and_a_private_key_never_echoed() {
             vec!["verify".into(), "--data-dir".into(), d.into(), "--log-key".into(), k("witness-1.example.vkey")],
             "is a witness cosigner key (type 0x04), but log or service key (type 0x01) is needed",
         ),
+        (witness(k("witness-1.example.key")), "this is a private key"),
         (
-            vec![
-                "verify".into(),
-                "--url".into(),
-                "http://127.0.0.1:9".into(),
-                "--log-key".into(),
-                k("vigil.example_audit-log.vkey"),
-                "--witness".into(),
-                k("witness-1.example.key"),
-            ],
-            "this is a private key",
-        ),
-        (
-            vec![
-                "verify".into(),
-                "--url".into(),
-                "http://127.0.0.1:9".into(),
-                "--log-key".into(),
-                k("vigil.example_audit-log.vkey"),
-                "--witness".into(),
-                k("risk.vkey"),
-            ],
+            witness(k("risk.vkey")),
             "is a log or service key (type 0x01), but witness cosigner key (type 0x04) is needed",
         ),
     ];

@@ -147,7 +147,18 @@ impl Server {
     /// SIGTERM, then a clean exit.
     pub(crate) fn stop(mut self) -> tempfile::TempDir {
         assert!(Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap().success());
-        let status = self.child.wait().unwrap();
+        // A server that does not stop fails the test instead of hanging the suite.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("the server did not stop within 60 s of SIGTERM");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
         assert!(status.success(), "{status:?}");
         std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap())
     }

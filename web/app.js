@@ -205,6 +205,55 @@ async function viewCheckpoint(note, size) {
   return cp;
 }
 
+// ---- the whole log ------------------------------------------------------------------------------
+
+// A log this small is read whole from its tiles and verified here as `vigil verify --url` does
+// (the chain, the key registry, every signature, the root): the listings the sections below
+// take from the server can then be checked for entries left out.
+const WHOLE_LOG_LIMIT = 20000;
+let whole = null; // every entry of `head`: [{seq, kind, incident, refs}], once read and verified
+
+async function wholeLog() {
+  const box = $("whole");
+  if (head.size > WHOLE_LOG_LIMIT) {
+    box.append(el("p", {}, `The log has ${head.size} entries, more than this page reads whole (${WHOLE_LOG_LIMIT}): `,
+      "the sections below rest on the server's listings, and an entry it left out of them could not be noticed here ",
+      "(vigil verify --url reads the whole log)."));
+    return;
+  }
+  try {
+    const entries = [];
+    for (let n = 0; n * 256 < head.size; n++) {
+      if (!bundles.has(n)) bundles.set(n, get(bundlePath(n, head.size), "bytes"));
+      const b = await bundles.get(n);
+      for (let at = 0; at < b.length;) {
+        if (at + 2 > b.length) throw new Error("entry bundle " + n + " is cut short");
+        const len = (b[at] << 8) | b[at + 1];
+        if (at + 2 + len > b.length) throw new Error("entry bundle " + n + " is cut short");
+        entries.push(Array.from(b.subarray(at + 2, at + 2 + len), (x) => x.toString(16).padStart(2, "0")).join(""));
+        at += 2 + len;
+      }
+    }
+    const r = verifier({ op: "log", entries, root: head.root });
+    whole = r.entries;
+    box.append(el("p", {}, badge(true), ` the whole log: all ${r.size} entries read from its tiles and verified here — `,
+      "the chain, every signature against the keys the log itself registered, the root of the checkpoint."));
+  } catch (e) {
+    box.append(el("p", {}, badge(false, "the whole log: " + e.message)));
+  }
+}
+
+// With the whole log read: whether a listing of the server's holds every entry it should.
+function complete(box, what, want, got) {
+  if (!whole) return;
+  const have = new Set(got);
+  const missing = [...new Set(want)].filter((x) => !have.has(x)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const p = el("p", { class: "complete" });
+  if (missing.length === 0) p.append(badge(true), ` ${what}: complete (checked against the whole log)`);
+  else p.append(badge(false, `${what} leaves out ${missing.slice(0, 10).join(", ")}${missing.length > 10 ? ", …" : ""} (found in the whole log)`));
+  box.append(p);
+}
+
 // ---- incidents --------------------------------------------------------------------------------
 
 function describe(e) {
@@ -226,6 +275,10 @@ async function incidents() {
   const box = $("incidents");
   const list = await get("v1/incidents");
   if (list.incidents.length === 0) box.append(el("p", {}, "No incidents."));
+  if (whole) {
+    const opened = whole.filter((e) => e.kind === "incident_open").map((e) => e.incident);
+    complete(box, "the list of incidents", opened, list.incidents.map((i) => i.incident));
+  }
   for (const inc of list.incidents) {
     const sec = el("article", { "data-incident": inc.incident }, el("h3", {}, inc.incident));
     box.append(sec);
@@ -271,11 +324,17 @@ async function incidents() {
           `First alarm to freeze: ${f.first_alarm_ms && f.first_freeze_ms ? dur(f.first_freeze_ms - f.first_alarm_ms) : "—"}. `,
           `Lost: ${lost}. Covered by SAFU: ${covered}. `,
           f.closed_ms ? `Closed ${when(f.closed_ms)}.` : "Open.", " ", badge(true),
-          el("small", {}, ` (computed here from the verified entries of the checkpoint of ${cp.size} entries; an entry naming the incident that the server left out could not be noticed here)`));
+          el("small", {}, ` (computed here from the verified entries of the checkpoint of ${cp.size} entries${whole ? "" : "; an entry naming the incident that the server left out could not be noticed here"})`));
       } catch (err) {
         facts = el("p", { class: "facts" }, "The incident's figures: ", badge(false, err.message));
       }
       sec.append(facts, ol);
+      if (whole) {
+        // The incident's entries in the whole log: those naming it, and what its alarms refer to.
+        const mine = whole.filter((e) => e.incident === inc.incident && e.seq < cp.size);
+        const want = mine.flatMap((e) => [e.seq, ...(e.kind === "alarm" ? e.refs : [])]);
+        complete(sec, "its timeline", want, shown.map((e) => e.seq));
+      }
     } catch (e) {
       sec.append(el("p", {}, badge(false, e.message)));
     }
@@ -422,7 +481,11 @@ async function safu() {
   box.append(el("p", {}, badge(failed === 0 && verified.length > 0, failed + " entries failed"), " ",
     `${verified.length} contributions and payouts, each proven in the checkpoint. `,
     `BTC balance: ${last ? units(last.balance, "BTC") : "—"}.`,
-    el("small", {}, " (Which entries are contributions and payouts comes from the server's listing: one it left out could not be noticed here.)")));
+    whole ? "" : el("small", {}, " (Which entries are contributions and payouts comes from the server's listing: one it left out could not be noticed here.)")));
+  if (whole) {
+    complete(box, "the listing of contributions and payouts",
+      whole.filter((e) => e.kind === "safu_contribution" || e.kind === "safu_payout").map((e) => e.seq), entries.map((e) => e.seq));
+  }
   for (const a of h.went_negative || []) box.append(el("p", {}, badge(false, `the fund's ${a} balance went below zero: payouts exceeded contributions`)));
   box.append(chart(btc.map((p) => ({ t: p.time_ms, y: Number(BigInt(p.balance) / 100000000n) })), "SAFU BTC balance over time",
     btc.map((p) => ({ t: p.time_ms, color: p.kind === "payout" ? "#a40e26" : "#116329",
@@ -468,6 +531,9 @@ async function reserves() {
   }
   // The latest is the one logged last (the verified seq), whatever order the server listed.
   snapshots.sort((a, b) => a.seq - b.seq);
+  if (whole) {
+    complete(box, "the list of snapshots", whole.filter((e) => e.kind === "reserve_snapshot").map((e) => e.seq), snapshots.map((s) => s.seq));
+  }
   const latest = snapshots[snapshots.length - 1];
   if (!latest) return;
   if (failedSnapshots > 0) {
@@ -532,6 +598,7 @@ async function main() {
   try {
     await loadVerifier();
     await checkpoint();
+    await wholeLog();
   } catch (e) {
     summarize("done");
     $("summary").textContent = "Could not verify the checkpoint: " + e.message;

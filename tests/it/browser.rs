@@ -69,6 +69,13 @@ fn the_demo_page_verifies_everything_and_checks_a_balance() {
     assert!(dom.contains("witnessed: 2 of 2 witnesses cosigned (2 required)"), "{dom}");
     assert!(dom.contains("witness-1.example at") && dom.contains("witness-2.example at"), "{dom}");
     assert!(dom.contains("Pinned witnesses (2 of 2 must cosign)"), "{dom}");
+    // The demo log is small enough to be read whole: every listing is checked complete.
+    assert!(dom.contains("the whole log: all "), "{dom}");
+    for what in
+        ["the list of incidents", "its timeline", "the listing of contributions and payouts", "the list of snapshots"]
+    {
+        assert!(dom.contains(&format!("{what}: complete")), "{what}: {dom}");
+    }
 
     let wrong = good.chars().rev().collect::<String>();
     let dom = chromium(&format!("{}/#secret={wrong}", demo.public), profile.path(), None);
@@ -236,6 +243,31 @@ fn a_lying_server_is_caught_by_the_page() {
                 }
             }),
             "is given twice",
+        ),
+        (
+            "an entry left out of the timeline (the close: the incident would look open)",
+            Box::new(|p, b| {
+                if p.starts_with("/v1/incidents/") {
+                    let mut v: serde_json::Value = serde_json::from_slice(b).unwrap();
+                    v["timeline"].as_array_mut().unwrap().pop();
+                    *b = serde_json::to_vec(&v).unwrap();
+                }
+            }),
+            "its timeline leaves out",
+        ),
+        (
+            "a SAFU movement left out of the listing",
+            Box::new(|p, b| {
+                if p == "/v1/entries" {
+                    let mut v: serde_json::Value = serde_json::from_slice(b).unwrap();
+                    let e = v["entries"].as_array_mut().unwrap();
+                    if !e.is_empty() {
+                        e.remove(0);
+                    }
+                    *b = serde_json::to_vec(&v).unwrap();
+                }
+            }),
+            "the listing of contributions and payouts leaves out",
         ),
         (
             "a user's liabilities proof",

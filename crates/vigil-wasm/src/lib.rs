@@ -76,7 +76,11 @@ fn entries_of(req: &Value) -> Result<Vec<Vec<u8>>, String> {
 /// - `attested {snapshot, entries}`: a snapshot entry's reserves are exactly what the
 ///   attestation entries (hex; the caller proved them included) add up to;
 /// - `incident_facts {incident, entries}` and `safu_history {entries}`: the derived facts of
-///   `vigil_core::facts` over entries (hex) the caller verified.
+///   `vigil_core::facts` over entries (hex) the caller verified;
+/// - `log {entries, root}`: the whole log, every entry (hex) from 0, verified as `vigil verify`
+///   does (chain, canonical statements, the key registry, every signature) and its Merkle root
+///   equal to `root`; answers each entry's `seq`, `kind`, `incident` and (alarms) `refs`, what
+///   the page needs to tell whether the server's listings left anything out.
 pub fn call(req: &Value) -> Result<Value, String> {
     match req.get("op").and_then(Value::as_str).unwrap_or_default() {
         "checkpoint" => {
@@ -150,6 +154,28 @@ pub fn call(req: &Value) -> Result<Value, String> {
             let given: Vec<(u64, &Event)> = decoded.iter().map(|(e, st)| (e.seq, &st.event)).collect();
             vigil_core::reserves::check_attestations(&snap, &given)?;
             Ok(json!(true))
+        }
+        "log" => {
+            let root = digest(field(req, "root")?)?;
+            let raw = entries_of(req)?;
+            let mut v = vigil_core::verifier::LogVerifier::new();
+            let mut out = Vec::with_capacity(raw.len());
+            for b in &raw {
+                let (e, st) = v.push(b).map_err(|e| e.to_string())?;
+                out.push(json!({
+                    "seq": e.seq, "kind": st.event.kind().as_str(), "incident": st.event.incident(),
+                    "refs": vigil_core::facts::brings_in(&st.event),
+                }));
+            }
+            if v.root() != root {
+                return Err(format!(
+                    "the {} entries have root {}, not the checkpoint's {}",
+                    v.size(),
+                    v.root().to_hex(),
+                    root.to_hex()
+                ));
+            }
+            Ok(json!({"size": v.size(), "entries": out}))
         }
         op @ ("incident_facts" | "safu_history") => {
             let raw = entries_of(req)?;
@@ -237,6 +263,9 @@ mod tests {
             "{\"op\":\"reserves\",\"secret\":\"00\",\"proof\":\"!\",\"entry\":\"\"}",
             "{\"op\":\"nope\"}",
             "{\"op\":\"safu_history\",\"entries\":[\"00\"]}",
+            "{\"op\":\"log\",\"root\":\"00\",\"entries\":[\"00\"]}",
+            // The empty log's root is not all zeros.
+            "{\"op\":\"log\",\"root\":\"0000000000000000000000000000000000000000000000000000000000000000\",\"entries\":[]}",
         ] {
             let v: Value = serde_json::from_str(&call_text(req.as_bytes())).unwrap();
             assert!(v["error"].is_string(), "{req}: {v}");

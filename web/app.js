@@ -210,7 +210,7 @@ async function viewCheckpoint(note, size) {
 // A log this small is read whole from its tiles and verified here as `vigil verify --url` does
 // (the chain, the key registry, every signature, the root): the listings the sections below
 // take from the server can then be checked for entries left out.
-const WHOLE_LOG_LIMIT = 20000;
+const WHOLE_LOG_LIMIT = 10000;
 let whole = null; // every entry of `head`: [{seq, kind, incident, refs}], once read and verified
 
 async function wholeLog() {

@@ -77,9 +77,10 @@ fn entries_of(req: &Value) -> Result<Vec<Vec<u8>>, String> {
 ///   attestation entries (hex; the caller proved them included) add up to;
 /// - `incident_facts {incident, entries}` and `safu_history {entries}`: the derived facts of
 ///   `vigil_core::facts` over entries (hex) the caller verified;
-/// - `log {entries, root}`: the whole log, every entry (hex) from 0, verified as `vigil verify`
+/// - `log {entries, root, seed}`: the whole log, every entry (hex) from 0, verified as `vigil verify`
 ///   does (chain, canonical statements, the key registry, every signature) and its Merkle root
-///   equal to `root`; answers each entry's `seq`, `kind`, `incident` and (alarms) `refs`, what
+///   equal to `root` (signatures in batches, their coefficients drawn from `seed`, 32 random
+///   bytes in hex); answers each entry's `seq`, `kind`, `incident` and (alarms) `refs`, what
 ///   the page needs to tell whether the server's listings left anything out.
 pub fn call(req: &Value) -> Result<Value, String> {
     match req.get("op").and_then(Value::as_str).unwrap_or_default() {
@@ -156,17 +157,45 @@ pub fn call(req: &Value) -> Result<Value, String> {
             Ok(json!(true))
         }
         "log" => {
+            use rand_chacha::rand_core::SeedableRng;
             let root = digest(field(req, "root")?)?;
+            // The batch's random coefficients must be unpredictable to whoever wrote the log:
+            // the page draws the seed with Web Crypto (crypto.getRandomValues).
+            let mut rng = rand_chacha::ChaCha20Rng::from_seed(hex32(field(req, "seed")?, "seed")?);
             let raw = entries_of(req)?;
             let mut v = vigil_core::verifier::LogVerifier::new();
             let mut out = Vec::with_capacity(raw.len());
+            let mut pending = Vec::with_capacity(64);
+            // Signatures in batches of 64 under the ZIP-215 rule of the single check; a failing
+            // batch is checked one by one to name its first bad signature, as `vigil verify` does.
+            let mut flush = |pending: &mut Vec<vigil_core::verifier::PendingSignature>| -> Result<(), String> {
+                if !vigil_core::statement::verify_batch(pending.iter().map(|p| p.parts()), &mut rng) {
+                    if let Some(e) = pending.iter().find_map(|p| p.check().err()) {
+                        return Err(e.to_string());
+                    }
+                }
+                pending.clear();
+                Ok(())
+            };
             for b in &raw {
-                let (e, st) = v.push(b).map_err(|e| e.to_string())?;
+                let (e, st, sig) = match v.push_deferred(b) {
+                    Ok(x) => x,
+                    Err(e) => {
+                        // The signatures before it come first, as with one check per entry.
+                        flush(&mut pending)?;
+                        return Err(e.to_string());
+                    }
+                };
+                pending.push(sig);
+                if pending.len() == 64 {
+                    flush(&mut pending)?;
+                }
                 out.push(json!({
                     "seq": e.seq, "kind": st.event.kind().as_str(), "incident": st.event.incident(),
                     "refs": vigil_core::facts::brings_in(&st.event),
                 }));
             }
+            flush(&mut pending)?;
             if v.root() != root {
                 return Err(format!(
                     "the {} entries have root {}, not the checkpoint's {}",
@@ -264,8 +293,9 @@ mod tests {
             "{\"op\":\"nope\"}",
             "{\"op\":\"safu_history\",\"entries\":[\"00\"]}",
             "{\"op\":\"log\",\"root\":\"00\",\"entries\":[\"00\"]}",
+            "{\"op\":\"log\",\"root\":\"0000000000000000000000000000000000000000000000000000000000000000\",\"seed\":\"00\",\"entries\":[]}",
             // The empty log's root is not all zeros.
-            "{\"op\":\"log\",\"root\":\"0000000000000000000000000000000000000000000000000000000000000000\",\"entries\":[]}",
+            "{\"op\":\"log\",\"root\":\"0000000000000000000000000000000000000000000000000000000000000000\",\"seed\":\"0000000000000000000000000000000000000000000000000000000000000000\",\"entries\":[]}",
         ] {
             let v: Value = serde_json::from_str(&call_text(req.as_bytes())).unwrap();
             assert!(v["error"].is_string(), "{req}: {v}");

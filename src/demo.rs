@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 use vigil_core::event::Event;
-use vigil_core::keys::SignerKey;
+use vigil_core::keys::{SignerKey, VerifierKey};
 use vigil_core::statement::Submission;
 
 /// 2019-05-07T00:00:00Z, the day of the breach.
@@ -401,9 +401,32 @@ pub fn remove_dir(dir: &Path) -> Result<()> {
     std::fs::remove_dir_all(dir).with_context(|| format!("emptying {}", dir.display()))
 }
 
+/// A demo folder from before the marker: a vigil data dir without it whose checkpoint the demo's
+/// own log key signed is the demo's, and so are the sibling folders beside it; they get the
+/// marker. (No other log is signed by the example key.) Returns whether it adopted them.
+pub fn adopt_earlier_demo(data_dir: &Path, siblings: &[&Path], log_key: &VerifierKey) -> bool {
+    if data_dir.join(MARKER).exists() {
+        return false;
+    }
+    let signed_by_demo_key = crate::store::Store::open_read_only(data_dir)
+        .ok()
+        .and_then(|store| store.checkpoint().ok().flatten())
+        .is_some_and(|note| vigil_core::checkpoint::verify(&note, log_key).is_ok());
+    if !signed_by_demo_key {
+        return false;
+    }
+    let mark = "made by `vigil demo`, which uses or deletes (--fresh) only folders with this file\n";
+    for d in std::iter::once(data_dir).chain(siblings.iter().copied()) {
+        if d.is_dir() && !d.join(MARKER).exists() {
+            let _ = std::fs::write(d.join(MARKER), mark);
+        }
+    }
+    true
+}
+
 fn not_the_demos(dir: &Path) -> anyhow::Error {
     anyhow!(
-        "{} was not made by `vigil demo` (it is not empty and has no {MARKER} file): the demo neither uses nor deletes it; choose another --data-dir, or remove it yourself",
+        "{} was not made by `vigil demo` (it is not empty and has no {MARKER} file): the demo neither uses nor deletes it; choose another --data-dir, or remove it yourself (an earlier version's demo folders, from before the marker, are removed by hand with their .reserves and .witness-N siblings)",
         dir.display()
     )
 }

@@ -643,6 +643,13 @@ fn demo(mut a: DemoArgs) -> Result<ExitCode> {
         (1..=vigil::demo::WITNESSES.len()).map(|i| vigil::demo::witness_dir_of(&a.data_dir, i)).collect();
     let keys = DemoKeys::load(&a.keys)?;
     let log_key = read_verifier(&a.keys.join("vigil.example_audit-log.vkey"))?;
+    {
+        let siblings: Vec<&std::path::Path> =
+            std::iter::once(reserves_dir.as_path()).chain(witness_dirs.iter().map(PathBuf::as_path)).collect();
+        if vigil::demo::adopt_earlier_demo(&a.data_dir, &siblings, &log_key) {
+            eprintln!("{}: a demo log from before the VIGIL-DEMO marker, marked as the demo's", a.data_dir.display());
+        }
+    }
     // Only folders the demo made are used or deleted (each holds `vigil::demo::MARKER`): all
     // are checked before any is touched.
     for d in [&a.data_dir, &reserves_dir].into_iter().chain(&witness_dirs) {

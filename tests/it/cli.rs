@@ -86,6 +86,12 @@ fn the_demo_tells_the_story_through_the_api_and_verifies() {
         again.contains(&format!("existing demo log in {} ({total} entries)", dir.path().join("d").display())),
         "{again}"
     );
+    // A demo folder from before the marker (the example log key signed it) is adopted, not refused.
+    std::fs::remove_file(dir.path().join("d").join(vigil::demo::MARKER)).unwrap();
+    let out = demo_no_serve(&dir.path().join("d"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && stderr.contains("marked as the demo's"), "{stderr}");
+    assert!(dir.path().join("d").join(vigil::demo::MARKER).exists());
     // With its output closed early (`vigil demo | head -1`) it goes on and ends well.
     let mut child = Command::new(vigil_bin())
         .args(["demo", "--no-serve", "--data-dir"])

@@ -401,24 +401,38 @@ pub fn remove_dir(dir: &Path) -> Result<()> {
     std::fs::remove_dir_all(dir).with_context(|| format!("emptying {}", dir.display()))
 }
 
-/// A demo folder from before the marker: a vigil data dir without it whose checkpoint the demo's
-/// own log key signed is the demo's, and so are the sibling folders beside it; they get the
-/// marker. (No other log is signed by the example key.) Returns whether it adopted them.
+/// A demo folder from before the marker: a vigil data dir without it whose checkpoint the
+/// demo's own log key signed *and* that holds the demo's incident is the demo's (the example key
+/// alone is not enough: anyone may configure a log with it). It gets the marker, and so do its
+/// sibling folders that look like the demo's (a reserves folder of the demo's snapshots only, a
+/// witness folder that is a RocksDB store). Returns whether the data dir was adopted.
 pub fn adopt_earlier_demo(data_dir: &Path, siblings: &[&Path], log_key: &VerifierKey) -> bool {
     if data_dir.join(MARKER).exists() {
         return false;
     }
-    let signed_by_demo_key = crate::store::Store::open_read_only(data_dir)
-        .ok()
-        .and_then(|store| store.checkpoint().ok().flatten())
-        .is_some_and(|note| vigil_core::checkpoint::verify(&note, log_key).is_ok());
-    if !signed_by_demo_key {
+    let the_demos = crate::store::Store::open_read_only(data_dir).ok().is_some_and(|store| {
+        let signed =
+            store.checkpoint().ok().flatten().is_some_and(|n| vigil_core::checkpoint::verify(&n, log_key).is_ok());
+        signed && store.by_incident(INCIDENT, None, 1).is_ok_and(|s| !s.is_empty())
+    });
+    let mark = |d: &Path| {
+        std::fs::write(
+            d.join(MARKER),
+            "made by `vigil demo`, which uses or deletes (--fresh) only folders with this file\n",
+        )
+        .is_ok()
+    };
+    if !the_demos || !mark(data_dir) {
         return false;
     }
-    let mark = "made by `vigil demo`, which uses or deletes (--fresh) only folders with this file\n";
-    for d in std::iter::once(data_dir).chain(siblings.iter().copied()) {
-        if d.is_dir() && !d.join(MARKER).exists() {
-            let _ = std::fs::write(d.join(MARKER), mark);
+    for d in siblings.iter().filter(|d| d.is_dir() && !d.join(MARKER).exists()) {
+        let names: Vec<String> = std::fs::read_dir(d)
+            .map(|r| r.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .unwrap_or_default();
+        let demo_reserves = names.iter().all(|n| SNAPSHOTS.iter().any(|(_, id, _)| n.starts_with(id)));
+        let witness_store = d.join("CURRENT").is_file();
+        if demo_reserves || witness_store {
+            mark(d);
         }
     }
     true

@@ -646,7 +646,8 @@ fn demo(mut a: DemoArgs) -> Result<ExitCode> {
     {
         let siblings: Vec<&std::path::Path> =
             std::iter::once(reserves_dir.as_path()).chain(witness_dirs.iter().map(PathBuf::as_path)).collect();
-        if vigil::demo::adopt_earlier_demo(&a.data_dir, &siblings, &log_key) {
+        // Never with --fresh: an adopted folder would be deleted at once.
+        if !a.fresh && vigil::demo::adopt_earlier_demo(&a.data_dir, &siblings, &log_key) {
             eprintln!("{}: a demo log from before the VIGIL-DEMO marker, marked as the demo's", a.data_dir.display());
         }
     }

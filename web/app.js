@@ -125,6 +125,7 @@ async function checkpoint() {
 
 // The key and policy pinned on the first visit must be the ones of this page.
 function pinned() {
+  if (POLICY.unreadable) return; // already refused, nothing to remember
   const now = { vkey: VKEY, quorum: POLICY.quorum, witnesses: [...POLICY.witnesses].sort() };
   let first;
   try { first = JSON.parse(localStorage.getItem(PINNED) || "null"); } catch { first = null; }
@@ -132,14 +133,20 @@ function pinned() {
     localStorage.setItem(PINNED, JSON.stringify(now));
     return;
   }
-  const weaker = now.quorum < first.quorum || first.witnesses.some((w) => !now.witnesses.includes(w));
-  if (first.vkey !== now.vkey || weaker) {
-    const was = `log key ${first.vkey}, ${first.quorum} of ${first.witnesses.length} witnesses`;
-    const is = `log key ${now.vkey}, ${now.quorum} of ${now.witnesses.length} witnesses`;
-    alarm("key-changed", `KEY OR POLICY CHANGED: on an earlier visit this page pinned ${was}; it now pins ${is}. Unless the exchange announced this elsewhere, do not trust this page.`,
-      [["earlier-pin.json", JSON.stringify(first)], ["served-pin.json", JSON.stringify(now)]]);
-    counts.failed++;
+  // Weaker: fewer of the first-pinned witnesses are needed now than then (new witnesses could
+  // make up the quorum by themselves).
+  const added = now.witnesses.filter((w) => !first.witnesses.includes(w)).length;
+  const weaker = now.quorum - added < first.quorum;
+  if (first.vkey === now.vkey && !weaker) {
+    // As strong or stronger: remembered from now on.
+    localStorage.setItem(PINNED, JSON.stringify(now));
+    return;
   }
+  const was = `log key ${first.vkey}, ${first.quorum} of ${first.witnesses.length} witnesses`;
+  const is = `log key ${now.vkey}, ${now.quorum} of ${now.witnesses.length} witnesses`;
+  alarm("key-changed", `KEY OR POLICY CHANGED: on an earlier visit this page pinned ${was}; it now pins ${is}. Unless the exchange announced this elsewhere, do not trust this page.`,
+    [["earlier-pin.json", JSON.stringify(first)], ["served-pin.json", JSON.stringify(now)]]);
+  counts.failed++;
 }
 
 // The last checkpoint this browser verified: the new one must extend it.
@@ -224,7 +231,7 @@ async function wholeLog() {
   try {
     const entries = [];
     for (let n = 0; n * 256 < head.size; n++) {
-      if (!bundles.has(n)) bundles.set(n, get(bundlePath(n, head.size), "bytes"));
+      if (!bundles.has(n)) bundles.set(n, get(bundlePath(n, head.size), "bytes").catch((e) => { bundles.delete(n); throw e; }));
       const b = await bundles.get(n);
       for (let at = 0; at < b.length;) {
         if (at + 2 > b.length) throw new Error("entry bundle " + n + " is cut short");
@@ -246,14 +253,16 @@ async function wholeLog() {
 }
 
 // With the whole log read: whether a listing of the server's holds every entry it should.
+// Returns false when something is missing (true when complete, or when the log was not read).
 function complete(box, what, want, got) {
-  if (!whole) return;
+  if (!whole) return true;
   const have = new Set(got);
   const missing = [...new Set(want)].filter((x) => !have.has(x)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   const p = el("p", { class: "complete" });
   if (missing.length === 0) p.append(badge(true), ` ${what}: complete (checked against the whole log)`);
   else p.append(badge(false, `${what} leaves out ${missing.slice(0, 10).join(", ")}${missing.length > 10 ? ", …" : ""} (found in the whole log)`));
   box.append(p);
+  return missing.length === 0;
 }
 
 // ---- incidents --------------------------------------------------------------------------------
@@ -313,12 +322,30 @@ async function incidents() {
       }
       const shown = ok.map(({ e }) => e);
       sec.append(axis(shown));
+      // With the whole log read: the incident's entries in it (those naming it, and what its
+      // alarms refer to) must all be in the timeline. A view of an older tree than the latest
+      // could hide later ones (an honest server never serves one); a newer one is checked up
+      // to the latest, the part the page read.
+      let whole_ok = true, completeness = [];
+      if (whole) {
+        if (cp.size < head.size) {
+          whole_ok = false;
+          completeness.push(el("p", {}, badge(false, `its view is of an older tree (${cp.size} entries) than the latest (${head.size}): later entries could be missing`)));
+        } else {
+          const mine = whole.filter((e) => e.incident === inc.incident);
+          const want = mine.flatMap((e) => [e.seq, ...(e.kind === "alarm" ? e.refs : [])]);
+          const p = el("div", {});
+          whole_ok = complete(p, cp.size > head.size ? `its timeline up to entry ${head.size - 1}` : "its timeline", want, shown.map((e) => e.seq));
+          completeness.push(...p.childNodes);
+        }
+      }
       // The figures: from the verified entries, by the core's rules, which refuse a timeline
       // with an entry twice, an entry not of this incident, or without an entry its alarms
       // refer to. With any entry unverified they are not the incident's figures.
       let facts;
       try {
         if (bad.length > 0) throw new Error(`${bad.length} of its entries did not verify`);
+        if (!whole_ok) throw new Error("its timeline is not complete");
         const f = verifier({ op: "incident_facts", incident: inc.incident, entries: ok.map(({ t }) => t.bytes) });
         const lost = Object.entries(f.lost || {}).map(([a, v]) => units(v, a)).join(", ") || "none";
         const covered = Object.entries(f.covered || {}).map(([a, v]) => units(v, a)).join(", ") || "none";
@@ -330,13 +357,7 @@ async function incidents() {
       } catch (err) {
         facts = el("p", { class: "facts" }, "The incident's figures: ", badge(false, err.message));
       }
-      sec.append(facts, ol);
-      if (whole) {
-        // The incident's entries in the whole log: those naming it, and what its alarms refer to.
-        const mine = whole.filter((e) => e.incident === inc.incident && e.seq < cp.size);
-        const want = mine.flatMap((e) => [e.seq, ...(e.kind === "alarm" ? e.refs : [])]);
-        complete(sec, "its timeline", want, shown.map((e) => e.seq));
-      }
+      sec.append(facts, ...completeness, ol);
     } catch (e) {
       sec.append(el("p", {}, badge(false, e.message)));
     }
@@ -391,9 +412,11 @@ async function entriesOfKind(kind) {
     out.push(...page.entries.filter((e) => e.seq < head.size));
     if (page.next_after == null) return out;
     // Pages go forward, within the tree: a server cannot keep the page paging forever.
-    if (!Number.isSafeInteger(page.next_after) || page.next_after <= last || page.next_after >= head.size) {
+    if (!Number.isSafeInteger(page.next_after) || page.next_after <= last) {
       throw new Error("the entry listing does not page forward");
     }
+    // Beyond the verified checkpoint (the log grew since): nothing more to read.
+    if (page.next_after >= head.size) return out;
     last = page.next_after;
     after = "&after=" + last;
   }
@@ -477,17 +500,17 @@ async function safu() {
       box.append(el("p", {}, `entry ${e.seq} `, badge(false, err.message)));
     }
   }
+  const listed = complete(box, "the listing of contributions and payouts",
+    (whole || []).filter((e) => e.kind === "safu_contribution" || e.kind === "safu_payout").map((e) => e.seq), entries.map((e) => e.seq));
+  if (!listed) failed++;
   const h = verifier({ op: "safu_history", entries: verified });
   const btc = h.history.filter((p) => p.asset === "BTC");
   const last = btc[btc.length - 1];
-  box.append(el("p", {}, badge(failed === 0 && verified.length > 0, failed + " entries failed"), " ",
+  box.append(el("p", {}, badge(failed === 0 && verified.length > 0, listed ? failed + " entries failed" : "the listing is not complete"), " ",
     `${verified.length} contributions and payouts, each proven in the checkpoint. `,
     `BTC balance: ${last ? units(last.balance, "BTC") : "—"}.`,
     whole ? "" : el("small", {}, " (Which entries are contributions and payouts comes from the server's listing: one it left out could not be noticed here.)")));
-  if (whole) {
-    complete(box, "the listing of contributions and payouts",
-      whole.filter((e) => e.kind === "safu_contribution" || e.kind === "safu_payout").map((e) => e.seq), entries.map((e) => e.seq));
-  }
+
   for (const a of h.went_negative || []) box.append(el("p", {}, badge(false, `the fund's ${a} balance went below zero: payouts exceeded contributions`)));
   box.append(chart(btc.map((p) => ({ t: p.time_ms, y: Number(BigInt(p.balance) / 100000000n) })), "SAFU BTC balance over time",
     btc.map((p) => ({ t: p.time_ms, color: p.kind === "payout" ? "#a40e26" : "#116329",
@@ -503,7 +526,11 @@ let failedSnapshots = 0;
 async function reserves() {
   const box = $("reserves");
   const list = await get("v1/reserves");
-  if (list.snapshots.length === 0) { box.append(el("p", {}, "No snapshots yet.")); return; }
+  if (list.snapshots.length === 0) {
+    box.append(el("p", {}, "No snapshots yet."));
+    complete(box, "the list of snapshots", (whole || []).filter((e) => e.kind === "reserve_snapshot").map((e) => e.seq), []);
+    return;
+  }
   for (const s of list.snapshots) {
     try {
       const v = await get("v1/reserves/" + encodeURIComponent(s.snapshot));
@@ -533,9 +560,8 @@ async function reserves() {
   }
   // The latest is the one logged last (the verified seq), whatever order the server listed.
   snapshots.sort((a, b) => a.seq - b.seq);
-  if (whole) {
-    complete(box, "the list of snapshots", whole.filter((e) => e.kind === "reserve_snapshot").map((e) => e.seq), snapshots.map((s) => s.seq));
-  }
+  const allListed = complete(box, "the list of snapshots",
+    (whole || []).filter((e) => e.kind === "reserve_snapshot").map((e) => e.seq), snapshots.map((s) => s.seq));
   const latest = snapshots[snapshots.length - 1];
   if (!latest) return;
   if (failedSnapshots > 0) {
@@ -545,7 +571,7 @@ async function reserves() {
   for (const a of latest.event.assets) {
     table.append(el("tr", { "data-asset": a.asset }, el("td", {}, a.asset), el("td", { class: "num" }, units(a.reserves, a.asset)),
       el("td", { class: "num" }, units(a.liabilities, a.asset)), el("td", { class: "num" }, a.ratio || "—"),
-      el("td", {}, badge(true))));
+      el("td", {}, allListed ? badge(true) : badge(false, "a later snapshot may have been left out"))));
   }
   box.append(el("p", {}, `Snapshot ${latest.id} (cut-off ${when(latest.event.cut_off_ms)}, entry ${latest.seq}, `,
     `${latest.event.padded_size} leaves), proven in the checkpoint:`), table);
@@ -595,7 +621,11 @@ async function main() {
     counts.failed++;
     $("policy").append(badge(false, "no witnesses pinned: only the log vouches for its checkpoints, so a fork shown to you alone would not be detected"), el("br"));
   }
-  pinned();
+  try {
+    pinned();
+  } catch (e) {
+    $("policy").append(badge(false, "this browser cannot remember the pinned key and policy: " + e.message), el("br"));
+  }
   $("mybalance").addEventListener("submit", myBalance);
   try {
     await loadVerifier();

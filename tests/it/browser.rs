@@ -270,6 +270,15 @@ fn a_lying_server_is_caught_by_the_page() {
             "the listing of contributions and payouts leaves out",
         ),
         (
+            "every snapshot left out of the list (the page would say there are none)",
+            Box::new(|p, b| {
+                if p == "/v1/reserves" {
+                    *b = br#"{"snapshots":[]}"#.to_vec();
+                }
+            }),
+            "the list of snapshots leaves out",
+        ),
+        (
             "a user's liabilities proof",
             Box::new(|p, b| {
                 if p.contains("/proof/") {

@@ -11,6 +11,8 @@ installed procps || need_pkgs+=(procps)               # kill(1), used by the end
 installed mount || need_pkgs+=(mount)                 # mount(8): the full-disk test mounts a tmpfs
 if [ "${VIGIL_SETUP_TESTS:-0}" = 1 ]; then
   installed chromium || need_pkgs+=(chromium)         # the web page's tests run in it
+  # The independent verifier (tests/independent/) is Python; the machine's own if it has one.
+  command -v python3 >/dev/null || need_pkgs+=(python3 python3-pip)
 fi
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "setup: installing ${need_pkgs[*]}" >&2
@@ -28,7 +30,9 @@ fi
 # The independent verifier (tests/independent/, Python) hashes with BLAKE3.
 if [ "${VIGIL_SETUP_TESTS:-0}" = 1 ] && ! python3 -c 'import blake3' 2>/dev/null; then
   echo "setup: installing the blake3 Python module" >&2
-  python3 -m pip install -q blake3==1.0.11
+  # Debian's own Python refuses pip installs outside a venv unless told (PEP 668).
+  python3 -m pip install -q --root-user-action=ignore blake3==1.0.11 2>/dev/null ||
+    python3 -m pip install -q --root-user-action=ignore --break-system-packages blake3==1.0.11
 fi
 
 # Formatting and lints are checked by the test command.

@@ -86,6 +86,15 @@ pub struct AppendFailure {
     pub detail: String,
 }
 
+impl AppendFailure {
+    /// Whether the ledger refused the batch (a refusal's status: then nothing of it was
+    /// written). No answer, a timeout (408: the batch may land all the same), 429 or a 5xx
+    /// leave it unknown; a retry with the same idempotency keys is safe either way.
+    pub fn is_refusal(&self) -> bool {
+        matches!(self.status, 400 | 401 | 403 | 409 | 413 | 415 | 422)
+    }
+}
+
 impl AppendClient {
     pub fn new(base_url: &str) -> AppendClient {
         let agent = agent(std::time::Duration::from_secs(60));

@@ -143,27 +143,32 @@ pub fn bootstrap_submissions(
     services: &[(VerifierKey, Vec<EventKind>)],
     now_ms: u64,
 ) -> Result<Vec<ParsedSubmission>> {
-    let mut out = Vec::new();
-    let mut register = |key: String, kinds: Vec<EventKind>, idem: String| -> Result<()> {
-        let st = Statement {
-            key: operator.key_ref.clone(),
-            idempotency_key: idem,
-            created_at_ms: now_ms,
-            event: Event::KeyRegistered(KeyRegistered { key, kinds }),
-        };
-        out.push(Submission::sign(operator, &st, vec![])?.parse()?);
-        Ok(())
+    let own = vec![EventKind::KeyRegistered, EventKind::KeyRevoked];
+    std::iter::once((operator.verifier(), own))
+        .chain(services.iter().cloned())
+        .map(|(k, kinds)| {
+            // Keyed by name and id: two keys of one service (a rotation under way) do not collide.
+            let idem = idempotency_key("bootstrap", &k, "");
+            registration(operator, &k, kinds, idem, now_ms)
+        })
+        .collect()
+}
+
+/// A `key_registered` submission signed by the operator.
+fn registration(
+    operator: &SignerKey,
+    key: &VerifierKey,
+    kinds: Vec<EventKind>,
+    idempotency_key: String,
+    now_ms: u64,
+) -> Result<ParsedSubmission> {
+    let st = Statement {
+        key: operator.key_ref.clone(),
+        idempotency_key,
+        created_at_ms: now_ms,
+        event: Event::KeyRegistered(KeyRegistered { key: key.to_vkey(), kinds }),
     };
-    register(
-        operator.verifier().to_vkey(),
-        vec![EventKind::KeyRegistered, EventKind::KeyRevoked],
-        idempotency_key("bootstrap", &operator.verifier(), ""),
-    )?;
-    // Keyed by name and id: two keys of one service (a rotation under way) do not collide.
-    for (k, kinds) in services {
-        register(k.to_vkey(), kinds.clone(), idempotency_key("bootstrap", k, ""))?;
-    }
-    Ok(out)
+    Ok(Submission::sign(operator, &st, vec![])?.parse()?)
 }
 
 /// Opens the ledger of a configuration; a new, empty log is bootstrapped with its keys, and an
@@ -235,16 +240,11 @@ pub fn register_changes(cfg: &Config, e: &Engine, now_ms: u64) -> Result<Vec<Cha
     let subs = register
         .iter()
         .map(|(key, kinds)| {
-            let st = Statement {
-                key: operator.key_ref.clone(),
-                // Unique to the key (name and id) and to this state of the log: the same
-                // registration made again later (kinds changed and changed back) is a new event,
-                // not a retry of the first.
-                idempotency_key: idempotency_key("config", key, &format!(":at-{size}")),
-                created_at_ms: now_ms,
-                event: Event::KeyRegistered(KeyRegistered { key: key.to_vkey(), kinds: kinds.clone() }),
-            };
-            Ok(Submission::sign(&operator, &st, vec![])?.parse()?)
+            // Unique to the key (name and id) and to this state of the log: the same
+            // registration made again later (kinds changed and changed back) is a new event,
+            // not a retry of the first.
+            let idem = idempotency_key("config", key, &format!(":at-{size}"));
+            registration(&operator, key, kinds.clone(), idem, now_ms)
         })
         .collect::<Result<Vec<_>>>()?;
     e.append_blocking(subs).context("registering the configuration's service keys as configured")?;

@@ -379,11 +379,15 @@ pub fn claim_dir(dir: &Path) -> Result<()> {
         return Ok(());
     }
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    mark(dir).with_context(|| format!("writing {}", dir.join(MARKER).display()))
+}
+
+/// Writes the marker into `dir`.
+fn mark(dir: &Path) -> std::io::Result<()> {
     std::fs::write(
         dir.join(MARKER),
         "made by `vigil demo`, which uses or deletes (--fresh) only folders with this file\n",
     )
-    .with_context(|| format!("writing {}", dir.join(MARKER).display()))
 }
 
 /// Deletes a folder the demo made (see [`check_dir`]); nothing when it is absent.
@@ -415,14 +419,7 @@ pub fn adopt_earlier_demo(data_dir: &Path, siblings: &[&Path], log_key: &Verifie
             store.checkpoint().ok().flatten().is_some_and(|n| vigil_core::checkpoint::verify(&n, log_key).is_ok());
         signed && store.by_incident(INCIDENT, None, 1).is_ok_and(|s| !s.is_empty())
     });
-    let mark = |d: &Path| {
-        std::fs::write(
-            d.join(MARKER),
-            "made by `vigil demo`, which uses or deletes (--fresh) only folders with this file\n",
-        )
-        .is_ok()
-    };
-    if !the_demos || !mark(data_dir) {
+    if !the_demos || mark(data_dir).is_err() {
         return false;
     }
     for d in siblings.iter().filter(|d| d.is_dir() && !d.join(MARKER).exists()) {
@@ -432,7 +429,7 @@ pub fn adopt_earlier_demo(data_dir: &Path, siblings: &[&Path], log_key: &Verifie
         let demo_reserves = names.iter().all(|n| SNAPSHOTS.iter().any(|(_, id, _)| n.starts_with(id)));
         let witness_store = d.join("CURRENT").is_file();
         if demo_reserves || witness_store {
-            mark(d);
+            let _ = mark(d);
         }
     }
     true

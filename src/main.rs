@@ -847,7 +847,7 @@ fn append(url: &str, key: &std::path::Path, batch: usize, input: &str) -> Result
                 format!("; the {appended} events before it were appended (their receipts are above)")
             };
             // No answer, a timeout or a storage failure: the batch may or may not be in the log.
-            if matches!(e.status, 0 | 408 | 429 | 503) || e.status >= 500 {
+            if matches!(e.status, 0 | 408 | 429) || e.status >= 500 {
                 return anyhow::anyhow!(
                     "lines {first}-{last}: {}: {}{before}; they may or may not have been appended: running the same input again is safe (an event already logged is answered with its first receipt)",
                     if e.status == 0 { format!("no answer from {url}") } else { format!("HTTP {}", e.status) },

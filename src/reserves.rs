@@ -825,9 +825,7 @@ pub fn publish(sink: &mut dyn crate::demo::Sink, p: Publish<'_>) -> Result<Publi
 /// failure) leaves it unknown.
 fn refused(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
-        // Not 408 (the answer timed out: the batch may land all the same) nor 429.
-        c.downcast_ref::<crate::client::AppendFailure>()
-            .is_some_and(|f| matches!(f.status, 400 | 401 | 403 | 409 | 413 | 415 | 422))
+        c.downcast_ref::<crate::client::AppendFailure>().is_some_and(crate::client::AppendFailure::is_refusal)
             || matches!(
                 c.downcast_ref::<crate::engine::AppendError>(),
                 Some(crate::engine::AppendError::Rejected { .. })

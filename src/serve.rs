@@ -140,8 +140,9 @@ async fn recover_after_storage_failures(engine: Arc<Engine>, mut stop: tokio::sy
 }
 
 /// SIGINT or SIGTERM. On Unix the handlers are installed when this is called, not when the
-/// future is first polled (elsewhere Ctrl-C's is, on first poll): tokio installs a handler lazily, and a signal that arrives before then is
-/// either fatal (no handler yet) or missed (a handler installed but not yet listened to).
+/// future is first polled (elsewhere Ctrl-C's is, on first poll): tokio installs a handler
+/// lazily, and a signal that arrives before then is either fatal (no handler yet) or missed (a
+/// handler installed but not yet listened to).
 fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
     {

@@ -121,15 +121,8 @@ impl Checker {
         while !rest.is_empty() {
             let part = rest.split_off(rest.len().saturating_sub(chunk));
             generation.push(std::thread::spawn(move || {
-                // Batches of 64 under the ZIP-215 rule the single check applies; a failing
-                // batch is checked signature by signature to name its first bad one.
-                part.chunks(64).find_map(|c| {
-                    if vigil_core::statement::verify_batch(c.iter().map(|p| p.parts()), rand::thread_rng()) {
-                        None
-                    } else {
-                        c.iter().find_map(|p| p.check().err())
-                    }
-                })
+                // Batches of 64 (a failing one names its first bad signature).
+                part.chunks(64).find_map(|c| vigil_core::verifier::check_batch(c, rand::thread_rng()).err())
             }));
         }
         self.running.push_back(generation);
@@ -231,7 +224,7 @@ impl Remote {
 /// Whether a 404's body is vigil's answer for a route it does not have (not for a thing the
 /// route does not hold).
 fn is_no_such_route(body: &[u8]) -> bool {
-    serde_json::from_slice::<serde_json::Value>(body).is_ok_and(|v| v["detail"] == "no such route")
+    serde_json::from_slice::<serde_json::Value>(body).is_ok_and(|v| v["detail"] == crate::http::NO_SUCH_ROUTE)
 }
 
 /// Fetches a server's checkpoint and verifies it against the log key and a witness policy.
@@ -650,7 +643,7 @@ pub fn check_openings(
     for (seq, commitments) in entries {
         let v = crate::client::fetch_openings(internal_url, auditor, *seq, now).map_err(|e| match e.status {
             // The route itself missing: not the internal API (a usage error, not the log's).
-            404 if e.detail == "no such route" => VerifyFailure::CouldNotRun(format!(
+            404 if e.detail == crate::http::NO_SUCH_ROUTE => VerifyFailure::CouldNotRun(format!(
                 "{internal_url} has no openings route: is it the internal API's base URL (--openings)?"
             )),
             404 => VerifyFailure::Failed(format!("entry {seq}: the server has no openings for it: {}", e.detail)),

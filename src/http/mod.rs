@@ -16,11 +16,15 @@ use axum::response::{IntoResponse, Response};
 pub const REQUEST_TIMEOUT: std::time::Duration =
     std::time::Duration::from_millis(vigil_core::config::REQUEST_TIMEOUT_MS);
 
+/// The `detail` of the 404 for a path no route serves: how a client tells a wrong base URL
+/// from a route that does not hold what it asked for.
+pub(crate) const NO_SUCH_ROUTE: &str = "no such route";
+
 /// The answers to a path no route serves (404 `not_found`) and to a method a route does not
 /// take (405 `method_not_allowed`), as problems like every other error.
 pub(crate) fn with_fallbacks(router: axum::Router) -> axum::Router {
     router
-        .fallback(|| std::future::ready(Problem::new(StatusCode::NOT_FOUND, "not_found", "no such route")))
+        .fallback(|| std::future::ready(Problem::new(StatusCode::NOT_FOUND, "not_found", NO_SUCH_ROUTE)))
         .method_not_allowed_fallback(|| {
             std::future::ready(Problem::new(
                 StatusCode::METHOD_NOT_ALLOWED,

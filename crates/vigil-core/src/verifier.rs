@@ -40,6 +40,19 @@ impl PendingSignature {
     }
 }
 
+/// Checks pending signatures as one batch (ZIP-215, the rule of [`PendingSignature::check`]);
+/// when the batch fails, one by one, to name the first bad signature. `rng` draws the batch's
+/// coefficients: it must be unpredictable to whoever wrote the log.
+pub fn check_batch<R: rand_core::RngCore + rand_core::CryptoRng>(
+    pending: &[PendingSignature],
+    rng: R,
+) -> Result<(), VerifyError> {
+    if crate::statement::verify_batch(pending.iter().map(|p| p.parts()), rng) {
+        return Ok(());
+    }
+    pending.iter().try_for_each(PendingSignature::check)
+}
+
 /// A [`LogVerifier`]'s state as saved between runs (JSON).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -169,11 +169,7 @@ pub fn call(req: &Value) -> Result<Value, String> {
             // Signatures in batches of 64 under the ZIP-215 rule of the single check; a failing
             // batch is checked one by one to name its first bad signature, as `vigil verify` does.
             let mut flush = |pending: &mut Vec<vigil_core::verifier::PendingSignature>| -> Result<(), String> {
-                if !vigil_core::statement::verify_batch(pending.iter().map(|p| p.parts()), &mut rng) {
-                    if let Some(e) = pending.iter().find_map(|p| p.check().err()) {
-                        return Err(e.to_string());
-                    }
-                }
+                vigil_core::verifier::check_batch(pending, &mut rng).map_err(|e| e.to_string())?;
                 pending.clear();
                 Ok(())
             };

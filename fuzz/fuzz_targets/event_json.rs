@@ -4,14 +4,15 @@
 //! private_fields, check_committed}`, `audit::Auditor::push`, `facts::{incident_facts,
 //! safu_history}`, `reserves::check_attestations`, `event::ratio`, `event::Amount::parse`.
 //!
-//! Properties: canonical bytes are accepted by `parse_canonical` and are a fixed point; an
+//! Properties: canonical bytes are accepted by `parse_canonical` and are a fixed point;
+//! `to_canonical`'s one pass gives what the slow way through a `Value` gives; an
 //! accepted event serializes to canonical JSON that parses back to the same event; a valid
 //! amount string prints back to itself.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use vigil_core::audit::Auditor;
-use vigil_core::canonical::{parse_canonical, parse_json, to_canonical, value_to_canonical};
+use vigil_core::canonical::{parse_canonical, parse_json, to_canonical, to_canonical_via_value, value_to_canonical};
 use vigil_core::event::{ratio, Amount, Event};
 use vigil_core::facts::{incident_facts, safu_history, Item};
 
@@ -28,6 +29,7 @@ fuzz_target!(|data: &[u8]| {
         assert!(Event::from_json(data).is_err());
         return;
     };
+    assert_eq!(to_canonical(&v), value_to_canonical(&v), "one pass and the slow way agree");
     if let Ok(c) = value_to_canonical(&v) {
         let back = parse_canonical(&c).expect("canonical bytes are canonical");
         assert_eq!(back, v, "canonical form holds the same value");
@@ -35,6 +37,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(event) = Event::from_value(v) else { return };
     assert_eq!(Event::from_json(data).as_ref(), Ok(&event));
     let c = to_canonical(&event).expect("a valid event serializes");
+    assert_eq!(to_canonical_via_value(&event).as_ref(), Ok(&c), "one pass and the slow way agree");
     assert_eq!(Event::from_json(&c).as_ref(), Ok(&event), "event round trip through canonical JSON");
     assert_eq!(parse_canonical(&c).map(|_| ()), Ok(()));
 

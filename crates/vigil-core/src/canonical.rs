@@ -197,7 +197,7 @@ impl serde_json::ser::Formatter for &mut Sorting {
         Ok(())
     }
     fn end_array<W: ?Sized + std::io::Write>(&mut self, _: &mut W) -> std::io::Result<()> {
-        self.depth -= 1;
+        self.depth = self.depth.saturating_sub(1);
         self.buf().push(b']');
         Ok(())
     }
@@ -217,7 +217,7 @@ impl serde_json::ser::Formatter for &mut Sorting {
         Ok(())
     }
     fn end_object<W: ?Sized + std::io::Write>(&mut self, _: &mut W) -> std::io::Result<()> {
-        self.depth -= 1;
+        self.depth = self.depth.saturating_sub(1);
         let mut frame = self.frames.pop().ok_or_else(not_here)?;
         let Frame { buf, members } = &mut frame;
         // Keys compared without their quotes (`"a"` < `"a "`, but `"` sorts after ` `).
@@ -252,7 +252,12 @@ impl serde_json::ser::Formatter for &mut Sorting {
         self.in_key = false;
         let frame = self.frames.last_mut().ok_or_else(not_here)?;
         let len = frame.buf.len();
-        frame.members.last_mut().ok_or_else(not_here)?.1 = len;
+        let member = frame.members.last_mut().ok_or_else(not_here)?;
+        // A key is a quoted string (`end_object` compares what is between the quotes).
+        if len < member.0 + 2 {
+            return Err(not_here());
+        }
+        member.1 = len;
         Ok(())
     }
     fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, _: &mut W) -> std::io::Result<()> {

@@ -11,8 +11,10 @@ installed procps || need_pkgs+=(procps)               # kill(1), used by the end
 installed mount || need_pkgs+=(mount)                 # mount(8): the full-disk test mounts a tmpfs
 if [ "${VIGIL_SETUP_TESTS:-0}" = 1 ]; then
   installed chromium || need_pkgs+=(chromium)         # the web page's tests run in it
-  # The independent verifier (tests/independent/) is Python; the machine's own if it has one.
-  command -v python3 >/dev/null || need_pkgs+=(python3 python3-pip)
+  # The independent verifier (tests/independent/) is Python, with the blake3 module: the
+  # machine's own Python if it has one, else Debian's; pip for the module (below) if missing.
+  python3 -c 'import blake3' 2>/dev/null || python3 -m pip --version >/dev/null 2>&1 ||
+    need_pkgs+=(python3 python3-pip)
 fi
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "setup: installing ${need_pkgs[*]}" >&2

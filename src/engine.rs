@@ -914,29 +914,35 @@ impl Sequencer {
                 };
                 // The same event again is a retry, even signed anew (another `created_at_ms`,
                 // fresh salts, another key of the service): answered with the original receipt.
-                // Anything but the very same bytes must be signed by a key the registry knows
-                // (`v.key`: checked in `Engine::verify`), and its event, private values opened,
-                // must equal the logged one's.
                 let same = match bytes {
                     Some(b) if b.get(HEADER_SIZE..) == Some(&v.bytes[..]) => true,
-                    Some(b) if v.key.is_some() => {
-                        let logged = match in_memory {
-                            Some(e) => e.openings.clone(),
-                            None => self.store.openings(seq).map_err(|e| AppendError::Storage(e.to_string()))?,
-                        };
-                        let old = b.get(HEADER_SIZE..).and_then(|st| opened_event(st, logged.as_deref()));
-                        old.is_some() && old == opened_event(&v.bytes, v.openings.as_deref())
-                    }
-                    _ => false,
-                };
-                let Some(bytes) = bytes.filter(|_| same) else {
-                    // A key unknown when the batch was verified has not proven anything: it is
-                    // refused as such, not told what the log holds under that idempotency key.
-                    if v.key.is_none() {
-                        if let Err(e) = self.registry.authorize_kind(&v.key_ref, v.kind) {
-                            return Err(reject(i, auth_code(&e), e.to_string()));
+                    _ => {
+                        // Anything but the very same bytes comes from a key allowed this kind
+                        // now, or is refused as such: a revoked key (or one unknown, or not
+                        // allowed the kind) learns nothing of what the log holds under that
+                        // idempotency key, not even by guessing its private values.
+                        let k = self
+                            .registry
+                            .authorize_kind(&v.key_ref, v.kind)
+                            .map_err(|e| reject(i, auth_code(&e), e.to_string()))?;
+                        match bytes {
+                            // Its signature checked by `Engine::verify` (`v.key`): its event,
+                            // private values opened, must equal the logged one's.
+                            Some(b) if v.key == Some(k.key) => {
+                                let logged = match in_memory {
+                                    Some(e) => e.openings.clone(),
+                                    None => {
+                                        self.store.openings(seq).map_err(|e| AppendError::Storage(e.to_string()))?
+                                    }
+                                };
+                                let old = b.get(HEADER_SIZE..).and_then(|st| opened_event(st, logged.as_deref()));
+                                old.is_some() && old == opened_event(&v.bytes, v.openings.as_deref())
+                            }
+                            _ => false,
                         }
                     }
+                };
+                let Some(bytes) = bytes.filter(|_| same) else {
                     let pending = if in_memory.is_some() { ", not yet committed" } else { "" };
                     return Err(reject(
                         i,

@@ -208,6 +208,11 @@ fn key_changes_take_effect_at_their_position() {
     let err = l.engine.append_blocking(vec![a1.clone(), rev.clone(), a2]).unwrap_err();
     assert!(matches!(err, AppendError::Rejected { index: 2, code: RejectCode::RevokedKey, .. }), "{err:?}");
     l.engine.append_blocking(vec![a1, rev]).unwrap();
+    // The revoked key signing a logged event anew (another time; for an event with private
+    // values, a guess of them) is refused as revoked, not told whether it matches the entry.
+    let anew = signed(&l.keys.risk, Event::from_value(alarm(vec![])).unwrap(), "k1", T0 + 1_000).unwrap();
+    let refused = l.engine.append_blocking(vec![anew]);
+    assert!(matches!(refused, Err(AppendError::Rejected { code: RejectCode::RevokedKey, .. })), "{refused:?}");
     // Re-registering with new kinds (by the operator) restores it.
     let reg = l.sub(
         &l.keys.operator,

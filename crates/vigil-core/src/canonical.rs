@@ -44,7 +44,7 @@ fn one_pass<T: Serialize>(value: &T) -> Option<Vec<u8>> {
     let mut ser = serde_json::Serializer::with_formatter(Refuse, &mut sorting);
     value.serialize(&mut ser).ok()?;
     match &mut sorting.frames[..] {
-        [root] if sorting.depth == 0 => Some(std::mem::take(&mut root.buf)),
+        [root] if sorting.depth == 0 && root.members.is_empty() => Some(std::mem::take(&mut root.buf)),
         _ => None,
     }
 }
@@ -220,6 +220,15 @@ impl serde_json::ser::Formatter for &mut Sorting {
         self.depth = self.depth.saturating_sub(1);
         let mut frame = self.frames.pop().ok_or_else(not_here)?;
         let Frame { buf, members } = &mut frame;
+        // The members, in the order written, must tile the buffer, each key a quoted string
+        // (compared below between its quotes): else a `Serialize` misused the map API (an
+        // entry after announcing none, a key without a value), and the slow way decides.
+        let tiled = members.iter().try_fold(0, |at, &(start, key_end, end)| {
+            (start == at && key_end >= start + 2 && end >= key_end).then_some(end)
+        });
+        if tiled != Some(buf.len()) {
+            return Err(not_here());
+        }
         // Keys compared without their quotes (`"a"` < `"a "`, but `"` sorts after ` `).
         let key = |&(start, end, _): &(usize, usize, usize)| &buf[start + 1..end - 1];
         members.sort_unstable_by(|a, b| key(a).cmp(key(b)));
@@ -252,12 +261,7 @@ impl serde_json::ser::Formatter for &mut Sorting {
         self.in_key = false;
         let frame = self.frames.last_mut().ok_or_else(not_here)?;
         let len = frame.buf.len();
-        let member = frame.members.last_mut().ok_or_else(not_here)?;
-        // A key is a quoted string (`end_object` compares what is between the quotes).
-        if len < member.0 + 2 {
-            return Err(not_here());
-        }
-        member.1 = len;
+        frame.members.last_mut().ok_or_else(not_here)?.1 = len;
         Ok(())
     }
     fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, _: &mut W) -> std::io::Result<()> {
@@ -509,9 +513,31 @@ mod tests {
         ];
         for (json, fast) in cases {
             let v: Value = serde_json::from_str(&json).unwrap();
-            assert_eq!(one_pass(&v).is_some(), fast, "{json}");
-            assert_eq!(to_canonical(&v), to_canonical_via_value(&v), "{json}");
+            let one = one_pass(&v);
+            assert_eq!(one.is_some(), fast, "{json}");
+            if let Some(bytes) = one {
+                assert_eq!(Ok(bytes), to_canonical_via_value(&v), "{json}");
+            }
         }
+        // A `Serialize` that misuses the map API (an entry after announcing none), at the root
+        // and within an object: left to the slow way, never a panic or a broken object.
+        struct Liar;
+        impl Serialize for Liar {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                use serde::ser::SerializeMap;
+                let mut m = s.serialize_map(Some(0))?;
+                m.serialize_entry("k", &1)?;
+                m.end()
+            }
+        }
+        #[derive(Serialize)]
+        struct Holder {
+            a: Liar,
+            b: u8,
+        }
+        assert_eq!(one_pass(&Liar), None);
+        assert_eq!(one_pass(&Holder { a: Liar, b: 1 }), None);
+        assert_eq!(to_canonical(&Holder { a: Liar, b: 1 }).unwrap(), br#"{"a":{"k":1},"b":1}"#);
         // A float, and a number past 64 bits, in a typed value: the slow way's errors.
         assert!(matches!(to_canonical(&[1.5f64]), Err(CanonicalError::Float(_))));
         assert!(to_canonical(&[u128::MAX]).is_err());

@@ -5,21 +5,23 @@
 
 const VKEY = document.querySelector('meta[name="vigil-log-key"]').content;
 // The witnesses whose cosignatures a checkpoint needs, pinned like the log key: {quorum, witnesses}.
-// A policy that does not read is no policy: the page then refuses every checkpoint (quorum
-// above any count), never falls back to the log's word alone.
+// A policy that does not read is no policy: the page then refuses every checkpoint, never
+// falls back to the log's word alone.
 const POLICY = (() => {
   try {
     const p = JSON.parse(document.querySelector('meta[name="vigil-witness-policy"]').content);
     if (Number.isInteger(p.quorum) && p.quorum >= 0 && Array.isArray(p.witnesses)) return p;
   } catch { /* below */ }
-  return { quorum: Infinity, witnesses: [], unreadable: true };
+  return { quorum: 0, witnesses: [], unreadable: true };
 })();
 // The key and policy this browser saw first, kept apart from the checkpoint: a page served
 // later with another key, or a weaker policy, is a warning, not a fresh start.
 const PINNED = "vigil.pinned";
 // Verifies a checkpoint note: the log's signature and the witness policy.
-const verifyCheckpoint = (note) =>
-  verifier({ op: "checkpoint", note, vkey: VKEY, witnesses: POLICY.witnesses, quorum: POLICY.quorum });
+function verifyCheckpoint(note) {
+  if (POLICY.unreadable) throw new Error("the page's witness policy does not read, so no checkpoint is accepted");
+  return verifier({ op: "checkpoint", note, vkey: VKEY, witnesses: POLICY.witnesses, quorum: POLICY.quorum });
+}
 const STORE = "vigil.checkpoint:" + VKEY;
 const counts = { verified: 0, failed: 0 };
 let wasm;
@@ -611,14 +613,12 @@ async function myBalance(ev) {
 async function main() {
   $("vkey").textContent = VKEY;
   if (POLICY.unreadable) {
-    counts.failed++;
     $("policy").append(badge(false, "the page's witness policy does not read: no checkpoint can be accepted"), el("br"));
   } else if (POLICY.quorum > 0) {
     $("policy").append(`Pinned witnesses (${POLICY.quorum} of ${POLICY.witnesses.length} must cosign): `,
       ...POLICY.witnesses.flatMap((k, i) => [i ? ", " : "", el("code", {}, k)]), el("br"));
   } else {
     // Only the log's own signature: a history shown to this browser alone would go unnoticed.
-    counts.failed++;
     $("policy").append(badge(false, "no witnesses pinned: only the log vouches for its checkpoints, so a fork shown to you alone would not be detected"), el("br"));
   }
   try {
@@ -637,7 +637,7 @@ async function main() {
     return;
   }
   for (const part of [incidents, safu, reserves]) {
-    try { await part(); } catch (e) { counts.failed++; $("summary").after(el("p", {}, badge(false, e.message))); }
+    try { await part(); } catch (e) { $("summary").after(el("p", {}, badge(false, e.message))); }
     summarize("loading");
   }
   // Prefilled from the address (#secret=…&record=…): checks at once.

@@ -170,6 +170,17 @@ fn a_lying_server_is_caught_by_the_page() {
             "Could not verify the checkpoint",
         ),
         (
+            "the page's witness policy made unreadable (it must not fall back to the log's word)",
+            Box::new(|p, b| {
+                if p == "/" {
+                    let meta = br#"vigil-witness-policy" content=""#;
+                    let at = b.windows(meta.len()).position(|w| w == meta).unwrap() + meta.len();
+                    b.insert(at, b'x');
+                }
+            }),
+            "Could not verify the checkpoint: the page's witness policy does not read",
+        ),
+        (
             "a witness's cosignature removed",
             Box::new(|p, b| {
                 if p == "/checkpoint" {

@@ -87,11 +87,12 @@ pub struct AppendFailure {
 }
 
 impl AppendFailure {
-    /// Whether the ledger refused the batch (a refusal's status: then nothing of it was
-    /// written). No answer, a timeout (408: the batch may land all the same), 429 or a 5xx
-    /// leave it unknown; a retry with the same idempotency keys is safe either way.
+    /// Whether the batch was refused, so that nothing of it was written: a 4xx (the ledger's
+    /// refusals, or a URL without the route). No answer, a timeout (408: the batch may land
+    /// all the same), 429 or a 5xx leave it unknown; a retry with the same idempotency keys is
+    /// safe either way.
     pub fn is_refusal(&self) -> bool {
-        matches!(self.status, 400 | 401 | 403 | 409 | 413 | 415 | 422)
+        (400..500).contains(&self.status) && !matches!(self.status, 408 | 429)
     }
 }
 

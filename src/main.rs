@@ -844,10 +844,10 @@ fn append(url: &str, key: &std::path::Path, batch: usize, input: &str) -> Result
             let before = if appended == 0 {
                 String::new()
             } else {
-                format!("; the {appended} events before it were appended (their receipts are above)")
+                format!("; the {appended} events of the batches before were appended (their receipts are above)")
             };
             // No answer, a timeout or a storage failure: the batch may or may not be in the log.
-            if matches!(e.status, 0 | 408 | 429) || e.status >= 500 {
+            if !e.is_refusal() {
                 return anyhow::anyhow!(
                     "lines {first}-{last}: {}: {}{before}; they may or may not have been appended: running the same input again is safe (an event already logged is answered with its first receipt)",
                     if e.status == 0 { format!("no answer from {url}") } else { format!("HTTP {}", e.status) },
@@ -862,10 +862,14 @@ fn append(url: &str, key: &std::path::Path, batch: usize, input: &str) -> Result
                 .and_then(|(i, rest)| Some((lines.get(i.parse::<usize>().ok()?)?, rest.trim_start())));
             match at {
                 Some((line, rest)) => anyhow::anyhow!(
-                    "line {line} (in the batch of lines {first}-{last}): refused ({}): {rest}{before}",
+                    "line {line} (in the batch of lines {first}-{last}): refused ({}): {rest}; nothing of lines {first}-{last} was written{before}",
                     e.status
                 ),
-                None => anyhow::anyhow!("lines {first}-{last}: refused ({}): {}{before}", e.status, e.detail),
+                None => anyhow::anyhow!(
+                    "lines {first}-{last}: refused ({}): {}; nothing of them was written{before}",
+                    e.status,
+                    e.detail
+                ),
             }
         })?;
         appended += receipts.len();

@@ -208,23 +208,32 @@ impl Remote {
             .limit(16 << 20)
             .read_to_vec()
             .map_err(|e| VerifyFailure::CouldNotRun(format!("{url}: {e}")))?;
+        let detail = problem_detail(&body);
         match status {
             200 => Ok(body),
-            // No checkpoint, or no such route at all: not a vigil public API's base URL.
-            404 if path == "checkpoint" || is_no_such_route(&body) => Err(VerifyFailure::CouldNotRun(format!(
-                "{url}: 404: {} has no such route; is it a vigil public API's base URL (not the internal API, no path)?",
-                self.base
-            ))),
+            // No such route (vigil's own answer for one, or no vigil answer at all to the route
+            // every log serves): not a vigil public API's base URL.
+            404 if detail.as_deref() == Some(crate::http::NO_SUCH_ROUTE) || (path == "checkpoint" && detail.is_none()) => {
+                Err(VerifyFailure::CouldNotRun(format!(
+                    "{url}: 404: {} has no such route; is it a vigil public API's base URL (not the internal API, no path)?",
+                    self.base
+                )))
+            }
+            // A vigil log without a checkpoint yet: nothing to verify, not a misbehaving log.
+            404 if path == "checkpoint" => {
+                Err(VerifyFailure::CouldNotRun(format!("{url}: 404: {}", detail.unwrap_or_default())))
+            }
             404 => Err(VerifyFailure::Failed(format!("{url}: the server does not have it (404)"))),
             s => Err(VerifyFailure::CouldNotRun(format!("{url}: HTTP {s}"))),
         }
     }
 }
 
-/// Whether a 404's body is vigil's answer for a route it does not have (not for a thing the
-/// route does not hold).
-fn is_no_such_route(body: &[u8]) -> bool {
-    serde_json::from_slice::<serde_json::Value>(body).is_ok_and(|v| v["detail"] == crate::http::NO_SUCH_ROUTE)
+/// The `detail` of a problem document (RFC 9457), as vigil answers every error; `None` for any
+/// other body. On a 404, [`crate::http::NO_SUCH_ROUTE`] is vigil's answer for a route it does
+/// not have (not for a thing the route does not hold).
+fn problem_detail(body: &[u8]) -> Option<String> {
+    serde_json::from_slice::<serde_json::Value>(body).ok()?.get("detail")?.as_str().map(str::to_owned)
 }
 
 /// Fetches a server's checkpoint and verifies it against the log key and a witness policy.

@@ -434,8 +434,8 @@ fn bad_requests_get_their_status_and_change_nothing() {
 }
 
 /// `vigil append` run again over the same file (after a crash, say) appends nothing twice:
-/// every event, signed anew at another time, is answered with its original receipt — private
-/// values too, since their salts come from the key and the idempotency key.
+/// every event, signed anew at another time with fresh salts, is answered with its original
+/// receipt: the ledger opens the private values of both and finds them equal.
 #[test]
 fn vigil_append_run_again_over_the_same_file_appends_nothing_twice() {
     let server = Server::start();
@@ -468,6 +468,10 @@ fn vigil_append_run_again_over_the_same_file_appends_nothing_twice() {
     let out = append.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("idempotency_conflict") && err.contains(r#""w-2""#), "{err}");
+    assert!(
+        err.contains("line 1 (in the batch of lines 1-1)") && err.contains("nothing of lines 1-1 was written"),
+        "{err}"
+    );
     assert_eq!(server.checkpoint().1.size, size);
 }
 

@@ -109,38 +109,47 @@ def _k(Rb, Ab, msg):
     return int.from_bytes(hashlib.sha512(Rb + Ab + msg).digest(), "little") % L
 
 
-def verify_zip215(pub: bytes, msg: bytes, sig: bytes) -> bool:
+def _parse(pub: bytes, sig: bytes, canonical: bool):
+    """(A, R bytes, s) of a signature with s < L and A decodable, or None."""
     if len(sig) != 64 or len(pub) != 32:
+        return None
+    Rb, s = sig[:32], int.from_bytes(sig[32:], "little")
+    A = decode_point(pub, canonical)
+    if s >= L or A is None:
+        return None
+    return A, Rb, s
+
+
+def _r_matches(A, Rb, s, pub, msg):
+    """The encoding of [s]B - [k]A equals R's bytes (RFC 8032 without the cofactor)."""
+    return encode_point(_add(_mul(s, B), _neg(_mul(_k(Rb, pub, msg), A)))) == Rb
+
+
+def verify_zip215(pub: bytes, msg: bytes, sig: bytes) -> bool:
+    p = _parse(pub, sig, canonical=False)
+    R = p and decode_point(p[1], canonical=False)
+    if p is None or R is None:
         return False
-    Rb, sb = sig[:32], sig[32:]
-    s = int.from_bytes(sb, "little")
-    if s >= L:
-        return False
-    A = decode_point(pub, canonical=False)
-    R = decode_point(Rb, canonical=False)
-    if A is None or R is None:
-        return False
-    k = _k(Rb, pub, msg)
+    A, Rb, s = p
     # [8]([s]B - R - [k]A) == identity
-    lhs = _add(_add(_mul(s, B), _neg(R)), _neg(_mul(k, A)))
+    lhs = _add(_add(_mul(s, B), _neg(R)), _neg(_mul(_k(Rb, pub, msg), A)))
     return _is_ident(_mul(8, lhs))
+
+
+def verify_rfc8032(pub: bytes, msg: bytes, sig: bytes) -> bool:
+    """RFC 8032 section 5.1.7 without the cofactor (ed25519-dalek verify): an R of small
+    order is not refused (FORMAT.md section 6, a checkpoint's signature 1)."""
+    p = _parse(pub, sig, canonical=False)
+    return p is not None and _r_matches(*p, pub, msg)
 
 
 def verify_strict(pub: bytes, msg: bytes, sig: bytes) -> bool:
     """RFC 8032 with s canonical, A and R not of small order (ed25519-dalek verify_strict)."""
-    if len(sig) != 64 or len(pub) != 32:
+    p = _parse(pub, sig, canonical=True)
+    R = p and decode_point(p[1], canonical=True)
+    if p is None or R is None or is_small_order(p[0]) or is_small_order(R):
         return False
-    Rb, sb = sig[:32], sig[32:]
-    s = int.from_bytes(sb, "little")
-    if s >= L:
-        return False
-    A = decode_point(pub, canonical=True)
-    R = decode_point(Rb, canonical=True)
-    if A is None or R is None or is_small_order(A) or is_small_order(R):
-        return False
-    k = _k(Rb, pub, msg)
-    Rc = _add(_mul(s, B), _neg(_mul(k, A)))
-    return encode_point(Rc) == Rb
+    return _r_matches(*p, pub, msg)
 
 
 def public_from_seed(seed: bytes) -> bytes:

@@ -113,13 +113,12 @@ _NAME = re.compile(r'^[^\s+]+$')
 
 
 def check_name(name):
-    if not name or not _NAME.match(name):
+    if not name or not _NAME.fullmatch(name):
         raise Invalid("bad key name %r" % name)
 
 
 def parse_vkey(s: str, alg_expected=None):
     """name+hexid+base64(alg||pub) -> (name, id bytes, alg, pub)."""
-    s = s.strip()
     parts = s.split('+')
     # name has no '+', but base64 may contain '+': name is parts[0], id parts[1], rest rejoined
     if len(parts) < 3:
@@ -161,7 +160,7 @@ def _is_int(v):
 
 
 def t_id(v, f):
-    if not isinstance(v, str) or not _ID.match(v):
+    if not isinstance(v, str) or not _ID.fullmatch(v):
         raise Invalid("%s: not an id" % f)
 
 
@@ -179,12 +178,12 @@ def t_text(v, f, maxb=4096):
 
 
 def t_asset(v, f):
-    if not isinstance(v, str) or not _ASSET.match(v):
+    if not isinstance(v, str) or not _ASSET.fullmatch(v):
         raise Invalid("%s: not an asset" % f)
 
 
 def t_amount(v, f, positive=False):
-    if not isinstance(v, str) or not _AMOUNT.match(v):
+    if not isinstance(v, str) or not _AMOUNT.fullmatch(v):
         raise Invalid("%s: not an amount" % f)
     if positive and v == "0":
         raise Invalid("%s: must be > 0" % f)
@@ -198,7 +197,7 @@ def t_u64(v, f):
 
 def t_private(v, f):
     if not isinstance(v, dict) or set(v) != {"commitment"} or not isinstance(v["commitment"], str) \
-            or not _HEX64.match(v["commitment"]):
+            or not _HEX64.fullmatch(v["commitment"]):
         raise Invalid("%s: not a private commitment" % f)
 
 
@@ -319,7 +318,7 @@ def validate_event(ev, seq):
                 raise Invalid("padded_size %r" % v)
 
         def hex64(v, f):
-            if not isinstance(v, str) or not _HEX64.match(v):
+            if not isinstance(v, str) or not _HEX64.fullmatch(v):
                 raise Invalid("%s: not 64 hex" % f)
 
         def asset_item(v, f):
@@ -351,11 +350,10 @@ def validate_event(ev, seq):
             if not isinstance(v, str):
                 raise Invalid(f + ": not a string")
             parse_vkey(v, alg_expected=0x01)
-        _fields(ev, {"key": vk, "kinds": lambda v, f: t_list(v, f, lambda x, g: t_enum(x, g, set(KINDS)),
-                                                            maxn=len(KINDS))}, {})
+        _fields(ev, {"key": vk, "kinds": lambda v, f: t_list(v, f, lambda x, g: t_enum(x, g, set(KINDS)))}, {})
     elif k == "key_revoked":
         def kr(v, f):
-            if not isinstance(v, str) or not _KEYREF.match(v):
+            if not isinstance(v, str) or not _KEYREF.fullmatch(v):
                 raise Invalid(f + ": not name+hexid")
         _fields(ev, {"key": kr, "reason": t_text}, {})
     else:
@@ -372,7 +370,7 @@ def validate_statement(b: bytes, seq: int):
         raise Invalid("statement members %s" % sorted(st))
     t_u64(st["created_at_ms"], "created_at_ms")
     t_id(st["idempotency_key"], "idempotency_key")
-    if not isinstance(st["key"], str) or not _KEYREF.match(st["key"]):
+    if not isinstance(st["key"], str) or not _KEYREF.fullmatch(st["key"]):
         raise Invalid("statement key not name+hexid")
     validate_event(st["event"], seq)
     if canon_bytes(st) != b:
@@ -632,7 +630,7 @@ def verify_checkpoint(text: bytes, log_vkey: str, witnesses=(), quorum=None):
             continue
         seen.add((sname, sid))
         if sname == name and sid == kid:
-            if not ed.verify_strict(pub, cp["body"], sig):
+            if not ed.verify_rfc8032(pub, cp["body"], sig):
                 raise Invalid("checkpoint: log signature does not verify")
             rep["log_sig"] = True
         elif sname == name and sid == cosid:

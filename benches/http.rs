@@ -69,15 +69,15 @@ fn bodies(batches: Vec<Vec<Submission>>) -> Vec<Body> {
     batches.iter().map(|b| Body { bytes: serde_json::to_vec(b).unwrap(), events: b.len() }).collect()
 }
 
+/// One client's latencies, CPU seconds, and answers (with the events each request held).
+type ClientRun = (Vec<Duration>, f64, Vec<(usize, Vec<u8>)>);
+
 /// Posts `bodies` from `clients` threads; with `pace`, each client waits for its next slot
 /// (open loop at that many requests per second in all). The clients are a load generator, as
 /// `wrk` is: in the timed loop each sends its ready body and reads the answer whole (latency
 /// ends with the last byte of the receipts); the answers are parsed and checked after the
 /// clock stops (every event a new receipt, in order), so the clients' share of the two cores
 /// is the HTTP exchange alone.
-/// One client's latencies, CPU seconds, and answers (with the events each request held).
-type ClientRun = (Vec<Duration>, f64, Vec<(usize, Vec<u8>)>);
-
 fn post_all(url: &str, bodies: Vec<Body>, clients: usize, pace: Option<f64>) -> Run {
     let events: usize = bodies.iter().map(|b| b.events).sum();
     // Popped from the end: reversed, so bodies go out in order (pacing slots ascend).

@@ -222,7 +222,7 @@ pub fn register_changes(cfg: &Config, e: &Engine, now_ms: u64) -> Result<Vec<Cha
     let mut register = Vec::new();
     for (key, kinds) in cfg.service_keys()? {
         let want: std::collections::BTreeSet<EventKind> = kinds.iter().copied().collect();
-        match head.registry.keys().find(|r| r.key == key) {
+        match head.registry.get(&key.key_ref).filter(|r| r.key == key) {
             Some(r) => match r.revoked_at {
                 Some(seq) => changes.push(Change::Revoked(key.key_ref.to_string(), seq)),
                 None if r.kinds == want => {}

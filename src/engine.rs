@@ -1,7 +1,9 @@
 //! The append engine: one sequencer thread, many callers, group commit in three stages.
 //!
 //! Callers hand batches of signed statements to [`Engine::append`]. Signatures are checked on
-//! the caller's thread, each with the verifier's own rule ([`Engine::verify`]); the sequencer then
+//! the caller's thread, each with the verifier's own rule ([`Engine::verify`]), or, for the HTTP
+//! API, on the engine's verifier threads, which check the batches of concurrent requests
+//! together ([`Engine::verify_coalesced`]); the sequencer then
 //! takes every batch waiting at that moment and makes it one group (positions, authorization,
 //! idempotency, encoding and chaining); the writer turns each group into **one** RocksDB write
 //! batch with **one** newly signed checkpoint; the syncer runs one WAL sync for every group
@@ -36,7 +38,7 @@ use vigil_core::checkpoint::{self, Checkpoint};
 use vigil_core::entry::{Entry, HEADER_SIZE, MAX_ENTRY_SIZE};
 use vigil_core::event::{EventKind, Private};
 use vigil_core::hash::{chain_hash, Digest};
-use vigil_core::keys::{KeyRef, SignerKey};
+use vigil_core::keys::{KeyRef, SignerKey, VerifierKey};
 use vigil_core::merkle::{leaf_hash, InclusionProof, NoTiles, TileTree};
 use vigil_core::registry::{AuthError, KeyRegistry};
 use vigil_core::statement::{signing_message, ParsedSubmission, Statement};
@@ -267,6 +269,7 @@ pub struct Engine {
     shared: Arc<Shared>,
     /// Appends read-lock it to send; [`Engine::recover`] write-locks it to replace it.
     pipeline: RwLock<Pipeline>,
+    coalescer: Arc<Coalescer>,
     config: EngineConfig,
 }
 
@@ -361,7 +364,8 @@ impl Engine {
             metrics,
         });
         let pipeline = Pipeline::start(&shared, store, head, &config)?;
-        Ok(Engine { shared, pipeline: RwLock::new(pipeline), config })
+        let coalescer = Coalescer::start(&shared);
+        Ok(Engine { shared, pipeline: RwLock::new(pipeline), coalescer, config })
     }
 
     /// The storage failure that stopped the engine, if one did.
@@ -433,37 +437,41 @@ impl Engine {
     /// its own to name the first bad one.
     pub fn verify(&self, subs: Vec<ParsedSubmission>) -> Result<Vec<VerifiedSubmission>, AppendError> {
         let head = self.head();
-        let mut checked = Vec::with_capacity(subs.len());
-        for (i, sub) in subs.iter().enumerate() {
-            let openings = check_openings(i, &sub.statement, &sub.openings)?;
-            let key = head.registry.get(&sub.statement.key).map(|k| &k.key);
-            checked.push((key, openings));
+        let checked = precheck(&head, &subs)?;
+        if !vigil_core::statement::verify_batch(signed_items(&subs, &checked), rand::thread_rng()) {
+            name_bad_signature(&subs, &checked)?;
         }
-        let messages: Vec<Option<Vec<u8>>> =
-            subs.iter().zip(&checked).map(|(s, (k, _))| k.map(|_| signing_message(&s.bytes))).collect();
-        let items = subs
-            .iter()
-            .zip(&checked)
-            .zip(&messages)
-            .filter_map(|((s, (k, _)), m)| Some(((*k)?, m.as_deref()?, &s.signature)));
-        if !vigil_core::statement::verify_batch(items, rand::thread_rng()) {
-            for (i, ((s, (k, _)), m)) in subs.iter().zip(&checked).zip(&messages).enumerate() {
-                if let (Some(k), Some(m)) = (k, m) {
-                    if !vigil_core::statement::verify_message(k, m, &s.signature) {
-                        return Err(reject(
-                            i,
-                            RejectCode::BadSignature,
-                            format!("signature by {} does not verify", s.statement.key),
-                        ));
-                    }
-                }
-            }
-        }
-        Ok(subs
+        Ok(verified(subs, checked))
+    }
+
+    /// What a verifier thread does with the batches it finds waiting (see [`Coalescer`]):
+    /// checks them together, then alone if that fails. Each batch gets the answer
+    /// [`Engine::verify`] would give it. For tests: which batches meet on a verifier thread
+    /// depends on timing.
+    #[doc(hidden)]
+    pub fn verify_together(
+        &self,
+        batches: Vec<Vec<ParsedSubmission>>,
+    ) -> Vec<Result<Vec<VerifiedSubmission>, AppendError>> {
+        let (jobs, answers): (Vec<_>, Vec<_>) = batches
             .into_iter()
-            .zip(checked)
-            .map(|(s, (k, openings))| VerifiedSubmission::new(s, k.map(|k| k.key), openings))
-            .collect())
+            .map(|subs| {
+                let (reply, rx) = tokio::sync::oneshot::channel();
+                (VerifyJob { subs, reply }, rx)
+            })
+            .unzip();
+        check_together(&self.shared, jobs);
+        answers.into_iter().map(|mut rx| rx.try_recv().unwrap_or(Err(AppendError::Closed))).collect()
+    }
+
+    /// [`Engine::verify`] on the engine's verifier threads, where the batches of concurrent
+    /// callers are checked together in one larger Ed25519 batch (see [`Coalescer`]). What is
+    /// accepted and refused, and the refusal each batch gets, are the same as
+    /// [`Engine::verify`]'s.
+    pub async fn verify_coalesced(&self, subs: Vec<ParsedSubmission>) -> Result<Vec<VerifiedSubmission>, AppendError> {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        self.coalescer.submit(VerifyJob { subs, reply });
+        rx.await.map_err(|_| AppendError::Closed)?
     }
 
     /// Verifies and appends a batch (async: waits for the group commit).
@@ -543,7 +551,171 @@ impl Engine {
 
 impl Drop for Engine {
     fn drop(&mut self) {
+        self.coalescer.stop();
         self.pipeline.get_mut().map(|p| p.stop()).unwrap_or_else(|e| e.into_inner().stop());
+    }
+}
+
+/// What [`Engine::verify`] knows of a submission before its signature is checked.
+struct Prechecked<'h> {
+    /// The key the signature is checked against (none: not in the registry yet, left to the
+    /// sequencer).
+    key: Option<&'h VerifierKey>,
+    /// The openings, checked against the commitments, as stored (JSON).
+    openings: Option<Vec<u8>>,
+    /// What the signature covers (with a key only).
+    message: Option<Vec<u8>>,
+}
+
+/// The checks before the signatures: openings against commitments, keys looked up.
+fn precheck<'h>(head: &'h Head, subs: &[ParsedSubmission]) -> Result<Vec<Prechecked<'h>>, AppendError> {
+    let mut each = Vec::with_capacity(subs.len());
+    for (i, sub) in subs.iter().enumerate() {
+        let openings = check_openings(i, &sub.statement, &sub.openings)?;
+        let key = head.registry.get(&sub.statement.key).map(|k| &k.key);
+        each.push(Prechecked { key, openings, message: key.map(|_| signing_message(&sub.bytes)) });
+    }
+    Ok(each)
+}
+
+/// The signatures to check: those whose key is known.
+fn signed_items<'a>(
+    subs: &'a [ParsedSubmission],
+    checked: &'a [Prechecked<'_>],
+) -> impl Iterator<Item = (&'a VerifierKey, &'a [u8], &'a [u8; 64])> {
+    subs.iter().zip(checked).filter_map(|(s, c)| Some((c.key?, c.message.as_deref()?, &s.signature)))
+}
+
+/// After a failed batch: each signature on its own, to name the first bad one.
+fn name_bad_signature(subs: &[ParsedSubmission], checked: &[Prechecked<'_>]) -> Result<(), AppendError> {
+    for (i, (s, c)) in subs.iter().zip(checked).enumerate() {
+        if let (Some(k), Some(m)) = (c.key, &c.message) {
+            if !vigil_core::statement::verify_message(k, m, &s.signature) {
+                return Err(reject(
+                    i,
+                    RejectCode::BadSignature,
+                    format!("signature by {} does not verify", s.statement.key),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn verified(subs: Vec<ParsedSubmission>, checked: Vec<Prechecked<'_>>) -> Vec<VerifiedSubmission> {
+    subs.into_iter().zip(checked).map(|(s, c)| VerifiedSubmission::new(s, c.key.map(|k| k.key), c.openings)).collect()
+}
+
+/// Most signatures the [`Coalescer`] checks in one batch (a caller's larger batch is checked
+/// alone). Larger batches cost less per signature, but the first caller in one waits for all.
+const MAX_COALESCED: usize = 128;
+
+type VerifyReply = tokio::sync::oneshot::Sender<Result<Vec<VerifiedSubmission>, AppendError>>;
+
+/// A caller's batch waiting for its signature check.
+struct VerifyJob {
+    subs: Vec<ParsedSubmission>,
+    reply: VerifyReply,
+}
+
+/// Signature checks of concurrent callers, coalesced. One thread per core takes every batch
+/// waiting when it becomes free (up to [`MAX_COALESCED`] signatures) and checks all their
+/// signatures in one Ed25519 batch, which costs less per signature than each caller's own
+/// (BENCHMARKS.md). Nobody waits for others to arrive: alone, a batch is checked at once, as
+/// [`Engine::verify`] would. When a coalesced batch fails, each caller's batch is checked
+/// again alone, exactly as [`Engine::verify`] does, so one caller's bad signature fails only
+/// its own batch (and at worst doubles the work of the batches it was checked with).
+struct Coalescer {
+    queue: Mutex<(VecDeque<VerifyJob>, bool)>,
+    ready: std::sync::Condvar,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Coalescer {
+    fn start(shared: &Arc<Shared>) -> Arc<Coalescer> {
+        let c = Arc::new(Coalescer {
+            queue: Mutex::new((VecDeque::new(), false)),
+            ready: std::sync::Condvar::new(),
+            threads: Mutex::new(Vec::new()),
+        });
+        let n = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let threads = (0..n)
+            .map(|_| {
+                let (c, shared) = (c.clone(), shared.clone());
+                std::thread::Builder::new()
+                    .name("vigil-verify".into())
+                    .spawn(move || c.run(&shared))
+                    .expect("spawn verifier thread")
+            })
+            .collect();
+        *c.threads.lock().expect("verifier threads lock") = threads;
+        c
+    }
+
+    fn submit(&self, job: VerifyJob) {
+        let mut q = self.queue.lock().expect("verifier queue lock");
+        // After `stop` the job is dropped: its caller sees the channel close.
+        if !q.1 {
+            q.0.push_back(job);
+            self.ready.notify_one();
+        }
+    }
+
+    /// Checks what is queued, then the threads end.
+    fn stop(&self) {
+        self.queue.lock().expect("verifier queue lock").1 = true;
+        self.ready.notify_all();
+        for t in self.threads.lock().expect("verifier threads lock").drain(..) {
+            let _ = t.join();
+        }
+    }
+
+    fn run(&self, shared: &Shared) {
+        loop {
+            let jobs = {
+                let mut q = self.queue.lock().expect("verifier queue lock");
+                while q.0.is_empty() && !q.1 {
+                    q = self.ready.wait(q).expect("verifier queue lock");
+                }
+                let Some(first) = q.0.pop_front() else { return };
+                let mut n = first.subs.len();
+                let mut jobs = vec![first];
+                while let Some(next) = q.0.front().filter(|j| n + j.subs.len() <= MAX_COALESCED) {
+                    n += next.subs.len();
+                    jobs.extend(q.0.pop_front());
+                }
+                jobs
+            };
+            check_together(shared, jobs);
+        }
+    }
+}
+
+/// Checks the jobs' signatures in one batch, then each job's alone if that batch fails, and
+/// answers each job.
+fn check_together(shared: &Shared, jobs: Vec<VerifyJob>) {
+    let head = shared.head.read().expect("head lock").clone();
+    let mut ready = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        match precheck(&head, &job.subs) {
+            Ok(checked) => ready.push((job, checked)),
+            Err(e) => {
+                let _ = job.reply.send(Err(e));
+            }
+        }
+    }
+    let all = ready.len() > 1
+        && vigil_core::statement::verify_batch(
+            ready.iter().flat_map(|(j, c)| signed_items(&j.subs, c)),
+            rand::thread_rng(),
+        );
+    for (job, checked) in ready {
+        let ok = all || vigil_core::statement::verify_batch(signed_items(&job.subs, &checked), rand::thread_rng());
+        let result = match ok {
+            true => Ok(()),
+            false => name_bad_signature(&job.subs, &checked),
+        };
+        let _ = job.reply.send(result.map(|()| verified(job.subs, checked)));
     }
 }
 

@@ -259,12 +259,9 @@ async fn append_inner(s: &InternalState, headers: &HeaderMap, body: &[u8]) -> Re
         return Err(unavailable("saturated", "the sequencer is saturated; retry shortly".into()));
     }
     let _guard = InFlight(s.in_flight.clone(), n);
-    // Signature checks are CPU work: off the async executor's threads.
-    let engine = s.engine.clone();
-    let verified = tokio::task::spawn_blocking(move || engine.verify(subs))
-        .await
-        .map_err(|e| Problem::internal(e).into_response())?;
-    let result = match verified {
+    // Signature checks are CPU work: off the async executor's threads, on the engine's
+    // verifier threads, with the batches of concurrent requests.
+    let result = match s.engine.verify_coalesced(subs).await {
         Ok(v) => s.engine.append_verified(v).await,
         Err(e) => Err(e),
     };

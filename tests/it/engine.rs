@@ -40,6 +40,53 @@ fn tamper_signature(mut s: ParsedSubmission) -> ParsedSubmission {
     s
 }
 
+/// The verifier threads check the batches of concurrent requests in one Ed25519 batch; each
+/// batch must still get exactly the answer it gets checked alone, whatever it meets there.
+#[test]
+fn batches_checked_together_are_answered_as_if_alone() {
+    let l = Ledger::new();
+    let good = |n: &str| vec![l.sub(&l.keys.withdrawals, withdrawal(&format!("w-{n}")), n)];
+    let bad_signature_second = |n: &str| {
+        vec![
+            l.sub(&l.keys.withdrawals, withdrawal(&format!("w-{n}-1")), &format!("{n}-1")),
+            tamper_signature(l.sub(&l.keys.withdrawals, withdrawal(&format!("w-{n}-2")), &format!("{n}-2"))),
+        ]
+    };
+    let mut no_opening = good("no-opening");
+    no_opening[0].openings.clear();
+    let unknown_key = vec![l.sub(&l.keys.stranger, withdrawal("w-stranger"), "stranger")];
+    let cases: Vec<(&str, Vec<Vec<ParsedSubmission>>)> = vec![
+        ("all good", vec![good("a"), good("b"), good("c")]),
+        ("one bad signature among good batches", vec![good("d"), bad_signature_second("e"), good("f")]),
+        ("two batches with bad signatures", vec![tamper_signature_all(good("g")), bad_signature_second("h")]),
+        ("a bad signature alone", vec![bad_signature_second("i")]),
+        ("openings refused before the signatures", vec![no_opening, good("j")]),
+        ("a key the registry does not know: left to the sequencer", vec![unknown_key, good("k")]),
+    ];
+    for (name, batches) in cases {
+        let alone: Vec<_> = batches.iter().map(|b| l.engine.verify(b.clone())).collect();
+        let together = l.engine.verify_together(batches);
+        assert_eq!(together.len(), alone.len(), "{name}");
+        for (i, (t, a)) in together.into_iter().zip(alone).enumerate() {
+            match (t, a) {
+                (Ok(t), Ok(a)) => assert_eq!(format!("{t:?}"), format!("{a:?}"), "{name}: batch {i}"),
+                (t, a) => assert_eq!(t.map(|_| ()), a.map(|_| ()), "{name}: batch {i}"),
+            }
+        }
+    }
+    // What the verifier threads pass on is appended as `Engine::verify`'s output is.
+    let size = l.engine.head().state.size;
+    let verified = l.engine.verify_together(vec![good("l"), good("m")]);
+    for v in verified {
+        l.engine.append_verified_blocking(v.unwrap()).unwrap();
+    }
+    assert_eq!(l.engine.head().state.size, size + 2);
+}
+
+fn tamper_signature_all(subs: Vec<ParsedSubmission>) -> Vec<ParsedSubmission> {
+    subs.into_iter().map(tamper_signature).collect()
+}
+
 #[test]
 fn rejected_batches_write_nothing() {
     let l = Ledger::new();

@@ -135,7 +135,11 @@ pub fn render(o: &AuditOutput) -> String {
         }
     };
     for f in &o.incidents {
-        let _ = writeln!(s, "\nincident {}: {}", f.incident, f.title.as_deref().unwrap_or("(never opened)"));
+        let _ = match &f.title {
+            Some(title) => writeln!(s, "\nincident {}: {title}", f.incident),
+            // Never opened: the next line says so.
+            None => writeln!(s, "\nincident {}", f.incident),
+        };
         let _ = writeln!(s, "  first alarm to freeze: {}", minutes(f.alarm_to_freeze_ms));
         let since_alarm = |t: Option<u64>| minutes(t.zip(f.first_alarm_ms).map(|(t, a)| t.saturating_sub(a)));
         let _ = match (f.opened_ms, f.closed_ms) {

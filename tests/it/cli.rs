@@ -353,6 +353,9 @@ fn audit_names_the_entries_of_a_broken_rule_and_the_demo_is_clean() {
         .append_blocking(vec![l.sub(&l.keys.ops, freeze, "f"), l.sub(&l.keys.withdrawals, executed, "w")])
         .unwrap();
     let (f, w) = (r[0].seq, r[1].seq);
+    let mut unopened = alarm(vec![]);
+    unopened["incident"] = "inc-never".into();
+    l.engine.append_blocking(vec![l.sub(&l.keys.risk, unopened, "a")]).unwrap();
     let dir = l.data_dir();
     let vkey = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(vkey.path(), l.keys.log.verifier().to_vkey()).unwrap();
@@ -367,6 +370,9 @@ fn audit_names_the_entries_of_a_broken_rule_and_the_demo_is_clean() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains(&format!("withdrawal_during_freeze at entries {f}, {w}")), "{stdout}");
+    // An incident with an alarm and no opening: said once, under its id.
+    assert!(stdout.contains("\nincident inc-never\n  first alarm to freeze: —\n  never opened\n"), "{stdout}");
+    assert_eq!(stdout.matches("never opened").count(), 1, "{stdout}");
     let json = Command::new(vigil_bin())
         .args(["audit", "--json", "--data-dir"])
         .arg(&dir)

@@ -269,7 +269,9 @@ pub struct Engine {
     shared: Arc<Shared>,
     /// Appends read-lock it to send; [`Engine::recover`] write-locks it to replace it.
     pipeline: RwLock<Pipeline>,
-    coalescer: Arc<Coalescer>,
+    /// Started by the first [`Engine::verify_coalesced`]: engines that never serve HTTP (the
+    /// CLI, most tests) start no verifier threads.
+    coalescer: std::sync::OnceLock<Arc<Coalescer>>,
     config: EngineConfig,
 }
 
@@ -364,8 +366,7 @@ impl Engine {
             metrics,
         });
         let pipeline = Pipeline::start(&shared, store, head, &config)?;
-        let coalescer = Coalescer::start(&shared);
-        Ok(Engine { shared, pipeline: RwLock::new(pipeline), coalescer, config })
+        Ok(Engine { shared, pipeline: RwLock::new(pipeline), coalescer: std::sync::OnceLock::new(), config })
     }
 
     /// The storage failure that stopped the engine, if one did.
@@ -470,7 +471,7 @@ impl Engine {
     /// [`Engine::verify`]'s.
     pub async fn verify_coalesced(&self, subs: Vec<ParsedSubmission>) -> Result<Vec<VerifiedSubmission>, AppendError> {
         let (reply, rx) = tokio::sync::oneshot::channel();
-        self.coalescer.submit(VerifyJob { subs, reply });
+        self.coalescer.get_or_init(|| Coalescer::start(&self.shared)).submit(VerifyJob { subs, reply });
         rx.await.map_err(|_| AppendError::Closed)?
     }
 
@@ -551,7 +552,9 @@ impl Engine {
 
 impl Drop for Engine {
     fn drop(&mut self) {
-        self.coalescer.stop();
+        if let Some(c) = self.coalescer.get() {
+            c.stop();
+        }
         self.pipeline.get_mut().map(|p| p.stop()).unwrap_or_else(|e| e.into_inner().stop());
     }
 }
@@ -686,7 +689,12 @@ impl Coalescer {
                 }
                 jobs
             };
-            check_together(shared, jobs);
+            // A panic would leave its jobs' callers without an answer (they see `Closed`); the
+            // thread goes on with the next jobs rather than die and leave the queue unserved.
+            let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check_together(shared, jobs)));
+            if checked.is_err() {
+                tracing::error!("a signature check panicked; its requests were not answered");
+            }
         }
     }
 }
@@ -696,7 +704,8 @@ impl Coalescer {
 fn check_together(shared: &Shared, jobs: Vec<VerifyJob>) {
     let head = shared.head.read().expect("head lock").clone();
     let mut ready = Vec::with_capacity(jobs.len());
-    for job in jobs {
+    // A caller that has gone (its request timed out or its connection closed) is not waited on.
+    for job in jobs.into_iter().filter(|j| !j.reply.is_closed()) {
         match precheck(&head, &job.subs) {
             Ok(checked) => ready.push((job, checked)),
             Err(e) => {

@@ -83,6 +83,50 @@ fn batches_checked_together_are_answered_as_if_alone() {
     assert_eq!(l.engine.head().state.size, size + 2);
 }
 
+/// The same through the verifier threads, from concurrent callers: batches of every size
+/// around the coalescing cap (128 signatures), some with a bad signature, each answered as
+/// `Engine::verify` answers it alone, whichever batches it was checked with.
+#[test]
+fn concurrent_callers_of_the_verifier_threads_get_their_own_answers() {
+    let l = Ledger::new();
+    let batches: Vec<Vec<ParsedSubmission>> = [1usize, 3, 64, 64, 100, 127, 128, 129, 2, 64, 5, 64]
+        .iter()
+        .enumerate()
+        .map(|(b, &n)| {
+            let mut subs: Vec<_> = (0..n)
+                .map(|i| l.sub(&l.keys.withdrawals, withdrawal(&format!("w-{b}-{i}")), &format!("c-{b}-{i}")))
+                .collect();
+            if b % 3 == 1 {
+                let last = subs.pop().unwrap();
+                subs.push(tamper_signature(last));
+            }
+            subs
+        })
+        .collect();
+    let alone: Vec<_> = batches.iter().map(|b| l.engine.verify(b.clone())).collect();
+    for round in 0..3 {
+        let answers: Vec<_> = std::thread::scope(|s| {
+            let handles: Vec<_> = batches
+                .iter()
+                .map(|b| {
+                    let (engine, b) = (&l.engine, b.clone());
+                    s.spawn(move || {
+                        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+                        rt.block_on(engine.verify_coalesced(b))
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for (i, (t, a)) in answers.into_iter().zip(&alone).enumerate() {
+            match (t, a) {
+                (Ok(t), Ok(a)) => assert_eq!(format!("{t:?}"), format!("{a:?}"), "round {round}, batch {i}"),
+                (t, a) => assert_eq!(t.map(|_| ()), a.clone().map(|_| ()), "round {round}, batch {i}"),
+            }
+        }
+    }
+}
+
 fn tamper_signature_all(subs: Vec<ParsedSubmission>) -> Vec<ParsedSubmission> {
     subs.into_iter().map(tamper_signature).collect()
 }

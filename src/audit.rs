@@ -50,16 +50,20 @@ pub fn audit(
     let extra = fetch_entries(&source, &referenced, verified.size)?;
     let mut incidents = Vec::new();
     for id in auditor.incidents() {
-        let mut items: BTreeMap<u64, facts::Item<'_>> = BTreeMap::new();
-        for (seq, time_ms, ev) in naming.iter().filter(|(_, _, ev)| facts::names(ev, &id)) {
-            items.insert(*seq, facts::Item { seq: *seq, time_ms: *time_ms, event: ev });
-            for r in facts::brings_in(ev) {
-                if let Some((t, e)) = extra.get(r) {
-                    items.insert(*r, facts::Item { seq: *r, time_ms: *t, event: e });
-                }
-            }
-        }
-        let items: Vec<_> = items.into_values().collect();
+        let of_id: BTreeMap<u64, (u64, &Event)> = naming
+            .iter()
+            .filter(|(_, _, ev)| facts::names(ev, &id))
+            .map(|(seq, time_ms, ev)| (*seq, (*time_ms, ev)))
+            .collect();
+        let members = facts::members(of_id.iter().map(|(seq, (_, ev))| (*seq, *ev)), verified.size);
+        // A member missing here (not fetched) is named by `incident_facts`' own check.
+        let items: Vec<_> = members
+            .keys()
+            .filter_map(|seq| {
+                let (time_ms, event) = of_id.get(seq).copied().or_else(|| extra.get(seq).map(|(t, e)| (*t, e)))?;
+                Some(facts::Item { seq: *seq, time_ms, event })
+            })
+            .collect();
         incidents.push(facts::incident_facts(&id, &items).map_err(|e| VerifyFailure::Failed(e.to_string()))?);
     }
     Ok(AuditOutput { verified, audit: auditor.finish(), incidents })

@@ -496,16 +496,7 @@ fn timeline(engine: &Engine, incident: &str, size: u64) -> Result<Vec<(u64, fact
     let mut seqs = engine.store().by_incident(incident, None, usize::MAX).map_err(Problem::internal)?;
     seqs.retain(|&s| s < size);
     let naming = decoded(engine, &seqs)?;
-    let mut out: std::collections::BTreeMap<u64, facts::Membership> =
-        seqs.iter().map(|&s| (s, facts::Membership::Names)).collect();
-    for (e, st) in &naming {
-        for &r in facts::brings_in(&st.event) {
-            if r < size {
-                out.entry(r).or_insert(facts::Membership::ReferencedBy { alarm: e.seq });
-            }
-        }
-    }
-    Ok(out.into_iter().collect())
+    Ok(facts::members(naming.iter().map(|(e, st)| (e.seq, &st.event)), size).into_iter().collect())
 }
 
 /// An incident in the list.

@@ -46,6 +46,21 @@ pub fn brings_in(event: &Event) -> &[u64] {
     }
 }
 
+/// The members of an incident's timeline below `size`, each with why it is there, in log order:
+/// the entries `naming` it (given in log order, each naming the incident) and the entries their
+/// alarms refer to. An entry that names the incident is there because it names it, even if an
+/// alarm also refers to it; one referred to by several alarms is there by the first.
+pub fn members<'a>(naming: impl IntoIterator<Item = (u64, &'a Event)>, size: u64) -> BTreeMap<u64, Membership> {
+    let naming: Vec<(u64, &Event)> = naming.into_iter().filter(|&(seq, _)| seq < size).collect();
+    let mut out: BTreeMap<u64, Membership> = naming.iter().map(|&(seq, _)| (seq, Membership::Names)).collect();
+    for &(alarm, event) in &naming {
+        for &r in brings_in(event).iter().filter(|&&r| r < size) {
+            out.entry(r).or_insert(Membership::ReferencedBy { alarm });
+        }
+    }
+    out
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FactsError {
     #[error("the {what} of {asset} overflows 128 bits")]
@@ -264,6 +279,52 @@ mod tests {
             v["tx_id"] = "tx".into();
         }
         ev(v)
+    }
+
+    #[test]
+    fn members_are_the_naming_entries_and_what_their_alarms_refer_to() {
+        let alarm = |refs: &[u64]| {
+            ev(
+                serde_json::json!({"kind": "alarm", "rule": "r", "severity": "high", "summary": "s", "refs": refs, "incident": "I"}),
+            )
+        };
+        let open = ev(
+            serde_json::json!({"kind": "incident_open", "incident": "I", "title": "t", "severity": "high", "summary": "s"}),
+        );
+        let (a1, a2, a3) = (alarm(&[1, 2]), alarm(&[2, 3, 9]), alarm(&[4]));
+        use Membership::{Names, ReferencedBy};
+        let cases: Vec<(&str, Vec<(u64, &Event)>, u64, Vec<(u64, Membership)>)> = vec![
+            ("nothing names it", vec![], 10, vec![]),
+            ("an opening alone", vec![(5, &open)], 10, vec![(5, Names)]),
+            (
+                "alarms bring in what they refer to, the first alarm wins",
+                vec![(4, &a1), (6, &a2)],
+                10,
+                vec![
+                    (1, ReferencedBy { alarm: 4 }),
+                    (2, ReferencedBy { alarm: 4 }),
+                    (3, ReferencedBy { alarm: 6 }),
+                    (4, Names),
+                    (6, Names),
+                    (9, ReferencedBy { alarm: 6 }),
+                ],
+            ),
+            (
+                "a naming entry referred to stays a naming one",
+                vec![(5, &a3), (4, &open)],
+                10,
+                vec![(4, Names), (5, Names)],
+            ),
+            (
+                "nothing at or past the size",
+                vec![(6, &a2), (8, &open)],
+                8,
+                vec![(2, ReferencedBy { alarm: 6 }), (3, ReferencedBy { alarm: 6 }), (6, Names)],
+            ),
+        ];
+        for (name, naming, size, want) in cases {
+            assert_eq!(members(naming, size).into_iter().collect::<Vec<_>>(), want, "{name}");
+        }
     }
 
     #[test]

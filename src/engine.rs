@@ -439,10 +439,7 @@ impl Engine {
     pub fn verify(&self, subs: Vec<ParsedSubmission>) -> Result<Vec<VerifiedSubmission>, AppendError> {
         let head = self.head();
         let checked = precheck(&head, &subs)?;
-        if !vigil_core::statement::verify_batch(signed_items(&subs, &checked), rand::thread_rng()) {
-            name_bad_signature(&subs, &checked)?;
-        }
-        Ok(verified(subs, checked))
+        verify_alone(subs, checked)
     }
 
     /// What a verifier thread does with the batches it finds waiting (see [`Coalescer`]):
@@ -561,13 +558,11 @@ impl Drop for Engine {
 
 /// What [`Engine::verify`] knows of a submission before its signature is checked.
 struct Prechecked<'h> {
-    /// The key the signature is checked against (none: not in the registry yet, left to the
-    /// sequencer).
-    key: Option<&'h VerifierKey>,
+    /// The key the signature is checked against and the message it covers (none: the key is
+    /// not in the registry yet, left to the sequencer).
+    signed: Option<(&'h VerifierKey, Vec<u8>)>,
     /// The openings, checked against the commitments, as stored (JSON).
     openings: Option<Vec<u8>>,
-    /// What the signature covers (with a key only).
-    message: Option<Vec<u8>>,
 }
 
 /// The checks before the signatures: openings against commitments, keys looked up.
@@ -575,8 +570,8 @@ fn precheck<'h>(head: &'h Head, subs: &[ParsedSubmission]) -> Result<Vec<Prechec
     let mut each = Vec::with_capacity(subs.len());
     for (i, sub) in subs.iter().enumerate() {
         let openings = check_openings(i, &sub.statement, &sub.openings)?;
-        let key = head.registry.get(&sub.statement.key).map(|k| &k.key);
-        each.push(Prechecked { key, openings, message: key.map(|_| signing_message(&sub.bytes)) });
+        let signed = head.registry.get(&sub.statement.key).map(|k| (&k.key, signing_message(&sub.bytes)));
+        each.push(Prechecked { signed, openings });
     }
     Ok(each)
 }
@@ -586,27 +581,36 @@ fn signed_items<'a>(
     subs: &'a [ParsedSubmission],
     checked: &'a [Prechecked<'_>],
 ) -> impl Iterator<Item = (&'a VerifierKey, &'a [u8], &'a [u8; 64])> {
-    subs.iter().zip(checked).filter_map(|(s, c)| Some((c.key?, c.message.as_deref()?, &s.signature)))
+    subs.iter().zip(checked).filter_map(|(s, c)| c.signed.as_ref().map(|(k, m)| (*k, &m[..], &s.signature)))
 }
 
-/// After a failed batch: each signature on its own, to name the first bad one.
-fn name_bad_signature(subs: &[ParsedSubmission], checked: &[Prechecked<'_>]) -> Result<(), AppendError> {
-    for (i, (s, c)) in subs.iter().zip(checked).enumerate() {
-        if let (Some(k), Some(m)) = (c.key, &c.message) {
-            if !vigil_core::statement::verify_message(k, m, &s.signature) {
-                return Err(reject(
-                    i,
-                    RejectCode::BadSignature,
-                    format!("signature by {} does not verify", s.statement.key),
-                ));
+/// Checks one caller's signatures in one batch; when it fails, each on its own, to name the
+/// first bad one.
+fn verify_alone(
+    subs: Vec<ParsedSubmission>,
+    checked: Vec<Prechecked<'_>>,
+) -> Result<Vec<VerifiedSubmission>, AppendError> {
+    if !vigil_core::statement::verify_batch(signed_items(&subs, &checked), rand::thread_rng()) {
+        for (i, (s, c)) in subs.iter().zip(&checked).enumerate() {
+            if let Some((k, m)) = &c.signed {
+                if !vigil_core::statement::verify_message(k, m, &s.signature) {
+                    return Err(reject(
+                        i,
+                        RejectCode::BadSignature,
+                        format!("signature by {} does not verify", s.statement.key),
+                    ));
+                }
             }
         }
     }
-    Ok(())
+    Ok(verified(subs, checked))
 }
 
 fn verified(subs: Vec<ParsedSubmission>, checked: Vec<Prechecked<'_>>) -> Vec<VerifiedSubmission> {
-    subs.into_iter().zip(checked).map(|(s, c)| VerifiedSubmission::new(s, c.key.map(|k| k.key), c.openings)).collect()
+    subs.into_iter()
+        .zip(checked)
+        .map(|(s, c)| VerifiedSubmission::new(s, c.signed.map(|(k, _)| k.key), c.openings))
+        .collect()
 }
 
 /// Most signatures the [`Coalescer`] checks in one batch (a caller's larger batch is checked
@@ -719,12 +723,7 @@ fn check_together(shared: &Shared, jobs: Vec<VerifyJob>) {
             rand::thread_rng(),
         );
     for (job, checked) in ready {
-        let ok = all || vigil_core::statement::verify_batch(signed_items(&job.subs, &checked), rand::thread_rng());
-        let result = match ok {
-            true => Ok(()),
-            false => name_bad_signature(&job.subs, &checked),
-        };
-        let _ = job.reply.send(result.map(|()| verified(job.subs, checked)));
+        let _ = job.reply.send(if all { Ok(verified(job.subs, checked)) } else { verify_alone(job.subs, checked) });
     }
 }
 
@@ -1060,6 +1059,40 @@ impl Sequencer {
             self.writer.send(Pending { entries, state: self.state, registry: self.registry.clone(), answers, spent });
     }
 
+    /// Whether `v` is a retry of entry `seq` (`logged`: its bytes; `in_memory`: the entry if not
+    /// yet written). The same event again is a retry, even signed anew (another
+    /// `created_at_ms`, fresh salts, another key of the service): answered with the original
+    /// receipt. Anything but the very same bytes comes from a key allowed this kind now, or is
+    /// refused as such: a revoked key (or one unknown, or not allowed the kind) learns nothing
+    /// of what the log holds under that idempotency key, not even by guessing its private
+    /// values. Its signature was checked by `Engine::verify` (`v.key`); its event, private
+    /// values opened, must equal the logged one's.
+    fn is_retry(
+        &self,
+        i: usize,
+        v: &VerifiedSubmission,
+        seq: u64,
+        logged: Option<&[u8]>,
+        in_memory: Option<&NewEntry>,
+    ) -> Result<bool, AppendError> {
+        if logged.and_then(|b| b.get(HEADER_SIZE..)) == Some(&v.bytes[..]) {
+            return Ok(true);
+        }
+        let k =
+            self.registry.authorize_kind(&v.key_ref, v.kind).map_err(|e| reject(i, auth_code(&e), e.to_string()))?;
+        let (Some(b), true) = (logged, v.key == Some(k.key)) else { return Ok(false) };
+        let stored;
+        let openings = match in_memory {
+            Some(e) => e.openings.as_deref(),
+            None => {
+                stored = self.store.openings(seq).map_err(|e| AppendError::Storage(e.to_string()))?;
+                stored.as_deref()
+            }
+        };
+        let old = b.get(HEADER_SIZE..).and_then(|st| opened_event(st, openings));
+        Ok(old.is_some() && old == opened_event(&v.bytes, v.openings.as_deref()))
+    }
+
     /// Checks one caller's batch against the state it would land on and stages it.
     fn accept_batch(
         &mut self,
@@ -1093,36 +1126,7 @@ impl Sequencer {
                         stored.as_deref()
                     }
                 };
-                // The same event again is a retry, even signed anew (another `created_at_ms`,
-                // fresh salts, another key of the service): answered with the original receipt.
-                let same = match bytes {
-                    Some(b) if b.get(HEADER_SIZE..) == Some(&v.bytes[..]) => true,
-                    _ => {
-                        // Anything but the very same bytes comes from a key allowed this kind
-                        // now, or is refused as such: a revoked key (or one unknown, or not
-                        // allowed the kind) learns nothing of what the log holds under that
-                        // idempotency key, not even by guessing its private values.
-                        let k = self
-                            .registry
-                            .authorize_kind(&v.key_ref, v.kind)
-                            .map_err(|e| reject(i, auth_code(&e), e.to_string()))?;
-                        match bytes {
-                            // Its signature checked by `Engine::verify` (`v.key`): its event,
-                            // private values opened, must equal the logged one's.
-                            Some(b) if v.key == Some(k.key) => {
-                                let logged = match in_memory {
-                                    Some(e) => e.openings.clone(),
-                                    None => {
-                                        self.store.openings(seq).map_err(|e| AppendError::Storage(e.to_string()))?
-                                    }
-                                };
-                                let old = b.get(HEADER_SIZE..).and_then(|st| opened_event(st, logged.as_deref()));
-                                old.is_some() && old == opened_event(&v.bytes, v.openings.as_deref())
-                            }
-                            _ => false,
-                        }
-                    }
-                };
+                let same = self.is_retry(i, v, seq, bytes, in_memory)?;
                 let Some(bytes) = bytes.filter(|_| same) else {
                     let pending = if in_memory.is_some() { ", not yet committed" } else { "" };
                     return Err(reject(

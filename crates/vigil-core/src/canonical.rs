@@ -40,7 +40,7 @@ pub fn to_canonical<T: Serialize>(value: &T) -> Result<Vec<u8>, CanonicalError> 
 
 /// Canonical bytes in one pass, or `None` for what it leaves to the slow way.
 fn one_pass<T: Serialize>(value: &T) -> Option<Vec<u8>> {
-    let mut sorting = Sorting::default();
+    let mut sorting = Sorting::new();
     let mut ser = serde_json::Serializer::with_formatter(Refuse, &mut sorting);
     value.serialize(&mut ser).ok()?;
     match &mut sorting.frames[..] {
@@ -63,9 +63,9 @@ pub fn to_canonical_via_value<T: Serialize>(value: &T) -> Result<Vec<u8>, Canoni
 /// serialized with). What it does not handle it refuses with an error, and [`to_canonical`]
 /// takes the slow way: floats and numbers beyond 64 bits, keys with escapes or seen twice in
 /// an object, nesting as deep as [`MAX_DEPTH`].
-#[derive(Default)]
 struct Sorting {
-    /// The root's output, then one frame per open object (arrays write into their parent's).
+    /// The root's output (never popped), then one frame per open object (arrays write into
+    /// their parent's).
     frames: Vec<Frame>,
     /// Containers open.
     depth: usize,
@@ -88,7 +88,7 @@ struct Refuse;
 
 impl std::io::Write for Refuse {
     fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
-        Err(std::io::Error::other("not handled in one pass"))
+        Err(not_here())
     }
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
@@ -100,15 +100,15 @@ fn not_here() -> std::io::Error {
 }
 
 impl Sorting {
+    fn new() -> Self {
+        Sorting { frames: vec![Frame::default()], depth: 0, in_key: false, spare: Vec::new() }
+    }
+
     fn buf(&mut self) -> &mut Vec<u8> {
-        if self.frames.is_empty() {
-            self.frames.push(Frame::default());
-        }
-        &mut self.frames.last_mut().expect("a frame").buf
+        &mut self.frames.last_mut().expect("the root's frame is never popped").buf
     }
 
     fn open(&mut self) -> std::io::Result<()> {
-        self.buf();
         self.depth += 1;
         if self.depth >= MAX_DEPTH {
             return Err(not_here());
@@ -127,25 +127,25 @@ impl serde_json::ser::Formatter for &mut Sorting {
         Ok(())
     }
     fn write_i8<W: ?Sized + std::io::Write>(&mut self, _: &mut W, value: i8) -> std::io::Result<()> {
-        self.write_i64(&mut Refuse, value.into())
+        serde_json::ser::CompactFormatter.write_i8(self.buf(), value)
     }
     fn write_i16<W: ?Sized + std::io::Write>(&mut self, _: &mut W, value: i16) -> std::io::Result<()> {
-        self.write_i64(&mut Refuse, value.into())
+        serde_json::ser::CompactFormatter.write_i16(self.buf(), value)
     }
     fn write_i32<W: ?Sized + std::io::Write>(&mut self, _: &mut W, value: i32) -> std::io::Result<()> {
-        self.write_i64(&mut Refuse, value.into())
+        serde_json::ser::CompactFormatter.write_i32(self.buf(), value)
     }
     fn write_i64<W: ?Sized + std::io::Write>(&mut self, _: &mut W, value: i64) -> std::io::Result<()> {
         serde_json::ser::CompactFormatter.write_i64(self.buf(), value)
     }
     fn write_u8<W: ?Sized + std::io::Write>(&mut self, _: &mut W, value: u8) -> std::io::Result<()> {
-        self.write_u64(&mut Refuse, value.into())
+        serde_json::ser::CompactFormatter.write_u8(self.buf(), value)
     }
     fn write_u16<W: ?Sized + std::io::Write>(&mut self, _: &mut W, value: u16) -> std::io::Result<()> {
-        self.write_u64(&mut Refuse, value.into())
+        serde_json::ser::CompactFormatter.write_u16(self.buf(), value)
     }
     fn write_u32<W: ?Sized + std::io::Write>(&mut self, _: &mut W, value: u32) -> std::io::Result<()> {
-        self.write_u64(&mut Refuse, value.into())
+        serde_json::ser::CompactFormatter.write_u32(self.buf(), value)
     }
     fn write_u64<W: ?Sized + std::io::Write>(&mut self, _: &mut W, value: u64) -> std::io::Result<()> {
         serde_json::ser::CompactFormatter.write_u64(self.buf(), value)
@@ -218,6 +218,10 @@ impl serde_json::ser::Formatter for &mut Sorting {
     }
     fn end_object<W: ?Sized + std::io::Write>(&mut self, _: &mut W) -> std::io::Result<()> {
         self.depth = self.depth.saturating_sub(1);
+        // An object never opened (a misused `Serialize`) must not close the root's frame.
+        if self.frames.len() < 2 {
+            return Err(not_here());
+        }
         let mut frame = self.frames.pop().ok_or_else(not_here)?;
         let Frame { buf, members } = &mut frame;
         // The members, in the order written, must tile the buffer, each key a quoted string

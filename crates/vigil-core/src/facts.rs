@@ -123,21 +123,15 @@ fn add(map: &mut BTreeMap<String, Amount>, asset: &str, amount: Amount, what: &'
 /// Entries that name the incident but were left out cannot be told from here.
 pub fn incident_facts(incident: &str, items: &[Item<'_>]) -> Result<IncidentFacts, FactsError> {
     let items = in_log_order(items)?;
-    // Entry → the first alarm of the incident that refers to it.
-    let mut referred: BTreeMap<u64, u64> = BTreeMap::new();
-    for i in items.iter().filter(|i| names(i.event, incident)) {
-        for &r in brings_in(i.event) {
-            referred.entry(r).or_insert(i.seq);
-        }
+    let members = members(items.iter().filter(|i| names(i.event, incident)).map(|i| (i.seq, i.event)), u64::MAX);
+    if let Some(i) = items.iter().find(|i| !members.contains_key(&i.seq)) {
+        return Err(FactsError::NotAMember { seq: i.seq, incident: incident.to_string() });
     }
-    for i in &items {
-        if !names(i.event, incident) && !referred.contains_key(&i.seq) {
-            return Err(FactsError::NotAMember { seq: i.seq, incident: incident.to_string() });
-        }
-    }
-    for (&seq, &alarm) in &referred {
-        if items.binary_search_by_key(&seq, |i| i.seq).is_err() {
-            return Err(FactsError::Missing { seq, alarm });
+    for (&seq, m) in &members {
+        if let Membership::ReferencedBy { alarm } = *m {
+            if items.binary_search_by_key(&seq, |i| i.seq).is_err() {
+                return Err(FactsError::Missing { seq, alarm });
+            }
         }
     }
     let mut f = IncidentFacts { incident: incident.to_string(), ..Default::default() };

@@ -55,16 +55,26 @@ fn batches_checked_together_are_answered_as_if_alone() {
     let mut no_opening = good("no-opening");
     no_opening[0].openings.clear();
     let unknown_key = vec![l.sub(&l.keys.stranger, withdrawal("w-stranger"), "stranger")];
-    let cases: Vec<(&str, Vec<Vec<ParsedSubmission>>)> = vec![
-        ("all good", vec![good("a"), good("b"), good("c")]),
-        ("one bad signature among good batches", vec![good("d"), bad_signature_second("e"), good("f")]),
-        ("two batches with bad signatures", vec![tamper_signature_all(good("g")), bad_signature_second("h")]),
-        ("a bad signature alone", vec![bad_signature_second("i")]),
-        ("openings refused before the signatures", vec![no_opening, good("j")]),
-        ("a key the registry does not know: left to the sequencer", vec![unknown_key, good("k")]),
+    // Each case with the batches' outcomes alone (true: accepted).
+    let cases: Vec<(&str, Vec<Vec<ParsedSubmission>>, Vec<bool>)> = vec![
+        ("all good", vec![good("a"), good("b"), good("c")], vec![true, true, true]),
+        (
+            "one bad signature among good batches",
+            vec![good("d"), bad_signature_second("e"), good("f")],
+            vec![true, false, true],
+        ),
+        (
+            "two batches with bad signatures",
+            vec![tamper_signature_all(good("g")), bad_signature_second("h")],
+            vec![false, false],
+        ),
+        ("a bad signature alone", vec![bad_signature_second("i")], vec![false]),
+        ("openings refused before the signatures", vec![no_opening, good("j")], vec![false, true]),
+        ("a key the registry does not know: left to the sequencer", vec![unknown_key, good("k")], vec![true, true]),
     ];
-    for (name, batches) in cases {
+    for (name, batches, accepted) in cases {
         let alone: Vec<_> = batches.iter().map(|b| l.engine.verify(b.clone())).collect();
+        assert_eq!(alone.iter().map(Result::is_ok).collect::<Vec<_>>(), accepted, "{name}");
         let together = l.engine.verify_together(batches);
         assert_eq!(together.len(), alone.len(), "{name}");
         for (i, (t, a)) in together.into_iter().zip(alone).enumerate() {
@@ -104,6 +114,9 @@ fn concurrent_callers_of_the_verifier_threads_get_their_own_answers() {
         })
         .collect();
     let alone: Vec<_> = batches.iter().map(|b| l.engine.verify(b.clone())).collect();
+    for (i, a) in alone.iter().enumerate() {
+        assert_eq!(a.is_ok(), i % 3 != 1, "batch {i}: {a:?}");
+    }
     for round in 0..3 {
         let answers: Vec<_> = std::thread::scope(|s| {
             let handles: Vec<_> = batches

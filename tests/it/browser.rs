@@ -135,6 +135,20 @@ fn proxy(upstream: String) -> (String, Arc<Mutex<Tamper>>) {
 
 /// Changes one character right after the first `marker` in a body (keeping it valid JSON or
 /// base64): `0`↔`1` for hex and digits, `A`↔`B` otherwise.
+/// Edits a JSON body in place.
+fn edit_json(body: &mut Vec<u8>, edit: impl FnOnce(&mut serde_json::Value)) {
+    let mut v: serde_json::Value = serde_json::from_slice(body).unwrap();
+    edit(&mut v);
+    *body = serde_json::to_vec(&v).unwrap();
+}
+
+/// The page finished with every check passed, and checked something.
+fn assert_clean(dom: &str, what: &str) {
+    let (state, verified, failed) = summary(dom);
+    assert_eq!((state.as_str(), failed), ("done", 0), "{what}: {dom}");
+    assert!(verified > 0, "{what}: nothing verified: {dom}");
+}
+
 fn flip_after(body: &mut [u8], marker: &[u8]) {
     let at = body.windows(marker.len()).position(|w| w == marker).expect("marker in body") + marker.len();
     body[at] = match body[at] {
@@ -233,10 +247,10 @@ fn a_lying_server_is_caught_by_the_page() {
             "an entry of the timeline given twice (its withdrawal would count twice as lost)",
             Box::new(|p, b| {
                 if p.starts_with("/v1/incidents/") {
-                    let mut v: serde_json::Value = serde_json::from_slice(b).unwrap();
-                    let t = v["timeline"].as_array_mut().unwrap();
-                    t.push(t[0].clone());
-                    *b = serde_json::to_vec(&v).unwrap();
+                    edit_json(b, |v| {
+                        let t = v["timeline"].as_array_mut().unwrap();
+                        t.push(t[0].clone());
+                    });
                 }
             }),
             "is given twice",
@@ -245,12 +259,12 @@ fn a_lying_server_is_caught_by_the_page() {
             "a SAFU contribution listed twice (the balance would count it twice)",
             Box::new(|p, b| {
                 if p == "/v1/entries" {
-                    let mut v: serde_json::Value = serde_json::from_slice(b).unwrap();
-                    let e = v["entries"].as_array_mut().unwrap();
-                    if let Some(first) = e.first().cloned() {
-                        e.push(first);
-                    }
-                    *b = serde_json::to_vec(&v).unwrap();
+                    edit_json(b, |v| {
+                        let e = v["entries"].as_array_mut().unwrap();
+                        if let Some(first) = e.first().cloned() {
+                            e.push(first);
+                        }
+                    });
                 }
             }),
             "is given twice",
@@ -259,9 +273,9 @@ fn a_lying_server_is_caught_by_the_page() {
             "an entry left out of the timeline (the close: the incident would look open)",
             Box::new(|p, b| {
                 if p.starts_with("/v1/incidents/") {
-                    let mut v: serde_json::Value = serde_json::from_slice(b).unwrap();
-                    v["timeline"].as_array_mut().unwrap().pop();
-                    *b = serde_json::to_vec(&v).unwrap();
+                    edit_json(b, |v| {
+                        v["timeline"].as_array_mut().unwrap().pop();
+                    });
                 }
             }),
             "its timeline leaves out",
@@ -270,12 +284,12 @@ fn a_lying_server_is_caught_by_the_page() {
             "a SAFU movement left out of the listing",
             Box::new(|p, b| {
                 if p == "/v1/entries" {
-                    let mut v: serde_json::Value = serde_json::from_slice(b).unwrap();
-                    let e = v["entries"].as_array_mut().unwrap();
-                    if !e.is_empty() {
-                        e.remove(0);
-                    }
-                    *b = serde_json::to_vec(&v).unwrap();
+                    edit_json(b, |v| {
+                        let e = v["entries"].as_array_mut().unwrap();
+                        if !e.is_empty() {
+                            e.remove(0);
+                        }
+                    });
                 }
             }),
             "the listing of contributions and payouts leaves out",
@@ -312,7 +326,6 @@ fn a_lying_server_is_caught_by_the_page() {
     // A rollback: the browser saw a checkpoint, the server then serves an older one.
     set(Box::new(|_, _| {}));
     let old = ureq::get(&format!("{}/checkpoint", demo.public)).call().unwrap().body_mut().read_to_string().unwrap();
-    let old_note = old.clone();
     let events = demo.dir.path().join("events.jsonl");
     std::fs::write(&events, "{\"kind\":\"alarm\",\"rule\":\"r\",\"severity\":\"low\",\"summary\":\"later\"}\n")
         .unwrap();
@@ -320,11 +333,11 @@ fn a_lying_server_is_caught_by_the_page() {
     // The witnesses cosign the grown log in their next round.
     let grown = note_size(&wait_checkpoint_size(&demo.public, note_size(&old) + 1));
     let profile = tempfile::tempdir().unwrap();
-    let (_, _, failed) = summary(&chromium(&url, profile.path(), None));
-    assert_eq!(failed, 0, "the grown log verifies");
+    assert_clean(&chromium(&url, profile.path(), None), "the grown log");
+    let rolled_back = old.clone();
     set(Box::new(move |p, b| {
         if p == "/checkpoint" {
-            *b = old.clone().into_bytes();
+            *b = rolled_back.clone().into_bytes();
         }
     }));
     let dom = chromium(&url, profile.path(), None);
@@ -340,8 +353,7 @@ fn a_lying_server_is_caught_by_the_page() {
     let forked = wait_checkpoint_size(&other.public, grown);
     set(Box::new(|_, _| {}));
     let profile = tempfile::tempdir().unwrap();
-    let (_, _, failed) = summary(&chromium(&url, profile.path(), None));
-    assert_eq!(failed, 0);
+    assert_clean(&chromium(&url, profile.path(), None), "the first log, before the fork");
     set(Box::new(move |p, b| {
         if p == "/checkpoint" {
             *b = forked.clone().into_bytes();
@@ -355,13 +367,12 @@ fn a_lying_server_is_caught_by_the_page() {
     // A server that withholds the consistency proof from a checkpoint this browser saw: not
     // taken as checked, and counted before the summary is drawn.
     let profile = tempfile::tempdir().unwrap();
-    let old2 = old_note.clone();
     set(Box::new(move |p, b| {
         if p == "/checkpoint" {
-            *b = old2.clone().into_bytes();
+            *b = old.clone().into_bytes();
         }
     }));
-    assert_eq!(summary(&chromium(&url, profile.path(), None)).2, 0, "the older checkpoint verifies");
+    assert_clean(&chromium(&url, profile.path(), None), "the older checkpoint");
     set(Box::new(|p, b| {
         if p == "/v1/proofs/consistency" {
             *b = b"not a proof".to_vec();
@@ -375,11 +386,12 @@ fn a_lying_server_is_caught_by_the_page() {
     // weaker witness policy is a warning.
     let profile = tempfile::tempdir().unwrap();
     set(Box::new(|_, _| {}));
-    assert_eq!(summary(&chromium(&url, profile.path(), None)).2, 0);
+    assert_clean(&chromium(&url, profile.path(), None), "the first visit");
+    let page = ureq::get(&format!("{}/", demo.public)).call().unwrap().body_mut().read_to_string().unwrap();
+    assert!(page.contains("&quot;quorum&quot;:2"), "the policy the tamperer weakens: {page}");
     set(Box::new(|p, b| {
         if p == "/" {
             let html = String::from_utf8(b.clone()).unwrap();
-            assert!(html.contains("&quot;quorum&quot;:2"), "{html}");
             *b = html.replace("&quot;quorum&quot;:2", "&quot;quorum&quot;:1").into_bytes();
         }
     }));

@@ -56,7 +56,7 @@ fn batches_checked_together_are_answered_as_if_alone() {
     no_opening[0].openings.clear();
     let unknown_key = vec![l.sub(&l.keys.stranger, withdrawal("w-stranger"), "stranger")];
     // Each case with the batches' outcomes alone (true: accepted).
-    let cases: Vec<(&str, Vec<Vec<ParsedSubmission>>, Vec<bool>)> = vec![
+    let cases = vec![
         ("all good", vec![good("a"), good("b"), good("c")], vec![true, true, true]),
         (
             "one bad signature among good batches",

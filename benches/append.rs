@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::arg;
+use common::{arg, thread_cpu};
 use rocksdb::{Options, WriteBatch, WriteOptions, DB};
 use std::sync::Arc;
 use std::time::Instant;
@@ -20,21 +20,6 @@ use vigil_core::keys::SignerKey;
 /// other's writeback in its fsyncs (the largest source of noise between rounds here).
 fn settle() {
     let _ = std::process::Command::new("sync").status();
-}
-
-/// CPU time (ns) of each thread of this process by name, from /proc (Linux; empty elsewhere).
-fn thread_cpu() -> std::collections::BTreeMap<String, u64> {
-    let mut out = std::collections::BTreeMap::new();
-    let Ok(dir) = std::fs::read_dir("/proc/self/task") else { return out };
-    for t in dir.flatten() {
-        let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default().trim().to_string();
-        let ns = std::fs::read_to_string(t.path().join("schedstat"))
-            .ok()
-            .and_then(|s| s.split_whitespace().next().and_then(|n| n.parse::<u64>().ok()))
-            .unwrap_or(0);
-        *out.entry(comm).or_default() += ns;
-    }
-    out
 }
 
 struct Round {

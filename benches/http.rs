@@ -12,7 +12,8 @@
 
 mod common;
 
-use common::{arg, now_ms, percentile, process_cpu_secs, withdrawal};
+use common::{arg, now_ms, percentile, process_cpu_secs, thread_cpu, thread_written, withdrawal};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Command;
@@ -54,6 +55,10 @@ struct Run {
     cpu_us: f64,
     /// Of which the client threads' (building requests, reading receipts).
     client_cpu_us: f64,
+    /// The server's CPU per event (µs) by thread name, the busiest first.
+    server_threads: Vec<(String, f64)>,
+    /// Bytes the server wrote (to files and sockets) per event, by thread name.
+    written: Vec<(String, f64)>,
     p50: Duration,
     p99: Duration,
 }
@@ -84,6 +89,8 @@ fn post_all(url: &str, bodies: Vec<Body>, clients: usize, pace: Option<f64>) -> 
     let queue = Arc::new(std::sync::Mutex::new(bodies.into_iter().enumerate().rev().collect::<Vec<_>>()));
     let url = format!("{}/v1/events", url.trim_end_matches('/'));
     let cpu0 = process_cpu_secs();
+    let threads0 = thread_cpu();
+    let written0 = thread_written();
     let t0 = Instant::now();
     let results: Vec<ClientRun> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..clients)
@@ -119,6 +126,22 @@ fn post_all(url: &str, bodies: Vec<Body>, clients: usize, pace: Option<f64>) -> 
     let secs = t0.elapsed().as_secs_f64();
     let cpu_us = (process_cpu_secs() - cpu0) * 1e6 / events as f64;
     let client_cpu_us = results.iter().map(|r| r.1).sum::<f64>() * 1e6 / events as f64;
+    // The client threads have ended, so the live threads are the server's and this one.
+    // Each server thread's figure over the run, per event, the largest first.
+    let per_event = |before: BTreeMap<String, u64>, after: BTreeMap<String, u64>, unit: f64, least: f64| {
+        let mut v: Vec<(String, f64)> = after
+            .into_iter()
+            .map(|(name, n)| {
+                let per = n.saturating_sub(before.get(&name).copied().unwrap_or(0)) as f64 / unit / events as f64;
+                (name, per)
+            })
+            .filter(|(_, per)| *per >= least)
+            .collect();
+        v.sort_by(|a, b| b.1.total_cmp(&a.1));
+        v
+    };
+    let server_threads = per_event(threads0, thread_cpu(), 1e3, 0.05);
+    let written = per_event(written0, thread_written(), 1.0, 1.0);
     let mut l = Vec::new();
     for (lat, _, answers) in results {
         l.extend(lat);
@@ -134,6 +157,8 @@ fn post_all(url: &str, bodies: Vec<Body>, clients: usize, pace: Option<f64>) -> 
         events_per_s: events as f64 / secs,
         cpu_us,
         client_cpu_us,
+        server_threads,
+        written,
         p50: percentile(&l, 0.5),
         p99: percentile(&l, 0.99),
     }
@@ -195,7 +220,7 @@ fn fetch(url: &str) -> Vec<u8> {
 }
 
 fn main() {
-    let events = arg("VIGIL_BENCH_EVENTS", 30_000usize);
+    let events = arg("VIGIL_BENCH_EVENTS", 100_000usize);
     let rounds = arg("VIGIL_BENCH_ROUNDS", 5usize).max(1);
     let batch = arg("VIGIL_BENCH_BATCH", 64usize);
     let clients = arg("VIGIL_BENCH_CLIENTS", 8usize);
@@ -244,6 +269,11 @@ fn main() {
             full.cpu_us - full.client_cpu_us,
             full.client_cpu_us,
         );
+        let show = |v: &[(String, f64)], digits: usize| {
+            v.iter().map(|(n, x)| format!("{n} {x:.digits$}")).collect::<Vec<_>>().join(", ")
+        };
+        println!("  server CPU per event by thread (µs): {}", show(&full.server_threads, 1));
+        println!("  bytes written per event by thread (WAL, flushes, answers): {}", show(&full.written, 0));
         ratios.push(ratio);
         verify_rates.push(verify);
     }

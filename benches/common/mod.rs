@@ -52,3 +52,32 @@ pub fn process_cpu_secs() -> f64 {
     let f: Vec<u64> = rest.split_whitespace().skip(11).take(2).filter_map(|x| x.parse().ok()).collect();
     f.iter().sum::<u64>() as f64 / 100.0
 }
+
+/// A figure of each live thread of this process, summed by thread name: `read` gets it from
+/// the thread's `/proc/self/task/<tid>` directory (Linux; empty elsewhere).
+fn per_thread(read: impl Fn(&std::path::Path) -> Option<u64>) -> std::collections::BTreeMap<String, u64> {
+    let mut out = std::collections::BTreeMap::new();
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else { return out };
+    for t in dir.flatten() {
+        let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default().trim().to_string();
+        *out.entry(comm).or_default() += read(&t.path()).unwrap_or(0);
+    }
+    out
+}
+
+/// CPU time (ns) of each live thread by name (`schedstat`).
+pub fn thread_cpu() -> std::collections::BTreeMap<String, u64> {
+    per_thread(|t| {
+        let s = std::fs::read_to_string(t.join("schedstat")).ok()?;
+        s.split_whitespace().next()?.parse().ok()
+    })
+}
+
+/// Bytes each live thread by name has passed to `write` and its kin, to files and sockets
+/// alike (`wchar` of `io`).
+pub fn thread_written() -> std::collections::BTreeMap<String, u64> {
+    per_thread(|t| {
+        let io = std::fs::read_to_string(t.join("io")).ok()?;
+        io.lines().find_map(|l| l.strip_prefix("wchar: "))?.trim().parse().ok()
+    })
+}

@@ -531,7 +531,7 @@ fn run(cmd: Command) -> Result<ExitCode> {
                             println!(
                                 "cosigned by {} of the required {}: {}",
                                 names.len(),
-                                policy.quorum,
+                                policy.quorum(),
                                 names.join(", ")
                             );
                         }

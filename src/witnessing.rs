@@ -64,7 +64,7 @@ enum Outcome {
 impl Witnessing {
     pub fn new(witnesses: Vec<WitnessEndpoint>, quorum: usize) -> Result<Witnessing, String> {
         let policy = Policy::new(witnesses.iter().map(|w| w.key.clone()).collect(), quorum)?;
-        if policy.witnesses.len() != witnesses.len() {
+        if policy.witnesses().len() != witnesses.len() {
             return Err("a witness is configured twice".into());
         }
         let agent = crate::client::agent(WITNESS_TIMEOUT);
@@ -92,9 +92,9 @@ impl Witnessing {
     /// then larger, then with more cosignatures. So it never moves backwards.
     fn publish(&self, size: u64, note: &[u8], lines: &[Vec<u8>]) {
         let rank = |witnessed: bool, size: u64, cosignatures: usize| (witnessed, size, cosignatures);
-        let new = rank(lines.len() >= self.policy.quorum, size, lines.len());
+        let new = rank(lines.len() >= self.policy.quorum(), size, lines.len());
         let mut slot = self.published.write().unwrap_or_else(|p| p.into_inner());
-        if slot.as_ref().is_some_and(|p| rank(p.cosignatures >= self.policy.quorum, p.size, p.cosignatures) >= new) {
+        if slot.as_ref().is_some_and(|p| rank(p.cosignatures >= self.policy.quorum(), p.size, p.cosignatures) >= new) {
             return;
         }
         let mut full = note.to_vec();
@@ -200,7 +200,7 @@ impl Witnessing {
                             tracing::info!(witness = %self.witnesses[i].key.name, "checkpoint {size} cosigned");
                         }
                         lines.push(l);
-                        if lines.len() >= self.policy.quorum {
+                        if lines.len() >= self.policy.quorum() {
                             self.publish(size, &note, &lines);
                         }
                     }
@@ -218,7 +218,7 @@ impl Witnessing {
                     }
                 }
             }
-            if lines.len() >= self.policy.quorum {
+            if lines.len() >= self.policy.quorum() {
                 done = note.to_vec();
                 retry = RETRY;
             } else {
@@ -226,7 +226,7 @@ impl Witnessing {
                     tracing::warn!(
                         "checkpoint {size}: {} of {} cosignatures; retrying every {}–{} s",
                         lines.len(),
-                        self.policy.quorum,
+                        self.policy.quorum(),
                         RETRY.as_secs(),
                         RETRY_MAX.as_secs()
                     );

@@ -803,8 +803,8 @@ async fn page(axum::Extension(site): axum::Extension<Arc<Site>>) -> Result<Respo
         .map_err(|e| Problem::not_found(format!("the web page is not installed: {e}")))?;
     let policy = site.witnessing.as_ref().map(|w| w.policy().clone()).unwrap_or_default();
     let policy = serde_json::json!({
-        "quorum": policy.quorum,
-        "witnesses": policy.witnesses.iter().map(|k| k.to_vkey()).collect::<Vec<_>>(),
+        "quorum": policy.quorum(),
+        "witnesses": policy.witnesses().iter().map(|k| k.to_vkey()).collect::<Vec<_>>(),
     });
     // In HTML attributes: escaped (a key name may hold `&` or `"`).
     let attr = |s: &str| s.replace('&', "&amp;").replace('"', "&quot;").replace('<', "&lt;");

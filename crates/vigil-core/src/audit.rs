@@ -76,6 +76,36 @@ struct Incident {
     closed: Option<u64>,
 }
 
+/// Exact sums of minor units: a 128-bit sum and how many times it wrapped, compared as one
+/// number (an amount is below 2^127, so no count of entries wraps the count).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+struct Sum {
+    wraps: u128,
+    low: u128,
+}
+
+impl Sum {
+    fn add(&mut self, amount: u128) {
+        let (low, wrapped) = self.low.overflowing_add(amount);
+        (self.low, self.wraps) = (low, self.wraps + u128::from(wrapped));
+    }
+}
+
+impl std::fmt::Display for Sum {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.wraps {
+            0 => write!(f, "{}", self.low),
+            w => write!(f, "{w}·2^128 + {}", self.low),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+struct SafuSums {
+    contributed: Sum,
+    paid: Sum,
+}
+
 #[derive(Debug, Default, Clone)]
 pub struct Auditor {
     /// The entry of the `withdrawals` freeze in force.
@@ -84,8 +114,8 @@ pub struct Auditor {
     wallets: BTreeMap<String, u64>,
     account_freezes: u64,
     incidents: BTreeMap<String, Incident>,
-    /// Per asset: contributions, payouts (minor units).
-    safu: BTreeMap<String, (u128, u128)>,
+    /// Per asset: contributions and payouts so far.
+    safu: BTreeMap<String, SafuSums>,
     /// Reserve attestations by entry: asset, balance, and the snapshot that used it.
     attestations: BTreeMap<u64, (String, u128, Option<u64>)>,
     /// Snapshot ids and the entry that first used each.
@@ -177,6 +207,12 @@ impl Auditor {
                 Event::IncidentOpen(_) => {
                     if let Some(o) = inc.opened {
                         self.find(Rule::IncidentLifecycle, vec![o, seq], format!("incident {id} opened again"));
+                    } else if let Some(c) = inc.closed {
+                        self.find(
+                            Rule::IncidentLifecycle,
+                            vec![c, seq],
+                            format!("incident_open names incident {id} after it was closed"),
+                        );
                     }
                 }
                 _ if inc.opened.is_none() && !matches!(event, Event::Alarm(_)) => {
@@ -215,7 +251,7 @@ impl Auditor {
         }
         match event {
             Event::Freeze(f) => match &f.scope {
-                Scope::Withdrawals => {
+                Scope::Withdrawals {} => {
                     self.all_frozen.get_or_insert(seq);
                 }
                 Scope::Wallets { wallets } => {
@@ -224,10 +260,10 @@ impl Auditor {
                     }
                 }
                 Scope::Accounts { .. } => self.account_freezes += 1,
-                Scope::Deposits | Scope::Trading => {}
+                Scope::Deposits {} | Scope::Trading {} => {}
             },
             Event::Unfreeze(f) => match &f.scope {
-                Scope::Withdrawals => self.all_frozen = None,
+                Scope::Withdrawals {} => self.all_frozen = None,
                 Scope::Wallets { wallets } => {
                     for w in wallets {
                         self.wallets.remove(w);
@@ -257,10 +293,7 @@ impl Auditor {
                 self.attestations.insert(seq, (a.asset.clone(), a.balance.0, None));
             }
             Event::ReserveSnapshot(r) => self.snapshot(seq, r),
-            Event::SafuContribution(c) => {
-                let t = self.safu.entry(c.asset.clone()).or_default();
-                t.0 = t.0.saturating_add(c.amount.0);
-            }
+            Event::SafuContribution(c) => self.safu.entry(c.asset.clone()).or_default().contributed.add(c.amount.0),
             Event::SafuPayout(p) => {
                 let inc = self.incidents.get(&p.incident).cloned().unwrap_or_default();
                 // A payout is itself an entry naming the incident: `inc` is the state after it.
@@ -273,9 +306,9 @@ impl Auditor {
                     );
                 }
                 let t = self.safu.entry(p.asset.clone()).or_default();
-                t.1 = t.1.saturating_add(p.amount.0);
-                if t.1 > t.0 {
-                    let (c, paid) = *t;
+                t.paid.add(p.amount.0);
+                if t.paid > t.contributed {
+                    let (c, paid) = (t.contributed, t.paid);
                     self.find(
                         Rule::SafuNegative,
                         vec![seq],
@@ -429,6 +462,29 @@ mod tests {
                 vec![(Rule::SafuNegative, vec![3])],
             ),
             ("opened twice", vec![open("I"), open("I")], vec![(Rule::IncidentLifecycle, vec![0, 1])]),
+            (
+                "opened after it was closed",
+                vec![close("I"), open("I")],
+                vec![(Rule::IncidentLifecycle, vec![0]), (Rule::IncidentLifecycle, vec![0, 1])],
+            ),
+            (
+                // Sums past 128 bits stay exact: payouts over contributions by one are caught.
+                "negative SAFU beyond 128 bits",
+                [
+                    vec![open("I")],
+                    vec![contribution(&"9".repeat(38)); 4],
+                    vec![payout("I", &"9".repeat(38)); 4],
+                    vec![payout("I", "1")],
+                ]
+                .concat(),
+                vec![(Rule::SafuNegative, vec![9])],
+            ),
+            (
+                "a fund beyond 128 bits paid out exactly",
+                [vec![open("I")], vec![contribution(&"9".repeat(38)); 4], vec![payout("I", &"9".repeat(38)); 4]]
+                    .concat(),
+                vec![],
+            ),
             ("closed twice", vec![open("I"), close("I"), close("I")], vec![(Rule::IncidentLifecycle, vec![1, 2])]),
             ("update before open", vec![update("I")], vec![(Rule::IncidentLifecycle, vec![0])]),
             ("correction after close", vec![open("I"), close("I"), update("I")], vec![]),

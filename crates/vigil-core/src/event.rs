@@ -249,9 +249,11 @@ pub struct Alarm {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "target", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Scope {
-    Withdrawals,
-    Deposits,
-    Trading,
+    // Struct variants, not unit ones: serde lets a unit variant of an internally tagged enum
+    // ignore unknown fields, and a scope must refuse them as every other object does.
+    Withdrawals {},
+    Deposits {},
+    Trading {},
     Wallets { wallets: Vec<String> },
     Accounts { accounts: Vec<Private> },
 }
@@ -923,6 +925,19 @@ mod tests {
                 Some("scope.accounts[1]"),
             ),
             (json!({"kind": "freeze", "scope": {"target": "moon"}, "reason": "r"}), Some("unknown variant")),
+            // A scope with no fields of its own refuses fields too, as the others do.
+            (
+                json!({"kind": "freeze", "scope": {"target": "withdrawals", "wallets": ["x"]}, "reason": "r"}),
+                Some("unknown field `wallets`"),
+            ),
+            (
+                json!({"kind": "unfreeze", "scope": {"target": "trading", "note": 1}, "reason": "r"}),
+                Some("unknown field `note`"),
+            ),
+            (
+                json!({"kind": "freeze", "scope": {"target": "wallets", "wallets": ["w"], "accounts": []}, "reason": "r"}),
+                Some("unknown field `accounts`"),
+            ),
             (
                 json!({"kind": "credential_reset", "credentials": ["api_keys", "two_factor"], "scope": "all_users", "reason": "r"}),
                 None,

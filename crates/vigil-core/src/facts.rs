@@ -137,10 +137,11 @@ pub fn incident_facts(incident: &str, items: &[Item<'_>]) -> Result<IncidentFact
     let mut f = IncidentFacts { incident: incident.to_string(), ..Default::default() };
     for i in &items {
         match i.event {
-            Event::IncidentOpen(o) if o.incident == incident => {
-                f.title.get_or_insert_with(|| o.title.clone());
+            // The first open only: a second is a lifecycle fault (the audit's), not news.
+            Event::IncidentOpen(o) if o.incident == incident && f.opened_ms.is_none() => {
+                f.title = Some(o.title.clone());
                 f.severity = Some(o.severity);
-                f.opened_ms.get_or_insert(i.time_ms);
+                f.opened_ms = Some(i.time_ms);
             }
             Event::IncidentUpdate(u) if u.incident == incident => {
                 if let Some(s) = u.severity {
@@ -390,6 +391,20 @@ mod tests {
         for (given, want) in cases {
             assert_eq!(incident_facts("I", &given), Err(want));
         }
+
+        // A second open changes neither the title, the severity nor the time opened: the
+        // severity is the first open's, then each update's that sets one.
+        let again = ev(
+            serde_json::json!({"kind": "incident_open", "incident": "I", "title": "Other", "summary": "s", "severity": "low"}),
+        );
+        let first = &events[3].2;
+        let reopened =
+            [Item { seq: 13, time_ms: 2_500, event: first }, Item { seq: 14, time_ms: 2_600, event: &again }];
+        let g = incident_facts("I", &reopened).unwrap();
+        assert_eq!(
+            (g.title.as_deref(), g.severity, g.opened_ms),
+            (Some("Hot wallet"), Some(Severity::High), Some(2_500))
+        );
     }
 
     #[test]

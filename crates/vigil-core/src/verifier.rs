@@ -238,6 +238,10 @@ impl LogVerifier {
     /// Resumes from a saved state. The state is the verifier's own earlier output, but it is
     /// read from a file: every field is checked and a bad one is an error, never a panic.
     pub fn resume(s: &SavedVerifier) -> Result<LogVerifier, String> {
+        // No log reaches it, and the next entry's number would not fit in 64 bits.
+        if s.size == u64::MAX {
+            return Err(format!("size {} is more entries than a log can hold", s.size));
+        }
         let digest = |h: &str| Digest::from_hex(h).map_err(|_| format!("{h:?} is not a 32-byte hex hash"));
         let mut keys = Vec::new();
         for k in &s.keys {
@@ -311,6 +315,12 @@ mod tests {
         let mut s = good.clone();
         s.keys.push(SavedKey { vkey: "nonsense".into(), kinds: vec![], registered_at: 0, revoked_at: None });
         cases.push(("vkey", s));
+        // 64 subtrees make a well-formed compact range of 2^64 − 1 leaves: after it no entry
+        // number fits in 64 bits.
+        let mut s = good.clone();
+        s.size = u64::MAX;
+        s.subtrees = vec![Digest::from_hex(&"ab".repeat(32)).unwrap().to_hex(); 64];
+        cases.push(("size", s));
         for (what, s) in cases {
             assert!(LogVerifier::resume(&s).is_err(), "{what}");
         }

@@ -201,20 +201,30 @@ pub fn accept_cosignatures(
 }
 
 /// A witness policy: the witnesses' cosigner keys and how many must have cosigned.
+/// Built only by [`Policy::new`] (or [`Policy::none`]), which refuses what could not be met or
+/// would not count: its fields are read through [`Policy::witnesses`] and [`Policy::quorum`].
 #[derive(Clone, Default)]
 pub struct Policy {
-    pub witnesses: Vec<CosignatureVerifier>,
-    pub quorum: usize,
+    witnesses: Vec<CosignatureVerifier>,
+    quorum: usize,
 }
 
 impl Policy {
     /// A policy of `quorum` of `witnesses` (duplicates counted once). A quorum above the number
-    /// of witnesses could never be met and is an error; so is a quorum of zero with witnesses.
+    /// of witnesses could never be met and is an error; so is a quorum of zero with witnesses,
+    /// and one key listed under two names (one witness would count twice toward the quorum).
     pub fn new(witnesses: Vec<CosignatureVerifier>, quorum: usize) -> Result<Policy, String> {
         let mut unique: Vec<CosignatureVerifier> = Vec::new();
         for w in witnesses {
-            if !unique.iter().any(|u| u.id() == w.id() && u.name == w.name) {
-                unique.push(w);
+            match unique.iter().find(|u| u.key == w.key) {
+                Some(u) if u.name == w.name => {}
+                Some(u) => {
+                    return Err(format!(
+                        "witnesses {} and {} have the same key: one witness would count twice",
+                        u.name, w.name
+                    ))
+                }
+                None => unique.push(w),
             }
         }
         if quorum > unique.len() {
@@ -236,6 +246,16 @@ impl Policy {
 
     pub fn is_none(&self) -> bool {
         self.quorum == 0
+    }
+
+    /// The witnesses, each once.
+    pub fn witnesses(&self) -> &[CosignatureVerifier] {
+        &self.witnesses
+    }
+
+    /// How many of them must have cosigned.
+    pub fn quorum(&self) -> usize {
+        self.quorum
     }
 }
 
@@ -439,6 +459,9 @@ mod tests {
             Err(CheckpointError::BadSignature(_))
         ));
         assert!(Policy::new(vec![v(&w1), v(&w1)], 2).is_err(), "duplicates count once");
+        let twice = CosignatureVerifier { name: "another-name".into(), key: v(&w1).key };
+        let err = Policy::new(vec![v(&w1), twice], 1).unwrap_err();
+        assert!(err.contains("have the same key"), "{err}");
         // The log's own cosignature line (type 0x04, same key) is no witness.
         let own = Policy::new(vec![v(&log_key)], 1).unwrap();
         assert!(matches!(verify_witnessed(&note, &log_key.verifier(), &own), Err(CheckpointError::SelfWitness(_))));

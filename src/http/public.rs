@@ -355,23 +355,27 @@ async fn entries(
         return Err(Problem::bad_request(format!("limit must be 1 to {MAX_PAGE}")));
     }
     let size = engine.head().state.size;
-    let seqs: Vec<u64> = match (&q.kind, &q.incident) {
+    // One more than the page: whether it exists says whether this page is the last.
+    let probe = limit + 1;
+    let mut seqs: Vec<u64> = match (&q.kind, &q.incident) {
         (Some(_), Some(_)) => return Err(Problem::bad_request("filter by kind or by incident, not both")),
         (Some(k), None) => {
             if EventKind::parse(k).is_none() {
                 return Err(Problem::bad_request(format!("unknown kind {k:?}")));
             }
-            engine.store().by_kind(k, q.after, limit).map_err(Problem::internal)?
+            engine.store().by_kind(k, q.after, probe).map_err(Problem::internal)?
         }
-        (None, Some(i)) => engine.store().by_incident(i, q.after, limit).map_err(Problem::internal)?,
+        (None, Some(i)) => engine.store().by_incident(i, q.after, probe).map_err(Problem::internal)?,
         (None, None) => {
             let from = q.after.map_or(0, |a| a.saturating_add(1));
-            (from..size.min(from.saturating_add(limit as u64))).collect()
+            (from..size.min(from.saturating_add(probe as u64))).collect()
         }
     };
-    let entries =
-        seqs.into_iter().filter(|&s| s < size).map(|seq| entry_view(&engine, seq)).collect::<Result<Vec<_>, _>>()?;
-    let next_after = entries.last().map(|e| e.seq).filter(|_| entries.len() == limit);
+    seqs.retain(|&s| s < size);
+    let more = seqs.len() > limit;
+    seqs.truncate(limit);
+    let entries = seqs.into_iter().map(|seq| entry_view(&engine, seq)).collect::<Result<Vec<_>, _>>()?;
+    let next_after = entries.last().map(|e| e.seq).filter(|_| more);
     Ok(Json(EntriesPage { entries, next_after }))
 }
 

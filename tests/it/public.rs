@@ -213,6 +213,12 @@ async fn entries_are_listed_by_kind_incident_and_page() {
         ("?kind=withdrawal", &[6, 7, 8, 9, 10], serde_json::Value::Null),
         ("?kind=withdrawal&limit=2", &[6, 7], serde_json::json!(7)),
         ("?kind=withdrawal&limit=2&after=7", &[8, 9], serde_json::json!(9)),
+        // A last page that is exactly full says it is the last.
+        ("?kind=withdrawal&limit=1&after=9", &[10], serde_json::Value::Null),
+        ("?kind=withdrawal&limit=5", &[6, 7, 8, 9, 10], serde_json::Value::Null),
+        ("?incident=inc-1&limit=2", &[11, 12], serde_json::Value::Null),
+        ("?after=10&limit=2", &[11, 12], serde_json::Value::Null),
+        ("?after=9&limit=2", &[10, 11], serde_json::json!(11)),
         ("?incident=inc-1", &[11, 12], serde_json::Value::Null),
         ("?kind=key_revoked", &[5], serde_json::Value::Null),
         ("?after=10&limit=5", &[11, 12], serde_json::Value::Null),

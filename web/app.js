@@ -29,7 +29,9 @@ let wasm;
 // ---- the verifier ---------------------------------------------------------------------------
 
 async function loadVerifier() {
-  const bytes = await (await fetch("vigil.wasm", { cache: "no-store" })).arrayBuffer();
+  const r = await fetch("vigil.wasm", { cache: "no-store" });
+  if (!r.ok) throw new Error("the verifier (vigil.wasm) could not be loaded: HTTP " + r.status);
+  const bytes = await r.arrayBuffer();
   // Compiled synchronously (it is small): no background compile for the page to wait on.
   wasm = new WebAssembly.Instance(new WebAssembly.Module(bytes), {}).exports;
 }
@@ -57,8 +59,14 @@ function el(tag, attrs, ...children) {
   for (const c of children) e.append(c instanceof Node ? c : document.createTextNode(String(c)));
   return e;
 }
+// A check's result, shown and counted once.
 function badge(ok, why) {
   if (ok) counts.verified++; else counts.failed++;
+  return restate(ok, why);
+}
+// A result already counted where it was found (a section's summary of its entries' failures),
+// shown again without counting it again: one lie, one failure in the page's total.
+function restate(ok, why) {
   return ok
     ? el("span", { class: "ok", "data-verified": "yes" }, "✓ verified")
     : el("span", { class: "bad", "data-verified": "no" }, "✗ NOT VERIFIED: " + why);
@@ -155,7 +163,15 @@ function pinned() {
 function remember() {
   let old;
   try { old = JSON.parse(localStorage.getItem(STORE) || "null"); } catch { old = null; }
-  const keep = () => localStorage.setItem(STORE, JSON.stringify({ note: head.note, size: head.size, root: head.root }));
+  // Storage blocked or full: the checks below still run, but the next visit cannot build on
+  // this one, which the page says (once) rather than stop.
+  const keep = () => {
+    try {
+      localStorage.setItem(STORE, JSON.stringify({ note: head.note, size: head.size, root: head.root }));
+    } catch (e) {
+      $("checkpoint").append(el("p", {}, badge(false, "this browser cannot remember the checkpoint, so a later visit cannot check the log only grew: " + e.message)));
+    }
+  };
   if (!old) return keep();
   const evidence = [["earlier-checkpoint.txt", old.note], ["served-checkpoint.txt", head.note]];
   if (head.size < old.size) {
@@ -175,6 +191,7 @@ function remember() {
     } catch (e) {
       throw Object.assign(new Error(e.message), { unavailable: true });
     }
+    if (proof.old_size !== old.size || proof.new_size !== head.size) throw new Error(`the consistency proof is from ${proof.old_size} to ${proof.new_size}, not ${old.size} to ${head.size}`);
     verifier({ op: "consistency", proof, old_root: old.root, new_root: head.root });
   };
   return check().then(() => { counts.verified++; keep(); }, (e) => {
@@ -205,6 +222,7 @@ async function viewCheckpoint(note, size) {
     if (a.size > 0) {
       const proof = await get(`v1/proofs/consistency?from=${a.size}&to=${b.size}`);
       try {
+        if (proof.old_size !== a.size || proof.new_size !== b.size) throw new Error(`the proof is from ${proof.old_size} to ${proof.new_size}, not ${a.size} to ${b.size}`);
         verifier({ op: "consistency", proof, old_root: a.root, new_root: b.root });
       } catch (e) {
         throw new Error("the view's checkpoint is not consistent with the latest (a fork): " + e.message);
@@ -292,7 +310,13 @@ async function incidents() {
     const opened = whole.filter((e) => e.kind === "incident_open").map((e) => e.incident);
     complete(box, "the list of incidents", opened, list.incidents.map((i) => i.incident));
   }
+  const seen = new Set();
   for (const inc of list.incidents) {
+    if (seen.has(inc.incident)) {
+      box.append(el("p", {}, `incident ${inc.incident} `, badge(false, "is listed twice")));
+      continue;
+    }
+    seen.add(inc.incident);
     const sec = el("article", { "data-incident": inc.incident }, el("h3", {}, inc.incident));
     box.append(sec);
     try {
@@ -300,10 +324,14 @@ async function incidents() {
       const cp = await viewCheckpoint(view.checkpoint, view.checkpoint_size);
       const ol = el("ol", { class: "timeline" });
       // Every entry verified first, then shown in log order (the verified seq, not the server's).
-      const ok = [], bad = [];
+      const ok = [], bad = [], shownSeqs = new Set();
       for (const t of view.timeline) {
         try {
-          ok.push({ t, e: included(t.bytes, t.inclusion_proof, cp.root) });
+          const e = included(t.bytes, t.inclusion_proof, cp.root);
+          // Shown once; a server that repeats an entry (its amount would count twice) is caught.
+          if (shownSeqs.has(e.seq)) throw new Error(`entry ${e.seq} is given twice`);
+          shownSeqs.add(e.seq);
+          ok.push({ t, e });
         } catch (err) {
           bad.push({ t, err });
         }
@@ -345,19 +373,24 @@ async function incidents() {
       // with an entry twice, an entry not of this incident, or without an entry its alarms
       // refer to. With any entry unverified they are not the incident's figures.
       let facts;
-      try {
-        if (bad.length > 0) throw new Error(`${bad.length} of its entries did not verify`);
-        if (!whole_ok) throw new Error("its timeline is not complete");
-        const f = verifier({ op: "incident_facts", incident: inc.incident, entries: ok.map(({ t }) => t.bytes) });
-        const lost = Object.entries(f.lost || {}).map(([a, v]) => units(v, a)).join(", ") || "none";
-        const covered = Object.entries(f.covered || {}).map(([a, v]) => units(v, a)).join(", ") || "none";
-        facts = el("p", { class: "facts" },
-          `First alarm to freeze: ${f.first_alarm_ms && f.first_freeze_ms ? dur(f.first_freeze_ms - f.first_alarm_ms) : "—"}. `,
-          `Lost: ${lost}. Covered by SAFU: ${covered}. `,
-          f.closed_ms ? `Closed ${when(f.closed_ms)}.` : "Open.", " ", badge(true),
-          el("small", {}, ` (computed here from the verified entries of the checkpoint of ${cp.size} entries${whole ? "" : "; an entry naming the incident that the server left out could not be noticed here"})`));
-      } catch (err) {
-        facts = el("p", { class: "facts" }, "The incident's figures: ", badge(false, err.message));
+      if (bad.length > 0 || !whole_ok) {
+        // Those failures were counted where they were found: the figures only say why they
+        // are not shown.
+        const why = bad.length > 0 ? `${bad.length} of its entries did not verify` : "its timeline is not complete";
+        facts = el("p", { class: "facts" }, "The incident's figures: ", restate(false, why));
+      } else {
+        try {
+          const f = verifier({ op: "incident_facts", incident: inc.incident, entries: ok.map(({ t }) => t.bytes) });
+          const lost = Object.entries(f.lost || {}).map(([a, v]) => units(v, a)).join(", ") || "none";
+          const covered = Object.entries(f.covered || {}).map(([a, v]) => units(v, a)).join(", ") || "none";
+          facts = el("p", { class: "facts" },
+            `First alarm to freeze: ${f.first_alarm_ms && f.first_freeze_ms ? dur(f.first_freeze_ms - f.first_alarm_ms) : "—"}. `,
+            `Lost: ${lost}. Covered by SAFU: ${covered}. `,
+            f.closed_ms ? `Closed ${when(f.closed_ms)}.` : "Open.", " ", badge(true),
+            el("small", {}, ` (computed here from the verified entries of the checkpoint of ${cp.size} entries${whole ? "" : "; an entry naming the incident that the server left out could not be noticed here"})`));
+        } catch (err) {
+          facts = el("p", { class: "facts" }, "The incident's figures: ", badge(false, err.message));
+        }
       }
       sec.append(facts, ...completeness, ol);
     } catch (e) {
@@ -504,11 +537,17 @@ async function safu() {
   }
   const listed = complete(box, "the listing of contributions and payouts",
     (whole || []).filter((e) => e.kind === "safu_contribution" || e.kind === "safu_payout").map((e) => e.seq), entries.map((e) => e.seq));
-  if (!listed) failed++;
   const h = verifier({ op: "safu_history", entries: verified });
   const btc = h.history.filter((p) => p.asset === "BTC");
   const last = btc[btc.length - 1];
-  box.append(el("p", {}, badge(failed === 0 && verified.length > 0, listed ? failed + " entries failed" : "the listing is not complete"), " ",
+  // The failures were each counted where they were found (an entry, the listing); the summary
+  // names them again without counting them twice.
+  const problems = [];
+  if (failed > 0) problems.push(`${failed} of its entries did not verify`);
+  if (!listed) problems.push("the listing is not complete");
+  const summary = problems.length > 0 ? restate(false, problems.join("; "))
+    : verified.length > 0 ? badge(true) : "No contributions or payouts yet.";
+  box.append(el("p", {}, summary, " ",
     `${verified.length} contributions and payouts, each proven in the checkpoint. `,
     `BTC balance: ${last ? units(last.balance, "BTC") : "—"}.`,
     whole ? "" : el("small", {}, " (Which entries are contributions and payouts comes from the server's listing: one it left out could not be noticed here.)")));
@@ -524,6 +563,9 @@ async function safu() {
 const snapshots = []; // verified: {id, seq, entryHex, event}
 const usedAttestations = new Set();
 let failedSnapshots = 0;
+// Once the section is done: why its latest verified snapshot may not be the latest logged
+// (null: nothing says so). A balance is checked only against a section that is done.
+let reservesDone = false, notLatest = null;
 
 async function reserves() {
   const box = $("reserves");
@@ -562,31 +604,41 @@ async function reserves() {
   }
   // The latest is the one logged last (the verified seq), whatever order the server listed.
   snapshots.sort((a, b) => a.seq - b.seq);
+  // Against what the server listed: a listed snapshot that failed is reported above, not as
+  // left out.
   const allListed = complete(box, "the list of snapshots",
-    (whole || []).filter((e) => e.kind === "reserve_snapshot").map((e) => e.seq), snapshots.map((s) => s.seq));
+    (whole || []).filter((e) => e.kind === "reserve_snapshot").map((e) => e.seq), list.snapshots.map((s) => s.seq));
+  notLatest = failedSnapshots > 0 ? `${failedSnapshots} snapshot(s) did not verify, and one may be later than this one`
+    : !allListed ? "a snapshot left out of the list may be later than this one" : null;
   const latest = snapshots[snapshots.length - 1];
   if (!latest) return;
-  if (failedSnapshots > 0) {
-    box.append(el("p", {}, badge(false, `${failedSnapshots} snapshot(s) did not verify: the one below may not be the latest`)));
-  }
+  if (failedSnapshots > 0) box.append(el("p", {}, restate(false, notLatest)));
   const table = el("table", {}, el("tr", {}, ...["asset", "reserves", "liabilities", "ratio", ""].map((h) => el("th", {}, h))));
   for (const a of latest.event.assets) {
     table.append(el("tr", { "data-asset": a.asset }, el("td", {}, a.asset), el("td", { class: "num" }, units(a.reserves, a.asset)),
       el("td", { class: "num" }, units(a.liabilities, a.asset)), el("td", { class: "num" }, a.ratio || "—"),
-      el("td", {}, allListed ? badge(true) : badge(false, "a later snapshot may have been left out"))));
+      el("td", {}, notLatest ? restate(false, notLatest) : badge(true))));
   }
   box.append(el("p", {}, `Snapshot ${latest.id} (cut-off ${when(latest.event.cut_off_ms)}, entry ${latest.seq}, `,
-    `${latest.event.padded_size} leaves), proven in the checkpoint:`), table);
+    `${latest.event.padded_size} leaves), proven in the checkpoint:`,
+    whole ? "" : el("small", {}, " (which snapshots there are comes from the server's list: a later one it left out could not be noticed here)")), table);
   const ratio = (s) => Number(((s.event.assets.find((a) => a.asset === "BTC") || {}).ratio) || 0);
   box.append(el("p", {}, "BTC reserves / liabilities over time:"),
     chart(snapshots.map((s) => ({ t: s.event.cut_off_ms, y: ratio(s) })), "BTC reserve ratio over time",
       snapshots.map((s) => ({ t: s.event.cut_off_ms, text: `${s.id}: ${ratio(s).toFixed(4)}`, color: "#116329" }))));
 }
 
+let balanceAsked = 0; // the latest request: an earlier one's answer arriving late is dropped
 async function myBalance(ev) {
   if (ev) ev.preventDefault();
+  const asked = ++balanceAsked;
   const out = $("balance");
-  out.textContent = "Checking…";
+  const show = (...nodes) => { if (asked === balanceAsked) out.replaceChildren(...nodes); };
+  if (!reservesDone) {
+    show(el("p", {}, "The snapshots are still being verified; try again in a moment."));
+    return;
+  }
+  show(el("p", {}, "Checking…"));
   const latest = snapshots[snapshots.length - 1];
   try {
     if (!latest) throw new Error("no verified snapshot");
@@ -600,11 +652,12 @@ async function myBalance(ev) {
     const req = { op: "reserves", proof: btoa(bin), secret, entry: latest.entryHex };
     const r = verifier(req);
     timing.reserves_ms = timeOp(req);
-    out.replaceChildren(el("p", {}, el("span", { class: "ok", "data-verified": "yes", id: "balance-ok" }, "✓ verified"),
+    show(el("p", {}, el("span", { class: "ok", "data-verified": "yes", id: "balance-ok" }, "✓ verified"),
       ` Your balances in snapshot ${r.snapshot} are counted in the published totals:`),
-      el("ul", {}, ...r.balances.map((b) => el("li", {}, `${units(b.balance, b.asset)} of ${units(b.liabilities, b.asset)} owed to all users (reserves ${units(b.reserves, b.asset)}, ratio ${b.ratio || "—"})`))));
+      el("ul", {}, ...r.balances.map((b) => el("li", {}, `${units(b.balance, b.asset)} of ${units(b.liabilities, b.asset)} owed to all users (reserves ${units(b.reserves, b.asset)}, ratio ${b.ratio || "—"})`))),
+      notLatest ? el("p", {}, restate(false, `snapshot ${r.snapshot} may not be the latest: ${notLatest}`)) : "");
   } catch (e) {
-    out.replaceChildren(el("p", {}, el("span", { class: "bad", "data-verified": "no", id: "balance-bad" }, "✗ NOT VERIFIED: " + e.message)));
+    show(el("p", {}, el("span", { class: "bad", "data-verified": "no", id: "balance-bad" }, "✗ NOT VERIFIED: " + e.message)));
   }
 }
 
@@ -636,10 +689,12 @@ async function main() {
     $("summary").textContent = "Could not verify the checkpoint: " + e.message;
     return;
   }
-  for (const part of [incidents, safu, reserves]) {
-    try { await part(); } catch (e) { $("summary").after(el("p", {}, badge(false, e.message))); }
+  const sections = [["incidents", incidents], ["the SAFU fund", safu], ["proof of reserves", reserves]];
+  for (const [name, part] of sections) {
+    try { await part(); } catch (e) { $("summary").after(el("p", {}, badge(false, `${name}: ${e.message}`))); }
     summarize("loading");
   }
+  reservesDone = true;
   // Prefilled from the address (#secret=…&record=…): checks at once.
   const params = new URLSearchParams(location.hash.slice(1));
   if (params.get("secret")) {
@@ -657,8 +712,9 @@ async function main() {
 const timing = {};
 function report() {
   const t = $("timing");
-  if (t) t.textContent = `Verified in this browser: incident timeline ${timing.incident_ms?.toFixed(0)} ms after load; ` +
-    `one inclusion proof ${timing.inclusion_ms?.toFixed(3)} ms; one reserves proof ${timing.reserves_ms?.toFixed(3) ?? "—"} ms.`;
+  const ms = (v, digits) => (v === undefined ? "—" : v.toFixed(digits) + " ms");
+  if (t) t.textContent = `Verified in this browser: incident timeline ${ms(timing.incident_ms, 0)} after load; ` +
+    `one inclusion proof ${ms(timing.inclusion_ms, 3)}; one reserves proof ${ms(timing.reserves_ms, 3)}.`;
   console.log("vigil-timings " + JSON.stringify(timing));
 }
 function timeOp(req) {

@@ -468,8 +468,11 @@ impl Engine {
     /// [`Engine::verify`]'s.
     pub async fn verify_coalesced(&self, subs: Vec<ParsedSubmission>) -> Result<Vec<VerifiedSubmission>, AppendError> {
         let (reply, rx) = tokio::sync::oneshot::channel();
-        self.coalescer.get_or_init(|| Coalescer::start(&self.shared)).submit(VerifyJob { subs, reply });
-        rx.await.map_err(|_| AppendError::Closed)?
+        match self.coalescer.get_or_init(|| Coalescer::start(&self.shared)).submit(VerifyJob { subs, reply }) {
+            Ok(()) => rx.await.map_err(|_| AppendError::Closed)?,
+            // No verifier thread could be started: checked here, on the caller's thread.
+            Err(job) => self.verify(job.subs),
+        }
     }
 
     /// Verifies and appends a batch (async: waits for the group commit).
@@ -636,6 +639,8 @@ struct Coalescer {
     queue: Mutex<(VecDeque<VerifyJob>, bool)>,
     ready: std::sync::Condvar,
     threads: Mutex<Vec<JoinHandle<()>>>,
+    /// Whether any verifier thread started (else jobs are checked on their callers' threads).
+    serving: std::sync::atomic::AtomicBool,
 }
 
 impl Coalescer {
@@ -644,28 +649,38 @@ impl Coalescer {
             queue: Mutex::new((VecDeque::new(), false)),
             ready: std::sync::Condvar::new(),
             threads: Mutex::new(Vec::new()),
+            serving: std::sync::atomic::AtomicBool::new(false),
         });
         let n = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let threads = (0..n)
-            .map(|_| {
+        // The threads that start serve the queue; with none (the process is out of threads),
+        // `submit` hands every job back to be checked on its caller's thread.
+        let threads: Vec<_> = (0..n)
+            .filter_map(|_| {
                 let (c, shared) = (c.clone(), shared.clone());
                 std::thread::Builder::new()
                     .name("vigil-verify".into())
                     .spawn(move || c.run(&shared))
-                    .expect("spawn verifier thread")
+                    .map_err(|e| tracing::error!("a signature verifier thread did not start: {e}"))
+                    .ok()
             })
             .collect();
+        c.serving.store(!threads.is_empty(), std::sync::atomic::Ordering::Release);
         *c.threads.lock().expect("verifier threads lock") = threads;
         c
     }
 
-    fn submit(&self, job: VerifyJob) {
+    /// Queues a job for the verifier threads; hands it back when there are none.
+    fn submit(&self, job: VerifyJob) -> Result<(), VerifyJob> {
+        if !self.serving.load(std::sync::atomic::Ordering::Acquire) {
+            return Err(job);
+        }
         let mut q = self.queue.lock().expect("verifier queue lock");
         // After `stop` the job is dropped: its caller sees the channel close.
         if !q.1 {
             q.0.push_back(job);
             self.ready.notify_one();
         }
+        Ok(())
     }
 
     /// Checks what is queued, then the threads end.

@@ -13,7 +13,7 @@
 //! | 413 | `too_large` | body over the limit, or an entry over 65,535 bytes |
 //! | 415 | `unsupported_media_type` | not `application/json` |
 //! | 422 | `invalid_event`, `bad_openings`, `outside_replay_window` | schema-invalid (names the field) |
-//! | 503 | `saturated`, `storage` | too many events waiting, or storage failed (`Retry-After`) |
+//! | 503 | `saturated`, `storage`, `stopping` | too many events waiting, storage failed, or the server is shutting down (`Retry-After`) |
 //!
 //! `GET /v1/openings/{seq}`: the private-field openings of entry `seq`, for auditors only. The
 //! request carries a `Vigil-Signature` header (`vigil_core::request`) by a key listed in the
@@ -188,7 +188,7 @@ impl Drop for InFlight {
         (status = 413, description = "too_large", body = ProblemBody, content_type = "application/problem+json"),
         (status = 415, description = "unsupported_media_type", body = ProblemBody, content_type = "application/problem+json"),
         (status = 422, description = "invalid_event, bad_openings, outside_replay_window", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 503, description = "saturated, storage (with Retry-After)", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 503, description = "saturated, storage, stopping (with Retry-After)", body = ProblemBody, content_type = "application/problem+json"),
     ))]
 async fn append(State(s): State<InternalState>, headers: HeaderMap, body: axum::body::Body) -> Response {
     let too_large = || {
@@ -269,9 +269,16 @@ async fn append_inner(s: &InternalState, headers: &HeaderMap, body: &[u8]) -> Re
         Ok(receipts) => Ok(Json(Appended::from_receipts(receipts)).into_response()),
         Err(AppendError::Rejected { index, code, reason }) => Err(reject_problem(index, code, &reason).into_response()),
         Err(AppendError::Empty) => Err(Problem::bad_request("empty batch").into_response()),
-        Err(e @ (AppendError::Storage(_) | AppendError::Closed)) => {
+        Err(e @ AppendError::Storage(_)) => {
             tracing::error!("append failed: {e}");
             Err(unavailable("storage", format!("the ledger cannot write right now: {e}")))
+        }
+        Err(e @ AppendError::Closed) => {
+            tracing::error!("append failed: {e}");
+            Err(unavailable(
+                "stopping",
+                format!("the ledger is stopping ({e}): the batch was not acknowledged and may or may not have been written; retry with the same idempotency keys"),
+            ))
         }
     }
 }

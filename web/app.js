@@ -159,6 +159,9 @@ function pinned() {
   counts.failed++;
 }
 
+// Set once this browser's storage has refused a write (and that was counted as a failure).
+let storageFailed = false;
+
 // The last checkpoint this browser verified: the new one must extend it.
 function remember() {
   let old;
@@ -169,7 +172,10 @@ function remember() {
     try {
       localStorage.setItem(STORE, JSON.stringify({ note: head.note, size: head.size, root: head.root }));
     } catch (e) {
-      $("checkpoint").append(el("p", {}, badge(false, "this browser cannot remember the checkpoint, so a later visit cannot check the log only grew: " + e.message)));
+      // Counted once: when the pinned key could not be remembered either, that was the count.
+      const why = "this browser cannot remember the checkpoint, so a later visit cannot check the log only grew: " + e.message;
+      $("checkpoint").append(el("p", {}, storageFailed ? restate(false, why) : badge(false, why)));
+      storageFailed = true;
     }
   };
   if (!old) return keep();
@@ -580,7 +586,7 @@ async function reserves() {
       const v = await get("v1/reserves/" + encodeURIComponent(s.snapshot));
       const cp = await viewCheckpoint(v.checkpoint, v.checkpoint_size);
       const e = included(v.entry.bytes, v.inclusion_proof, cp.root);
-      if (e.kind !== "reserve_snapshot" || e.event.snapshot !== s.snapshot) throw new Error("not this snapshot's entry");
+      if (e.kind !== "reserve_snapshot" || e.event.snapshot !== s.snapshot || e.seq !== s.seq) throw new Error("not this snapshot's entry");
       if (snapshots.some((x) => x.id === s.snapshot)) throw new Error("a snapshot id logged twice");
       // The reserves: exactly the custody attestations the entry names, each proven, adding up.
       for (const a of v.attestation_entries) included(a.bytes, a.inclusion_proof, cp.root);
@@ -678,6 +684,7 @@ async function main() {
     pinned();
   } catch (e) {
     $("policy").append(badge(false, "this browser cannot remember the pinned key and policy: " + e.message), el("br"));
+    storageFailed = true;
   }
   $("mybalance").addEventListener("submit", myBalance);
   try {
@@ -685,6 +692,7 @@ async function main() {
     await checkpoint();
     await wholeLog();
   } catch (e) {
+    reservesDone = true; // nothing more will be verified: a balance check says so
     summarize("done");
     $("summary").textContent = "Could not verify the checkpoint: " + e.message;
     return;

@@ -197,8 +197,7 @@ function remember() {
     } catch (e) {
       throw Object.assign(new Error(e.message), { unavailable: true });
     }
-    if (proof.old_size !== old.size || proof.new_size !== head.size) throw new Error(`the consistency proof is from ${proof.old_size} to ${proof.new_size}, not ${old.size} to ${head.size}`);
-    verifier({ op: "consistency", proof, old_root: old.root, new_root: head.root });
+    consistent(proof, old, head);
   };
   return check().then(() => { counts.verified++; keep(); }, (e) => {
     counts.failed++;
@@ -209,6 +208,15 @@ function remember() {
       alarm("fork", `FORK: the checkpoint served now does not extend the one this browser verified before (${e.message}). The log misbehaves.`, evidence);
     }
   });
+}
+
+// A consistency proof between two verified checkpoints ({size, root}): for exactly their sizes,
+// and leading from the older root to the newer. Throws when it does not.
+function consistent(proof, older, newer) {
+  if (proof.old_size !== older.size || proof.new_size !== newer.size) {
+    throw new Error(`the consistency proof is from ${proof.old_size} to ${proof.new_size}, not ${older.size} to ${newer.size}`);
+  }
+  verifier({ op: "consistency", proof, old_root: older.root, new_root: newer.root });
 }
 
 // An entry (hex bytes) and its inclusion proof against a verified root: the decoded entry.
@@ -228,8 +236,7 @@ async function viewCheckpoint(note, size) {
     if (a.size > 0) {
       const proof = await get(`v1/proofs/consistency?from=${a.size}&to=${b.size}`);
       try {
-        if (proof.old_size !== a.size || proof.new_size !== b.size) throw new Error(`the proof is from ${proof.old_size} to ${proof.new_size}, not ${a.size} to ${b.size}`);
-        verifier({ op: "consistency", proof, old_root: a.root, new_root: b.root });
+        consistent(proof, a, b);
       } catch (e) {
         throw new Error("the view's checkpoint is not consistent with the latest (a fork): " + e.message);
       }

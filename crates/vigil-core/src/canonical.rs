@@ -117,6 +117,25 @@ impl Sorting {
     }
 }
 
+/// [`serde_json::ser::Formatter`] methods writing an integer into the open frame, as the compact
+/// formatter writes it.
+macro_rules! integers {
+    ($($method:ident: $t:ty),*) => {$(
+        fn $method<W: ?Sized + std::io::Write>(&mut self, _: &mut W, value: $t) -> std::io::Result<()> {
+            serde_json::ser::CompactFormatter.$method(self.buf(), value)
+        }
+    )*};
+}
+
+/// [`serde_json::ser::Formatter`] methods for values canonical JSON does not have.
+macro_rules! refused {
+    ($($method:ident: $t:ty),*) => {$(
+        fn $method<W: ?Sized + std::io::Write>(&mut self, _: &mut W, _: $t) -> std::io::Result<()> {
+            Err(not_here())
+        }
+    )*};
+}
+
 impl serde_json::ser::Formatter for &mut Sorting {
     fn write_null<W: ?Sized + std::io::Write>(&mut self, _: &mut W) -> std::io::Result<()> {
         self.buf().extend_from_slice(b"null");
@@ -126,45 +145,11 @@ impl serde_json::ser::Formatter for &mut Sorting {
         self.buf().extend_from_slice(if value { b"true" } else { b"false" });
         Ok(())
     }
-    fn write_i8<W: ?Sized + std::io::Write>(&mut self, _: &mut W, value: i8) -> std::io::Result<()> {
-        serde_json::ser::CompactFormatter.write_i8(self.buf(), value)
-    }
-    fn write_i16<W: ?Sized + std::io::Write>(&mut self, _: &mut W, value: i16) -> std::io::Result<()> {
-        serde_json::ser::CompactFormatter.write_i16(self.buf(), value)
-    }
-    fn write_i32<W: ?Sized + std::io::Write>(&mut self, _: &mut W, value: i32) -> std::io::Result<()> {
-        serde_json::ser::CompactFormatter.write_i32(self.buf(), value)
-    }
-    fn write_i64<W: ?Sized + std::io::Write>(&mut self, _: &mut W, value: i64) -> std::io::Result<()> {
-        serde_json::ser::CompactFormatter.write_i64(self.buf(), value)
-    }
-    fn write_u8<W: ?Sized + std::io::Write>(&mut self, _: &mut W, value: u8) -> std::io::Result<()> {
-        serde_json::ser::CompactFormatter.write_u8(self.buf(), value)
-    }
-    fn write_u16<W: ?Sized + std::io::Write>(&mut self, _: &mut W, value: u16) -> std::io::Result<()> {
-        serde_json::ser::CompactFormatter.write_u16(self.buf(), value)
-    }
-    fn write_u32<W: ?Sized + std::io::Write>(&mut self, _: &mut W, value: u32) -> std::io::Result<()> {
-        serde_json::ser::CompactFormatter.write_u32(self.buf(), value)
-    }
-    fn write_u64<W: ?Sized + std::io::Write>(&mut self, _: &mut W, value: u64) -> std::io::Result<()> {
-        serde_json::ser::CompactFormatter.write_u64(self.buf(), value)
-    }
-    fn write_i128<W: ?Sized + std::io::Write>(&mut self, _: &mut W, _: i128) -> std::io::Result<()> {
-        Err(not_here())
-    }
-    fn write_u128<W: ?Sized + std::io::Write>(&mut self, _: &mut W, _: u128) -> std::io::Result<()> {
-        Err(not_here())
-    }
-    fn write_f32<W: ?Sized + std::io::Write>(&mut self, _: &mut W, _: f32) -> std::io::Result<()> {
-        Err(not_here())
-    }
-    fn write_f64<W: ?Sized + std::io::Write>(&mut self, _: &mut W, _: f64) -> std::io::Result<()> {
-        Err(not_here())
-    }
-    fn write_number_str<W: ?Sized + std::io::Write>(&mut self, _: &mut W, _: &str) -> std::io::Result<()> {
-        Err(not_here())
-    }
+    // Integers that fit 64 bits are written as serde_json writes them; anything else a number
+    // can be (128-bit integers, floats, arbitrary-precision strings) is not canonical here.
+    integers!(write_i8: i8, write_i16: i16, write_i32: i32, write_i64: i64);
+    integers!(write_u8: u8, write_u16: u16, write_u32: u32, write_u64: u64);
+    refused!(write_i128: i128, write_u128: u128, write_f32: f32, write_f64: f64, write_number_str: &str);
     fn begin_string<W: ?Sized + std::io::Write>(&mut self, _: &mut W) -> std::io::Result<()> {
         self.buf().push(b'"');
         Ok(())

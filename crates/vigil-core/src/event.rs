@@ -8,6 +8,7 @@
 
 use crate::hash::{commitment, Digest};
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
+use std::borrow::Cow;
 use std::fmt;
 
 /// Why an event is invalid: the field (a JSON path) and what is wrong with it.
@@ -145,23 +146,66 @@ impl Serialize for Private {
 
 impl<'de> Deserialize<'de> for Private {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct C {
-            commitment: String,
-        }
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum P {
+        // By hand rather than an untagged enum, which buffers the value to try each form.
+        enum P<'de> {
             Clear(String),
-            Committed(C),
+            Committed(Cow<'de, str>),
         }
-        match P::deserialize(d)
+        struct V;
+        impl<'de> de::Visitor<'de> for V {
+            type Value = P<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string or an object")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<P<'de>, E> {
+                Ok(P::Clear(v.to_owned()))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<P<'de>, E> {
+                Ok(P::Clear(v))
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<P<'de>, A::Error> {
+                let mut commitment = None;
+                while let Some(CowStr(key)) = map.next_key()? {
+                    if key != "commitment" || commitment.is_some() {
+                        return Err(de::Error::custom("not a commitment"));
+                    }
+                    commitment = Some(map.next_value::<CowStr>()?.0);
+                }
+                commitment.map(P::Committed).ok_or_else(|| de::Error::custom("not a commitment"))
+            }
+        }
+        match d
+            .deserialize_any(V)
             .map_err(|_| de::Error::custom("a private value is a string, or {\"commitment\": \"<64 hex digits>\"}"))?
         {
             P::Clear(s) => Ok(Private::Clear(s)),
-            P::Committed(c) => Digest::from_hex(&c.commitment).map(Private::Committed).map_err(de::Error::custom),
+            P::Committed(c) => Digest::from_hex(&c).map(Private::Committed).map_err(de::Error::custom),
         }
+    }
+}
+
+/// A string read in place where the input allows (no escapes), copied where it does not.
+struct CowStr<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for CowStr<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> de::Visitor<'de> for V {
+            type Value = CowStr<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<CowStr<'de>, E> {
+                Ok(CowStr(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<CowStr<'de>, E> {
+                Ok(CowStr(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<CowStr<'de>, E> {
+                Ok(CowStr(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V)
     }
 }
 
@@ -908,6 +952,14 @@ mod tests {
             (with(w(), "wallet", json!("hot wallet")), Some("wallet: may contain only")),
             (with(w(), "account", json!({"commitment": "00"})), Some("account: bad hash: expected 64 hex digits")),
             (with(w(), "account", json!({"commitment": "ab".repeat(32)})), None),
+            // The two forms and no other: an array of the commitment, a second member, a number.
+            (with(w(), "account", json!(["ab".repeat(32)])), Some("account: a private value is a string, or")),
+            (
+                with(w(), "account", json!({"commitment": "ab".repeat(32), "salt": "x"})),
+                Some("account: a private value is a string, or"),
+            ),
+            (with(w(), "account", json!({})), Some("account: a private value is a string, or")),
+            (with(w(), "account", json!(7)), Some("account: a private value is a string, or")),
             (with(w(), "wallet_tier", json!("lukewarm")), Some("unknown variant")),
             (json!({"kind": "alarm", "rule": "r", "severity": "critical", "summary": "s"}), None),
             (

@@ -287,6 +287,17 @@ impl Store {
         // all at once (64 MB for the entries family) in its final sync: that burst stalled the
         // WAL syncs queued behind it for ~20 ms, the worst answers under a steady load.
         opts.set_bytes_per_sync(1 << 20);
+        if !read_only {
+            // Flushes and compactions run at the lowest CPU priority (nice 19): they have
+            // seconds of slack, appends have milliseconds. At normal priority a 64 MB flush
+            // took one of two cores for ~200 ms, and appends at half the target load queued
+            // behind it for up to 40 ms (BENCHMARKS.md). The setting is RocksDB's default
+            // environment's, so it holds for every store of the process.
+            let mut env = rocksdb::Env::new().map_err(rocks)?;
+            env.lower_high_priority_thread_pool_cpu_priority();
+            env.lower_thread_pool_cpu_priority();
+            opts.set_env(&env);
+        }
         let cache = rocksdb::Cache::new_lru_cache(BLOCK_CACHE_BYTES);
         let cfs = COLUMN_FAMILIES.iter().map(|n| ColumnFamilyDescriptor::new(*n, family_options(n, &cache)));
         let db = if read_only {

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{arg, thread_cpu};
+use common::{arg, own_thread_cpu_ns, thread_cpu};
 use rocksdb::{Options, WriteBatch, WriteOptions, DB};
 use std::sync::Arc;
 use std::time::Instant;
@@ -94,18 +94,12 @@ fn round(total: usize, batch: usize, callers: usize) -> Round {
         .map(|_| {
             let (engine, queue) = (engine.clone(), queue.clone());
             std::thread::spawn(move || {
-                let own_cpu = || {
-                    std::fs::read_to_string("/proc/thread-self/schedstat")
-                        .ok()
-                        .and_then(|s| s.split_whitespace().next().and_then(|n| n.parse::<u64>().ok()))
-                        .unwrap_or(0)
-                };
-                let start = own_cpu();
+                let start = own_thread_cpu_ns();
                 loop {
                     let Some(b) = queue.lock().unwrap().pop() else { break };
                     engine.append_verified_blocking(b).unwrap();
                 }
-                own_cpu() - start
+                own_thread_cpu_ns() - start
             })
         })
         .collect();

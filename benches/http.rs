@@ -12,7 +12,7 @@
 
 mod common;
 
-use common::{arg, now_ms, percentile, process_cpu_secs, thread_cpu, thread_written, withdrawal};
+use common::{arg, now_ms, own_thread_cpu_ns, percentile, process_cpu_secs, thread_cpu, thread_written, withdrawal};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -100,7 +100,7 @@ fn post_all(url: &str, bodies: Vec<Body>, clients: usize, pace: Option<f64>) -> 
             .map(|_| {
                 let (queue, url) = (queue.clone(), &url);
                 s.spawn(move || {
-                    let cpu0 = thread_cpu_secs();
+                    let cpu0 = own_thread_cpu_ns();
                     let agent = vigil::client::agent(Duration::from_secs(60));
                     let (mut lat, mut answers) = (Vec::new(), Vec::new());
                     loop {
@@ -127,7 +127,7 @@ fn post_all(url: &str, bodies: Vec<Body>, clients: usize, pace: Option<f64>) -> 
                         assert_eq!(status, 200, "{}", String::from_utf8_lossy(&answer));
                         answers.push((b.events, answer));
                     }
-                    (lat, thread_cpu_secs() - cpu0, answers)
+                    (lat, (own_thread_cpu_ns() - cpu0) as f64 / 1e9, answers)
                 })
             })
             .collect();
@@ -174,14 +174,6 @@ fn post_all(url: &str, bodies: Vec<Body>, clients: usize, pace: Option<f64>) -> 
         over_10ms: l.iter().filter(|d| **d > Duration::from_millis(10)).count(),
         requests: l.len(),
     }
-}
-
-/// CPU time of the calling thread (Linux: `/proc/thread-self/schedstat`, nanoseconds; 0 elsewhere).
-fn thread_cpu_secs() -> f64 {
-    std::fs::read_to_string("/proc/thread-self/schedstat")
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
-        .map_or(0.0, |ns| ns as f64 / 1e9)
 }
 
 fn signed_batches(key: &SignerKey, from: usize, n: usize, batch: usize) -> Vec<Vec<Submission>> {

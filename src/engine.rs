@@ -271,7 +271,8 @@ pub struct Engine {
     pipeline: RwLock<Pipeline>,
     /// Started by the first [`Engine::verify_coalesced`]: engines that never serve HTTP (the
     /// CLI, most tests) start no verifier threads.
-    coalescer: std::sync::OnceLock<Arc<Coalescer>>,
+    /// Started on first use; `None` when no verifier thread could be started.
+    coalescer: std::sync::OnceLock<Option<Arc<Coalescer>>>,
     config: EngineConfig,
 }
 
@@ -468,10 +469,13 @@ impl Engine {
     /// [`Engine::verify`]'s.
     pub async fn verify_coalesced(&self, subs: Vec<ParsedSubmission>) -> Result<Vec<VerifiedSubmission>, AppendError> {
         let (reply, rx) = tokio::sync::oneshot::channel();
-        match self.coalescer.get_or_init(|| Coalescer::start(&self.shared)).submit(VerifyJob { subs, reply }) {
-            Ok(()) => rx.await.map_err(|_| AppendError::Closed)?,
+        match self.coalescer.get_or_init(|| Coalescer::start(&self.shared)) {
+            Some(c) => {
+                c.submit(VerifyJob { subs, reply });
+                rx.await.map_err(|_| AppendError::Closed)?
+            }
             // No verifier thread could be started: checked here, on the caller's thread.
-            Err(job) => self.verify(job.subs),
+            None => self.verify(subs),
         }
     }
 
@@ -552,7 +556,7 @@ impl Engine {
 
 impl Drop for Engine {
     fn drop(&mut self) {
-        if let Some(c) = self.coalescer.get() {
+        if let Some(Some(c)) = self.coalescer.get() {
             c.stop();
         }
         self.pipeline.get_mut().map(|p| p.stop()).unwrap_or_else(|e| e.into_inner().stop());
@@ -639,21 +643,18 @@ struct Coalescer {
     queue: Mutex<(VecDeque<VerifyJob>, bool)>,
     ready: std::sync::Condvar,
     threads: Mutex<Vec<JoinHandle<()>>>,
-    /// Whether any verifier thread started (else jobs are checked on their callers' threads).
-    serving: std::sync::atomic::AtomicBool,
 }
 
 impl Coalescer {
-    fn start(shared: &Arc<Shared>) -> Arc<Coalescer> {
+    /// The coalescer with its threads; `None` when not one could be started (the process is
+    /// out of threads): the caller then checks on its own thread.
+    fn start(shared: &Arc<Shared>) -> Option<Arc<Coalescer>> {
         let c = Arc::new(Coalescer {
             queue: Mutex::new((VecDeque::new(), false)),
             ready: std::sync::Condvar::new(),
             threads: Mutex::new(Vec::new()),
-            serving: std::sync::atomic::AtomicBool::new(false),
         });
         let n = std::thread::available_parallelism().map_or(2, |n| n.get());
-        // The threads that start serve the queue; with none (the process is out of threads),
-        // `submit` hands every job back to be checked on its caller's thread.
         let threads: Vec<_> = (0..n)
             .filter_map(|_| {
                 let (c, shared) = (c.clone(), shared.clone());
@@ -664,23 +665,21 @@ impl Coalescer {
                     .ok()
             })
             .collect();
-        c.serving.store(!threads.is_empty(), std::sync::atomic::Ordering::Release);
+        if threads.is_empty() {
+            return None;
+        }
         *c.threads.lock().expect("verifier threads lock") = threads;
-        c
+        Some(c)
     }
 
-    /// Queues a job for the verifier threads; hands it back when there are none.
-    fn submit(&self, job: VerifyJob) -> Result<(), VerifyJob> {
-        if !self.serving.load(std::sync::atomic::Ordering::Acquire) {
-            return Err(job);
-        }
+    /// Queues a job for the verifier threads.
+    fn submit(&self, job: VerifyJob) {
         let mut q = self.queue.lock().expect("verifier queue lock");
         // After `stop` the job is dropped: its caller sees the channel close.
         if !q.1 {
             q.0.push_back(job);
             self.ready.notify_one();
         }
-        Ok(())
     }
 
     /// Checks what is queued, then the threads end.

@@ -208,22 +208,24 @@ impl Remote {
             .limit(16 << 20)
             .read_to_vec()
             .map_err(|e| VerifyFailure::CouldNotRun(format!("{url}: {e}")))?;
-        let detail = problem_detail(&body);
         match status {
             200 => Ok(body),
-            // No such route (vigil's own answer for one, or no vigil answer at all to the route
-            // every log serves): not a vigil public API's base URL.
-            404 if detail.as_deref() == Some(crate::http::NO_SUCH_ROUTE) || (path == "checkpoint" && detail.is_none()) => {
-                Err(VerifyFailure::CouldNotRun(format!(
-                    "{url}: 404: {} has no such route; is it a vigil public API's base URL (not the internal API, no path)?",
-                    self.base
-                )))
+            404 => {
+                let detail = problem_detail(&body);
+                // No such route (vigil's own answer for one, or no vigil answer at all to the
+                // route every log serves): not a vigil public API's base URL.
+                if detail.as_deref() == Some(crate::http::NO_SUCH_ROUTE) || (path == "checkpoint" && detail.is_none()) {
+                    Err(VerifyFailure::CouldNotRun(format!(
+                        "{url}: 404: {} has no such route; is it a vigil public API's base URL (not the internal API, no path)?",
+                        self.base
+                    )))
+                } else if path == "checkpoint" {
+                    // A vigil log without a checkpoint yet: nothing to verify, not a misbehaving log.
+                    Err(VerifyFailure::CouldNotRun(format!("{url}: 404: {}", detail.unwrap_or_default())))
+                } else {
+                    Err(VerifyFailure::Failed(format!("{url}: the server does not have it (404)")))
+                }
             }
-            // A vigil log without a checkpoint yet: nothing to verify, not a misbehaving log.
-            404 if path == "checkpoint" => {
-                Err(VerifyFailure::CouldNotRun(format!("{url}: 404: {}", detail.unwrap_or_default())))
-            }
-            404 => Err(VerifyFailure::Failed(format!("{url}: the server does not have it (404)"))),
             s => Err(VerifyFailure::CouldNotRun(format!("{url}: HTTP {s}"))),
         }
     }

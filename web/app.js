@@ -29,9 +29,9 @@ let wasm;
 // ---- the verifier ---------------------------------------------------------------------------
 
 async function loadVerifier() {
-  const r = await fetch("vigil.wasm", { cache: "no-store" });
-  if (!r.ok) throw new Error("the verifier (vigil.wasm) could not be loaded: HTTP " + r.status);
-  const bytes = await r.arrayBuffer();
+  const bytes = await get("vigil.wasm", "bytes").catch((e) => {
+    throw new Error("the verifier could not be loaded: " + e.message);
+  });
   // Compiled synchronously (it is small): no background compile for the page to wait on.
   wasm = new WebAssembly.Instance(new WebAssembly.Module(bytes), {}).exports;
 }

@@ -65,12 +65,20 @@ fn per_thread(read: impl Fn(&std::path::Path) -> Option<u64>) -> std::collection
     out
 }
 
-/// CPU time (ns) of each live thread by name (`schedstat`).
+/// CPU time (ns) of the thread whose `/proc` directory is `task` (its `schedstat`).
+fn schedstat_ns(task: &std::path::Path) -> Option<u64> {
+    let s = std::fs::read_to_string(task.join("schedstat")).ok()?;
+    s.split_whitespace().next()?.parse().ok()
+}
+
+/// CPU time (ns) of each live thread by name.
 pub fn thread_cpu() -> std::collections::BTreeMap<String, u64> {
-    per_thread(|t| {
-        let s = std::fs::read_to_string(t.join("schedstat")).ok()?;
-        s.split_whitespace().next()?.parse().ok()
-    })
+    per_thread(schedstat_ns)
+}
+
+/// CPU time (ns) of the calling thread (Linux: `/proc/thread-self`; 0 elsewhere).
+pub fn own_thread_cpu_ns() -> u64 {
+    schedstat_ns(std::path::Path::new("/proc/thread-self")).unwrap_or(0)
 }
 
 /// Bytes each live thread by name has passed to `write` and its kin, to files and sockets

@@ -133,8 +133,6 @@ fn proxy(upstream: String) -> (String, Arc<Mutex<Tamper>>) {
     (format!("http://127.0.0.1:{port}"), tamper)
 }
 
-/// Changes one character right after the first `marker` in a body (keeping it valid JSON or
-/// base64): `0`↔`1` for hex and digits, `A`↔`B` otherwise.
 /// Edits a JSON body in place.
 fn edit_json(body: &mut Vec<u8>, edit: impl FnOnce(&mut serde_json::Value)) {
     let mut v: serde_json::Value = serde_json::from_slice(body).unwrap();
@@ -149,6 +147,8 @@ fn assert_clean(dom: &str, what: &str) {
     assert!(verified > 0, "{what}: nothing verified: {dom}");
 }
 
+/// Changes one character right after the first `marker` in a body (keeping it valid JSON or
+/// base64): `0`↔`1` for hex and digits, `A`↔`B` otherwise.
 fn flip_after(body: &mut [u8], marker: &[u8]) {
     let at = body.windows(marker.len()).position(|w| w == marker).expect("marker in body") + marker.len();
     body[at] = match body[at] {
@@ -321,6 +321,8 @@ fn a_lying_server_is_caught_by_the_page() {
         "a SAFU movement left out of the listing",
         "every snapshot left out of the list (the page would say there are none)",
     ];
+    // Named by their descriptions: a renamed case must not drop out of the check unnoticed.
+    assert!(counted_once.iter().all(|w| cases.iter().any(|c| c.0 == *w)), "{counted_once:?}");
     for (what, t, want) in cases {
         set(t);
         let profile = tempfile::tempdir().unwrap();

@@ -5,7 +5,7 @@ use serde_json::json;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use vigil::client::signed;
-use vigil::engine::{AppendError, RejectCode};
+use vigil::engine::{AppendError, RejectCode, VerifiedSubmission};
 use vigil::verify::verify_data_dir;
 use vigil_core::checkpoint;
 use vigil_core::event::Event;
@@ -77,11 +77,8 @@ fn batches_checked_together_are_answered_as_if_alone() {
         assert_eq!(alone.iter().map(Result::is_ok).collect::<Vec<_>>(), accepted, "{name}");
         let together = l.engine.verify_together(batches);
         assert_eq!(together.len(), alone.len(), "{name}");
-        for (i, (t, a)) in together.into_iter().zip(alone).enumerate() {
-            match (t, a) {
-                (Ok(t), Ok(a)) => assert_eq!(format!("{t:?}"), format!("{a:?}"), "{name}: batch {i}"),
-                (t, a) => assert_eq!(t.map(|_| ()), a.map(|_| ()), "{name}: batch {i}"),
-            }
+        for (i, (t, a)) in together.into_iter().zip(&alone).enumerate() {
+            assert_same_answer(t, a, &format!("{name}: batch {i}"));
         }
     }
     // What the verifier threads pass on is appended as `Engine::verify`'s output is.
@@ -118,13 +115,16 @@ fn concurrent_callers_of_the_verifier_threads_get_their_own_answers() {
         assert_eq!(a.is_ok(), i % 3 != 1, "batch {i}: {a:?}");
     }
     for round in 0..3 {
+        // The callers set out together, so that batches meet in the verifier threads' queue.
+        let start = std::sync::Barrier::new(batches.len());
         let answers: Vec<_> = std::thread::scope(|s| {
             let handles: Vec<_> = batches
                 .iter()
                 .map(|b| {
-                    let (engine, b) = (&l.engine, b.clone());
+                    let (engine, b, start) = (&l.engine, b.clone(), &start);
                     s.spawn(move || {
                         let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+                        start.wait();
                         rt.block_on(engine.verify_coalesced(b))
                     })
                 })
@@ -132,11 +132,20 @@ fn concurrent_callers_of_the_verifier_threads_get_their_own_answers() {
             handles.into_iter().map(|h| h.join().unwrap()).collect()
         });
         for (i, (t, a)) in answers.into_iter().zip(&alone).enumerate() {
-            match (t, a) {
-                (Ok(t), Ok(a)) => assert_eq!(format!("{t:?}"), format!("{a:?}"), "round {round}, batch {i}"),
-                (t, a) => assert_eq!(t.map(|_| ()), a.clone().map(|_| ()), "round {round}, batch {i}"),
-            }
+            assert_same_answer(t, a, &format!("round {round}, batch {i}"));
         }
+    }
+}
+
+/// Two answers to one batch alike: the same verified submissions, or the same refusal.
+fn assert_same_answer(
+    t: Result<Vec<VerifiedSubmission>, AppendError>,
+    a: &Result<Vec<VerifiedSubmission>, AppendError>,
+    ctx: &str,
+) {
+    match (t, a) {
+        (Ok(t), Ok(a)) => assert_eq!(format!("{t:?}"), format!("{a:?}"), "{ctx}"),
+        (t, a) => assert_eq!(t.map(|_| ()), a.clone().map(|_| ()), "{ctx}"),
     }
 }
 

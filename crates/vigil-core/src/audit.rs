@@ -204,18 +204,11 @@ impl Auditor {
         if let Some(id) = event.incident() {
             let inc = self.incidents.get(id).cloned().unwrap_or_default();
             match event {
-                Event::IncidentOpen(_) => {
-                    if let Some(o) = inc.opened {
-                        self.find(Rule::IncidentLifecycle, vec![o, seq], format!("incident {id} opened again"));
-                    } else if let Some(c) = inc.closed {
-                        self.find(
-                            Rule::IncidentLifecycle,
-                            vec![c, seq],
-                            format!("incident_open names incident {id} after it was closed"),
-                        );
-                    }
+                Event::IncidentOpen(_) if inc.opened.is_some() => {
+                    let o = inc.opened.unwrap_or_default();
+                    self.find(Rule::IncidentLifecycle, vec![o, seq], format!("incident {id} opened again"));
                 }
-                _ if inc.opened.is_none() && !matches!(event, Event::Alarm(_)) => {
+                _ if inc.opened.is_none() && !matches!(event, Event::Alarm(_) | Event::IncidentOpen(_)) => {
                     // Alarms may name an incident before anyone opens it (they fire first).
                     self.find(
                         Rule::IncidentLifecycle,

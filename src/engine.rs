@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use vigil_core::checkpoint::{self, Checkpoint};
@@ -87,6 +87,10 @@ pub enum AppendError {
     Storage(String),
     #[error("the sequencer has stopped")]
     Closed,
+    /// A check failed unexpectedly (a panic, which is a bug) before the batch reached the
+    /// sequencer: nothing of it was written, and the engine goes on.
+    #[error("{0}; nothing of the batch was written")]
+    Internal(&'static str),
 }
 
 fn reject(index: usize, code: RejectCode, reason: impl Into<String>) -> AppendError {
@@ -186,6 +190,8 @@ struct Shared {
     /// Log size covered by batches written to the store (synced or not).
     written: AtomicU64,
     metrics: crate::metrics::EngineMetrics,
+    /// Set by [`Engine::inject_check_panic`]: the verifier threads' next check panics.
+    check_panics: AtomicBool,
 }
 
 /// A group on its way to the writer, which hashes it into the tree, signs a checkpoint,
@@ -364,6 +370,7 @@ impl Engine {
             head: RwLock::new(Arc::new(head.clone())),
             failed: Mutex::new(None),
             written: AtomicU64::new(head.state.size),
+            check_panics: AtomicBool::new(false),
             metrics,
         });
         let pipeline = Pipeline::start(&shared, store, head, &config)?;
@@ -471,12 +478,22 @@ impl Engine {
         let (reply, rx) = tokio::sync::oneshot::channel();
         match self.coalescer.get_or_init(|| Coalescer::start(&self.shared)) {
             Some(c) => {
-                c.submit(VerifyJob { subs, reply });
-                rx.await.map_err(|_| AppendError::Closed)?
+                if !c.submit(VerifyJob { subs, reply }) {
+                    return Err(AppendError::Closed);
+                }
+                // A queued job is always answered, unless its check panicked.
+                rx.await.map_err(|_| AppendError::Internal("the signature check failed unexpectedly"))?
             }
             // No verifier thread could be started: checked here, on the caller's thread.
             None => self.verify(subs),
         }
+    }
+
+    /// Fault injection, for tests: the verifier threads' next check panics, as a bug in it
+    /// would (the one fault of the append path that cannot be produced for real).
+    #[doc(hidden)]
+    pub fn inject_check_panic(&self) {
+        self.shared.check_panics.store(true, Ordering::SeqCst);
     }
 
     /// Verifies and appends a batch (async: waits for the group commit).
@@ -672,14 +689,15 @@ impl Coalescer {
         Some(c)
     }
 
-    /// Queues a job for the verifier threads.
-    fn submit(&self, job: VerifyJob) {
+    /// Queues a job for the verifier threads; false (the job dropped) after [`Coalescer::stop`].
+    fn submit(&self, job: VerifyJob) -> bool {
         let mut q = self.queue.lock().expect("verifier queue lock");
-        // After `stop` the job is dropped: its caller sees the channel close.
-        if !q.1 {
-            q.0.push_back(job);
-            self.ready.notify_one();
+        if q.1 {
+            return false;
         }
+        q.0.push_back(job);
+        self.ready.notify_one();
+        true
     }
 
     /// Checks what is queued, then the threads end.
@@ -707,7 +725,7 @@ impl Coalescer {
                 }
                 jobs
             };
-            // A panic would leave its jobs' callers without an answer (they see `Closed`); the
+            // A panic would leave its jobs' callers without an answer (they see `Internal`); the
             // thread goes on with the next jobs rather than die and leave the queue unserved.
             let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check_together(shared, jobs)));
             if checked.is_err() {
@@ -720,6 +738,9 @@ impl Coalescer {
 /// Checks the jobs' signatures in one batch, then each job's alone if that batch fails, and
 /// answers each job.
 fn check_together(shared: &Shared, jobs: Vec<VerifyJob>) {
+    if shared.check_panics.swap(false, Ordering::SeqCst) {
+        panic!("injected panic in a signature check (Engine::inject_check_panic)");
+    }
     let head = shared.head.read().expect("head lock").clone();
     let mut ready = Vec::with_capacity(jobs.len());
     // A caller that has gone (its request timed out or its connection closed) is not waited on.

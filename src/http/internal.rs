@@ -13,6 +13,7 @@
 //! | 413 | `too_large` | body over the limit, or an entry over 65,535 bytes |
 //! | 415 | `unsupported_media_type` | not `application/json` |
 //! | 422 | `invalid_event`, `bad_openings`, `outside_replay_window` | schema-invalid (names the field) |
+//! | 500 | `internal` | a check failed unexpectedly (a bug): nothing was written, the server goes on |
 //! | 503 | `saturated`, `storage`, `stopping` | too many events waiting, storage failed, or the server is shutting down (`Retry-After`) |
 //!
 //! `GET /v1/openings/{seq}`: the private-field openings of entry `seq`, for auditors only. The
@@ -188,6 +189,7 @@ impl Drop for InFlight {
         (status = 413, description = "too_large", body = ProblemBody, content_type = "application/problem+json"),
         (status = 415, description = "unsupported_media_type", body = ProblemBody, content_type = "application/problem+json"),
         (status = 422, description = "invalid_event, bad_openings, outside_replay_window", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 500, description = "internal", body = ProblemBody, content_type = "application/problem+json"),
         (status = 503, description = "saturated, storage, stopping (with Retry-After)", body = ProblemBody, content_type = "application/problem+json"),
     ))]
 async fn append(State(s): State<InternalState>, headers: HeaderMap, body: axum::body::Body) -> Response {
@@ -272,6 +274,11 @@ async fn append_inner(s: &InternalState, headers: &HeaderMap, body: &[u8]) -> Re
         Err(e @ AppendError::Storage(_)) => {
             tracing::error!("append failed: {e}");
             Err(unavailable("storage", format!("the ledger cannot write right now: {e}")))
+        }
+        Err(e @ AppendError::Internal(_)) => {
+            tracing::error!("append failed: {e}");
+            Err(Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("{e}: retrying is safe"))
+                .into_response())
         }
         Err(e @ AppendError::Closed) => {
             tracing::error!("append failed: {e}");

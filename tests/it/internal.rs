@@ -268,6 +268,24 @@ async fn a_saturated_sequencer_answers_503_with_retry_after() {
 }
 
 #[tokio::test]
+async fn a_panicking_signature_check_answers_500_writes_nothing_and_the_server_goes_on() {
+    let e = env();
+    let before = e.engine.head().state.size;
+    let body = |idem: &str| submission(&e.keys.withdrawals, withdrawal(idem), idem, T0).to_string().into_bytes();
+    e.engine.inject_check_panic();
+    let (status, problem) = post(&e.state, "application/json", body("p")).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{problem}");
+    assert_eq!(problem["code"], "internal", "{problem}");
+    assert!(problem["detail"].as_str().unwrap().contains("nothing of the batch was written"), "{problem}");
+    assert_eq!(e.engine.head().state.size, before);
+    // The verifier threads go on: the same event is appended when sent again.
+    let (status, answer) = post(&e.state, "application/json", body("p")).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["receipts"][0]["duplicate"], false, "{answer}");
+    assert_eq!(e.engine.head().state.size, before + 1);
+}
+
+#[tokio::test]
 async fn openings_are_for_auditors_with_signed_requests() {
     use vigil_core::request::RequestSignature;
     let e = env();

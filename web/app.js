@@ -127,7 +127,9 @@ async function checkpoint() {
         cp.cosigned.map((c) => `${c.witness} at ${when(c.timestamp * 1000)}`).join("; ")));
     }
   } catch (e) {
-    box.append(el("p", {}, badge(false, "the checkpoint: " + e.message)));
+    // An unreadable policy was counted where main() found it.
+    const why = "the checkpoint: " + e.message;
+    box.append(el("p", {}, POLICY.unreadable ? restate(false, why) : badge(false, why)));
     throw e;
   }
   await remember();
@@ -287,6 +289,21 @@ async function wholeLog() {
 
 // With the whole log read: whether a listing of the server's holds every entry it should.
 // Returns false when something is missing (true when complete, or when the log was not read).
+// The items with a key not seen before, in order; each repeat goes to onRepeat. A server that
+// gives an entry twice would have its amount counted twice: a repeat is a failure of its own.
+function once(items, key, onRepeat) {
+  const seen = new Set();
+  return items.filter((x) => {
+    const k = key(x);
+    if (seen.has(k)) {
+      onRepeat(x, k);
+      return false;
+    }
+    seen.add(k);
+    return true;
+  });
+}
+
 function complete(box, what, want, got) {
   if (!whole) return true;
   const have = new Set(got);
@@ -323,13 +340,9 @@ async function incidents() {
     const opened = whole.filter((e) => e.kind === "incident_open").map((e) => e.incident);
     complete(box, "the list of incidents", opened, list.incidents.map((i) => i.incident));
   }
-  const seen = new Set();
-  for (const inc of list.incidents) {
-    if (seen.has(inc.incident)) {
-      box.append(el("p", {}, `incident ${inc.incident} `, badge(false, "is listed twice")));
-      continue;
-    }
-    seen.add(inc.incident);
+  const listed = once(list.incidents, (i) => i.incident,
+    (_, id) => box.append(el("p", {}, `incident ${id} `, badge(false, "is listed twice"))));
+  for (const inc of listed) {
     const sec = el("article", { "data-incident": inc.incident }, el("h3", {}, inc.incident));
     box.append(sec);
     try {
@@ -337,18 +350,16 @@ async function incidents() {
       const cp = await viewCheckpoint(view.checkpoint, view.checkpoint_size);
       const ol = el("ol", { class: "timeline" });
       // Every entry verified first, then shown in log order (the verified seq, not the server's).
-      const ok = [], bad = [], shownSeqs = new Set();
+      let ok = [];
+      const bad = [];
       for (const t of view.timeline) {
         try {
-          const e = included(t.bytes, t.inclusion_proof, cp.root);
-          // Shown once; a server that repeats an entry (its amount would count twice) is caught.
-          if (shownSeqs.has(e.seq)) throw new Error(`entry ${e.seq} is given twice`);
-          shownSeqs.add(e.seq);
-          ok.push({ t, e });
+          ok.push({ t, e: included(t.bytes, t.inclusion_proof, cp.root) });
         } catch (err) {
           bad.push({ t, err });
         }
       }
+      ok = once(ok, ({ e }) => e.seq, ({ t }, seq) => bad.push({ t, err: new Error(`entry ${seq} is given twice`) }));
       ok.sort((a, b) => a.e.seq - b.e.seq);
       let prev;
       for (const { e } of ok) {
@@ -534,20 +545,24 @@ async function safu() {
   // the log's entry bundles (tlog-tiles) and each is proven in the checkpoint.
   const entries = [...await entriesOfKind("safu_contribution"), ...await entriesOfKind("safu_payout")];
   entries.sort((a, b) => a.seq - b.seq);
-  const verified = [];
+  let verified = [];
   let failed = 0;
+  const refuse = (seq, why) => {
+    failed++;
+    box.append(el("p", {}, `entry ${seq} `, badge(false, why)));
+  };
   for (const e of entries) {
     try {
       const bytes = await entryFromTiles(e.seq);
       const proof = await get(`v1/proofs/inclusion?seq=${e.seq}&size=${head.size}`);
       const d = included(bytes, proof, head.root);
       if (d.kind !== "safu_contribution" && d.kind !== "safu_payout") throw new Error("not a SAFU entry");
-      verified.push(bytes);
+      verified.push({ seq: d.seq, bytes });
     } catch (err) {
-      failed++;
-      box.append(el("p", {}, `entry ${e.seq} `, badge(false, err.message)));
+      refuse(e.seq, err.message);
     }
   }
+  verified = once(verified, (v) => v.seq, (_, seq) => refuse(seq, "is given twice")).map((v) => v.bytes);
   const listed = complete(box, "the listing of contributions and payouts",
     (whole || []).filter((e) => e.kind === "safu_contribution" || e.kind === "safu_payout").map((e) => e.seq), entries.map((e) => e.seq));
   const h = verifier({ op: "safu_history", entries: verified });
@@ -556,7 +571,7 @@ async function safu() {
   // The failures were each counted where they were found (an entry, the listing); the summary
   // names them again without counting them twice.
   const problems = [];
-  if (failed > 0) problems.push(`${failed} of its entries did not verify`);
+  if (failed > 0) problems.push(`${failed} of its entries were refused`);
   if (!listed) problems.push("the listing is not complete");
   const summary = problems.length > 0 ? restate(false, problems.join("; "))
     : verified.length > 0 ? badge(true) : "No contributions or payouts yet.";

@@ -74,6 +74,32 @@ def run():
     cp, rep = V.verify_checkpoint(want_note + (wline + "\n").encode(), lvk, [wvk], 1)
     check("witness policy k=1 satisfied", [n for n, _ in rep["witnesses_ok"]], ["witness.example/w1"])
 
+    def refused(what, f, why):
+        try:
+            f()
+            check(what, "accepted", why)
+        except V.Invalid as e:
+            check(what, why if why in str(e) else str(e), why)
+
+    w2vk = vkey("witness.example/w2", b"\x77" * 32, 4)
+    note1 = want_note + (wline + "\n").encode()
+    refused("a policy with one witness key under two names", lambda: V.verify_checkpoint(note1, lvk, [wvk, w2vk], 1),
+            "under two names")
+    refused("a policy with witnesses and quorum 0", lambda: V.verify_checkpoint(note1, lvk, [wvk], 0),
+            "policy quorum 0")
+    refused("a policy with a quorum above its witnesses", lambda: V.verify_checkpoint(note1, lvk, [wvk], 2),
+            "policy quorum 2")
+
+    print("§3.5 key names")
+    for name, ok in [("w", True), ("a/b.c", True), ("a\x1fb", True), ("a b", False), ("a\u3000b", False),
+                     ("a\x85b", False), ("a+b", False), ("", False)]:
+        try:
+            V.check_name(name)
+            got = True
+        except V.Invalid:
+            got = False
+        check("name %r %s" % (name, "valid" if ok else "refused"), got, ok)
+
     print("§11.5 proof-of-reserves example")
     ss = b"\x44" * 32
     ra = V.record_secret(ss, "alice")

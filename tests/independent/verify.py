@@ -244,6 +244,9 @@ def cmd_reserves(base, log_vkey, witnesses, quorum, snapshot, secret_hex):
         print("  full log up to %d verified; entry bytes equal log entry %d" % (size, h["seq"]))
         # reserves = sum of the named attestations (§11.6)
         att = {}
+        # §3.3: a snapshot that names an attestation twice fails a user's check of its reserves.
+        if len(set(ev["attestations"])) != len(ev["attestations"]):
+            raise V.Invalid("the snapshot names an attestation twice")
         for a in ev["attestations"]:
             ae = V.validate_statement(V.decode_entry(entries[a])["statement"], a)["event"]
             if ae["kind"] != "reserve_attestation":

@@ -109,7 +109,12 @@ def key_id(name: str, alg: int, pub: bytes) -> bytes:
     return hashlib.sha256(name.encode() + b"\n" + bytes([alg]) + pub).digest()[:4]
 
 
-_NAME = re.compile(r'^[^\s+]+$')
+# Unicode White_Space (FORMAT.md §3.1, §3.5): not Python's str.isspace, which also takes
+# U+001C-U+001F.
+WHITE_SPACE = frozenset("\t\n\x0b\x0c\r \x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000" +
+                        "".join(chr(c) for c in range(0x2000, 0x200B)))
+_NAME_CHAR = "[^+" + "".join("\\u%04x" % ord(c) for c in sorted(WHITE_SPACE)) + "]"
+_NAME = re.compile("^" + _NAME_CHAR + "+$")
 
 
 def check_name(name):
@@ -152,7 +157,7 @@ _ID = re.compile(r'^[A-Za-z0-9._:/\-]{1,128}$')
 _ASSET = re.compile(r'^[A-Z0-9]{2,16}$')
 _AMOUNT = re.compile(r'^(0|[1-9][0-9]{0,37})$')
 _HEX64 = re.compile(r'^[0-9a-f]{64}$')
-_KEYREF = re.compile(r'^([^\s+]+)\+([0-9a-f]{8})$')
+_KEYREF = re.compile("^(" + _NAME_CHAR + "+)\\+([0-9a-f]{8})$")
 
 
 def _is_int(v):
@@ -170,7 +175,7 @@ def t_text(v, f, maxb=4096):
     n = len(v.encode('utf-8'))
     if n < 1 or n > maxb:
         raise Invalid("%s: text length %d" % (f, n))
-    if v.strip() == '':
+    if all(ch in WHITE_SPACE for ch in v):
         raise Invalid("%s: only white space" % f)
     for ch in v:
         if ch != '\n' and unicodedata.category(ch) == 'Cc':
@@ -624,7 +629,11 @@ def verify_checkpoint(text: bytes, log_vkey: str, witnesses=(), quorum=None):
         wn, wid, walg, wpub = parse_vkey(w, 0x04)
         if wpub == pub:
             raise Invalid("policy lists the log's own key as a witness")
+        if any(p == wpub and k != (wn, wid) for k, p in wit.items()):
+            raise Invalid("policy lists one witness key under two names")
         wit[(wn, wid)] = wpub
+    if witnesses and quorum is not None and not 1 <= quorum <= len(wit):
+        raise Invalid("policy quorum %d is not between 1 and its %d witnesses" % (quorum, len(wit)))
     for sname, sid, sig in cp["sigs"]:
         if (sname, sid) in seen:
             continue

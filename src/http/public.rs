@@ -513,7 +513,20 @@ pub struct IncidentSummary {
     pub status: String,
     /// Entries in its timeline.
     pub entries: usize,
-    pub facts: facts::IncidentFacts,
+    /// Its figures; `null` when they cannot be stated, with `facts_error` saying why.
+    pub facts: Option<facts::IncidentFacts>,
+    /// Why there are no figures (an amount summing past 128 bits); absent with figures.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub facts_error: Option<String>,
+}
+
+/// An incident's figures, or why there are none: one incident's amounts past 128 bits (its
+/// services' doing) must not hide the other incidents or its own timeline.
+fn stated_facts(incident: &str, entries: &[(Entry, Statement)]) -> (Option<facts::IncidentFacts>, Option<String>) {
+    match facts::incident_facts(incident, &items(entries)) {
+        Ok(f) => (Some(f), None),
+        Err(e) => (None, Some(e.to_string())),
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -546,13 +559,16 @@ fn incident_list(engine: &Engine, size: u64) -> Result<IncidentList, Problem> {
         let members = timeline(engine, &o.incident, size)?;
         let seqs: Vec<u64> = members.iter().map(|(s, _)| *s).collect();
         let entries = decoded(engine, &seqs)?;
-        let facts = facts::incident_facts(&o.incident, &items(&entries)).map_err(Problem::internal)?;
+        let (facts, facts_error) = stated_facts(&o.incident, &entries);
+        let closed =
+            entries.iter().any(|(_, st)| matches!(&st.event, Event::IncidentClose(c) if c.incident == o.incident));
         out.push(IncidentSummary {
             incident: o.incident.clone(),
             opened_seq: e.seq,
-            status: if facts.closed_ms.is_some() { "closed" } else { "open" }.into(),
+            status: if closed { "closed" } else { "open" }.into(),
             entries: seqs.len(),
             facts,
+            facts_error,
         });
     }
     Ok(IncidentList { checkpoint_size: size, incidents: out })
@@ -576,7 +592,11 @@ pub struct IncidentView {
     /// The signed checkpoint every inclusion proof leads to.
     pub checkpoint: String,
     pub checkpoint_size: u64,
-    pub facts: facts::IncidentFacts,
+    /// Its figures; `null` when they cannot be stated, with `facts_error` saying why.
+    pub facts: Option<facts::IncidentFacts>,
+    /// Why there are no figures (an amount summing past 128 bits); absent with figures.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub facts_error: Option<String>,
     pub timeline: Vec<TimelineEntry>,
 }
 
@@ -612,7 +632,7 @@ fn incident_view(
     // Each entry is read once: decoded for the facts, shown as it is stored.
     let raw = seqs.iter().map(|&seq| read(engine, seq)).collect::<Result<Vec<_>, _>>()?;
     let entries = raw.iter().map(|b| Entry::decode(b).map_err(Problem::internal)).collect::<Result<Vec<_>, _>>()?;
-    let facts = facts::incident_facts(&id, &items(&entries)).map_err(Problem::internal)?;
+    let (facts, facts_error) = stated_facts(&id, &entries);
     let proofs = head.tree.inclusion_proofs(&seqs, size, &*engine.store()).map_err(Problem::internal)?;
     let mut timeline = Vec::with_capacity(seqs.len());
     for ((((_, membership), inclusion_proof), (_, st)), bytes) in members.iter().zip(proofs).zip(&entries).zip(&raw) {
@@ -628,6 +648,7 @@ fn incident_view(
         checkpoint: String::from_utf8_lossy(&published.note).into_owned(),
         checkpoint_size: size,
         facts,
+        facts_error,
         timeline,
     })
 }

@@ -324,6 +324,60 @@ async fn an_incident_timeline_verifies_against_one_checkpoint_and_states_its_fac
     }
 }
 
+/// One incident whose amounts sum past 128 bits (its services' doing): its figures are
+/// refused with the reason, while the list and its timeline are still served, and the other
+/// incident's figures are stated.
+#[tokio::test]
+async fn an_incident_whose_amounts_overflow_is_listed_without_figures() {
+    let (engine, _dir) = std::thread::spawn(|| {
+        let (keys, engine, dir) = build(0);
+        let ev = |v: serde_json::Value| vigil_core::event::Event::from_value(v).unwrap();
+        let open = |id: &str| {
+            ev(serde_json::json!({"kind": "incident_open", "incident": id, "title": "t", "summary": "s", "severity": "high"}))
+        };
+        let mut subs = vec![
+            vigil::client::signed(&keys.ops, open("inc-big"), "o1", T0).unwrap(),
+            vigil::client::signed(&keys.ops, open("inc-small"), "o2", T0).unwrap(),
+        ];
+        // Four of the largest amount (38 digits) sum past 2^128.
+        for (i, (incident, amount)) in
+            [("inc-big", "9".repeat(38)), ("inc-small", "5".into())].iter().flat_map(|x| [x; 4]).enumerate()
+        {
+            let mut w = withdrawal(&format!("w-{i}"));
+            (w["stage"], w["tx_id"]) = ("executed".into(), format!("tx-{i}").into());
+            (w["amount"], w["incident"]) = (amount.as_str().into(), (*incident).into());
+            subs.push(vigil::client::signed(&keys.withdrawals, ev(w), &format!("w{i}"), T0).unwrap());
+        }
+        engine.append_blocking(subs).unwrap();
+        (engine, dir)
+    })
+    .join()
+    .unwrap();
+    let json = |g: Got| -> serde_json::Value {
+        assert_eq!(g.status, StatusCode::OK);
+        serde_json::from_slice(&g.body).unwrap()
+    };
+    let list = json(get(&engine, "/v1/incidents").await);
+    let listed: Vec<_> = list["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["incident"].as_str().unwrap(), i["entries"].as_u64().unwrap(), i["facts"]["lost"]["BTC"].clone()))
+        .collect();
+    assert_eq!(listed, [("inc-big", 5, serde_json::Value::Null), ("inc-small", 5, serde_json::json!("20"))], "{list}");
+    let big = &list["incidents"][0];
+    assert_eq!(big["facts"], serde_json::Value::Null, "{big}");
+    assert_eq!(big["facts_error"], "the amount lost of BTC overflows 128 bits", "{big}");
+    assert_eq!(list["incidents"][1].get("facts_error"), None, "{list}");
+
+    let view = json(get(&engine, "/v1/incidents/inc-big").await);
+    assert_eq!(view["timeline"].as_array().unwrap().len(), 5, "{view}");
+    assert_eq!(
+        (view["facts"].clone(), view["facts_error"].clone()),
+        (big["facts"].clone(), big["facts_error"].clone())
+    );
+}
+
 #[tokio::test]
 async fn metrics_count_appends_and_requests_by_route() {
     let (_keys, engine, _dir) = ledger(3);

@@ -283,9 +283,9 @@ impl Store {
         // from the writer to the syncer, which waits for the disk anyway. Nothing written is
         // acknowledged before `sync`, so nothing acknowledged depends on the buffer.
         opts.set_manual_wal_flush(true);
-        // A flush writes its SST file back to disk a megabyte at a time as it goes, instead of
-        // all at once (64 MB for the entries family) in its final sync: that burst stalled the
-        // WAL syncs queued behind it for ~20 ms, the worst answers under a steady load.
+        // Without direct I/O (below), a flush writes its SST file back to disk a megabyte at a
+        // time as it goes, instead of all at once (64 MB for the entries family) in its final
+        // sync: that burst stalled the WAL syncs queued behind it for ~20 ms.
         opts.set_bytes_per_sync(1 << 20);
         if !read_only {
             // Flushes and compactions run at the lowest CPU priority (nice 19): they have
@@ -299,7 +299,7 @@ impl Store {
             opts.set_env(&env);
         }
         let cache = rocksdb::Cache::new_lru_cache(BLOCK_CACHE_BYTES);
-        let cfs = COLUMN_FAMILIES.iter().map(|n| ColumnFamilyDescriptor::new(*n, family_options(n, &cache)));
+        let cfs = || COLUMN_FAMILIES.iter().map(|n| ColumnFamilyDescriptor::new(*n, family_options(n, &cache)));
         let db = if read_only {
             if !path.exists() {
                 return Err(StoreError::NotADataDir(format!(
@@ -313,9 +313,26 @@ impl Store {
                     path.display()
                 )));
             }
-            DB::open_cf_descriptors_read_only(&opts, path, cfs, false).map_err(rocks)?
+            DB::open_cf_descriptors_read_only(&opts, path, cfs(), false).map_err(rocks)?
         } else {
-            DB::open_cf_descriptors(&opts, path, cfs).map_err(rocks)?
+            // Flushes and compactions write their files with direct I/O, past the page cache.
+            // Through the page cache, a 64 MB flush left that much dirty data that ext4
+            // (data=ordered) had to write out before the journal commit of a WAL sync that grew
+            // the WAL: appends under a steady load then waited up to ~50 ms. Direct I/O keeps
+            // the WAL's syncs clear of the flush's data (BENCHMARKS.md). A file system without
+            // direct I/O is refused by RocksDB at open; the store then opens without it.
+            opts.set_use_direct_io_for_flush_and_compaction(true);
+            match DB::open_cf_descriptors(&opts, path, cfs()) {
+                Err(e) if e.as_ref().contains("Direct I/O is not supported") => {
+                    tracing::warn!(
+                        "{}: the file system has no direct I/O; flushes go through the page cache",
+                        path.display()
+                    );
+                    opts.set_use_direct_io_for_flush_and_compaction(false);
+                    DB::open_cf_descriptors(&opts, path, cfs()).map_err(rocks)?
+                }
+                opened => opened.map_err(rocks)?,
+            }
         };
         let store = Store {
             db,

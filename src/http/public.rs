@@ -202,17 +202,17 @@ async fn checkpoint(
     params(("path" = String, Path, description = "a tlog-tiles path, e.g. 0/x001/234.p/7 or entries/000")),
     responses(
         (status = 200, description = "the tile's bytes", body = Vec<u8>, content_type = "application/octet-stream"),
-        (status = 404, description = "not a tlog-tiles path, or beyond the published tree", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "not a tlog-tiles path, or beyond the log's tree", body = ProblemBody, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn tile(State(engine): State<Arc<Engine>>, Path(path): Path<String>) -> Result<Response, Problem> {
     let TilePath { entries: is_data, level, index, width } =
         TilePath::parse(&path).ok_or_else(|| Problem::not_found(format!("tile/{path} is not a tlog-tiles path")))?;
     let size = engine.head().state.size;
-    // Hashes at tree level 8·level that exist in the published tree.
+    // Hashes at tree level 8·level that exist in the log's tree.
     let available = size.checked_shr(8 * u32::from(level)).unwrap_or(0);
     let start = index.checked_mul(TILE_WIDTH).ok_or_else(|| Problem::not_found("no such tile"))?;
     if start.saturating_add(width) > available {
-        return Err(Problem::not_found(format!("tile/{path} is beyond the published tree of size {size}")));
+        return Err(Problem::not_found(format!("tile/{path} is beyond the log's tree of size {size}")));
     }
     let body = if is_data {
         let mut out = Vec::new();
@@ -273,7 +273,7 @@ pub struct EntryView {
     responses(
         (status = 200, body = EntryView),
         (status = 400, description = "not a sequence number", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 404, description = "beyond the published log", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "beyond the log", body = ProblemBody, content_type = "application/problem+json"),
     ))]
 async fn entry(State(engine): State<Arc<Engine>>, Path(seq): Path<String>) -> Result<Json<EntryView>, Problem> {
     let seq: u64 = seq
@@ -290,7 +290,7 @@ fn entry_view(engine: &Engine, seq: u64) -> Result<EntryView, Problem> {
     view(&read(engine, seq)?)
 }
 
-/// The stored bytes of entry `seq` (below the published size, so it must exist).
+/// The stored bytes of entry `seq` (below the log's size, so it must exist).
 fn read(engine: &Engine, seq: u64) -> Result<Vec<u8>, Problem> {
     engine
         .store()
@@ -404,7 +404,7 @@ async fn inclusion(
     let size = q.size.unwrap_or(head.state.size);
     if size > head.state.size || q.seq >= size {
         return Err(Problem::not_found(format!(
-            "no entry {} in a tree of size {size} (published size {})",
+            "no entry {} in a tree of size {size} (the log has {} entries)",
             q.seq, head.state.size
         )));
     }
@@ -425,7 +425,7 @@ struct ConsistencyQuery {
 #[utoipa::path(get, path = "/v1/proofs/consistency", tag = "public", params(ConsistencyQuery), responses(
     (status = 200, body = ConsistencyProof),
     (status = 400, description = "bad parameters", body = ProblemBody, content_type = "application/problem+json"),
-    (status = 404, description = "sizes out of order or beyond the published tree", body = ProblemBody, content_type = "application/problem+json"),
+    (status = 404, description = "sizes out of order or beyond the log's tree", body = ProblemBody, content_type = "application/problem+json"),
 ))]
 async fn consistency(
     State(engine): State<Arc<Engine>>,
@@ -436,14 +436,14 @@ async fn consistency(
     let to = q.to.unwrap_or(head.state.size);
     if q.from > to || to > head.state.size {
         return Err(Problem::not_found(format!(
-            "no consistency proof from {} to {to} (published size {})",
+            "no consistency proof from {} to {to} (the log has {} entries)",
             q.from, head.state.size
         )));
     }
     head.tree.consistency_proof(q.from, to, &*engine.store()).map(Json).map_err(Problem::internal)
 }
 
-/// Reads and decodes the entries `seqs` (all below the published size).
+/// Reads and decodes the entries `seqs` (all below the log's size).
 fn decoded(engine: &Engine, seqs: &[u64]) -> Result<Vec<(Entry, Statement)>, Problem> {
     seqs.iter().map(|&seq| Entry::decode(&read(engine, seq)?).map_err(Problem::internal)).collect()
 }

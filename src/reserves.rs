@@ -288,6 +288,9 @@ pub fn build(
     tree_dir: &Path,
     progress: bool,
 ) -> Result<Built> {
+    // Checked first, as the snapshot's entry will be: a tree under an id the log refuses
+    // would be of no use, and proofs encode the id's length in one byte.
+    vigil_core::event::check_id("snapshot", snapshot).map_err(|e| anyhow!("snapshot id {snapshot:?}: {}", e.reason))?;
     if records.exists() {
         bail!("the records file {} already exists; it is never overwritten", records.display());
     }

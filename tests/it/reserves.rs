@@ -165,6 +165,17 @@ fn bad_balances_are_refused_naming_the_line_and_leave_nothing() {
         let left: Vec<PathBuf> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().path()).collect();
         assert_eq!(left, vec![input.clone()], "{content:?} left files behind");
     }
+    // A snapshot id its entry could not carry is refused before anything is read or written.
+    for id in ["", "por 2019", &"p".repeat(129)] {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("b.csv");
+        std::fs::write(&input, "account,BTC\na,1\n").unwrap();
+        let (out, tdir) = (dir.path().join("records.csv"), dir.path().join("tree"));
+        let e = build(id, &assets(&["BTC"]), &SECRET, &input, &out, &tdir, false).expect_err(id);
+        assert!(e.to_string().starts_with(&format!("snapshot id {id:?}: ")), "{id:?}: {e:#}");
+        let left: Vec<PathBuf> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().path()).collect();
+        assert_eq!(left, vec![input], "{id:?} left files behind");
+    }
     // An existing records file is never overwritten.
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("b.csv"), "account,BTC\na,1\n").unwrap();

@@ -510,7 +510,9 @@ const MAX_TEXT: usize = 4096;
 const MAX_ID: usize = 128;
 const MAX_LIST: usize = 1024;
 
-fn check_id(field: &str, v: &str) -> Result<(), EventError> {
+/// The rule of every identifier an event carries (a withdrawal, incident or snapshot id):
+/// 1 to 128 characters of letters, digits and `. _ : / -` (docs/FORMAT.md §3.3).
+pub fn check_id(field: &str, v: &str) -> Result<(), EventError> {
     if v.is_empty() || v.len() > MAX_ID {
         return err(field, format!("must be 1 to {MAX_ID} characters"));
     }

@@ -437,7 +437,7 @@ pub fn adopt_earlier_demo(data_dir: &Path, siblings: &[&Path], log_key: &Verifie
 
 fn not_the_demos(dir: &Path) -> anyhow::Error {
     anyhow!(
-        "{} was not made by `vigil demo` (it is not empty and has no {MARKER} file): the demo neither uses nor deletes it; choose another --data-dir, or remove it yourself (a demo folder from before the marker is adopted when its checkpoint is signed by the example log key and it holds the demo's incident; one of an older store format, or one not signed by the example key, is removed by hand with its .reserves and .witness-N siblings)",
+        "{} was not made by `vigil demo` (it is not empty and has no {MARKER} file): the demo neither uses nor deletes it; choose another --data-dir, or remove it yourself (a demo folder from before the marker is adopted when its checkpoint is signed by the example log key and it holds the demo's incident; any other, such as one of an older store format, is removed by hand with its .reserves and .witness-N siblings)",
         dir.display()
     )
 }

@@ -341,8 +341,29 @@ fn a_lying_server_is_caught_by_the_page() {
         }
     }
 
+    // A browser's first visit under `first` is clean; a second, with the same profile, under
+    // `then` shows each of `want` and counts a failure.
+    let revisit = |what: &str, first: Tamper, then: Tamper, want: &[&str]| {
+        let profile = tempfile::tempdir().unwrap();
+        set(first);
+        assert_clean(&chromium(&url, profile.path(), None), &format!("{what}: the first visit"));
+        set(then);
+        let dom = chromium(&url, profile.path(), None);
+        for w in want {
+            assert!(dom.contains(w), "{what}: the page does not show {w:?}: {dom}");
+        }
+        assert!(summary(&dom).2 > 0, "{what}: the summary counts it: {dom}");
+    };
+    let serve_checkpoint = |note: String| -> Tamper {
+        Box::new(move |p, b| {
+            if p == "/checkpoint" {
+                *b = note.clone().into_bytes();
+            }
+        })
+    };
+    let untouched = || -> Tamper { Box::new(|_, _| {}) };
+
     // A rollback: the browser saw a checkpoint, the server then serves an older one.
-    set(Box::new(|_, _| {}));
     let old = ureq::get(&format!("{}/checkpoint", demo.public)).call().unwrap().body_mut().read_to_string().unwrap();
     let events = demo.dir.path().join("events.jsonl");
     std::fs::write(&events, "{\"kind\":\"alarm\",\"rule\":\"r\",\"severity\":\"low\",\"summary\":\"later\"}\n")
@@ -350,17 +371,7 @@ fn a_lying_server_is_caught_by_the_page() {
     demo.append_alarm(&events);
     // The witnesses cosign the grown log in their next round.
     let grown = note_size(&wait_checkpoint_size(&demo.public, note_size(&old) + 1));
-    let profile = tempfile::tempdir().unwrap();
-    assert_clean(&chromium(&url, profile.path(), None), "the grown log");
-    let rolled_back = old.clone();
-    set(Box::new(move |p, b| {
-        if p == "/checkpoint" {
-            *b = rolled_back.clone().into_bytes();
-        }
-    }));
-    let dom = chromium(&url, profile.path(), None);
-    assert!(dom.contains("ROLLBACK"), "{dom}");
-    assert!(dom.contains("earlier-checkpoint.txt"), "the evidence is offered: {dom}");
+    revisit("a rollback", untouched(), serve_checkpoint(old.clone()), &["ROLLBACK", "earlier-checkpoint.txt"]);
 
     // A fork: a second demo log under the same key differs at its first reserve snapshot (fresh
     // secrets), so its checkpoint of the story is a different tree; shown to a browser that saw
@@ -369,51 +380,36 @@ fn a_lying_server_is_caught_by_the_page() {
     // As many entries as the first log now has (one alarm was appended to it above).
     other.append_alarm(&events);
     let forked = wait_checkpoint_size(&other.public, grown);
-    set(Box::new(|_, _| {}));
-    let profile = tempfile::tempdir().unwrap();
-    assert_clean(&chromium(&url, profile.path(), None), "the first log, before the fork");
-    set(Box::new(move |p, b| {
-        if p == "/checkpoint" {
-            *b = forked.clone().into_bytes();
-        }
-    }));
-    let dom = chromium(&url, profile.path(), None);
-    assert!(dom.contains("FORK: the checkpoint served now does not extend"), "{dom}");
-    assert!(dom.contains("served-checkpoint.txt"), "the evidence is offered: {dom}");
-    assert!(summary(&dom).2 > 0, "the summary counts the fork");
+    revisit(
+        "a fork",
+        untouched(),
+        serve_checkpoint(forked),
+        &["FORK: the checkpoint served now does not extend", "served-checkpoint.txt"],
+    );
 
     // A server that withholds the consistency proof from a checkpoint this browser saw: not
     // taken as checked, and counted before the summary is drawn.
-    let profile = tempfile::tempdir().unwrap();
-    set(Box::new(move |p, b| {
-        if p == "/checkpoint" {
-            *b = old.clone().into_bytes();
-        }
-    }));
-    assert_clean(&chromium(&url, profile.path(), None), "the older checkpoint");
-    set(Box::new(|p, b| {
+    let no_proof: Tamper = Box::new(|p, b| {
         if p == "/v1/proofs/consistency" {
             *b = b"not a proof".to_vec();
         }
-    }));
-    let dom = chromium(&url, profile.path(), None);
-    assert!(dom.contains("NOT CHECKED: the server did not give the proof"), "{dom}");
-    assert!(summary(&dom).2 > 0, "summary: {:?}", summary(&dom));
+    });
+    revisit(
+        "a withheld consistency proof",
+        serve_checkpoint(old),
+        no_proof,
+        &["NOT CHECKED: the server did not give the proof"],
+    );
 
     // The key and policy this browser pinned on its first visit: a page served later with a
     // weaker witness policy is a warning.
-    let profile = tempfile::tempdir().unwrap();
-    set(Box::new(|_, _| {}));
-    assert_clean(&chromium(&url, profile.path(), None), "the first visit");
     let page = ureq::get(&format!("{}/", demo.public)).call().unwrap().body_mut().read_to_string().unwrap();
     assert!(page.contains("&quot;quorum&quot;:2"), "the policy the tamperer weakens: {page}");
-    set(Box::new(|p, b| {
+    let weaker: Tamper = Box::new(|p, b| {
         if p == "/" {
             let html = String::from_utf8(b.clone()).unwrap();
             *b = html.replace("&quot;quorum&quot;:2", "&quot;quorum&quot;:1").into_bytes();
         }
-    }));
-    let dom = chromium(&url, profile.path(), None);
-    assert!(dom.contains("KEY OR POLICY CHANGED"), "{dom}");
-    assert!(summary(&dom).2 > 0);
+    });
+    revisit("a weaker witness policy", untouched(), weaker, &["KEY OR POLICY CHANGED"]);
 }

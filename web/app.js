@@ -287,8 +287,6 @@ async function wholeLog() {
   }
 }
 
-// With the whole log read: whether a listing of the server's holds every entry it should.
-// Returns false when something is missing (true when complete, or when the log was not read).
 // The items with a key not seen before, in order; each repeat goes to onRepeat. A server that
 // gives an entry twice would have its amount counted twice: a repeat is a failure of its own.
 function once(items, key, onRepeat) {
@@ -304,6 +302,8 @@ function once(items, key, onRepeat) {
   });
 }
 
+// With the whole log read: whether a listing of the server's holds every entry it should.
+// Returns false when something is missing (true when complete, or when the log was not read).
 function complete(box, what, want, got) {
   if (!whole) return true;
   const have = new Set(got);
@@ -400,7 +400,7 @@ async function incidents() {
       if (bad.length > 0 || !whole_ok) {
         // Those failures were counted where they were found: the figures only say why they
         // are not shown.
-        const why = bad.length > 0 ? `${bad.length} of its entries did not verify` : "its timeline is not complete";
+        const why = bad.length > 0 ? `${bad.length} of its entries were refused` : "its timeline is not complete";
         facts = el("p", { class: "facts" }, "The incident's figures: ", restate(false, why));
       } else {
         try {

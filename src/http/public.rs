@@ -521,11 +521,16 @@ pub struct IncidentSummary {
 }
 
 /// An incident's figures, or why there are none: one incident's amounts past 128 bits (its
-/// services' doing) must not hide the other incidents or its own timeline.
-fn stated_facts(incident: &str, entries: &[(Entry, Statement)]) -> (Option<facts::IncidentFacts>, Option<String>) {
+/// services' doing) must not hide the other incidents or its own timeline. Any other refusal
+/// means the server built a wrong timeline: an internal error.
+fn stated_facts(
+    incident: &str,
+    entries: &[(Entry, Statement)],
+) -> Result<(Option<facts::IncidentFacts>, Option<String>), Problem> {
     match facts::incident_facts(incident, &items(entries)) {
-        Ok(f) => (Some(f), None),
-        Err(e) => (None, Some(e.to_string())),
+        Ok(f) => Ok((Some(f), None)),
+        Err(e @ facts::FactsError::Overflow { .. }) => Ok((None, Some(e.to_string()))),
+        Err(e) => Err(Problem::internal(e)),
     }
 }
 
@@ -559,7 +564,7 @@ fn incident_list(engine: &Engine, size: u64) -> Result<IncidentList, Problem> {
         let members = timeline(engine, &o.incident, size)?;
         let seqs: Vec<u64> = members.iter().map(|(s, _)| *s).collect();
         let entries = decoded(engine, &seqs)?;
-        let (facts, facts_error) = stated_facts(&o.incident, &entries);
+        let (facts, facts_error) = stated_facts(&o.incident, &entries)?;
         let closed =
             entries.iter().any(|(_, st)| matches!(&st.event, Event::IncidentClose(c) if c.incident == o.incident));
         out.push(IncidentSummary {
@@ -632,7 +637,7 @@ fn incident_view(
     // Each entry is read once: decoded for the facts, shown as it is stored.
     let raw = seqs.iter().map(|&seq| read(engine, seq)).collect::<Result<Vec<_>, _>>()?;
     let entries = raw.iter().map(|b| Entry::decode(b).map_err(Problem::internal)).collect::<Result<Vec<_>, _>>()?;
-    let (facts, facts_error) = stated_facts(&id, &entries);
+    let (facts, facts_error) = stated_facts(&id, &entries)?;
     let proofs = head.tree.inclusion_proofs(&seqs, size, &*engine.store()).map_err(Problem::internal)?;
     let mut timeline = Vec::with_capacity(seqs.len());
     for ((((_, membership), inclusion_proof), (_, st)), bytes) in members.iter().zip(proofs).zip(&entries).zip(&raw) {

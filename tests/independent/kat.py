@@ -1,4 +1,5 @@
-"""Known-answer tests from FORMAT.md §6.1, §8, §11.5."""
+"""Known-answer tests from FORMAT.md §6.1, §8, §11.5, and the rules of §3.5 (key names) and §6.1
+(witness policies)."""
 import base64
 
 import ed
@@ -88,6 +89,8 @@ def run():
     refused("a policy with witnesses and quorum 0", lambda: V.verify_checkpoint(note1, lvk, [wvk], 0),
             "policy quorum 0")
     refused("a policy with a quorum above its witnesses", lambda: V.verify_checkpoint(note1, lvk, [wvk], 2),
+            "policy quorum 2")
+    refused("a policy with a quorum and no witnesses", lambda: V.verify_checkpoint(note1, lvk, [], 2),
             "policy quorum 2")
 
     print("§3.5 key names")

@@ -109,7 +109,7 @@ def key_id(name: str, alg: int, pub: bytes) -> bytes:
     return hashlib.sha256(name.encode() + b"\n" + bytes([alg]) + pub).digest()[:4]
 
 
-# Unicode White_Space (FORMAT.md §3.1, §3.5): not Python's str.isspace, which also takes
+# Unicode White_Space (FORMAT.md §3.3, §3.5): not Python's str.isspace, which also takes
 # U+001C-U+001F.
 WHITE_SPACE = frozenset("\t\n\x0b\x0c\r \x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000" +
                         "".join(chr(c) for c in range(0x2000, 0x200B)))
@@ -632,8 +632,8 @@ def verify_checkpoint(text: bytes, log_vkey: str, witnesses=(), quorum=None):
         if any(p == wpub and k != (wn, wid) for k, p in wit.items()):
             raise Invalid("policy lists one witness key under two names")
         wit[(wn, wid)] = wpub
-    if witnesses and quorum is not None and not 1 <= quorum <= len(wit):
-        raise Invalid("policy quorum %d is not between 1 and its %d witnesses" % (quorum, len(wit)))
+    if quorum is not None and not (1 if wit else 0) <= quorum <= len(wit):
+        raise Invalid("policy quorum %d is not between %d and its %d witnesses" % (quorum, 1 if wit else 0, len(wit)))
     for sname, sid, sig in cp["sigs"]:
         if (sname, sid) in seen:
             continue

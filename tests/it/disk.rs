@@ -2,7 +2,8 @@
 //! the test (root is needed to mount; CI runs as root). A full disk makes appends fail with a
 //! 503 that names the cause while reads go on; nothing acknowledged is lost, and appends
 //! resume by themselves once space returns. A read-only data dir refuses to start with an
-//! error that names it, and changes nothing.
+//! error that names it, and changes nothing. A file system without direct I/O (a ramfs) is
+//! used without it.
 
 use crate::crash::check_after_crash;
 use crate::serve::Server;
@@ -11,24 +12,30 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// A tmpfs mounted on `dir/data` (created), unmounted on drop.
-struct Tmpfs(PathBuf);
+/// A file system mounted on `dir/data` (created), unmounted on drop.
+struct Mounted(PathBuf);
 
-impl Tmpfs {
-    fn mount(dir: &Path, size: &str) -> Tmpfs {
+impl Mounted {
+    /// A tmpfs of `size`.
+    fn tmpfs(dir: &Path, size: &str) -> Mounted {
+        Self::mount(dir, &["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+    }
+
+    /// A ramfs, which has no direct I/O.
+    fn ramfs(dir: &Path) -> Mounted {
+        Self::mount(dir, &["-t", "ramfs", "ramfs"])
+    }
+
+    fn mount(dir: &Path, args: &[&str]) -> Mounted {
         let mnt = dir.join("data");
         std::fs::create_dir_all(&mnt).unwrap();
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(&mnt)
-            .output()
-            .unwrap();
+        let out = Command::new("mount").args(args).arg(&mnt).output().unwrap();
         assert!(
             out.status.success(),
-            "this test mounts a tmpfs for the data dir and must run as root: {}",
+            "this test mounts a file system for the data dir and must run as root: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        Tmpfs(mnt)
+        Mounted(mnt)
     }
 
     fn remount(&self, opts: &str) {
@@ -37,7 +44,7 @@ impl Tmpfs {
     }
 }
 
-impl Drop for Tmpfs {
+impl Drop for Mounted {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg("-l").arg(&self.0).status();
     }
@@ -70,7 +77,7 @@ fn a_full_disk_refuses_appends_keeps_reads_and_recovers_when_space_returns() {
     let dir = tempfile::tempdir().unwrap();
     // Large enough for what RocksDB reserves (a WAL block of 1.1 × its 64 MiB memtable) and
     // for its recovery (the memtable flushed to a table file): a tmpfs holds only what is written.
-    let fs = Tmpfs::mount(dir.path(), "1g");
+    let fs = Mounted::tmpfs(dir.path(), "1g");
     let server = Server::start_in(dir, "");
     let client = vigil::client::AppendClient::new(&server.internal);
     let mut acked: Vec<(u64, String, String)> = Vec::new();
@@ -144,7 +151,7 @@ fn a_full_disk_refuses_appends_keeps_reads_and_recovers_when_space_returns() {
 #[test]
 fn a_read_only_data_dir_refuses_to_start_and_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let fs = Tmpfs::mount(dir.path(), "256m");
+    let fs = Mounted::tmpfs(dir.path(), "256m");
     let server = Server::start_in(dir, "");
     let client = vigil::client::AppendClient::new(&server.internal);
     let acked: Vec<_> = receipts(client.append(&batch(&server.keys, "a", 5)).unwrap()).collect();
@@ -173,4 +180,21 @@ fn a_read_only_data_dir_refuses_to_start_and_changes_nothing() {
     let dir = server.kill();
     drop(fs);
     drop(dir);
+}
+
+/// RocksDB refuses direct I/O for flushes at open on a file system without it (a ramfs): the
+/// store opens without it, and what it flushes (the memtables recovered at reopen) reads back.
+#[test]
+fn a_file_system_without_direct_io_is_used_without_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = Mounted::ramfs(dir.path());
+    assert!(!has_direct_io(&fs.0), "a ramfs has no direct I/O");
+    let l = Ledger::at(&fs.0.join("d"));
+    l.engine.append_blocking(vec![l.sub(&l.keys.withdrawals, withdrawal("w-1"), "a")]).unwrap();
+    let before = l.engine.head();
+    let l = l.reopen();
+    assert_flushed(&l.data_dir(), false);
+    assert_eq!(l.engine.head().checkpoint, before.checkpoint);
+    let r = l.engine.append_blocking(vec![l.sub(&l.keys.withdrawals, withdrawal("w-2"), "b")]).unwrap();
+    assert_eq!(r[0].seq, before.state.size);
 }

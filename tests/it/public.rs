@@ -335,9 +335,11 @@ async fn an_incident_whose_amounts_overflow_is_listed_without_figures() {
         let open = |id: &str| {
             ev(serde_json::json!({"kind": "incident_open", "incident": id, "title": "t", "summary": "s", "severity": "high"}))
         };
+        let close = ev(serde_json::json!({"kind": "incident_close", "incident": "inc-big", "summary": "s"}));
         let mut subs = vec![
             vigil::client::signed(&keys.ops, open("inc-big"), "o1", T0).unwrap(),
             vigil::client::signed(&keys.ops, open("inc-small"), "o2", T0).unwrap(),
+            vigil::client::signed(&keys.ops, close, "c1", T0).unwrap(),
         ];
         // Four of the largest amount (38 digits) sum past 2^128.
         for (i, (incident, amount)) in
@@ -362,16 +364,24 @@ async fn an_incident_whose_amounts_overflow_is_listed_without_figures() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|i| (i["incident"].as_str().unwrap(), i["entries"].as_u64().unwrap(), i["facts"]["lost"]["BTC"].clone()))
+        .map(|i| {
+            let (id, status) = (i["incident"].as_str().unwrap(), i["status"].as_str().unwrap());
+            (id, status, i["entries"].as_u64().unwrap(), i["facts"]["lost"]["BTC"].clone())
+        })
         .collect();
-    assert_eq!(listed, [("inc-big", 5, serde_json::Value::Null), ("inc-small", 5, serde_json::json!("20"))], "{list}");
+    // The status comes from the close entry, figures or not.
+    assert_eq!(
+        listed,
+        [("inc-big", "closed", 6, serde_json::Value::Null), ("inc-small", "open", 5, serde_json::json!("20"))],
+        "{list}"
+    );
     let big = &list["incidents"][0];
     assert_eq!(big["facts"], serde_json::Value::Null, "{big}");
     assert_eq!(big["facts_error"], "the amount lost of BTC overflows 128 bits", "{big}");
     assert_eq!(list["incidents"][1].get("facts_error"), None, "{list}");
 
     let view = json(get(&engine, "/v1/incidents/inc-big").await);
-    assert_eq!(view["timeline"].as_array().unwrap().len(), 5, "{view}");
+    assert_eq!(view["timeline"].as_array().unwrap().len(), 6, "{view}");
     assert_eq!(
         (view["facts"].clone(), view["facts_error"].clone()),
         (big["facts"].clone(), big["facts_error"].clone())

@@ -10,14 +10,7 @@ fn reopen_keeps_the_log_and_its_checkpoint() {
     l.engine.append_blocking(vec![l.sub(&l.keys.withdrawals, withdrawal("w-1"), "a")]).unwrap();
     let before = l.engine.head();
     let l = l.reopen();
-    // Reopening flushed the memtables recovered from the WAL into SST files, with direct I/O
-    // (the file system here has it; src/store.rs), and they read back.
-    let files: Vec<String> =
-        std::fs::read_dir(l.data_dir()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
-    assert!(files.iter().any(|f| f.ends_with(".sst")), "{files:?}");
-    let options = files.iter().filter(|f| f.starts_with("OPTIONS-")).max().unwrap();
-    let options = std::fs::read_to_string(l.data_dir().join(options)).unwrap();
-    assert!(options.contains("use_direct_io_for_flush_and_compaction=true"), "{options}");
+    assert_flushed(&l.data_dir(), has_direct_io(&l.data_dir()));
     let after = l.engine.head();
     assert_eq!(after.state, before.state);
     assert_eq!(after.checkpoint, before.checkpoint);

@@ -67,7 +67,17 @@ pub fn engine_config(keys: &Keys, clock: Arc<FixedClock>) -> EngineConfig {
 impl Ledger {
     /// A new log: genesis, the service keys registered, and `retired` registered then revoked.
     pub fn new() -> Ledger {
-        let dir = tempfile::tempdir().unwrap();
+        Self::in_dir(tempfile::tempdir().unwrap())
+    }
+
+    /// A new log in a new folder under `parent` (created if missing), as [`Ledger::new`]'s is
+    /// under the system's temporary folder.
+    pub fn at(parent: &Path) -> Ledger {
+        std::fs::create_dir_all(parent).unwrap();
+        Self::in_dir(TempDir::with_prefix_in("ledger", parent).unwrap())
+    }
+
+    fn in_dir(dir: TempDir) -> Ledger {
         let keys = Keys::new();
         let clock = Arc::new(FixedClock(T0.into()));
         let engine = Engine::open(&dir.path().join("data"), engine_config(&keys, clock.clone())).unwrap();
@@ -271,4 +281,24 @@ impl Drop for RunningDemo {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Whether the file system of `dir` (an existing folder) opens files with `O_DIRECT`.
+pub fn has_direct_io(dir: &Path) -> bool {
+    use std::os::unix::fs::OpenOptionsExt;
+    let probe = dir.join("direct-io-probe");
+    let opened = std::fs::OpenOptions::new().write(true).create(true).custom_flags(libc::O_DIRECT).open(&probe);
+    std::fs::remove_file(&probe).ok();
+    opened.is_ok()
+}
+
+/// The closed-and-reopened data dir `data` flushed the memtables recovered from its WAL into
+/// SST files, with direct I/O or without as `direct` says (src/store.rs).
+pub fn assert_flushed(data: &Path, direct: bool) {
+    let files: Vec<String> =
+        std::fs::read_dir(data).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    assert!(files.iter().any(|f| f.ends_with(".sst")), "{files:?}");
+    let options = files.iter().filter(|f| f.starts_with("OPTIONS-")).max().unwrap();
+    let options = std::fs::read_to_string(data.join(options)).unwrap();
+    assert!(options.contains(&format!("use_direct_io_for_flush_and_compaction={direct}")), "{options}");
 }

@@ -99,7 +99,9 @@ fn reject(index: usize, code: RejectCode, reason: impl Into<String>) -> AppendEr
 
 fn auth_code(e: &AuthError) -> RejectCode {
     match e {
-        AuthError::UnknownKey(_) | AuthError::RevokeUnknown(_) => RejectCode::UnknownKey,
+        AuthError::UnknownKey(_) => RejectCode::UnknownKey,
+        // The signer is accepted; the key the event revokes is not there.
+        AuthError::RevokeUnknown(_) => RejectCode::InvalidEvent,
         AuthError::Revoked { .. } => RejectCode::RevokedKey,
         AuthError::KindNotAllowed { .. } => RejectCode::KindNotAllowed,
         AuthError::Genesis => RejectCode::Genesis,

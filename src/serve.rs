@@ -30,11 +30,7 @@ pub async fn serve_with(
     // missed (or, before its handler, fatal).
     let signals = shutdown_signal();
     let server = cfg.server.clone();
-    anyhow::ensure!(
-        (1..=3_600_000).contains(&server.request_timeout_ms),
-        "[server] request_timeout_ms must be from 1 to 3600000 (an hour), not {}",
-        server.request_timeout_ms
-    );
+    server.check().map_err(anyhow::Error::msg)?;
     let reserves_dir = cfg.reserves_dir.clone();
     let web_dir = cfg.web_dir.clone();
     if !web_dir.join("index.html").is_file() {
@@ -90,9 +86,8 @@ pub async fn serve_with(
         witnessing,
     });
     let timeout = std::time::Duration::from_millis(server.request_timeout_ms);
-    let public_app = crate::http::public::router_with(engine.clone(), metrics, public_http, site)
-        .layer(crate::http::timeout(timeout));
-    let internal_app = crate::http::internal::router_with(state, internal_http).layer(crate::http::timeout(timeout));
+    let public_app = crate::http::public::router_with(engine.clone(), metrics, public_http, site, timeout);
+    let internal_app = crate::http::internal::router_with(state, internal_http, timeout);
     let a = crate::http::serve(public, public_app, timeout, stopped(stop_rx.clone()));
     let b = crate::http::serve(internal, internal_app, timeout, stopped(stop_rx));
     tokio::try_join!(async { a.await.context("public API") }, async { b.await.context("internal API") })?;

@@ -469,7 +469,7 @@ pub fn router(w: Arc<Witness>) -> Router {
         )
         .route("/healthz", get(|| async { "ok\n" }))
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
-        .layer(crate::http::timeout(crate::http::REQUEST_TIMEOUT))
+        .layer(axum::middleware::from_fn_with_state(crate::http::REQUEST_TIMEOUT, crate::http::timeout))
         .with_state(w)
 }
 

@@ -98,7 +98,7 @@ impl Appended {
 /// Largest request body.
 pub const MAX_BODY: usize = 4 << 20;
 /// Most events in one request.
-pub const MAX_BATCH: usize = 1000;
+pub const MAX_BATCH: usize = vigil_core::config::MAX_BATCH;
 
 #[derive(Clone)]
 pub struct InternalState {
@@ -116,13 +116,18 @@ pub struct InternalState {
 /// The internal router with metrics of its own (tests, embedding).
 pub fn router(state: InternalState) -> Router {
     let (_, _, http) = crate::metrics::Metrics::new(state.engine.metrics());
-    router_with(state, http)
+    router_with(state, http, super::REQUEST_TIMEOUT)
 }
 
 /// The internal router recording its requests in `http`.
-pub fn router_with(state: InternalState, http: crate::metrics::HttpMetrics) -> Router {
+pub fn router_with(
+    state: InternalState,
+    http: crate::metrics::HttpMetrics,
+    request_timeout: std::time::Duration,
+) -> Router {
     let (routes, _) = api().split_for_parts();
     super::with_fallbacks(routes.layer(DefaultBodyLimit::max(MAX_BODY)).with_state(state))
+        .layer(axum::middleware::from_fn_with_state(request_timeout, super::timeout))
         .layer(axum::middleware::from_fn_with_state(http, crate::metrics::track))
 }
 
@@ -158,6 +163,10 @@ fn reject_problem(index: usize, code: RejectCode, reason: &str) -> Problem {
         RejectCode::BadOpenings => (StatusCode::UNPROCESSABLE_ENTITY, "bad_openings"),
     };
     Problem::new(status, name, format!("event {index}: {reason}; nothing of the batch was written"))
+}
+
+fn saturated() -> Response {
+    unavailable("saturated", "the sequencer is saturated; retry shortly".into())
 }
 
 fn unavailable(code: &'static str, detail: String) -> Response {
@@ -206,6 +215,10 @@ async fn append(State(s): State<InternalState>, headers: HeaderMap, body: axum::
         headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if announced.is_some_and(|n| n > MAX_BODY as u64) {
         return too_large();
+    }
+    // Saturated already: said before the body is read and parsed (it is counted in below).
+    if s.in_flight.load(Ordering::SeqCst) >= s.max_in_flight {
+        return saturated();
     }
     let body = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
@@ -258,7 +271,7 @@ async fn append_inner(s: &InternalState, headers: &HeaderMap, body: &[u8]) -> Re
     let n = subs.len();
     if s.in_flight.fetch_add(n, Ordering::SeqCst) + n > s.max_in_flight {
         s.in_flight.fetch_sub(n, Ordering::SeqCst);
-        return Err(unavailable("saturated", "the sequencer is saturated; retry shortly".into()));
+        return Err(saturated());
     }
     let _guard = InFlight(s.in_flight.clone(), n);
     // Signature checks are CPU work: off the async executor's threads, on the engine's
@@ -270,7 +283,9 @@ async fn append_inner(s: &InternalState, headers: &HeaderMap, body: &[u8]) -> Re
     match result {
         Ok(receipts) => Ok(Json(Appended::from_receipts(receipts)).into_response()),
         Err(AppendError::Rejected { index, code, reason }) => Err(reject_problem(index, code, &reason).into_response()),
-        Err(AppendError::Empty) => Err(Problem::bad_request("empty batch").into_response()),
+        Err(AppendError::Empty) => {
+            Err(Problem::new(StatusCode::BAD_REQUEST, "malformed_json", "empty batch").into_response())
+        }
         Err(e @ AppendError::Storage(_)) => {
             tracing::error!("append failed: {e}");
             Err(unavailable("storage", format!("the ledger cannot write right now: {e}")))
@@ -365,7 +380,7 @@ pub struct OpeningsView {
     ))]
 async fn openings(
     State(s): State<InternalState>,
-    axum::extract::Path(seq): axum::extract::Path<String>,
+    super::PathOf(seq): super::PathOf<String>,
     uri: axum::http::Uri,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
@@ -399,7 +414,7 @@ async fn openings(
             _ => unauthenticated(format!("{HEADER}: unknown key {} or bad signature", sig.key)),
         });
     }
-    let seq: u64 = seq.parse().map_err(|_| Problem::bad_request(format!("sequence number {seq:?} is not a number")))?;
+    let seq = super::parse_seq(&seq)?;
     let size = s.engine.head().state.size;
     if seq >= size {
         return Err(Problem::not_found(format!("entry {seq} does not exist; the log has {size} entries")));

@@ -34,9 +34,48 @@ pub(crate) fn with_fallbacks(router: axum::Router) -> axum::Router {
         })
 }
 
-/// Answers 408 to a request not answered within `limit` (its body read, its work done).
-pub(crate) fn timeout(limit: std::time::Duration) -> tower_http::timeout::TimeoutLayer {
-    tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, limit)
+/// Answers 408 `timeout`, a problem like every other error, to a request not answered within
+/// `limit` (its body read, its work done). A router applies it inside its metrics and CORS
+/// layers, so the answer is counted and readable by a browser.
+pub(crate) async fn timeout(
+    axum::extract::State(limit): axum::extract::State<std::time::Duration>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(answer) => answer,
+        Err(_) => Problem::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "timeout",
+            format!("the request was not answered within {} ms; send it again", limit.as_millis()),
+        )
+        .into_response(),
+    }
+}
+
+/// A sequence number in a path: decimal digits only (no sign, no space), at most `u64::MAX`.
+pub(crate) fn parse_seq(seq: &str) -> Result<u64, Problem> {
+    seq.bytes()
+        .all(|b| b.is_ascii_digit())
+        .then(|| seq.parse().ok())
+        .flatten()
+        .ok_or_else(|| Problem::bad_request(format!("sequence number {seq:?} is not a non-negative integer")))
+}
+
+/// A route's path parameters, as `axum::extract::Path` reads them, refused with a 400
+/// `bad_request` problem (rather than axum's plain text) when they do not decode: a
+/// percent-encoded byte sequence that is not UTF-8, say.
+pub(crate) struct PathOf<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> axum::extract::FromRequestParts<S> for PathOf<T> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Problem> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(t)) => Ok(PathOf(t)),
+            Err(e) => Err(Problem::bad_request(format!("the path does not read: {}", e.body_text()))),
+        }
+    }
 }
 
 /// Serves `app` on `listener` until `shutdown` completes, then lets the requests in flight

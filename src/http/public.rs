@@ -3,11 +3,11 @@
 //! **Architecture Invariant:** no route here writes; everything is bounded by the published
 //! head, so nothing beyond the latest durable checkpoint is ever served.
 
-use super::Problem;
 use super::ProblemBody;
+use super::{PathOf, Problem};
 use crate::engine::Engine;
 use crate::metrics::{HttpMetrics, Metrics};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -30,7 +30,8 @@ const SHORT: &str = "public, max-age=1";
 /// proofs from the trees under `reserves_dir` (none without it).
 pub fn router(engine: Arc<Engine>, reserves_dir: Option<std::path::PathBuf>) -> Router {
     let (metrics, http, _) = Metrics::new(engine.metrics());
-    router_with(engine, metrics, http, Arc::new(Site { trees: Trees::new(reserves_dir), web: None, witnessing: None }))
+    let site = Arc::new(Site { trees: Trees::new(reserves_dir), web: None, witnessing: None });
+    router_with(engine, metrics, http, site, super::REQUEST_TIMEOUT)
 }
 
 /// What the public listener serves besides the log: the liabilities trees, and the web page
@@ -96,7 +97,13 @@ impl Trees {
 /// The public router serving `metrics` at `/metrics`, the OpenAPI document of both APIs at
 /// `/openapi.json`, and recording its requests in `http`. CORS is open for reads (any origin,
 /// GET and HEAD): the data is public, and browsers verify it.
-pub fn router_with(engine: Arc<Engine>, metrics: Arc<Metrics>, http: HttpMetrics, site: Arc<Site>) -> Router {
+pub fn router_with(
+    engine: Arc<Engine>,
+    metrics: Arc<Metrics>,
+    http: HttpMetrics,
+    site: Arc<Site>,
+    request_timeout: std::time::Duration,
+) -> Router {
     let cors = tower_http::cors::CorsLayer::new()
         .allow_origin(tower_http::cors::Any)
         .allow_methods([axum::http::Method::GET, axum::http::Method::HEAD]);
@@ -115,9 +122,9 @@ pub fn router_with(engine: Arc<Engine>, metrics: Arc<Metrics>, http: HttpMetrics
         .layer(axum::Extension(MetricsSource(metrics, engine_for_metrics)))
         .layer(axum::Extension(spec));
     super::with_fallbacks(routes)
+        .layer(axum::middleware::from_fn_with_state(request_timeout, super::timeout))
         .layer(axum::middleware::from_fn_with_state(http, crate::metrics::track))
         .layer(cors)
-        .layer(axum::extract::DefaultBodyLimit::max(1024))
 }
 
 /// What `/metrics` renders: the process's counters and the store's figures.
@@ -204,7 +211,7 @@ async fn checkpoint(
         (status = 200, description = "the tile's bytes", body = Vec<u8>, content_type = "application/octet-stream"),
         (status = 404, description = "not a tlog-tiles path, or beyond the log's tree", body = ProblemBody, content_type = "application/problem+json"),
     ))]
-pub(crate) async fn tile(State(engine): State<Arc<Engine>>, Path(path): Path<String>) -> Result<Response, Problem> {
+pub(crate) async fn tile(State(engine): State<Arc<Engine>>, PathOf(path): PathOf<String>) -> Result<Response, Problem> {
     let TilePath { entries: is_data, level, index, width } =
         TilePath::parse(&path).ok_or_else(|| Problem::not_found(format!("tile/{path} is not a tlog-tiles path")))?;
     let size = engine.head().state.size;
@@ -275,10 +282,8 @@ pub struct EntryView {
         (status = 400, description = "not a sequence number", body = ProblemBody, content_type = "application/problem+json"),
         (status = 404, description = "beyond the log", body = ProblemBody, content_type = "application/problem+json"),
     ))]
-async fn entry(State(engine): State<Arc<Engine>>, Path(seq): Path<String>) -> Result<Json<EntryView>, Problem> {
-    let seq: u64 = seq
-        .parse()
-        .map_err(|_| Problem::bad_request(format!("sequence number {seq:?} is not a non-negative integer")))?;
+async fn entry(State(engine): State<Arc<Engine>>, PathOf(seq): PathOf<String>) -> Result<Json<EntryView>, Problem> {
+    let seq = super::parse_seq(&seq)?;
     let size = engine.head().state.size;
     if seq >= size {
         return Err(Problem::not_found(format!("entry {seq} does not exist; the log has {size} entries")));
@@ -616,7 +621,7 @@ pub struct IncidentView {
 async fn incident(
     State(engine): State<Arc<Engine>>,
     axum::Extension(site): axum::Extension<Arc<Site>>,
-    Path(id): Path<String>,
+    PathOf(id): PathOf<String>,
 ) -> Result<Json<IncidentView>, Problem> {
     let published = site.published(&engine);
     blocking(move || incident_view(&engine, id, published)).await.map(Json)
@@ -750,7 +755,7 @@ pub struct SnapshotView {
 async fn reserve_snapshot(
     State(engine): State<Arc<Engine>>,
     axum::Extension(site): axum::Extension<Arc<Site>>,
-    Path(id): Path<String>,
+    PathOf(id): PathOf<String>,
 ) -> Result<Json<SnapshotView>, Problem> {
     let published = site.published(&engine);
     blocking(move || {
@@ -802,7 +807,7 @@ async fn reserve_snapshot(
 async fn reserve_proof(
     State(engine): State<Arc<Engine>>,
     axum::Extension(site): axum::Extension<Arc<Site>>,
-    Path((snapshot, record)): Path<(String, String)>,
+    PathOf((snapshot, record)): PathOf<(String, String)>,
 ) -> Result<Response, Problem> {
     let mut id = [0u8; 16];
     if record.len() != 32 || hex::decode_to_slice(&record, &mut id).is_err() {
@@ -847,7 +852,7 @@ async fn page(axum::Extension(site): axum::Extension<Arc<Site>>) -> Result<Respo
 /// The page's own files, by exact name only.
 async fn page_file(
     axum::Extension(site): axum::Extension<Arc<Site>>,
-    Path(file): Path<String>,
+    PathOf(file): PathOf<String>,
 ) -> Result<Response, Problem> {
     let web = site.web.as_ref().ok_or_else(|| Problem::not_found("this server has no web page"))?;
     let kind = match file.as_str() {

@@ -223,6 +223,16 @@ fn run(server: &Server, c: Case, before: &(String, String)) -> String {
         let a = slow.join().unwrap();
         let took = started.elapsed();
         assert!(a.status == 0 || a.status == 408, "{name}: {} {}", a.head, String::from_utf8_lossy(&a.body));
+        if a.status == 408 {
+            // A problem like every other error, readable by a browser (CORS) on the public side.
+            let head = a.head.to_ascii_lowercase();
+            assert!(head.contains("content-type: application/problem+json"), "{name}: {}", a.head);
+            let v: Value = serde_json::from_slice(&a.body).unwrap_or_else(|_| panic!("{name}: {}", a.head));
+            assert_eq!(v["code"], "timeout", "{name}: {v}");
+            if c.to == To::Public {
+                assert!(head.contains("access-control-allow-origin: *"), "{name}: {}", a.head);
+            }
+        }
         assert!(a.closed_by_server, "{name}: the server held the slow client until it gave up");
         format!(
             "{} after {:.1} s",
@@ -860,6 +870,10 @@ fn abuse_of_both_listeners_is_refused_as_documented_and_changes_nothing() {
         ("/v1/entries/-1", Problem(400, "bad_request")),
         ("/v1/entries/18446744073709551616", Problem(400, "bad_request")),
         ("/v1/entries/99", Problem(404, "not_found")),
+        ("/v1/entries/+5", Problem(400, "bad_request")),
+        ("/v1/entries/%FF", Problem(400, "bad_request")),
+        ("/v1/incidents/%C3%28", Problem(400, "bad_request")),
+        ("/tile/0/%FF", Problem(400, "bad_request")),
         ("/v1/entries?after=-1", Problem(400, "bad_request")),
         ("/v1/entries?limit=18446744073709551616", Problem(400, "bad_request")),
         ("/v1/entries?kind=mint", Problem(400, "bad_request")),
@@ -880,6 +894,7 @@ fn abuse_of_both_listeners_is_refused_as_documented_and_changes_nothing() {
         ("PUT", "/v1/events", OneOf(&[405])),
         ("DELETE", "/v1/events", OneOf(&[405])),
         ("POST", "/v1/openings/3", OneOf(&[405])),
+        ("GET", "/v1/openings/%FF", Problem(400, "bad_request")),
         ("POST", "/admin", OneOf(&[404])),
         ("GET", "/checkpoint", OneOf(&[404])),
     ] {

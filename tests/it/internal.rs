@@ -138,6 +138,24 @@ async fn every_refusal_has_its_status_and_writes_nothing() {
             "revoked_key",
         ),
         (
+            // The signer is fine; the event names a key that is not there: not a 401.
+            "revoking a key never registered",
+            "application/json",
+            json!([
+                good.clone(),
+                submission(
+                    &k.operator,
+                    json!({"kind": "key_revoked", "key": k.stranger.key_ref.to_string(), "reason": "r"}),
+                    "rv",
+                    T0
+                )
+            ])
+            .to_string()
+            .into_bytes(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_event",
+        ),
+        (
             "bad signature",
             "application/json",
             json!([good.clone(), bad_sig]).to_string().into_bytes(),

@@ -401,6 +401,7 @@ async fn metrics_count_appends_and_requests_by_route() {
             web: None,
             witnessing: None,
         }),
+        vigil::http::REQUEST_TIMEOUT,
     );
     let send = |uri: &str| {
         let app = app.clone();

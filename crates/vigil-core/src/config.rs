@@ -89,6 +89,29 @@ pub struct ServerConfig {
     pub request_timeout_ms: u64,
 }
 
+/// Most events in one append request (`POST /v1/events`).
+pub const MAX_BATCH: usize = 1000;
+
+impl ServerConfig {
+    /// The limits' ranges, checked once the file, the environment and the flags are merged:
+    /// below them the server would refuse every append (a replay window of 0, an in-flight
+    /// limit below one full batch) or time every request out.
+    pub fn check(&self) -> Result<(), String> {
+        let ranges: [(&str, u64, u64, u64, &str); 3] = [
+            ("request_timeout_ms", self.request_timeout_ms, 1, 3_600_000, "1 ms to an hour"),
+            // No ceiling: the demo's log, dated 2019, takes appends signed today.
+            ("replay_window_ms", self.replay_window_ms, 1_000, u64::MAX, "at least a second"),
+            ("max_in_flight", self.max_in_flight as u64, MAX_BATCH as u64, 100_000_000, "at least one full batch"),
+        ];
+        match ranges.into_iter().find(|(_, v, least, most, _)| !(least..=most).contains(&v)) {
+            Some((name, value, least, most, what)) => {
+                Err(format!("[server] {name} must be from {least} to {most} ({what}), not {value}"))
+            }
+            None => Ok(()),
+        }
+    }
+}
+
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
@@ -166,6 +189,35 @@ impl Config {
         }
         for w in &mut self.witnesses {
             fix(&mut w.vkey);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_limits_out_of_range_are_refused_naming_the_setting() {
+        // (change, the setting named, or None when valid)
+        let cases: [(fn(&mut ServerConfig), Option<&str>); 8] = [
+            (|_| {}, None),
+            (|c| c.request_timeout_ms = 0, Some("request_timeout_ms must be from 1 to 3600000")),
+            (|c| c.request_timeout_ms = 3_600_001, Some("request_timeout_ms")),
+            (|c| c.replay_window_ms = 0, Some("replay_window_ms must be from 1000")),
+            (|c| c.replay_window_ms = 999, Some("(at least a second), not 999")),
+            (|c| c.max_in_flight = 0, Some("max_in_flight must be from 1000")),
+            (|c| c.max_in_flight = MAX_BATCH - 1, Some("(at least one full batch), not 999")),
+            (|c| c.max_in_flight = MAX_BATCH, None),
+        ];
+        for (i, (change, want)) in cases.into_iter().enumerate() {
+            let mut c = ServerConfig::default();
+            change(&mut c);
+            match (c.check(), want) {
+                (Ok(()), None) => {}
+                (Err(e), Some(w)) => assert!(e.starts_with("[server] ") && e.contains(w), "case {i}: {e}"),
+                (got, want) => panic!("case {i}: {got:?}, wanted {want:?}"),
+            }
         }
     }
 }

@@ -339,14 +339,13 @@ pub(crate) fn included(
     let proof: vigil_core::merkle::InclusionProof =
         serde_json::from_slice(&server.fetch(&format!("v1/proofs/inclusion?seq={seq}&size={}", cp.size))?)
             .map_err(|e| VerifyFailure::Failed(format!("inclusion proof: {e}")))?;
-    if proof.index != seq || proof.tree_size != cp.size {
-        return Err(VerifyFailure::Failed(format!(
-            "inclusion proof is for entry {} in {}",
-            proof.index, proof.tree_size
-        )));
+    if proof.index != seq {
+        return Err(VerifyFailure::Failed(format!("inclusion proof is for entry {}, not {seq}", proof.index)));
     }
     let leaf = vigil_core::merkle::leaf_hash(bytes);
-    proof.verify(&leaf, &cp.root).map_err(|e| VerifyFailure::Failed(format!("entry {seq}: inclusion proof: {e}")))?;
+    proof
+        .verify_in(&leaf, cp.size, &cp.root)
+        .map_err(|e| VerifyFailure::Failed(format!("entry {seq}: inclusion proof: {e}")))?;
     let report = EntryReport {
         seq,
         kind: st.event.kind().as_str().into(),

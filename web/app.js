@@ -221,9 +221,10 @@ function consistent(proof, older, newer) {
   verifier({ op: "consistency", proof, old_root: older.root, new_root: newer.root });
 }
 
-// An entry (hex bytes) and its inclusion proof against a verified root: the decoded entry.
-function included(hexEntry, proof, root) {
-  return verifier({ op: "inclusion", entry: hexEntry, proof, root });
+// An entry (hex bytes) and its inclusion proof against a verified checkpoint (its size and
+// root, never the proof's own size): the decoded entry.
+function included(hexEntry, proof, cp) {
+  return verifier({ op: "inclusion", entry: hexEntry, proof, size: cp.size, root: cp.root });
 }
 
 // A checkpoint served with a view (its proofs lead to it): signed by the pinned key, and
@@ -354,7 +355,7 @@ async function incidents() {
       const bad = [];
       for (const t of view.timeline) {
         try {
-          ok.push({ t, e: included(t.bytes, t.inclusion_proof, cp.root) });
+          ok.push({ t, e: included(t.bytes, t.inclusion_proof, cp) });
         } catch (err) {
           bad.push({ t, err });
         }
@@ -372,7 +373,7 @@ async function incidents() {
       if (timing.incident_ms === undefined && ok.length > 0) {
         timing.incident_ms = performance.now();
         const { t } = ok[0];
-        timing.inclusion_ms = timeOp({ op: "inclusion", entry: t.bytes, proof: t.inclusion_proof, root: cp.root });
+        timing.inclusion_ms = timeOp({ op: "inclusion", entry: t.bytes, proof: t.inclusion_proof, size: cp.size, root: cp.root });
       }
       const shown = ok.map(({ e }) => e);
       sec.append(axis(shown));
@@ -555,7 +556,7 @@ async function safu() {
     try {
       const bytes = await entryFromTiles(e.seq);
       const proof = await get(`v1/proofs/inclusion?seq=${e.seq}&size=${head.size}`);
-      const d = included(bytes, proof, head.root);
+      const d = included(bytes, proof, head);
       if (d.kind !== "safu_contribution" && d.kind !== "safu_payout") throw new Error("not a SAFU entry");
       verified.push({ seq: d.seq, bytes });
     } catch (err) {
@@ -607,11 +608,11 @@ async function reserves() {
     try {
       const v = await get("v1/reserves/" + encodeURIComponent(s.snapshot));
       const cp = await viewCheckpoint(v.checkpoint, v.checkpoint_size);
-      const e = included(v.entry.bytes, v.inclusion_proof, cp.root);
+      const e = included(v.entry.bytes, v.inclusion_proof, cp);
       if (e.kind !== "reserve_snapshot" || e.event.snapshot !== s.snapshot || e.seq !== s.seq) throw new Error("not this snapshot's entry");
       if (snapshots.some((x) => x.id === s.snapshot)) throw new Error("a snapshot id logged twice");
       // The reserves: exactly the custody attestations the entry names, each proven, adding up.
-      for (const a of v.attestation_entries) included(a.bytes, a.inclusion_proof, cp.root);
+      for (const a of v.attestation_entries) included(a.bytes, a.inclusion_proof, cp);
       verifier({ op: "attested", snapshot: v.entry.bytes, entries: v.attestation_entries.map((a) => a.bytes) });
       const reused = e.event.attestations.find((n) => usedAttestations.has(n));
       if (reused !== undefined) throw new Error(`attestation ${reused} was already counted by another snapshot`);

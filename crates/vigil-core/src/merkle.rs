@@ -42,6 +42,8 @@ pub enum ProofError {
     TooLong(usize),
     #[error("proof does not verify: the computed root differs")]
     Mismatch,
+    #[error("the proof is in a tree of size {proof}, not the checkpoint's {checkpoint}")]
+    OtherTree { proof: u64, checkpoint: u64 },
     #[error("the two roots of equal-size trees differ")]
     DifferentRoots,
     #[error("a proof from the empty tree must be empty and start from the empty root")]
@@ -87,7 +89,19 @@ pub struct InclusionProof {
 }
 
 impl InclusionProof {
-    /// Checks the proof against a leaf hash and the tree's root. Never panics.
+    /// Checks the proof against a leaf hash and a checkpoint's tree: its size and root. The
+    /// size matters: the same hashes can verify at another (index, size) under the same root
+    /// (the last leaf of a tree of 5 and leaf 1 of a tree of 2 share a one-hash path), so a
+    /// proof's own `tree_size` is never to be taken on trust. Never panics.
+    pub fn verify_in(&self, leaf: &Digest, size: u64, root: &Digest) -> Result<(), ProofError> {
+        if self.tree_size != size {
+            return Err(ProofError::OtherTree { proof: self.tree_size, checkpoint: size });
+        }
+        self.verify(leaf, root)
+    }
+
+    /// Checks the proof against a leaf hash and the root of a tree of the proof's own
+    /// `tree_size` (see [`InclusionProof::verify_in`] for a checkpoint's). Never panics.
     pub fn verify(&self, leaf: &Digest, root: &Digest) -> Result<(), ProofError> {
         if self.index >= self.tree_size {
             return Err(ProofError::IndexOutOfRange { index: self.index, size: self.tree_size });
@@ -836,6 +850,20 @@ mod tests {
 
     /// The empty tree has one root: a "consistency" from size 0 to size 0 under another root
     /// is refused (a witness would otherwise cosign any root for size 0).
+    /// The hashes proving the last leaf of a tree of 5 also verify as leaf 1 of a tree of 2 under
+    /// the same root: checked against the checkpoint's size, the relabelled proof is refused.
+    #[test]
+    fn a_proof_is_checked_in_the_checkpoints_tree_not_its_own() {
+        let (t, src) = build(5, 5);
+        let root = t.root(5, &src).unwrap();
+        let l = leaves(5);
+        let p = t.inclusion_proof(4, 5, &src).unwrap();
+        assert_eq!(p.verify_in(&l[4], 5, &root), Ok(()));
+        let relabelled = InclusionProof { index: 1, tree_size: 2, hashes: p.hashes.clone() };
+        assert_eq!(relabelled.verify(&l[4], &root), Ok(()), "the ambiguity this guards against");
+        assert_eq!(relabelled.verify_in(&l[4], 5, &root), Err(ProofError::OtherTree { proof: 2, checkpoint: 5 }));
+    }
+
     #[test]
     fn the_empty_tree_has_one_root() {
         let p = |new_size| ConsistencyProof { old_size: 0, new_size, hashes: vec![] };

@@ -115,11 +115,12 @@ pub fn call(req: &Value) -> Result<Value, String> {
             let proof: InclusionProof =
                 serde_json::from_value(req.get("proof").cloned().unwrap_or_default()).map_err(|e| e.to_string())?;
             let root = digest(field(req, "root")?)?;
+            let size = req.get("size").and_then(Value::as_u64).ok_or("missing tree size field \"size\"")?;
             let (v, e, _) = entry_json(&bytes)?;
             if e.seq != proof.index {
                 return Err(format!("the entry is number {}, the proof is for {}", e.seq, proof.index));
             }
-            proof.verify(&leaf_hash(&bytes), &root).map_err(|e| e.to_string())?;
+            proof.verify_in(&leaf_hash(&bytes), size, &root).map_err(|e| e.to_string())?;
             Ok(v)
         }
         "consistency" => {

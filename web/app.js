@@ -71,12 +71,20 @@ function restate(ok, why) {
     ? el("span", { class: "ok", "data-verified": "yes" }, "✓ verified")
     : el("span", { class: "bad", "data-verified": "no" }, "✗ NOT VERIFIED: " + why);
 }
+// A server that never finishes an answer is a failure like any other, not a page that waits
+// for ever.
+const FETCH_TIMEOUT_MS = 30000;
 async function get(path, kind) {
-  const r = await fetch(path, { cache: "no-store" });
+  const r = await fetch(path, { cache: "no-store", signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) });
   if (!r.ok) throw new Error(path + ": HTTP " + r.status);
   return kind === "text" ? r.text() : kind === "bytes" ? new Uint8Array(await r.arrayBuffer()) : r.json();
 }
-const when = (ms) => new Date(ms).toISOString().replace("T", " ").replace(/:\d\d\.\d+Z$/, " UTC");
+// A time for people; one out of JavaScript's range (a server's or a witness's absurd value) is
+// shown as such rather than thrown.
+function when(ms) {
+  const d = new Date(ms);
+  return Number.isNaN(d.getTime()) ? `(time ${ms}: out of range)` : d.toISOString().replace("T", " ").replace(/:\d\d\.\d+Z$/, " UTC");
+}
 function dur(ms) {
   const m = Math.round(ms / 60000);
   return m < 120 ? m + " min" : m < 2880 ? (m / 60).toFixed(1) + " h" : (m / 1440).toFixed(1) + " days";
@@ -116,8 +124,8 @@ let head; // the verified latest checkpoint: {note, size, root, timestamp}
 
 async function checkpoint() {
   const box = $("checkpoint");
-  const note = await get("checkpoint", "text");
   try {
+    const note = await get("checkpoint", "text");
     const cp = verifyCheckpoint(note);
     head = { note, ...cp };
     box.append(el("p", {}, badge(true), " ", `${cp.origin}: ${cp.size} entries`,
@@ -139,6 +147,9 @@ async function checkpoint() {
 function pinned() {
   if (POLICY.unreadable) return; // already refused, nothing to remember
   const now = { vkey: VKEY, quorum: POLICY.quorum, witnesses: [...POLICY.witnesses].sort() };
+  // Not a policy (a quorum its witnesses cannot meet): the checkpoint check refuses it.
+  // Pinned, it would make every later visit with the real policy look weaker.
+  if (now.quorum > new Set(now.witnesses).size || (now.witnesses.length > 0 && now.quorum < 1)) return;
   let first;
   try { first = JSON.parse(localStorage.getItem(PINNED) || "null"); } catch { first = null; }
   if (!first) {
@@ -382,17 +393,16 @@ async function incidents() {
       // could hide later ones (an honest server never serves one); a newer one is checked up
       // to the latest, the part the page read.
       let whole_ok = true, completeness = [];
-      if (whole) {
-        if (cp.size < head.size) {
-          whole_ok = false;
-          completeness.push(el("p", {}, badge(false, `its view is of an older tree (${cp.size} entries) than the latest (${head.size}): later entries could be missing`)));
-        } else {
-          const mine = whole.filter((e) => e.incident === inc.incident);
-          const want = mine.flatMap((e) => [e.seq, ...(e.kind === "alarm" ? e.refs : [])]);
-          const p = el("div", {});
-          whole_ok = complete(p, cp.size > head.size ? `its timeline up to entry ${head.size - 1}` : "its timeline", want, shown.map((e) => e.seq));
-          completeness.push(...p.childNodes);
-        }
+      if (cp.size < head.size) {
+        // Known without the whole log: the view's tree is behind the latest.
+        whole_ok = false;
+        completeness.push(el("p", {}, badge(false, `its view is of an older tree (${cp.size} entries) than the latest (${head.size}): later entries could be missing`)));
+      } else if (whole) {
+        const mine = whole.filter((e) => e.incident === inc.incident);
+        const want = mine.flatMap((e) => [e.seq, ...(e.kind === "alarm" ? e.refs : [])]);
+        const p = el("div", {});
+        whole_ok = complete(p, cp.size > head.size ? `its timeline up to entry ${head.size - 1}` : "its timeline", want, shown.map((e) => e.seq));
+        completeness.push(...p.childNodes);
       }
       // The figures: from the verified entries, by the core's rules, which refuse a timeline
       // with an entry twice, an entry not of this incident, or without an entry its alarms
@@ -406,6 +416,8 @@ async function incidents() {
       } else {
         try {
           const f = verifier({ op: "incident_facts", incident: inc.incident, entries: ok.map(({ t }) => t.bytes) });
+          // Listed from its opening: a timeline without one is of an incident the log never opened.
+          if (f.opened_ms == null) throw new Error("its timeline has no incident_open: the log never opened this incident");
           const lost = Object.entries(f.lost || {}).map(([a, v]) => units(v, a)).join(", ") || "none";
           const covered = Object.entries(f.covered || {}).map(([a, v]) => units(v, a)).join(", ") || "none";
           facts = el("p", { class: "facts" },
@@ -581,7 +593,13 @@ async function safu() {
     `BTC balance: ${last ? units(last.balance, "BTC") : "—"}.`,
     whole ? "" : el("small", {}, " (Which entries are contributions and payouts comes from the server's listing: one it left out could not be noticed here.)")));
 
-  for (const a of h.went_negative || []) box.append(el("p", {}, badge(false, `the fund's ${a} balance went below zero: payouts exceeded contributions`)));
+  // Counted only over a whole history: with an entry refused or left out, a negative balance
+  // may be that lie's doing (already counted), not the fund's.
+  for (const a of h.went_negative || []) {
+    box.append(el("p", {}, problems.length > 0
+      ? restate(false, `the fund's ${a} balance cannot be stated (it came out below zero without the entries above)`)
+      : badge(false, `the fund's ${a} balance went below zero: payouts exceeded contributions`)));
+  }
   box.append(chart(btc.map((p) => ({ t: p.time_ms, y: Number(BigInt(p.balance) / 100000000n) })), "SAFU BTC balance over time",
     btc.map((p) => ({ t: p.time_ms, color: p.kind === "payout" ? "#a40e26" : "#116329",
       text: `${p.kind} of ${units(p.amount, "BTC")} at ${when(p.time_ms)} (entry ${p.seq}, verified)` }))));
@@ -598,8 +616,12 @@ let reservesDone = false, notLatest = null;
 
 async function reserves() {
   const box = $("reserves");
+  // Until the section has finished, a balance checked against a verified snapshot may not be
+  // against the latest.
+  notLatest = "the proof-of-reserves section did not finish verifying";
   const list = await get("v1/reserves");
   if (list.snapshots.length === 0) {
+    notLatest = null;
     box.append(el("p", {}, "No snapshots yet."));
     complete(box, "the list of snapshots", (whole || []).filter((e) => e.kind === "reserve_snapshot").map((e) => e.seq), []);
     return;
@@ -628,7 +650,7 @@ async function reserves() {
       counts.verified++;
     } catch (err) {
       failedSnapshots++;
-      box.append(el("p", {}, `snapshot ${s.snapshot} `, badge(false, err.message)));
+      box.append(el("p", {}, `snapshot ${s?.snapshot} `, badge(false, err.message)));
     }
   }
   // The latest is the one logged last (the verified seq), whatever order the server listed.
@@ -658,6 +680,9 @@ async function reserves() {
 }
 
 let balanceAsked = 0; // the latest request: an earlier one's answer arriving late is dropped
+// Checks the user's balances in the latest verified snapshot: true when they verified, false
+// when they did not, null when there was nothing to check them against (no snapshot verified:
+// why was said, and counted, where it was found).
 async function myBalance(ev) {
   if (ev) ev.preventDefault();
   const asked = ++balanceAsked;
@@ -665,12 +690,15 @@ async function myBalance(ev) {
   const show = (...nodes) => { if (asked === balanceAsked) out.replaceChildren(...nodes); };
   if (!reservesDone) {
     show(el("p", {}, "The snapshots are still being verified; try again in a moment."));
-    return;
+    return null;
   }
   show(el("p", {}, "Checking…"));
   const latest = snapshots[snapshots.length - 1];
+  if (!latest) {
+    show(el("p", {}, el("span", { class: "bad", "data-verified": "no", id: "balance-bad" }, "✗ NOT VERIFIED: no verified snapshot")));
+    return null;
+  }
   try {
-    if (!latest) throw new Error("no verified snapshot");
     const secret = $("secret").value.trim().toLowerCase();
     const rid = verifier({ op: "record_id", secret });
     const given = $("record").value.trim().toLowerCase();
@@ -685,8 +713,10 @@ async function myBalance(ev) {
       ` Your balances in snapshot ${r.snapshot} are counted in the published totals:`),
       el("ul", {}, ...r.balances.map((b) => el("li", {}, `${units(b.balance, b.asset)} of ${units(b.liabilities, b.asset)} owed to all users (reserves ${units(b.reserves, b.asset)}, ratio ${b.ratio || "—"})`))),
       notLatest ? el("p", {}, restate(false, `snapshot ${r.snapshot} may not be the latest: ${notLatest}`)) : "");
+    return true;
   } catch (e) {
     show(el("p", {}, el("span", { class: "bad", "data-verified": "no", id: "balance-bad" }, "✗ NOT VERIFIED: " + e.message)));
+    return false;
   }
 }
 
@@ -715,6 +745,9 @@ async function main() {
     await checkpoint();
     await wholeLog();
   } catch (e) {
+    // The checkpoint and the whole log count their own failures; a verifier that did not
+    // load is counted here.
+    if (!wasm) $("checkpoint").append(el("p", {}, badge(false, e.message)));
     reservesDone = true; // nothing more will be verified: a balance check says so
     summarize("done");
     $("summary").textContent = "Could not verify the checkpoint: " + e.message;
@@ -731,7 +764,10 @@ async function main() {
   if (params.get("secret")) {
     $("secret").value = params.get("secret");
     $("record").value = params.get("record") || "";
-    await myBalance();
+    // Part of this run, so part of its total.
+    const checked = await myBalance();
+    if (checked === true) counts.verified++;
+    if (checked === false) counts.failed++;
   }
   summarize("done");
   report();

@@ -115,7 +115,10 @@ pub fn router_with(
         .route("/tile/{*path}", get(tile))
         .with_state(engine)
         .route("/", get(page))
-        .route("/{file}", get(page_file))
+        // The page's own files by exact name: any other path is the fallback's "no such route".
+        .route("/app.js", get(|site| page_file(site, "app.js")))
+        .route("/style.css", get(|site| page_file(site, "style.css")))
+        .route("/vigil.wasm", get(|site| page_file(site, "vigil.wasm")))
         .layer(axum::Extension(site))
         .route("/metrics", get(metrics_text))
         .route("/openapi.json", get(openapi_json))
@@ -849,19 +852,15 @@ async fn page(axum::Extension(site): axum::Extension<Arc<Site>>) -> Result<Respo
         .into_response())
 }
 
-/// The page's own files, by exact name only.
-async fn page_file(
-    axum::Extension(site): axum::Extension<Arc<Site>>,
-    PathOf(file): PathOf<String>,
-) -> Result<Response, Problem> {
+/// One of the page's own files.
+async fn page_file(axum::Extension(site): axum::Extension<Arc<Site>>, file: &'static str) -> Result<Response, Problem> {
     let web = site.web.as_ref().ok_or_else(|| Problem::not_found("this server has no web page"))?;
-    let kind = match file.as_str() {
+    let kind = match file {
         "app.js" => "text/javascript; charset=utf-8",
         "style.css" => "text/css; charset=utf-8",
-        "vigil.wasm" => "application/wasm",
-        _ => return Err(Problem::not_found(format!("no such file {file:?}"))),
+        _ => "application/wasm",
     };
-    let body = tokio::fs::read(web.dir.join(&file)).await.map_err(|e| {
+    let body = tokio::fs::read(web.dir.join(file)).await.map_err(|e| {
         Problem::not_found(format!("{file} is not installed ({e}); scripts/demo and scripts/test build vigil.wasm"))
     })?;
     Ok(([(header::CONTENT_TYPE, kind), (header::CACHE_CONTROL, "no-cache")], body).into_response())

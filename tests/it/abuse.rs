@@ -871,6 +871,9 @@ fn abuse_of_both_listeners_is_refused_as_documented_and_changes_nothing() {
         ("/v1/entries/18446744073709551616", Problem(400, "bad_request")),
         ("/v1/entries/99", Problem(404, "not_found")),
         ("/v1/entries/+5", Problem(400, "bad_request")),
+        // A wrong path is told apart from a missing thing (how `vigil verify` spots a bad URL).
+        ("/checkpoints", Naming(404, "not_found", "no such route")),
+        ("/index.html", Naming(404, "not_found", "no such route")),
         ("/v1/entries/%FF", Problem(400, "bad_request")),
         ("/v1/incidents/%C3%28", Problem(400, "bad_request")),
         ("/tile/0/%FF", Problem(400, "bad_request")),

@@ -148,13 +148,17 @@ pub fn fetch_openings(
         .map_err(|e| AppendFailure { status: 0, detail: e.to_string() })?;
     let status = res.status().as_u16();
     let text = res.body_mut().read_to_string().map_err(|e| AppendFailure { status, detail: e.to_string() })?;
-    let v: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| AppendFailure { status, detail: format!("not JSON: {e}") })?;
+    let json: Result<serde_json::Value, _> = serde_json::from_str(&text);
     if status != 200 {
-        let detail = v.get("detail").and_then(|d| d.as_str()).unwrap_or(&text).to_string();
+        // A problem's detail, or whatever else came back (a proxy's page, an empty 408).
+        let detail = match &json {
+            Ok(v) => v.get("detail").and_then(|d| d.as_str()).map(str::to_string),
+            Err(_) => None,
+        };
+        let detail = detail.unwrap_or_else(|| if text.trim().is_empty() { "(no body)".into() } else { text.clone() });
         return Err(AppendFailure { status, detail });
     }
-    Ok(v)
+    json.map_err(|e| AppendFailure { status, detail: format!("not JSON: {e}") })
 }
 
 /// One line of `vigil append`'s input: an event, or `{"idempotency_key": …, "event": …}`.

@@ -806,3 +806,30 @@ fn reserves_build_and_verify_against_a_running_server() {
 fn checkpoint_size(public: &str) -> u64 {
     note_size(&http("GET", &format!("{public}/checkpoint")).1)
 }
+
+/// An answer that is not a problem (a proxy's page, an empty body) reaches the auditor with its
+/// status and text, not as "not JSON".
+#[test]
+fn an_openings_answer_that_is_not_json_keeps_its_status_and_text() {
+    use std::io::{Read, Write};
+    for (status, body, want) in [
+        ("502 Bad Gateway", "<html>bad gateway</html>", "<html>bad gateway</html>"),
+        ("408 Request Timeout", "", "(no body)"),
+    ] {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let answer = format!(
+                "HTTP/1.1 {status}\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            s.write_all(answer.as_bytes()).unwrap();
+        });
+        let e = vigil::client::fetch_openings(&url, &key("auditor", 77), 3, T0).unwrap_err();
+        server.join().unwrap();
+        assert_eq!((e.status, e.detail.as_str()), (status[..3].parse().unwrap(), want));
+    }
+}

@@ -137,7 +137,8 @@ pub(crate) fn api() -> OpenApiRouter<InternalState> {
 }
 
 /// Whether the ledger accepts appends: 503 with the storage failure that stopped it (a full
-/// disk, say) until it has recovered.
+/// disk, say) until it has recovered. (The public listener's `/healthz` answers 200 `ok`
+/// while it serves.)
 #[utoipa::path(get, path = "/healthz", tag = "internal", responses(
     (status = 200, description = "ok", body = String, content_type = "text/plain"),
     (status = 503, description = "appends are refused after a storage failure, named in the body", body = String, content_type = "text/plain"),

@@ -23,8 +23,10 @@ struct Doc;
 /// Both APIs in one document.
 pub fn spec() -> OpenApi {
     let mut doc = Doc::openapi();
-    doc.merge(super::public::api().split_for_parts().1);
+    // Both listeners have `GET /healthz`; a merge keeps the first, so the internal one (with
+    // its 503) goes first, and its description names the public one.
     doc.merge(super::internal::api().split_for_parts().1);
+    doc.merge(super::public::api().split_for_parts().1);
     doc.servers = Some(vec![Server::new("http://127.0.0.1:8080"), Server::new("http://127.0.0.1:8081")]);
     doc
 }

@@ -496,6 +496,9 @@ async fn the_openapi_document_lists_exactly_the_routes() {
     ];
     want.sort();
     assert_eq!(listed, want);
+    // Both listeners have /healthz: the document keeps the internal one, whose 503 says appends
+    // stopped.
+    assert!(paths["/healthz"]["get"]["responses"]["503"].is_object(), "{}", paths["/healthz"]);
     for schema in [
         "Appended",
         "BatchReceipt",

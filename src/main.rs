@@ -29,6 +29,9 @@ struct ConfigArgs {
     /// Where proof-of-reserves trees live (`vigil reserves build --reserves-dir`).
     #[arg(long, env = "VIGIL_RESERVES_DIR")]
     reserves_dir: Option<PathBuf>,
+    /// The web page the public listener serves at `/`.
+    #[arg(long, env = "VIGIL_WEB_DIR")]
+    web_dir: Option<PathBuf>,
     /// The log's private key (signs checkpoints; its name is the origin).
     #[arg(long, env = "VIGIL_LOG_KEY")]
     log_key: Option<PathBuf>,
@@ -64,6 +67,9 @@ impl ConfigArgs {
         }
         if let Some(v) = &self.reserves_dir {
             c.reserves_dir = v.clone();
+        }
+        if let Some(v) = &self.web_dir {
+            c.web_dir = v.clone();
         }
         if let Some(v) = &self.log_key {
             c.log_key = v.clone();

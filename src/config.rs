@@ -62,12 +62,20 @@ impl ConfigFiles for Config {
         let mut ws = Vec::new();
         for (i, w) in self.witnesses.iter().enumerate() {
             let key = read_cosigner(&w.vkey).with_context(|| format!("setting witnesses[{i}].vkey"))?;
+            // Said now, not at each witnessing round in the log.
+            let uri: axum::http::Uri =
+                w.url.parse().with_context(|| format!("setting witnesses[{i}].url: {:?}", w.url))?;
+            if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
+                bail!("setting witnesses[{i}].url: {:?} is not an http:// or https:// URL", w.url);
+            }
             ws.push(crate::witnessing::WitnessEndpoint { url: w.url.clone(), key });
         }
         let quorum = self.witness_quorum.unwrap_or(ws.len());
-        crate::witnessing::Witnessing::new(ws, quorum)
-            .map(Some)
-            .map_err(|e| anyhow::anyhow!("setting witness_quorum: {e}"))
+        crate::witnessing::Witnessing::new(ws, quorum).map(Some).map_err(|e| {
+            // The quorum's faults name it; the others (a key twice) are the list's.
+            let setting = if e.contains("quorum") { "witness_quorum" } else { "witnesses" };
+            anyhow::anyhow!("setting {setting}: {e}")
+        })
     }
 
     fn log_signer(&self) -> Result<SignerKey> {

@@ -448,3 +448,33 @@ fn alarm_lines(from: usize, n: usize) -> Vec<&'static str> {
         })
         .collect()
 }
+
+/// Each bad witness setting is refused naming the setting at fault.
+#[test]
+fn bad_witness_settings_name_the_setting() {
+    use vigil::config::ConfigFiles;
+    let dir = tempfile::tempdir().unwrap();
+    let (_, _, v1) = witness_key(dir.path(), "w1", 91);
+    let (_, _, v2) = witness_key(dir.path(), "w2", 92);
+    // The same key as w1, under another name.
+    let twin = dir.path().join("twin.vkey");
+    std::fs::write(&twin, CosignatureVerifier::from_signer(&key("twin.example", 91)).to_vkey()).unwrap();
+    let w = |url: &str, vkey: &Path| format!("[[witnesses]]\nurl = {url:?}\nvkey = {:?}\n", vkey.display().to_string());
+    let ok = "http://127.0.0.1:9";
+    // (configuration, what the error must say)
+    let cases = [
+        (format!("witness_quorum = 3\n{}{}", w(ok, &v1), w(ok, &v2)), "setting witness_quorum: a quorum of 3"),
+        (format!("witness_quorum = 0\n{}", w(ok, &v1)), "setting witness_quorum: "),
+        (format!("{}{}", w(ok, &v1), w(ok, &twin)), "setting witnesses: "),
+        (w("127.0.0.1:9", &v1), "setting witnesses[0].url: \"127.0.0.1:9\" is not an http:// or https:// URL"),
+        (format!("{}{}", w(ok, &v1), w("ftp://w.example", &v2)), "setting witnesses[1].url"),
+        (w(ok, &dir.path().join("none.vkey")), "setting witnesses[0].vkey"),
+    ];
+    for (text, want) in cases {
+        let cfg = vigil_core::config::Config::parse(&text).unwrap();
+        let e = format!("{:#}", cfg.witnessing().err().unwrap_or_else(|| panic!("accepted: {text}")));
+        assert!(e.starts_with(want), "{text}\nwanted {want:?}, got: {e}");
+    }
+    let fine = vigil_core::config::Config::parse(&format!("{}{}", w(ok, &v1), w(ok, &v2))).unwrap();
+    assert_eq!(fine.witnessing().unwrap().unwrap().policy().quorum(), 2);
+}

@@ -346,6 +346,9 @@ pub struct EntriesPage {
 
 /// Most entries one page lists.
 const MAX_PAGE: usize = 1000;
+/// A page ends at the entry that brings its entries' bytes to this (its JSON, hex and hashes
+/// included, is a little over twice as large).
+pub const MAX_PAGE_BYTES: usize = 1 << 20;
 
 /// A page of entries in log order, filtered by kind or incident (one of them, or neither),
 /// after a sequence number.
@@ -380,11 +383,25 @@ async fn entries(
         }
     };
     seqs.retain(|&s| s < size);
-    let more = seqs.len() > limit;
-    seqs.truncate(limit);
-    let entries = seqs.into_iter().map(|seq| entry_view(&engine, seq)).collect::<Result<Vec<_>, _>>()?;
-    let next_after = entries.last().map(|e| e.seq).filter(|_| more);
-    Ok(Json(EntriesPage { entries, next_after }))
+    blocking(move || {
+        let mut more = seqs.len() > limit;
+        seqs.truncate(limit);
+        // A page also ends once its entries hold MAX_PAGE_BYTES (entries may be up to 64 KiB):
+        // the next page starts after the last one given.
+        let (mut entries, mut bytes) = (Vec::with_capacity(seqs.len()), 0);
+        for (i, &seq) in seqs.iter().enumerate() {
+            let raw = read(&engine, seq)?;
+            bytes += raw.len();
+            entries.push(view(&raw)?);
+            if bytes >= MAX_PAGE_BYTES && i + 1 < seqs.len() {
+                more = true;
+                break;
+            }
+        }
+        let next_after = entries.last().map(|e| e.seq).filter(|_| more);
+        Ok(Json(EntriesPage { entries, next_after }))
+    })
+    .await
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -485,8 +502,10 @@ async fn safu(
     blocking(move || safu_view(&engine, size)).await.map(Json)
 }
 
-/// Runs a handler's scan of the store off the async workers (they also serve the internal
-/// API), so a slow read never stalls appends, and the request timeout can answer meanwhile.
+/// Runs a handler's scan of the store (a page of entries, a summary over the log) off the async
+/// workers (they also serve the internal API), so a long read does not stall appends, and the
+/// request timeout can answer meanwhile. A handler that reads one entry, proof or tile reads it
+/// in place: bounded, and mostly from RocksDB's cache.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, Problem> + Send + 'static) -> Result<T, Problem> {
     tokio::task::spawn_blocking(f).await.map_err(Problem::internal)?
 }

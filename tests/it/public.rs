@@ -324,6 +324,51 @@ async fn an_incident_timeline_verifies_against_one_checkpoint_and_states_its_fac
     }
 }
 
+/// A page of large entries ends once it holds about a megabyte of them; the next page goes on
+/// from there, and together they list every entry once.
+#[tokio::test]
+async fn a_page_of_large_entries_ends_at_its_byte_limit() {
+    let (engine, _dir) = std::thread::spawn(|| {
+        let (keys, engine, dir) = build(0);
+        for chunk in (0..300).collect::<Vec<u32>>().chunks(100) {
+            let subs = chunk
+                .iter()
+                .map(|i| {
+                    let mut a = alarm(vec![]);
+                    a["summary"] = format!("{i} {}", "x".repeat(4000)).into();
+                    let ev = vigil_core::event::Event::from_value(a).unwrap();
+                    vigil::client::signed(&keys.risk, ev, &format!("a{i}"), T0).unwrap()
+                })
+                .collect();
+            engine.append_blocking(subs).unwrap();
+        }
+        (engine, dir)
+    })
+    .join()
+    .unwrap();
+    let page = |after: Option<u64>| {
+        let engine = engine.clone();
+        async move {
+            let after = after.map(|a| format!("&after={a}")).unwrap_or_default();
+            let v: serde_json::Value =
+                serde_json::from_slice(&get(&engine, &format!("/v1/entries?kind=alarm&limit=1000{after}")).await.body)
+                    .unwrap();
+            let seqs: Vec<u64> = v["entries"].as_array().unwrap().iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+            let bytes: usize =
+                v["entries"].as_array().unwrap().iter().map(|e| e["bytes"].as_str().unwrap().len() / 2).sum();
+            (seqs, bytes, v["next_after"].as_u64())
+        }
+    };
+    let (first, bytes, next) = page(None).await;
+    let limit = vigil::http::public::MAX_PAGE_BYTES;
+    assert!(first.len() < 300 && bytes >= limit && bytes < limit + 65_536, "{} entries, {bytes} bytes", first.len());
+    assert_eq!(next, first.last().copied());
+    let (rest, _, end) = page(next).await;
+    assert_eq!(end, None);
+    let all: Vec<u64> = first.into_iter().chain(rest).collect();
+    assert_eq!(all, (6..306).collect::<Vec<u64>>());
+}
+
 /// One incident whose amounts sum past 128 bits (its services' doing): its figures are
 /// refused with the reason, while the list and its timeline are still served, and the other
 /// incident's figures are stated.

@@ -274,11 +274,22 @@ async fn append_inner(s: &InternalState, headers: &HeaderMap, body: &[u8]) -> Re
         s.in_flight.fetch_sub(n, Ordering::SeqCst);
         return Err(saturated());
     }
-    let _guard = InFlight(s.in_flight.clone(), n);
+    let guard = InFlight(s.in_flight.clone(), n);
     // Signature checks are CPU work: off the async executor's threads, on the engine's
     // verifier threads, with the batches of concurrent requests.
     let result = match s.engine.verify_coalesced(subs).await {
-        Ok(v) => s.engine.append_verified(v).await,
+        // The append runs in a task of its own that holds the count until the engine answers:
+        // a client that times out or goes away leaves its batch in the sequencer's queue, where
+        // it must still count against `max_in_flight`.
+        Ok(v) => {
+            let engine = s.engine.clone();
+            let append = tokio::spawn(async move {
+                let r = engine.append_verified(v).await;
+                drop(guard);
+                r
+            });
+            append.await.unwrap_or(Err(AppendError::Internal("the append failed unexpectedly")))
+        }
         Err(e) => Err(e),
     };
     match result {

@@ -506,9 +506,22 @@ async fn safu(
 /// workers (they also serve the internal API), so a long read does not stall appends, and the
 /// request timeout can answer meanwhile. A handler that reads one entry, proof or tile reads it
 /// in place: bounded, and mostly from RocksDB's cache.
+///
+/// At most [`MAX_SCANS`] run at once; the others wait their turn (within the request timeout).
+/// A scan whose request timed out runs to its end, so without the bound, requests that time
+/// out could pile scans up in tokio's blocking pool, which closing the engine also uses.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, Problem> + Send + 'static) -> Result<T, Problem> {
-    tokio::task::spawn_blocking(f).await.map_err(Problem::internal)?
+    static SCANS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(MAX_SCANS);
+    let permit = SCANS.acquire().await.map_err(Problem::internal)?;
+    let scan = tokio::task::spawn_blocking(move || {
+        let _held = permit;
+        f()
+    });
+    scan.await.map_err(Problem::internal)?
 }
+
+/// Most store scans of the public API at once.
+const MAX_SCANS: usize = 8;
 
 fn safu_view(engine: &Engine, size: u64) -> Result<SafuView, Problem> {
     let mut seqs =

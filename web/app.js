@@ -278,8 +278,7 @@ async function wholeLog() {
   try {
     const entries = [];
     for (let n = 0; n * 256 < head.size; n++) {
-      if (!bundles.has(n)) bundles.set(n, get(bundlePath(n, head.size), "bytes").catch((e) => { bundles.delete(n); throw e; }));
-      const b = await bundles.get(n);
+      const b = await bundle(n);
       for (let at = 0; at < b.length;) {
         if (at + 2 > b.length) throw new Error("entry bundle " + n + " is cut short");
         const len = (b[at] << 8) | b[at + 1];
@@ -481,11 +480,15 @@ async function entriesOfKind(kind) {
   let last = -1;
   for (;;) {
     const page = await get(`v1/entries?kind=${encodeURIComponent(kind)}&limit=1000${after}`);
+    // A page holds entries after its start only: pages that overlap would give entries twice.
+    if (page.entries.some((e) => !(e.seq > last))) throw new Error(`the entry listing goes back before entry ${last + 1}`);
     out.push(...page.entries.filter((e) => e.seq < head.size));
     if (page.next_after == null) return out;
-    // Pages go forward, within the tree: a server cannot keep the page paging forever.
-    if (!Number.isSafeInteger(page.next_after) || page.next_after <= last) {
-      throw new Error("the entry listing does not page forward");
+    // Pages go forward, each from its own last entry, within the tree: a server cannot keep
+    // the page paging forever.
+    const end = page.entries.length > 0 ? page.entries[page.entries.length - 1].seq : null;
+    if (!Number.isSafeInteger(page.next_after) || page.next_after <= last || page.next_after !== end) {
+      throw new Error("the entry listing does not page forward from its last entry");
     }
     // Beyond the verified checkpoint (the log grew since): nothing more to read.
     if (page.next_after >= head.size) return out;
@@ -536,12 +539,18 @@ function bundlePath(n, size) {
   return "tile/entries/" + path + (width < 256 ? ".p/" + width : "");
 }
 
-// Entry seq's bytes (hex) as the log publishes them: from its entry bundle.
+// Entry bundle n of the latest tree, fetched once; a fetch that failed is not kept, so the
+// next use asks again.
 const bundles = new Map();
+function bundle(n) {
+  if (!bundles.has(n)) bundles.set(n, get(bundlePath(n, head.size), "bytes").catch((e) => { bundles.delete(n); throw e; }));
+  return bundles.get(n);
+}
+
+// Entry seq's bytes (hex) as the log publishes them: from its entry bundle.
 async function entryFromTiles(seq) {
   const n = Math.floor(seq / 256);
-  if (!bundles.has(n)) bundles.set(n, get(bundlePath(n, head.size), "bytes"));
-  const b = await bundles.get(n);
+  const b = await bundle(n);
   let at = 0;
   for (let i = 0; i < seq - n * 256; i++) {
     if (at + 2 > b.length) throw new Error("entry bundle " + n + " is too short");

@@ -54,6 +54,9 @@ struct ConfigArgs {
     /// (else 408).
     #[arg(long, env = "VIGIL_REQUEST_TIMEOUT_MS")]
     request_timeout_ms: Option<u64>,
+    /// How many of the configured witnesses must cosign a checkpoint before it is served.
+    #[arg(long, env = "VIGIL_WITNESS_QUORUM")]
+    witness_quorum: Option<usize>,
 }
 
 impl ConfigArgs {
@@ -91,6 +94,9 @@ impl ConfigArgs {
         }
         if let Some(v) = self.request_timeout_ms {
             c.server.request_timeout_ms = v;
+        }
+        if let Some(v) = self.witness_quorum {
+            c.witness_quorum = Some(v);
         }
         Ok(c)
     }

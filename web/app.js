@@ -350,6 +350,8 @@ async function incidents() {
   if (whole) {
     const opened = whole.filter((e) => e.kind === "incident_open").map((e) => e.incident);
     complete(box, "the list of incidents", opened, list.incidents.map((i) => i.incident));
+  } else {
+    box.append(el("p", {}, el("small", {}, "(Which incidents there are comes from the server's list: one it left out could not be noticed here.)")));
   }
   const listed = once(list.incidents, (i) => i.incident,
     (_, id) => box.append(el("p", {}, `incident ${id} `, badge(false, "is listed twice"))));

@@ -273,6 +273,18 @@ fn a_lying_server_is_caught_by_the_page() {
             "is given twice",
         ),
         (
+            "a snapshot listed under another entry's number",
+            Box::new(|p, b| {
+                if p == "/v1/reserves" {
+                    edit_json(b, |v| {
+                        let seq = v["snapshots"][0]["seq"].as_u64().unwrap();
+                        v["snapshots"][0]["seq"] = (seq + 1).into();
+                    });
+                }
+            }),
+            "NOT VERIFIED: not this snapshot",
+        ),
+        (
             "an entry left out of the timeline (the close: the incident would look open)",
             Box::new(|p, b| {
                 if p.starts_with("/v1/incidents/") {
@@ -327,6 +339,7 @@ fn a_lying_server_is_caught_by_the_page() {
         "an entry of the timeline given twice (its withdrawal would count twice as lost)",
         "a SAFU contribution listed twice (the balance would count it twice)",
         "a user's liabilities proof",
+        "a snapshot listed under another entry's number",
     ];
     // Named by their descriptions: a renamed case must not drop out of the check unnoticed.
     assert!(counted_once.iter().all(|w| cases.iter().any(|c| c.0 == *w)), "{counted_once:?}");

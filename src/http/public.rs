@@ -120,6 +120,7 @@ pub fn router_with(
         .route("/style.css", get(|site| page_file(site, "style.css")))
         .route("/vigil.wasm", get(|site| page_file(site, "vigil.wasm")))
         .layer(axum::Extension(site))
+        .layer(axum::Extension(Arc::new(Summaries::default())))
         .route("/metrics", get(metrics_text))
         .route("/openapi.json", get(openapi_json))
         .layer(axum::Extension(MetricsSource(metrics, engine_for_metrics)))
@@ -497,9 +498,45 @@ pub struct SafuView {
 async fn safu(
     State(engine): State<Arc<Engine>>,
     axum::Extension(site): axum::Extension<Arc<Site>>,
-) -> Result<Json<SafuView>, Problem> {
+    axum::Extension(kept): axum::Extension<Arc<Summaries>>,
+) -> Result<Response, Problem> {
     let size = site.published(&engine).size;
-    blocking(move || safu_view(&engine, size)).await.map(Json)
+    kept.safu.answer(size, move || safu_view(&engine, size)).await
+}
+
+/// The answers of the summaries over the whole log (`/v1/safu`, `/v1/incidents`,
+/// `/v1/reserves`), each kept for the published size it was built for: each is a scan of the
+/// log, and each changes only when the published checkpoint does (the log below it never
+/// changes).
+#[derive(Default)]
+pub(crate) struct Summaries {
+    safu: Kept,
+    incidents: Kept,
+    reserves: Kept,
+}
+
+/// One summary's latest answer (JSON) and the size it is of.
+#[derive(Default)]
+struct Kept(std::sync::Mutex<Option<(u64, axum::body::Bytes)>>);
+
+impl Kept {
+    /// The answer for `size`: the kept one, or one `build` makes (off the async workers).
+    async fn answer<T: Serialize + Send + 'static>(
+        &self,
+        size: u64,
+        build: impl FnOnce() -> Result<T, Problem> + Send + 'static,
+    ) -> Result<Response, Problem> {
+        let json = |b: axum::body::Bytes| ([(header::CONTENT_TYPE, "application/json")], b).into_response();
+        if let Some((at, b)) = &*self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) {
+            if *at == size {
+                return Ok(json(b.clone()));
+            }
+        }
+        let built = blocking(move || serde_json::to_vec(&build()?).map_err(Problem::internal)).await?;
+        let b = axum::body::Bytes::from(built);
+        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((size, b.clone()));
+        Ok(json(b))
+    }
 }
 
 /// Runs a handler's scan of the store (a page of entries, a summary over the log) off the async
@@ -585,9 +622,10 @@ pub struct IncidentList {
 async fn incidents(
     State(engine): State<Arc<Engine>>,
     axum::Extension(site): axum::Extension<Arc<Site>>,
-) -> Result<Json<IncidentList>, Problem> {
+    axum::Extension(kept): axum::Extension<Arc<Summaries>>,
+) -> Result<Response, Problem> {
     let size = site.published(&engine).size;
-    blocking(move || incident_list(&engine, size)).await.map(Json)
+    kept.incidents.answer(size, move || incident_list(&engine, size)).await
 }
 
 fn incident_list(engine: &Engine, size: u64) -> Result<IncidentList, Problem> {
@@ -726,14 +764,15 @@ pub struct ReservesHistory {
 async fn reserves(
     State(engine): State<Arc<Engine>>,
     axum::Extension(site): axum::Extension<Arc<Site>>,
-) -> Result<Json<ReservesHistory>, Problem> {
+    axum::Extension(kept): axum::Extension<Arc<Summaries>>,
+) -> Result<Response, Problem> {
     let size = site.published(&engine).size;
-    blocking(move || {
-        let snapshots = snapshot_entries(&engine, size)?.into_iter().map(|(s, _)| s).collect();
-        Ok(ReservesHistory { checkpoint_size: size, snapshots })
-    })
-    .await
-    .map(Json)
+    kept.reserves
+        .answer(size, move || {
+            let snapshots = snapshot_entries(&engine, size)?.into_iter().map(|(s, _)| s).collect();
+            Ok(ReservesHistory { checkpoint_size: size, snapshots })
+        })
+        .await
 }
 
 /// The snapshots below `size`, first of each id, with their stored bytes.

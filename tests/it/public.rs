@@ -324,6 +324,31 @@ async fn an_incident_timeline_verifies_against_one_checkpoint_and_states_its_fac
     }
 }
 
+/// The summaries are kept per published size: asked again, the same answer; once the log
+/// grows, the new one (never a stale answer).
+#[tokio::test]
+async fn summaries_follow_the_published_size() {
+    let (keys, engine, _dir) = ledger(0);
+    let ids = |body: &[u8]| -> Vec<String> {
+        let v: serde_json::Value = serde_json::from_slice(body).unwrap();
+        v["incidents"].as_array().unwrap().iter().map(|i| i["incident"].as_str().unwrap().to_string()).collect()
+    };
+    let first = get(&engine, "/v1/incidents").await;
+    assert_eq!(first.content_type, "application/json");
+    assert_eq!(ids(&first.body), Vec::<String>::new());
+    assert_eq!(get(&engine, "/v1/incidents").await.body, first.body);
+    for (i, id) in ["inc-1", "inc-2"].iter().enumerate() {
+        let open = vigil_core::event::Event::from_value(serde_json::json!(
+            {"kind": "incident_open", "incident": id, "title": "t", "summary": "s", "severity": "high"}))
+        .unwrap();
+        let sub = vigil::client::signed(&keys.ops, open, &format!("o{i}"), T0).unwrap();
+        let appender = engine.clone();
+        std::thread::spawn(move || appender.append_blocking(vec![sub]).unwrap()).join().unwrap();
+        let want: Vec<String> = ["inc-1", "inc-2"][..=i].iter().map(|s| s.to_string()).collect();
+        assert_eq!(ids(&get(&engine, "/v1/incidents").await.body), want);
+    }
+}
+
 /// A page of large entries ends once it holds about a megabyte of them; the next page goes on
 /// from there, and together they list every entry once.
 #[tokio::test]

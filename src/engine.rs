@@ -91,6 +91,10 @@ pub enum AppendError {
     /// sequencer: nothing of it was written, and the engine goes on.
     #[error("{0}; nothing of the batch was written")]
     Internal(&'static str),
+    /// Something failed unexpectedly (a panic) after the batch may have reached the sequencer:
+    /// not acknowledged, and it may or may not have been written.
+    #[error("{0}; the batch was not acknowledged and may or may not have been written (retry with the same idempotency keys)")]
+    Unanswered(&'static str),
 }
 
 fn reject(index: usize, code: RejectCode, reason: impl Into<String>) -> AppendError {

@@ -55,11 +55,12 @@ pub async fn serve_with(
         .await
         .with_context(|| format!("binding the internal API to {}", server.internal))?;
     ready(public.local_addr()?, internal.local_addr()?);
+    let in_flight = Arc::new(AtomicUsize::new(0));
     let state = InternalState {
         engine: engine.clone(),
         clock,
         replay_window_ms: server.replay_window_ms,
-        in_flight: Arc::new(AtomicUsize::new(0)),
+        in_flight: in_flight.clone(),
         max_in_flight: server.max_in_flight,
         auditors,
     };
@@ -96,6 +97,16 @@ pub async fn serve_with(
         let _ = t.await;
     }
     let _ = recovery_task.await;
+    // Appends whose clients went away (timed out, disconnected) finish in tasks of their own,
+    // which hold the in-flight count and the engine: they end with their group's sync.
+    let drain = async {
+        while in_flight.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    };
+    if tokio::time::timeout(timeout, drain).await.is_err() {
+        tracing::warn!("appends still in flight after {} ms; closing the engine after them", timeout.as_millis());
+    }
     // Close the engine off the runtime: its drop joins the sequencer and syncer threads.
     tokio::task::spawn_blocking(move || drop(engine)).await?;
     Ok(())

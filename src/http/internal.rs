@@ -13,7 +13,7 @@
 //! | 413 | `too_large` | body over the limit, or an entry over 65,535 bytes |
 //! | 415 | `unsupported_media_type` | not `application/json` |
 //! | 422 | `invalid_event`, `bad_openings`, `outside_replay_window` | schema-invalid (names the field) |
-//! | 500 | `internal` | a check failed unexpectedly (a bug): nothing was written, the server goes on |
+//! | 500 | `internal` | something failed unexpectedly (a bug); the detail says whether the batch may have been written; the server goes on |
 //! | 503 | `saturated`, `storage`, `stopping` | too many events waiting, storage failed, or the server is shutting down (`Retry-After`) |
 //!
 //! `GET /v1/openings/{seq}`: the private-field openings of entry `seq`, for auditors only. The
@@ -288,7 +288,7 @@ async fn append_inner(s: &InternalState, headers: &HeaderMap, body: &[u8]) -> Re
                 drop(guard);
                 r
             });
-            append.await.unwrap_or(Err(AppendError::Internal("the append failed unexpectedly")))
+            append.await.unwrap_or(Err(AppendError::Unanswered("the append failed unexpectedly")))
         }
         Err(e) => Err(e),
     };
@@ -302,9 +302,9 @@ async fn append_inner(s: &InternalState, headers: &HeaderMap, body: &[u8]) -> Re
             tracing::error!("append failed: {e}");
             Err(unavailable("storage", format!("the ledger cannot write right now: {e}")))
         }
-        Err(e @ AppendError::Internal(_)) => {
+        Err(e @ (AppendError::Internal(_) | AppendError::Unanswered(_))) => {
             tracing::error!("append failed: {e}");
-            Err(Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("{e}: retrying is safe"))
+            Err(Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("{e}; retrying is safe"))
                 .into_response())
         }
         Err(e @ AppendError::Closed) => {

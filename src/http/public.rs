@@ -116,9 +116,9 @@ pub fn router_with(
         .with_state(engine)
         .route("/", get(page))
         // The page's own files by exact name: any other path is the fallback's "no such route".
-        .route("/app.js", get(|site| page_file(site, "app.js")))
-        .route("/style.css", get(|site| page_file(site, "style.css")))
-        .route("/vigil.wasm", get(|site| page_file(site, "vigil.wasm")))
+        .route("/app.js", get(|site| page_file(site, "app.js", "text/javascript; charset=utf-8")))
+        .route("/style.css", get(|site| page_file(site, "style.css", "text/css; charset=utf-8")))
+        .route("/vigil.wasm", get(|site| page_file(site, "vigil.wasm", "application/wasm")))
         .layer(axum::Extension(site))
         .layer(axum::Extension(Arc::new(Summaries::default())))
         .route("/metrics", get(metrics_text))
@@ -347,8 +347,8 @@ pub struct EntriesPage {
 
 /// Most entries one page lists.
 const MAX_PAGE: usize = 1000;
-/// A page ends at the entry that brings its entries' bytes to this (its JSON, hex and hashes
-/// included, is a little over twice as large).
+/// A page ends at the entry that brings its entries' bytes to this (its JSON, with each entry's
+/// bytes in hex and its statement decoded, is about three times as large).
 pub const MAX_PAGE_BYTES: usize = 1 << 20;
 
 /// A page of entries in log order, filtered by kind or incident (one of them, or neither),
@@ -516,25 +516,41 @@ pub(crate) struct Summaries {
 }
 
 /// One summary's latest answer (JSON) and the size it is of.
-#[derive(Default)]
-struct Kept(std::sync::Mutex<Option<(u64, axum::body::Bytes)>>);
+#[derive(Default, Clone)]
+struct Kept(Arc<std::sync::Mutex<Option<(u64, axum::body::Bytes)>>>);
 
 impl Kept {
-    /// The answer for `size`: the kept one, or one `build` makes (off the async workers).
+    fn at(&self, size: u64) -> Option<axum::body::Bytes> {
+        let kept = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        kept.as_ref().filter(|(at, _)| *at == size).map(|(_, b)| b.clone())
+    }
+
+    /// The answer for `size`: the kept one, or one `build` makes (off the async workers). The
+    /// build keeps its answer itself, on its own thread: one whose request timed out is not
+    /// thrown away, and requests that waited for a scan find the answer it made.
     async fn answer<T: Serialize + Send + 'static>(
         &self,
         size: u64,
         build: impl FnOnce() -> Result<T, Problem> + Send + 'static,
     ) -> Result<Response, Problem> {
         let json = |b: axum::body::Bytes| ([(header::CONTENT_TYPE, "application/json")], b).into_response();
-        if let Some((at, b)) = &*self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) {
-            if *at == size {
-                return Ok(json(b.clone()));
-            }
+        if let Some(b) = self.at(size) {
+            return Ok(json(b));
         }
-        let built = blocking(move || serde_json::to_vec(&build()?).map_err(Problem::internal)).await?;
-        let b = axum::body::Bytes::from(built);
-        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((size, b.clone()));
+        let kept = self.clone();
+        let b = blocking(move || {
+            if let Some(b) = kept.at(size) {
+                return Ok(b);
+            }
+            let b = axum::body::Bytes::from(serde_json::to_vec(&build()?).map_err(Problem::internal)?);
+            let mut slot = kept.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            // The published size only grows: an answer for an older size never replaces one for a newer.
+            if slot.as_ref().is_none_or(|(at, _)| *at < size) {
+                *slot = Some((size, b.clone()));
+            }
+            Ok(b)
+        })
+        .await?;
         Ok(json(b))
     }
 }
@@ -923,14 +939,13 @@ async fn page(axum::Extension(site): axum::Extension<Arc<Site>>) -> Result<Respo
         .into_response())
 }
 
-/// One of the page's own files.
-async fn page_file(axum::Extension(site): axum::Extension<Arc<Site>>, file: &'static str) -> Result<Response, Problem> {
+/// One of the page's own files, served as `kind`.
+async fn page_file(
+    axum::Extension(site): axum::Extension<Arc<Site>>,
+    file: &'static str,
+    kind: &'static str,
+) -> Result<Response, Problem> {
     let web = site.web.as_ref().ok_or_else(|| Problem::not_found("this server has no web page"))?;
-    let kind = match file {
-        "app.js" => "text/javascript; charset=utf-8",
-        "style.css" => "text/css; charset=utf-8",
-        _ => "application/wasm",
-    };
     let body = tokio::fs::read(web.dir.join(file)).await.map_err(|e| {
         Problem::not_found(format!("{file} is not installed ({e}); scripts/demo and scripts/test build vigil.wasm"))
     })?;

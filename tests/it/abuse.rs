@@ -46,6 +46,8 @@ enum Want {
     /// The connection is closed, with no answer or a 408, within the request timeout (plus a
     /// margin); meanwhile another client is served.
     DroppedOrTimedOut,
+    /// [`Want::DroppedOrTimedOut`], and answered: a 408 `timeout` problem.
+    TimedOut,
     /// 200 with exactly these receipts again, each marked `duplicate`.
     Duplicate(Vec<Value>),
 }
@@ -212,7 +214,7 @@ fn run(server: &Server, c: Case, before: &(String, String)) -> String {
     };
     let name = &c.name;
     let started = Instant::now();
-    let observed = if let Want::DroppedOrTimedOut = c.want {
+    let observed = if let Want::DroppedOrTimedOut | Want::TimedOut = c.want {
         // The slow client on its own thread; meanwhile another client is served. The slow one
         // is patient (ten request timeouts): it must be the server that ends the connection.
         let (target, bytes, pace) = (addr(c.to), c.bytes, c.pace);
@@ -223,6 +225,9 @@ fn run(server: &Server, c: Case, before: &(String, String)) -> String {
         let a = slow.join().unwrap();
         let took = started.elapsed();
         assert!(a.status == 0 || a.status == 408, "{name}: {} {}", a.head, String::from_utf8_lossy(&a.body));
+        if let Want::TimedOut = c.want {
+            assert_eq!(a.status, 408, "{name}: {}", a.head);
+        }
         if a.status == 408 {
             // A problem like every other error, readable by a browser (CORS) on the public side.
             let head = a.head.to_ascii_lowercase();
@@ -292,7 +297,7 @@ fn run(server: &Server, c: Case, before: &(String, String)) -> String {
                 }
                 "200 duplicate: the original receipts".into()
             }
-            Want::DroppedOrTimedOut => unreachable!(),
+            Want::DroppedOrTimedOut | Want::TimedOut => unreachable!(),
         }
     };
     assert_eq!(&log_state(&server.public), before, "{name}: the log changed");
@@ -798,17 +803,18 @@ fn abuse_of_both_listeners_is_refused_as_documented_and_changes_nothing() {
     // Slow clients: headers, body, nothing at all.
     let slow_head = post_json(&fresh_bytes);
     let head_len = slow_head.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
-    for (name, to, bytes, head) in [
-        ("headers one byte at a time (internal)", Internal, slow_head.clone(), 10),
-        ("headers one byte at a time (public)", Public, wire("GET", "/checkpoint", &[], b""), 10),
-        ("the body one byte at a time", Internal, slow_head.clone(), head_len + 5),
+    for (name, to, bytes, head, want) in [
+        ("headers one byte at a time (internal)", Internal, slow_head.clone(), 10, DroppedOrTimedOut),
+        ("headers one byte at a time (public)", Public, wire("GET", "/checkpoint", &[], b""), 10, DroppedOrTimedOut),
+        // The request is routed, so its handler's timeout answers.
+        ("the body one byte at a time", Internal, slow_head.clone(), head_len + 5, TimedOut),
     ] {
         cases.push(Case {
             name: format!("slow client: {name}"),
             to,
             bytes,
             pace: Pace::Trickle { head, every: Duration::from_millis(300) },
-            want: DroppedOrTimedOut,
+            want,
         });
     }
     cases.push(Case {

@@ -848,8 +848,6 @@ mod tests {
         }
     }
 
-    /// The empty tree has one root: a "consistency" from size 0 to size 0 under another root
-    /// is refused (a witness would otherwise cosign any root for size 0).
     /// The hashes proving the last leaf of a tree of 5 also verify as leaf 1 of a tree of 2 under
     /// the same root: checked against the checkpoint's size, the relabelled proof is refused.
     #[test]
@@ -864,6 +862,8 @@ mod tests {
         assert_eq!(relabelled.verify_in(&l[4], 5, &root), Err(ProofError::OtherTree { proof: 2, checkpoint: 5 }));
     }
 
+    /// The empty tree has one root: a "consistency" from size 0 to size 0 under another root
+    /// is refused (a witness would otherwise cosign any root for size 0).
     #[test]
     fn the_empty_tree_has_one_root() {
         let p = |new_size| ConsistencyProof { old_size: 0, new_size, hashes: vec![] };

@@ -72,8 +72,7 @@ impl ConfigFiles for Config {
         }
         let quorum = self.witness_quorum.unwrap_or(ws.len());
         crate::witnessing::Witnessing::new(ws, quorum).map(Some).map_err(|e| {
-            // The quorum's faults name it; the others (a key twice) are the list's.
-            let setting = if e.contains("quorum") { "witness_quorum" } else { "witnesses" };
+            let setting = if e.is_quorum() { "witness_quorum" } else { "witnesses" };
             anyhow::anyhow!("setting {setting}: {e}")
         })
     }

@@ -62,10 +62,10 @@ enum Outcome {
 }
 
 impl Witnessing {
-    pub fn new(witnesses: Vec<WitnessEndpoint>, quorum: usize) -> Result<Witnessing, String> {
+    pub fn new(witnesses: Vec<WitnessEndpoint>, quorum: usize) -> Result<Witnessing, vigil_core::witness::PolicyError> {
         let policy = Policy::new(witnesses.iter().map(|w| w.key.clone()).collect(), quorum)?;
         if policy.witnesses().len() != witnesses.len() {
-            return Err("a witness is configured twice".into());
+            return Err(vigil_core::witness::PolicyError::ListedTwice);
         }
         let agent = crate::client::agent(WITNESS_TIMEOUT);
         Ok(Witnessing { witnesses, policy, published: RwLock::new(None), agent })

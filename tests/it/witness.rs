@@ -456,9 +456,10 @@ fn bad_witness_settings_name_the_setting() {
     let dir = tempfile::tempdir().unwrap();
     let (_, _, v1) = witness_key(dir.path(), "w1", 91);
     let (_, _, v2) = witness_key(dir.path(), "w2", 92);
-    // The same key as w1, under another name.
+    // The same key as w1, under another name (one with "quorum" in it: the list is at fault,
+    // whatever the names say).
     let twin = dir.path().join("twin.vkey");
-    std::fs::write(&twin, CosignatureVerifier::from_signer(&key("twin.example", 91)).to_vkey()).unwrap();
+    std::fs::write(&twin, CosignatureVerifier::from_signer(&key("quorum.example", 91)).to_vkey()).unwrap();
     let w = |url: &str, vkey: &Path| format!("[[witnesses]]\nurl = {url:?}\nvkey = {:?}\n", vkey.display().to_string());
     let ok = "http://127.0.0.1:9";
     // (configuration, what the error must say)

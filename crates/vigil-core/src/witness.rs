@@ -200,6 +200,26 @@ pub fn accept_cosignatures(
     Ok(verified.iter().flat_map(|s| s.to_bytes()).collect())
 }
 
+/// Why a witness policy is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PolicyError {
+    #[error("witnesses {0} and {1} have the same key: one witness would count twice")]
+    SameKey(String, String),
+    #[error("a witness is configured twice")]
+    ListedTwice,
+    #[error("a quorum of {quorum} needs at least {quorum} distinct witnesses; {given} given")]
+    QuorumTooLarge { quorum: usize, given: usize },
+    #[error("a witness quorum must be at least 1")]
+    QuorumZero,
+}
+
+impl PolicyError {
+    /// Whether the quorum is at fault (rather than the list of witnesses).
+    pub fn is_quorum(&self) -> bool {
+        matches!(self, PolicyError::QuorumTooLarge { .. } | PolicyError::QuorumZero)
+    }
+}
+
 /// A witness policy: the witnesses' cosigner keys and how many must have cosigned.
 /// Built only by [`Policy::new`] (or [`Policy::none`]), which refuses what could not be met or
 /// would not count: its fields are read through [`Policy::witnesses`] and [`Policy::quorum`].
@@ -213,28 +233,20 @@ impl Policy {
     /// A policy of `quorum` of `witnesses` (duplicates counted once). A quorum above the number
     /// of witnesses could never be met and is an error; so is a quorum of zero with witnesses,
     /// and one key listed under two names (one witness would count twice toward the quorum).
-    pub fn new(witnesses: Vec<CosignatureVerifier>, quorum: usize) -> Result<Policy, String> {
+    pub fn new(witnesses: Vec<CosignatureVerifier>, quorum: usize) -> Result<Policy, PolicyError> {
         let mut unique: Vec<CosignatureVerifier> = Vec::new();
         for w in witnesses {
             match unique.iter().find(|u| u.key == w.key) {
                 Some(u) if u.name == w.name => {}
-                Some(u) => {
-                    return Err(format!(
-                        "witnesses {} and {} have the same key: one witness would count twice",
-                        u.name, w.name
-                    ))
-                }
+                Some(u) => return Err(PolicyError::SameKey(u.name.clone(), w.name.clone())),
                 None => unique.push(w),
             }
         }
         if quorum > unique.len() {
-            return Err(format!(
-                "a quorum of {quorum} needs at least {quorum} distinct witnesses; {} given",
-                unique.len()
-            ));
+            return Err(PolicyError::QuorumTooLarge { quorum, given: unique.len() });
         }
         if quorum == 0 && !unique.is_empty() {
-            return Err("a witness quorum must be at least 1".into());
+            return Err(PolicyError::QuorumZero);
         }
         Ok(Policy { witnesses: unique, quorum })
     }
@@ -461,7 +473,7 @@ mod tests {
         assert!(Policy::new(vec![v(&w1), v(&w1)], 2).is_err(), "duplicates count once");
         let twice = CosignatureVerifier { name: "another-name".into(), key: v(&w1).key };
         let err = Policy::new(vec![v(&w1), twice], 1).unwrap_err();
-        assert!(err.contains("have the same key"), "{err}");
+        assert!(matches!(err, PolicyError::SameKey(_, _)) && err.to_string().contains("have the same key"), "{err}");
         // The log's own cosignature line (type 0x04, same key) is no witness.
         let own = Policy::new(vec![v(&log_key)], 1).unwrap();
         assert!(matches!(verify_witnessed(&note, &log_key.verifier(), &own), Err(CheckpointError::SelfWitness(_))));

@@ -104,7 +104,7 @@ pub fn call(req: &Value) -> Result<Value, String> {
                     usize::try_from(q).map_err(|_| "quorum is too large".to_string())?
                 }
             };
-            let policy = Policy::new(witnesses, quorum)?;
+            let policy = Policy::new(witnesses, quorum).map_err(|e| e.to_string())?;
             let w = verify_witnessed(field(req, "note")?.as_bytes(), &key, &policy).map_err(|e| e.to_string())?;
             let s = w.signed;
             Ok(json!({"origin": s.checkpoint.origin, "size": s.checkpoint.size,

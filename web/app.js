@@ -487,10 +487,10 @@ async function entriesOfKind(kind) {
     if (page.entries.some((e) => !(e.seq > last))) throw new Error(`the entry listing goes back before entry ${last + 1}`);
     out.push(...page.entries.filter((e) => e.seq < head.size));
     if (page.next_after == null) return out;
-    // Pages go forward, each from its own last entry, within the tree: a server cannot keep
-    // the page paging forever.
+    // Pages go forward, each from its own last entry (after the previous page's, above), within
+    // the tree: a server cannot keep the page paging forever.
     const end = page.entries.length > 0 ? page.entries[page.entries.length - 1].seq : null;
-    if (!Number.isSafeInteger(page.next_after) || page.next_after <= last || page.next_after !== end) {
+    if (!Number.isSafeInteger(page.next_after) || page.next_after !== end) {
       throw new Error("the entry listing does not page forward from its last entry");
     }
     // Beyond the verified checkpoint (the log grew since): nothing more to read.
@@ -703,6 +703,7 @@ async function myBalance(ev) {
   const asked = ++balanceAsked;
   const out = $("balance");
   const show = (...nodes) => { if (asked === balanceAsked) out.replaceChildren(...nodes); };
+  const refused = (why) => show(el("p", {}, el("span", { class: "bad", "data-verified": "no", id: "balance-bad" }, "✗ NOT VERIFIED: " + why)));
   if (!reservesDone) {
     show(el("p", {}, "The snapshots are still being verified; try again in a moment."));
     return null;
@@ -710,7 +711,7 @@ async function myBalance(ev) {
   show(el("p", {}, "Checking…"));
   const latest = snapshots[snapshots.length - 1];
   if (!latest) {
-    show(el("p", {}, el("span", { class: "bad", "data-verified": "no", id: "balance-bad" }, "✗ NOT VERIFIED: no verified snapshot")));
+    refused("no verified snapshot");
     return null;
   }
   try {
@@ -730,7 +731,7 @@ async function myBalance(ev) {
       notLatest ? el("p", {}, restate(false, `snapshot ${r.snapshot} may not be the latest: ${notLatest}`)) : "");
     return true;
   } catch (e) {
-    show(el("p", {}, el("span", { class: "bad", "data-verified": "no", id: "balance-bad" }, "✗ NOT VERIFIED: " + e.message)));
+    refused(e.message);
     return false;
   }
 }

@@ -304,8 +304,12 @@ async fn append_inner(s: &InternalState, headers: &HeaderMap, body: &[u8]) -> Re
         }
         Err(e @ (AppendError::Internal(_) | AppendError::Unanswered(_))) => {
             tracing::error!("append failed: {e}");
-            Err(Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("{e}; retrying is safe"))
-                .into_response())
+            Err(Problem::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                format!("{e}; retrying with the same idempotency keys is safe"),
+            )
+            .into_response())
         }
         Err(e @ AppendError::Closed) => {
             tracing::error!("append failed: {e}");

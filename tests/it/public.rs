@@ -10,6 +10,7 @@ use vigil::engine::Engine;
 use vigil_core::checkpoint;
 use vigil_core::hash::Digest;
 use vigil_core::merkle::{leaf_hash, node_hash, ConsistencyProof, InclusionProof, TileNodes};
+use vigil_core::statement::ParsedSubmission;
 
 struct Got {
     status: StatusCode,
@@ -36,6 +37,12 @@ async fn get(engine: &Arc<Engine>, uri: &str) -> Got {
 /// (Built on a plain thread: the tests' runtime must not block.)
 fn ledger(n: usize) -> (Keys, Arc<Engine>, tempfile::TempDir) {
     std::thread::spawn(move || build(n)).join().unwrap()
+}
+
+/// Appends `subs` on a plain thread (the tests' runtime must not block).
+fn append(engine: &Arc<Engine>, subs: Vec<ParsedSubmission>) {
+    let engine = engine.clone();
+    std::thread::spawn(move || engine.append_blocking(subs).unwrap()).join().unwrap();
 }
 
 fn build(n: usize) -> (Keys, Arc<Engine>, tempfile::TempDir) {
@@ -191,18 +198,11 @@ async fn the_public_router_has_no_write_route() {
 
 #[tokio::test]
 async fn entries_are_listed_by_kind_incident_and_page() {
-    let (engine, _dir) = std::thread::spawn(|| {
-        let (keys, engine, dir) = build(5);
-        // Two entries of an incident, by the operations key.
-        let subs = vec![
-            vigil::client::signed(&keys.ops, vigil_core::event::Event::from_value(serde_json::json!({"kind": "incident_open", "incident": "inc-1", "title": "t", "summary": "s", "severity": "high"})).unwrap(), "o1", T0).unwrap(),
-            vigil::client::signed(&keys.ops, vigil_core::event::Event::from_value(serde_json::json!({"kind": "freeze", "scope": {"target": "withdrawals"}, "reason": "r", "incident": "inc-1"})).unwrap(), "o2", T0).unwrap(),
-        ];
-        engine.append_blocking(subs).unwrap();
-        (engine, dir)
-    })
-    .join()
-    .unwrap();
+    let (keys, engine, _dir) = ledger(5);
+    // Two entries of an incident, by the operations key.
+    let freeze =
+        serde_json::json!({"kind": "freeze", "scope": {"target": "withdrawals"}, "reason": "r", "incident": "inc-1"});
+    append(&engine, vec![sub(&keys.ops, incident_open("inc-1"), "o1"), sub(&keys.ops, freeze, "o2")]);
     let seqs = |body: &[u8]| -> (Vec<u64>, serde_json::Value) {
         let v: serde_json::Value = serde_json::from_slice(body).unwrap();
         (v["entries"].as_array().unwrap().iter().map(|e| e["seq"].as_u64().unwrap()).collect(), v["next_after"].clone())
@@ -351,12 +351,7 @@ async fn summaries_follow_the_published_size() {
     assert_eq!(ids, Vec::<String>::new());
     assert_eq!(list().await.0, first);
     for (i, id) in ["inc-1", "inc-2"].iter().enumerate() {
-        let open = vigil_core::event::Event::from_value(serde_json::json!(
-            {"kind": "incident_open", "incident": id, "title": "t", "summary": "s", "severity": "high"}))
-        .unwrap();
-        let sub = vigil::client::signed(&keys.ops, open, &format!("o{i}"), T0).unwrap();
-        let appender = engine.clone();
-        std::thread::spawn(move || appender.append_blocking(vec![sub]).unwrap()).join().unwrap();
+        append(&engine, vec![sub(&keys.ops, incident_open(id), &format!("o{i}"))]);
         let want: Vec<String> = ["inc-1", "inc-2"][..=i].iter().map(|s| s.to_string()).collect();
         assert_eq!(list().await.1, want);
     }
@@ -366,24 +361,15 @@ async fn summaries_follow_the_published_size() {
 /// from there, and together they list every entry once.
 #[tokio::test]
 async fn a_page_of_large_entries_ends_at_its_byte_limit() {
-    let (engine, _dir) = std::thread::spawn(|| {
-        let (keys, engine, dir) = build(0);
-        for chunk in (0..300).collect::<Vec<u32>>().chunks(100) {
-            let subs = chunk
-                .iter()
-                .map(|i| {
-                    let mut a = alarm(vec![]);
-                    a["summary"] = format!("{i} {}", "x".repeat(4000)).into();
-                    let ev = vigil_core::event::Event::from_value(a).unwrap();
-                    vigil::client::signed(&keys.risk, ev, &format!("a{i}"), T0).unwrap()
-                })
-                .collect();
-            engine.append_blocking(subs).unwrap();
-        }
-        (engine, dir)
-    })
-    .join()
-    .unwrap();
+    let (keys, engine, _dir) = ledger(0);
+    for chunk in (0..300).collect::<Vec<u32>>().chunks(100) {
+        let large = |i: &u32| {
+            let mut a = alarm(vec![]);
+            a["summary"] = format!("{i} {}", "x".repeat(4000)).into();
+            sub(&keys.risk, a, &format!("a{i}"))
+        };
+        append(&engine, chunk.iter().map(large).collect());
+    }
     let page = |after: Option<u64>| {
         let engine = engine.clone();
         async move {
@@ -412,32 +398,23 @@ async fn a_page_of_large_entries_ends_at_its_byte_limit() {
 /// incident's figures are stated.
 #[tokio::test]
 async fn an_incident_whose_amounts_overflow_is_listed_without_figures() {
-    let (engine, _dir) = std::thread::spawn(|| {
-        let (keys, engine, dir) = build(0);
-        let ev = |v: serde_json::Value| vigil_core::event::Event::from_value(v).unwrap();
-        let open = |id: &str| {
-            ev(serde_json::json!({"kind": "incident_open", "incident": id, "title": "t", "summary": "s", "severity": "high"}))
-        };
-        let close = ev(serde_json::json!({"kind": "incident_close", "incident": "inc-big", "summary": "s"}));
-        let mut subs = vec![
-            vigil::client::signed(&keys.ops, open("inc-big"), "o1", T0).unwrap(),
-            vigil::client::signed(&keys.ops, open("inc-small"), "o2", T0).unwrap(),
-            vigil::client::signed(&keys.ops, close, "c1", T0).unwrap(),
-        ];
-        // Four of the largest amount (38 digits) sum past 2^128.
-        for (i, (incident, amount)) in
-            [("inc-big", "9".repeat(38)), ("inc-small", "5".into())].iter().flat_map(|x| [x; 4]).enumerate()
-        {
-            let mut w = withdrawal(&format!("w-{i}"));
-            (w["stage"], w["tx_id"]) = ("executed".into(), format!("tx-{i}").into());
-            (w["amount"], w["incident"]) = (amount.as_str().into(), (*incident).into());
-            subs.push(vigil::client::signed(&keys.withdrawals, ev(w), &format!("w{i}"), T0).unwrap());
-        }
-        engine.append_blocking(subs).unwrap();
-        (engine, dir)
-    })
-    .join()
-    .unwrap();
+    let (keys, engine, _dir) = ledger(0);
+    let close = serde_json::json!({"kind": "incident_close", "incident": "inc-big", "summary": "s"});
+    let mut subs = vec![
+        sub(&keys.ops, incident_open("inc-big"), "o1"),
+        sub(&keys.ops, incident_open("inc-small"), "o2"),
+        sub(&keys.ops, close, "c1"),
+    ];
+    // Four of the largest amount (38 digits) sum past 2^128.
+    for (i, (incident, amount)) in
+        [("inc-big", "9".repeat(38)), ("inc-small", "5".into())].iter().flat_map(|x| [x; 4]).enumerate()
+    {
+        let mut w = withdrawal(&format!("w-{i}"));
+        (w["stage"], w["tx_id"]) = ("executed".into(), format!("tx-{i}").into());
+        (w["amount"], w["incident"]) = (amount.as_str().into(), (*incident).into());
+        subs.push(sub(&keys.withdrawals, w, &format!("w{i}")));
+    }
+    append(&engine, subs);
     let json = |g: Got| -> serde_json::Value {
         assert_eq!(g.status, StatusCode::OK);
         serde_json::from_slice(&g.body).unwrap()

@@ -114,8 +114,17 @@ impl Ledger {
     }
 
     pub fn sub(&self, key: &SignerKey, event: Value, idem: &str) -> ParsedSubmission {
-        signed(key, Event::from_value(event).unwrap(), idem, T0).unwrap()
+        sub(key, event, idem)
     }
+}
+
+/// `event` (JSON) signed by `key` at `T0` under idempotency key `idem`.
+pub fn sub(key: &SignerKey, event: Value, idem: &str) -> ParsedSubmission {
+    signed(key, Event::from_value(event).unwrap(), idem, T0).unwrap()
+}
+
+pub fn incident_open(id: &str) -> Value {
+    serde_json::json!({"kind": "incident_open", "incident": id, "title": "t", "summary": "s", "severity": "high"})
 }
 
 pub fn withdrawal(id: &str) -> Value {

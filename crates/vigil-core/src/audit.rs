@@ -203,26 +203,23 @@ impl Auditor {
         // Incident lifecycle: anything naming an incident.
         if let Some(id) = event.incident() {
             let inc = self.incidents.get(id).cloned().unwrap_or_default();
-            match event {
-                Event::IncidentOpen(_) if inc.opened.is_some() => {
-                    let o = inc.opened.unwrap_or_default();
+            match (event, inc.opened, inc.closed) {
+                (Event::IncidentOpen(_), Some(o), _) => {
                     self.find(Rule::IncidentLifecycle, vec![o, seq], format!("incident {id} opened again"));
                 }
-                _ if inc.opened.is_none() && !matches!(event, Event::Alarm(_) | Event::IncidentOpen(_)) => {
-                    // Alarms may name an incident before anyone opens it (they fire first).
+                // Alarms may name an incident before anyone opens it (they fire first).
+                (_, None, _) if !matches!(event, Event::Alarm(_) | Event::IncidentOpen(_)) => {
                     self.find(
                         Rule::IncidentLifecycle,
                         vec![seq],
                         format!("{} names incident {id} before it was opened", event.kind()),
                     );
                 }
-                Event::IncidentClose(_) if inc.closed.is_some() => {
-                    let c = inc.closed.unwrap_or_default();
+                (Event::IncidentClose(_), _, Some(c)) => {
                     self.find(Rule::IncidentLifecycle, vec![c, seq], format!("incident {id} closed again"));
                 }
-                Event::IncidentUpdate(_) => {}
-                _ if inc.closed.is_some() => {
-                    let c = inc.closed.unwrap_or_default();
+                (Event::IncidentUpdate(_), _, _) => {}
+                (_, _, Some(c)) => {
                     self.find(
                         Rule::IncidentLifecycle,
                         vec![c, seq],

@@ -200,7 +200,8 @@ mod tests {
     #[test]
     fn server_limits_out_of_range_are_refused_naming_the_setting() {
         // (change, the setting named, or None when valid)
-        let cases: [(fn(&mut ServerConfig), Option<&str>); 8] = [
+        type Case = (fn(&mut ServerConfig), Option<&'static str>);
+        let cases: [Case; 8] = [
             (|_| {}, None),
             (|c| c.request_timeout_ms = 0, Some("request_timeout_ms must be from 1 to 3600000")),
             (|c| c.request_timeout_ms = 3_600_001, Some("request_timeout_ms")),

@@ -1051,3 +1051,43 @@ fn stress(config: PathBuf, key: PathBuf, count: u64, batch: usize, tag: String) 
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// Each flag of `ConfigArgs` lands in its own setting, and only there. (Clap reads the
+    /// environment variable of a flag into the same field, so this covers both.)
+    #[test]
+    fn each_flag_sets_its_setting() {
+        type Set = fn(&mut Config);
+        let cases: [(&[&str], Set); 12] = [
+            (&["--data-dir", "d"], |c| c.data_dir = "d".into()),
+            (&["--reserves-dir", "r"], |c| c.reserves_dir = "r".into()),
+            (&["--web-dir", "w"], |c| c.web_dir = "w".into()),
+            (&["--log-key", "l.key"], |c| c.log_key = "l.key".into()),
+            (&["--operator-key", "o.key"], |c| c.operator_key = "o.key".into()),
+            (&["--public", "127.0.0.1:1"], |c| c.server.public = "127.0.0.1:1".parse().unwrap()),
+            (&["--internal", "127.0.0.1:2"], |c| c.server.internal = "127.0.0.1:2".parse().unwrap()),
+            (&["--replay-window-ms", "5000"], |c| c.server.replay_window_ms = 5000),
+            (&["--max-in-flight", "4096"], |c| c.server.max_in_flight = 4096),
+            (&["--request-timeout-ms", "700"], |c| c.server.request_timeout_ms = 700),
+            (&["--witness-quorum", "0"], |c| c.witness_quorum = Some(0)),
+            (&["--witness-quorum", "3"], |c| c.witness_quorum = Some(3)),
+        ];
+        // The flags' variables must be unset here, or the expectations below would not hold.
+        let cmd = Cli::command();
+        let serve = cmd.find_subcommand("serve").unwrap();
+        for env in serve.get_arguments().filter_map(|a| a.get_env()) {
+            assert!(std::env::var_os(env).is_none(), "{env:?} is set");
+        }
+        for (flags, set) in cases {
+            let cli = Cli::try_parse_from(["vigil", "serve"].iter().chain(flags)).unwrap();
+            let Command::Serve { config } = cli.command else { panic!("{flags:?}: not serve") };
+            let mut want = Config::default();
+            set(&mut want);
+            assert_eq!(config.load().unwrap(), want, "{flags:?}");
+        }
+    }
+}

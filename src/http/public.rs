@@ -505,53 +505,93 @@ async fn safu(
 }
 
 /// The answers of the summaries over the whole log (`/v1/safu`, `/v1/incidents`,
-/// `/v1/reserves`), each kept for the published size it was built for: each is a scan of the
-/// log, and each changes only when the published checkpoint does (the log below it never
-/// changes).
+/// `/v1/reserves`), and the index of the snapshots that `/v1/reserves/{snapshot}` and users'
+/// proofs look theirs up in, each kept for the published size it was built for: each is a
+/// scan of the log, and each changes only when the published checkpoint does (the log below it
+/// never changes).
 #[derive(Default)]
 pub(crate) struct Summaries {
-    safu: Kept,
-    incidents: Kept,
-    reserves: Kept,
+    safu: Kept<axum::body::Bytes>,
+    incidents: Kept<axum::body::Bytes>,
+    reserves: Kept<axum::body::Bytes>,
+    snapshots: Kept<Arc<Vec<(SnapshotSummary, Vec<u8>)>>>,
 }
 
-/// One summary's latest answer (JSON) and the size it is of.
-#[derive(Default, Clone)]
-struct Kept(Arc<std::sync::Mutex<Option<(u64, axum::body::Bytes)>>>);
+/// One value built from the log and the published size it is of: the latest built.
+struct Kept<T>(Arc<std::sync::Mutex<Option<(u64, T)>>>);
 
-impl Kept {
-    fn at(&self, size: u64) -> Option<axum::body::Bytes> {
+impl<T> Default for Kept<T> {
+    fn default() -> Self {
+        Kept(Default::default())
+    }
+}
+
+impl<T> Clone for Kept<T> {
+    fn clone(&self) -> Self {
+        Kept(self.0.clone())
+    }
+}
+
+impl<T: Clone + Send + 'static> Kept<T> {
+    fn at(&self, size: u64) -> Option<T> {
         let kept = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        kept.as_ref().filter(|(at, _)| *at == size).map(|(_, b)| b.clone())
+        kept.as_ref().filter(|(at, _)| *at == size).map(|(_, t)| t.clone())
     }
 
-    /// The answer for `size`: the kept one, or one `build` makes (off the async workers). The
-    /// build keeps its answer itself, on its own thread: one whose request timed out is not
-    /// thrown away, and requests that waited for a scan find the answer it made.
-    async fn answer<T: Serialize + Send + 'static>(
+    /// The value for `size`: the kept one, or one `build` makes and keeps (on a thread that
+    /// may block).
+    fn get_or_build(&self, size: u64, build: impl FnOnce() -> Result<T, Problem>) -> Result<T, Problem> {
+        if let Some(t) = self.at(size) {
+            return Ok(t);
+        }
+        let t = build()?;
+        let mut slot = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        // The published size only grows: a value for an older size never replaces one for a newer.
+        if slot.as_ref().is_none_or(|(at, _)| *at < size) {
+            *slot = Some((size, t.clone()));
+        }
+        Ok(t)
+    }
+
+    /// [`Kept::get_or_build`] off the async workers. The build keeps its value itself, on its
+    /// own thread: one whose request timed out is not thrown away, and requests that waited
+    /// for a scan find the value it made.
+    async fn get(&self, size: u64, build: impl FnOnce() -> Result<T, Problem> + Send + 'static) -> Result<T, Problem> {
+        if let Some(t) = self.at(size) {
+            return Ok(t);
+        }
+        let kept = self.clone();
+        blocking(move || kept.get_or_build(size, build)).await
+    }
+}
+
+impl Kept<axum::body::Bytes> {
+    /// A summary's answer for `size` (JSON): the kept one, or the one `build` makes.
+    async fn answer<T: Serialize>(
         &self,
         size: u64,
         build: impl FnOnce() -> Result<T, Problem> + Send + 'static,
     ) -> Result<Response, Problem> {
-        let json = |b: axum::body::Bytes| ([(header::CONTENT_TYPE, "application/json")], b).into_response();
-        if let Some(b) = self.at(size) {
-            return Ok(json(b));
-        }
-        let kept = self.clone();
-        let b = blocking(move || {
-            if let Some(b) = kept.at(size) {
-                return Ok(b);
-            }
-            let b = axum::body::Bytes::from(serde_json::to_vec(&build()?).map_err(Problem::internal)?);
-            let mut slot = kept.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            // The published size only grows: an answer for an older size never replaces one for a newer.
-            if slot.as_ref().is_none_or(|(at, _)| *at < size) {
-                *slot = Some((size, b.clone()));
-            }
-            Ok(b)
-        })
-        .await?;
-        Ok(json(b))
+        let b = self
+            .get(size, move || Ok(axum::body::Bytes::from(serde_json::to_vec(&build()?).map_err(Problem::internal)?)))
+            .await?;
+        Ok(([(header::CONTENT_TYPE, "application/json")], b).into_response())
+    }
+}
+
+impl Summaries {
+    /// The snapshots the log below `size` states (first of each id), with their stored bytes.
+    fn snapshots_at(&self, engine: &Engine, size: u64) -> Result<Arc<Vec<(SnapshotSummary, Vec<u8>)>>, Problem> {
+        self.snapshots.get_or_build(size, || snapshot_entries(engine, size).map(Arc::new))
+    }
+
+    /// The snapshot `id` the log below `size` states, with its stored bytes, or a 404.
+    fn snapshot(&self, engine: &Engine, size: u64, id: &str) -> Result<(SnapshotSummary, Vec<u8>), Problem> {
+        self.snapshots_at(engine, size)?
+            .iter()
+            .find(|(s, _)| s.snapshot == id)
+            .cloned()
+            .ok_or_else(|| Problem::not_found(format!("the log has no reserve snapshot {id:?}")))
     }
 }
 
@@ -753,7 +793,7 @@ fn incident_view(
 }
 
 /// A proof-of-reserves snapshot as the log states it.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SnapshotSummary {
     /// The `reserve_snapshot` entry.
     pub seq: u64,
@@ -783,9 +823,10 @@ async fn reserves(
     axum::Extension(kept): axum::Extension<Arc<Summaries>>,
 ) -> Result<Response, Problem> {
     let size = site.published(&engine).size;
+    let all = kept.clone();
     kept.reserves
         .answer(size, move || {
-            let snapshots = snapshot_entries(&engine, size)?.into_iter().map(|(s, _)| s).collect();
+            let snapshots = all.snapshots_at(&engine, size)?.iter().map(|(s, _)| s.clone()).collect();
             Ok(ReservesHistory { checkpoint_size: size, snapshots })
         })
         .await
@@ -845,16 +886,14 @@ pub struct SnapshotView {
 async fn reserve_snapshot(
     State(engine): State<Arc<Engine>>,
     axum::Extension(site): axum::Extension<Arc<Site>>,
+    axum::Extension(kept): axum::Extension<Arc<Summaries>>,
     PathOf(id): PathOf<String>,
 ) -> Result<Json<SnapshotView>, Problem> {
     let published = site.published(&engine);
     blocking(move || {
         let head = engine.head();
         let size = published.size;
-        let (summary, bytes) = snapshot_entries(&engine, size)?
-            .into_iter()
-            .find(|(s, _)| s.snapshot == id)
-            .ok_or_else(|| Problem::not_found(format!("the log has no reserve snapshot {id:?}")))?;
+        let (summary, bytes) = kept.snapshot(&engine, size, &id)?;
         let mut seqs = vec![summary.seq];
         seqs.extend(summary.attestations.iter().filter(|&&s| s < size));
         let mut proofs =
@@ -897,6 +936,7 @@ async fn reserve_snapshot(
 async fn reserve_proof(
     State(engine): State<Arc<Engine>>,
     axum::Extension(site): axum::Extension<Arc<Site>>,
+    axum::Extension(kept): axum::Extension<Arc<Summaries>>,
     PathOf((snapshot, record)): PathOf<(String, String)>,
 ) -> Result<Response, Problem> {
     let mut id = [0u8; 16];
@@ -906,9 +946,7 @@ async fn reserve_proof(
     let size = site.published(&engine).size;
     blocking(move || {
         // Only snapshots the published log states: a tree without its entry proves nothing.
-        if !snapshot_entries(&engine, size)?.iter().any(|(s, _)| s.snapshot == snapshot) {
-            return Err(Problem::not_found(format!("the log has no reserve snapshot {snapshot:?}")));
-        }
+        kept.snapshot(&engine, size, &snapshot)?;
         let tree = site.trees.get(&snapshot)?;
         let proof = tree
             .proof(&id)

@@ -355,6 +355,39 @@ async fn summaries_follow_the_published_size() {
         let want: Vec<String> = ["inc-1", "inc-2"][..=i].iter().map(|s| s.to_string()).collect();
         assert_eq!(list().await.1, want);
     }
+
+    // Snapshots are looked up in a kept index: a snapshot logged later is found, by its own
+    // view and by users' proofs (this router has no trees: the refusal then names the tree).
+    let ask = |uri: &'static str| {
+        let app = app.clone();
+        async move {
+            let res = app.oneshot(Request::get(uri).body(Body::empty()).unwrap()).await.unwrap();
+            let status = res.status();
+            (status, String::from_utf8(res.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap())
+        }
+    };
+    let proof = "/v1/reserves/por-1/proof/00000000000000000000000000000000";
+    let unlogged = "the log has no reserve snapshot \\\"por-1\\\"";
+    for uri in ["/v1/reserves/por-1", proof] {
+        let (status, body) = ask(uri).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{uri}");
+        assert!(body.contains(unlogged), "{uri}: {body}");
+    }
+    assert_eq!(ask("/v1/reserves").await.1, r#"{"checkpoint_size":8,"snapshots":[]}"#);
+    let register = serde_json::json!({"kind": "key_registered", "key": keys.stranger.verifier().to_vkey(), "kinds": ["reserve_snapshot"]});
+    let snapshot = serde_json::json!({"kind": "reserve_snapshot", "snapshot": "por-1", "cut_off_ms": 1,
+        "liabilities_root": "00".repeat(32), "padded_size": 2, "attestations": [1],
+        "assets": [{"asset": "BTC", "liabilities": "2", "reserves": "3", "ratio": "1.5000"}]});
+    append(&engine, vec![sub(&keys.operator, register, "reg"), sub(&keys.stranger, snapshot, "por-1")]);
+    let (status, body) = ask("/v1/reserves/por-1").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!((v["seq"].as_u64(), v["checkpoint_size"].as_u64()), (Some(9), Some(10)), "{body}");
+    let (status, body) = ask(proof).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert!(!body.contains(unlogged), "{body}");
+    let v: serde_json::Value = serde_json::from_str(&ask("/v1/reserves").await.1).unwrap();
+    assert_eq!(v["snapshots"][0]["snapshot"], "por-1", "{v}");
 }
 
 /// A page of large entries ends once it holds about a megabyte of them; the next page goes on

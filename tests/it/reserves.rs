@@ -209,9 +209,8 @@ struct Got {
     body: Vec<u8>,
 }
 
-async fn get(engine: &Arc<vigil::engine::Engine>, reserves: &Path, uri: &str) -> Got {
-    let app = vigil::http::public::router(engine.clone(), Some(reserves.to_path_buf()));
-    let res = app.oneshot(Request::builder().uri(uri).body(Body::empty()).unwrap()).await.unwrap();
+async fn get(app: &axum::Router, uri: &str) -> Got {
+    let res = app.clone().oneshot(Request::builder().uri(uri).body(Body::empty()).unwrap()).await.unwrap();
     let status = res.status();
     Got { status, body: res.into_body().collect().await.unwrap().to_bytes().to_vec() }
 }
@@ -229,7 +228,9 @@ async fn the_api_serves_the_history_and_proofs_that_verify_against_the_logged_en
     .join()
     .unwrap();
     let reserves = vigil::demo::reserves_dir_of(&dir.path().join("d"));
-    let h: serde_json::Value = serde_json::from_slice(&get(&engine, &reserves, "/v1/reserves").await.body).unwrap();
+    // One router for every request, as a server has: the snapshots' index is kept in it.
+    let app = vigil::http::public::router(engine.clone(), Some(reserves.clone()));
+    let h: serde_json::Value = serde_json::from_slice(&get(&app, "/v1/reserves").await.body).unwrap();
     let snaps = h["snapshots"].as_array().unwrap();
     assert_eq!(snaps.len(), 2);
     let btc_ratio = |s: &serde_json::Value| s["assets"][0]["ratio"].as_str().unwrap().to_string();
@@ -245,7 +246,7 @@ async fn the_api_serves_the_history_and_proofs_that_verify_against_the_logged_en
     let cp = vigil_core::checkpoint::verify(&engine.head().checkpoint, &log_key).unwrap().checkpoint;
     for s in snaps {
         let id = s["snapshot"].as_str().unwrap();
-        let g = get(&engine, &reserves, &format!("/v1/reserves/{id}")).await;
+        let g = get(&app, &format!("/v1/reserves/{id}")).await;
         assert_eq!(g.status, StatusCode::OK);
         let v: serde_json::Value = serde_json::from_slice(&g.body).unwrap();
         let bytes = hex::decode(v["entry"]["bytes"].as_str().unwrap()).unwrap();
@@ -257,8 +258,7 @@ async fn the_api_serves_the_history_and_proofs_that_verify_against_the_logged_en
         let vigil_core::event::Event::ReserveSnapshot(snap) = st.event else { panic!("not a snapshot") };
 
         for (account, secret) in records(&reserves.join(format!("{id}.records.csv"))).into_iter().step_by(997) {
-            let g =
-                get(&engine, &reserves, &format!("/v1/reserves/{id}/proof/{}", hex::encode(record_id(&secret)))).await;
+            let g = get(&app, &format!("/v1/reserves/{id}/proof/{}", hex::encode(record_id(&secret)))).await;
             assert_eq!(g.status, StatusCode::OK, "{account}");
             assert!(g.body.len() <= 2048, "proof of {} bytes", g.body.len());
             Proof::decode(&g.body).unwrap().verify(&secret, &snap).unwrap();
@@ -270,6 +270,6 @@ async fn the_api_serves_the_history_and_proofs_that_verify_against_the_logged_en
         ("/v1/reserves/por-2019-05-08/proof/00000000000000000000000000000000", StatusCode::NOT_FOUND),
         ("/v1/reserves/por-2019-05-08/proof/xyz", StatusCode::BAD_REQUEST),
     ] {
-        assert_eq!(get(&engine, &reserves, uri).await.status, status, "{uri}");
+        assert_eq!(get(&app, uri).await.status, status, "{uri}");
     }
 }

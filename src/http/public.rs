@@ -514,8 +514,11 @@ pub(crate) struct Summaries {
     safu: Kept<axum::body::Bytes>,
     incidents: Kept<axum::body::Bytes>,
     reserves: Kept<axum::body::Bytes>,
-    snapshots: Kept<Arc<Vec<(SnapshotSummary, Vec<u8>)>>>,
+    snapshots: Kept<Snapshots>,
 }
+
+/// The snapshots a log states (first of each id), each with its entry's stored bytes.
+type Snapshots = Arc<Vec<(SnapshotSummary, Vec<u8>)>>;
 
 /// One value built from the log and the published size it is of: the latest built.
 struct Kept<T>(Arc<std::sync::Mutex<Option<(u64, T)>>>);
@@ -581,7 +584,7 @@ impl Kept<axum::body::Bytes> {
 
 impl Summaries {
     /// The snapshots the log below `size` states (first of each id), with their stored bytes.
-    fn snapshots_at(&self, engine: &Engine, size: u64) -> Result<Arc<Vec<(SnapshotSummary, Vec<u8>)>>, Problem> {
+    fn snapshots_at(&self, engine: &Engine, size: u64) -> Result<Snapshots, Problem> {
         self.snapshots.get_or_build(size, || snapshot_entries(engine, size).map(Arc::new))
     }
 

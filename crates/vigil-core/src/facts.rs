@@ -288,7 +288,9 @@ mod tests {
         );
         let (a1, a2, a3) = (alarm(&[1, 2]), alarm(&[2, 3, 9]), alarm(&[4]));
         use Membership::{Names, ReferencedBy};
-        let cases: Vec<(&str, Vec<(u64, &Event)>, u64, Vec<(u64, Membership)>)> = vec![
+        /// (what the case shows, the entries naming the incident, the log's size, the members)
+        type Case<'a> = (&'a str, Vec<(u64, &'a Event)>, u64, Vec<(u64, Membership)>);
+        let cases: Vec<Case> = vec![
             ("nothing names it", vec![], 10, vec![]),
             ("an opening alone", vec![(5, &open)], 10, vec![(5, Names)]),
             (

@@ -198,6 +198,26 @@ struct Shared {
     metrics: crate::metrics::EngineMetrics,
     /// Set by [`Engine::inject_check_panic`]: the verifier threads' next check panics.
     check_panics: AtomicBool,
+    /// Set by [`Engine::hold_syncs`]: while true, the syncer waits before its next sync.
+    syncs_held: (Mutex<bool>, std::sync::Condvar),
+}
+
+impl Shared {
+    fn set_syncs_held(&self, held: bool) {
+        let (lock, changed) = &self.syncs_held;
+        *lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = held;
+        changed.notify_all();
+    }
+}
+
+/// [`Engine::hold_syncs`]'s hold: dropped (also when a test fails), the syncer goes on.
+#[doc(hidden)]
+pub struct SyncHold<'a>(&'a Shared);
+
+impl Drop for SyncHold<'_> {
+    fn drop(&mut self) {
+        self.0.set_syncs_held(false);
+    }
 }
 
 /// A group on its way to the writer, which hashes it into the tree, signs a checkpoint,
@@ -377,6 +397,7 @@ impl Engine {
             failed: Mutex::new(None),
             written: AtomicU64::new(head.state.size),
             check_panics: AtomicBool::new(false),
+            syncs_held: Default::default(),
             metrics,
         });
         let pipeline = Pipeline::start(&shared, store, head, &config)?;
@@ -500,6 +521,15 @@ impl Engine {
     #[doc(hidden)]
     pub fn inject_check_panic(&self) {
         self.shared.check_panics.store(true, Ordering::SeqCst);
+    }
+
+    /// For tests: until the hold is dropped, the syncer waits before its next WAL sync, as on
+    /// a disk that stalls (which a test cannot make happen for real): batches are written but
+    /// not yet durable, so their callers wait.
+    #[doc(hidden)]
+    pub fn hold_syncs(&self) -> SyncHold<'_> {
+        self.shared.set_syncs_held(true);
+        SyncHold(&self.shared)
     }
 
     /// Verifies and appends a batch (async: waits for the group commit).
@@ -977,6 +1007,8 @@ impl Syncer {
             let synced = match failed {
                 Some(e) => Err(e),
                 None if done.iter().any(|w| w.wrote) => {
+                    let (lock, changed) = &self.shared.syncs_held;
+                    drop(changed.wait_while(lock.lock().expect("syncs_held lock"), |held| *held));
                     let started = std::time::Instant::now();
                     let r = self.store.sync().map_err(|e| e.to_string());
                     self.shared.metrics.fsync_seconds.observe(started.elapsed().as_secs_f64());

@@ -285,6 +285,48 @@ async fn a_saturated_sequencer_answers_503_with_retry_after() {
     assert_eq!(res.headers().get("retry-after").unwrap(), "1");
 }
 
+/// A batch whose request timed out is still in the sequencer's hands: it counts against
+/// `max_in_flight` until the engine answers it (appends meanwhile get 503, not a place in a
+/// queue that is full), and then it is in the log and its count is released.
+#[tokio::test]
+async fn a_timed_out_batch_counts_in_flight_until_the_engine_answers_it() {
+    use vigil::http::internal::MAX_BATCH;
+    let mut e = env();
+    e.state.max_in_flight = MAX_BATCH;
+    let before = e.engine.head().state.size;
+    let (_, _, http) = vigil::metrics::Metrics::new(e.engine.metrics());
+    let app = vigil::http::internal::router_with(e.state.clone(), http, std::time::Duration::from_millis(300));
+    let send = |body: Vec<u8>| {
+        let app = app.clone();
+        async move {
+            let req = Request::post("/v1/events").header("content-type", "application/json").body(Body::from(body));
+            let res = app.oneshot(req.unwrap()).await.unwrap();
+            let status = res.status();
+            (status, serde_json::from_slice::<Value>(&res.into_body().collect().await.unwrap().to_bytes()).unwrap())
+        }
+    };
+    let batch: Vec<Value> = (0..MAX_BATCH)
+        .map(|i| submission(&e.keys.withdrawals, withdrawal(&format!("w{i}")), &format!("b{i}"), T0))
+        .collect();
+    let one = submission(&e.keys.withdrawals, withdrawal("late"), "late", T0).to_string().into_bytes();
+
+    let held = e.engine.hold_syncs();
+    let (status, problem) = send(serde_json::to_vec(&batch).unwrap()).await;
+    assert_eq!((status, problem["code"].as_str()), (StatusCode::REQUEST_TIMEOUT, Some("timeout")), "{problem}");
+    let (status, problem) = send(one.clone()).await;
+    assert_eq!((status, problem["code"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("saturated")), "{problem}");
+
+    drop(held);
+    let released = std::time::Instant::now();
+    while e.state.in_flight.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+        assert!(released.elapsed().as_secs() < 30, "the count was never released");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(e.engine.head().state.size, before + MAX_BATCH as u64, "the timed-out batch was appended");
+    let (status, answer) = send(one).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+}
+
 #[tokio::test]
 async fn a_panicking_signature_check_answers_500_writes_nothing_and_the_server_goes_on() {
     let e = env();

@@ -411,7 +411,7 @@ async fn entries(
 struct InclusionQuery {
     /// The entry's sequence number.
     seq: u64,
-    /// Tree size of the checkpoint to prove against (default: the latest).
+    /// Tree size of the checkpoint to prove against (default: the one `/checkpoint` serves).
     size: Option<u64>,
 }
 
@@ -423,11 +423,14 @@ struct InclusionQuery {
 ))]
 async fn inclusion(
     State(engine): State<Arc<Engine>>,
+    axum::Extension(site): axum::Extension<Arc<Site>>,
     q: Result<Query<InclusionQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<InclusionProof>, Problem> {
     let Query(q) = q.map_err(|e| Problem::bad_request(format!("{e}: expected ?seq=N[&size=M]")))?;
+    // Without a size, to the checkpoint `/checkpoint` serves (with witnesses, the log's head
+    // may be ahead of it, and a proof to that tree would verify against no served checkpoint).
+    let size = q.size.unwrap_or_else(|| site.published(&engine).size);
     let head = engine.head();
-    let size = q.size.unwrap_or(head.state.size);
     if size > head.state.size || q.seq >= size {
         return Err(Problem::not_found(format!(
             "no entry {} in a tree of size {size} (the log has {} entries)",
@@ -443,7 +446,7 @@ async fn inclusion(
 struct ConsistencyQuery {
     /// The older tree size.
     from: u64,
-    /// The newer tree size (default: the latest).
+    /// The newer tree size (default: the one `/checkpoint` serves).
     to: Option<u64>,
 }
 
@@ -455,11 +458,12 @@ struct ConsistencyQuery {
 ))]
 async fn consistency(
     State(engine): State<Arc<Engine>>,
+    axum::Extension(site): axum::Extension<Arc<Site>>,
     q: Result<Query<ConsistencyQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<ConsistencyProof>, Problem> {
     let Query(q) = q.map_err(|e| Problem::bad_request(format!("{e}: expected ?from=N[&to=M]")))?;
+    let to = q.to.unwrap_or_else(|| site.published(&engine).size);
     let head = engine.head();
-    let to = q.to.unwrap_or(head.state.size);
     if q.from > to || to > head.state.size {
         return Err(Problem::not_found(format!(
             "no consistency proof from {} to {to} (the log has {} entries)",

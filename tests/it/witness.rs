@@ -398,6 +398,22 @@ fn the_log_collects_cosignatures_and_a_dead_witness_never_stops_appends() {
     let still = verify_witnessed(&served(&server), &server.keys.log.verifier(), &both).unwrap();
     assert!(still.signed.checkpoint.size < grown, "a checkpoint without w2's cosignature was served as witnessed");
     assert_eq!(served(&server), before);
+    // Proofs asked without a size are to the served checkpoint, not to the log's head past it.
+    let cp = still.signed.checkpoint;
+    for (path, want) in [
+        (
+            format!("/v1/proofs/inclusion?seq={}", cp.size - 1),
+            serde_json::json!({"tree_size": cp.size, "index": cp.size - 1}),
+        ),
+        ("/v1/proofs/consistency?from=1".into(), serde_json::json!({"old_size": 1, "new_size": cp.size})),
+    ] {
+        let (status, body) = request("GET", &format!("{}{path}", server.public), "", vec![]);
+        assert_eq!(status, 200, "{path}");
+        let got: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        for (k, v) in want.as_object().unwrap() {
+            assert_eq!(&got[k], v, "{path}: {got}");
+        }
+    }
 
     // The witness comes back (its store kept its state): both cosign the grown log.
     let _w2 = WitnessProc::start(&key2, &log_vkey, &server.dir.path().join("w2-data"), p2);

@@ -326,6 +326,7 @@ impl Pipeline {
         for key in store.idempotency_keys() {
             idem_filter.insert(&key?);
         }
+        shared.metrics.idempotency_filter_keys.set(idem_filter.keys as i64);
         shared.written.store(head.state.size, Ordering::SeqCst);
         let (tx, rx) = mpsc::channel::<Request>();
         let (write_tx, write_rx) = mpsc::sync_channel::<Pending>(2);
@@ -887,6 +888,8 @@ struct IdemFilter {
     /// Keys the last filter was sized for, and the keys it holds.
     capacity: usize,
     count: usize,
+    /// Keys inserted into all the filters.
+    keys: usize,
 }
 
 impl IdemFilter {
@@ -894,7 +897,12 @@ impl IdemFilter {
 
     fn new(capacity: usize) -> Self {
         let capacity = capacity.max(1 << 20);
-        IdemFilter { filters: vec![sbbf_rs_safe::Filter::new(Self::BITS_PER_KEY, capacity)], capacity, count: 0 }
+        IdemFilter {
+            filters: vec![sbbf_rs_safe::Filter::new(Self::BITS_PER_KEY, capacity)],
+            capacity,
+            count: 0,
+            keys: 0,
+        }
     }
 
     fn may_contain(&self, key: &[u8]) -> bool {
@@ -910,6 +918,7 @@ impl IdemFilter {
         }
         self.filters.last_mut().expect("one filter at least").insert_hash(xxhash_rust::xxh3::xxh3_64(key));
         self.count += 1;
+        self.keys += 1;
     }
 }
 
@@ -1104,6 +1113,12 @@ impl Sequencer {
             spent.submissions.push(req.subs);
             match accepted {
                 Ok(acc) => {
+                    // Only an accepted batch's keys: a refused one's would fill the filter at
+                    // every retry (and grow it), though none of them is in the log.
+                    for e in &new_entries[mark.0..] {
+                        self.idem_filter.insert(&e.idem_key);
+                    }
+                    self.shared.metrics.idempotency_filter_keys.set(self.idem_filter.keys as i64);
                     self.shared.metrics.duplicates.inc_by(acc.iter().filter(|a| a.duplicate).count() as u64);
                     answers.push((req.reply, Ok(acc)))
                 }
@@ -1273,7 +1288,6 @@ impl Sequencer {
             self.state.size += 1;
             self.state.last_hash = entry_hash;
             self.state.last_time_ms = time_ms;
-            self.idem_filter.insert(&idem);
             in_group.insert(idem.clone(), seq);
             staged.push(NewEntry {
                 seq,

@@ -19,7 +19,9 @@ use std::time::Instant;
 pub struct EngineMetrics {
     /// Entries appended (durable and answered).
     pub appended: Counter,
-    /// Events refused (the whole caller batch is refused; this counts batches).
+    /// Batches the sequencer refused (a conflict found in log order: an idempotency key
+    /// reused, a key revoked or conflicting, an entry too large). Refusals before it (parsing,
+    /// signatures) are counted by status in the HTTP metrics.
     pub rejected_batches: Counter,
     /// Events answered with an earlier entry (idempotent retries).
     pub duplicates: Counter,
@@ -33,6 +35,9 @@ pub struct EngineMetrics {
     pub fsync_seconds: Histogram,
     /// Size of the latest published checkpoint.
     pub checkpoint_size: Gauge,
+    /// Idempotency keys in the sequencer's in-memory filter (2 bytes each): the log's, and
+    /// never a refused batch's.
+    pub idempotency_filter_keys: Gauge,
 }
 
 impl Default for EngineMetrics {
@@ -46,6 +51,7 @@ impl Default for EngineMetrics {
             write_seconds: Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
             fsync_seconds: Histogram::new(exponential_buckets(0.0001, 2.0, 16)),
             checkpoint_size: Gauge::default(),
+            idempotency_filter_keys: Gauge::default(),
         }
     }
 }
@@ -55,7 +61,7 @@ impl EngineMetrics {
         r.register("vigil_appended_entries", "Entries appended and acknowledged", self.appended.clone());
         r.register(
             "vigil_rejected_batches",
-            "Caller batches refused (nothing of them written)",
+            "Batches the sequencer refused, nothing of them written (earlier refusals: vigil_http_requests_total by status)",
             self.rejected_batches.clone(),
         );
         r.register(
@@ -71,6 +77,11 @@ impl EngineMetrics {
             "vigil_checkpoint_size",
             "Tree size of the latest published checkpoint",
             self.checkpoint_size.clone(),
+        );
+        r.register(
+            "vigil_idempotency_filter_keys",
+            "Idempotency keys in the sequencer's in-memory filter (2 bytes each)",
+            self.idempotency_filter_keys.clone(),
         );
     }
 }

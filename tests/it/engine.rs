@@ -253,6 +253,19 @@ fn retry_with_same_idempotency_key_returns_the_original() {
     let reused = l.engine.append_blocking(vec![l.sub(&l.keys.withdrawals, withdrawal("w-9"), "retry-me")]);
     assert!(matches!(reused, Err(AppendError::Rejected { code: RejectCode::IdempotencyConflict, .. })), "{reused:?}");
     assert_eq!(l.engine.head().state.size, first[0].seq + 3);
+    // A batch refused after its first events were staged leaves no key of theirs in the
+    // in-memory filter (a client retrying it would fill the filter); accepted, they are in it.
+    let filter = || l.engine.metrics().idempotency_filter_keys.get();
+    let before = filter();
+    let fresh = || (0..3).map(|i| l.sub(&l.keys.withdrawals, withdrawal(&format!("f-{i}")), &format!("f{i}")));
+    for _ in 0..3 {
+        let conflict = l.sub(&l.keys.withdrawals, withdrawal("w-9"), "retry-me");
+        let refused = l.engine.append_blocking(fresh().chain([conflict]).collect());
+        assert!(matches!(refused, Err(AppendError::Rejected { index: 3, .. })), "{refused:?}");
+    }
+    assert_eq!(filter(), before);
+    l.engine.append_blocking(fresh().collect()).unwrap();
+    assert_eq!(filter(), before + 3);
 }
 
 #[test]

@@ -43,13 +43,19 @@ impl ConfigFiles for Config {
     }
 
     fn service_keys(&self) -> Result<Vec<(VerifierKey, Vec<EventKind>)>> {
-        self.services
-            .iter()
-            .enumerate()
-            .map(|(i, s)| {
-                Ok((read_verifier(&s.vkey).with_context(|| format!("setting services[{i}].vkey"))?, s.kinds.clone()))
-            })
-            .collect()
+        let mut keys: Vec<(VerifierKey, Vec<EventKind>)> = Vec::new();
+        for (i, s) in self.services.iter().enumerate() {
+            let key = read_verifier(&s.vkey).with_context(|| format!("setting services[{i}].vkey"))?;
+            // Listed twice with other kinds, each restart would register it again as the other.
+            if let Some(j) = keys.iter().position(|(k, _)| k.key_ref == key.key_ref) {
+                bail!(
+                    "setting services[{i}].vkey: {} is the key of services[{j}] again; list each key once, with all its kinds",
+                    key.key_ref
+                );
+            }
+            keys.push((key, s.kinds.clone()));
+        }
+        Ok(keys)
     }
 
     fn witnessing(&self) -> Result<Option<crate::witnessing::Witnessing>> {
@@ -151,6 +157,7 @@ pub fn bootstrap_submissions(
     now_ms: u64,
 ) -> Result<Vec<ParsedSubmission>> {
     let own = vec![EventKind::KeyRegistered, EventKind::KeyRevoked];
+    not_the_operator(operator, services.iter().map(|(k, _)| k))?;
     std::iter::once((operator.verifier(), own))
         .chain(services.iter().cloned())
         .map(|(k, kinds)| {
@@ -159,6 +166,17 @@ pub fn bootstrap_submissions(
             registration(operator, &k, kinds, idem, now_ms)
         })
         .collect()
+}
+
+/// Refuses the operator's own key as a service's: registered with a service's kinds, it would
+/// lose the kinds that register and revoke keys.
+fn not_the_operator<'a>(operator: &SignerKey, services: impl IntoIterator<Item = &'a VerifierKey>) -> Result<()> {
+    match services.into_iter().find(|k| k.key_ref == operator.key_ref) {
+        Some(k) => {
+            bail!("setting services: {} is the operator's key, which registers keys and is no service's", k.key_ref)
+        }
+        None => Ok(()),
+    }
 }
 
 /// A `key_registered` submission signed by the operator.
@@ -182,6 +200,13 @@ fn registration(
 /// existing one gets the configuration's service keys as configured ([`register_changes`]; a
 /// failure there is logged, and the log is served as it is).
 pub fn open_ledger(cfg: &Config, engine: EngineConfig) -> Result<Engine> {
+    // Settings wrong in themselves (a key listed twice, the operator's key as a service's)
+    // stop here, before the log is opened. The operator's key may be kept offline: then only
+    // registering needs it, and fails for want of it.
+    let services = cfg.service_keys()?;
+    if let Ok(operator) = cfg.operator_signer() {
+        not_the_operator(&operator, services.iter().map(|(k, _)| k))?;
+    }
     let clock = engine.clock.clone();
     let e = Engine::open(&cfg.data_dir, engine)?;
     if e.head().state.size == 0 {
@@ -242,6 +267,7 @@ pub fn register_changes(cfg: &Config, e: &Engine, now_ms: u64) -> Result<Vec<Cha
         return Ok(changes);
     }
     let operator = cfg.operator_signer()?;
+    not_the_operator(&operator, register.iter().map(|(k, _)| k))?;
     let size = head.state.size;
     drop(head);
     let subs = register

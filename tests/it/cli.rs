@@ -208,7 +208,20 @@ fn a_bad_configuration_names_the_line_and_the_setting() {
         ("[[services]]\nvkey = \"x.vkey\"\nkinds = []\n", &["line 3", "kinds", "at least one kind"]),
         ("data_dir = \"d\"\nlog_key = \"missing.key\"\n", &["setting log_key", "missing.key"]),
         ("data_dir = [\n", &["line 1"]),
+        (
+            "data_dir = \"d\"\nlog_key = \"log.key\"\noperator_key = \"operator.key\"\n[[services]]\nvkey = \"risk.vkey\"\nkinds = [\"alarm\"]\n[[services]]\nvkey = \"risk.vkey\"\nkinds = [\"freeze\"]\n",
+            &["setting services[1].vkey", "risk+", "services[0] again"],
+        ),
+        (
+            "data_dir = \"d\"\nlog_key = \"log.key\"\noperator_key = \"operator.key\"\n[[services]]\nvkey = \"operator.vkey\"\nkinds = [\"alarm\"]\n",
+            &["setting services", "operator's key"],
+        ),
     ];
+    let keys = Keys::new();
+    for (name, k) in [("log", &keys.log), ("operator", &keys.operator), ("risk", &keys.risk)] {
+        std::fs::write(dir.path().join(format!("{name}.key")), k.to_skey()).unwrap();
+        std::fs::write(dir.path().join(format!("{name}.vkey")), k.verifier().to_vkey()).unwrap();
+    }
     for (i, (text, want)) in cases.iter().enumerate() {
         let cfg = dir.path().join(format!("bad-{i}.toml"));
         std::fs::write(&cfg, text).unwrap();

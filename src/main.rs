@@ -843,21 +843,22 @@ fn append(url: &str, key: &std::path::Path, batch: usize, input: &str) -> Result
     // The batch being gathered, with each event's input line.
     let mut pending = Vec::new();
     let mut lines: Vec<usize> = Vec::new();
-    let mut appended = 0usize;
-    let mut flush = |pending: &mut Vec<vigil_core::statement::Submission>,
-                     lines: &mut Vec<usize>,
-                     out: &mut std::io::StdoutLock|
+    let appended = std::cell::Cell::new(0usize);
+    // What was appended before a failure, said with it.
+    let before = || match appended.get() {
+        0 => String::new(),
+        n => format!("; the {n} events of the batches before were appended (their receipts are above)"),
+    };
+    let flush = |pending: &mut Vec<vigil_core::statement::Submission>,
+                 lines: &mut Vec<usize>,
+                 out: &mut std::io::StdoutLock|
      -> Result<()> {
         if pending.is_empty() {
             return Ok(());
         }
         let (first, last) = (lines[0], lines[lines.len() - 1]);
         let receipts = client.append(pending).map_err(|e| {
-            let before = if appended == 0 {
-                String::new()
-            } else {
-                format!("; the {appended} events of the batches before were appended (their receipts are above)")
-            };
+            let before = before();
             // No answer, a timeout or a storage failure: the batch may or may not be in the log.
             if !e.is_refusal() {
                 return anyhow::anyhow!(
@@ -884,7 +885,7 @@ fn append(url: &str, key: &std::path::Path, batch: usize, input: &str) -> Result
                 ),
             }
         })?;
-        appended += receipts.len();
+        appended.set(appended.get() + receipts.len());
         for r in receipts {
             writeln!(out, "{}", serde_json::to_string(&r)?)?;
         }
@@ -897,9 +898,13 @@ fn append(url: &str, key: &std::path::Path, batch: usize, input: &str) -> Result
         if line.trim().is_empty() {
             continue;
         }
-        let (idem, event) =
-            vigil::client::parse_line(&line, &key).map_err(|e| anyhow::anyhow!("line {}: {e}", n + 1))?;
-        pending.push(vigil::client::sign_event(&key, event, &idem, now_ms())?);
+        // A line that does not read or sign: nothing from the batch it was in on is sent.
+        let local = |e: &dyn std::fmt::Display| {
+            let unsent = lines.first().copied().unwrap_or(n + 1);
+            anyhow::anyhow!("line {}: {e}; nothing from line {unsent} on was sent{}", n + 1, before())
+        };
+        let (idem, event) = vigil::client::parse_line(&line, &key).map_err(|e| local(&e))?;
+        pending.push(vigil::client::sign_event(&key, event, &idem, now_ms()).map_err(|e| local(&e))?);
         lines.push(n + 1);
         if pending.len() >= batch {
             flush(&mut pending, &mut lines, &mut out)?;

@@ -473,6 +473,33 @@ fn vigil_append_run_again_over_the_same_file_appends_nothing_twice() {
         "{err}"
     );
     assert_eq!(server.checkpoint().1.size, size);
+    // A line that does not read stops the run there: the error names it, what was appended
+    // before it, and where sending stopped (batches of 2: lines 1-2 went, line 3 waited).
+    let w = |id: &str| lines[0].replace("w-1", id);
+    let input =
+        [w("w-10"), w("w-11"), w("w-12"), lines[1].replace(r#""w-2", "event""#, r#""order 17", "event""#)].join("\n");
+    let mut append = Command::new(vigil_bin())
+        .args(["append", "--batch", "2", "--url", &server.internal, "--key"])
+        .arg(server.key_file("withdrawals"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    append.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let out = append.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    for want in [
+        "line 4: ",
+        "idempotency_key",
+        "nothing from line 3 on was sent",
+        "the 2 events of the batches before were appended",
+    ] {
+        assert!(err.contains(want), "wanted {want:?} in {err}");
+    }
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2, "their receipts");
+    assert_eq!(server.checkpoint().1.size, size + 2);
 }
 
 /// The wrong base URL (the internal API for the public one, or the other way round) is the

@@ -645,6 +645,16 @@ macro_rules! say {
 /// `vigil demo`: serve the demo log; seed it through the internal API when it is new; verify;
 /// then keep appending ordinary traffic slowly (or stop, with `--no-serve`).
 fn demo(mut a: DemoArgs) -> Result<ExitCode> {
+    let names = vigil::demo::WITNESSES;
+    if a.witnesses.len() != names.len() {
+        anyhow::bail!(
+            "--witnesses: the demo has {} witnesses ({}): give {} addresses, not {}",
+            names.len(),
+            names.join(", "),
+            names.len(),
+            a.witnesses.len()
+        );
+    }
     // `demo-data/` and `demo-data` are one folder; its siblings are `demo-data.reserves`, …
     a.data_dir = a.data_dir.components().collect();
     use std::sync::atomic::{AtomicBool, Ordering};

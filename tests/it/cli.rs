@@ -176,6 +176,7 @@ fn the_demo_never_deletes_a_folder_it_did_not_make() {
         vec!["demo", "--no-serve", "--fresh", "--data-dir", v, "--keys", keys],
         vec!["demo", "--no-serve", "--data-dir", v, "--keys", keys],
         vec!["demo", "--no-serve", "--fresh", "--data-dir", v, "--keys", "/nonexistent"],
+        vec!["demo", "--no-serve", "--fresh", "--data-dir", v, "--keys", keys, "--witnesses", "127.0.0.1:0"],
     ] {
         let (code, out, err) = vigil(&args);
         assert_eq!(code, 2, "{args:?}: {out}{err}");
@@ -185,6 +186,8 @@ fn the_demo_never_deletes_a_folder_it_did_not_make() {
     }
     let (_, _, err) = vigil(&["demo", "--no-serve", "--fresh", "--data-dir", v, "--keys", keys]);
     assert!(err.contains("was not made by `vigil demo`") && err.contains("victim"), "{err}");
+    let (_, _, err) = vigil(&["demo", "--witnesses", "127.0.0.1:0,127.0.0.1:0,127.0.0.1:0"]);
+    assert!(err.contains("--witnesses: the demo has 2 witnesses") && err.contains("not 3"), "{err}");
     // Its sibling folders too: a foreign `victim2.reserves` stops the demo before anything.
     let (d2, r2) = (dir.path().join("victim2"), dir.path().join("victim2.reserves"));
     std::fs::create_dir(&r2).unwrap();

@@ -11,9 +11,10 @@ use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 use std::borrow::Cow;
 use std::fmt;
 
-/// Why an event is invalid: the field (a JSON path) and what is wrong with it.
+/// Why an event is invalid: the field (a JSON path; empty for the event as a whole) and what
+/// is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {reason}")]
+#[error("{}", if field.is_empty() { format!("event: {reason}") } else { format!("{field}: {reason}") })]
 pub struct EventError {
     pub field: String,
     pub reason: String,
@@ -594,7 +595,7 @@ impl Event {
     /// Parses event JSON, with an error that names what is wrong.
     pub fn from_json(bytes: &[u8]) -> Result<Event, EventError> {
         let v = crate::canonical::parse_json(bytes)
-            .map_err(|e| EventError { field: "event".into(), reason: e.to_string() })?;
+            .map_err(|e| EventError { field: String::new(), reason: e.to_string() })?;
         Self::from_value(v)
     }
 
@@ -617,10 +618,7 @@ impl Event {
         fn de<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T, EventError> {
             serde_path_to_error::deserialize(v).map_err(|e| {
                 let path = e.path().to_string();
-                EventError {
-                    field: if path == "." { "event".into() } else { path },
-                    reason: e.into_inner().to_string(),
-                }
+                EventError { field: if path == "." { String::new() } else { path }, reason: e.into_inner().to_string() }
             })
         }
         let ev = match kind {

@@ -29,7 +29,7 @@ pub enum StatementError {
     Canonical(#[from] CanonicalError),
     #[error("statement: {0}")]
     Shape(String),
-    #[error("event.{0}")]
+    #[error("{}", if .0.field.is_empty() { format!("event: {}", .0.reason) } else { format!("event.{}", .0) })]
     Event(#[from] EventError),
     #[error("idempotency_key: must be 1 to 128 characters of letters, digits and . _ : / -")]
     IdempotencyKey,
@@ -74,10 +74,10 @@ impl Statement {
 
     /// From parsed JSON in any form (the API accepts non-canonical JSON and canonicalizes it).
     pub fn from_value(mut v: serde_json::Value) -> Result<Statement, StatementError> {
-        let ev = v
-            .as_object_mut()
-            .and_then(|m| m.remove("event"))
-            .ok_or_else(|| StatementError::Shape("missing field `event`".into()))?;
+        let Some(m) = v.as_object_mut() else {
+            return Err(StatementError::Shape("must be a JSON object".into()));
+        };
+        let ev = m.remove("event").ok_or_else(|| StatementError::Shape("missing field `event`".into()))?;
         #[derive(Deserialize)]
         #[serde(deny_unknown_fields)]
         struct Head {
@@ -298,6 +298,20 @@ mod tests {
             st[field] = bad;
             let e = Statement::from_value(st).unwrap_err().to_string();
             assert!(e.starts_with(&format!("statement: {field}: ")), "{e}");
+        }
+        // The statement or its event as a whole: said so, not as a field of its own name.
+        let mut extra = good.clone();
+        extra["event"]["amnt"] = "1".into();
+        let mut missing = good.clone();
+        missing["event"] = serde_json::json!({"kind": "alarm", "rule": "r", "severity": "low"});
+        for (bad, want) in [
+            (serde_json::json!(5), "statement: must be a JSON object"),
+            (serde_json::json!([good.clone()]), "statement: must be a JSON object"),
+            (extra, "event.amnt: unknown field `amnt`"),
+            (missing, "event: missing field `summary`"),
+        ] {
+            let e = Statement::from_value(bad).unwrap_err().to_string();
+            assert!(e.starts_with(want), "{e}");
         }
     }
 

@@ -1,5 +1,6 @@
-"""Known-answer tests from FORMAT.md §6.1, §8, §11.5, and the rules of §3.5 (key names) and §6.1
-(witness policies)."""
+"""Known-answer tests from FORMAT.md §6.1, §8, §11.5, and the rules of §3.5 (key names), §6.1
+(witness policies), the Conventions (canonical base64), §2 and §6 (integers), §5 (consistency
+from size 0), §6 (note parsing) and §10 (bundles)."""
 import base64
 
 import ed
@@ -81,6 +82,15 @@ def run():
             check(what, "accepted", why)
         except V.Invalid as e:
             check(what, why if why in str(e) else str(e), why)
+        except Exception as e:  # a crash is not a clean refusal
+            check(what, "%s: %s" % (type(e).__name__, e), why)
+
+    def accepted(what, f):
+        try:
+            f()
+            check(what, "accepted", "accepted")
+        except Exception as e:
+            check(what, "%s: %s" % (type(e).__name__, e), "accepted")
 
     w2vk = vkey("witness.example/w2", b"\x77" * 32, 4)
     note1 = want_note + (wline + "\n").encode()
@@ -92,6 +102,99 @@ def run():
             "policy quorum 2")
     refused("a policy with a quorum and no witnesses", lambda: V.verify_checkpoint(note1, lvk, [], 2),
             "policy quorum 2")
+
+    print("Conventions: canonical base64")
+    check("b64d of canonical 'AAA='", V.b64d("AAA="), b"\0\0")
+    for bad in ["AAB=", "AAA", "AAA==", "AA A=", "AAA=\n", "AA\u00c0="]:
+        refused("b64d refuses %r" % bad, lambda b=bad: V.b64d(b), "base64")
+    lines = want_note.split(b"\n")
+    assert lines[4].endswith(b"ugc=")  # 68 bytes: the last character carries 2 unused bits
+    bits = b"\n".join(lines[:4] + [lines[4][:-2] + b"d="] + lines[5:])
+    check("only unused bits differ", base64.b64decode(lines[4][-8:]), base64.b64decode(bits.split(b"\n")[4][-8:]))
+    refused("§8 checkpoint with non-zero unused bits in signature 1's base64", lambda: V.verify_checkpoint(bits, lvk),
+            "not canonical base64")
+
+    print("§6 note parsing")
+    def sigline(name, raw=bytes(9)):
+        return ("\u2014 %s %s\n" % (name, base64.b64encode(raw).decode())).encode()
+    accepted("a line of an unknown key is ignored", lambda: V.verify_checkpoint(want_note + sigline("other.example"), lvk))
+    refused("a line of an unknown key whose name has U+00A0",
+            lambda: V.verify_checkpoint(want_note + sigline("unknown\u00a0key"), lvk), "bad key name")
+    refused("a line of an unknown key with an empty name",
+            lambda: V.verify_checkpoint(want_note + sigline(""), lvk), "bad key name")
+    refused("a line of an unknown key whose name has '+'",
+            lambda: V.verify_checkpoint(want_note + sigline("a+b"), lvk), "bad key name")
+    refused("a line of an unknown key of 4 bytes",
+            lambda: V.verify_checkpoint(want_note + sigline("other", bytes(4)), lvk), "short signature")
+    refused("a line of an unknown key with two spaces",
+            lambda: V.verify_checkpoint(want_note + sigline(" other"), lvk), "bad key name")
+    refused("U+001C (a valid key name character, §3.5) in a note",
+            lambda: V.verify_checkpoint(want_note + sigline("a\x1cb"), lvk), "control character")
+    refused("a tab in a note", lambda: V.verify_checkpoint(want_note.replace(b"\n\n", b"\n\t\n"), lvk),
+            "control character")
+    accepted("U+007F in an unknown key's name", lambda: V.verify_checkpoint(want_note + sigline("a\x7fb"), lvk))
+    accepted("100 signature lines", lambda: V.verify_checkpoint(want_note + sigline("other") * 98, lvk))
+    refused("101 signature lines", lambda: V.verify_checkpoint(want_note + sigline("other") * 99, lvk),
+            "more than 100 signature lines")
+    big = bytes(3 * 249_000)  # a long line of an unknown key, to reach the byte limit exactly
+    fill = len(want_note + sigline("o", big))
+    assert fill < 1_000_000
+    at_limit = want_note + sigline("o" * (1 + 1_000_000 - fill), big)
+    check("note of 1,000,000 bytes built", len(at_limit), 1_000_000)
+    accepted("a note of 1,000,000 bytes", lambda: V.verify_checkpoint(at_limit, lvk))
+    refused("a note of 1,000,001 bytes",
+            lambda: V.verify_checkpoint(want_note + sigline("o" * (2 + 1_000_000 - fill), big), lvk), "bytes")
+    refused("a signature block that does not end with a newline", lambda: V.verify_checkpoint(want_note[:-1], lvk),
+            "newline")
+    refused("an empty extension line",
+            lambda: V.verify_checkpoint(want_note.replace(b"\n\n", b"\n\next\n\n", 1), lvk), "empty extension")
+
+    print("§2, §6: integers past 4300 digits refused, not crashed on")
+    huge = "9" * 5000
+    refused("a statement with a 5000-digit integer",
+            lambda: V.validate_statement(st.replace(b"1557248220000", huge.encode()), 5), "out of range")
+    refused("a statement with 2^64", lambda: V.validate_statement(st.replace(b"1557248220000", b"18446744073709551616"), 5),
+            "out of range")
+    refused("a checkpoint with a 5000-digit size",
+            lambda: V.verify_checkpoint(want_note.replace(b"\n1\n", ("\n%s\n" % huge).encode(), 1), lvk), "size")
+    refused("a checkpoint with size 2^64",
+            lambda: V.verify_checkpoint(want_note.replace(b"\n1\n", b"\n18446744073709551616\n", 1), lvk), "size")
+
+    print("§5 consistency from size 0")
+    r1 = V.leaf_hash(entry)
+    empty = V.mth([])
+    check("0 -> 1 from MTH({})", V.verify_consistency(0, 1, [], empty, r1), True)
+    check("0 -> 1 from another old root refused", V.verify_consistency(0, 1, [], r1, r1), False)
+    check("0 -> 0 with MTH({})", V.verify_consistency(0, 0, [], empty, empty), True)
+    check("0 -> 0 with two equal roots that are not MTH({}) refused", V.verify_consistency(0, 0, [], r1, r1), False)
+    check("MTH of one leaf is its leaf hash", V.mth([r1]), r1)
+
+    print("§10 bundles")
+    import verify
+    genesis = V.canon_bytes({"created_at_ms": 1557248220000, "idempotency_key": "genesis", "key": "withdrawals+b12907db",
+                             "event": {"kind": "key_registered", "kinds": ["key_registered"],
+                                       "key": vkey("withdrawals", wseed, 1)}})
+    e0 = b"\x02" + bytes(8) + (1557248221000).to_bytes(8, "big") + bytes(32) + \
+        ed.sign(wseed, V.STATEMENT_PREFIX + genesis) + genesis
+    b0 = b"vigil.example/audit-log\n1\n" + base64.b64encode(V.leaf_hash(e0)) + b"\n"
+    n0 = b0 + ("\n\u2014 vigil.example/audit-log %s\n" % base64.b64encode(
+        V.key_id("vigil.example/audit-log", 1, lpub) + ed.sign(lseed, b0)).decode()).encode()
+
+    def bundle(keys=b"keys 2\n", entries=b"entries 1\n", key_lines=None):
+        kl = key_lines if key_lines is not None else b"not a key \xff\xfe\n" + vkey("withdrawals", wseed, 1).encode() + b"\n"
+        return (b"vigil-export v1\n" + keys + kl + b"checkpoint %d\n" % len(n0) + n0 + entries +
+                len(e0).to_bytes(2, "big") + e0)
+    accepted("a bundle with a key line that is not a key (nor UTF-8)",
+             lambda: verify.verify_bundle_bytes(bundle(), lvk, quiet=True))
+    refused("'keys 02'", lambda: verify.verify_bundle_bytes(bundle(keys=b"keys 02\n"), lvk, quiet=True), "bundle")
+    refused("'keys +2'", lambda: verify.verify_bundle_bytes(bundle(keys=b"keys +2\n"), lvk, quiet=True), "bundle")
+    refused("'keys  2'", lambda: verify.verify_bundle_bytes(bundle(keys=b"keys  2\n"), lvk, quiet=True), "bundle")
+    refused("'entries 01'", lambda: verify.verify_bundle_bytes(bundle(entries=b"entries 01\n"), lvk, quiet=True),
+            "bundle")
+    refused("'keys <5000 digits>'", lambda: verify.verify_bundle_bytes(
+        bundle(keys=b"keys " + huge.encode() + b"\n"), lvk, quiet=True), "bundle")
+    refused("'keys 2^64'", lambda: verify.verify_bundle_bytes(
+        bundle(keys=b"keys 18446744073709551616\n"), lvk, quiet=True), "2^64")
 
     print("§3.5 key names")
     for name, ok in [("w", True), ("a/b.c", True), ("a\x1fb", True), ("a b", False), ("a\u3000b", False),

@@ -19,7 +19,15 @@ def D(ctx: str, data: bytes) -> bytes:
 
 
 def b64d(s: str) -> bytes:
-    return base64.b64decode(s, validate=True)
+    """Canonical RFC 4648 §4 base64 only (FORMAT.md, Conventions): padded, the unused bits of the
+    last character zero, no other characters. Any other spelling is refused."""
+    try:
+        raw = base64.b64decode(s, validate=True)
+    except ValueError:  # binascii.Error, or a non-ASCII str
+        raise Invalid("not base64: %r" % (s[:80],))
+    if base64.b64encode(raw).decode() != s:
+        raise Invalid("not canonical base64: %r" % (s[:80],))
+    return raw
 
 
 def b64e(b: bytes) -> str:
@@ -40,6 +48,20 @@ def _no_const(s):
     raise Invalid("non-JSON constant: " + s)
 
 
+I64_MIN = -2**63
+
+
+def _int(s):
+    # §2: integers from -2^63 to 2^64 - 1. Check the length before int(), whose limit (4300
+    # digits) would raise a ValueError rather than refuse the JSON.
+    if len(s.lstrip("-")) > 20:
+        raise Invalid("integer out of range in JSON")
+    v = int(s)
+    if not I64_MIN <= v <= 2**64 - 1:
+        raise Invalid("integer out of range in JSON: " + s)
+    return v
+
+
 def _pairs(pairs):
     d = {}
     for k, v in pairs:
@@ -55,7 +77,8 @@ def parse_json(b: bytes):
     except UnicodeDecodeError as e:
         raise Invalid("not UTF-8: %s" % e)
     try:
-        return json.loads(s, object_pairs_hook=_pairs, parse_float=_no_float, parse_constant=_no_const)
+        return json.loads(s, object_pairs_hook=_pairs, parse_float=_no_float, parse_constant=_no_const,
+                          parse_int=_int)
     except json.JSONDecodeError as e:
         raise Invalid("bad JSON: %s" % e)
 
@@ -536,10 +559,14 @@ def verify_consistency(first: int, second: int, path, first_hash: bytes, second_
     """RFC 9162 §2.1.4.2."""
     if first > second or len(path) > 64:
         return False
+    if first == 0:
+        # §5: from size 0 the proof is empty and the old root is MTH({}), the only empty root
+        if len(path) != 0 or first_hash != hashlib.sha256(b"").digest():
+            return False
+        if second > 0:
+            return True
     if first == second:
         return len(path) == 0 and first_hash == second_hash
-    if first == 0:
-        return len(path) == 0
     path = list(path)
     if first & (first - 1) == 0:  # power of two
         path = [first_hash] + path
@@ -574,40 +601,70 @@ def verify_consistency(first: int, second: int, path, first_hash: bytes, second_
 EM = "\u2014"
 
 
+MAX_NOTE_BYTES = 1_000_000
+MAX_NOTE_SIGS = 100
+_DEC_U64 = re.compile(r'0|[1-9][0-9]{0,19}')
+
+
+def dec_u64(s: str, what: str) -> int:
+    """A u64 in decimal without sign or leading zeros (§6 tree size, §10 bundle numbers). The
+    length bound comes first: int() refuses strings over 4300 digits with a ValueError."""
+    if not _DEC_U64.fullmatch(s):
+        raise Invalid("%s: not a decimal u64 without sign or leading zeros: %r" % (what, s[:40]))
+    v = int(s)
+    if v > U64:
+        raise Invalid("%s: %s exceeds 2^64 - 1" % (what, s))
+    return v
+
+
 def parse_note(text: bytes):
-    s = text.decode("utf-8")
-    if "\n\n" not in s:
+    """A signed note (§6, rules 1-5 of Parsing), then its body as a checkpoint."""
+    if len(text) > MAX_NOTE_BYTES:
+        raise Invalid("note: more than %d bytes" % MAX_NOTE_BYTES)
+    try:
+        s = text.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Invalid("note: not UTF-8")
+    for ch in s:
+        if ch < "\x20" and ch != "\n":
+            raise Invalid("note: control character U+%04X" % ord(ch))
+    i = s.rfind("\n\n")  # the note splits at its last blank line
+    if i < 0:
         raise Invalid("note: no blank line")
-    i = s.index("\n\n")
     body = s[:i + 1]
     sigpart = s[i + 2:]
     if not sigpart.endswith("\n"):
-        raise Invalid("note: signature block must end with newline")
+        raise Invalid("note: signature block must be lines ended by newline")
     sigs = []
     for line in sigpart[:-1].split("\n"):
         if not line.startswith(EM + " "):
-            raise Invalid("note: bad signature line %r" % line)
-        rest = line[2:]
-        parts = rest.split(" ")
-        if len(parts) != 2:
-            raise Invalid("note: bad signature line %r" % line)
-        name, sb = parts
+            raise Invalid("note: bad signature line %r" % line[:80])
+        name, sp, sb = line[2:].partition(" ")
+        if not sp:
+            raise Invalid("note: bad signature line %r" % line[:80])
+        try:
+            check_name(name)  # every line, known key or not
+        except Invalid:
+            raise Invalid("note: bad key name in signature line %r" % line[:80])
         raw = b64d(sb)
         if len(raw) < 5:
             raise Invalid("note: short signature")
         sigs.append((name, raw[:4], raw[4:]))
-    if not sigs:
-        raise Invalid("note: no signatures")
+        if len(sigs) > MAX_NOTE_SIGS:
+            raise Invalid("note: more than %d signature lines" % MAX_NOTE_SIGS)
     lines = body.split("\n")[:-1]
     if len(lines) < 3:
         raise Invalid("checkpoint: body has < 3 lines")
     origin, size_s, root_s = lines[0], lines[1], lines[2]
-    if not re.fullmatch(r'0|[1-9][0-9]*', size_s):
-        raise Invalid("checkpoint: bad size")
+    if not origin:
+        raise Invalid("checkpoint: empty origin")
+    size = dec_u64(size_s, "checkpoint size")
     root = b64d(root_s)
     if len(root) != 32:
         raise Invalid("checkpoint: root not 32 bytes")
-    return {"body": body.encode("utf-8"), "origin": origin, "size": int(size_s), "root": root,
+    if any(not e for e in lines[3:]):
+        raise Invalid("checkpoint: empty extension line")
+    return {"body": body.encode("utf-8"), "origin": origin, "size": size, "root": root,
             "ext": lines[3:], "sigs": sigs}
 
 
@@ -671,31 +728,41 @@ def verify_checkpoint(text: bytes, log_vkey: str, witnesses=(), quorum=None):
 # ---------------------------------------------------------------- §10 bundles
 
 def parse_bundle(b: bytes):
+    """§10. Returns (key lines as raw bytes, unparsed: they are informational), note, entries."""
     pos = 0
 
-    def line():
+    def line() -> bytes:
         nonlocal pos
-        j = b.index(b"\n", pos)
-        s = b[pos:j].decode("utf-8")
+        j = b.find(b"\n", pos)
+        if j < 0:
+            raise Invalid("bundle: cut short (a line without its newline)")
+        r = b[pos:j]
         pos = j + 1
-        return s
+        return r
 
-    def num(s, word):
-        m = re.fullmatch(word + r' (0|[1-9][0-9]*)', s)
-        if not m:
-            raise Invalid("bundle: expected %r, got %r" % (word, s))
-        return int(m.group(1))
+    def num(word):
+        l = line()
+        if not l.startswith(word.encode() + b" "):
+            raise Invalid("bundle: expected %r, got %r" % (word, l[:40]))
+        try:
+            digits = l[len(word) + 1:].decode("ascii")
+        except UnicodeDecodeError:
+            raise Invalid("bundle: expected %r <number>, got %r" % (word, l[:40]))
+        return dec_u64(digits, "bundle %r line" % word)
 
-    if line() != "vigil-export v1":
+    if not b.startswith(b"vigil-export v1\n"):
         raise Invalid("bundle: bad magic")
-    nk = num(line(), "keys")
-    keys = [line() for _ in range(nk)]
-    ln = num(line(), "checkpoint")
+    pos = len(b"vigil-export v1\n")
+    nk = num("keys")
+    keys = []
+    for _ in range(nk):  # skipped unparsed (§10): any bytes up to the newline
+        keys.append(line())
+    ln = num("checkpoint")
     cp = b[pos:pos + ln]
     if len(cp) != ln:
         raise Invalid("bundle: truncated checkpoint")
     pos += ln
-    cnt = num(line(), "entries")
+    cnt = num("entries")
     entries = []
     for _ in range(cnt):
         if pos + 2 > len(b):

@@ -241,9 +241,15 @@ function included(hexEntry, proof, cp) {
 
 // A checkpoint served with a view (its proofs lead to it): signed by the pinned key, and
 // consistent with the head — a view built from an older or newer tree must be the same log.
+// With the whole log read, not a newer one: its entries past the head were never read whole
+// (signatures, key registry, refs, completeness), only proven included. An honest server
+// states every view against the /checkpoint it serves; only a race with a new one trips this.
 async function viewCheckpoint(note, size) {
   const cp = verifyCheckpoint(note);
   if (cp.size !== size) throw new Error("the view's checkpoint is not the one its proofs use");
+  if (whole && cp.size > head.size) {
+    throw new Error(`the view is stated against a newer tree (${cp.size} entries) than the checkpoint read whole (${head.size}); reload the page`);
+  }
   if (cp.size === head.size) {
     if (cp.root !== head.root) throw new Error("the view's checkpoint is a different tree of the latest size (a fork)");
   } else {
@@ -271,9 +277,12 @@ let whole = null; // every entry of `head`: [{seq, kind, incident, refs}], once 
 async function wholeLog() {
   const box = $("whole");
   if (head.size > WHOLE_LOG_LIMIT) {
-    box.append(el("p", {}, `The log has ${head.size} entries, more than this page reads whole (${WHOLE_LOG_LIMIT}): `,
-      "the sections below rest on the server's listings, and an entry it left out of them could not be noticed here ",
-      "(vigil verify --url reads the whole log)."));
+    // Said plainly: without the whole log, an entry's ✓ below means "in the checkpoint", no more.
+    box.append(el("p", {}, `The log has ${head.size} entries, more than this page reads whole (${WHOLE_LOG_LIMIT}). `,
+      "Each entry shown below is only proven to be in the checkpoint. NOT checked here: its statement's signature, ",
+      "and whether the log's key registry authorised that key; that the entries its refs and attestations name are earlier ones; ",
+      "what the server left out of its listings (an entry, or a snapshot that already counted an attestation shown here). ",
+      "vigil verify --url and vigil audit --url check all of it."));
     return;
   }
   try {
@@ -314,6 +323,15 @@ function once(items, key, onRepeat) {
   });
 }
 
+// A list of the server's, each item of which the page would fetch and check: one naming more
+// items than the log has entries cannot be honest, and would keep the page fetching. Refused
+// whole (the section's one failure).
+function bounded(items, what) {
+  if (!Array.isArray(items)) throw new Error(`${what} is not a list`);
+  if (items.length > head.size) throw new Error(`${what} names ${items.length} items, more than the log's ${head.size} entries`);
+  return items;
+}
+
 // With the whole log read: whether a listing of the server's holds every entry it should.
 // Returns false when something is missing (true when complete, or when the log was not read).
 function complete(box, what, want, got) {
@@ -347,6 +365,7 @@ function describe(e) {
 async function incidents() {
   const box = $("incidents");
   const list = await get("v1/incidents");
+  bounded(list.incidents, "the list of incidents");
   if (list.incidents.length === 0) box.append(el("p", {}, "No incidents."));
   if (whole) {
     const opened = whole.filter((e) => e.kind === "incident_open").map((e) => e.incident);
@@ -373,14 +392,28 @@ async function incidents() {
           bad.push({ t, err });
         }
       }
+      const unproven = bad.length;
       ok = once(ok, ({ e }) => e.seq, ({ t }, seq) => bad.push({ t, err: new Error(`entry ${seq} is given twice`) }));
       ok.sort((a, b) => a.e.seq - b.e.seq);
-      let prev;
+      // The incident's members, by the core's rule (vigil_core::facts::members): the entries
+      // naming it, and those its naming alarms refer to — from the whole log when it was read,
+      // else from the timeline's verified entries. Another incident's entry padded into the
+      // timeline is refused where it shows, not only in the figures. Without the whole log and
+      // with an entry refused (it may have been an alarm naming the incident), whether an entry
+      // is a member cannot be told: that is said, not counted again (one lie, one failure).
+      const naming = whole ? whole.filter((e) => e.incident === inc.incident)
+        : ok.map(({ e }) => ({ seq: e.seq, kind: e.kind, incident: e.event.incident, refs: e.event.refs || [] })).filter((e) => e.incident === inc.incident);
+      const members = new Set(naming.flatMap((e) => [e.seq, ...(e.kind === "alarm" ? e.refs : [])]));
+      let prev, foreign = 0;
+      const notMember = !whole && unproven > 0
+        ? () => restate(false, "whether it is of this incident cannot be told: another of its entries was refused")
+        : () => { foreign++; return badge(false, "not of this incident: it does not name it, and no alarm of it refers to it"); };
       for (const { e } of ok) {
+        const member = members.has(e.seq);
         ol.append(el("li", { "data-seq": e.seq }, el("time", {}, when(e.time_ms)), " ",
-          prev !== undefined ? el("span", { class: "delay" }, `(+${dur(e.time_ms - prev)}) `) : "",
-          describe(e), " ", badge(true)));
-        prev = e.time_ms;
+          member && prev !== undefined ? el("span", { class: "delay" }, `(+${dur(e.time_ms - prev)}) `) : "",
+          describe(e), " ", member ? badge(true) : notMember()));
+        if (member) prev = e.time_ms;
       }
       for (const { t, err } of bad) ol.append(el("li", { "data-seq": t.seq }, `entry ${t.seq} `, badge(false, err.message)));
       if (timing.incident_ms === undefined && ok.length > 0) {
@@ -389,11 +422,11 @@ async function incidents() {
         timing.inclusion_ms = timeOp(inclusionRequest(t.bytes, t.inclusion_proof, cp));
       }
       const shown = ok.map(({ e }) => e);
-      sec.append(axis(shown));
+      sec.append(axis(shown.filter((e) => members.has(e.seq))));
       // With the whole log read: the incident's entries in it (those naming it, and what its
       // alarms refer to) must all be in the timeline. A view of an older tree than the latest
-      // could hide later ones (an honest server never serves one); a newer one is checked up
-      // to the latest, the part the page read.
+      // could hide later ones (an honest server never serves one); one of a newer tree was
+      // refused above (viewCheckpoint).
       let whole_ok = true, completeness = [];
       if (cp.size < head.size) {
         // Known without the whole log: the view's tree is behind the latest.
@@ -403,17 +436,17 @@ async function incidents() {
         const mine = whole.filter((e) => e.incident === inc.incident);
         const want = mine.flatMap((e) => [e.seq, ...(e.kind === "alarm" ? e.refs : [])]);
         const p = el("div", {});
-        whole_ok = complete(p, cp.size > head.size ? `its timeline up to entry ${head.size - 1}` : "its timeline", want, shown.map((e) => e.seq));
+        whole_ok = complete(p, "its timeline", want, shown.map((e) => e.seq));
         completeness.push(...p.childNodes);
       }
       // The figures: from the verified entries, by the core's rules, which refuse a timeline
       // with an entry twice, an entry not of this incident, or without an entry its alarms
       // refer to. With any entry unverified they are not the incident's figures.
       let facts;
-      if (bad.length > 0 || !whole_ok) {
+      if (bad.length + foreign > 0 || !whole_ok) {
         // Those failures were counted where they were found: the figures only say why they
         // are not shown.
-        const why = bad.length > 0 ? `${bad.length} of its entries were refused` : "its timeline is not complete";
+        const why = bad.length + foreign > 0 ? `${bad.length + foreign} of its entries were refused` : "its timeline is not complete";
         facts = el("p", { class: "facts" }, "The incident's figures: ", restate(false, why));
       } else {
         try {
@@ -477,14 +510,29 @@ function axis(entries) {
 
 // ---- SAFU fund --------------------------------------------------------------------------------
 
+// Entries a page of the listing holds at most: what the page asks for.
+const PAGE_LIMIT = 1000;
+
 async function entriesOfKind(kind) {
   const out = [];
   let after = "";
   let last = -1;
   for (;;) {
-    const page = await get(`v1/entries?kind=${encodeURIComponent(kind)}&limit=1000${after}`);
-    // A page holds entries after its start only: pages that overlap would give entries twice.
-    if (page.entries.some((e) => !(e.seq > last))) throw new Error(`the entry listing goes back before entry ${last + 1}`);
+    const page = await get(`v1/entries?kind=${encodeURIComponent(kind)}&limit=${PAGE_LIMIT}${after}`);
+    // Each entry of the listing is fetched and proven: a page longer than asked for, or one
+    // that repeats or goes back (within a page or across pages), would keep the page fetching.
+    // Strictly forward and below the checkpoint's size, the listing holds at most head.size
+    // entries in all.
+    if (!Array.isArray(page.entries)) throw new Error("a page of the entry listing holds no list of entries");
+    if (page.entries.length > PAGE_LIMIT) {
+      throw new Error(`a page of the entry listing holds ${page.entries.length} entries, more than the ${PAGE_LIMIT} asked for`);
+    }
+    for (const e of page.entries) {
+      if (!Number.isSafeInteger(e?.seq) || e.seq <= last) {
+        throw new Error(`the entry listing does not go strictly forward (entry ${e?.seq} after ${last})`);
+      }
+      last = e.seq;
+    }
     out.push(...page.entries.filter((e) => e.seq < head.size));
     if (page.next_after == null) return out;
     // Pages go forward, each from its own last entry (after the previous page's, above), within
@@ -495,8 +543,7 @@ async function entriesOfKind(kind) {
     }
     // Beyond the verified checkpoint (the log grew since): nothing more to read.
     if (page.next_after >= head.size) return out;
-    last = page.next_after;
-    after = "&after=" + last;
+    after = "&after=" + page.next_after;
   }
 }
 
@@ -619,8 +666,7 @@ async function safu() {
 
 // ---- proof of reserves ------------------------------------------------------------------------
 
-const snapshots = []; // verified: {id, seq, entryHex, event}
-const usedAttestations = new Set();
+const snapshots = []; // verified, and standing by the rules between snapshots, in log order: {id, seq, entryHex, event}
 let failedSnapshots = 0;
 // Once the section is done: why its latest verified snapshot may not be the latest logged
 // (null: nothing says so). A balance is checked only against a section that is done.
@@ -632,14 +678,26 @@ async function reserves() {
   // against the latest.
   notLatest = "the proof-of-reserves section did not finish verifying";
   const list = await get("v1/reserves");
+  bounded(list.snapshots, "the list of snapshots");
   if (list.snapshots.length === 0) {
     notLatest = null;
     box.append(el("p", {}, "No snapshots yet."));
     complete(box, "the list of snapshots", (whole || []).filter((e) => e.kind === "reserve_snapshot").map((e) => e.seq), []);
     return;
   }
+  const refuse = (id, why) => {
+    failedSnapshots++;
+    box.append(el("p", {}, `snapshot ${id} `, badge(false, why)));
+  };
+  // An id listed again is not fetched again (its view is the same, and a list repeating an id
+  // would keep the page fetching): the repeat is its one failure.
+  const listed = once(list.snapshots, (s) => s?.snapshot, (_, id) => refuse(id, "is listed twice"));
   const reported = [];
-  for (const s of list.snapshots) {
+  // Each snapshot is verified on its own first; the rules between snapshots follow, in log
+  // order, whatever order the server listed them in.
+  const found = [];
+  for (const s of listed) {
+    let proven; // this snapshot's entry, once proven in the log
     try {
       const v = await get("v1/reserves/" + encodeURIComponent(s.snapshot));
       const cp = await viewCheckpoint(v.checkpoint, v.checkpoint_size);
@@ -647,38 +705,63 @@ async function reserves() {
       // Proven in the log: whatever fails below was reported here, not left out of the list.
       if (e.kind === "reserve_snapshot" && e.event.snapshot === s.snapshot) reported.push(e.seq);
       if (e.kind !== "reserve_snapshot" || e.event.snapshot !== s.snapshot || e.seq !== s.seq) throw new Error("not this snapshot's entry");
-      if (snapshots.some((x) => x.id === s.snapshot)) throw new Error("a snapshot id logged twice");
+      proven = { id: s.snapshot, seq: e.seq, entryHex: v.entry.bytes, event: e.event };
       // The reserves: exactly the custody attestations the entry names, each proven, adding up.
       for (const a of v.attestation_entries) included(a.bytes, a.inclusion_proof, cp);
       verifier({ op: "attested", snapshot: v.entry.bytes, entries: v.attestation_entries.map((a) => a.bytes) });
-      const reused = e.event.attestations.find((n) => usedAttestations.has(n));
-      if (reused !== undefined) throw new Error(`attestation ${reused} was already counted by another snapshot`);
       // The totals shown come from the verified entry; a server whose list says otherwise lies.
       const same = (x, y) => x.length === y.length && x.every((a, i) =>
         ["asset", "liabilities", "reserves", "ratio"].every((k) => a[k] === y[i][k]));
       if (!same(s.assets, e.event.assets) || s.liabilities_root !== e.event.liabilities_root) {
         throw new Error("the server's list of snapshots states other totals than the logged entry");
       }
-      // Counted only once the snapshot verified whole.
-      for (const n of e.event.attestations) usedAttestations.add(n);
-      snapshots.push({ id: s.snapshot, seq: e.seq, entryHex: v.entry.bytes, event: e.event });
-      counts.verified++;
+      found.push(proven);
     } catch (err) {
-      failedSnapshots++;
-      box.append(el("p", {}, `snapshot ${s?.snapshot} `, badge(false, err.message)));
+      refuse(s?.snapshot, err.message);
+      // Refused, but logged: its id and the attestations it names were used by it all the same
+      // (as vigil audit counts them), and a later snapshot cannot take them over.
+      if (proven) found.push({ ...proven, refused: true });
     }
   }
-  // The latest is the one logged last (the verified seq), whatever order the server listed.
-  snapshots.sort((a, b) => a.seq - b.seq);
+  // The rules between snapshots (docs/FORMAT.md §11.6), in log order (the verified seq): the
+  // first logged with an id, and the first to count an attestation, stand; a later one is
+  // refused. In the server's order, a later snapshot listed first would win. (The list's
+  // repeated ids were dropped above: an id is kept here so the rule stands on its own.)
+  found.sort((a, b) => a.seq - b.seq);
+  const firstWithId = new Map(), countedBy = new Map();
+  for (const s of found) {
+    const first = firstWithId.get(s.id);
+    if (!first) firstWithId.set(s.id, s);
+    const reused = s.event.attestations.find((n) => countedBy.has(n));
+    for (const n of s.event.attestations) if (!countedBy.has(n)) countedBy.set(n, s);
+    if (s.refused) continue; // counted where it was refused
+    if (first) {
+      refuse(s.id, `reused id: the snapshot logged first with it (entry ${first.seq}) stands`);
+    } else if (reused !== undefined) {
+      const by = countedBy.get(reused);
+      refuse(s.id, `attestation ${reused} was already counted by the earlier snapshot ${by.id} (entry ${by.seq})`);
+    } else {
+      snapshots.push(s);
+      counts.verified++;
+    }
+  }
   // Against what the server listed: a listed snapshot that failed is reported above, not as
   // left out.
-  const allListed = complete(box, "the list of snapshots",
-    (whole || []).filter((e) => e.kind === "reserve_snapshot").map((e) => e.seq), [...list.snapshots.map((s) => s.seq), ...reported]);
-  notLatest = failedSnapshots > 0 ? `${failedSnapshots} snapshot(s) did not verify, and one may be later than this one`
-    : !allListed ? "a snapshot left out of the list may be later than this one" : null;
+  complete(box, "the list of snapshots",
+    (whole || []).filter((e) => e.kind === "reserve_snapshot").map((e) => e.seq), [...list.snapshots.map((s) => s?.seq), ...reported]);
+  // The latest is the one logged last (the verified seq), whatever order the server listed.
   const latest = snapshots[snapshots.length - 1];
+  if (whole) {
+    // The whole log says which snapshot is the latest: one logged after this one (left out,
+    // failed, or refused) is the only reason it may not be. A listing that failed and is not
+    // a later entry of the log (a fake one) is its own failure, not a doubt on this one.
+    const later = whole.find((e) => e.kind === "reserve_snapshot" && e.seq > (latest ? latest.seq : -1));
+    notLatest = later ? `the log holds a later snapshot (entry ${later.seq}) that did not verify here` : null;
+  } else {
+    notLatest = failedSnapshots > 0 ? `${failedSnapshots} snapshot(s) did not verify, and one may be later than this one` : null;
+  }
   if (!latest) return;
-  if (failedSnapshots > 0) box.append(el("p", {}, restate(false, notLatest)));
+  if (notLatest) box.append(el("p", {}, restate(false, notLatest)));
   const table = el("table", {}, el("tr", {}, ...["asset", "reserves", "liabilities", "ratio", ""].map((h) => el("th", {}, h))));
   for (const a of latest.event.assets) {
     table.append(el("tr", { "data-asset": a.asset }, el("td", {}, a.asset), el("td", { class: "num" }, units(a.reserves, a.asset)),

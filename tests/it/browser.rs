@@ -169,6 +169,22 @@ fn a_lying_server_is_caught_by_the_page() {
     let (url, tamper) = proxy(demo.public.clone());
     let good = demo.secret(2);
     let set = |f: Tamper| *tamper.lock().unwrap() = f;
+    // A SAFU contribution (of no incident) with its proof to the served checkpoint, to pad a
+    // timeline with.
+    let padding = {
+        let get = |path: &str| -> serde_json::Value {
+            serde_json::from_str(
+                &ureq::get(&format!("{}{path}", demo.public)).call().unwrap().body_mut().read_to_string().unwrap(),
+            )
+            .unwrap()
+        };
+        let entry = get("/v1/entries?kind=safu_contribution&limit=1")["entries"][0].clone();
+        let size = note_size(
+            &ureq::get(&format!("{}/checkpoint", demo.public)).call().unwrap().body_mut().read_to_string().unwrap(),
+        );
+        let proof = get(&format!("/v1/proofs/inclusion?seq={}&size={size}", entry["seq"]));
+        serde_json::json!({"seq": entry["seq"], "bytes": entry["bytes"], "inclusion_proof": proof})
+    };
     let cases: Vec<(&str, Tamper, &str)> = vec![
         (
             "the log's checkpoint signature",
@@ -270,7 +286,7 @@ fn a_lying_server_is_caught_by_the_page() {
                     });
                 }
             }),
-            "is given twice",
+            "the entry listing does not go strictly forward",
         ),
         (
             "a snapshot listed under another entry's number",
@@ -319,6 +335,68 @@ fn a_lying_server_is_caught_by_the_page() {
             "the list of snapshots leaves out",
         ),
         (
+            "a page of the entry listing longer than asked for (the page would fetch without end)",
+            Box::new(|p, b| {
+                if p == "/v1/entries" {
+                    edit_json(b, |v| {
+                        let e = v["entries"].as_array_mut().unwrap();
+                        if let Some(last) = e.last().cloned() {
+                            let seq = last["seq"].as_u64().unwrap();
+                            for i in 1..=1001 - e.len() as u64 {
+                                let mut more = last.clone();
+                                more["seq"] = (seq + i).into();
+                                e.push(more);
+                            }
+                        }
+                    });
+                }
+            }),
+            "more than the 1000 asked for",
+        ),
+        (
+            "a snapshot listed twice (each listed is fetched)",
+            Box::new(|p, b| {
+                if p == "/v1/reserves" {
+                    edit_json(b, |v| {
+                        let s = v["snapshots"].as_array_mut().unwrap();
+                        s.push(s[0].clone());
+                    });
+                }
+            }),
+            "is listed twice",
+        ),
+        (
+            "an entry of another incident padded into a timeline",
+            Box::new(move |p, b| {
+                if p.starts_with("/v1/incidents/") {
+                    edit_json(b, |v| {
+                        let t = v["timeline"].as_array_mut().unwrap();
+                        let mut foreign = t[0].clone();
+                        foreign["seq"] = padding["seq"].clone();
+                        foreign["bytes"] = padding["bytes"].clone();
+                        foreign["inclusion_proof"] = padding["inclusion_proof"].clone();
+                        t.push(foreign);
+                    });
+                }
+            }),
+            "not of this incident",
+        ),
+        (
+            "a fake snapshot listed, and a user's liabilities proof (the balance's failure still counts)",
+            Box::new(|p, b| {
+                if p == "/v1/reserves" {
+                    edit_json(b, |v| {
+                        v["snapshots"].as_array_mut().unwrap().push(serde_json::json!({"snapshot": "fake", "seq": 0}));
+                    });
+                }
+                if p.contains("/proof/") {
+                    let n = b.len();
+                    b[n - 40] ^= 1;
+                }
+            }),
+            "id=\"balance-bad\"",
+        ),
+        (
             "a user's liabilities proof",
             Box::new(|p, b| {
                 if p.contains("/proof/") {
@@ -332,6 +410,9 @@ fn a_lying_server_is_caught_by_the_page() {
     // One lie is one failure in the page's total, however many places show it (an incomplete
     // listing is also why a section's summary is not verified).
     let counted_once = [
+        "a page of the entry listing longer than asked for (the page would fetch without end)",
+        "a snapshot listed twice (each listed is fetched)",
+        "an entry of another incident padded into a timeline",
         "an entry left out of the timeline (the close: the incident would look open)",
         "a SAFU movement left out of the listing",
         "every snapshot left out of the list (the page would say there are none)",
@@ -352,6 +433,9 @@ fn a_lying_server_is_caught_by_the_page() {
         assert!(failed > 0, "{what}: summary {state} failed={failed}");
         if counted_once.contains(&what) {
             assert_eq!(failed, 1, "{what}: counted once: {dom}");
+        }
+        if what.starts_with("a fake snapshot listed") {
+            assert_eq!(failed, 2, "{what}: the fake listing and the balance: {dom}");
         }
     }
 
@@ -377,6 +461,11 @@ fn a_lying_server_is_caught_by_the_page() {
     };
     let untouched = || -> Tamper { Box::new(|_, _| {}) };
 
+    // A browser that saw the log before it grows, for the withheld consistency proof below.
+    let withheld = tempfile::tempdir().unwrap();
+    set(untouched());
+    assert_clean(&chromium(&url, withheld.path(), None), "a withheld consistency proof: the first visit");
+
     // A rollback: the browser saw a checkpoint, the server then serves an older one.
     let old = ureq::get(&format!("{}/checkpoint", demo.public)).call().unwrap().body_mut().read_to_string().unwrap();
     let events = demo.dir.path().join("events.jsonl");
@@ -386,6 +475,16 @@ fn a_lying_server_is_caught_by_the_page() {
     // The witnesses cosign the grown log in their next round.
     let grown = note_size(&wait_checkpoint_size(&demo.public, note_size(&old) + 1));
     revisit("a rollback", untouched(), serve_checkpoint(old.clone()), &["ROLLBACK", "earlier-checkpoint.txt"]);
+
+    // Views stated against a newer checkpoint than the one served (and read whole): their
+    // entries past it were never read whole, so each such view is refused.
+    set(serve_checkpoint(old.clone()));
+    let profile = tempfile::tempdir().unwrap();
+    let dom = chromium(&url, profile.path(), None);
+    let newer =
+        format!("stated against a newer tree ({grown} entries) than the checkpoint read whole ({})", note_size(&old));
+    assert!(dom.contains(&newer), "a newer view: {dom}");
+    assert!(summary(&dom).2 > 0, "a newer view: counted: {dom}");
 
     // A fork: a second demo log under the same key differs at its first reserve snapshot (fresh
     // secrets), so its checkpoint of the story is a different tree; shown to a browser that saw
@@ -408,12 +507,10 @@ fn a_lying_server_is_caught_by_the_page() {
             *b = b"not a proof".to_vec();
         }
     });
-    revisit(
-        "a withheld consistency proof",
-        serve_checkpoint(old),
-        no_proof,
-        &["NOT CHECKED: the server did not give the proof"],
-    );
+    set(no_proof);
+    let dom = chromium(&url, withheld.path(), None);
+    assert!(dom.contains("NOT CHECKED: the server did not give the proof"), "a withheld consistency proof: {dom}");
+    assert!(summary(&dom).2 > 0, "a withheld consistency proof: counted: {dom}");
 
     // The key and policy this browser pinned on its first visit: a page served later with a
     // weaker witness policy is a warning.

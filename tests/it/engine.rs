@@ -363,6 +363,19 @@ fn key_changes_take_effect_at_their_position() {
         l.engine.append_blocking(vec![sneaky]),
         Err(AppendError::Rejected { code: RejectCode::KindNotAllowed, .. })
     ));
+    // A key registered in the batch of its first event was unknown when the batch's signatures
+    // were checked: its signature is checked at its position, a bad one refused as such.
+    let newcomer = key("newcomer", 42);
+    let register = json!({"kind": "key_registered", "key": newcomer.verifier().to_vkey(), "kinds": ["alarm"]});
+    let mut forged = l.sub(&newcomer, alarm(vec![]), "n2");
+    forged.signature[5] ^= 1;
+    let refused = l.engine.append_blocking(vec![l.sub(&l.keys.operator, register.clone(), "n1"), forged]);
+    assert!(
+        matches!(refused, Err(AppendError::Rejected { index: 1, code: RejectCode::BadSignature, .. })),
+        "{refused:?}"
+    );
+    let both = vec![l.sub(&l.keys.operator, register, "n1"), l.sub(&newcomer, alarm(vec![]), "n2")];
+    assert_eq!(l.engine.append_blocking(both).unwrap().len(), 2);
     // All of it verifies, and survives a reopen (the registry is rebuilt from the log).
     verify_data_dir(&l.data_dir(), &l.keys.log.verifier()).unwrap();
     let l = l.reopen();

@@ -947,7 +947,7 @@ pub fn verify_user(
         attested.push((n, st.event));
     }
     let given: Vec<(u64, &Event)> = attested.iter().map(|(n, e)| (*n, e)).collect();
-    core::check_attestations(&snap, &given).map_err(|e| Failed(format!("snapshot {}: {e}", snap.snapshot)))?;
+    core::check_attestations(seq, &snap, &given).map_err(|e| Failed(format!("snapshot {}: {e}", snap.snapshot)))?;
     Ok(UserReport {
         verified: true,
         snapshot: snap.snapshot.clone(),

@@ -328,11 +328,12 @@ impl Proof {
 }
 
 /// Checks a snapshot's reserves against its attestations: `attestations` are the entries the
-/// snapshot names, as (sequence number, event); they must be exactly its `attestations`, each a
-/// `reserve_attestation` of one of its assets, and per asset their balances must add up to
-/// exactly the stated reserves. (That no attestation serves two snapshots needs the whole log:
-/// `vigil audit` checks it.)
+/// snapshot names, as (sequence number, event); they must be exactly its `attestations`, each
+/// earlier than the snapshot's own entry `snapshot_seq`, each a `reserve_attestation` of one of
+/// its assets, and per asset their balances must add up to exactly the stated reserves. (That
+/// no attestation serves two snapshots needs the whole log: `vigil audit` checks it.)
 pub fn check_attestations(
+    snapshot_seq: u64,
     snapshot: &ReserveSnapshot,
     attestations: &[(u64, &crate::event::Event)],
 ) -> Result<(), String> {
@@ -345,6 +346,10 @@ pub fn check_attestations(
     }
     if named.windows(2).any(|w| w[0] == w[1]) {
         return Err("the snapshot names an attestation twice".into());
+    }
+    // The log's rule for every reference (§7), which only the whole log's check sees otherwise.
+    if let Some(late) = named.iter().find(|&&n| n >= snapshot_seq) {
+        return Err(format!("attestation {late} is not earlier than the snapshot's own entry {snapshot_seq}"));
     }
     let mut sums = vec![0u128; snapshot.assets.len()];
     for (seq, ev) in attestations {
@@ -567,14 +572,16 @@ mod tests {
         let (a, b, eth) = (att("BTC", "3"), att("BTC", "4"), att("ETH", "4"));
         let other =
             Event::from_value(serde_json::json!({"kind": "incident_close", "incident": "i", "summary": "s"})).unwrap();
-        assert_eq!(check_attestations(&snap, &[(3, &a), (4, &b)]), Ok(()));
-        for (given, want) in [
-            (vec![(3, &a)], "the snapshot names [3, 4]"),
-            (vec![(3, &a), (4, &a)], "add up to 6"),
-            (vec![(3, &a), (4, &eth)], "does not list"),
-            (vec![(3, &a), (4, &other)], "not a reserve_attestation"),
+        assert_eq!(check_attestations(5, &snap, &[(3, &a), (4, &b)]), Ok(()));
+        for (at, given, want) in [
+            (5, vec![(3, &a)], "the snapshot names [3, 4]"),
+            (5, vec![(3, &a), (4, &a)], "add up to 6"),
+            (5, vec![(3, &a), (4, &eth)], "does not list"),
+            (5, vec![(3, &a), (4, &other)], "not a reserve_attestation"),
+            (4, vec![(3, &a), (4, &b)], "attestation 4 is not earlier than the snapshot's own entry 4"),
+            (2, vec![(3, &a), (4, &b)], "attestation 3 is not earlier"),
         ] {
-            let e = check_attestations(&snap, &given).unwrap_err();
+            let e = check_attestations(at, &snap, &given).unwrap_err();
             assert!(e.contains(want), "{e}");
         }
     }

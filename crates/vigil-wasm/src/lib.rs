@@ -148,13 +148,13 @@ pub fn call(req: &Value) -> Result<Value, String> {
         }
         "attested" => {
             let bytes = hex::decode(field(req, "snapshot")?).map_err(|_| "snapshot must be hex".to_string())?;
-            let (_, _, st) = entry_json(&bytes)?;
+            let (_, at, st) = entry_json(&bytes)?;
             let Event::ReserveSnapshot(snap) = st.event else { return Err("not a reserve_snapshot entry".into()) };
             let raw = entries_of(req)?;
             let decoded =
                 raw.iter().map(|b| Entry::decode(b).map_err(|e| e.to_string())).collect::<Result<Vec<_>, _>>()?;
             let given: Vec<(u64, &Event)> = decoded.iter().map(|(e, st)| (e.seq, &st.event)).collect();
-            vigil_core::reserves::check_attestations(&snap, &given)?;
+            vigil_core::reserves::check_attestations(at.seq, &snap, &given)?;
             Ok(json!(true))
         }
         "log" => {

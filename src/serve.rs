@@ -85,6 +85,7 @@ pub async fn serve_with(
         trees: crate::http::public::Trees::new(Some(reserves_dir)),
         web: Some(crate::http::public::Web { dir: web_dir, log_vkey }),
         witnessing,
+        internal: Some(internal.local_addr()?),
     });
     let timeout = std::time::Duration::from_millis(server.request_timeout_ms);
     let public_app = crate::http::public::router_with(engine.clone(), metrics, public_http, site, timeout);

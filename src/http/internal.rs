@@ -192,11 +192,12 @@ impl Drop for InFlight {
     request_body(content = Vec<Submission>, description = "a submission, or an array of up to 1000", content_type = "application/json"),
     responses(
         (status = 200, description = "the checkpoint, then one receipt per event, in order", body = Appended),
-        (status = 400, description = "malformed_json", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 400, description = "malformed_json; bad_request (the body could not be read)", body = ProblemBody, content_type = "application/problem+json"),
         (status = 401, description = "unknown_key, revoked_key, bad_signature", body = ProblemBody, content_type = "application/problem+json"),
         (status = 403, description = "kind_not_allowed, genesis", body = ProblemBody, content_type = "application/problem+json"),
         (status = 409, description = "idempotency_conflict, key_conflict", body = ProblemBody, content_type = "application/problem+json"),
         (status = 413, description = "too_large", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 408, description = "timeout (the request took longer than the request timeout)", body = ProblemBody, content_type = "application/problem+json"),
         (status = 415, description = "unsupported_media_type", body = ProblemBody, content_type = "application/problem+json"),
         (status = 422, description = "invalid_event, bad_openings, outside_replay_window", body = ProblemBody, content_type = "application/problem+json"),
         (status = 500, description = "internal", body = ProblemBody, content_type = "application/problem+json"),
@@ -390,6 +391,7 @@ pub struct OpeningsView {
     ),
     responses(
         (status = 200, body = OpeningsView),
+        (status = 400, description = "bad_request: not a sequence number", body = ProblemBody, content_type = "application/problem+json"),
         (status = 401, description = "unauthenticated", body = ProblemBody, content_type = "application/problem+json"),
         (status = 403, description = "not_an_auditor", body = ProblemBody, content_type = "application/problem+json"),
         (status = 404, description = "no such entry, or no private fields", body = ProblemBody, content_type = "application/problem+json"),

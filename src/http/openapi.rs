@@ -20,13 +20,30 @@ use utoipa::OpenApi as _;
 )]
 struct Doc;
 
-/// Both APIs in one document.
-pub fn spec() -> OpenApi {
+/// Both APIs in one document, the internal one's paths served by the listener at `internal`
+/// (default: the configured default address).
+pub fn spec(internal: Option<std::net::SocketAddr>) -> OpenApi {
     let mut doc = Doc::openapi();
+    let internal_paths = super::internal::api().split_for_parts().1;
+    let on_internal: Vec<String> = internal_paths.paths.paths.keys().cloned().collect();
     // Both listeners have `GET /healthz`; a merge keeps the first, so the internal one (with
     // its 503) goes first, and its description names the public one.
-    doc.merge(super::internal::api().split_for_parts().1);
+    doc.merge(internal_paths);
     doc.merge(super::public::api().split_for_parts().1);
-    doc.servers = Some(vec![Server::new("http://127.0.0.1:8080"), Server::new("http://127.0.0.1:8081")]);
+    // No document-wide servers: a path is on the listener serving this document (`/`, the
+    // public one) unless it names the internal one.
+    let internal = internal.unwrap_or_else(|| vigil_core::config::ServerConfig::default().internal);
+    let public = Server::builder().url("/").description(Some("the public listener (this document's)")).build();
+    let internal =
+        Server::builder().url(format!("http://{internal}")).description(Some("the internal listener")).build();
+    for (path, item) in doc.paths.paths.iter_mut() {
+        if on_internal.contains(path) {
+            item.servers = Some(match path.as_str() {
+                "/healthz" => vec![public.clone(), internal.clone()],
+                _ => vec![internal.clone()],
+            });
+        }
+    }
+    doc.servers = None;
     doc
 }

@@ -30,7 +30,7 @@ const SHORT: &str = "public, max-age=1";
 /// proofs from the trees under `reserves_dir` (none without it).
 pub fn router(engine: Arc<Engine>, reserves_dir: Option<std::path::PathBuf>) -> Router {
     let (metrics, http, _) = Metrics::new(engine.metrics());
-    let site = Arc::new(Site { trees: Trees::new(reserves_dir), web: None, witnessing: None });
+    let site = Arc::new(Site { trees: Trees::new(reserves_dir), web: None, witnessing: None, internal: None });
     router_with(engine, metrics, http, site, super::REQUEST_TIMEOUT)
 }
 
@@ -42,6 +42,8 @@ pub struct Site {
     pub web: Option<Web>,
     /// With witnesses configured: the checkpoint served is the newest witnessed one.
     pub witnessing: Option<Arc<crate::witnessing::Witnessing>>,
+    /// Where the internal listener is, for the OpenAPI document (none: its default address).
+    pub internal: Option<std::net::SocketAddr>,
 }
 
 impl Site {
@@ -107,7 +109,7 @@ pub fn router_with(
     let cors = tower_http::cors::CorsLayer::new()
         .allow_origin(tower_http::cors::Any)
         .allow_methods([axum::http::Method::GET, axum::http::Method::HEAD]);
-    let spec = Arc::new(super::openapi::spec());
+    let spec = Arc::new(super::openapi::spec(site.internal));
     let engine_for_metrics = engine.clone();
     let (routes, _) = api().split_for_parts();
     let routes = routes
@@ -213,6 +215,7 @@ async fn checkpoint(
     params(("path" = String, Path, description = "a tlog-tiles path, e.g. 0/x001/234.p/7 or entries/000")),
     responses(
         (status = 200, description = "the tile's bytes", body = Vec<u8>, content_type = "application/octet-stream"),
+        (status = 400, description = "bad_request: the path does not decode (percent-encoding that is not UTF-8)", body = ProblemBody, content_type = "application/problem+json"),
         (status = 404, description = "not a tlog-tiles path, or beyond the log's tree", body = ProblemBody, content_type = "application/problem+json"),
     ))]
 pub(crate) async fn tile(State(engine): State<Arc<Engine>>, PathOf(path): PathOf<String>) -> Result<Response, Problem> {
@@ -752,6 +755,7 @@ pub struct IncidentView {
     params(("id" = String, Path, description = "the incident id")),
     responses(
         (status = 200, body = IncidentView),
+        (status = 400, description = "bad_request: the path does not decode (percent-encoding that is not UTF-8)", body = ProblemBody, content_type = "application/problem+json"),
         (status = 404, description = "no entry names that incident", body = ProblemBody, content_type = "application/problem+json"),
     ))]
 async fn incident(
@@ -888,6 +892,7 @@ pub struct SnapshotView {
     params(("snapshot" = String, Path, description = "the snapshot id")),
     responses(
         (status = 200, body = SnapshotView),
+        (status = 400, description = "bad_request: the path does not decode (percent-encoding that is not UTF-8)", body = ProblemBody, content_type = "application/problem+json"),
         (status = 404, description = "no such snapshot in the log", body = ProblemBody, content_type = "application/problem+json"),
     ))]
 async fn reserve_snapshot(

@@ -493,6 +493,7 @@ async fn metrics_count_appends_and_requests_by_route() {
             trees: vigil::http::public::Trees::new(None),
             web: None,
             witnessing: None,
+            internal: None,
         }),
         vigil::http::REQUEST_TIMEOUT,
     );
@@ -592,6 +593,21 @@ async fn the_openapi_document_lists_exactly_the_routes() {
     // Both listeners have /healthz: the document keeps the internal one, whose 503 says appends
     // stopped.
     assert!(paths["/healthz"]["get"]["responses"]["503"].is_object(), "{}", paths["/healthz"]);
+    // A path is on the listener serving the document unless it names the internal one (a
+    // client must not send appends to the public listener).
+    assert!(v.get("servers").is_none(), "{}", v["servers"]);
+    let servers = |p: &str| -> Vec<String> {
+        paths[p]["servers"].as_array().map_or(vec![], |a| a.iter().map(|s| s["url"].as_str().unwrap().into()).collect())
+    };
+    for (path, want) in [
+        ("/v1/events", vec!["http://127.0.0.1:8081"]),
+        ("/v1/openings/{seq}", vec!["http://127.0.0.1:8081"]),
+        ("/healthz", vec!["/", "http://127.0.0.1:8081"]),
+        ("/checkpoint", vec![]),
+        ("/v1/proofs/inclusion", vec![]),
+    ] {
+        assert_eq!(servers(path), want, "{path}");
+    }
     for schema in [
         "Appended",
         "BatchReceipt",

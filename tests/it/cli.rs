@@ -211,6 +211,8 @@ fn a_bad_configuration_names_the_line_and_the_setting() {
         ("[[services]]\nvkey = \"x.vkey\"\nkinds = []\n", &["line 3", "kinds", "at least one kind"]),
         ("data_dir = \"d\"\nlog_key = \"missing.key\"\n", &["setting log_key", "missing.key"]),
         ("data_dir = [\n", &["line 1"]),
+        ("data_dir = \"d\"\n[server]\nmax_in_flight = 10\n", &["line 3", "max_in_flight", "at least one full batch"]),
+        ("data_dir = \"d\"\n[server]\nreplay_window_ms = 5\n", &["line 3", "replay_window_ms", "at least a second"]),
         (
             "data_dir = \"d\"\nlog_key = \"log.key\"\noperator_key = \"operator.key\"\n[[services]]\nvkey = \"risk.vkey\"\nkinds = [\"alarm\"]\n[[services]]\nvkey = \"risk.vkey\"\nkinds = [\"freeze\"]\n",
             &["setting services[1].vkey", "risk+", "services[0] again"],
@@ -353,6 +355,16 @@ fn flags_override_the_environment_which_overrides_the_file() {
         Command::new(vigil_bin()).args(["init", "--config"]).arg(&cfg).env("VIGIL_PUBLIC", "nowhere").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--public"), "{}", String::from_utf8_lossy(&out.stderr));
+    // A limit out of range from the environment: the error says where it may have come from.
+    let out = Command::new(vigil_bin())
+        .args(["serve", "--config"])
+        .arg(&cfg)
+        .env("VIGIL_MAX_IN_FLIGHT", "10")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("max_in_flight must be from 1000") && err.contains("VIGIL_MAX_IN_FLIGHT"), "{err}");
 }
 
 /// `vigil audit`: a log where a withdrawal executes during a global freeze is caught at the two

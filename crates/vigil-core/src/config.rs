@@ -81,34 +81,79 @@ pub struct ServerConfig {
     /// The internal append API; loopback unless you mean otherwise.
     pub internal: SocketAddr,
     /// How far an event's `created_at_ms` may be from the server's clock.
+    #[serde(deserialize_with = "replay_window_ms")]
     pub replay_window_ms: u64,
     /// Events waiting for the sequencer before appends get 503.
+    #[serde(deserialize_with = "max_in_flight")]
     pub max_in_flight: usize,
     /// How long a client has to send a request's headers (else the connection is closed), and
     /// then how long the request may take (else 408).
+    #[serde(deserialize_with = "request_timeout_ms")]
     pub request_timeout_ms: u64,
+}
+
+/// The limits' ranges: (setting, least, most, in words). Below them the server would refuse
+/// every append (a replay window of 0, an in-flight limit below one full batch) or time every
+/// request out.
+const RANGES: [(&str, u64, u64, &str); 3] = [
+    ("request_timeout_ms", 1, 3_600_000, "1 ms to an hour"),
+    // No ceiling: the demo's log, dated 2019, takes appends signed today.
+    ("replay_window_ms", 1_000, u64::MAX, "at least a second"),
+    ("max_in_flight", MAX_BATCH as u64, 100_000_000, "at least one full batch"),
+];
+
+/// `value` of the limit `name` in its range, or what is wrong.
+fn in_range(name: &str, value: u64) -> Result<(), String> {
+    match RANGES.iter().find(|r| r.0 == name) {
+        Some(&(_, least, most, what)) if !(least..=most).contains(&value) => {
+            Err(format!("{name} must be from {least} to {most} ({what}), not {value}"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A limit read from the file, refused there (the error then names the line) when out of range.
+fn ranged<'de, D: serde::Deserializer<'de>>(d: D, name: &str) -> Result<u64, D::Error> {
+    let v = u64::deserialize(d)?;
+    in_range(name, v).map_err(serde::de::Error::custom)?;
+    Ok(v)
+}
+
+fn replay_window_ms<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    ranged(d, "replay_window_ms")
+}
+
+fn request_timeout_ms<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    ranged(d, "request_timeout_ms")
+}
+
+fn max_in_flight<'de, D: serde::Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    usize::try_from(ranged(d, "max_in_flight")?).map_err(serde::de::Error::custom)
 }
 
 /// Most events in one append request (`POST /v1/events`).
 pub const MAX_BATCH: usize = 1000;
 
 impl ServerConfig {
-    /// The limits' ranges, checked once the file, the environment and the flags are merged:
-    /// below them the server would refuse every append (a replay window of 0, an in-flight
-    /// limit below one full batch) or time every request out.
+    /// The limits' ranges, checked again once the file, the environment and the flags are
+    /// merged (the file's values were checked as it was read): the error names the three
+    /// places the value can come from.
     pub fn check(&self) -> Result<(), String> {
-        let ranges: [(&str, u64, u64, u64, &str); 3] = [
-            ("request_timeout_ms", self.request_timeout_ms, 1, 3_600_000, "1 ms to an hour"),
-            // No ceiling: the demo's log, dated 2019, takes appends signed today.
-            ("replay_window_ms", self.replay_window_ms, 1_000, u64::MAX, "at least a second"),
-            ("max_in_flight", self.max_in_flight as u64, MAX_BATCH as u64, 100_000_000, "at least one full batch"),
-        ];
-        match ranges.into_iter().find(|(_, v, least, most, _)| !(least..=most).contains(&v)) {
-            Some((name, value, least, most, what)) => {
-                Err(format!("[server] {name} must be from {least} to {most} ({what}), not {value}"))
-            }
-            None => Ok(()),
-        }
+        [
+            ("request_timeout_ms", self.request_timeout_ms),
+            ("replay_window_ms", self.replay_window_ms),
+            ("max_in_flight", self.max_in_flight as u64),
+        ]
+        .into_iter()
+        .try_for_each(|(name, value)| {
+            in_range(name, value).map_err(|e| {
+                format!(
+                    "{e} (from the flag --{}, the environment's VIGIL_{}, or the file's [server] {name})",
+                    name.replace('_', "-"),
+                    name.to_uppercase()
+                )
+            })
+        })
     }
 }
 
@@ -216,7 +261,14 @@ mod tests {
             change(&mut c);
             match (c.check(), want) {
                 (Ok(()), None) => {}
-                (Err(e), Some(w)) => assert!(e.starts_with("[server] ") && e.contains(w), "case {i}: {e}"),
+                (Err(e), Some(w)) => {
+                    assert!(e.contains(w), "case {i}: {e}");
+                    // Where the value may have come from: all three places.
+                    assert!(
+                        e.contains("the flag --") && e.contains("VIGIL_") && e.contains("[server] "),
+                        "case {i}: {e}"
+                    );
+                }
                 (got, want) => panic!("case {i}: {got:?}, wanted {want:?}"),
             }
         }

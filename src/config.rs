@@ -38,7 +38,15 @@ impl ConfigFiles for Config {
         self.auditors
             .iter()
             .enumerate()
-            .map(|(i, p)| read_verifier(p).with_context(|| format!("setting auditors[{i}]")))
+            .map(|(i, p)| {
+                let key = read_verifier(p).with_context(|| format!("setting auditors[{i}]"))?;
+                // Its name goes in the Vigil-Signature header, which carries ASCII only: an
+                // auditor named otherwise could never sign a request.
+                if !key.name().is_ascii() {
+                    bail!("setting auditors[{i}]: the key name {:?} is not ASCII; an auditor signs requests in an HTTP header, which carries ASCII only", key.name());
+                }
+                Ok(key)
+            })
             .collect()
     }
 

@@ -365,6 +365,38 @@ fn flags_override_the_environment_which_overrides_the_file() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("max_in_flight must be from 1000") && err.contains("VIGIL_MAX_IN_FLIGHT"), "{err}");
+    // An auditor whose key name is not ASCII could never sign a request (an HTTP header): refused
+    // at start, not served with an auditor who cannot authenticate.
+    std::fs::write(dir.path().join("aud.vkey"), key("audité", 9).verifier().to_vkey()).unwrap();
+    let with_auditor = dir.path().join("auditor.toml");
+    std::fs::write(
+        &with_auditor,
+        "log_key = \"log.key\"\noperator_key = \"operator.key\"\nauditors = [\"aud.vkey\"]\n",
+    )
+    .unwrap();
+    let mut serve = Command::new(vigil_bin())
+        .args(["serve", "--config"])
+        .arg(&with_auditor)
+        .args(["--public", "127.0.0.1:0", "--internal", "127.0.0.1:0", "--data-dir"])
+        .arg(d("with-auditor"))
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = serve.try_wait().unwrap() {
+            break s;
+        }
+        if started.elapsed().as_secs() > 30 {
+            serve.kill().unwrap();
+            panic!("vigil serve started with an auditor that cannot sign requests");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut serve.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(2), "{err}");
+    assert!(err.contains("setting auditors[0]") && err.contains("not ASCII"), "{err}");
 }
 
 /// `vigil audit`: a log where a withdrawal executes during a global freeze is caught at the two

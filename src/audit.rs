@@ -10,8 +10,9 @@ use vigil_core::audit::{AuditReport, Auditor};
 use vigil_core::entry::Entry;
 use vigil_core::event::Event;
 use vigil_core::facts::{self, IncidentFacts};
+use vigil_core::hash::Digest;
 use vigil_core::keys::VerifierKey;
-use vigil_core::merkle::TilePath;
+use vigil_core::merkle::{leaf_hash, InclusionProof, TilePath};
 
 /// Where the log comes from.
 pub enum Source<'a> {
@@ -47,7 +48,7 @@ pub fn audit(
         Source::DataDir(p) => verify_data_dir_with(p, log_key, &mut on_entry)?,
         Source::Url(u) => verify_url_with(u, log_key, policy, None, &mut on_entry)?,
     };
-    let extra = fetch_entries(&source, &referenced, verified.size)?;
+    let extra = fetch_entries(&source, &referenced, &verified)?;
     let mut incidents = Vec::new();
     for id in auditor.incidents() {
         let of_id: BTreeMap<u64, (u64, &Event)> = naming
@@ -69,14 +70,19 @@ pub fn audit(
     Ok(AuditOutput { verified, audit: auditor.finish(), incidents })
 }
 
-/// The (verified) entries `seqs`, read again from the source: (time, event) by seq.
+/// The entries `seqs`, read again from the source: (time, event) by seq. From a server, each is
+/// proven again in the verified tree: the server could answer the second read otherwise.
 fn fetch_entries(
     source: &Source<'_>,
     seqs: &BTreeSet<u64>,
-    size: u64,
+    verified: &Report,
 ) -> Result<BTreeMap<u64, (u64, Event)>, VerifyFailure> {
+    let size = verified.size;
     let decode = |seq: u64, bytes: &[u8]| -> Result<(u64, Event), VerifyFailure> {
         let (e, st) = Entry::decode(bytes).map_err(|e| VerifyFailure::Failed(format!("entry {seq}: {e}")))?;
+        if e.seq != seq {
+            return Err(VerifyFailure::Failed(format!("entry {seq}: carries sequence number {}", e.seq)));
+        }
         Ok((e.time_ms, st.event))
     };
     let mut out = BTreeMap::new();
@@ -93,6 +99,7 @@ fn fetch_entries(
         }
         Source::Url(u) => {
             let server = Remote::new(u);
+            let root = Digest::from_hex(&verified.root).map_err(|e| VerifyFailure::CouldNotRun(e.to_string()))?;
             let bundles: BTreeSet<u64> = seqs.iter().filter(|&&s| s < size).map(|s| s / 256).collect();
             for n in bundles {
                 let path = TilePath { entries: true, level: 0, index: n, width: (size - n * 256).min(256) }.to_path();
@@ -100,6 +107,15 @@ fn fetch_entries(
                 let entries = split_bundle(&bundle).map_err(|e| VerifyFailure::Failed(format!("tile/{path}: {e}")))?;
                 for &seq in seqs.range(n * 256..(n + 1) * 256) {
                     if let Some(bytes) = entries.get((seq - n * 256) as usize) {
+                        let proof: InclusionProof = serde_json::from_slice(
+                            &server.fetch(&format!("v1/proofs/inclusion?seq={seq}&size={size}"))?,
+                        )
+                        .map_err(|e| VerifyFailure::Failed(format!("the inclusion proof of entry {seq}: {e}")))?;
+                        proof.verify_in(&leaf_hash(bytes), size, &root).map_err(|e| {
+                            VerifyFailure::Failed(format!(
+                                "entry {seq}, read again for the incident figures, is not the entry verified: {e}"
+                            ))
+                        })?;
                         out.insert(seq, decode(seq, bytes)?);
                     }
                 }

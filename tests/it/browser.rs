@@ -2,10 +2,9 @@
 //! on loopback — directly, and through a proxy that tampers with what the server says. The
 //! page must show every fact verified, and every lie as a failure.
 
-use crate::support::{free_port, note_size, wait_checkpoint_size, RunningDemo};
+use crate::support::{note_size, proxy, wait_checkpoint_size, RunningDemo, Tamper};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -88,49 +87,6 @@ fn the_demo_page_verifies_everything_and_checks_a_balance() {
         assert!(std::fs::metadata(&shot).map(|m| m.len() > 10_000).unwrap_or(false), "screenshot {}", shot.display());
         println!("screenshot: {}", shot.display());
     }
-}
-
-/// How the proxy alters an answer: (path, body).
-type Tamper = Box<dyn Fn(&str, &mut Vec<u8>) + Send>;
-
-/// A proxy in front of `upstream` that passes every answer through the current tamper.
-fn proxy(upstream: String) -> (String, Arc<Mutex<Tamper>>) {
-    let tamper: Arc<Mutex<Tamper>> = Arc::new(Mutex::new(Box::new(|_, _| {})));
-    let port = free_port();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let t = tamper.clone();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        rt.block_on(async move {
-            let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
-                let (url, t) = (format!("{upstream}{uri}"), t.clone());
-                async move {
-                    tokio::task::spawn_blocking(move || {
-                        let agent: ureq::Agent =
-                            ureq::Agent::config_builder().http_status_as_error(false).build().into();
-                        let mut res = agent.get(&url).call().unwrap();
-                        let status = res.status();
-                        let ctype = res.headers().get("content-type").cloned();
-                        let mut body = res.body_mut().with_config().limit(64 << 20).read_to_vec().unwrap();
-                        (t.lock().unwrap())(uri.path(), &mut body);
-                        let mut r = axum::response::Response::new(axum::body::Body::from(body));
-                        *r.status_mut() = status;
-                        if let Some(c) = ctype {
-                            r.headers_mut().insert("content-type", c);
-                        }
-                        r
-                    })
-                    .await
-                    .unwrap()
-                }
-            });
-            let l = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
-            tx.send(()).unwrap();
-            axum::serve(l, app).await.unwrap();
-        });
-    });
-    rx.recv().unwrap();
-    (format!("http://127.0.0.1:{port}"), tamper)
 }
 
 /// Edits a JSON body in place.

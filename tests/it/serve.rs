@@ -502,6 +502,50 @@ fn vigil_append_run_again_over_the_same_file_appends_nothing_twice() {
     assert_eq!(server.checkpoint().1.size, size + 2);
 }
 
+/// `vigil audit --url` reads the entries an incident's alarms refer to a second time, for the
+/// incident's figures: a server that answers that read with other bytes is caught (exit 1),
+/// not believed.
+#[test]
+fn audit_url_proves_again_what_it_reads_again() {
+    let server = Server::start();
+    let w = server.append(
+        "withdrawals",
+        &[r#"{"kind": "withdrawal", "withdrawal_id": "w-1", "stage": "executed", "tx_id": "tx-1", "asset": "BTC", "amount": "1500", "destination": "bc1q", "wallet": "hot-1", "wallet_tier": "hot", "account": "acct-9"}"#],
+    );
+    let seq = w[0]["seq"].as_u64().unwrap();
+    server.append(
+        "risk",
+        &[&format!(
+            r#"{{"kind": "alarm", "rule": "outflow", "severity": "high", "summary": "large outflow", "incident": "inc-1", "refs": [{seq}]}}"#
+        )],
+    );
+    let (url, tamper) = proxy(server.public.clone());
+    // The first read of the entry bundle (the verification) as served; every later one altered.
+    let reads = std::sync::atomic::AtomicUsize::new(0);
+    *tamper.lock().unwrap() = Box::new(move |p, b| {
+        if p.starts_with("/tile/entries/") && reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst) > 0 {
+            let at = b.windows(15).position(|w| w == br#""amount":"1500""#).expect("the withdrawal");
+            b[at + 11] = b'9';
+        }
+    });
+    let audit = |url: &str| {
+        Command::new(vigil_bin())
+            .args(["audit", "--url", url, "--log-key"])
+            .arg(server.dir.path().join("log.vkey"))
+            .output()
+            .unwrap()
+    };
+    let out = audit(&server.public);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = audit(&url);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("entry {seq}, read again for the incident figures, is not the entry verified")),
+        "{err}"
+    );
+}
+
 /// The wrong base URL (the internal API for the public one, or the other way round) is the
 /// user's mistake, said so with exit 2, never reported as the log misbehaving (exit 1).
 #[test]

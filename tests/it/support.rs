@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tempfile::TempDir;
 use vigil::client::signed;
 use vigil::config::bootstrap_submissions;
@@ -310,4 +310,47 @@ pub fn assert_flushed(data: &Path, direct: bool) {
     let options = files.iter().filter(|f| f.starts_with("OPTIONS-")).max().unwrap();
     let options = std::fs::read_to_string(data.join(options)).unwrap();
     assert!(options.contains(&format!("use_direct_io_for_flush_and_compaction={direct}")), "{options}");
+}
+
+/// How the proxy alters an answer: (path, body).
+pub type Tamper = Box<dyn Fn(&str, &mut Vec<u8>) + Send>;
+
+/// A proxy in front of `upstream` that passes every answer through the current tamper.
+pub fn proxy(upstream: String) -> (String, Arc<Mutex<Tamper>>) {
+    let tamper: Arc<Mutex<Tamper>> = Arc::new(Mutex::new(Box::new(|_, _| {})));
+    let port = free_port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let t = tamper.clone();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async move {
+            let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
+                let (url, t) = (format!("{upstream}{uri}"), t.clone());
+                async move {
+                    tokio::task::spawn_blocking(move || {
+                        let agent: ureq::Agent =
+                            ureq::Agent::config_builder().http_status_as_error(false).build().into();
+                        let mut res = agent.get(&url).call().unwrap();
+                        let status = res.status();
+                        let ctype = res.headers().get("content-type").cloned();
+                        let mut body = res.body_mut().with_config().limit(64 << 20).read_to_vec().unwrap();
+                        (t.lock().unwrap())(uri.path(), &mut body);
+                        let mut r = axum::response::Response::new(axum::body::Body::from(body));
+                        *r.status_mut() = status;
+                        if let Some(c) = ctype {
+                            r.headers_mut().insert("content-type", c);
+                        }
+                        r
+                    })
+                    .await
+                    .unwrap()
+                }
+            });
+            let l = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+            tx.send(()).unwrap();
+            axum::serve(l, app).await.unwrap();
+        });
+    });
+    rx.recv().unwrap();
+    (format!("http://127.0.0.1:{port}"), tamper)
 }

@@ -39,6 +39,18 @@ pub fn agent(timeout: std::time::Duration) -> ureq::Agent {
     ureq::Agent::with_parts(config, ureq::unversioned::transport::DefaultConnector::new(), LiteralFirst::default())
 }
 
+/// What went wrong with a request, for people: ureq's words, but for `https://`, which this
+/// build does not speak (no TLS library): said plainly, with what to do instead.
+pub fn describe(e: &ureq::Error) -> String {
+    match e {
+        ureq::Error::TlsRequired => "https:// is not supported: vigil's client speaks plain HTTP (what it reads is \
+            verified against signatures, so TLS would add privacy, not integrity); use an http:// URL, or a local \
+            TLS-terminating proxy"
+            .into(),
+        e => e.to_string(),
+    }
+}
+
 /// Takes a literal IP address as it is and hands host names to ureq's own resolver. That one
 /// starts a thread per request when a timeout is set (a lookup cannot be abandoned otherwise),
 /// and it resolves before it looks for a pooled connection: a thread per append, a thousand
@@ -110,7 +122,7 @@ impl AppendClient {
             .post(&self.url)
             .header("content-type", "application/json")
             .send(&body[..])
-            .map_err(|e| AppendFailure { status: 0, detail: e.to_string() })?;
+            .map_err(|e| AppendFailure { status: 0, detail: describe(&e) })?;
         let status = res.status().as_u16();
         let text = res.body_mut().read_to_string().map_err(|e| AppendFailure { status, detail: e.to_string() })?;
         if status != 200 {
@@ -145,7 +157,7 @@ pub fn fetch_openings(
         .get(&format!("{}{path}", base_url.trim_end_matches('/')))
         .header(vigil_core::request::HEADER, &header)
         .call()
-        .map_err(|e| AppendFailure { status: 0, detail: e.to_string() })?;
+        .map_err(|e| AppendFailure { status: 0, detail: describe(&e) })?;
     let status = res.status().as_u16();
     let text = res.body_mut().read_to_string().map_err(|e| AppendFailure { status, detail: e.to_string() })?;
     let json: Result<serde_json::Value, _> = serde_json::from_str(&text);

@@ -200,7 +200,11 @@ impl Remote {
     /// GET `path`: the body on 200; a 404 is the server's failure to serve what it must.
     pub(crate) fn fetch(&self, path: &str) -> Result<Vec<u8>, VerifyFailure> {
         let url = format!("{}/{path}", self.base);
-        let mut res = self.agent.get(&url).call().map_err(|e| VerifyFailure::CouldNotRun(format!("{url}: {e}")))?;
+        let mut res = self
+            .agent
+            .get(&url)
+            .call()
+            .map_err(|e| VerifyFailure::CouldNotRun(format!("{url}: {}", crate::client::describe(&e))))?;
         let status = res.status().as_u16();
         let body = res
             .body_mut()

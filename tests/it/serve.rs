@@ -578,6 +578,20 @@ fn a_wrong_base_url_is_a_usage_error_not_a_misbehaving_log() {
         assert_eq!(code, 2, "{args:?}: {out}{err}");
         assert!(err.contains("base URL"), "{args:?}: {err}");
     }
+    // An https:// URL is refused saying so (the client has no TLS), also a usage error.
+    let https = public.replace("http://", "https://");
+    let events = server.dir.path().join("one.jsonl");
+    std::fs::write(&events, r#"{"kind": "alarm", "rule": "r", "severity": "low", "summary": "s"}"#).unwrap();
+    let https_internal = internal.replace("http://", "https://");
+    let risk = server.key_file("risk");
+    for args in [
+        vec!["verify", "--url", &https, "--log-key", vkey],
+        vec!["append", "--url", &https_internal, "--key", risk.to_str().unwrap(), events.to_str().unwrap()],
+    ] {
+        let (code, out, err) = vigil(&args);
+        assert_eq!(code, 2, "{args:?}: {out}{err}");
+        assert!(err.contains("https:// is not supported"), "{args:?}: {err}");
+    }
     // The right URLs verify.
     let (code, _, err) = vigil(&[
         "verify",

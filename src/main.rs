@@ -504,7 +504,8 @@ fn run(cmd: Command) -> Result<ExitCode> {
                 (None, None, Some(u)) => match (&openings, &auditor_key) {
                     (Some(internal), Some(ak)) => {
                         let auditor = read_signer(ak)?;
-                        let mut private = Vec::new();
+                        // Filled entry by entry, then checked before the state is saved.
+                        let private = std::cell::RefCell::new(Vec::new());
                         let mut collect = |e: &vigil_core::entry::Entry, st: &vigil_core::statement::Statement| {
                             let c: Vec<_> = st
                                 .event
@@ -516,17 +517,19 @@ fn run(cmd: Command) -> Result<ExitCode> {
                                 })
                                 .collect();
                             if !c.is_empty() {
-                                private.push((e.seq, c));
+                                private.borrow_mut().push((e.seq, c));
                             }
                         };
-                        vigil::verify::verify_url_with(u, &key, &policy, state.as_deref(), &mut collect).and_then(|r| {
+                        let mut openings = || {
+                            let private = private.borrow();
                             let n = vigil::verify::check_openings(internal, &auditor, &private)?;
                             eprintln!(
                                 "opened {n} private values of {} entries; each opens its commitment",
                                 private.len()
                             );
-                            Ok(r)
-                        })
+                            Ok(())
+                        };
+                        vigil::verify::verify_url_then(u, &key, &policy, state.as_deref(), &mut collect, &mut openings)
                     }
                     _ => vigil::verify::verify_url(u, &key, &policy, state.as_deref()),
                 },

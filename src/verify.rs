@@ -442,6 +442,20 @@ pub fn verify_url_with(
     state: Option<&Path>,
     on_entry: OnEntry<'_>,
 ) -> Result<Report, VerifyFailure> {
+    verify_url_then(base_url, log_key, policy, state, on_entry, &mut || Ok(()))
+}
+
+/// [`verify_url_with`], then `more` (checks over what `on_entry` collected) before the state
+/// is saved: a run whose further checks fail does not move the state past what they were to
+/// check, so the next run checks them again.
+pub fn verify_url_then(
+    base_url: &str,
+    log_key: &VerifierKey,
+    policy: &Policy,
+    state: Option<&Path>,
+    on_entry: OnEntry<'_>,
+    more: &mut dyn FnMut() -> Result<(), VerifyFailure>,
+) -> Result<Report, VerifyFailure> {
     let server = Remote::new(base_url);
     let fetch = |path: &str| server.fetch(path);
     let old = match state {
@@ -495,6 +509,7 @@ pub fn verify_url_with(
     pb.finish_and_clear();
     let v = v.finish().map_err(|e| report(e.to_string()))?;
     v.matches(&cp).map_err(|e| report(format!("{e} (a fork, or a rewritten entry)")))?;
+    more()?;
     if let Some(p) = state {
         let saved = SavedState { checkpoint: String::from_utf8_lossy(&note).into_owned(), verifier: v.save() };
         let json = serde_json::to_vec_pretty(&saved).map_err(|e| VerifyFailure::CouldNotRun(e.to_string()))?;
@@ -652,9 +667,11 @@ pub fn check_openings(
     auditor: &vigil_core::keys::SignerKey,
     entries: &[(u64, Vec<(String, vigil_core::hash::Digest)>)],
 ) -> Result<usize, VerifyFailure> {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
     let mut opened = 0;
     for (seq, commitments) in entries {
+        // Signed anew for each request: a long run must stay inside the server's replay window.
+        let now =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
         let v = crate::client::fetch_openings(internal_url, auditor, *seq, now).map_err(|e| match e.status {
             // The route itself missing: not the internal API (a usage error, not the log's).
             404 if e.detail == crate::http::NO_SUCH_ROUTE => VerifyFailure::CouldNotRun(format!(

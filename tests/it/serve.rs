@@ -296,6 +296,24 @@ fn serve_append_read_and_shut_down() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stderr).contains("opened 1 private values of 1 entries"));
     assert_eq!(with_openings("risk").status.code(), Some(2), "a service key is not an auditor's");
+    // With --state, the state moves only once the openings are checked too: a run whose
+    // openings could not be checked leaves it where it was, so the next run checks them.
+    let state = server.dir.path().join("verify-state.json");
+    let with_state = |key: &str| {
+        Command::new(vigil_bin())
+            .args(["verify", "--url", &server.public, "--openings", &server.internal, "--auditor-key"])
+            .arg(server.key_file(key))
+            .arg("--log-key")
+            .arg(server.dir.path().join("log.vkey"))
+            .arg("--state")
+            .arg(&state)
+            .output()
+            .unwrap()
+    };
+    assert_eq!(with_state("risk").status.code(), Some(2));
+    assert!(!state.exists(), "the state was saved before the openings were checked");
+    let out = with_state("auditor");
+    assert!(out.status.success() && state.exists(), "{}", String::from_utf8_lossy(&out.stderr));
     // `vigil audit --url` verifies the same way and finds nothing wrong here.
     let out = Command::new(vigil_bin())
         .args(["audit", "--url", &server.public, "--log-key"])

@@ -34,13 +34,14 @@ pub fn audit(
     policy: &vigil_core::witness::Policy,
 ) -> Result<AuditOutput, VerifyFailure> {
     let mut auditor = Auditor::new();
-    // Entries naming an incident, and the entries alarms of an incident refer to (fetched after).
-    let mut naming: Vec<(u64, u64, Event)> = Vec::new();
+    // Entries naming an incident, by incident (a log of many incidents is not scanned once per
+    // incident), and the entries alarms of an incident refer to (fetched after).
+    let mut naming: BTreeMap<String, Vec<(u64, u64, Event)>> = BTreeMap::new();
     let mut referenced: BTreeSet<u64> = BTreeSet::new();
     let mut on_entry = |e: &Entry, st: &vigil_core::statement::Statement| {
         auditor.push(e.seq, &st.event);
-        if st.event.incident().is_some() {
-            naming.push((e.seq, e.time_ms, st.event.clone()));
+        if let Some(id) = st.event.incident() {
+            naming.entry(id.to_string()).or_default().push((e.seq, e.time_ms, st.event.clone()));
             referenced.extend(facts::brings_in(&st.event).iter().copied());
         }
     };
@@ -51,11 +52,8 @@ pub fn audit(
     let extra = fetch_entries(&source, &referenced, &verified)?;
     let mut incidents = Vec::new();
     for id in auditor.incidents() {
-        let of_id: BTreeMap<u64, (u64, &Event)> = naming
-            .iter()
-            .filter(|(_, _, ev)| facts::names(ev, &id))
-            .map(|(seq, time_ms, ev)| (*seq, (*time_ms, ev)))
-            .collect();
+        let of_id: BTreeMap<u64, (u64, &Event)> =
+            naming.get(&id).into_iter().flatten().map(|(seq, time_ms, ev)| (*seq, (*time_ms, ev))).collect();
         let members = facts::members(of_id.iter().map(|(seq, (_, ev))| (*seq, *ev)), verified.size);
         // A member missing here (not fetched) is named by `incident_facts`' own check.
         let items: Vec<_> = members

@@ -312,8 +312,17 @@ struct WitnessPolicyArgs {
 }
 
 impl WitnessPolicyArgs {
-    fn policy(&self) -> Result<vigil_core::witness::Policy> {
-        vigil::config::witness_policy(&self.witnesses, self.quorum).context("--witness, --quorum")
+    /// The policy, refused (a usage error) if a witness is the log's own key: a log does not
+    /// witness itself, and every checkpoint would then be refused as if the log misbehaved.
+    fn policy(&self, log_key: &vigil_core::keys::VerifierKey) -> Result<vigil_core::witness::Policy> {
+        let policy = vigil::config::witness_policy(&self.witnesses, self.quorum).context("--witness, --quorum")?;
+        if policy.witnesses().iter().any(|w| w.key == log_key.key) {
+            anyhow::bail!(
+                "--witness: one of the witness keys is the log's own key ({}); a log does not witness itself",
+                log_key.key_ref
+            );
+        }
+        Ok(policy)
     }
 }
 
@@ -450,7 +459,7 @@ fn run(cmd: Command) -> Result<ExitCode> {
             json,
         } => {
             let key = read_verifier(&log_key)?;
-            let policy = witnesses.policy()?;
+            let policy = witnesses.policy(&key)?;
             if !policy.is_none() && url.is_none() {
                 anyhow::bail!("--witness applies to --url: a data dir or bundle holds no cosignatures");
             }
@@ -593,7 +602,7 @@ fn run(cmd: Command) -> Result<ExitCode> {
         }
         Command::Audit { data_dir, url, log_key, witnesses, json } => {
             let key = read_verifier(&log_key)?;
-            let policy = witnesses.policy()?;
+            let policy = witnesses.policy(&key)?;
             if !policy.is_none() && url.is_none() {
                 anyhow::bail!("--witness applies to --url: a data dir holds no cosignatures");
             }
@@ -994,7 +1003,7 @@ fn reserves(cmd: ReservesCommand) -> Result<ExitCode> {
         }
         ReservesCommand::Verify { url, log_key, secret, proof, snapshot, witnesses, json } => {
             let key = read_verifier(&log_key)?;
-            let policy = witnesses.policy()?;
+            let policy = witnesses.policy(&key)?;
             let mut s = [0u8; 32];
             if secret.len() != 64 || hex::decode_to_slice(&secret, &mut s).is_err() {
                 anyhow::bail!("--secret must be 64 hex digits (the record secret the exchange gave you)");

@@ -191,13 +191,18 @@ pub(crate) struct Remote {
     agent: ureq::Agent,
 }
 
+/// The largest answer read: a full entry bundle of the largest entries (256 of them, each with
+/// its two-byte length), the largest thing a log serves.
+pub(crate) const MAX_ANSWER: u64 = 256 * (2 + vigil_core::entry::MAX_ENTRY_SIZE as u64);
+
 impl Remote {
     pub(crate) fn new(base_url: &str) -> Remote {
         let agent = crate::client::agent(std::time::Duration::from_secs(60));
         Remote { base: base_url.trim_end_matches('/').to_string(), agent }
     }
 
-    /// GET `path`: the body on 200; a 404 is the server's failure to serve what it must.
+    /// GET `path`: the body on 200 (at most [`MAX_ANSWER`] bytes); a 404 is the server's failure
+    /// to serve what it must.
     pub(crate) fn fetch(&self, path: &str) -> Result<Vec<u8>, VerifyFailure> {
         let url = format!("{}/{path}", self.base);
         let mut res = self
@@ -209,7 +214,7 @@ impl Remote {
         let body = res
             .body_mut()
             .with_config()
-            .limit(16 << 20)
+            .limit(MAX_ANSWER)
             .read_to_vec()
             .map_err(|e| VerifyFailure::CouldNotRun(format!("{url}: {e}")))?;
         match status {

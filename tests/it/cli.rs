@@ -131,6 +131,10 @@ fn a_key_of_the_wrong_kind_is_named_and_a_private_key_never_echoed() {
     let k = |f: &str| keys.join(f).to_str().unwrap().to_string();
     let data = tempfile::tempdir().unwrap();
     let d = data.path().to_str().unwrap();
+    // The log's own key in its cosigner form: a log does not witness itself.
+    let self_witness = data.path().join("log-as-witness.vkey");
+    let log = vigil::config::read_signer(&keys.join("vigil.example_audit-log.key")).unwrap();
+    std::fs::write(&self_witness, vigil_core::checkpoint::CosignatureVerifier::from_signer(&log).to_vkey()).unwrap();
     // `verify --url` with `w` as a witness's key (the URL is never reached: the key is read first).
     let witness = |w: String| -> Vec<String> {
         let log_key = k("vigil.example_audit-log.vkey");
@@ -151,6 +155,7 @@ fn a_key_of_the_wrong_kind_is_named_and_a_private_key_never_echoed() {
             witness(k("risk.vkey")),
             "is a log or service key (type 0x01), but witness cosigner key (type 0x04) is needed",
         ),
+        (witness(self_witness.to_str().unwrap().into()), "is the log's own key"),
     ];
     for (args, want) in cases {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();

@@ -74,13 +74,21 @@ impl ConfigFiles for Config {
             return Ok(None);
         }
         let mut ws = Vec::new();
+        // A log does not witness itself: every verifier with a policy refuses such a checkpoint.
+        let log = self.log_signer().ok().map(|k| k.key.verifying_key());
         for (i, w) in self.witnesses.iter().enumerate() {
             let key = read_cosigner(&w.vkey).with_context(|| format!("setting witnesses[{i}].vkey"))?;
+            if log == Some(key.key) {
+                bail!("setting witnesses[{i}].vkey: the log's own key; a log does not witness itself");
+            }
             // Said now, not at each witnessing round in the log.
             let uri: axum::http::Uri =
                 w.url.parse().with_context(|| format!("setting witnesses[{i}].url: {:?}", w.url))?;
-            if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
-                bail!("setting witnesses[{i}].url: {:?} is not an http:// or https:// URL", w.url);
+            if uri.scheme_str() != Some("http") || uri.host().is_none() {
+                bail!(
+                    "setting witnesses[{i}].url: {:?} is not an http:// URL (vigil's client speaks plain HTTP)",
+                    w.url
+                );
             }
             ws.push(crate::witnessing::WitnessEndpoint { url: w.url.clone(), key });
         }

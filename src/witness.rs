@@ -60,7 +60,8 @@ pub struct Evidence {
 pub struct CosignedRecord {
     pub size: u64,
     pub timestamp: u64,
-    /// The checkpoint as the log sent it, followed by the witness's cosignature line.
+    /// The checkpoint with the log's own signature lines (the others the request carried are
+    /// dropped), followed by the witness's cosignature line.
     pub checkpoint: String,
 }
 
@@ -150,6 +151,8 @@ impl Witness {
             let reason = match &refusal {
                 WitnessError::Fork { .. } => Some("fork"),
                 WitnessError::BadProof { .. } => Some("inconsistent"),
+                // Another root at the size cosigned proves a fork by itself, whatever `old` says.
+                _ if latest.as_ref().is_some_and(|(l, _)| cp.size == l.size && cp.root != l.root) => Some("fork"),
                 _ if latest.as_ref().is_some_and(|(l, _)| cp.size < l.size) => Some("rollback"),
                 _ => None,
             };
@@ -172,7 +175,13 @@ impl Witness {
         }
         let timestamp = self.clock.now_ms() / 1000;
         let line = cosign(&req.checkpoint, &self.key, timestamp).map_err(|e| AddError::Store(e.to_string()))?;
-        let mut note = req.checkpoint.clone();
+        // The checkpoint cosigned last, again: a fresh cosignature, and nothing to keep (the
+        // state is unchanged), so no synced write that anyone could repeat at will.
+        if latest.as_ref().is_some_and(|(l, _)| l.size == cp.size && l.root == cp.root) {
+            return Ok(line);
+        }
+        // Kept: the log's own lines and this witness's, not whatever else the request carried.
+        let mut note = signed.log_signed.clone();
         note.extend_from_slice(&line);
         let mut latest_v = Vec::with_capacity(40 + note.len());
         latest_v.extend_from_slice(&cp.size.to_be_bytes());

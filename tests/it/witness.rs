@@ -146,7 +146,8 @@ fn a_witness_follows_one_history_and_keeps_evidence_of_forks_and_rollbacks() {
     too_many.extend_from_slice(&checkpoint::sign(&cp9, log, 1).unwrap());
     let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
         ("stale old size", body(0, vec![], &cp9, log), 409, "5\n"),
-        ("a fork at the same size", body(5, vec![], &fork5, log), 409, "5\n"),
+        // With `old` wrong too: still kept as the fork it proves.
+        ("a fork at the same size", body(0, vec![], &fork5, log), 409, "5\n"),
         ("a fork at a larger size", body(5, proof_5_9.clone(), &fork9, log), 422, "does not verify"),
         ("old above the checkpoint", body(9, vec![], &cp5, log), 400, "larger than the checkpoint"),
         ("signed by another key", body(5, proof_5_9.clone(), &cp9, &stranger), 403, "not signed"),
@@ -168,9 +169,30 @@ fn a_witness_follows_one_history_and_keeps_evidence_of_forks_and_rollbacks() {
             assert_eq!(ct, "text/x.tlog.size", "{what}");
         }
     }
-    // The real extension is cosigned.
-    let (status, _, _) = w.post(&body(5, proof_5_9, &cp9, log));
-    assert_eq!(status, 200);
+    // The real extension is cosigned. The request's note also carries lines anyone could add:
+    // another key's, and a forged one under this witness's own name and id, ahead of where its
+    // real line goes. The note the witness keeps has the log's lines and its own only, so it
+    // still verifies.
+    use base64::prelude::{Engine as _, BASE64_STANDARD};
+    let mut note9 = checkpoint::sign(&cp9, log, 1_700_000_000).unwrap();
+    let forged = [cosigner.id().to_be_bytes().as_slice(), &[0u8; 72]].concat();
+    for line in [
+        format!("— someone.example {}\n", BASE64_STANDARD.encode([7u8; 68])),
+        format!("— w1.example {}\n", BASE64_STANDARD.encode(&forged)),
+    ] {
+        note9.extend_from_slice(line.as_bytes());
+    }
+    let (status, _, text) = w.post(&AddCheckpoint { old_size: 5, proof: proof_5_9, checkpoint: note9 }.to_bytes());
+    assert_eq!(status, 200, "{text}");
+    let kept = w.get("/v1/cosigned?origin=test.example/log")["records"][1]["checkpoint"].as_str().unwrap().to_string();
+    assert!(!kept.contains("someone.example"), "{kept}");
+    assert_eq!(verify_witnessed(kept.as_bytes(), &log.verifier(), &policy).unwrap().signed.checkpoint, cp9);
+    // The same checkpoint again: cosigned again (the witness writes nothing for it: its state
+    // is unchanged).
+    let (status, _, line) = w.post(&body(9, vec![], &cp9, log));
+    assert_eq!(status, 200, "{line}");
+    let note = checkpoint::sign(&cp9, log, 1_700_000_000).unwrap();
+    accept_cosignatures(&note, line.as_bytes(), &cosigner).unwrap();
     // A rolled-back log: a smaller checkpoint after the witness saw 9.
     let (status, _, text) = w.post(&body(5, vec![], &cp5, log));
     assert_eq!(status, 409, "{text}");
@@ -477,13 +499,24 @@ fn bad_witness_settings_name_the_setting() {
     let twin = dir.path().join("twin.vkey");
     std::fs::write(&twin, CosignatureVerifier::from_signer(&key("quorum.example", 91)).to_vkey()).unwrap();
     let w = |url: &str, vkey: &Path| format!("[[witnesses]]\nurl = {url:?}\nvkey = {:?}\n", vkey.display().to_string());
+    // The log's own key, in its cosigner form.
+    let log = Keys::new().log;
+    let log_key = dir.path().join("log.key").display().to_string();
+    std::fs::write(&log_key, log.to_skey()).unwrap();
+    let log_as_witness = dir.path().join("log-as-witness.vkey");
+    std::fs::write(&log_as_witness, CosignatureVerifier::from_signer(&log).to_vkey()).unwrap();
     let ok = "http://127.0.0.1:9";
     // (configuration, what the error must say)
     let cases = [
         (format!("witness_quorum = 3\n{}{}", w(ok, &v1), w(ok, &v2)), "setting witness_quorum: a quorum of 3"),
         (format!("witness_quorum = 0\n{}", w(ok, &v1)), "setting witness_quorum: "),
         (format!("{}{}", w(ok, &v1), w(ok, &twin)), "setting witnesses: "),
-        (w("127.0.0.1:9", &v1), "setting witnesses[0].url: \"127.0.0.1:9\" is not an http:// or https:// URL"),
+        (w("127.0.0.1:9", &v1), "setting witnesses[0].url: \"127.0.0.1:9\" is not an http:// URL"),
+        (w("https://w.example", &v1), "setting witnesses[0].url: \"https://w.example\" is not an http:// URL"),
+        (
+            format!("log_key = {log_key:?}\n{}{}", w(ok, &v1), w(ok, &log_as_witness)),
+            "setting witnesses[1].vkey: the log's own key",
+        ),
         (format!("{}{}", w(ok, &v1), w("ftp://w.example", &v2)), "setting witnesses[1].url"),
         (w(ok, &dir.path().join("none.vkey")), "setting witnesses[0].vkey"),
     ];

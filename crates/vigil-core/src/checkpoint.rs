@@ -191,6 +191,11 @@ pub struct SignedCheckpoint {
     pub timestamp: Option<u64>,
     /// The exact note bytes.
     pub note: Vec<u8>,
+    /// The note with the log's own verified signature lines only (no other key's, no repeats):
+    /// what a witness keeps and adds its cosignature to. Lines anyone could add (up to the
+    /// note's 100, or a forged one under a witness's name ahead of its real one) would make
+    /// the note it keeps unreadable.
+    pub log_signed: Vec<u8>,
 }
 
 /// Verifies a signed checkpoint against the pinned log key. Signatures by other keys are
@@ -216,5 +221,6 @@ pub fn verify(note_bytes: &[u8], log_key: &VerifierKey) -> Result<SignedCheckpoi
         return Err(CheckpointError::NotSigned(log_key.key_ref.to_string()));
     }
     let timestamp = verified.iter().find(|s| s.id() == cosig_id).and_then(|s| cosignature_timestamp(s.signature()));
-    Ok(SignedCheckpoint { checkpoint, timestamp, note: note_bytes.to_vec() })
+    let log_signed = Note::new(note.text(), &verified).map_err(|e| CheckpointError::Note(e.to_string()))?.to_bytes();
+    Ok(SignedCheckpoint { checkpoint, timestamp, note: note_bytes.to_vec(), log_signed })
 }

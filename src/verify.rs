@@ -391,25 +391,53 @@ fn load_state(
     Ok((state, cp, v))
 }
 
-/// Writes `contents` to `path` atomically (a temporary file renamed over it).
+/// `path` with `suffix` added to its whole file name (`s.json` → `s.json.tmp`): two files
+/// that differ only in their extensions get different companions.
+fn with_suffix(path: &Path, suffix: &str) -> std::path::PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(suffix);
+    path.with_file_name(name)
+}
+
+/// Writes `contents` to `path` atomically and durably (a temporary file, synced, renamed over
+/// it).
 fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), VerifyFailure> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, contents)
+    use std::io::Write;
+    let tmp = with_suffix(path, ".tmp");
+    std::fs::File::create(&tmp)
+        .and_then(|mut f| f.write_all(contents).and_then(|()| f.sync_all()))
         .and_then(|()| std::fs::rename(&tmp, path))
         .map_err(|e| VerifyFailure::CouldNotRun(format!("writing {}: {e}", path.display())))
 }
 
-/// Records two checkpoints signed by the log key that cannot both be honest, for anyone to
-/// re-check with the log's public key; returns the failure that reports it.
+/// Records two checkpoints signed by the log key that this run found do not go together, for
+/// anyone to re-check with the log's public key, in `FILE.evidence.txt` next to the state
+/// `FILE` (or `FILE.evidence-2.txt`, … : evidence already kept is never overwritten); returns
+/// the failure that reports it.
 fn misbehaviour(state: &Path, what: String, old: &str, new: &[u8]) -> VerifyFailure {
-    let evidence = state.with_extension("evidence.txt");
     let text = format!(
         "vigil: log misbehaviour: {what}\n\nBoth checkpoints below are signed by the log's key (check them with its \
-         verifier key); no honest append-only log signs both.\n\n--- the checkpoint verified earlier ---\n{old}\n\
-         --- the checkpoint served now ---\n{}\n",
+         verifier key). Two different roots at the same size prove a fork by themselves; otherwise they show what \
+         this verifier was served, and the log's entries show the rest.\n\n--- the checkpoint verified earlier ---\n\
+         {old}\n--- the checkpoint served now ---\n{}\n",
         String::from_utf8_lossy(new)
     );
-    match std::fs::write(&evidence, text) {
+    let mut written = Err(std::io::Error::other("no file name left"));
+    let mut evidence = with_suffix(state, ".evidence.txt");
+    for n in 1..1000 {
+        if n > 1 {
+            evidence = with_suffix(state, &format!(".evidence-{n}.txt"));
+        }
+        written = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&evidence)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()).and_then(|()| f.sync_all()));
+        if !matches!(&written, Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists) {
+            break;
+        }
+    }
+    match written {
         Ok(()) => {
             VerifyFailure::Failed(format!("{what}; evidence (both signed checkpoints) in {}", evidence.display()))
         }

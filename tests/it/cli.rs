@@ -663,7 +663,7 @@ fn verify_data_dir_with_state_is_incremental_and_catches_rollback_and_fork() {
     let shorter = Ledger::new_with_withdrawals(2);
     let (code, out) = verify(&shorter.data_dir());
     assert_eq!(code, Some(1), "{out}");
-    assert!(out.contains("rollback") && dir.path().join("state.evidence.txt").exists(), "{out}");
+    assert!(out.contains("rollback") && dir.path().join("state.json.evidence.txt").exists(), "{out}");
     // More entries but another history (other salts from entry 6 on): a fork.
     let other = Ledger::new_with_withdrawals(8);
     let (code, out) = verify(&other.data_dir());

@@ -763,22 +763,25 @@ fn verify_with_state_is_incremental_and_catches_rollback_and_fork() {
     let b = Server::start();
     let lines = alarms(0, 2);
     b.append("risk", &lines.iter().map(String::as_str).collect::<Vec<_>>());
-    let evidence = dir.path().join("state.evidence.txt");
+    let evidence = dir.path().join("state.json.evidence.txt");
     let (code, out) = verify(&b.public);
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("rollback"), "{out}");
     let text = std::fs::read_to_string(&evidence).unwrap();
     assert_eq!(text.matches("— test.example/log").count(), 4, "both signed checkpoints: {text}");
     assert_eq!(saved(&state), 308, "a failed run leaves the state as it was");
-    std::fs::remove_file(&evidence).unwrap();
 
-    // ... and one with more entries but another history: a fork.
+    // ... and one with more entries but another history: a fork. Its evidence goes beside the
+    // first, which is kept as it was.
     let lines = alarms(100, 400);
     b.append("risk", &lines.iter().map(String::as_str).collect::<Vec<_>>());
     let (code, out) = verify(&b.public);
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("does not extend the 308 entries"), "{out}");
-    assert!(std::fs::read_to_string(&evidence).unwrap().contains("the checkpoint served now"));
+    let second = dir.path().join("state.json.evidence-2.txt");
+    assert!(out.contains(&second.display().to_string()), "{out}");
+    assert!(std::fs::read_to_string(&second).unwrap().contains("does not extend the 308 entries"));
+    assert_eq!(std::fs::read_to_string(&evidence).unwrap(), text, "the first evidence is kept as it was");
     assert_eq!(saved(&state), 308);
 }
 

@@ -930,6 +930,18 @@ pub fn verify_user(
     // view above only said where to look.
     // One checkpoint for the snapshot and its attestations.
     let note = server.fetch("checkpoint")?;
+    // The server named the entry: one beyond its own checkpoint is its fault, not the user's.
+    let size = vigil_core::witness::verify_witnessed(&note, log_key, policy)
+        .map_err(|e| Failed(format!("checkpoint: {e}")))?
+        .signed
+        .checkpoint
+        .size;
+    if seq >= size {
+        return Err(Failed(format!(
+            "/v1/reserves/{}: the snapshot's entry {seq} is beyond the checkpoint's {size} entries",
+            proof.snapshot
+        )));
+    }
     let included =
         |n: u64| crate::verify::included(base_url, log_key, policy, crate::verify::EntrySource::Seq(n), Some(&note));
     let (report, entry) = included(seq)?;
@@ -940,6 +952,19 @@ pub fn verify_user(
     let balances = proof.verify(secret, &snap).map_err(|e| Failed(format!("snapshot {}: {e}", snap.snapshot)))?;
     // The reserves shown beside the balances: the custody attestations the entry names, each
     // proven included, adding up to the stated reserves.
+    // Said before any is fetched: the entry itself names them wrongly (its fault, not the
+    // fetches').
+    let mut named = snap.attestations.clone();
+    named.sort_unstable();
+    if named.windows(2).any(|w| w[0] == w[1]) {
+        return Err(Failed(format!("snapshot {}: the snapshot names an attestation twice", snap.snapshot)));
+    }
+    if let Some(late) = named.iter().find(|&&n| n >= seq) {
+        return Err(Failed(format!(
+            "snapshot {}: attestation {late} is not earlier than the snapshot's own entry {seq}",
+            snap.snapshot
+        )));
+    }
     let mut attested = Vec::new();
     for &n in &snap.attestations {
         let (_, bytes) = included(n)?;

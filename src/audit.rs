@@ -47,7 +47,7 @@ pub fn audit(
     };
     let verified = match &source {
         Source::DataDir(p) => verify_data_dir_with(p, log_key, &mut on_entry)?,
-        Source::Url(u) => verify_url_with(u, log_key, policy, None, &mut on_entry)?,
+        Source::Url(u) => verify_url_with(u, log_key, policy, None, &mut on_entry, &mut || Ok(()))?,
     };
     let extra = fetch_entries(&source, &referenced, &verified)?;
     let mut incidents = Vec::new();

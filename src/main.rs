@@ -538,7 +538,7 @@ fn run(cmd: Command) -> Result<ExitCode> {
                             );
                             Ok(())
                         };
-                        vigil::verify::verify_url_then(u, &key, &policy, state.as_deref(), &mut collect, &mut openings)
+                        vigil::verify::verify_url_with(u, &key, &policy, state.as_deref(), &mut collect, &mut openings)
                     }
                     _ => vigil::verify::verify_url(u, &key, &policy, state.as_deref()),
                 },

@@ -461,27 +461,16 @@ pub fn verify_url(
     policy: &Policy,
     state: Option<&Path>,
 ) -> Result<Report, VerifyFailure> {
-    verify_url_with(base_url, log_key, policy, state, &mut |_, _| {})
+    verify_url_with(base_url, log_key, policy, state, &mut |_, _| {}, &mut || Ok(()))
 }
 
 /// What a verification run hands each entry it has verified (for `vigil audit`).
 pub type OnEntry<'a> = &'a mut dyn FnMut(&vigil_core::entry::Entry, &vigil_core::statement::Statement);
 
-/// [`verify_url`], handing every verified entry to `on_entry`.
+/// [`verify_url`], handing every verified entry to `on_entry`, then running `more` (checks
+/// over what `on_entry` collected) before the state is saved: a run whose further checks fail
+/// does not move the state past what they were to check, so the next run checks them again.
 pub fn verify_url_with(
-    base_url: &str,
-    log_key: &VerifierKey,
-    policy: &Policy,
-    state: Option<&Path>,
-    on_entry: OnEntry<'_>,
-) -> Result<Report, VerifyFailure> {
-    verify_url_then(base_url, log_key, policy, state, on_entry, &mut || Ok(()))
-}
-
-/// [`verify_url_with`], then `more` (checks over what `on_entry` collected) before the state
-/// is saved: a run whose further checks fail does not move the state past what they were to
-/// check, so the next run checks them again.
-pub fn verify_url_then(
     base_url: &str,
     log_key: &VerifierKey,
     policy: &Policy,

@@ -115,18 +115,25 @@ impl Server {
 
     /// `vigil append` of JSON lines with a service key; returns the receipts.
     pub(crate) fn append(&self, service: &str, lines: &[&str]) -> Vec<serde_json::Value> {
+        let out = self.run_append(service, &["--batch", "2"], &lines.join("\n"));
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    }
+
+    /// `vigil append` with `args`, `input` on its stdin, as `service`.
+    pub(crate) fn run_append(&self, service: &str, args: &[&str], input: &str) -> std::process::Output {
         let mut append = Command::new(vigil_bin())
-            .args(["append", "--batch", "2", "--url", &self.internal, "--key"])
+            .arg("append")
+            .args(args)
+            .args(["--url", &self.internal, "--key"])
             .arg(self.key_file(service))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        append.stdin.take().unwrap().write_all(lines.join("\n").as_bytes()).unwrap();
-        let out = append.wait_with_output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+        append.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        append.wait_with_output().unwrap()
     }
 
     /// The served checkpoint, verified against the pinned log key.
@@ -283,33 +290,26 @@ fn serve_append_read_and_shut_down() {
     );
     assert_eq!(verify(&server.public, "other.vkey").status.code(), Some(1));
     // `vigil verify --openings` as the auditor: every commitment in the log is opened.
-    let with_openings = |key: &str| {
-        Command::new(vigil_bin())
-            .args(["verify", "--url", &server.public, "--openings", &server.internal, "--auditor-key"])
+    let state = server.dir.path().join("verify-state.json");
+    let verify_openings = |key: &str, state: Option<&std::path::Path>| {
+        let mut cmd = Command::new(vigil_bin());
+        cmd.args(["verify", "--url", &server.public, "--openings", &server.internal, "--auditor-key"])
             .arg(server.key_file(key))
             .arg("--log-key")
-            .arg(server.dir.path().join("log.vkey"))
-            .output()
-            .unwrap()
+            .arg(server.dir.path().join("log.vkey"));
+        if let Some(s) = state {
+            cmd.arg("--state").arg(s);
+        }
+        cmd.output().unwrap()
     };
+    let with_openings = |key: &str| verify_openings(key, None);
     let out = with_openings("auditor");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stderr).contains("opened 1 private values of 1 entries"));
     assert_eq!(with_openings("risk").status.code(), Some(2), "a service key is not an auditor's");
     // With --state, the state moves only once the openings are checked too: a run whose
     // openings could not be checked leaves it where it was, so the next run checks them.
-    let state = server.dir.path().join("verify-state.json");
-    let with_state = |key: &str| {
-        Command::new(vigil_bin())
-            .args(["verify", "--url", &server.public, "--openings", &server.internal, "--auditor-key"])
-            .arg(server.key_file(key))
-            .arg("--log-key")
-            .arg(server.dir.path().join("log.vkey"))
-            .arg("--state")
-            .arg(&state)
-            .output()
-            .unwrap()
-    };
+    let with_state = |key: &str| verify_openings(key, Some(&state));
     assert_eq!(with_state("risk").status.code(), Some(2));
     assert!(!state.exists(), "the state was saved before the openings were checked");
     let out = with_state("auditor");
@@ -473,17 +473,8 @@ fn vigil_append_run_again_over_the_same_file_appends_nothing_twice() {
     assert!(again.iter().all(|r| r["duplicate"] == true), "{again:?}");
     assert_eq!(server.checkpoint().1.size, size);
     // Another event under a used idempotency key is still refused.
-    let mut append = Command::new(vigil_bin())
-        .args(["append", "--url", &server.internal, "--key"])
-        .arg(server.key_file("withdrawals"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
     let other = lines[1].replace(r#""amount": "1""#, r#""amount": "2""#);
-    append.stdin.take().unwrap().write_all(other.as_bytes()).unwrap();
-    let out = append.wait_with_output().unwrap();
+    let out = server.run_append("withdrawals", &[], &other);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("idempotency_conflict") && err.contains(r#""w-2""#), "{err}");
     assert!(
@@ -496,16 +487,7 @@ fn vigil_append_run_again_over_the_same_file_appends_nothing_twice() {
     let w = |id: &str| lines[0].replace("w-1", id);
     let input =
         [w("w-10"), w("w-11"), w("w-12"), lines[1].replace(r#""w-2", "event""#, r#""order 17", "event""#)].join("\n");
-    let mut append = Command::new(vigil_bin())
-        .args(["append", "--batch", "2", "--url", &server.internal, "--key"])
-        .arg(server.key_file("withdrawals"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    append.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-    let out = append.wait_with_output().unwrap();
+    let out = server.run_append("withdrawals", &["--batch", "2"], &input);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{err}");
     for want in [

@@ -37,7 +37,7 @@ use std::sync::{Arc, Mutex};
 use vigil_core::checkpoint::CosignatureVerifier;
 use vigil_core::hash::Digest;
 use vigil_core::keys::{SignerKey, VerifierKey};
-use vigil_core::witness::{cosign, AddCheckpoint, Latest, WitnessError, MAX_REQUEST_BYTES};
+use vigil_core::witness::{cosign, verify_witnessed, AddCheckpoint, Latest, Policy, WitnessError, MAX_REQUEST_BYTES};
 
 /// A request the witness refused although the log signed its checkpoint: what a monitor needs
 /// to show the log misbehaved (two signed checkpoints that are not one history).
@@ -173,7 +173,13 @@ impl Witness {
             }
             return Err(refusal.into());
         }
-        let timestamp = self.clock.now_ms() / 1000;
+        // Never earlier than this witness's cosignature of the log's last checkpoint: a clock
+        // stepped back must not make a larger checkpoint look older than a smaller one.
+        let last = latest.as_ref().and_then(|(_, note)| {
+            let mine = Policy::new(vec![self.cosigner()], 1).ok()?;
+            verify_witnessed(note, log_key, &mine).ok()?.cosigned.first().map(|c| c.timestamp)
+        });
+        let timestamp = (self.clock.now_ms() / 1000).max(last.unwrap_or(0));
         let line = cosign(&req.checkpoint, &self.key, timestamp).map_err(|e| AddError::Store(e.to_string()))?;
         // The checkpoint cosigned last, again: a fresh cosignature, and nothing to keep (the
         // state is unchanged), so no synced write that anyone could repeat at will.

@@ -4,6 +4,7 @@
 
 use crate::serve::{request, Server};
 use crate::support::*;
+use base64::prelude::{Engine as _, BASE64_STANDARD};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -173,7 +174,6 @@ fn a_witness_follows_one_history_and_keeps_evidence_of_forks_and_rollbacks() {
     // another key's, and a forged one under this witness's own name and id, ahead of where its
     // real line goes. The note the witness keeps has the log's lines and its own only, so it
     // still verifies.
-    use base64::prelude::{Engine as _, BASE64_STANDARD};
     let mut note9 = checkpoint::sign(&cp9, log, 1_700_000_000).unwrap();
     let forged = [cosigner.id().to_be_bytes().as_slice(), &[0u8; 72]].concat();
     for line in [
@@ -316,6 +316,15 @@ fn evidence_stays_in_order_when_the_clock_steps_back() {
             .collect()
     };
     assert_eq!(sizes(None), [1, 2, 3, 4]);
+    // The clock is a minute behind the cosignature of 9: the one of 12 is not dated earlier.
+    let (a12, m12, cp12) = branch(12, 0);
+    let line = w.add_checkpoint(&body(9, a12.consistency_proof(9, 12, &m12).unwrap().hashes, &cp12, log)).unwrap();
+    let stamp = |line: &[u8]| {
+        let sig =
+            BASE64_STANDARD.decode(std::str::from_utf8(line).unwrap().trim().rsplit(' ').next().unwrap()).unwrap();
+        vigil_core::checkpoint::cosignature_timestamp(&sig[4..]).unwrap()
+    };
+    assert_eq!(stamp(&line), 2_000_000_000, "the cosignature of 9 was at 2,000,000,000 s");
     let cursors: Vec<Cursor> =
         w.evidence(None, 1000).unwrap().records.iter().map(|p| p.cursor.parse().unwrap()).collect();
     for (i, c) in cursors.iter().enumerate() {

@@ -36,7 +36,9 @@ pub async fn serve_with(
     if !web_dir.join("index.html").is_file() {
         tracing::warn!("no web page: {} has no index.html (setting web_dir); / answers 404", web_dir.display());
     }
-    let log_vkey = cfg.log_signer()?.verifier().to_vkey();
+    let log_key = cfg.log_signer()?.verifier();
+    let log_vkey = log_key.to_vkey();
+    let data_dir = cfg.data_dir.clone();
     let auditors = Arc::new(cfg.auditor_keys()?);
     let witnessing = cfg.witnessing()?.map(Arc::new);
     let engine_clock = clock.clone();
@@ -77,7 +79,7 @@ pub async fn serve_with(
     };
     let (metrics, public_http, internal_http) = crate::metrics::Metrics::new(engine.metrics());
     let witnessing_task = witnessing.as_ref().map(|w| {
-        w.start(&engine);
+        w.start(&engine, &log_key, crate::witnessing::kept_path(&data_dir));
         tokio::spawn(w.clone().run(engine.clone(), stop_rx.clone()))
     });
     let recovery_task = tokio::spawn(recover_after_storage_failures(engine.clone(), stop_rx.clone()));

@@ -35,6 +35,12 @@ const RETRY_MAX: Duration = Duration::from_secs(8);
 /// The same failure of the same witness is logged again only after this long.
 const REPEAT_WARNING: Duration = Duration::from_secs(60);
 
+/// Where `vigil serve` keeps the newest witnessed checkpoint: a file in the data dir (RocksDB
+/// leaves files it did not make alone), so it goes with the log it is of.
+pub fn kept_path(data_dir: &std::path::Path) -> std::path::PathBuf {
+    data_dir.join("witnessed-checkpoint")
+}
+
 /// The checkpoint the public API serves.
 #[derive(Debug, Clone)]
 pub struct Published {
@@ -50,6 +56,8 @@ pub struct Witnessing {
     policy: Policy,
     published: RwLock<Option<Arc<Published>>>,
     agent: ureq::Agent,
+    /// Where the newest witnessed checkpoint is kept across restarts (see [`Witnessing::start`]).
+    kept: std::sync::OnceLock<std::path::PathBuf>,
 }
 
 /// What one witness answered in a round.
@@ -68,7 +76,7 @@ impl Witnessing {
             return Err(vigil_core::witness::PolicyError::ListedTwice);
         }
         let agent = crate::client::agent(WITNESS_TIMEOUT);
-        Ok(Witnessing { witnesses, policy, published: RwLock::new(None), agent })
+        Ok(Witnessing { witnesses, policy, published: RwLock::new(None), agent, kept: Default::default() })
     }
 
     pub fn policy(&self) -> &Policy {
@@ -81,27 +89,75 @@ impl Witnessing {
         self.published.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// Publishes the log's current checkpoint (not yet witnessed) before the public API
-    /// answers, so what it serves never goes back to an older checkpoint.
-    pub fn start(&self, engine: &Engine) {
+    /// Publishes, before the public API answers, the newest witnessed checkpoint kept in `kept`
+    /// by an earlier run (if it still verifies and is of this log's tree), else the log's
+    /// current checkpoint (not yet witnessed), so what it serves never goes back; and keeps
+    /// each newly witnessed one there. Without the kept one, a restart served an unwitnessed
+    /// checkpoint, refused by every client with a policy, until a round met the quorum (never,
+    /// with the witnesses down).
+    pub fn start(&self, engine: &Engine, log_key: &vigil_core::keys::VerifierKey, kept: std::path::PathBuf) {
+        match std::fs::read(&kept) {
+            Ok(note) => match self.still_witnessed(engine, log_key, &note) {
+                Ok((size, cosignatures)) => self.offer(Published { size, note, cosignatures }),
+                Err(why) => tracing::warn!("{}: the witnessed checkpoint kept is not served: {why}", kept.display()),
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => tracing::warn!("{}: {e}", kept.display()),
+        }
+        let _ = self.kept.set(kept);
         let head = engine.head();
         self.publish(head.state.size, &head.checkpoint, &[]);
+    }
+
+    /// A kept note: signed by the log, cosigned as the policy asks, and of this log's tree.
+    fn still_witnessed(
+        &self,
+        engine: &Engine,
+        log_key: &vigil_core::keys::VerifierKey,
+        note: &[u8],
+    ) -> Result<(u64, usize), String> {
+        let w = vigil_core::witness::verify_witnessed(note, log_key, &self.policy).map_err(|e| e.to_string())?;
+        let cp = &w.signed.checkpoint;
+        let head = engine.head();
+        if cp.size > head.state.size {
+            return Err(format!("it is of {} entries, the log has {}", cp.size, head.state.size));
+        }
+        if head.tree.root(cp.size, &*engine.store())? != cp.root {
+            return Err(format!("its root is not the log's at size {}", cp.size));
+        }
+        Ok((cp.size, w.cosigned.len()))
     }
 
     /// Replaces the published checkpoint by a better one only: witnessed before unwitnessed,
     /// then larger, then with more cosignatures. So it never moves backwards.
     fn publish(&self, size: u64, note: &[u8], lines: &[Vec<u8>]) {
-        let rank = |witnessed: bool, size: u64, cosignatures: usize| (witnessed, size, cosignatures);
-        let new = rank(lines.len() >= self.policy.quorum(), size, lines.len());
-        let mut slot = self.published.write().unwrap_or_else(|p| p.into_inner());
-        if slot.as_ref().is_some_and(|p| rank(p.cosignatures >= self.policy.quorum(), p.size, p.cosignatures) >= new) {
-            return;
-        }
         let mut full = note.to_vec();
         for l in lines {
             full.extend_from_slice(l);
         }
-        *slot = Some(Arc::new(Published { size, note: full, cosignatures: lines.len() }));
+        self.offer(Published { size, note: full, cosignatures: lines.len() });
+    }
+
+    fn offer(&self, new: Published) {
+        let rank = |p: &Published| (p.cosignatures >= self.policy.quorum(), p.size, p.cosignatures);
+        let mut slot = self.published.write().unwrap_or_else(|p| p.into_inner());
+        if slot.as_ref().is_none_or(|p| rank(p) < rank(&new)) {
+            *slot = Some(Arc::new(new));
+        }
+    }
+
+    /// Keeps the published checkpoint, once witnessed, for the next start (written aside and
+    /// renamed: a crash leaves the one before). Blocking.
+    fn keep(&self) {
+        let (Some(path), Some(p)) = (self.kept.get(), self.published()) else { return };
+        if p.cosignatures < self.policy.quorum() {
+            return;
+        }
+        let mut tmp = path.clone().into_os_string();
+        tmp.push(".tmp");
+        if let Err(e) = std::fs::write(&tmp, &p.note).and_then(|()| std::fs::rename(&tmp, path)) {
+            tracing::warn!("{}: {e}", path.display());
+        }
     }
 
     /// Sends `note` (the log's checkpoint of `size`) to witness `i`, whose latest cosigned size
@@ -221,6 +277,8 @@ impl Witnessing {
             if lines.len() >= self.policy.quorum() {
                 done = note.to_vec();
                 retry = RETRY;
+                let me = self.clone();
+                let _ = tokio::task::spawn_blocking(move || me.keep()).await;
             } else {
                 if retry == RETRY {
                     tracing::warn!(

@@ -429,6 +429,10 @@ fn the_log_collects_cosignatures_and_a_dead_witness_never_stops_appends() {
     let still = verify_witnessed(&served(&server), &server.keys.log.verifier(), &both).unwrap();
     assert!(still.signed.checkpoint.size < grown, "a checkpoint without w2's cosignature was served as witnessed");
     assert_eq!(served(&server), before);
+    // The log restarts while w2 is still down: it serves the witnessed checkpoint it kept, not
+    // its unwitnessed head (which every client with a policy would refuse).
+    let server = Server::start_in(server.stop(), &extra);
+    assert_eq!(String::from_utf8_lossy(&served(&server)), String::from_utf8_lossy(&before), "after a restart");
     // Proofs asked without a size are to the served checkpoint, not to the log's head past it.
     let cp = still.signed.checkpoint;
     for (path, want) in [

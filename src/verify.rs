@@ -189,6 +189,9 @@ pub(crate) fn progress(len: Option<u64>, what: &str) -> indicatif::ProgressBar {
 pub(crate) struct Remote {
     base: String,
     agent: ureq::Agent,
+    /// Whether the server has answered a request with what was asked for: from then on it is
+    /// a log's API, and "no such route" is its withholding, not the user's wrong base URL.
+    answered: std::sync::atomic::AtomicBool,
 }
 
 /// The largest answer read: a full entry bundle of the largest entries (256 of them, each with
@@ -198,7 +201,7 @@ pub(crate) const MAX_ANSWER: u64 = 256 * (2 + vigil_core::entry::MAX_ENTRY_SIZE 
 impl Remote {
     pub(crate) fn new(base_url: &str) -> Remote {
         let agent = crate::client::agent(std::time::Duration::from_secs(60));
-        Remote { base: base_url.trim_end_matches('/').to_string(), agent }
+        Remote { base: base_url.trim_end_matches('/').to_string(), agent, answered: false.into() }
     }
 
     /// GET `path`: the body on 200 (at most [`MAX_ANSWER`] bytes); a 404 is the server's failure
@@ -217,13 +220,21 @@ impl Remote {
             .limit(MAX_ANSWER)
             .read_to_vec()
             .map_err(|e| VerifyFailure::CouldNotRun(format!("{url}: {e}")))?;
+        let answered = self.answered.load(std::sync::atomic::Ordering::Relaxed);
         match status {
-            200 => Ok(body),
+            200 => {
+                self.answered.store(true, std::sync::atomic::Ordering::Relaxed);
+                Ok(body)
+            }
             404 => {
                 let detail = problem_detail(&body);
                 // No such route (vigil's own answer for one, or no vigil answer at all to the
-                // route every log serves): not a vigil public API's base URL.
-                if detail.as_deref() == Some(crate::http::NO_SUCH_ROUTE) || (path == "checkpoint" && detail.is_none()) {
+                // route every log serves), before the server answered anything: not a vigil
+                // public API's base URL. Once it has answered, it is the log's API withholding
+                // what it must serve.
+                let no_route =
+                    detail.as_deref() == Some(crate::http::NO_SUCH_ROUTE) || (path == "checkpoint" && detail.is_none());
+                if no_route && !answered {
                     Err(VerifyFailure::CouldNotRun(format!(
                         "{url}: 404: {} has no such route; is it a vigil public API's base URL (not the internal API, no path)?",
                         self.base

@@ -592,6 +592,37 @@ fn a_wrong_base_url_is_a_usage_error_not_a_misbehaving_log() {
         assert_eq!(code, 2, "{args:?}: {out}{err}");
         assert!(err.contains("https:// is not supported"), "{args:?}: {err}");
     }
+    // A server that answers the checkpoint, then "no such route" for the entries, is a log's
+    // API withholding them (exit 1), not the user's wrong base URL.
+    let upstream = public.to_string();
+    let withholding = {
+        let port = free_port();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async move {
+                let cp = tokio::task::spawn_blocking(move || {
+                    ureq::get(&format!("{upstream}/checkpoint")).call().unwrap().body_mut().read_to_vec().unwrap()
+                })
+                .await
+                .unwrap();
+                let app = axum::Router::new()
+                    .route("/checkpoint", axum::routing::get(move || async move { cp }))
+                    .fallback(|| async {
+                        let body = serde_json::json!({"status": 404, "detail": "no such route"}).to_string();
+                        (axum::http::StatusCode::NOT_FOUND, [("content-type", "application/problem+json")], body)
+                    });
+                let l = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+                tx.send(()).unwrap();
+                axum::serve(l, app).await.unwrap();
+            });
+        });
+        rx.recv().unwrap();
+        format!("http://127.0.0.1:{port}")
+    };
+    let (code, out, err) = vigil(&["verify", "--url", &withholding, "--log-key", vkey]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(!err.contains("base URL"), "{err}");
     // The right URLs verify.
     let (code, _, err) = vigil(&[
         "verify",

@@ -71,6 +71,15 @@ function restate(ok, why) {
     ? el("span", { class: "ok", "data-verified": "yes" }, "✓ verified")
     : el("span", { class: "bad", "data-verified": "no" }, "✗ NOT VERIFIED: " + why);
 }
+// Verified in part, by no fault of the server's (a view stated against a checkpoint newer than
+// the one read whole: the log grew meanwhile): said, not counted either way.
+function partly(why) {
+  return el("span", { class: "partly", "data-verified": "partly" }, "⚠ " + why);
+}
+// An entry past the checkpoint read whole, shown in a view of a newer tree.
+function pastWhole() {
+  return partly(`after the checkpoint read whole (${head.size} entries): proven included only; reload the page to check it whole`);
+}
 // A server that never finishes an answer is a failure like any other, not a page that waits
 // for ever.
 const FETCH_TIMEOUT_MS = 30000;
@@ -241,15 +250,13 @@ function included(hexEntry, proof, cp) {
 
 // A checkpoint served with a view (its proofs lead to it): signed by the pinned key, and
 // consistent with the head — a view built from an older or newer tree must be the same log.
-// With the whole log read, not a newer one: its entries past the head were never read whole
-// (signatures, key registry, refs, completeness), only proven included. An honest server
-// states every view against the /checkpoint it serves; only a race with a new one trips this.
+// A view of a newer tree (the log grew since the page read its checkpoint: the demo appends
+// every few seconds) is consistent with it; its entries past the head were never read whole
+// (signatures, key registry, refs, completeness), only proven included, and the sections say so
+// where they show them (`pastWhole`).
 async function viewCheckpoint(note, size) {
   const cp = verifyCheckpoint(note);
   if (cp.size !== size) throw new Error("the view's checkpoint is not the one its proofs use");
-  if (whole && cp.size > head.size) {
-    throw new Error(`the view is stated against a newer tree (${cp.size} entries) than the checkpoint read whole (${head.size}); reload the page`);
-  }
   if (cp.size === head.size) {
     if (cp.root !== head.root) throw new Error("the view's checkpoint is a different tree of the latest size (a fork)");
   } else {
@@ -404,15 +411,18 @@ async function incidents() {
       const naming = whole ? whole.filter((e) => e.incident === inc.incident)
         : ok.map(({ e }) => ({ seq: e.seq, kind: e.kind, incident: e.event.incident, refs: e.event.refs || [] })).filter((e) => e.incident === inc.incident);
       const members = new Set(naming.flatMap((e) => [e.seq, ...(e.kind === "alarm" ? e.refs : [])]));
+      // Entries past the checkpoint read whole (a view of a newer tree): proven included only;
+      // the whole log cannot say whether they are members.
+      const past = (e) => whole !== null && e.seq >= head.size;
       let prev, foreign = 0;
       const notMember = !whole && unproven > 0
         ? () => restate(false, "whether it is of this incident cannot be told: another of its entries was refused")
         : () => { foreign++; return badge(false, "not of this incident: it does not name it, and no alarm of it refers to it"); };
       for (const { e } of ok) {
-        const member = members.has(e.seq);
+        const member = members.has(e.seq) || past(e);
         ol.append(el("li", { "data-seq": e.seq }, el("time", {}, when(e.time_ms)), " ",
           member && prev !== undefined ? el("span", { class: "delay" }, `(+${dur(e.time_ms - prev)}) `) : "",
-          describe(e), " ", member ? badge(true) : notMember()));
+          describe(e), " ", past(e) ? pastWhole() : member ? badge(true) : notMember()));
         if (member) prev = e.time_ms;
       }
       for (const { t, err } of bad) ol.append(el("li", { "data-seq": t.seq }, `entry ${t.seq} `, badge(false, err.message)));
@@ -422,11 +432,11 @@ async function incidents() {
         timing.inclusion_ms = timeOp(inclusionRequest(t.bytes, t.inclusion_proof, cp));
       }
       const shown = ok.map(({ e }) => e);
-      sec.append(axis(shown.filter((e) => members.has(e.seq))));
+      sec.append(axis(shown.filter((e) => members.has(e.seq) || past(e))));
       // With the whole log read: the incident's entries in it (those naming it, and what its
       // alarms refer to) must all be in the timeline. A view of an older tree than the latest
-      // could hide later ones (an honest server never serves one); one of a newer tree was
-      // refused above (viewCheckpoint).
+      // could hide later ones (an honest server never serves one); a newer one is checked up
+      // to the latest, the part the page read.
       let whole_ok = true, completeness = [];
       if (cp.size < head.size) {
         // Known without the whole log: the view's tree is behind the latest.
@@ -436,7 +446,7 @@ async function incidents() {
         const mine = whole.filter((e) => e.incident === inc.incident);
         const want = mine.flatMap((e) => [e.seq, ...(e.kind === "alarm" ? e.refs : [])]);
         const p = el("div", {});
-        whole_ok = complete(p, "its timeline", want, shown.map((e) => e.seq));
+        whole_ok = complete(p, cp.size > head.size ? `its timeline up to entry ${head.size - 1}` : "its timeline", want, shown.map((e) => e.seq));
         completeness.push(...p.childNodes);
       }
       // The figures: from the verified entries, by the core's rules, which refuse a timeline
@@ -458,7 +468,8 @@ async function incidents() {
           facts = el("p", { class: "facts" },
             `First alarm to freeze: ${f.first_alarm_ms && f.first_freeze_ms ? dur(f.first_freeze_ms - f.first_alarm_ms) : "—"}. `,
             `Lost: ${lost}. Covered by SAFU: ${covered}. `,
-            f.closed_ms ? `Closed ${when(f.closed_ms)}.` : "Open.", " ", badge(true),
+            f.closed_ms ? `Closed ${when(f.closed_ms)}.` : "Open.", " ",
+            shown.some(past) ? pastWhole() : badge(true),
             el("small", {}, ` (computed here from the verified entries of the checkpoint of ${cp.size} entries${whole ? "" : "; an entry naming the incident that the server left out could not be noticed here"})`));
         } catch (err) {
           facts = el("p", { class: "facts" }, "The incident's figures: ", badge(false, err.message));
@@ -703,9 +714,12 @@ async function reserves() {
       const cp = await viewCheckpoint(v.checkpoint, v.checkpoint_size);
       const e = included(v.entry.bytes, v.inclusion_proof, cp);
       // Proven in the log: whatever fails below was reported here, not left out of the list.
-      if (e.kind === "reserve_snapshot" && e.event.snapshot === s.snapshot) reported.push(e.seq);
+      if (e.kind === "reserve_snapshot" && e.event.snapshot === s.snapshot) {
+        reported.push(e.seq);
+        // Proven in the log: it holds its id and attestations in log order, whatever fails next.
+        proven = { id: s.snapshot, seq: e.seq, entryHex: v.entry.bytes, event: e.event };
+      }
       if (e.kind !== "reserve_snapshot" || e.event.snapshot !== s.snapshot || e.seq !== s.seq) throw new Error("not this snapshot's entry");
-      proven = { id: s.snapshot, seq: e.seq, entryHex: v.entry.bytes, event: e.event };
       // The reserves: exactly the custody attestations the entry names, each proven, adding up.
       for (const a of v.attestation_entries) included(a.bytes, a.inclusion_proof, cp);
       verifier({ op: "attested", snapshot: v.entry.bytes, entries: v.attestation_entries.map((a) => a.bytes) });
@@ -742,7 +756,8 @@ async function reserves() {
       refuse(s.id, `attestation ${reused} was already counted by the earlier snapshot ${by.id} (entry ${by.seq})`);
     } else {
       snapshots.push(s);
-      counts.verified++;
+      if (whole && s.seq >= head.size) box.append(el("p", {}, `snapshot ${s.id} `, pastWhole()));
+      else counts.verified++;
     }
   }
   // Against what the server listed: a listed snapshot that failed is reported above, not as
@@ -766,7 +781,7 @@ async function reserves() {
   for (const a of latest.event.assets) {
     table.append(el("tr", { "data-asset": a.asset }, el("td", {}, a.asset), el("td", { class: "num" }, units(a.reserves, a.asset)),
       el("td", { class: "num" }, units(a.liabilities, a.asset)), el("td", { class: "num" }, a.ratio || "—"),
-      el("td", {}, notLatest ? restate(false, notLatest) : badge(true))));
+      el("td", {}, notLatest ? restate(false, notLatest) : whole && latest.seq >= head.size ? pastWhole() : badge(true))));
   }
   box.append(el("p", {}, `Snapshot ${latest.id} (cut-off ${when(latest.event.cut_off_ms)}, entry ${latest.seq}, `,
     `${latest.event.padded_size} leaves), proven in the checkpoint:`,

@@ -78,6 +78,11 @@ pub async fn serve_with(
         let _ = rx.wait_for(|s| *s).await;
     };
     let (metrics, public_http, internal_http) = crate::metrics::Metrics::new(engine.metrics());
+    if witnessing.is_none() {
+        // Served without witnesses, the log's heads go out unwitnessed: a witnessed checkpoint
+        // kept from before would be older than them if witnesses came back.
+        let _ = std::fs::remove_file(crate::witnessing::kept_path(&data_dir));
+    }
     let witnessing_task = witnessing.as_ref().map(|w| {
         w.start(&engine, &log_key, crate::witnessing::kept_path(&data_dir));
         tokio::spawn(w.clone().run(engine.clone(), stop_rx.clone()))

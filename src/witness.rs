@@ -179,11 +179,17 @@ impl Witness {
             let mine = Policy::new(vec![self.cosigner()], 1).ok()?;
             verify_witnessed(note, log_key, &mine).ok()?.cosigned.first().map(|c| c.timestamp)
         });
-        let timestamp = (self.clock.now_ms() / 1000).max(last.unwrap_or(0));
+        // The checkpoint cosigned last, again: the same cosignature (its stored timestamp;
+        // Ed25519 signs alike), and nothing to keep, so no synced write that anyone could repeat
+        // at will, and no timestamp handed out that the store does not know of.
+        let repeat = latest.as_ref().is_some_and(|(l, _)| l.size == cp.size && l.root == cp.root);
+        let now = self.clock.now_ms() / 1000;
+        let timestamp = match last {
+            Some(last) if repeat => last,
+            last => now.max(last.unwrap_or(0)),
+        };
         let line = cosign(&req.checkpoint, &self.key, timestamp).map_err(|e| AddError::Store(e.to_string()))?;
-        // The checkpoint cosigned last, again: a fresh cosignature, and nothing to keep (the
-        // state is unchanged), so no synced write that anyone could repeat at will.
-        if latest.as_ref().is_some_and(|(l, _)| l.size == cp.size && l.root == cp.root) {
+        if repeat {
             return Ok(line);
         }
         // Kept: the log's own lines and this witness's, not whatever else the request carried.

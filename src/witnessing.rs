@@ -99,7 +99,15 @@ impl Witnessing {
         match std::fs::read(&kept) {
             Ok(note) => match self.still_witnessed(engine, log_key, &note) {
                 Ok((size, cosignatures)) => self.offer(Published { size, note, cosignatures }),
-                Err(why) => tracing::warn!("{}: the witnessed checkpoint kept is not served: {why}", kept.display()),
+                Err(why) => {
+                    // Removed: kept, it could come back later (the policy changed back) older
+                    // than checkpoints served meanwhile.
+                    tracing::warn!(
+                        "{}: the witnessed checkpoint kept is not served, and removed: {why}",
+                        kept.display()
+                    );
+                    let _ = std::fs::remove_file(&kept);
+                }
             },
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => tracing::warn!("{}: {e}", kept.display()),
@@ -146,16 +154,18 @@ impl Witnessing {
         }
     }
 
-    /// Keeps the published checkpoint, once witnessed, for the next start (written aside and
-    /// renamed: a crash leaves the one before). Blocking.
-    fn keep(&self) {
-        let (Some(path), Some(p)) = (self.kept.get(), self.published()) else { return };
-        if p.cosignatures < self.policy.quorum() {
-            return;
-        }
+    /// Keeps a witnessed checkpoint for the next start, before it is published: a crash right
+    /// after publishing must not leave an older one kept, which a restart would serve (written
+    /// aside, synced, and renamed: a crash leaves the one before). Blocking.
+    fn keep(&self, note: &[u8]) {
+        use std::io::Write;
+        let Some(path) = self.kept.get() else { return };
         let mut tmp = path.clone().into_os_string();
         tmp.push(".tmp");
-        if let Err(e) = std::fs::write(&tmp, &p.note).and_then(|()| std::fs::rename(&tmp, path)) {
+        let written = std::fs::File::create(&tmp)
+            .and_then(|mut f| f.write_all(note).and_then(|()| f.sync_all()))
+            .and_then(|()| std::fs::rename(&tmp, path));
+        if let Err(e) = written {
             tracing::warn!("{}: {e}", path.display());
         }
     }
@@ -256,6 +266,12 @@ impl Witnessing {
                             tracing::info!(witness = %self.witnesses[i].key.name, "checkpoint {size} cosigned");
                         }
                         lines.push(l);
+                        if lines.len() == self.policy.quorum() {
+                            let mut full = note.to_vec();
+                            full.extend(lines.iter().flatten());
+                            let me = self.clone();
+                            let _ = tokio::task::spawn_blocking(move || me.keep(&full)).await;
+                        }
                         if lines.len() >= self.policy.quorum() {
                             self.publish(size, &note, &lines);
                         }
@@ -277,8 +293,6 @@ impl Witnessing {
             if lines.len() >= self.policy.quorum() {
                 done = note.to_vec();
                 retry = RETRY;
-                let me = self.clone();
-                let _ = tokio::task::spawn_blocking(move || me.keep()).await;
             } else {
                 if retry == RETRY {
                     tracing::warn!(

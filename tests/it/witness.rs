@@ -187,8 +187,7 @@ fn a_witness_follows_one_history_and_keeps_evidence_of_forks_and_rollbacks() {
     let kept = w.get("/v1/cosigned?origin=test.example/log")["records"][1]["checkpoint"].as_str().unwrap().to_string();
     assert!(!kept.contains("someone.example"), "{kept}");
     assert_eq!(verify_witnessed(kept.as_bytes(), &log.verifier(), &policy).unwrap().signed.checkpoint, cp9);
-    // The same checkpoint again: cosigned again (the witness writes nothing for it: its state
-    // is unchanged).
+    // The same checkpoint again: cosigned again.
     let (status, _, line) = w.post(&body(9, vec![], &cp9, log));
     assert_eq!(status, 200, "{line}");
     let note = checkpoint::sign(&cp9, log, 1_700_000_000).unwrap();
@@ -325,6 +324,10 @@ fn evidence_stays_in_order_when_the_clock_steps_back() {
         vigil_core::checkpoint::cosignature_timestamp(&sig[4..]).unwrap()
     };
     assert_eq!(stamp(&line), 2_000_000_000, "the cosignature of 9 was at 2,000,000,000 s");
+    // Sent again two minutes later: the same cosignature, dated as the one kept (a later date
+    // handed out but not kept could be undercut after a clock step).
+    clock.0.fetch_add(120_000, Ordering::SeqCst);
+    assert_eq!(w.add_checkpoint(&body(12, vec![], &cp12, log)).unwrap(), line);
     let cursors: Vec<Cursor> =
         w.evidence(None, 1000).unwrap().records.iter().map(|p| p.cursor.parse().unwrap()).collect();
     for (i, c) in cursors.iter().enumerate() {

@@ -34,8 +34,19 @@ pub fn spec(internal: Option<std::net::SocketAddr>) -> OpenApi {
     // public one) unless it names the internal one.
     let internal = internal.unwrap_or_else(|| vigil_core::config::ServerConfig::default().internal);
     let public = Server::builder().url("/").description(Some("the public listener (this document's)")).build();
-    let internal =
-        Server::builder().url(format!("http://{internal}")).description(Some("the internal listener")).build();
+    // Bound to every address (`0.0.0.0`, `[::]`): no URL names it, so its host is a variable.
+    let internal = if internal.ip().is_unspecified() {
+        Server::builder().url(format!("http://{{host}}:{}", internal.port())).parameter(
+            "host",
+            utoipa::openapi::server::ServerVariableBuilder::new()
+                .default_value("localhost")
+                .description(Some("the internal listener's host (it listens on every address)")),
+        )
+    } else {
+        Server::builder().url(format!("http://{internal}"))
+    }
+    .description(Some("the internal listener"))
+    .build();
     for (path, item) in doc.paths.paths.iter_mut() {
         if on_internal.contains(path) {
             item.servers = Some(match path.as_str() {

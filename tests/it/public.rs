@@ -599,6 +599,14 @@ async fn the_openapi_document_lists_exactly_the_routes() {
     let servers = |p: &str| -> Vec<String> {
         paths[p]["servers"].as_array().map_or(vec![], |a| a.iter().map(|s| s["url"].as_str().unwrap().into()).collect())
     };
+    // A listener bound to every address has no URL of its own: its host is a variable.
+    let everywhere = serde_json::to_value(vigil::http::openapi::spec(Some("0.0.0.0:9000".parse().unwrap()))).unwrap();
+    let server = &everywhere["paths"]["/v1/events"]["servers"][0];
+    assert_eq!(
+        (server["url"].as_str(), server["variables"]["host"]["default"].as_str()),
+        (Some("http://{host}:9000"), Some("localhost")),
+        "{server}"
+    );
     for (path, want) in [
         ("/v1/events", vec!["http://127.0.0.1:8081"]),
         ("/v1/openings/{seq}", vec!["http://127.0.0.1:8081"]),

@@ -78,15 +78,17 @@ pub async fn serve_with(
         let _ = rx.wait_for(|s| *s).await;
     };
     let (metrics, public_http, internal_http) = crate::metrics::Metrics::new(engine.metrics());
-    if witnessing.is_none() {
+    // File and store reads, off the async workers.
+    let kept = crate::witnessing::kept_path(&data_dir);
+    let (w, e) = (witnessing.clone(), engine.clone());
+    tokio::task::spawn_blocking(move || match w {
+        Some(w) => w.start(&e, &log_key, kept),
         // Served without witnesses, the log's heads go out unwitnessed: a witnessed checkpoint
         // kept from before would be older than them if witnesses came back.
-        let _ = std::fs::remove_file(crate::witnessing::kept_path(&data_dir));
-    }
-    let witnessing_task = witnessing.as_ref().map(|w| {
-        w.start(&engine, &log_key, crate::witnessing::kept_path(&data_dir));
-        tokio::spawn(w.clone().run(engine.clone(), stop_rx.clone()))
-    });
+        None => crate::witnessing::remove_durably(&kept),
+    })
+    .await?;
+    let witnessing_task = witnessing.as_ref().map(|w| tokio::spawn(w.clone().run(engine.clone(), stop_rx.clone())));
     let recovery_task = tokio::spawn(recover_after_storage_failures(engine.clone(), stop_rx.clone()));
     let site = Arc::new(crate::http::public::Site {
         trees: crate::http::public::Trees::new(Some(reserves_dir)),

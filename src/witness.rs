@@ -182,7 +182,9 @@ impl Witness {
         // The checkpoint cosigned last, again: the same cosignature (its stored timestamp;
         // Ed25519 signs alike), and nothing to keep, so no synced write that anyone could repeat
         // at will, and no timestamp handed out that the store does not know of.
-        let repeat = latest.as_ref().is_some_and(|(l, _)| l.size == cp.size && l.root == cp.root);
+        // (Only with the stored cosignature read: else the first repeat is written, and later
+        // ones find its date.)
+        let repeat = latest.as_ref().is_some_and(|(l, _)| l.size == cp.size && l.root == cp.root) && last.is_some();
         let now = self.clock.now_ms() / 1000;
         let timestamp = match last {
             Some(last) if repeat => last,

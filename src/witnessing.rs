@@ -41,6 +41,24 @@ pub fn kept_path(data_dir: &std::path::Path) -> std::path::PathBuf {
     data_dir.join("witnessed-checkpoint")
 }
 
+/// Removes `path` and syncs its folder, so a power loss cannot bring it back.
+pub fn remove_durably(path: &std::path::Path) {
+    match std::fs::remove_file(path) {
+        Ok(()) => {
+            if let Err(e) = sync_folder(path) {
+                tracing::warn!("{}: {e}", path.display());
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => tracing::warn!("{}: {e}", path.display()),
+    }
+}
+
+/// Syncs the folder holding `path` (its names: a rename or removal in it).
+fn sync_folder(path: &std::path::Path) -> std::io::Result<()> {
+    std::fs::File::open(path.parent().unwrap_or(std::path::Path::new("."))).and_then(|d| d.sync_all())
+}
+
 /// The checkpoint the public API serves.
 #[derive(Debug, Clone)]
 pub struct Published {
@@ -98,16 +116,18 @@ impl Witnessing {
     pub fn start(&self, engine: &Engine, log_key: &vigil_core::keys::VerifierKey, kept: std::path::PathBuf) {
         match std::fs::read(&kept) {
             Ok(note) => match self.still_witnessed(engine, log_key, &note) {
-                Ok((size, cosignatures)) => self.offer(Published { size, note, cosignatures }),
-                Err(why) => {
+                Ok(Ok((size, cosignatures))) => self.offer(Published { size, note, cosignatures }),
+                Ok(Err(why)) => {
                     // Removed: kept, it could come back later (the policy changed back) older
                     // than checkpoints served meanwhile.
                     tracing::warn!(
                         "{}: the witnessed checkpoint kept is not served, and removed: {why}",
                         kept.display()
                     );
-                    let _ = std::fs::remove_file(&kept);
+                    remove_durably(&kept);
                 }
+                // The store could not be read: the file is not at fault, and stays.
+                Err(e) => tracing::warn!("{}: not served this time: {e}", kept.display()),
             },
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => tracing::warn!("{}: {e}", kept.display()),
@@ -117,23 +137,28 @@ impl Witnessing {
         self.publish(head.state.size, &head.checkpoint, &[]);
     }
 
-    /// A kept note: signed by the log, cosigned as the policy asks, and of this log's tree.
+    /// A kept note: signed by the log, cosigned as the policy asks, and of this log's tree:
+    /// its size and cosignatures, or why it is not (inner); the outer error is the store's.
+    #[allow(clippy::type_complexity)]
     fn still_witnessed(
         &self,
         engine: &Engine,
         log_key: &vigil_core::keys::VerifierKey,
         note: &[u8],
-    ) -> Result<(u64, usize), String> {
-        let w = vigil_core::witness::verify_witnessed(note, log_key, &self.policy).map_err(|e| e.to_string())?;
+    ) -> Result<Result<(u64, usize), String>, String> {
+        let w = match vigil_core::witness::verify_witnessed(note, log_key, &self.policy) {
+            Ok(w) => w,
+            Err(e) => return Ok(Err(e.to_string())),
+        };
         let cp = &w.signed.checkpoint;
         let head = engine.head();
         if cp.size > head.state.size {
-            return Err(format!("it is of {} entries, the log has {}", cp.size, head.state.size));
+            return Ok(Err(format!("it is of {} entries, the log has {}", cp.size, head.state.size)));
         }
         if head.tree.root(cp.size, &*engine.store())? != cp.root {
-            return Err(format!("its root is not the log's at size {}", cp.size));
+            return Ok(Err(format!("its root is not the log's at size {}", cp.size)));
         }
-        Ok((cp.size, w.cosigned.len()))
+        Ok(Ok((cp.size, w.cosigned.len())))
     }
 
     /// Replaces the published checkpoint by a better one only: witnessed before unwitnessed,
@@ -156,7 +181,8 @@ impl Witnessing {
 
     /// Keeps a witnessed checkpoint for the next start, before it is published: a crash right
     /// after publishing must not leave an older one kept, which a restart would serve (written
-    /// aside, synced, and renamed: a crash leaves the one before). Blocking.
+    /// aside, synced, renamed, the folder synced). If it cannot be kept, the older one is
+    /// removed: no kept checkpoint is better than an older one. Blocking.
     fn keep(&self, note: &[u8]) {
         use std::io::Write;
         let Some(path) = self.kept.get() else { return };
@@ -164,9 +190,11 @@ impl Witnessing {
         tmp.push(".tmp");
         let written = std::fs::File::create(&tmp)
             .and_then(|mut f| f.write_all(note).and_then(|()| f.sync_all()))
-            .and_then(|()| std::fs::rename(&tmp, path));
+            .and_then(|()| std::fs::rename(&tmp, path))
+            .and_then(|()| sync_folder(path));
         if let Err(e) = written {
-            tracing::warn!("{}: {e}", path.display());
+            tracing::warn!("{}: {e}; the checkpoint kept before is removed", path.display());
+            remove_durably(path);
         }
     }
 

@@ -412,8 +412,12 @@ async function incidents() {
         : ok.map(({ e }) => ({ seq: e.seq, kind: e.kind, incident: e.event.incident, refs: e.event.refs || [] })).filter((e) => e.incident === inc.incident);
       const members = new Set(naming.flatMap((e) => [e.seq, ...(e.kind === "alarm" ? e.refs : [])]));
       // Entries past the checkpoint read whole (a view of a newer tree): proven included only;
-      // the whole log cannot say whether they are members.
+      // the whole log cannot say whether they are members. An alarm among them that names the
+      // incident brings in what it refers to, as any alarm of it does.
       const past = (e) => whole !== null && e.seq >= head.size;
+      for (const { e } of ok) {
+        if (past(e) && e.kind === "alarm" && e.event.incident === inc.incident) for (const r of e.event.refs || []) members.add(r);
+      }
       let prev, foreign = 0;
       const notMember = !whole && unproven > 0
         ? () => restate(false, "whether it is of this incident cannot be told: another of its entries was refused")
@@ -770,7 +774,9 @@ async function reserves() {
     // The whole log says which snapshot is the latest: one logged after this one (left out,
     // failed, or refused) is the only reason it may not be. A listing that failed and is not
     // a later entry of the log (a fake one) is its own failure, not a doubt on this one.
-    const later = whole.find((e) => e.kind === "reserve_snapshot" && e.seq > (latest ? latest.seq : -1));
+    // Past the checkpoint read whole, a snapshot proven in the log but refused is later too.
+    const later = whole.find((e) => e.kind === "reserve_snapshot" && e.seq > (latest ? latest.seq : -1))
+      || found.find((f) => f.refused && f.seq > (latest ? latest.seq : -1));
     notLatest = later ? `the log holds a later snapshot (entry ${later.seq}) that did not verify here` : null;
   } else {
     notLatest = failedSnapshots > 0 ? `${failedSnapshots} snapshot(s) did not verify, and one may be later than this one` : null;
@@ -826,8 +832,10 @@ async function myBalance(ev) {
     show(el("p", {}, el("span", { class: "ok", "data-verified": "yes", id: "balance-ok" }, "✓ verified"),
       ` Your balances in snapshot ${r.snapshot} are counted in the published totals:`),
       el("ul", {}, ...r.balances.map((b) => el("li", {}, `${units(b.balance, b.asset)} of ${units(b.liabilities, b.asset)} owed to all users (reserves ${units(b.reserves, b.asset)}, ratio ${b.ratio || "—"})`))),
-      notLatest ? el("p", {}, restate(false, `snapshot ${r.snapshot} may not be the latest: ${notLatest}`)) : "");
-    return true;
+      notLatest ? el("p", {}, restate(false, `snapshot ${r.snapshot} may not be the latest: ${notLatest}`)) : "",
+      whole && latest.seq >= head.size ? el("p", {}, `snapshot ${r.snapshot} `, pastWhole()) : "");
+    // Against a snapshot past the checkpoint read whole, only in part: not counted either way.
+    return whole && latest.seq >= head.size ? null : true;
   } catch (e) {
     refused(e.message);
     return false;

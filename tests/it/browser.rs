@@ -425,9 +425,19 @@ fn a_lying_server_is_caught_by_the_page() {
     // A rollback: the browser saw a checkpoint, the server then serves an older one.
     let old = ureq::get(&format!("{}/checkpoint", demo.public)).call().unwrap().body_mut().read_to_string().unwrap();
     let events = demo.dir.path().join("events.jsonl");
-    // Of the demo's incident: a view stated against the grown log has an entry past the old one.
+    // Of the demo's incident: a view stated against the grown log has an entry past the old one,
+    // an alarm that brings in an ordinary withdrawal no earlier alarm refers to.
+    let first_withdrawal: serde_json::Value = serde_json::from_str(
+        &ureq::get(&format!("{}/v1/entries?kind=withdrawal&limit=1", demo.public))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap(),
+    )
+    .unwrap();
     let later = serde_json::json!({"kind": "alarm", "rule": "r", "severity": "low", "summary": "later",
-        "incident": vigil::demo::INCIDENT});
+        "incident": vigil::demo::INCIDENT, "refs": [first_withdrawal["entries"][0]["seq"]]});
     std::fs::write(&events, format!("{later}\n")).unwrap();
     demo.append_alarm(&events);
     // The witnesses cosign the grown log in their next round.

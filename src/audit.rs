@@ -109,7 +109,7 @@ fn fetch_entries(
                             &server.fetch(&format!("v1/proofs/inclusion?seq={seq}&size={size}"))?,
                         )
                         .map_err(|e| VerifyFailure::Failed(format!("the inclusion proof of entry {seq}: {e}")))?;
-                        proof.verify_in(&leaf_hash(bytes), size, &root).map_err(|e| {
+                        proof.verify_in(&leaf_hash(bytes), seq, size, &root).map_err(|e| {
                             VerifyFailure::Failed(format!(
                                 "entry {seq}, read again for the incident figures, is not the entry verified: {e}"
                             ))

@@ -444,7 +444,7 @@ fn not_the_demos(dir: &Path) -> anyhow::Error {
 
 /// Where the demo keeps its liabilities trees and records: beside its data dir.
 pub fn reserves_dir_of(data_dir: &Path) -> std::path::PathBuf {
-    crate::reserves::with_suffix(data_dir, ".reserves")
+    crate::files::with_suffix(data_dir, ".reserves")
 }
 
 /// The demo's balances at a cut-off (deterministic: the same every run), as CSV in `path`.
@@ -668,7 +668,7 @@ pub const WITNESSES: [&str; 2] = ["witness-1.example", "witness-2.example"];
 
 /// Witness `i`'s (from 1) own data dir, beside the log's: `<data_dir>.witness-<i>`.
 pub fn witness_dir_of(data_dir: &Path, i: usize) -> std::path::PathBuf {
-    crate::reserves::with_suffix(data_dir, &format!(".witness-{i}"))
+    crate::files::with_suffix(data_dir, &format!(".witness-{i}"))
 }
 
 /// Starts the demo's witnesses (`vigil witness`, in process) on `addrs`, each witnessing the

@@ -7,6 +7,7 @@ pub mod config;
 pub mod demo;
 pub mod engine;
 pub mod export;
+pub mod files;
 pub mod http;
 pub mod metrics;
 pub mod reserves;

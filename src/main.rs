@@ -316,7 +316,7 @@ impl WitnessPolicyArgs {
     /// witness itself, and every checkpoint would then be refused as if the log misbehaved.
     fn policy(&self, log_key: &vigil_core::keys::VerifierKey) -> Result<vigil_core::witness::Policy> {
         let policy = vigil::config::witness_policy(&self.witnesses, self.quorum).context("--witness, --quorum")?;
-        if policy.witnesses().iter().any(|w| w.key == log_key.key) {
+        if policy.lists_log_key(log_key) {
             anyhow::bail!(
                 "--witness: one of the witness keys is the log's own key ({}); a log does not witness itself",
                 log_key.key_ref

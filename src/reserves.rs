@@ -17,6 +17,7 @@
 //! secret, only balances, hashes and the padding key (it is private all the same: it holds
 //! every balance).
 
+use crate::files::with_suffix;
 use anyhow::{anyhow, bail, Context, Result};
 use rand::{seq::SliceRandom, SeedableRng};
 use rayon::prelude::*;
@@ -575,8 +576,7 @@ fn build_inner(
 
 /// Syncs the folder holding `path`, so that a rename into it survives a power loss.
 fn sync_parent(path: &Path) -> Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::File::open(dir).and_then(|d| d.sync_all()).with_context(|| format!("syncing the folder {}", dir.display()))
+    crate::files::sync_parent(path).with_context(|| format!("syncing the folder of {}", path.display()))
 }
 
 fn bar(on: bool, len: Option<u64>, what: &str) -> indicatif::ProgressBar {
@@ -654,14 +654,6 @@ fn url_segment(id: &str) -> String {
             }
         })
         .collect()
-}
-
-/// `path` with `suffix` appended to its last component (not replacing an extension: `.` is
-/// part of escaped snapshot ids).
-pub(crate) fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
-    let mut s = path.as_os_str().to_owned();
-    s.push(suffix);
-    s.into()
 }
 
 /// Where a snapshot's tree lives under a reserves dir: the id with every byte but

@@ -85,7 +85,7 @@ pub async fn serve_with(
         Some(w) => w.start(&e, &log_key, kept),
         // Served without witnesses, the log's heads go out unwitnessed: a witnessed checkpoint
         // kept from before would be older than them if witnesses came back.
-        None => crate::witnessing::remove_durably(&kept),
+        None => crate::witnessing::remove_kept(&kept),
     })
     .await?;
     let witnessing_task = witnessing.as_ref().map(|w| tokio::spawn(w.clone().run(engine.clone(), stop_rx.clone())));

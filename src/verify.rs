@@ -359,12 +359,9 @@ pub(crate) fn included(
     let proof: vigil_core::merkle::InclusionProof =
         serde_json::from_slice(&server.fetch(&format!("v1/proofs/inclusion?seq={seq}&size={}", cp.size))?)
             .map_err(|e| VerifyFailure::Failed(format!("inclusion proof: {e}")))?;
-    if proof.index != seq {
-        return Err(VerifyFailure::Failed(format!("inclusion proof is for entry {}, not {seq}", proof.index)));
-    }
     let leaf = vigil_core::merkle::leaf_hash(bytes);
     proof
-        .verify_in(&leaf, cp.size, &cp.root)
+        .verify_in(&leaf, seq, cp.size, &cp.root)
         .map_err(|e| VerifyFailure::Failed(format!("entry {seq}: inclusion proof: {e}")))?;
     let report = EntryReport {
         seq,
@@ -402,22 +399,9 @@ fn load_state(
     Ok((state, cp, v))
 }
 
-/// `path` with `suffix` added to its whole file name (`s.json` → `s.json.tmp`): two files
-/// that differ only in their extensions get different companions.
-fn with_suffix(path: &Path, suffix: &str) -> std::path::PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(suffix);
-    path.with_file_name(name)
-}
-
-/// Writes `contents` to `path` atomically and durably (a temporary file, synced, renamed over
-/// it).
+/// Writes `contents` to `path` atomically and durably.
 fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), VerifyFailure> {
-    use std::io::Write;
-    let tmp = with_suffix(path, ".tmp");
-    std::fs::File::create(&tmp)
-        .and_then(|mut f| f.write_all(contents).and_then(|()| f.sync_all()))
-        .and_then(|()| std::fs::rename(&tmp, path))
+    crate::files::write_durably(path, contents)
         .map_err(|e| VerifyFailure::CouldNotRun(format!("writing {}: {e}", path.display())))
 }
 
@@ -434,10 +418,10 @@ fn misbehaviour(state: &Path, what: String, old: &str, new: &[u8]) -> VerifyFail
         String::from_utf8_lossy(new)
     );
     let mut written = Err(std::io::Error::other("no file name left"));
-    let mut evidence = with_suffix(state, ".evidence.txt");
+    let mut evidence = crate::files::with_suffix(state, ".evidence.txt");
     for n in 1..1000 {
         if n > 1 {
-            evidence = with_suffix(state, &format!(".evidence-{n}.txt"));
+            evidence = crate::files::with_suffix(state, &format!(".evidence-{n}.txt"));
         }
         written = std::fs::OpenOptions::new()
             .write(true)

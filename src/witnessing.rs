@@ -41,22 +41,11 @@ pub fn kept_path(data_dir: &std::path::Path) -> std::path::PathBuf {
     data_dir.join("witnessed-checkpoint")
 }
 
-/// Removes `path` and syncs its folder, so a power loss cannot bring it back.
-pub fn remove_durably(path: &std::path::Path) {
-    match std::fs::remove_file(path) {
-        Ok(()) => {
-            if let Err(e) = sync_folder(path) {
-                tracing::warn!("{}: {e}", path.display());
-            }
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => tracing::warn!("{}: {e}", path.display()),
+/// Removes the kept checkpoint at `path` for good (a failure is logged: it is a cache).
+pub fn remove_kept(path: &std::path::Path) {
+    if let Err(e) = crate::files::remove_durably(path) {
+        tracing::warn!("{}: {e}", path.display());
     }
-}
-
-/// Syncs the folder holding `path` (its names: a rename or removal in it).
-fn sync_folder(path: &std::path::Path) -> std::io::Result<()> {
-    std::fs::File::open(path.parent().unwrap_or(std::path::Path::new("."))).and_then(|d| d.sync_all())
 }
 
 /// The checkpoint the public API serves.
@@ -124,7 +113,7 @@ impl Witnessing {
                         "{}: the witnessed checkpoint kept is not served, and removed: {why}",
                         kept.display()
                     );
-                    remove_durably(&kept);
+                    remove_kept(&kept);
                 }
                 // The store could not be read: the file is not at fault, and stays.
                 Err(e) => tracing::warn!("{}: not served this time: {e}", kept.display()),
@@ -184,17 +173,10 @@ impl Witnessing {
     /// aside, synced, renamed, the folder synced). If it cannot be kept, the older one is
     /// removed: no kept checkpoint is better than an older one. Blocking.
     fn keep(&self, note: &[u8]) {
-        use std::io::Write;
         let Some(path) = self.kept.get() else { return };
-        let mut tmp = path.clone().into_os_string();
-        tmp.push(".tmp");
-        let written = std::fs::File::create(&tmp)
-            .and_then(|mut f| f.write_all(note).and_then(|()| f.sync_all()))
-            .and_then(|()| std::fs::rename(&tmp, path))
-            .and_then(|()| sync_folder(path));
-        if let Err(e) = written {
+        if let Err(e) = crate::files::write_durably(path, note) {
             tracing::warn!("{}: {e}; the checkpoint kept before is removed", path.display());
-            remove_durably(path);
+            remove_kept(path);
         }
     }
 

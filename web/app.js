@@ -76,6 +76,8 @@ function restate(ok, why) {
 function partly(why) {
   return el("span", { class: "partly", "data-verified": "partly" }, "⚠ " + why);
 }
+// Whether entry `seq` is past the checkpoint read whole (it came in a view of a newer tree).
+const pastHead = (seq) => whole !== null && seq >= head.size;
 // An entry past the checkpoint read whole, shown in a view of a newer tree.
 function pastWhole() {
   return partly(`after the checkpoint read whole (${head.size} entries): proven included only; reload the page to check it whole`);
@@ -354,6 +356,10 @@ function complete(box, what, want, got) {
 
 // ---- incidents --------------------------------------------------------------------------------
 
+// An incident's entry and what it brings into the incident's timeline besides itself (an
+// alarm's refs), as vigil_core::facts::members counts them; `e` as the whole log lists entries.
+const bringsIn = (e) => [e.seq, ...(e.kind === "alarm" ? e.refs : [])];
+
 function describe(e) {
   const v = e.event;
   switch (e.kind) {
@@ -410,11 +416,11 @@ async function incidents() {
       // is a member cannot be told: that is said, not counted again (one lie, one failure).
       const naming = whole ? whole.filter((e) => e.incident === inc.incident)
         : ok.map(({ e }) => ({ seq: e.seq, kind: e.kind, incident: e.event.incident, refs: e.event.refs || [] })).filter((e) => e.incident === inc.incident);
-      const members = new Set(naming.flatMap((e) => [e.seq, ...(e.kind === "alarm" ? e.refs : [])]));
+      const members = new Set(naming.flatMap(bringsIn));
       // Entries past the checkpoint read whole (a view of a newer tree): proven included only;
       // the whole log cannot say whether they are members. An alarm among them that names the
       // incident brings in what it refers to, as any alarm of it does.
-      const past = (e) => whole !== null && e.seq >= head.size;
+      const past = (e) => pastHead(e.seq);
       for (const { e } of ok) {
         if (past(e) && e.kind === "alarm" && e.event.incident === inc.incident) for (const r of e.event.refs || []) members.add(r);
       }
@@ -447,8 +453,7 @@ async function incidents() {
         whole_ok = false;
         completeness.push(el("p", {}, badge(false, `its view is of an older tree (${cp.size} entries) than the latest (${head.size}): later entries could be missing`)));
       } else if (whole) {
-        const mine = whole.filter((e) => e.incident === inc.incident);
-        const want = mine.flatMap((e) => [e.seq, ...(e.kind === "alarm" ? e.refs : [])]);
+        const want = naming.flatMap(bringsIn); // naming: the whole log's entries of the incident
         const p = el("div", {});
         whole_ok = complete(p, cp.size > head.size ? `its timeline up to entry ${head.size - 1}` : "its timeline", want, shown.map((e) => e.seq));
         completeness.push(...p.childNodes);
@@ -760,7 +765,7 @@ async function reserves() {
       refuse(s.id, `attestation ${reused} was already counted by the earlier snapshot ${by.id} (entry ${by.seq})`);
     } else {
       snapshots.push(s);
-      if (whole && s.seq >= head.size) box.append(el("p", {}, `snapshot ${s.id} `, pastWhole()));
+      if (pastHead(s.seq)) box.append(el("p", {}, `snapshot ${s.id} `, pastWhole()));
       else counts.verified++;
     }
   }
@@ -787,7 +792,7 @@ async function reserves() {
   for (const a of latest.event.assets) {
     table.append(el("tr", { "data-asset": a.asset }, el("td", {}, a.asset), el("td", { class: "num" }, units(a.reserves, a.asset)),
       el("td", { class: "num" }, units(a.liabilities, a.asset)), el("td", { class: "num" }, a.ratio || "—"),
-      el("td", {}, notLatest ? restate(false, notLatest) : whole && latest.seq >= head.size ? pastWhole() : badge(true))));
+      el("td", {}, notLatest ? restate(false, notLatest) : pastHead(latest.seq) ? pastWhole() : badge(true))));
   }
   box.append(el("p", {}, `Snapshot ${latest.id} (cut-off ${when(latest.event.cut_off_ms)}, entry ${latest.seq}, `,
     `${latest.event.padded_size} leaves), proven in the checkpoint:`,
@@ -833,9 +838,9 @@ async function myBalance(ev) {
       ` Your balances in snapshot ${r.snapshot} are counted in the published totals:`),
       el("ul", {}, ...r.balances.map((b) => el("li", {}, `${units(b.balance, b.asset)} of ${units(b.liabilities, b.asset)} owed to all users (reserves ${units(b.reserves, b.asset)}, ratio ${b.ratio || "—"})`))),
       notLatest ? el("p", {}, restate(false, `snapshot ${r.snapshot} may not be the latest: ${notLatest}`)) : "",
-      whole && latest.seq >= head.size ? el("p", {}, `snapshot ${r.snapshot} `, pastWhole()) : "");
+      pastHead(latest.seq) ? el("p", {}, `snapshot ${r.snapshot} `, pastWhole()) : "");
     // Against a snapshot past the checkpoint read whole, only in part: not counted either way.
-    return whole && latest.seq >= head.size ? null : true;
+    return pastHead(latest.seq) ? null : true;
   } catch (e) {
     refused(e.message);
     return false;

@@ -44,6 +44,8 @@ pub enum ProofError {
     Mismatch,
     #[error("the proof is in a tree of size {proof}, not the checkpoint's {checkpoint}")]
     OtherTree { proof: u64, checkpoint: u64 },
+    #[error("the proof is for entry {proof}, not {entry}")]
+    OtherEntry { proof: u64, entry: u64 },
     #[error("the two roots of equal-size trees differ")]
     DifferentRoots,
     #[error("a proof from the empty tree must be empty and start from the empty root")]
@@ -89,13 +91,17 @@ pub struct InclusionProof {
 }
 
 impl InclusionProof {
-    /// Checks the proof against a leaf hash and a checkpoint's tree: its size and root. The
-    /// size matters: the same hashes can verify at another (index, size) under the same root
-    /// (the last leaf of a tree of 5 and leaf 1 of a tree of 2 share a one-hash path), so a
-    /// proof's own `tree_size` is never to be taken on trust. Never panics.
-    pub fn verify_in(&self, leaf: &Digest, size: u64, root: &Digest) -> Result<(), ProofError> {
+    /// Checks the proof of entry `index` against its leaf hash and a checkpoint's tree: its
+    /// size and root. Index and size matter: the same hashes can verify at another (index,
+    /// size) under the same root (the last leaf of a tree of 5 and leaf 1 of a tree of 2 share
+    /// a one-hash path), so neither is ever taken from the proof on trust (docs/FORMAT.md §5).
+    /// Never panics.
+    pub fn verify_in(&self, leaf: &Digest, index: u64, size: u64, root: &Digest) -> Result<(), ProofError> {
         if self.tree_size != size {
             return Err(ProofError::OtherTree { proof: self.tree_size, checkpoint: size });
+        }
+        if self.index != index {
+            return Err(ProofError::OtherEntry { proof: self.index, entry: index });
         }
         self.verify(leaf, root)
     }
@@ -856,10 +862,12 @@ mod tests {
         let root = t.root(5, &src).unwrap();
         let l = leaves(5);
         let p = t.inclusion_proof(4, 5, &src).unwrap();
-        assert_eq!(p.verify_in(&l[4], 5, &root), Ok(()));
+        assert_eq!(p.verify_in(&l[4], 4, 5, &root), Ok(()));
         let relabelled = InclusionProof { index: 1, tree_size: 2, hashes: p.hashes.clone() };
         assert_eq!(relabelled.verify(&l[4], &root), Ok(()), "the ambiguity this guards against");
-        assert_eq!(relabelled.verify_in(&l[4], 5, &root), Err(ProofError::OtherTree { proof: 2, checkpoint: 5 }));
+        assert_eq!(relabelled.verify_in(&l[4], 4, 5, &root), Err(ProofError::OtherTree { proof: 2, checkpoint: 5 }));
+        let other = InclusionProof { index: 1, tree_size: 5, hashes: p.hashes.clone() };
+        assert_eq!(other.verify_in(&l[4], 4, 5, &root), Err(ProofError::OtherEntry { proof: 1, entry: 4 }));
     }
 
     /// The empty tree has one root: a "consistency" from size 0 to size 0 under another root

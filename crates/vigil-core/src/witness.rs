@@ -265,6 +265,12 @@ impl Policy {
         &self.witnesses
     }
 
+    /// Whether the policy counts `log_key` as a witness: a log does not witness itself, so a
+    /// checkpoint is refused under such a policy (and a tool given one should say so first).
+    pub fn lists_log_key(&self, log_key: &VerifierKey) -> bool {
+        self.witnesses.iter().any(|w| w.key == log_key.key)
+    }
+
     /// How many of them must have cosigned.
     pub fn quorum(&self) -> usize {
         self.quorum
@@ -302,7 +308,7 @@ pub fn verify_witnessed(
     policy: &Policy,
 ) -> Result<Witnessed, CheckpointError> {
     let signed = checkpoint::verify(note_bytes, log_key)?;
-    if policy.witnesses.iter().any(|w| w.key == log_key.key) {
+    if policy.lists_log_key(log_key) {
         return Err(CheckpointError::SelfWitness(log_key.key_ref.to_string()));
     }
     if policy.is_none() {

@@ -501,7 +501,10 @@ pub struct SafuView {
 /// `safu_contribution` and `safu_payout` up to the latest checkpoint; each point names the
 /// entry it comes from (verify it with `/v1/proofs/inclusion?seq=`). A payout larger than the
 /// balance is reported, never wrapped.
-#[utoipa::path(get, path = "/v1/safu", tag = "public", responses((status = 200, body = SafuView)))]
+#[utoipa::path(get, path = "/v1/safu", tag = "public", responses(
+    (status = 200, body = SafuView),
+    (status = 500, description = "unstatable: a sum of an asset's contributions or payouts overflows 128 bits (the detail names it); internal", body = ProblemBody, content_type = "application/problem+json"),
+))]
 async fn safu(
     State(engine): State<Arc<Engine>>,
     axum::Extension(site): axum::Extension<Arc<Site>>,
@@ -633,7 +636,16 @@ fn safu_view(engine: &Engine, size: u64) -> Result<SafuView, Problem> {
     seqs.retain(|&s| s < size);
     seqs.sort_unstable();
     let entries = decoded(engine, &seqs)?;
-    let h = facts::safu_history(&items(&entries)).map_err(Problem::internal)?;
+    // A history whose sums overflow 128 bits is refused (docs/FORMAT.md §3.6): every entry is
+    // valid, the log holds them, and no bug is involved, so the answer says so.
+    let h = facts::safu_history(&items(&entries)).map_err(|e| match e {
+        facts::FactsError::Overflow { .. } => Problem::new(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "unstatable",
+            format!("the SAFU history cannot be stated: {e}, and such a history is refused (docs/FORMAT.md §3.6)"),
+        ),
+        e => Problem::internal(e),
+    })?;
     Ok(SafuView { checkpoint_size: size, balances: h.balances, negative: h.went_negative, history: h.history })
 }
 

@@ -278,6 +278,36 @@ async fn the_safu_history_is_derived_from_the_log() {
     assert_eq!(e["statement"]["event"]["kind"], "safu_payout");
 }
 
+/// Contributions each valid (38 digits) whose sum overflows 128 bits: the log holds them, and
+/// `/v1/safu` says the history cannot be stated (FORMAT §3.6 refuses it), not "internal error".
+#[tokio::test]
+async fn a_safu_history_over_128_bits_is_said_to_be_unstatable() {
+    let (engine, _dir) = std::thread::spawn(|| {
+        let l = Ledger::new();
+        let reg = serde_json::json!({"kind": "key_registered", "key": l.keys.stranger.verifier().to_vkey(), "kinds": ["safu_contribution"]});
+        l.engine.append_blocking(vec![l.sub(&l.keys.operator, reg, "reg-safu")]).unwrap();
+        let subs = (0..4)
+            .map(|i| {
+                let c = serde_json::json!({"kind": "safu_contribution", "asset": "BTC", "amount": "9".repeat(38),
+                    "period_start_ms": 1, "period_end_ms": 2, "fee_share_bps": 1000});
+                l.sub(&l.keys.stranger, c, &format!("c{i}"))
+            })
+            .collect();
+        l.engine.append_blocking(subs).unwrap();
+        (Arc::new(l.engine), l.dir)
+    })
+    .join()
+    .unwrap();
+    let g = get(&engine, "/v1/safu").await;
+    assert_eq!(g.status, StatusCode::INTERNAL_SERVER_ERROR);
+    let p: serde_json::Value = serde_json::from_slice(&g.body).unwrap();
+    assert_eq!(p["code"], "unstatable", "{p}");
+    let detail = p["detail"].as_str().unwrap();
+    assert!(detail.contains("SAFU contributions of BTC overflows 128 bits"), "{detail}");
+    // The entries themselves are served.
+    assert_eq!(get(&engine, "/v1/entries/9").await.status, StatusCode::OK);
+}
+
 #[tokio::test]
 async fn an_incident_timeline_verifies_against_one_checkpoint_and_states_its_facts() {
     let (engine, _dir) = demo_engine();

@@ -351,8 +351,11 @@ pub(crate) fn included(
     if seq >= cp.size {
         return Err(VerifyFailure::Failed(format!("entry {seq} is not in the checkpoint of {} entries", cp.size)));
     }
-    let (entry, st) =
-        vigil_core::entry::Entry::decode(bytes).map_err(|e| VerifyFailure::Failed(format!("entry {seq}: {e}")))?;
+    // Bytes that are not an entry: the server's are misbehaviour, the user's file is bad input.
+    let (entry, st) = vigil_core::entry::Entry::decode(bytes).map_err(|e| match which {
+        EntrySource::Seq(_) => VerifyFailure::Failed(format!("entry {seq}: {e}")),
+        EntrySource::Bytes(_) => VerifyFailure::CouldNotRun(format!("the entry file: entry {seq}: {e}")),
+    })?;
     if entry.seq != seq {
         return Err(VerifyFailure::Failed(format!("entry {seq}: carries sequence number {}", entry.seq)));
     }

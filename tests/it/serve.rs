@@ -331,16 +331,19 @@ fn serve_append_read_and_shut_down() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("entry 6 (withdrawal) is in the checkpoint of 7 entries"));
     // `--entry FILE` (the bytes an auditor holds), against the latest or a held checkpoint;
-    // a changed byte is refused.
+    // a changed byte (of the signature: the entry still decodes) is not in the log (exit 1);
+    // a file that is not an entry is bad input (exit 2).
     let (_, body) = http("GET", &format!("{}/v1/entries/6", server.public));
     let bytes =
         hex::decode(serde_json::from_str::<serde_json::Value>(&body).unwrap()["bytes"].as_str().unwrap()).unwrap();
     let (note, _) = server.checkpoint();
     std::fs::write(server.dir.path().join("held.checkpoint"), &note).unwrap();
     let mut flipped = bytes.clone();
-    let last = flipped.len() - 3;
-    flipped[last] ^= 1;
-    for (name, b, held, want) in [("e6", &bytes, false, 0), ("e6", &bytes, true, 0), ("bad", &flipped, false, 1)] {
+    flipped[60] ^= 1;
+    let cut = bytes[..bytes.len() - 1].to_vec();
+    for (name, b, held, want) in
+        [("e6", &bytes, false, 0), ("e6", &bytes, true, 0), ("flipped", &flipped, false, 1), ("cut", &cut, false, 2)]
+    {
         let f = server.dir.path().join(format!("{name}.entry"));
         std::fs::write(&f, b).unwrap();
         let mut cmd = Command::new(vigil_bin());

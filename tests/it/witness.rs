@@ -326,8 +326,26 @@ fn evidence_stays_in_order_when_the_clock_steps_back() {
     assert_eq!(stamp(&line), 2_000_000_000, "the cosignature of 9 was at 2,000,000,000 s");
     // Sent again two minutes later: the same cosignature, dated as the one kept (a later date
     // handed out but not kept could be undercut after a clock step).
+    // And nothing is written for it: a synced write anyone could repeat at will (the store's
+    // write-ahead log does not grow).
     clock.0.fetch_add(120_000, Ordering::SeqCst);
+    let wal = || -> u64 {
+        let logs = |d: &Path| -> Vec<std::fs::DirEntry> { std::fs::read_dir(d).unwrap().flatten().collect() };
+        let mut files = logs(dir.path());
+        while let Some(i) = files.iter().position(|e| e.path().is_dir()) {
+            let sub = files.remove(i).path();
+            files.extend(logs(&sub));
+        }
+        files
+            .iter()
+            .filter(|e| e.path().extension().is_some_and(|x| x == "log"))
+            .map(|e| e.metadata().unwrap().len())
+            .sum()
+    };
+    let before = wal();
+    assert!(before > 0, "the witness's store keeps a write-ahead log under its folder");
     assert_eq!(w.add_checkpoint(&body(12, vec![], &cp12, log)).unwrap(), line);
+    assert_eq!(wal(), before, "a repeat wrote to the store");
     let cursors: Vec<Cursor> =
         w.evidence(None, 1000).unwrap().records.iter().map(|p| p.cursor.parse().unwrap()).collect();
     for (i, c) in cursors.iter().enumerate() {

@@ -101,7 +101,12 @@ fn not_here() -> std::io::Error {
 
 impl Sorting {
     fn new() -> Self {
-        Sorting { frames: vec![Frame::default()], depth: 0, in_key: false, spare: Vec::new() }
+        // Sized for a statement (a few hundred bytes, a few nested objects): growing the
+        // buffers was a tenth of the time.
+        let root = Frame { buf: Vec::with_capacity(512), members: Vec::new() };
+        let mut frames = Vec::with_capacity(4);
+        frames.push(root);
+        Sorting { frames, depth: 0, in_key: false, spare: Vec::new() }
     }
 
     fn buf(&mut self) -> &mut Vec<u8> {
@@ -197,7 +202,8 @@ impl serde_json::ser::Formatter for &mut Sorting {
     }
     fn begin_object<W: ?Sized + std::io::Write>(&mut self, _: &mut W) -> std::io::Result<()> {
         self.open()?;
-        let frame = self.spare.pop().unwrap_or_default();
+        let frame =
+            self.spare.pop().unwrap_or_else(|| Frame { buf: Vec::with_capacity(512), members: Vec::with_capacity(16) });
         self.frames.push(frame);
         Ok(())
     }

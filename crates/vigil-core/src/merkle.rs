@@ -54,26 +54,68 @@ pub enum ProofError {
 
 /// Base64 hash lists in JSON, like the checkpoint's root line.
 mod b64_hashes {
+    //! Written and read without a `String` per hash: a receipt carries a proof of ~20 hashes
+    //! per event, and the allocations were most of the time spent on them.
     use crate::hash::Digest;
     use base64::prelude::{Engine, BASE64_STANDARD};
-    use serde::{de, Deserialize, Deserializer, Serializer};
+    use serde::{de, Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(v: &[Digest], s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(v.iter().map(|d| BASE64_STANDARD.encode(d.0)))
+        use serde::ser::SerializeSeq;
+        let mut seq = s.serialize_seq(Some(v.len()))?;
+        for d in v {
+            let mut buf = [0u8; 44];
+            let n = BASE64_STANDARD.encode_slice(d.0, &mut buf).map_err(serde::ser::Error::custom)?;
+            seq.serialize_element(std::str::from_utf8(&buf[..n]).map_err(serde::ser::Error::custom)?)?;
+        }
+        seq.end()
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Digest>, D::Error> {
-        let v = Vec::<String>::deserialize(d)?;
-        if v.len() > super::MAX_PROOF_HASHES {
-            return Err(de::Error::custom("proof has too many hashes"));
+        struct Hashes;
+        impl<'de> de::Visitor<'de> for Hashes {
+            type Value = Vec<Digest>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an array of base64 hashes")
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Digest>, A::Error> {
+                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(super::MAX_PROOF_HASHES));
+                while let Some(B64(d)) = seq.next_element()? {
+                    if out.len() == super::MAX_PROOF_HASHES {
+                        return Err(de::Error::custom("proof has too many hashes"));
+                    }
+                    out.push(d);
+                }
+                Ok(out)
+            }
         }
-        v.iter()
-            .map(|s| {
-                let raw = BASE64_STANDARD.decode(s).map_err(de::Error::custom)?;
-                let a: [u8; 32] = raw.try_into().map_err(|_| de::Error::custom("a hash is 32 bytes"))?;
-                Ok(Digest(a))
-            })
-            .collect()
+        d.deserialize_seq(Hashes)
+    }
+
+    /// One hash, base64 (canonical: padded, no stray bits).
+    struct B64(Digest);
+
+    impl<'de> serde::Deserialize<'de> for B64 {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<B64, D::Error> {
+            struct V;
+            impl de::Visitor<'_> for V {
+                type Value = B64;
+                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    f.write_str("a base64 hash")
+                }
+                fn visit_str<E: de::Error>(self, s: &str) -> Result<B64, E> {
+                    // Room for what 44 characters could decode to; a hash is exactly 32 bytes.
+                    let mut buf = [0u8; 33];
+                    if s.len() != 44 {
+                        return Err(E::custom("a hash is 32 bytes"));
+                    }
+                    let n = BASE64_STANDARD.decode_slice(s, &mut buf).map_err(E::custom)?;
+                    let a: [u8; 32] = buf[..n].try_into().map_err(|_| E::custom("a hash is 32 bytes"))?;
+                    Ok(B64(Digest(a)))
+                }
+            }
+            d.deserialize_str(V)
+        }
     }
 }
 
@@ -687,6 +729,32 @@ mod tests {
 
     fn leaves(n: u64) -> Vec<Digest> {
         (0..n).map(|i| leaf_hash(&i.to_be_bytes())).collect()
+    }
+
+    /// A proof's hashes on the wire: canonical base64 of exactly 32 bytes, at most
+    /// `MAX_PROOF_HASHES`; written as they are read.
+    #[test]
+    fn proof_hashes_are_canonical_base64_of_32_bytes() {
+        let h = |n: usize, s: &str| {
+            format!(r#"{{"index":0,"tree_size":2,"hashes":[{}]}}"#, vec![format!("{s:?}"); n].join(","))
+        };
+        let good = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
+        let p: InclusionProof = serde_json::from_str(&h(1, good)).unwrap();
+        assert_eq!(p.hashes, [Digest([1; 32])]);
+        assert_eq!(serde_json::to_string(&p).unwrap(), h(1, good));
+        assert_eq!(serde_json::from_str::<InclusionProof>(&h(MAX_PROOF_HASHES, good)).unwrap().hashes.len(), 64);
+        for (what, json, error) in [
+            ("too many", h(MAX_PROOF_HASHES + 1, good), "too many hashes"),
+            ("31 bytes", h(1, "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQ=="), "32 bytes"),
+            ("33 bytes", h(1, "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEB"), "32 bytes"),
+            ("stray bits", h(1, "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQF="), "last symbol"),
+            ("no padding", h(1, "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE"), "32 bytes"),
+            ("not base64", h(1, "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQ!="), "Invalid"),
+            ("a number", r#"{"index":0,"tree_size":2,"hashes":[1]}"#.to_string(), "base64 hash"),
+        ] {
+            let e = serde_json::from_str::<InclusionProof>(&json).unwrap_err().to_string();
+            assert!(e.contains(error), "{what}: {e}");
+        }
     }
 
     /// A tree of `n` leaves appended in chunks, with its tiles in memory.

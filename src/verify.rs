@@ -192,6 +192,9 @@ pub(crate) struct Remote {
     /// Whether the server has answered a request with what was asked for: from then on it is
     /// a log's API, and "no such route" is its withholding, not the user's wrong base URL.
     answered: std::sync::atomic::AtomicBool,
+    /// The size of a checkpoint of this log verified before (`--state`): a log that has signed
+    /// one cannot have none now.
+    verified_before: Option<u64>,
 }
 
 /// The largest answer read: a full entry bundle of the largest entries (256 of them, each with
@@ -201,7 +204,17 @@ pub(crate) const MAX_ANSWER: u64 = 256 * (2 + vigil_core::entry::MAX_ENTRY_SIZE 
 impl Remote {
     pub(crate) fn new(base_url: &str) -> Remote {
         let agent = crate::client::agent(std::time::Duration::from_secs(60));
-        Remote { base: base_url.trim_end_matches('/').to_string(), agent, answered: false.into() }
+        Remote {
+            base: base_url.trim_end_matches('/').to_string(),
+            agent,
+            answered: false.into(),
+            verified_before: None,
+        }
+    }
+
+    /// This server is the log whose checkpoint of `size` entries the caller verified before.
+    pub(crate) fn verified_before(self, size: u64) -> Remote {
+        Remote { verified_before: Some(size), ..self }
     }
 
     /// GET `path`: the body on 200 (at most [`MAX_ANSWER`] bytes); a 404 is the server's failure
@@ -238,6 +251,11 @@ impl Remote {
                     Err(VerifyFailure::CouldNotRun(format!(
                         "{url}: 404: {} has no such route; is it a vigil public API's base URL (not the internal API, no path)?",
                         self.base
+                    )))
+                } else if let (true, Some(n)) = (path == "checkpoint", self.verified_before) {
+                    Err(VerifyFailure::Failed(format!(
+                        "{url}: the log serves no checkpoint (404: {}), though it signed one of {n} entries that was verified before: a rollback, or withholding",
+                        detail.unwrap_or_default()
                     )))
                 } else if path == "checkpoint" {
                     // A vigil log without a checkpoint yet: nothing to verify, not a misbehaving log.
@@ -476,12 +494,15 @@ pub fn verify_url_with(
     on_entry: OnEntry<'_>,
     more: &mut dyn FnMut() -> Result<(), VerifyFailure>,
 ) -> Result<Report, VerifyFailure> {
-    let server = Remote::new(base_url);
-    let fetch = |path: &str| server.fetch(path);
     let old = match state {
         Some(p) if p.exists() => Some(load_state(p, log_key)?),
         _ => None,
     };
+    let server = match &old {
+        Some((_, old_cp, _)) => Remote::new(base_url).verified_before(old_cp.size),
+        None => Remote::new(base_url),
+    };
+    let fetch = |path: &str| server.fetch(path);
     let note = fetch("checkpoint")?;
     let witnessed =
         verify_witnessed(&note, log_key, policy).map_err(|e| VerifyFailure::Failed(format!("checkpoint: {e}")))?;

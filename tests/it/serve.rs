@@ -597,35 +597,28 @@ fn a_wrong_base_url_is_a_usage_error_not_a_misbehaving_log() {
     }
     // A server that answers the checkpoint, then "no such route" for the entries, is a log's
     // API withholding them (exit 1), not the user's wrong base URL.
-    let upstream = public.to_string();
-    let withholding = {
-        let port = free_port();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            rt.block_on(async move {
-                let cp = tokio::task::spawn_blocking(move || {
-                    ureq::get(&format!("{upstream}/checkpoint")).call().unwrap().body_mut().read_to_vec().unwrap()
-                })
-                .await
-                .unwrap();
-                let app = axum::Router::new()
-                    .route("/checkpoint", axum::routing::get(move || async move { cp }))
-                    .fallback(|| async {
-                        let body = serde_json::json!({"status": 404, "detail": "no such route"}).to_string();
-                        (axum::http::StatusCode::NOT_FOUND, [("content-type", "application/problem+json")], body)
-                    });
-                let l = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
-                tx.send(()).unwrap();
-                axum::serve(l, app).await.unwrap();
-            });
-        });
-        rx.recv().unwrap();
-        format!("http://127.0.0.1:{port}")
-    };
+    let cp = ureq::get(&format!("{public}/checkpoint")).call().unwrap().body_mut().read_to_vec().unwrap();
+    let withholding = serve_app(
+        axum::Router::new()
+            .route("/checkpoint", axum::routing::get(move || async move { cp }))
+            .fallback(|| async { problem(404, "no such route") }),
+    );
     let (code, out, err) = vigil(&["verify", "--url", &withholding, "--log-key", vkey]);
     assert_eq!(code, 1, "{out}{err}");
     assert!(!err.contains("base URL"), "{err}");
+    // A log without a checkpoint yet: nothing to verify (exit 2); but to a verifier that kept
+    // one of it (`--state`), a log that signed a checkpoint has rolled back or withholds (exit 1).
+    let state = server.dir.path().join("verify.state");
+    let state = state.to_str().unwrap();
+    let empty = serve_app(axum::Router::new().fallback(|| async { problem(404, "the log has no checkpoint yet") }));
+    for (url, with_state, want) in [(empty.as_str(), false, 2), (public, true, 0), (empty.as_str(), true, 1)] {
+        let mut args = vec!["verify", "--url", url, "--log-key", vkey];
+        if with_state {
+            args.extend(["--state", state]);
+        }
+        let (code, out, err) = vigil(&args);
+        assert_eq!(code, want, "{args:?}: {out}{err}");
+    }
     // The right URLs verify.
     let (code, _, err) = vigil(&[
         "verify",
@@ -639,6 +632,30 @@ fn a_wrong_base_url_is_a_usage_error_not_a_misbehaving_log() {
         auditor.to_str().unwrap(),
     ]);
     assert_eq!(code, 0, "{err}");
+}
+
+/// Serves `app` on a loopback port of its own, on a thread of its own: its base URL.
+fn serve_app(app: axum::Router) -> String {
+    let port = free_port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async move {
+            let l = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+            tx.send(()).unwrap();
+            axum::serve(l, app).await.unwrap();
+        });
+    });
+    rx.recv().unwrap();
+    format!("http://127.0.0.1:{port}")
+}
+
+/// A problem document (RFC 9457) as vigil answers an error.
+fn problem(status: u16, detail: &str) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let body = serde_json::json!({"status": status, "detail": detail}).to_string();
+    (axum::http::StatusCode::from_u16(status).unwrap(), [("content-type", "application/problem+json")], body)
+        .into_response()
 }
 
 /// A tlog-tiles client's walk over the running server: the level-0 tiles' hashes (checked
@@ -684,34 +701,22 @@ fn verify_url_catches_a_server_that_rewrites_an_entry() {
     server.append("risk", &[r#"{"kind": "alarm", "rule": "r", "severity": "low", "summary": "the original words"}"#]);
     // A proxy in front of the real public API that alters entry bundles.
     let upstream = server.public.clone();
-    let port = free_port();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        rt.block_on(async move {
-            let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
-                let url = format!("{upstream}{uri}");
-                async move {
-                    let body = tokio::task::spawn_blocking(move || request("GET", &url, "", vec![]).1).await.unwrap();
-                    let mut body = body;
-                    if uri.path().starts_with("/tile/entries/") {
-                        // Same length, so the bundle's framing stays intact: only the words change.
-                        if let Some(at) = body.windows(8).position(|w| w == b"original") {
-                            body[at..at + 8].copy_from_slice(b"ORIGINAL");
-                        }
-                    }
-                    body
+    let proxy = serve_app(axum::Router::new().fallback(move |uri: axum::http::Uri| {
+        let url = format!("{upstream}{uri}");
+        async move {
+            let mut body = tokio::task::spawn_blocking(move || request("GET", &url, "", vec![]).1).await.unwrap();
+            if uri.path().starts_with("/tile/entries/") {
+                // Same length, so the bundle's framing stays intact: only the words change.
+                if let Some(at) = body.windows(8).position(|w| w == b"original") {
+                    body[at..at + 8].copy_from_slice(b"ORIGINAL");
                 }
-            });
-            let l = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
-            tx.send(()).unwrap();
-            axum::serve(l, app).await.unwrap();
-        });
-    });
-    rx.recv().unwrap();
+            }
+            body
+        }
+    }));
     std::fs::write(server.dir.path().join("log.vkey"), server.keys.log.verifier().to_vkey()).unwrap();
     let out = Command::new(vigil_bin())
-        .args(["verify", "--url", &format!("http://127.0.0.1:{port}"), "--log-key"])
+        .args(["verify", "--url", &proxy, "--log-key"])
         .arg(server.dir.path().join("log.vkey"))
         .output()
         .unwrap();
@@ -721,7 +726,7 @@ fn verify_url_catches_a_server_that_rewrites_an_entry() {
     // The rewritten entry's inclusion proof fails too; an untouched one passes.
     let seq = |n: &str| {
         Command::new(vigil_bin())
-            .args(["verify", "--url", &format!("http://127.0.0.1:{port}"), "--seq", n, "--log-key"])
+            .args(["verify", "--url", &proxy, "--seq", n, "--log-key"])
             .arg(server.dir.path().join("log.vkey"))
             .output()
             .unwrap()

@@ -946,17 +946,7 @@ pub fn verify_user(
     // proven included, adding up to the stated reserves.
     // Said before any is fetched: the entry itself names them wrongly (its fault, not the
     // fetches').
-    let mut named = snap.attestations.clone();
-    named.sort_unstable();
-    if named.windows(2).any(|w| w[0] == w[1]) {
-        return Err(Failed(format!("snapshot {}: the snapshot names an attestation twice", snap.snapshot)));
-    }
-    if let Some(late) = named.iter().find(|&&n| n >= seq) {
-        return Err(Failed(format!(
-            "snapshot {}: attestation {late} is not earlier than the snapshot's own entry {seq}",
-            snap.snapshot
-        )));
-    }
+    core::check_named(seq, &snap).map_err(|e| Failed(format!("snapshot {}: {e}", snap.snapshot)))?;
     let mut attested = Vec::new();
     for &n in &snap.attestations {
         let (_, bytes) = included(n)?;

@@ -327,29 +327,37 @@ impl Proof {
     }
 }
 
+/// The attestations snapshot entry `snapshot_seq` names, sorted, if it names each once and
+/// each earlier than itself (the log's rule for every reference, §7, which only the whole
+/// log's check sees otherwise): what the entry alone says, checked before any is fetched.
+pub fn check_named(snapshot_seq: u64, snapshot: &ReserveSnapshot) -> Result<Vec<u64>, String> {
+    let mut named = snapshot.attestations.clone();
+    named.sort_unstable();
+    if named.windows(2).any(|w| w[0] == w[1]) {
+        return Err("the snapshot names an attestation twice".into());
+    }
+    if let Some(late) = named.iter().find(|&&n| n >= snapshot_seq) {
+        return Err(format!("attestation {late} is not earlier than the snapshot's own entry {snapshot_seq}"));
+    }
+    Ok(named)
+}
+
 /// Checks a snapshot's reserves against its attestations: `attestations` are the entries the
 /// snapshot names, as (sequence number, event); they must be exactly its `attestations`, each
-/// earlier than the snapshot's own entry `snapshot_seq`, each a `reserve_attestation` of one of
-/// its assets, and per asset their balances must add up to exactly the stated reserves. (That
-/// no attestation serves two snapshots needs the whole log: `vigil audit` checks it.)
+/// earlier than the snapshot's own entry `snapshot_seq` ([`check_named`]), each a
+/// `reserve_attestation` of one of its assets, and per asset their balances must add up to
+/// exactly the stated reserves. (That no attestation serves two snapshots needs the whole log:
+/// `vigil audit` checks it.)
 pub fn check_attestations(
     snapshot_seq: u64,
     snapshot: &ReserveSnapshot,
     attestations: &[(u64, &crate::event::Event)],
 ) -> Result<(), String> {
-    let mut named = snapshot.attestations.clone();
-    named.sort_unstable();
+    let named = check_named(snapshot_seq, snapshot)?;
     let mut given: Vec<u64> = attestations.iter().map(|(s, _)| *s).collect();
     given.sort_unstable();
     if named != given {
         return Err(format!("the attestations given are entries {given:?}; the snapshot names {named:?}"));
-    }
-    if named.windows(2).any(|w| w[0] == w[1]) {
-        return Err("the snapshot names an attestation twice".into());
-    }
-    // The log's rule for every reference (§7), which only the whole log's check sees otherwise.
-    if let Some(late) = named.iter().find(|&&n| n >= snapshot_seq) {
-        return Err(format!("attestation {late} is not earlier than the snapshot's own entry {snapshot_seq}"));
     }
     let mut sums = vec![0u128; snapshot.assets.len()];
     for (seq, ev) in attestations {

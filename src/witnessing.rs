@@ -48,6 +48,13 @@ pub fn remove_kept(path: &std::path::Path) {
     }
 }
 
+/// A checkpoint note followed by cosignature lines.
+fn with_lines(note: &[u8], lines: &[Vec<u8>]) -> Vec<u8> {
+    let mut full = note.to_vec();
+    full.extend(lines.iter().flatten());
+    full
+}
+
 /// The checkpoint the public API serves.
 #[derive(Debug, Clone)]
 pub struct Published {
@@ -123,7 +130,7 @@ impl Witnessing {
         }
         let _ = self.kept.set(kept);
         let head = engine.head();
-        self.publish(head.state.size, &head.checkpoint, &[]);
+        self.publish_unwitnessed(head.state.size, &head.checkpoint);
     }
 
     /// A kept note: signed by the log, cosigned as the policy asks, and of this log's tree:
@@ -150,16 +157,13 @@ impl Witnessing {
         Ok(Ok((cp.size, w.cosigned.len())))
     }
 
-    /// Replaces the published checkpoint by a better one only: witnessed before unwitnessed,
-    /// then larger, then with more cosignatures. So it never moves backwards.
-    fn publish(&self, size: u64, note: &[u8], lines: &[Vec<u8>]) {
-        let mut full = note.to_vec();
-        for l in lines {
-            full.extend_from_slice(l);
-        }
-        self.offer(Published { size, note: full, cosignatures: lines.len() });
+    /// Offers the log's checkpoint of `size`, not witnessed yet ([`Witnessing::offer`]).
+    fn publish_unwitnessed(&self, size: u64, note: &[u8]) {
+        self.offer(Published { size, note: note.to_vec(), cosignatures: 0 });
     }
 
+    /// Replaces the published checkpoint by a better one only: witnessed before unwitnessed,
+    /// then larger, then with more cosignatures. So it never moves backwards.
     fn offer(&self, new: Published) {
         let rank = |p: &Published| (p.cosignatures >= self.policy.quorum(), p.size, p.cosignatures);
         let mut slot = self.published.write().unwrap_or_else(|p| p.into_inner());
@@ -260,7 +264,7 @@ impl Witnessing {
             let (note, size) = (Arc::new(head.checkpoint.clone()), head.state.size);
             drop(head);
             // Until a checkpoint is witnessed, the public API follows the log unwitnessed.
-            self.publish(size, &note, &[]);
+            self.publish_unwitnessed(size, &note);
             let mut set = tokio::task::JoinSet::new();
             for (i, k) in known.iter().enumerate() {
                 let (me, engine, note, k) = (self.clone(), engine.clone(), note.clone(), *k);
@@ -276,14 +280,14 @@ impl Witnessing {
                             tracing::info!(witness = %self.witnesses[i].key.name, "checkpoint {size} cosigned");
                         }
                         lines.push(l);
-                        if lines.len() == self.policy.quorum() {
-                            let mut full = note.to_vec();
-                            full.extend(lines.iter().flatten());
-                            let me = self.clone();
-                            let _ = tokio::task::spawn_blocking(move || me.keep(&full)).await;
-                        }
                         if lines.len() >= self.policy.quorum() {
-                            self.publish(size, &note, &lines);
+                            let full = with_lines(&note, &lines);
+                            // Kept once per round, when the quorum is first met, before it is served.
+                            if lines.len() == self.policy.quorum() {
+                                let (me, kept) = (self.clone(), full.clone());
+                                let _ = tokio::task::spawn_blocking(move || me.keep(&kept)).await;
+                            }
+                            self.offer(Published { size, note: full, cosignatures: lines.len() });
                         }
                     }
                     Outcome::Failed { why, known: k } => {

@@ -52,10 +52,9 @@ pub enum ProofError {
     FromEmpty,
 }
 
-/// Base64 hash lists in JSON, like the checkpoint's root line.
+/// Base64 hash lists in JSON, like the checkpoint's root line, written and read without a
+/// `String` per hash: a receipt carries a proof of ~20 hashes per event.
 mod b64_hashes {
-    //! Written and read without a `String` per hash: a receipt carries a proof of ~20 hashes
-    //! per event, and the allocations were most of the time spent on them.
     use crate::hash::Digest;
     use base64::prelude::{Engine, BASE64_STANDARD};
     use serde::{de, Deserializer, Serializer};

@@ -29,7 +29,8 @@ pub enum StatementError {
     Canonical(#[from] CanonicalError),
     #[error("statement: {0}")]
     Shape(String),
-    #[error("{}", if .0.field.is_empty() { format!("event: {}", .0.reason) } else { format!("event.{}", .0) })]
+    // The event as a whole says `event: …` itself; a field of it is `event.<path>: …`.
+    #[error("{}", if .0.field.is_empty() { .0.to_string() } else { format!("event.{}", .0) })]
     Event(#[from] EventError),
     #[error("idempotency_key: must be 1 to 128 characters of letters, digits and . _ : / -")]
     IdempotencyKey,

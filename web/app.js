@@ -712,7 +712,6 @@ async function reserves() {
   // An id listed again is not fetched again (its view is the same, and a list repeating an id
   // would keep the page fetching): the repeat is its one failure.
   const listed = once(list.snapshots, (s) => s?.snapshot, (_, id) => refuse(id, "is listed twice"));
-  const reported = [];
   // Each snapshot is verified on its own first; the rules between snapshots follow, in log
   // order, whatever order the server listed them in.
   const found = [];
@@ -722,10 +721,9 @@ async function reserves() {
       const v = await get("v1/reserves/" + encodeURIComponent(s.snapshot));
       const cp = await viewCheckpoint(v.checkpoint, v.checkpoint_size);
       const e = included(v.entry.bytes, v.inclusion_proof, cp);
-      // Proven in the log: whatever fails below was reported here, not left out of the list.
+      // Proven in the log: whatever fails next, it was reported here (not left out of the list)
+      // and it holds its id and attestations in log order.
       if (e.kind === "reserve_snapshot" && e.event.snapshot === s.snapshot) {
-        reported.push(e.seq);
-        // Proven in the log: it holds its id and attestations in log order, whatever fails next.
         proven = { id: s.snapshot, seq: e.seq, entryHex: v.entry.bytes, event: e.event };
       }
       if (e.kind !== "reserve_snapshot" || e.event.snapshot !== s.snapshot || e.seq !== s.seq) throw new Error("not this snapshot's entry");
@@ -747,20 +745,17 @@ async function reserves() {
     }
   }
   // The rules between snapshots (docs/FORMAT.md §11.6), in log order (the verified seq): the
-  // first logged with an id, and the first to count an attestation, stand; a later one is
-  // refused. In the server's order, a later snapshot listed first would win. (The list's
-  // repeated ids were dropped above: an id is kept here so the rule stands on its own.)
+  // first to count an attestation stands; a later one is refused. In the server's order, a
+  // later snapshot listed first would win. (Each id is here once: the list's repeats were
+  // dropped above, and a snapshot is proven only under the id it was listed with; an id the
+  // log holds twice is a listing left out, which `complete` reports against the whole log.)
   found.sort((a, b) => a.seq - b.seq);
-  const firstWithId = new Map(), countedBy = new Map();
+  const countedBy = new Map();
   for (const s of found) {
-    const first = firstWithId.get(s.id);
-    if (!first) firstWithId.set(s.id, s);
     const reused = s.event.attestations.find((n) => countedBy.has(n));
     for (const n of s.event.attestations) if (!countedBy.has(n)) countedBy.set(n, s);
     if (s.refused) continue; // counted where it was refused
-    if (first) {
-      refuse(s.id, `reused id: the snapshot logged first with it (entry ${first.seq}) stands`);
-    } else if (reused !== undefined) {
+    if (reused !== undefined) {
       const by = countedBy.get(reused);
       refuse(s.id, `attestation ${reused} was already counted by the earlier snapshot ${by.id} (entry ${by.seq})`);
     } else {
@@ -772,16 +767,17 @@ async function reserves() {
   // Against what the server listed: a listed snapshot that failed is reported above, not as
   // left out.
   complete(box, "the list of snapshots",
-    (whole || []).filter((e) => e.kind === "reserve_snapshot").map((e) => e.seq), [...list.snapshots.map((s) => s?.seq), ...reported]);
+    (whole || []).filter((e) => e.kind === "reserve_snapshot").map((e) => e.seq), [...list.snapshots.map((s) => s?.seq), ...found.map((f) => f.seq)]);
   // The latest is the one logged last (the verified seq), whatever order the server listed.
   const latest = snapshots[snapshots.length - 1];
   if (whole) {
     // The whole log says which snapshot is the latest: one logged after this one (left out,
     // failed, or refused) is the only reason it may not be. A listing that failed and is not
     // a later entry of the log (a fake one) is its own failure, not a doubt on this one.
-    // Past the checkpoint read whole, a snapshot proven in the log but refused is later too.
-    const later = whole.find((e) => e.kind === "reserve_snapshot" && e.seq > (latest ? latest.seq : -1))
-      || found.find((f) => f.refused && f.seq > (latest ? latest.seq : -1));
+    // Past the checkpoint read whole, a snapshot proven in the log but not accepted (refused
+    // on its own or by the rules above) is later too: every one accepted is at most `latest`.
+    const cut = latest ? latest.seq : -1;
+    const later = whole.find((e) => e.kind === "reserve_snapshot" && e.seq > cut) || found.find((f) => f.seq > cut);
     notLatest = later ? `the log holds a later snapshot (entry ${later.seq}) that did not verify here` : null;
   } else {
     notLatest = failedSnapshots > 0 ? `${failedSnapshots} snapshot(s) did not verify, and one may be later than this one` : null;

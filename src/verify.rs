@@ -247,15 +247,17 @@ impl Remote {
                 // what it must serve.
                 let no_route =
                     detail.as_deref() == Some(crate::http::NO_SUCH_ROUTE) || (path == "checkpoint" && detail.is_none());
-                if no_route && !answered {
+                if let (true, Some(n)) = (path == "checkpoint", self.verified_before) {
+                    // First, whatever the 404 says: a log that withholds its checkpoint could
+                    // otherwise answer as if the route did not exist and pass for a wrong URL.
+                    Err(VerifyFailure::Failed(format!(
+                        "{url}: no checkpoint served (404: {}), though the log signed one of {n} entries that was verified before (the state file): a rollback, or withholding (or this is not that log's URL)",
+                        detail.unwrap_or_default()
+                    )))
+                } else if no_route && !answered {
                     Err(VerifyFailure::CouldNotRun(format!(
                         "{url}: 404: {} has no such route; is it a vigil public API's base URL (not the internal API, no path)?",
                         self.base
-                    )))
-                } else if let (true, Some(n)) = (path == "checkpoint", self.verified_before) {
-                    Err(VerifyFailure::Failed(format!(
-                        "{url}: the log serves no checkpoint (404: {}), though it signed one of {n} entries that was verified before: a rollback, or withholding",
-                        detail.unwrap_or_default()
                     )))
                 } else if path == "checkpoint" {
                     // A vigil log without a checkpoint yet: nothing to verify, not a misbehaving log.

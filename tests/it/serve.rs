@@ -610,8 +610,16 @@ fn a_wrong_base_url_is_a_usage_error_not_a_misbehaving_log() {
     // one of it (`--state`), a log that signed a checkpoint has rolled back or withholds (exit 1).
     let state = server.dir.path().join("verify.state");
     let state = state.to_str().unwrap();
+    // Nor can it pass for a wrong URL then, answering "no such route".
     let empty = serve_app(axum::Router::new().fallback(|| async { problem(404, "the log has no checkpoint yet") }));
-    for (url, with_state, want) in [(empty.as_str(), false, 2), (public, true, 0), (empty.as_str(), true, 1)] {
+    let no_route = serve_app(axum::Router::new().fallback(|| async { problem(404, "no such route") }));
+    for (url, with_state, want) in [
+        (empty.as_str(), false, 2),
+        (no_route.as_str(), false, 2),
+        (public, true, 0),
+        (empty.as_str(), true, 1),
+        (no_route.as_str(), true, 1),
+    ] {
         let mut args = vec!["verify", "--url", url, "--log-key", vkey];
         if with_state {
             args.extend(["--state", state]);

@@ -167,7 +167,9 @@ def run():
     check("0 -> 1 from another old root refused", V.verify_consistency(0, 1, [], r1, r1), False)
     check("0 -> 0 with MTH({})", V.verify_consistency(0, 0, [], empty, empty), True)
     check("0 -> 0 with two equal roots that are not MTH({}) refused", V.verify_consistency(0, 0, [], r1, r1), False)
-    check("MTH of one leaf is its leaf hash", V.mth([r1]), r1)
+    # Against the worked example's root (§8), not against the leaf hash it is built from.
+    check("MTH of one entry is its leaf hash (the §8 root)", V.mth([V.leaf_hash(entry)]),
+          base64.b64decode("tgkPfFe0byOh9ZRTnJD6F12BxthOxtuL8+n2l3jMbGM="))
 
     print("§10 bundles")
     import verify
@@ -186,13 +188,13 @@ def run():
                 len(e0).to_bytes(2, "big") + e0)
     accepted("a bundle with a key line that is not a key (nor UTF-8)",
              lambda: verify.verify_bundle_bytes(bundle(), lvk, quiet=True))
-    refused("'keys 02'", lambda: verify.verify_bundle_bytes(bundle(keys=b"keys 02\n"), lvk, quiet=True), "bundle")
-    refused("'keys +2'", lambda: verify.verify_bundle_bytes(bundle(keys=b"keys +2\n"), lvk, quiet=True), "bundle")
-    refused("'keys  2'", lambda: verify.verify_bundle_bytes(bundle(keys=b"keys  2\n"), lvk, quiet=True), "bundle")
+    refused("'keys 02'", lambda: verify.verify_bundle_bytes(bundle(keys=b"keys 02\n"), lvk, quiet=True), "not a decimal u64")
+    refused("'keys +2'", lambda: verify.verify_bundle_bytes(bundle(keys=b"keys +2\n"), lvk, quiet=True), "not a decimal u64")
+    refused("'keys  2'", lambda: verify.verify_bundle_bytes(bundle(keys=b"keys  2\n"), lvk, quiet=True), "not a decimal u64")
     refused("'entries 01'", lambda: verify.verify_bundle_bytes(bundle(entries=b"entries 01\n"), lvk, quiet=True),
-            "bundle")
+            "not a decimal u64")
     refused("'keys <5000 digits>'", lambda: verify.verify_bundle_bytes(
-        bundle(keys=b"keys " + huge.encode() + b"\n"), lvk, quiet=True), "bundle")
+        bundle(keys=b"keys " + huge.encode() + b"\n"), lvk, quiet=True), "not a decimal u64")
     refused("'keys 2^64'", lambda: verify.verify_bundle_bytes(
         bundle(keys=b"keys 18446744073709551616\n"), lvk, quiet=True), "2^64")
 

@@ -57,7 +57,7 @@ def _int(s):
     if len(s.lstrip("-")) > 20:
         raise Invalid("integer out of range in JSON")
     v = int(s)
-    if not I64_MIN <= v <= 2**64 - 1:
+    if not I64_MIN <= v <= U64:
         raise Invalid("integer out of range in JSON: " + s)
     return v
 
@@ -519,10 +519,13 @@ def node_hash(l: bytes, r: bytes) -> bytes:
     return hashlib.sha256(b"\x01" + l + r).digest()
 
 
+EMPTY_ROOT = hashlib.sha256(b"").digest()  # MTH({}) (§5)
+
+
 def mth(leaves):
     n = len(leaves)
     if n == 0:
-        return hashlib.sha256(b"").digest()
+        return EMPTY_ROOT
     if n == 1:
         return leaves[0]
     k = 1
@@ -561,7 +564,7 @@ def verify_consistency(first: int, second: int, path, first_hash: bytes, second_
         return False
     if first == 0:
         # §5: from size 0 the proof is empty and the old root is MTH({}), the only empty root
-        if len(path) != 0 or first_hash != hashlib.sha256(b"").digest():
+        if len(path) != 0 or first_hash != EMPTY_ROOT:
             return False
         if second > 0:
             return True

@@ -418,21 +418,23 @@ async function incidents() {
         : ok.map(({ e }) => ({ seq: e.seq, kind: e.kind, incident: e.event.incident, refs: e.event.refs || [] })).filter((e) => e.incident === inc.incident);
       const members = new Set(naming.flatMap(bringsIn));
       // Entries past the checkpoint read whole (a view of a newer tree): proven included only;
-      // the whole log cannot say whether they are members. An alarm among them that names the
-      // incident brings in what it refers to, as any alarm of it does.
+      // the whole log does not reach them. One is a member when it names the incident, or when
+      // an alarm of it among them refers to it, as any alarm of it does; any other is not of
+      // this incident, as it would be before the checkpoint.
       const past = (e) => pastHead(e.seq);
       for (const { e } of ok) {
         if (past(e) && e.kind === "alarm" && e.event.incident === inc.incident) for (const r of e.event.refs || []) members.add(r);
       }
+      const isMember = (e) => members.has(e.seq) || (past(e) && e.event.incident === inc.incident);
       let prev, foreign = 0;
       const notMember = !whole && unproven > 0
         ? () => restate(false, "whether it is of this incident cannot be told: another of its entries was refused")
         : () => { foreign++; return badge(false, "not of this incident: it does not name it, and no alarm of it refers to it"); };
       for (const { e } of ok) {
-        const member = members.has(e.seq) || past(e);
+        const member = isMember(e);
         ol.append(el("li", { "data-seq": e.seq }, el("time", {}, when(e.time_ms)), " ",
           member && prev !== undefined ? el("span", { class: "delay" }, `(+${dur(e.time_ms - prev)}) `) : "",
-          describe(e), " ", past(e) ? pastWhole() : member ? badge(true) : notMember()));
+          describe(e), " ", !member ? notMember() : past(e) ? pastWhole() : badge(true)));
         if (member) prev = e.time_ms;
       }
       for (const { t, err } of bad) ol.append(el("li", { "data-seq": t.seq }, `entry ${t.seq} `, badge(false, err.message)));
@@ -442,7 +444,7 @@ async function incidents() {
         timing.inclusion_ms = timeOp(inclusionRequest(t.bytes, t.inclusion_proof, cp));
       }
       const shown = ok.map(({ e }) => e);
-      sec.append(axis(shown.filter((e) => members.has(e.seq) || past(e))));
+      sec.append(axis(shown.filter(isMember)));
       // With the whole log read: the incident's entries in it (those naming it, and what its
       // alarms refer to) must all be in the timeline. A view of an older tree than the latest
       // could hide later ones (an honest server never serves one); a newer one is checked up

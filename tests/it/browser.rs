@@ -438,10 +438,12 @@ fn a_lying_server_is_caught_by_the_page() {
     .unwrap();
     let later = serde_json::json!({"kind": "alarm", "rule": "r", "severity": "low", "summary": "later",
         "incident": vigil::demo::INCIDENT, "refs": [first_withdrawal["entries"][0]["seq"]]});
-    std::fs::write(&events, format!("{later}\n")).unwrap();
+    // And an alarm of no incident, past the old checkpoint too, to pad such a view with below.
+    let stray = serde_json::json!({"kind": "alarm", "rule": "r", "severity": "low", "summary": "stray"});
+    std::fs::write(&events, format!("{later}\n{stray}\n")).unwrap();
     demo.append_alarm(&events);
     // The witnesses cosign the grown log in their next round.
-    let grown = note_size(&wait_checkpoint_size(&demo.public, note_size(&old) + 1));
+    let grown = note_size(&wait_checkpoint_size(&demo.public, note_size(&old) + 2));
     revisit("a rollback", untouched(), serve_checkpoint(old.clone()), &["ROLLBACK", "earlier-checkpoint.txt"]);
 
     // Views stated against a newer checkpoint than the one served and read whole (the log grew
@@ -460,11 +462,43 @@ fn a_lying_server_is_caught_by_the_page() {
     }
     assert_eq!(summary(&dom).2, 0, "a newer view is no failure: {dom}");
 
+    // Such a view padded with an entry past the checkpoint read whole that is of no incident:
+    // not of this one, as before the checkpoint, and one failure.
+    let get = |path: &str| -> serde_json::Value {
+        serde_json::from_str(&ureq::get(path).call().unwrap().body_mut().read_to_string().unwrap()).unwrap()
+    };
+    let alarms = get(&format!("{}/v1/entries?kind=alarm&after={}", demo.public, size - 1));
+    let stray = alarms["entries"].as_array().unwrap().iter().find(|e| e["statement"]["event"]["summary"] == "stray");
+    let stray = stray.expect("the stray alarm is listed").clone();
+    let stray_seq = stray["seq"].clone();
+    let (public, old_note) = (demo.public.clone(), old.clone());
+    set(Box::new(move |p, b| {
+        if p == "/checkpoint" {
+            *b = old_note.clone().into_bytes();
+        }
+        if p.starts_with("/v1/incidents/") {
+            edit_json(b, |v| {
+                let at = format!("{public}/v1/proofs/inclusion?seq={}&size={}", stray["seq"], v["checkpoint_size"]);
+                let t = v["timeline"].as_array_mut().unwrap();
+                let mut foreign = t[0].clone();
+                foreign["seq"] = stray["seq"].clone();
+                foreign["bytes"] = stray["bytes"].clone();
+                foreign["inclusion_proof"] = get(&at);
+                t.push(foreign);
+            });
+        }
+    }));
+    let dom = chromium(&url, tempfile::tempdir().unwrap().path(), None);
+    let li = &dom[dom.find(&format!("<li data-seq=\"{stray_seq}\"")).expect("the stray alarm is shown")..];
+    let li = &li[..li.find("</li>").unwrap()];
+    assert!(li.contains("not of this incident"), "a newer view padded: {li}");
+    assert_eq!(summary(&dom).2, 1, "a newer view padded: counted once: {dom}");
+
     // A fork: a second demo log under the same key differs at its first reserve snapshot (fresh
     // secrets), so its checkpoint of the story is a different tree; shown to a browser that saw
     // the first log's, it is refused.
     let other = self::demo();
-    // As many entries as the first log now has (one alarm was appended to it above).
+    // As many entries as the first log now has (two alarms were appended to it above).
     other.append_alarm(&events);
     let forked = wait_checkpoint_size(&other.public, grown);
     revisit(

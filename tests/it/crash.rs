@@ -76,7 +76,8 @@ fn sigkill_mid_append_loses_nothing_acknowledged() {
 }
 
 /// The real `vigil serve` with four concurrent signed appenders over HTTP, killed with SIGKILL
-/// at a random moment, restarted on the same data dir, many times. After every restart: every
+/// at a random moment (every fifth time stopped with SIGTERM instead), restarted on the same
+/// data dir, many times. After every restart: every
 /// acknowledged receipt's entry is at its sequence number with the same hash, the log verifies
 /// end to end, and the checkpoint served is consistent with every checkpoint handed out before.
 #[test]
@@ -151,7 +152,9 @@ fn sigkill_of_vigil_serve_under_concurrent_appenders_loses_nothing_acknowledged(
         rng ^= rng >> 7;
         rng ^= rng << 17;
         std::thread::sleep(Duration::from_millis(30 + rng % 300));
-        dir = server.kill();
+        // Every fifth round a graceful shutdown under the same load instead: SIGTERM, the
+        // requests in flight answered, a clean exit, and the same checks after it.
+        dir = if round % 5 == 4 { server.stop() } else { server.kill() };
         stop.store(true, std::sync::atomic::Ordering::SeqCst);
         for a in appenders {
             a.join().unwrap();

@@ -1013,3 +1013,34 @@ async fn page_file(
     })?;
     Ok(([(header::CONTENT_TYPE, kind), (header::CACHE_CONTROL, "no-cache")], body).into_response())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// More scans than the bound, each holding its turn a while: never more than `MAX_SCANS`
+    /// run at once, the bound is reached, and every scan still runs.
+    #[tokio::test]
+    async fn at_most_max_scans_run_at_once() {
+        let (running, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let scans: Vec<_> = (0..3 * MAX_SCANS)
+            .map(|i| {
+                let (running, most) = (running.clone(), most.clone());
+                tokio::spawn(blocking(move || {
+                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(now, Ordering::SeqCst);
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                    running.fetch_sub(1, Ordering::SeqCst);
+                    Ok(i)
+                }))
+            })
+            .collect();
+        let mut done = Vec::new();
+        for scan in scans {
+            done.push(scan.await.unwrap().unwrap());
+        }
+        assert_eq!(done, (0..3 * MAX_SCANS).collect::<Vec<_>>());
+        assert_eq!(most.load(Ordering::SeqCst), MAX_SCANS);
+    }
+}

@@ -441,7 +441,7 @@ fn a_lying_server_is_caught_by_the_page() {
     // And an alarm of no incident, past the old checkpoint too, to pad such a view with below.
     let stray = serde_json::json!({"kind": "alarm", "rule": "r", "severity": "low", "summary": "stray"});
     std::fs::write(&events, format!("{later}\n{stray}\n")).unwrap();
-    demo.append_alarm(&events);
+    demo.append("risk", &events);
     // The witnesses cosign the grown log in their next round.
     let grown = note_size(&wait_checkpoint_size(&demo.public, note_size(&old) + 2));
     revisit("a rollback", untouched(), serve_checkpoint(old.clone()), &["ROLLBACK", "earlier-checkpoint.txt"]);
@@ -499,7 +499,7 @@ fn a_lying_server_is_caught_by_the_page() {
     // the first log's, it is refused.
     let other = self::demo();
     // As many entries as the first log now has (two alarms were appended to it above).
-    other.append_alarm(&events);
+    other.append("risk", &events);
     let forked = wait_checkpoint_size(&other.public, grown);
     revisit(
         "a fork",
@@ -531,4 +531,26 @@ fn a_lying_server_is_caught_by_the_page() {
         }
     });
     revisit("a weaker witness policy", untouched(), weaker, &["KEY OR POLICY CHANGED"]);
+
+    // A later snapshot counting the attestations an earlier one counted, logged past the
+    // checkpoint read whole: refused by the rules between snapshots (one failure), and the
+    // latest snapshot shown is then said not to be the latest.
+    let before = ureq::get(&format!("{}/checkpoint", demo.public)).call().unwrap().body_mut().read_to_string().unwrap();
+    let snapshots = |public: &str| get(&format!("{public}/v1/entries?kind=reserve_snapshot"))["entries"].clone();
+    let mut copy = snapshots(&demo.public).as_array().unwrap().last().unwrap()["statement"]["event"].clone();
+    copy["snapshot"] = "por-copy".into();
+    std::fs::write(&events, format!("{copy}\n")).unwrap();
+    demo.append("treasury", &events);
+    let copied = snapshots(&demo.public).as_array().unwrap().last().unwrap()["seq"].as_u64().unwrap();
+    wait_checkpoint_size(&demo.public, copied + 1);
+    set(serve_checkpoint(before));
+    let dom = chromium(&url, tempfile::tempdir().unwrap().path(), None);
+    for want in [
+        "✗ NOT VERIFIED: attestation ".to_string(),
+        "was already counted by the earlier snapshot".to_string(),
+        format!("the log holds a later snapshot (entry {copied}) that did not verify here"),
+    ] {
+        assert!(dom.contains(&want), "a later snapshot refused by the rules: {want:?} in {dom}");
+    }
+    assert_eq!(summary(&dom).2, 1, "a later snapshot refused by the rules: counted once: {dom}");
 }

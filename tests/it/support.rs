@@ -269,10 +269,10 @@ impl RunningDemo {
         self.dir.path().join("d")
     }
 
-    /// `vigil append` of the events in `file` with the risk service's key; they must be
-    /// acknowledged.
-    pub fn append_alarm(&self, file: &Path) {
-        let key = Self::keys().join("risk.key");
+    /// `vigil append` of the events in `file` with the example key of `service` (`risk`,
+    /// `treasury`, …); they must be acknowledged.
+    pub fn append(&self, service: &str, file: &Path) {
+        let key = Self::keys().join(format!("{service}.key"));
         let (code, _, err) =
             vigil(&["append", "--url", &self.internal, "--key", key.to_str().unwrap(), file.to_str().unwrap()]);
         assert_eq!(code, 0, "{err}");

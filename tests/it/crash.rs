@@ -278,7 +278,7 @@ pub(crate) fn check_since(
 /// The restarted server serves exactly the recovered log's checkpoint.
 fn assert_served(server: &crate::serve::Server, keys: &Keys, recovered: Option<(u64, Digest)>, round: usize) {
     let Some((size, root)) = recovered else { return };
-    let note = ureq::get(&format!("{}/checkpoint", server.public)).call().unwrap().body_mut().read_to_string().unwrap();
+    let note = get_text(&format!("{}/checkpoint", server.public));
     let served = checkpoint::verify(note.as_bytes(), &keys.log.verifier()).unwrap().checkpoint;
     assert_eq!((served.size, served.root), (size, root), "round {round}: the restarted server serves another log");
 }

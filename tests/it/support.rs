@@ -203,12 +203,22 @@ pub fn vigil(args: &[&str]) -> (i32, String, String) {
     (out.status.code().unwrap_or(-1), s(&out.stdout), s(&out.stderr))
 }
 
+/// The body of a GET of `url` that must succeed, as text (the test's own read, not the page's).
+pub fn get_text(url: &str) -> String {
+    ureq::get(url).call().unwrap().body_mut().read_to_string().unwrap()
+}
+
+/// The body of a GET of `url` that must succeed, as JSON.
+pub fn get_json(url: &str) -> serde_json::Value {
+    serde_json::from_str(&get_text(url)).unwrap()
+}
+
 /// Waits until the public API at `public` serves a checkpoint of at least `size` entries (with
 /// witnesses, the served checkpoint follows the log once they have cosigned); returns it.
 pub fn wait_checkpoint_size(public: &str, size: u64) -> String {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
-        let note = ureq::get(&format!("{public}/checkpoint")).call().unwrap().body_mut().read_to_string().unwrap();
+        let note = get_text(&format!("{public}/checkpoint"));
         let n: u64 = note.lines().nth(1).unwrap().parse().unwrap();
         if n >= size {
             return note;

@@ -511,6 +511,41 @@ fn a_lying_server_is_caught_by_the_page() {
     });
     revisit("a weaker witness policy", untouched(), weaker, &["KEY OR POLICY CHANGED"]);
 
+    // A new snapshot (its own custody attestation, through the CLI) logged past the checkpoint
+    // read whole: verified in part, as is a user's balance in it, neither counted as a failure.
+    let before = get_text(&format!("{}/checkpoint", demo.public));
+    let keys = RunningDemo::keys();
+    let key = |name: &str| keys.join(name).to_str().unwrap().to_string();
+    let work = tempfile::tempdir().unwrap();
+    let file = |name: &str, text: &str| {
+        let f = work.path().join(name);
+        std::fs::write(&f, text).unwrap();
+        f.to_str().unwrap().to_string()
+    };
+    let att = file(
+        "att.jsonl",
+        r#"{"kind":"reserve_attestation","asset":"BTC","wallet":"cold-btc-9","address":"bc1qnine","balance":"900","block_height":900000,"as_of_ms":1}"#,
+    );
+    let (code, signed, err) = crate::support::vigil(&["sign", "--key", &key("custody.key"), &att]);
+    assert_eq!(code, 0, "{err}");
+    let (signed, balances) = (file("signed.jsonl", &signed), file("por-new.csv", "account,BTC\na,500\nb,300\n"));
+    let records = work.path().join("por-new.records.csv");
+    let reserves = vigil::demo::reserves_dir_of(&demo.data());
+    #[rustfmt::skip]
+    let (code, _, err) = crate::support::vigil(&["reserves", "build", "--balances", &balances, "--reserves", &signed,
+        "--snapshot", "por-new", "--url", &demo.internal, "--key", &key("treasury.key"),
+        "--reserves-dir", reserves.to_str().unwrap(), "--records", records.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    wait_checkpoint_size(&demo.public, note_size(&before) + 2);
+    let secret =
+        std::fs::read_to_string(&records).unwrap().lines().nth(1).unwrap().rsplit(',').next().unwrap().to_string();
+    set(serve_checkpoint(before));
+    let dom = chromium(&format!("{url}/#secret={secret}"), tempfile::tempdir().unwrap().path(), None);
+    let past = "snapshot por-new <span class=\"partly\" data-verified=\"partly\">⚠ after the checkpoint read whole";
+    assert_eq!(dom.matches(past).count(), 2, "a newer snapshot, in the list and in the balance: {dom}");
+    assert!(dom.contains("id=\"balance-ok\""), "a balance in a newer snapshot: {dom}");
+    assert_eq!(summary(&dom).2, 0, "a newer snapshot is no failure: {dom}");
+
     // A later snapshot counting the attestations an earlier one counted, logged past the
     // checkpoint read whole: refused by the rules between snapshots (one failure), and the
     // latest snapshot shown is then said not to be the latest.

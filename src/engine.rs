@@ -71,6 +71,8 @@ pub enum RejectCode {
     Genesis,
     KeyConflict,
     IdempotencyConflict,
+    /// Created too far from the server's clock, and not a retry of an event already logged.
+    OutsideReplayWindow,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -147,6 +149,8 @@ pub struct VerifiedSubmission {
     key: Option<VerifyingKey>,
     /// The openings, checked against the commitments, as stored (JSON).
     openings: Option<Vec<u8>>,
+    /// Set by [`VerifiedSubmission::only_as_a_retry`]: why it is refused if it is new.
+    only_as_a_retry: Option<String>,
 }
 
 impl VerifiedSubmission {
@@ -172,7 +176,16 @@ impl VerifiedSubmission {
             signature: sub.signature,
             key,
             openings,
+            only_as_a_retry: None,
         }
+    }
+
+    /// Accepted only as a retry of an event already logged (answered with that event's receipt,
+    /// writing nothing); as a new event it is refused with [`RejectCode::OutsideReplayWindow`]
+    /// and `why`. For an event created outside the replay window: a service retrying an append
+    /// that was written but not answered still gets its receipt, however late it retries.
+    pub fn only_as_a_retry(&mut self, why: String) {
+        self.only_as_a_retry = Some(why);
     }
 }
 
@@ -1228,6 +1241,9 @@ impl Sequencer {
                 };
                 out.push(Accepted { seq, duplicate: true, entry_hash: chain_hash(bytes), leaf_hash: leaf_hash(bytes) });
                 continue;
+            }
+            if let Some(why) = v.only_as_a_retry.take() {
+                return Err(reject(i, RejectCode::OutsideReplayWindow, why));
             }
             let seq = self.state.size;
             let len = HEADER_SIZE + v.bytes.len();

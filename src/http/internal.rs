@@ -12,7 +12,7 @@
 //! | 409 | `idempotency_conflict`, `key_conflict` | an idempotency key reused with other content |
 //! | 413 | `too_large` | body over the limit, or an entry over 65,535 bytes |
 //! | 415 | `unsupported_media_type` | not `application/json` |
-//! | 422 | `invalid_event`, `bad_openings`, `outside_replay_window` | schema-invalid (names the field) |
+//! | 422 | `invalid_event`, `bad_openings`, `outside_replay_window` | schema-invalid (names the field); created outside the replay window, and not a retry of an event already logged |
 //! | 500 | `internal` | something failed unexpectedly (a bug); the detail says whether the batch may have been written; the server goes on |
 //! | 503 | `saturated`, `storage`, `stopping` | too many events waiting, storage failed, or the server is shutting down (`Retry-After`) |
 //!
@@ -162,6 +162,7 @@ fn reject_problem(index: usize, code: RejectCode, reason: &str) -> Problem {
         RejectCode::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
         RejectCode::InvalidEvent => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_event"),
         RejectCode::BadOpenings => (StatusCode::UNPROCESSABLE_ENTITY, "bad_openings"),
+        RejectCode::OutsideReplayWindow => (StatusCode::UNPROCESSABLE_ENTITY, "outside_replay_window"),
     };
     Problem::new(status, name, format!("event {index}: {reason}; nothing of the batch was written"))
 }
@@ -186,8 +187,9 @@ impl Drop for InFlight {
 }
 
 /// Appends one signed submission or a batch (a JSON array, all or nothing). Every event is
-/// signed by its service's key; events created further than the replay window from the
-/// server's clock are refused; a repeated idempotency key is answered with the original receipt.
+/// signed by its service's key; new events created further than the replay window from the
+/// server's clock are refused; a repeated idempotency key is answered with the original receipt
+/// (however late: a retry is not a replay, it writes nothing).
 #[utoipa::path(post, path = "/v1/events", tag = "internal",
     request_body(content = Vec<Submission>, description = "a submission, or an array of up to 1000", content_type = "application/json"),
     responses(
@@ -261,15 +263,25 @@ async fn append_inner(s: &InternalState, headers: &HeaderMap, body: &[u8]) -> Re
     }
     // A body without a fault is read in one typed pass; any other is read again the careful
     // way, which names what is wrong.
-    let now = s.clock.now_ms();
-    let fast = vigil_core::statement::parse_body_fast(body).filter(|subs| {
-        (1..=MAX_BATCH).contains(&subs.len())
-            && subs.iter().all(|p| p.statement.created_at_ms.abs_diff(now) <= s.replay_window_ms)
-    });
+    let fast = vigil_core::statement::parse_body_fast(body).filter(|subs| (1..=MAX_BATCH).contains(&subs.len()));
     let subs = match fast {
         Some(subs) => subs,
-        None => parse_body(body, now, s.replay_window_ms).map_err(IntoResponse::into_response)?,
+        None => parse_body(body).map_err(IntoResponse::into_response)?,
     };
+    // Created too far from the server's clock: refused unless it is a retry of an event already
+    // logged, which the sequencer answers with its receipt (a retry after a lost answer must
+    // not read as "nothing was written").
+    let now = s.clock.now_ms();
+    let stale: Vec<(usize, String)> = subs
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.statement.created_at_ms.abs_diff(now) > s.replay_window_ms)
+        .map(|(i, p)| {
+            let at = p.statement.created_at_ms;
+            let w = s.replay_window_ms;
+            (i, format!("created_at_ms {at} is more than {w} ms from the server's clock ({now}), and it is not a retry of an event already logged"))
+        })
+        .collect();
     let n = subs.len();
     if s.in_flight.fetch_add(n, Ordering::SeqCst) + n > s.max_in_flight {
         s.in_flight.fetch_sub(n, Ordering::SeqCst);
@@ -282,7 +294,10 @@ async fn append_inner(s: &InternalState, headers: &HeaderMap, body: &[u8]) -> Re
         // The append runs in a task of its own that holds the count until the engine answers:
         // a client that times out or goes away leaves its batch in the sequencer's queue, where
         // it must still count against `max_in_flight`.
-        Ok(v) => {
+        Ok(mut v) => {
+            for (i, why) in stale {
+                v[i].only_as_a_retry(why);
+            }
             let engine = s.engine.clone();
             let append = tokio::spawn(async move {
                 let r = engine.append_verified(v).await;
@@ -323,8 +338,8 @@ async fn append_inner(s: &InternalState, headers: &HeaderMap, body: &[u8]) -> Re
 }
 
 /// The careful way of reading a body of submissions: each fault named, with its event's index,
-/// the first in the body first (an event outside the replay window included).
-fn parse_body(body: &[u8], now: u64, replay_window_ms: u64) -> Result<Vec<ParsedSubmission>, Problem> {
+/// the first in the body first.
+fn parse_body(body: &[u8]) -> Result<Vec<ParsedSubmission>, Problem> {
     let value: serde_json::Value = vigil_core::canonical::parse_json(body)
         .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "malformed_json", e.to_string()))?;
     let items = match value {
@@ -360,16 +375,6 @@ fn parse_body(body: &[u8], now: u64, replay_window_ms: u64) -> Result<Vec<Parsed
         let parsed = sub
             .parse()
             .map_err(|e| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_event", format!("event {i}: {e}")))?;
-        if parsed.statement.created_at_ms.abs_diff(now) > replay_window_ms {
-            return Err(Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "outside_replay_window",
-                format!(
-                    "event {i}: created_at_ms {} is more than {replay_window_ms} ms from the server's clock ({now})",
-                    parsed.statement.created_at_ms
-                ),
-            ));
-        }
         subs.push(parsed);
     }
     Ok(subs)

@@ -17,6 +17,8 @@ struct Env {
     auditor: vigil_core::keys::SignerKey,
     engine: Arc<Engine>,
     state: InternalState,
+    /// The clock of the engine and of the replay window.
+    clock: Arc<FixedClock>,
     _dir: tempfile::TempDir,
 }
 
@@ -26,13 +28,13 @@ fn env() -> Env {
         let engine = Arc::new(engine);
         let state = InternalState {
             engine: engine.clone(),
-            clock,
+            clock: clock.clone(),
             replay_window_ms: 300_000,
             in_flight: Arc::new(AtomicUsize::new(0)),
             max_in_flight: 10_000,
             auditors: Arc::new(vec![key("auditor", 77).verifier()]),
         };
-        Env { keys, auditor: key("auditor", 77), engine, state, _dir: dir }
+        Env { keys, auditor: key("auditor", 77), engine, state, clock, _dir: dir }
     })
     .join()
     .unwrap()
@@ -216,14 +218,15 @@ async fn every_refusal_has_its_status_and_writes_nothing() {
             "outside_replay_window",
         ),
         (
-            // The first fault in the body is the one named, as each event is read in turn.
+            // The body is read whole before the window is checked: only the sequencer can tell
+            // a late retry (answered) from a late new event (refused).
             "stale, then unknown kind",
             "application/json",
             json!([submission(&k.withdrawals, withdrawal("w-8"), "m", T0 - 3_600_000), unknown_kind.clone()])
                 .to_string()
                 .into_bytes(),
             StatusCode::UNPROCESSABLE_ENTITY,
-            "outside_replay_window",
+            "invalid_event",
         ),
         (
             "too many events",
@@ -263,6 +266,41 @@ async fn every_refusal_has_its_status_and_writes_nothing() {
         }
     }
     assert_eq!(e.engine.store().idempotency("withdrawals", "good").unwrap(), None);
+}
+
+/// A retry that comes after the replay window (its append was written, its answer lost) is
+/// answered with the original receipt and writes nothing; a new event of that age, alone or
+/// beside the retry, is refused and writes nothing.
+#[tokio::test]
+async fn a_late_retry_gets_its_receipt_and_a_late_new_event_is_refused() {
+    let e = env();
+    let first = submission(&e.keys.withdrawals, withdrawal("w-1"), "a", T0);
+    let (status, body) = post(&e.state, "application/json", first.to_string().into_bytes()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let original = body["receipts"][0].clone();
+    // An hour later, past the 5-minute window.
+    e.clock.0.store(T0 + 3_600_000, std::sync::atomic::Ordering::SeqCst);
+    let size = e.engine.head().state.size;
+    let (status, body) = post(&e.state, "application/json", first.to_string().into_bytes()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let retry = &body["receipts"][0];
+    assert_eq!(
+        (&retry["seq"], &retry["entry_hash"], &retry["duplicate"]),
+        (&original["seq"], &original["entry_hash"], &json!(true))
+    );
+    let late_new = submission(&e.keys.withdrawals, withdrawal("w-2"), "b", T0);
+    for (what, batch) in [("alone", json!([late_new])), ("beside the retry", json!([first, late_new]))] {
+        let (status, problem) = post(&e.state, "application/json", batch.to_string().into_bytes()).await;
+        assert_eq!(
+            (status, &problem["code"]),
+            (StatusCode::UNPROCESSABLE_ENTITY, &json!("outside_replay_window")),
+            "{what}: {problem}"
+        );
+        let detail = problem["detail"].as_str().unwrap();
+        assert!(detail.contains("not a retry of an event already logged"), "{what}: {detail}");
+    }
+    assert_eq!(e.engine.head().state.size, size, "nothing written");
+    assert_eq!(e.engine.store().idempotency("withdrawals", "b").unwrap(), None);
 }
 
 fn base64_sig_flipped(sig: &str) -> String {

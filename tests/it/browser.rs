@@ -96,6 +96,15 @@ fn edit_json(body: &mut Vec<u8>, edit: impl FnOnce(&mut serde_json::Value)) {
     *body = serde_json::to_vec(&v).unwrap();
 }
 
+/// A tamper that edits the JSON answers to `path` (every path under it, when it ends in `/`).
+fn json_at(path: &'static str, edit: impl Fn(&mut serde_json::Value) + Send + 'static) -> Tamper {
+    Box::new(move |p, b| {
+        if p == path || (path.ends_with('/') && p.starts_with(path)) {
+            edit_json(b, &edit);
+        }
+    })
+}
+
 /// The page finished with every check passed, and checked something.
 fn assert_clean(dom: &str, what: &str) {
     let (state, verified, failed) = summary(dom);
@@ -229,30 +238,22 @@ fn a_lying_server_is_caught_by_the_page() {
         ),
         (
             "an entry of the timeline given twice (its withdrawal would count twice as lost)",
-            Box::new(|p, b| {
-                if p.starts_with("/v1/incidents/") {
-                    edit_json(b, |v| {
-                        let t = v["timeline"].as_array_mut().unwrap();
-                        t.push(t[0].clone());
-                    });
-                }
+            json_at("/v1/incidents/", |v| {
+                let t = v["timeline"].as_array_mut().unwrap();
+                t.push(t[0].clone());
             }),
             "is given twice",
             Some(1),
         ),
         (
             "a SAFU contribution listed twice (the balance would count it twice)",
-            Box::new(|p, b| {
-                if p == "/v1/entries" {
-                    edit_json(b, |v| {
-                        let e = v["entries"].as_array_mut().unwrap();
-                        // The contributions' listing only: the payouts' is read apart.
-                        if let Some(first) =
-                            e.first().filter(|f| f["statement"]["event"]["kind"] == "safu_contribution").cloned()
-                        {
-                            e.push(first);
-                        }
-                    });
+            json_at("/v1/entries", |v| {
+                let e = v["entries"].as_array_mut().unwrap();
+                // The contributions' listing only: the payouts' is read apart.
+                if let Some(first) =
+                    e.first().filter(|f| f["statement"]["event"]["kind"] == "safu_contribution").cloned()
+                {
+                    e.push(first);
                 }
             }),
             "the entry listing does not go strictly forward",
@@ -260,39 +261,27 @@ fn a_lying_server_is_caught_by_the_page() {
         ),
         (
             "a snapshot listed under another entry's number",
-            Box::new(|p, b| {
-                if p == "/v1/reserves" {
-                    edit_json(b, |v| {
-                        let seq = v["snapshots"][0]["seq"].as_u64().unwrap();
-                        v["snapshots"][0]["seq"] = (seq + 1).into();
-                    });
-                }
+            json_at("/v1/reserves", |v| {
+                let seq = v["snapshots"][0]["seq"].as_u64().unwrap();
+                v["snapshots"][0]["seq"] = (seq + 1).into();
             }),
             "NOT VERIFIED: not this snapshot",
             Some(1),
         ),
         (
             "an entry left out of the timeline (the close: the incident would look open)",
-            Box::new(|p, b| {
-                if p.starts_with("/v1/incidents/") {
-                    edit_json(b, |v| {
-                        v["timeline"].as_array_mut().unwrap().pop();
-                    });
-                }
+            json_at("/v1/incidents/", |v| {
+                v["timeline"].as_array_mut().unwrap().pop();
             }),
             "its timeline leaves out",
             Some(1),
         ),
         (
             "a SAFU movement left out of the listing",
-            Box::new(|p, b| {
-                if p == "/v1/entries" {
-                    edit_json(b, |v| {
-                        let e = v["entries"].as_array_mut().unwrap();
-                        if !e.is_empty() {
-                            e.remove(0);
-                        }
-                    });
+            json_at("/v1/entries", |v| {
+                let e = v["entries"].as_array_mut().unwrap();
+                if !e.is_empty() {
+                    e.remove(0);
                 }
             }),
             "the listing of contributions and payouts leaves out",
@@ -310,19 +299,15 @@ fn a_lying_server_is_caught_by_the_page() {
         ),
         (
             "a page of the entry listing longer than asked for (the page would fetch without end)",
-            Box::new(|p, b| {
-                if p == "/v1/entries" {
-                    edit_json(b, |v| {
-                        let e = v["entries"].as_array_mut().unwrap();
-                        if let Some(last) = e.last().cloned() {
-                            let seq = last["seq"].as_u64().unwrap();
-                            for i in 1..=1001 - e.len() as u64 {
-                                let mut more = last.clone();
-                                more["seq"] = (seq + i).into();
-                                e.push(more);
-                            }
-                        }
-                    });
+            json_at("/v1/entries", |v| {
+                let e = v["entries"].as_array_mut().unwrap();
+                if let Some(last) = e.last().cloned() {
+                    let seq = last["seq"].as_u64().unwrap();
+                    for i in 1..=1001 - e.len() as u64 {
+                        let mut more = last.clone();
+                        more["seq"] = (seq + i).into();
+                        e.push(more);
+                    }
                 }
             }),
             "more than the 1000 asked for",
@@ -330,30 +315,22 @@ fn a_lying_server_is_caught_by_the_page() {
         ),
         (
             "a snapshot listed twice (each listed is fetched)",
-            Box::new(|p, b| {
-                if p == "/v1/reserves" {
-                    edit_json(b, |v| {
-                        let s = v["snapshots"].as_array_mut().unwrap();
-                        s.push(s[0].clone());
-                    });
-                }
+            json_at("/v1/reserves", |v| {
+                let s = v["snapshots"].as_array_mut().unwrap();
+                s.push(s[0].clone());
             }),
             "is listed twice",
             Some(1),
         ),
         (
             "an entry of another incident padded into a timeline",
-            Box::new(move |p, b| {
-                if p.starts_with("/v1/incidents/") {
-                    edit_json(b, |v| {
-                        let t = v["timeline"].as_array_mut().unwrap();
-                        let mut foreign = t[0].clone();
-                        foreign["seq"] = padding["seq"].clone();
-                        foreign["bytes"] = padding["bytes"].clone();
-                        foreign["inclusion_proof"] = padding["inclusion_proof"].clone();
-                        t.push(foreign);
-                    });
-                }
+            json_at("/v1/incidents/", move |v| {
+                let t = v["timeline"].as_array_mut().unwrap();
+                let mut foreign = t[0].clone();
+                foreign["seq"] = padding["seq"].clone();
+                foreign["bytes"] = padding["bytes"].clone();
+                foreign["inclusion_proof"] = padding["inclusion_proof"].clone();
+                t.push(foreign);
             }),
             "not of this incident",
             Some(1),

@@ -84,10 +84,11 @@ impl ureq::unversioned::resolver::Resolver for LiteralFirst {
 }
 
 /// Posts batches of submissions to an internal append API and returns the receipts or the
-/// server's problem. Blocking; one request per batch.
+/// server's problem. Blocking; one request per batch (after waiting out a saturated server).
 pub struct AppendClient {
     agent: ureq::Agent,
     url: String,
+    retries: u32,
 }
 
 /// A refused or failed append: the HTTP status (0 if none was received) and the detail.
@@ -108,35 +109,101 @@ impl AppendFailure {
     }
 }
 
+/// How many times [`AppendClient::new`] sends a batch again after a saturated answer.
+pub const RETRIES: u32 = 5;
+/// The longest wait for a `Retry-After` the client honours: a longer one is waited this long.
+pub const MAX_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The largest request body the internal API reads: what [`split_batch`] keeps each request under.
+pub const MAX_REQUEST_BYTES: usize = crate::http::internal::MAX_BODY;
+
+/// Splits `subs` into consecutive requests of at most `max_events` submissions whose JSON
+/// array (`[a,b,…]`, as [`AppendClient::append`] sends it) is at most [`MAX_REQUEST_BYTES`]:
+/// the ranges, in order. A submission over the limit by itself goes alone (and is refused 413).
+pub fn split_batch(subs: &[Submission], max_events: usize) -> Vec<std::ops::Range<usize>> {
+    let max_events = max_events.max(1);
+    let mut ranges = Vec::new();
+    let (mut start, mut bytes) = (0, 1);
+    for (i, sub) in subs.iter().enumerate() {
+        // Its JSON and the comma (or, first, the closing bracket) it brings.
+        let len = serde_json::to_vec(sub).map_or(0, |v| v.len()) + 1;
+        if i > start && (i - start >= max_events || bytes + len > MAX_REQUEST_BYTES) {
+            ranges.push(start..i);
+            (start, bytes) = (i, 1);
+        }
+        bytes += len;
+    }
+    if start < subs.len() {
+        ranges.push(start..subs.len());
+    }
+    ranges
+}
+
 impl AppendClient {
+    /// A client of the internal API at `base_url` that waits out a saturated server up to
+    /// [`RETRIES`] times.
     pub fn new(base_url: &str) -> AppendClient {
         let agent = agent(std::time::Duration::from_secs(60));
-        AppendClient { agent, url: format!("{}/v1/events", base_url.trim_end_matches('/')) }
+        AppendClient { agent, url: format!("{}/v1/events", base_url.trim_end_matches('/')), retries: RETRIES }
+    }
+
+    /// How many times a batch is sent again after a saturated answer (429, or 503 `saturated`):
+    /// each time after the answer's `Retry-After` (1 s without one, at most
+    /// [`MAX_RETRY_AFTER`]). Sending it again is safe: an event already logged is answered with
+    /// its receipt. 0: the saturated answer is returned as it is.
+    pub fn with_retries(mut self, retries: u32) -> AppendClient {
+        self.retries = retries;
+        self
     }
 
     /// One receipt per submission, in order, each with its checkpoint.
     pub fn append(&self, batch: &[Submission]) -> Result<Vec<Receipt>, AppendFailure> {
         let body = serde_json::to_vec(batch).map_err(|e| AppendFailure { status: 0, detail: e.to_string() })?;
+        let mut attempt = 0;
+        loop {
+            match self.post(&body, batch.len()) {
+                Err((_, Some(wait))) if attempt < self.retries => {
+                    attempt += 1;
+                    std::thread::sleep(wait);
+                }
+                r => return r.map_err(|(f, _)| f),
+            }
+        }
+    }
+
+    /// One request; a saturated answer comes with how long to wait before the next.
+    fn post(&self, body: &[u8], events: usize) -> Result<Vec<Receipt>, (AppendFailure, Option<std::time::Duration>)> {
         let mut res = self
             .agent
             .post(&self.url)
             .header("content-type", "application/json")
-            .send(&body[..])
-            .map_err(|e| AppendFailure { status: 0, detail: describe(&e) })?;
+            .send(body)
+            .map_err(|e| (AppendFailure { status: 0, detail: describe(&e) }, None))?;
         let status = res.status().as_u16();
-        let text = res.body_mut().read_to_string().map_err(|e| AppendFailure { status, detail: e.to_string() })?;
+        let retry_after = res
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map_or(std::time::Duration::from_secs(1), std::time::Duration::from_secs)
+            .min(MAX_RETRY_AFTER);
+        let text =
+            res.body_mut().read_to_string().map_err(|e| (AppendFailure { status, detail: e.to_string() }, None))?;
         if status != 200 {
-            let detail = serde_json::from_str::<serde_json::Value>(&text)
-                .ok()
-                .and_then(|v| Some(format!("{} ({})", v.get("detail")?.as_str()?, v.get("code")?.as_str()?)))
+            let problem = serde_json::from_str::<serde_json::Value>(&text).ok();
+            let code = problem.as_ref().and_then(|v| v.get("code")?.as_str());
+            let saturated = status == 429 || (status == 503 && code == Some("saturated"));
+            let detail = problem
+                .as_ref()
+                .and_then(|v| Some(format!("{} ({})", v.get("detail")?.as_str()?, code?)))
                 .unwrap_or(text);
-            return Err(AppendFailure { status, detail });
+            return Err((AppendFailure { status, detail }, saturated.then_some(retry_after)));
         }
-        let appended: Appended =
-            serde_json::from_str(&text).map_err(|e| AppendFailure { status, detail: format!("bad receipts: {e}") })?;
-        if appended.receipts.len() != batch.len() {
-            let detail = format!("{} receipts for {} events", appended.receipts.len(), batch.len());
-            return Err(AppendFailure { status, detail });
+        let appended: Appended = serde_json::from_str(&text)
+            .map_err(|e| (AppendFailure { status, detail: format!("bad receipts: {e}") }, None))?;
+        if appended.receipts.len() != events {
+            let detail = format!("{} receipts for {events} events", appended.receipts.len());
+            return Err((AppendFailure { status, detail }, None));
         }
         Ok(appended.into_receipts())
     }
@@ -196,6 +263,47 @@ pub fn parse_line(line: &str, key: &SignerKey) -> Result<(String, Event), String
 mod tests {
     use super::LiteralFirst;
     use ureq::unversioned::resolver::Resolver;
+
+    /// Requests are cut at the event count or before the body would pass the limit, whichever
+    /// comes first; every submission is in exactly one, in order.
+    #[test]
+    fn a_batch_is_split_by_count_and_by_size() {
+        let key = vigil_core::keys::SignerKey::from_seed("risk", [7; 32]).unwrap();
+        // An alarm referring `refs` times to entry u64::MAX (21 bytes each in JSON).
+        let sub = |i: usize, refs: usize| {
+            let ev = serde_json::json!({"kind": "alarm", "rule": "r", "severity": "low", "summary": "x".repeat(4000),
+                "refs": vec![u64::MAX; refs]});
+            let ev = vigil_core::event::Event::from_value(ev).unwrap();
+            super::sign_event(&key, ev, &format!("k{i}"), 1).unwrap()
+        };
+        let size = |subs: &[vigil_core::statement::Submission]| serde_json::to_vec(subs).unwrap().len();
+        let small: Vec<_> = (0..7).map(|i| sub(i, 0)).collect();
+        let large: Vec<_> = (0..400).map(|i| sub(i, 1000)).collect();
+        // The most large ones a request holds: the brackets, then each one's JSON and comma.
+        let per_request = (super::MAX_REQUEST_BYTES - 1) / (size(&large[..1]) - 1);
+        assert!(size(&large[..per_request]) <= super::MAX_REQUEST_BYTES);
+        assert!(size(&large[..per_request + 1]) > super::MAX_REQUEST_BYTES);
+        assert!((100..200).contains(&per_request), "{per_request}");
+        for (name, subs, max, want) in [
+            ("by count", &small[..], 3, vec![0..3, 3..6, 6..7]),
+            ("one request", &small[..], 100, std::iter::once(0..7).collect()),
+            ("one at a time", &small[..2], 1, vec![0..1, 1..2]),
+            ("by size", &large[..200], 200, vec![0..per_request, per_request..200]),
+            (
+                "by size, then count",
+                &large[..],
+                1000,
+                vec![0..per_request, per_request..2 * per_request, 2 * per_request..400],
+            ),
+            ("empty", &[][..], 10, vec![]),
+        ] {
+            let got = super::split_batch(subs, max);
+            assert_eq!(got, want, "{name}");
+            for r in got {
+                assert!(r.len() == 1 || size(&subs[r.clone()]) <= super::MAX_REQUEST_BYTES, "{name}: {r:?}");
+            }
+        }
+    }
 
     #[test]
     fn literal_addresses_are_taken_as_they_are_and_names_are_resolved() {

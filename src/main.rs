@@ -856,31 +856,99 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")
 }
 
-fn append(url: &str, key: &std::path::Path, batch: usize, input: &str) -> Result<ExitCode> {
-    use std::io::{BufRead, Write};
+/// How long a line read by `vigil append` waits for the lines after it before its batch is
+/// sent: input that comes slowly (`tail -F … | vigil append`) is appended as it comes.
+const APPEND_LINGER: std::time::Duration = std::time::Duration::from_millis(200);
+
+fn append(url: &str, key: &std::path::Path, max_batch: usize, input: &str) -> Result<ExitCode> {
+    use std::io::Write;
+    use std::sync::mpsc::RecvTimeoutError;
     let key = read_signer(key)?;
+    // Lines are read on a thread of their own, so that a batch can be sent while the next line
+    // is awaited.
+    let (tx, lines) = std::sync::mpsc::sync_channel::<(usize, std::io::Result<String>)>(1024);
     let reader = input_lines(input)?;
+    std::thread::spawn(move || {
+        for (n, line) in std::io::BufRead::lines(reader).enumerate() {
+            if tx.send((n + 1, line)).is_err() {
+                return;
+            }
+        }
+    });
     let client = vigil::client::AppendClient::new(url);
     let mut out = std::io::stdout().lock();
-    // The batch being gathered, with each event's input line.
-    let mut pending = Vec::new();
-    let mut lines: Vec<usize> = Vec::new();
-    let appended = std::cell::Cell::new(0usize);
-    // What was appended before a failure, said with it.
-    let before = || match appended.get() {
+    let mut appended = 0usize;
+    // The events read and not sent yet, each with its input line; they are signed when they are
+    // sent, so that however long they waited, their `created_at_ms` is the time they were sent.
+    let mut pending: Vec<(usize, String, vigil_core::event::Event)> = Vec::new();
+    let mut deadline = std::time::Instant::now();
+    loop {
+        let next = if pending.is_empty() {
+            lines.recv().ok()
+        } else {
+            match lines.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now())) {
+                Ok(next) => Some(next),
+                Err(RecvTimeoutError::Timeout) => {
+                    send_pending(&client, url, &key, &mut pending, &mut appended, &mut out)?;
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => None,
+            }
+        };
+        let Some((n, line)) = next else { break };
+        let line = line.context("reading input")?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let (idem, event) = vigil::client::parse_line(&line, &key).map_err(|e| {
+            let unsent = pending.first().map_or(n, |p| p.0);
+            anyhow::anyhow!("line {n}: {e}; nothing from line {unsent} on was sent{}", appended_before(appended))
+        })?;
+        if pending.is_empty() {
+            deadline = std::time::Instant::now() + APPEND_LINGER;
+        }
+        pending.push((n, idem, event));
+        if pending.len() >= max_batch {
+            send_pending(&client, url, &key, &mut pending, &mut appended, &mut out)?;
+        }
+    }
+    send_pending(&client, url, &key, &mut pending, &mut appended, &mut out)?;
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What `vigil append` appended before a failure, said with it.
+fn appended_before(appended: usize) -> String {
+    match appended {
         0 => String::new(),
         n => format!("; the {n} events of the batches before were appended (their receipts are above)"),
-    };
-    let flush = |pending: &mut Vec<vigil_core::statement::Submission>,
-                 lines: &mut Vec<usize>,
-                 out: &mut std::io::StdoutLock|
-     -> Result<()> {
-        if pending.is_empty() {
-            return Ok(());
-        }
+    }
+}
+
+/// Signs the pending events now and sends them in as many requests as the body limit needs;
+/// prints their receipts. An error names the input lines, and whether they were written.
+fn send_pending(
+    client: &vigil::client::AppendClient,
+    url: &str,
+    key: &vigil_core::keys::SignerKey,
+    pending: &mut Vec<(usize, String, vigil_core::event::Event)>,
+    appended: &mut usize,
+    out: &mut impl std::io::Write,
+) -> Result<()> {
+    let now = now_ms();
+    let mut subs = Vec::with_capacity(pending.len());
+    let lines: Vec<usize> = pending.iter().map(|p| p.0).collect();
+    for (n, idem, event) in pending.drain(..) {
+        let sub = vigil::client::sign_event(key, event, &idem, now).map_err(|e| {
+            anyhow::anyhow!("line {n}: {e}; nothing from line {} on was sent{}", lines[0], appended_before(*appended))
+        })?;
+        subs.push(sub);
+    }
+    for range in vigil::client::split_batch(&subs, subs.len()) {
+        let lines = &lines[range.clone()];
         let (first, last) = (lines[0], lines[lines.len() - 1]);
-        let receipts = client.append(pending).map_err(|e| {
-            let before = before();
+        let receipts = client.append(&subs[range]).map_err(|e| {
+            let before = appended_before(*appended);
             // No answer, a timeout or a storage failure: the batch may or may not be in the log.
             if !e.is_refusal() {
                 return anyhow::anyhow!(
@@ -907,39 +975,20 @@ fn append(url: &str, key: &std::path::Path, batch: usize, input: &str) -> Result
                 ),
             }
         })?;
-        appended.set(appended.get() + receipts.len());
+        *appended += receipts.len();
         for r in receipts {
             writeln!(out, "{}", serde_json::to_string(&r)?)?;
         }
-        pending.clear();
-        lines.clear();
-        Ok(())
-    };
-    for (n, line) in reader.lines().enumerate() {
-        let line = line.context("reading input")?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        // A line that does not read or sign: nothing from the batch it was in on is sent.
-        let local = |e: &dyn std::fmt::Display| {
-            let unsent = lines.first().copied().unwrap_or(n + 1);
-            anyhow::anyhow!("line {}: {e}; nothing from line {unsent} on was sent{}", n + 1, before())
-        };
-        let (idem, event) = vigil::client::parse_line(&line, &key).map_err(|e| local(&e))?;
-        pending.push(vigil::client::sign_event(&key, event, &idem, now_ms()).map_err(|e| local(&e))?);
-        lines.push(n + 1);
-        if pending.len() >= batch {
-            flush(&mut pending, &mut lines, &mut out)?;
-        }
+        // Each receipt as soon as it is in: a reader of a slow stream sees it now.
+        out.flush()?;
     }
-    flush(&mut pending, &mut lines, &mut out)?;
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 /// JSON lines from FILE, or from stdin for `-`.
-fn input_lines(input: &str) -> Result<Box<dyn std::io::BufRead>> {
+fn input_lines(input: &str) -> Result<Box<dyn std::io::BufRead + Send>> {
     Ok(if input == "-" {
-        Box::new(std::io::stdin().lock())
+        Box::new(std::io::BufReader::new(std::io::stdin()))
     } else {
         Box::new(std::io::BufReader::new(std::fs::File::open(input).with_context(|| format!("opening {input}"))?))
     })

@@ -323,6 +323,43 @@ async fn a_saturated_sequencer_answers_503_with_retry_after() {
     assert_eq!(res.headers().get("retry-after").unwrap(), "1");
 }
 
+/// The client library waits out a saturated server: after the answer's `Retry-After` it sends
+/// the batch again, up to its number of retries, over real HTTP.
+#[test]
+fn the_client_waits_out_a_saturated_sequencer() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let e = env();
+    let url = serve_app(router(e.state.clone()));
+    let (in_flight, max) = (e.state.in_flight.clone(), e.state.max_in_flight);
+    let batch = |idem: &str| {
+        let ev = vigil_core::event::Event::from_value(withdrawal(idem)).unwrap();
+        vec![vigil::client::sign_event(&e.keys.withdrawals, ev, idem, T0).unwrap()]
+    };
+    let client = |retries| vigil::client::AppendClient::new(&url).with_retries(retries);
+    // As under load: as many events in flight as the sequencer takes.
+    in_flight.store(max, SeqCst);
+    let size = e.engine.head().state.size;
+    let refused = client(0).append(&batch("a")).unwrap_err();
+    assert_eq!(refused.status, 503, "{refused}");
+    assert!(refused.detail.contains("(saturated)") && !refused.is_refusal(), "{refused}");
+    // Still saturated after two retries (1 s apart): the last answer.
+    let refused = client(2).append(&batch("a")).unwrap_err();
+    assert_eq!(refused.status, 503, "{refused}");
+    assert_eq!(e.engine.head().state.size, size);
+    // The load passes while the client waits: its next try is answered.
+    let released = std::thread::spawn({
+        let in_flight = in_flight.clone();
+        move || {
+            std::thread::sleep(std::time::Duration::from_millis(1500));
+            in_flight.fetch_sub(max, SeqCst);
+        }
+    });
+    let receipts = client(vigil::client::RETRIES).append(&batch("a")).unwrap();
+    released.join().unwrap();
+    assert_eq!(receipts.iter().map(|r| (r.seq, r.duplicate)).collect::<Vec<_>>(), [(size, false)]);
+    assert_eq!(e.engine.head().state.size, size + 1);
+}
+
 /// A batch whose request timed out is still in the sequencer's hands: it counts against
 /// `max_in_flight` until the engine answers it (appends meanwhile get 503, not a place in a
 /// queue that is full), and then it is in the log and its count is released.

@@ -505,6 +505,75 @@ fn vigil_append_run_again_over_the_same_file_appends_nothing_twice() {
     assert_eq!(server.checkpoint().1.size, size + 2);
 }
 
+/// `vigil append` reading a stream that comes slowly (`tail -F … | vigil append`) appends each
+/// line shortly after it comes, not when a batch is full or the input ends, and signs it when
+/// it sends it.
+#[test]
+fn vigil_append_appends_a_slow_stream_as_it_comes() {
+    let server = Server::start();
+    let mut append = Command::new(vigil_bin())
+        .args(["append", "--url", &server.internal, "--key"])
+        .arg(server.key_file("risk"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = append.stdin.take().unwrap();
+    let (tx, receipts) = std::sync::mpsc::channel();
+    let stdout = BufReader::new(append.stdout.take().unwrap());
+    std::thread::spawn(move || stdout.lines().map_while(Result::ok).try_for_each(|l| tx.send(l)));
+    let mut seqs = Vec::new();
+    for i in 0..3 {
+        let before = now_ms();
+        writeln!(input, r#"{{"kind": "alarm", "rule": "r", "severity": "low", "summary": "line {i}"}}"#).unwrap();
+        input.flush().unwrap();
+        // The input stays open: the receipt comes all the same (a generous bound: the
+        // append waits 200 ms for more lines, then sends).
+        let receipt = receipts.recv_timeout(std::time::Duration::from_secs(30));
+        let receipt: serde_json::Value =
+            serde_json::from_str(&receipt.expect("no receipt while the input is open")).unwrap();
+        let seq = receipt["seq"].as_u64().unwrap();
+        let entry = get_json(&format!("{}/v1/entries/{seq}", server.public));
+        assert_eq!(entry["statement"]["event"]["summary"], format!("line {i}"), "{entry}");
+        // Signed when sent, not when the process started.
+        assert!(entry["statement"]["created_at_ms"].as_u64().unwrap() >= before, "{entry}");
+        seqs.push(seq);
+    }
+    drop(input);
+    let out = append.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(seqs.windows(2).filter(|w| w[1] == w[0] + 1).count(), 2, "{seqs:?}");
+}
+
+/// Events that together pass the 4 MiB body limit go in as many requests as it takes, however
+/// large `--batch` is.
+#[test]
+fn vigil_append_splits_a_batch_over_the_body_limit() {
+    let server = Server::start();
+    let size = server.checkpoint().1.size;
+    // ~6.5 KB each: 700 of them are ~4.5 MB.
+    let refs = vec![0; 1024];
+    let lines: Vec<String> = (0..700)
+        .map(|i| {
+            serde_json::json!({"kind": "alarm", "rule": "r", "severity": "low", "summary": format!("{i} {}", "x".repeat(4000)), "refs": refs})
+                .to_string()
+        })
+        .collect();
+    assert!(lines.iter().map(|l| l.len()).sum::<usize>() > vigil::http::internal::MAX_BODY);
+    let out = server.run_append("risk", &["--batch", "1000"], &lines.join("\n"));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let receipts: Vec<serde_json::Value> =
+        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let seqs: Vec<u64> = receipts.iter().map(|r| r["seq"].as_u64().unwrap()).collect();
+    assert_eq!(seqs, (size..size + 700).collect::<Vec<_>>());
+    // Two requests, so two checkpoints among the receipts.
+    let checkpoints: std::collections::BTreeSet<&str> =
+        receipts.iter().map(|r| r["checkpoint"].as_str().unwrap()).collect();
+    assert_eq!(checkpoints.len(), 2);
+    assert_eq!(server.checkpoint().1.size, size + 700);
+}
+
 /// `vigil audit --url` reads the entries an incident's alarms refer to a second time, for the
 /// incident's figures: a server that answers that read with other bytes is caught (exit 1),
 /// not believed.
@@ -640,22 +709,6 @@ fn a_wrong_base_url_is_a_usage_error_not_a_misbehaving_log() {
         auditor.to_str().unwrap(),
     ]);
     assert_eq!(code, 0, "{err}");
-}
-
-/// Serves `app` on a loopback port of its own, on a thread of its own: its base URL.
-fn serve_app(app: axum::Router) -> String {
-    let port = free_port();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        rt.block_on(async move {
-            let l = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
-            tx.send(()).unwrap();
-            axum::serve(l, app).await.unwrap();
-        });
-    });
-    rx.recv().unwrap();
-    format!("http://127.0.0.1:{port}")
 }
 
 /// A problem document (RFC 9457) as vigil answers an error.

@@ -364,3 +364,19 @@ pub fn proxy(upstream: String) -> (String, Arc<Mutex<Tamper>>) {
     rx.recv().unwrap();
     (format!("http://127.0.0.1:{port}"), tamper)
 }
+
+/// Serves `app` on a loopback port of its own, on a thread of its own: its base URL.
+pub fn serve_app(app: axum::Router) -> String {
+    let port = free_port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async move {
+            let l = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+            tx.send(()).unwrap();
+            axum::serve(l, app).await.unwrap();
+        });
+    });
+    rx.recv().unwrap();
+    format!("http://127.0.0.1:{port}")
+}

@@ -1,4 +1,5 @@
 //! Submissions, as the internal append API reads a request body (src/http/internal.rs):
+//! `statement::parse_body` (the careful way, one item at a time), and the whole body through
 //! `canonical::parse_json`, a `Submission` object or an array of them, `Submission::parse`
 //! (`Statement::from_value`, `Statement::to_bytes`, the base64 signature), then
 //! `statement::verify` against a fixed key. Also `Statement::from_bytes` of the raw input, as an
@@ -21,8 +22,10 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(s) = Statement::from_bytes(data) {
         assert_eq!(s.to_bytes().expect("a parsed statement serializes"), data, "statement round trip");
     }
-    // The server's careful way, item by item as it reads them (it stops at the first fault).
-    let careful = |data: &[u8]| -> Option<Vec<ParsedSubmission>> {
+    // The server's careful way (`statement::parse_body`, with no limit on the count), which
+    // reads an array one item at a time, reads as the body read whole does.
+    let careful = statement::parse_body(data, usize::MAX).ok();
+    let whole = || -> Option<Vec<ParsedSubmission>> {
         let items = match vigil_core::canonical::parse_json(data).ok()? {
             serde_json::Value::Array(a) if !a.is_empty() => a,
             one @ serde_json::Value::Object(_) => vec![one],
@@ -30,8 +33,9 @@ fuzz_target!(|data: &[u8]| {
         };
         items.into_iter().map(|i| serde_json::from_value::<Submission>(i).ok()?.parse().ok()).collect()
     };
+    assert_eq!(careful, whole(), "the careful way read a body otherwise than whole");
     if let Some(fast) = parse_body_fast(data) {
-        assert_eq!(careful(data), Some(fast), "the fast way read a body the careful way refuses or reads otherwise");
+        assert_eq!(careful, Some(fast), "the fast way read a body the careful way refuses or reads otherwise");
     }
     let Ok(value) = vigil_core::canonical::parse_json(data) else { return };
     let items = match value {

@@ -337,47 +337,18 @@ async fn append_inner(s: &InternalState, headers: &HeaderMap, body: &[u8]) -> Re
     }
 }
 
-/// The careful way of reading a body of submissions: each fault named, with its event's index,
-/// the first in the body first.
+/// The careful way of reading a body of submissions ([`vigil_core::statement::parse_body`]):
+/// each fault named, with its event's index, the first in the body first.
 fn parse_body(body: &[u8]) -> Result<Vec<ParsedSubmission>, Problem> {
-    let value: serde_json::Value = vigil_core::canonical::parse_json(body)
-        .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "malformed_json", e.to_string()))?;
-    let items = match value {
-        serde_json::Value::Array(a) => a,
-        one @ serde_json::Value::Object(_) => vec![one],
-        _ => {
-            return Err(Problem::new(
-                StatusCode::BAD_REQUEST,
-                "malformed_json",
-                "expected a submission object or an array of them",
-            ))
-        }
-    };
-    if items.is_empty() {
-        return Err(Problem::new(
-            StatusCode::BAD_REQUEST,
-            "malformed_json",
-            format!("the batch is empty: a batch has 1 to {MAX_BATCH} events"),
-        ));
-    }
-    if items.len() > MAX_BATCH {
-        return Err(Problem::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            format!("a batch has 1 to {MAX_BATCH} events, this one {}", items.len()),
-        ));
-    }
-    let mut subs = Vec::with_capacity(items.len());
-    for (i, item) in items.into_iter().enumerate() {
-        let sub: Submission = serde_path_to_error::deserialize(item).map_err(|e| {
-            Problem::new(StatusCode::BAD_REQUEST, "malformed_json", format!("event {i}: {}: {}", e.path(), e.inner()))
-        })?;
-        let parsed = sub
-            .parse()
-            .map_err(|e| Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_event", format!("event {i}: {e}")))?;
-        subs.push(parsed);
-    }
-    Ok(subs)
+    use vigil_core::statement::BodyError;
+    vigil_core::statement::parse_body(body, MAX_BATCH).map_err(|e| {
+        let (status, code) = match e {
+            BodyError::Malformed(_) | BodyError::Empty { .. } => (StatusCode::BAD_REQUEST, "malformed_json"),
+            BodyError::TooMany { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            BodyError::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_event"),
+        };
+        Problem::new(status, code, e.to_string())
+    })
 }
 
 /// The openings of an entry's private fields.

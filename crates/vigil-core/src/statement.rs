@@ -208,6 +208,108 @@ impl Submission {
     }
 }
 
+/// What is wrong with a request body of submissions, as [`parse_body`] names it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BodyError {
+    /// Not JSON, or not JSON of a submission's shape: what, and where.
+    #[error("{0}")]
+    Malformed(String),
+    /// An empty array.
+    #[error("the batch is empty: a batch has 1 to {max} events")]
+    Empty { max: usize },
+    /// More submissions than a batch may hold.
+    #[error("a batch has 1 to {max} events, this one {count}")]
+    TooMany { count: usize, max: usize },
+    /// Submission `index` is JSON of the shape, but not a valid submission.
+    #[error("event {index}: {error}")]
+    Invalid { index: usize, error: StatementError },
+}
+
+/// The careful way of reading a request body of submissions: one object, or an array of 1 to
+/// `max`. Each fault is named, with its submission's index. What comes first: a fault of the
+/// JSON itself (not JSON, a key twice, a float or too deep in the first `max` items), then an
+/// empty array or a count over `max`, then the first submission's fault.
+///
+/// An array is read one submission at a time: each is built into a JSON tree, checked and
+/// dropped before the next is read, and the items past `max` are only counted. So a body of a
+/// million small values is refused by its count without building them, and no body costs more
+/// memory than its largest submission's tree. (Bodies without a fault take
+/// [`parse_body_fast`], which reads the same.)
+pub fn parse_body(body: &[u8], max: usize) -> Result<Vec<ParsedSubmission>, BodyError> {
+    let malformed = |e: serde_json::Error| BodyError::Malformed(e.to_string());
+    match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'[') => {
+            let mut de = serde_json::Deserializer::from_slice(body);
+            let (count, json_fault, fault, subs) =
+                serde::Deserializer::deserialize_seq(&mut de, Items { max }).map_err(malformed)?;
+            de.end().map_err(malformed)?;
+            if let Some(e) = json_fault {
+                return Err(e);
+            }
+            match (count, fault) {
+                (0, _) => Err(BodyError::Empty { max }),
+                (count, _) if count > max => Err(BodyError::TooMany { count, max }),
+                (_, Some(fault)) => Err(fault),
+                (_, None) => Ok(subs),
+            }
+        }
+        Some(b'{') => {
+            let v = parse_json(body).map_err(|e| BodyError::Malformed(e.to_string()))?;
+            Ok(vec![body_item(0, v)?])
+        }
+        _ => Err(BodyError::Malformed(match parse_json(body) {
+            Err(e) => e.to_string(),
+            Ok(_) => "expected a submission object or an array of them".into(),
+        })),
+    }
+}
+
+/// Item `index` of a body, its JSON tree read whole.
+fn body_item(index: usize, v: serde_json::Value) -> Result<ParsedSubmission, BodyError> {
+    let sub: Submission = serde_path_to_error::deserialize(v)
+        .map_err(|e| BodyError::Malformed(format!("event {index}: {}: {}", e.path(), e.inner())))?;
+    sub.parse().map_err(|error| BodyError::Invalid { index, error })
+}
+
+/// [`parse_body`]'s reading of an array: how many items, the first fault of the JSON of the
+/// first `max` (a float, too deep), the first fault of their submissions, and the submissions.
+struct Items {
+    max: usize,
+}
+
+type ItemsRead = (usize, Option<BodyError>, Option<BodyError>, Vec<ParsedSubmission>);
+
+impl<'de> serde::de::Visitor<'de> for Items {
+    type Value = ItemsRead;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an array of submissions")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<ItemsRead, A::Error> {
+        let (mut count, mut json_fault, mut fault, mut subs) = (0, None, None, Vec::new());
+        loop {
+            if count < self.max && json_fault.is_none() {
+                // Read whole (a key twice fails the body here), checked, and made a
+                // submission while none has failed.
+                let Some(crate::canonical::Unique(v)) = seq.next_element()? else { break };
+                if let Err(e) = crate::canonical::check_item(&v, count) {
+                    json_fault = Some(BodyError::Malformed(e.to_string()));
+                } else if fault.is_none() {
+                    match body_item(count, v) {
+                        Ok(sub) => subs.push(sub),
+                        Err(e) => fault = Some(e),
+                    }
+                }
+            } else if seq.next_element::<serde::de::IgnoredAny>()?.is_none() {
+                break;
+            }
+            count += 1;
+        }
+        Ok((count, json_fault, fault, subs))
+    }
+}
+
 /// A request body of submissions (one object, or an array of them) parsed in one typed pass:
 /// the way for bodies without a fault. `None` when anything is wrong or unusual (an empty
 /// array included); the caller
@@ -325,14 +427,7 @@ mod tests {
             "created_at_ms": 1, "event": {"kind": "alarm", "rule": "r", "severity": "low", "summary": "s"}}))
         .unwrap();
         let good = serde_json::to_string(&Submission::sign(&k, &st, vec![]).unwrap()).unwrap();
-        let careful = |body: &str| -> Option<Vec<ParsedSubmission>> {
-            let items = match parse_json(body.as_bytes()).ok()? {
-                serde_json::Value::Array(a) if !a.is_empty() => a,
-                one @ serde_json::Value::Object(_) => vec![one],
-                _ => return None,
-            };
-            items.into_iter().map(|i| serde_json::from_value::<Submission>(i).ok()?.parse().ok()).collect()
-        };
+        let careful = |body: &str| parse_body(body.as_bytes(), usize::MAX).ok();
         for body in [good.clone(), format!("[{good},{good}]"), format!(" \n[{good}]\n")] {
             assert!(parse_body_fast(body.as_bytes()).is_some(), "{body}");
             assert_eq!(parse_body_fast(body.as_bytes()), careful(&body), "{body}");
@@ -369,6 +464,84 @@ mod tests {
             assert_ne!(body, good);
             assert_eq!(parse_body_fast(body.as_bytes()), None, "{body}");
             assert_eq!(careful(&body), None, "{body}");
+        }
+    }
+
+    /// The careful way names each fault, with its submission's index; a count over the limit
+    /// comes before any submission's fault, a fault of the JSON itself before everything.
+    #[test]
+    fn the_careful_way_names_what_is_wrong_and_where() {
+        let k = SignerKey::from_seed("risk", [7; 32]).unwrap();
+        let st = Statement::from_value(serde_json::json!({"key": k.key_ref.to_string(), "idempotency_key": "k",
+            "created_at_ms": 1, "event": {"kind": "alarm", "rule": "r", "severity": "low", "summary": "s"}}))
+        .unwrap();
+        let good = serde_json::to_string(&Submission::sign(&k, &st, vec![]).unwrap()).unwrap();
+        let float = good.replacen(r#""created_at_ms":1"#, r#""created_at_ms":1.5"#, 1);
+        let no_sig = good.replacen(r#""signature":""#, r#""sig":""#, 1);
+        let bad_sig = good.replacen(r#""signature":""#, r#""signature":"AA"#, 1);
+        let dup = good.replacen(r#""rule":"r""#, r#""rule":"r","rule":"x""#, 1);
+        let zeros = |n: usize| format!("[{}]", vec!["0"; n].join(","));
+        let malformed = |s: &str| Err(BodyError::Malformed(s.into()));
+        let invalid = |index| Err(BodyError::Invalid { index, error: StatementError::SignatureEncoding });
+        let ok = |n: usize| Ok(n);
+        for (name, body, max, want) in [
+            ("one object", good.clone(), 3, ok(1)),
+            ("three", format!("[{good},{good},{good}]"), 3, ok(3)),
+            ("empty", "[ ]".into(), 3, Err(BodyError::Empty { max: 3 })),
+            (
+                "four of three",
+                format!("[{good},{good},{good},{good}]"),
+                3,
+                Err(BodyError::TooMany { count: 4, max: 3 }),
+            ),
+            ("two million zeros", zeros(2_000_000), 1000, Err(BodyError::TooMany { count: 2_000_000, max: 1000 })),
+            (
+                "over the count with a fault first",
+                format!("[{bad_sig},{good},7,7]"),
+                3,
+                Err(BodyError::TooMany { count: 4, max: 3 }),
+            ),
+            (
+                "a float in the second",
+                format!("[{good},{float}]"),
+                3,
+                malformed("$[1].statement.created_at_ms: numbers must be integers"),
+            ),
+            ("a float alone", float.clone(), 3, malformed("$.statement.created_at_ms: numbers must be integers")),
+            (
+                "an unknown field",
+                format!("[{good},{no_sig}]"),
+                3,
+                malformed("event 1: sig: unknown field `sig`, expected one of `statement`, `signature`, `openings`"),
+            ),
+            ("the first fault first", format!("[{good},{bad_sig},{no_sig}]"), 3, invalid(1)),
+            ("a key twice, after a fault", format!("[{bad_sig},{dup}]"), 3, malformed("duplicate")),
+            (
+                "a float, after a fault",
+                format!("[{bad_sig},{float}]"),
+                3,
+                malformed("$[1].statement.created_at_ms: numbers"),
+            ),
+            (
+                "a float, before too many",
+                format!("[{float},7,7,7]"),
+                3,
+                malformed("$[0].statement.created_at_ms: numbers"),
+            ),
+            ("a float past the count", format!("[7,7,7,{float}]"), 3, Err(BodyError::TooMany { count: 4, max: 3 })),
+            ("a number", "7".into(), 3, malformed("expected a submission object or an array of them")),
+            ("nothing", " ".into(), 3, malformed("EOF while parsing a value at line 1 column 1")),
+            ("cut", format!("[{good}"), 3, malformed("EOF while parsing a list")),
+            ("trailing", format!("[{good}] x"), 3, malformed("trailing characters")),
+        ] {
+            let got = parse_body(body.as_bytes(), max).map(|v| v.len());
+            match (&got, &want) {
+                // A fault of the JSON: the words serde_json chose, in part.
+                (Err(BodyError::Malformed(g)), Err(BodyError::Malformed(w))) => {
+                    assert!(g.contains(w.as_str()), "{name}: {g:?} lacks {w:?}")
+                }
+                _ => assert_eq!(got, want, "{name}"),
+            }
         }
     }
 

@@ -159,6 +159,18 @@ impl AppendClient {
     /// One receipt per submission, in order, each with its checkpoint.
     pub fn append(&self, batch: &[Submission]) -> Result<Vec<Receipt>, AppendFailure> {
         let body = serde_json::to_vec(batch).map_err(|e| AppendFailure { status: 0, detail: e.to_string() })?;
+        // The server would answer 413 before reading it and close the connection, which a
+        // client still writing the body sees as a broken pipe: no answer at all.
+        if body.len() > MAX_REQUEST_BYTES {
+            return Err(AppendFailure {
+                status: 413,
+                detail: format!(
+                    "the batch is {} bytes of JSON, over the internal API's limit of {MAX_REQUEST_BYTES}: split it \
+                     (vigil::client::split_batch); nothing was sent",
+                    body.len()
+                ),
+            });
+        }
         let mut attempt = 0;
         loop {
             match self.post(&body, batch.len()) {

@@ -360,6 +360,33 @@ fn the_client_waits_out_a_saturated_sequencer() {
     assert_eq!(e.engine.head().state.size, size + 1);
 }
 
+/// A batch over the body limit is refused by the client library before it is sent (the
+/// server would close the connection on it mid-write: no answer at all). Nothing listens at the
+/// URL: a request would have been "no answer", status 0.
+#[test]
+fn the_client_refuses_a_batch_over_the_body_limit_without_sending_it() {
+    let keys = Keys::new();
+    let summary = "x".repeat(4000);
+    let batch: Vec<_> = (0..700)
+        .map(|i| {
+            let ev =
+                json!({"kind": "alarm", "rule": "r", "severity": "low", "summary": summary, "refs": vec![0; 1024]});
+            let ev = vigil_core::event::Event::from_value(ev).unwrap();
+            vigil::client::sign_event(&keys.risk, ev, &format!("k{i}"), T0).unwrap()
+        })
+        .collect();
+    let client = vigil::client::AppendClient::new(&format!("http://127.0.0.1:{}", free_port()));
+    let refused = client.append(&batch).unwrap_err();
+    assert_eq!(refused.status, 413, "{refused}");
+    assert!(refused.is_refusal() && refused.detail.contains("split_batch"), "{refused}");
+    // Split, each request is under the limit (and, nothing listening, goes unanswered).
+    let parts = vigil::client::split_batch(&batch, 1000);
+    assert_eq!(parts.len(), 2, "{parts:?}");
+    for part in parts {
+        assert_eq!(client.append(&batch[part]).unwrap_err().status, 0);
+    }
+}
+
 /// A batch whose request timed out is still in the sequencer's hands: it counts against
 /// `max_in_flight` until the engine answers it (appends meanwhile get 503, not a place in a
 /// queue that is full), and then it is in the log and its count is released.

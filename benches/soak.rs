@@ -109,7 +109,8 @@ fn main() {
         for a in 0..APPENDERS {
             let (svc, internal, stop, errors, window, acked) = (&svc, &internal, &stop, &errors, &window, &acked);
             s.spawn(move || {
-                let client = AppendClient::new(internal);
+                // A saturated answer is an error here, not a wait hidden in the latency.
+                let client = AppendClient::new(internal).with_retries(0);
                 // Open loop: batch n of this client is due at its slot, late or not.
                 for n in 0.. {
                     let slot = t0 + Duration::from_secs_f64((n * APPENDERS + a) as f64 * BATCH as f64 / rate);

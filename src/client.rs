@@ -164,11 +164,19 @@ impl AppendClient {
         if body.len() > MAX_REQUEST_BYTES {
             return Err(AppendFailure {
                 status: 413,
-                detail: format!(
-                    "the batch is {} bytes of JSON, over the internal API's limit of {MAX_REQUEST_BYTES}: split it \
-                     (vigil::client::split_batch); nothing was sent",
-                    body.len()
-                ),
+                detail: match batch.len() {
+                    1 => format!(
+                        "the event is {} bytes of JSON, over the internal API's limit of {MAX_REQUEST_BYTES} (an \
+                         entry is at most {} bytes); nothing was sent",
+                        body.len(),
+                        vigil_core::entry::MAX_ENTRY_SIZE
+                    ),
+                    _ => format!(
+                        "the batch is {} bytes of JSON, over the internal API's limit of {MAX_REQUEST_BYTES}: split \
+                         it (vigil::client::split_batch); nothing was sent",
+                        body.len()
+                    ),
+                },
             });
         }
         let mut attempt = 0;

@@ -158,6 +158,10 @@ enum Command {
         /// Events per request, 1 to 1000.
         #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u16).range(1..=1000))]
         batch: u16,
+        /// Milliseconds a batch waits, from its first line, for more lines before it is sent
+        /// unfull (input that comes slowly is appended as it comes), 0 to 3600000.
+        #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
+        linger_ms: u64,
         /// JSON lines: an event, or {"idempotency_key": "...", "event": {...}}; `-` for stdin.
         #[arg(default_value = "-")]
         input: String,
@@ -427,7 +431,9 @@ fn run(cmd: Command) -> Result<ExitCode> {
                 let _ = out.flush();
             }))?;
         }
-        Command::Append { url, key, batch, input } => return append(&url, &key, usize::from(batch), &input),
+        Command::Append { url, key, batch, linger_ms, input } => {
+            return append(&url, &key, usize::from(batch), std::time::Duration::from_millis(linger_ms), &input)
+        }
         Command::Demo { data_dir, fresh, keys, no_serve, public, internal, every_ms, witnesses } => {
             return demo(DemoArgs { data_dir, fresh, keys, no_serve, public, internal, every_ms, witnesses });
         }
@@ -856,11 +862,16 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")
 }
 
-/// How long a line read by `vigil append` waits for the lines after it before its batch is
-/// sent: input that comes slowly (`tail -F … | vigil append`) is appended as it comes.
-const APPEND_LINGER: std::time::Duration = std::time::Duration::from_millis(200);
+/// An event read by `vigil append` and not sent yet: its input line, idempotency key, event.
+type Unsent = (usize, String, vigil_core::event::Event);
 
-fn append(url: &str, key: &std::path::Path, max_batch: usize, input: &str) -> Result<ExitCode> {
+fn append(
+    url: &str,
+    key: &std::path::Path,
+    max_batch: usize,
+    linger: std::time::Duration,
+    input: &str,
+) -> Result<ExitCode> {
     use std::io::Write;
     use std::sync::mpsc::RecvTimeoutError;
     let key = read_signer(key)?;
@@ -878,9 +889,10 @@ fn append(url: &str, key: &std::path::Path, max_batch: usize, input: &str) -> Re
     let client = vigil::client::AppendClient::new(url);
     let mut out = std::io::stdout().lock();
     let mut appended = 0usize;
-    // The events read and not sent yet, each with its input line; they are signed when they are
-    // sent, so that however long they waited, their `created_at_ms` is the time they were sent.
-    let mut pending: Vec<(usize, String, vigil_core::event::Event)> = Vec::new();
+    // The events read and not sent yet. They are signed when they are sent, so that however
+    // long they waited, their `created_at_ms` is the time they were sent. A batch is sent when
+    // it is full, at the end of the input, or `linger` after its first line was read.
+    let mut pending: Vec<Unsent> = Vec::new();
     let mut deadline = std::time::Instant::now();
     loop {
         let next = if pending.is_empty() {
@@ -896,16 +908,18 @@ fn append(url: &str, key: &std::path::Path, max_batch: usize, input: &str) -> Re
             }
         };
         let Some((n, line)) = next else { break };
-        let line = line.context("reading input")?;
+        // A line that does not read: nothing from the batch it was in on is sent.
+        let unsent = |e: &dyn std::fmt::Display| {
+            let first = pending.first().map_or(n, |p| p.0);
+            anyhow::anyhow!("line {n}: {e}; nothing from line {first} on was sent{}", appended_before(appended))
+        };
+        let line = line.map_err(|e| unsent(&format!("reading input: {e}")))?;
         if line.trim().is_empty() {
             continue;
         }
-        let (idem, event) = vigil::client::parse_line(&line, &key).map_err(|e| {
-            let unsent = pending.first().map_or(n, |p| p.0);
-            anyhow::anyhow!("line {n}: {e}; nothing from line {unsent} on was sent{}", appended_before(appended))
-        })?;
+        let (idem, event) = vigil::client::parse_line(&line, &key).map_err(|e| unsent(&e))?;
         if pending.is_empty() {
-            deadline = std::time::Instant::now() + APPEND_LINGER;
+            deadline = std::time::Instant::now() + linger;
         }
         pending.push((n, idem, event));
         if pending.len() >= max_batch {
@@ -925,34 +939,59 @@ fn appended_before(appended: usize) -> String {
     }
 }
 
-/// Signs the pending events now and sends them in as many requests as the body limit needs;
-/// prints their receipts. An error names the input lines, and whether they were written.
+/// Sends the pending events, in as many requests as the body limit needs, each signed just
+/// before it is sent; prints their receipts. An error names the input lines, and what was
+/// written and what was not sent.
 fn send_pending(
     client: &vigil::client::AppendClient,
     url: &str,
     key: &vigil_core::keys::SignerKey,
-    pending: &mut Vec<(usize, String, vigil_core::event::Event)>,
+    pending: &mut Vec<Unsent>,
     appended: &mut usize,
     out: &mut impl std::io::Write,
 ) -> Result<()> {
-    let now = now_ms();
-    let mut subs = Vec::with_capacity(pending.len());
-    let lines: Vec<usize> = pending.iter().map(|p| p.0).collect();
-    for (n, idem, event) in pending.drain(..) {
-        let sub = vigil::client::sign_event(key, event, &idem, now).map_err(|e| {
-            anyhow::anyhow!("line {n}: {e}; nothing from line {} on was sent{}", lines[0], appended_before(*appended))
-        })?;
-        subs.push(sub);
-    }
-    for range in vigil::client::split_batch(&subs, subs.len()) {
-        let lines = &lines[range.clone()];
-        let (first, last) = (lines[0], lines[lines.len() - 1]);
-        let receipts = client.append(&subs[range]).map_err(|e| {
+    let events: Vec<Unsent> = std::mem::take(pending);
+    let lines: Vec<usize> = events.iter().map(|p| p.0).collect();
+    let sign = |events: &[Unsent], appended: usize| -> Result<Vec<vigil_core::statement::Submission>> {
+        let now = now_ms();
+        events
+            .iter()
+            .map(|(n, idem, event)| {
+                vigil::client::sign_event(key, event.clone(), idem, now).map_err(|e| {
+                    anyhow::anyhow!(
+                        "line {n}: {e}; nothing from line {} on was sent{}",
+                        events[0].0,
+                        appended_before(appended)
+                    )
+                })
+            })
+            .collect()
+    };
+    // Signed once to know their sizes; a request after the first is signed again when its turn
+    // comes (the same sizes: only the time and the salts change).
+    let signed = sign(&events, *appended)?;
+    let parts = vigil::client::split_batch(&signed, events.len());
+    let mut first = Some(signed);
+    for range in parts {
+        let subs = match first.take() {
+            Some(mut all) => {
+                all.truncate(range.end);
+                all
+            }
+            None => sign(&events[range.clone()], *appended)?,
+        };
+        let part = &lines[range.clone()];
+        let (first_line, last_line) = (part[0], part[part.len() - 1]);
+        let after = match lines.get(range.end) {
+            Some(next) => format!("; lines {next}-{} after them were not sent", lines[lines.len() - 1]),
+            None => String::new(),
+        };
+        let receipts = client.append(&subs).map_err(|e| {
             let before = appended_before(*appended);
             // No answer, a timeout or a storage failure: the batch may or may not be in the log.
             if !e.is_refusal() {
                 return anyhow::anyhow!(
-                    "lines {first}-{last}: {}: {}{before}; they may or may not have been appended: running the same input again is safe (an event already logged is answered with its first receipt)",
+                    "lines {first_line}-{last_line}: {}: {}{before}; they may or may not have been appended{after}: running the same input again is safe (an event already logged is answered with its first receipt)",
                     if e.status == 0 { format!("no answer from {url}") } else { format!("HTTP {}", e.status) },
                     e.detail
                 );
@@ -962,14 +1001,14 @@ fn send_pending(
                 .detail
                 .strip_prefix("event ")
                 .and_then(|r| r.split_once(':'))
-                .and_then(|(i, rest)| Some((lines.get(i.parse::<usize>().ok()?)?, rest.trim_start())));
+                .and_then(|(i, rest)| Some((part.get(i.parse::<usize>().ok()?)?, rest.trim_start())));
             match at {
                 Some((line, rest)) => anyhow::anyhow!(
-                    "line {line} (in the batch of lines {first}-{last}): refused ({}): {rest}; nothing of lines {first}-{last} was written{before}",
+                    "line {line} (in the batch of lines {first_line}-{last_line}): refused ({}): {rest}; nothing of lines {first_line}-{last_line} was written{before}{after}",
                     e.status
                 ),
                 None => anyhow::anyhow!(
-                    "lines {first}-{last}: refused ({}): {}; nothing of them was written{before}",
+                    "lines {first_line}-{last_line}: refused ({}): {}; nothing of them was written{before}{after}",
                     e.status,
                     e.detail
                 ),

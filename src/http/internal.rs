@@ -220,10 +220,6 @@ async fn append(State(s): State<InternalState>, headers: HeaderMap, body: axum::
     if announced.is_some_and(|n| n > MAX_BODY as u64) {
         return too_large();
     }
-    // Saturated already: said before the body is read and parsed (it is counted in below).
-    if s.in_flight.load(Ordering::SeqCst) >= s.max_in_flight {
-        return saturated();
-    }
     let body = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
         Err(e) if std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>()) => {
@@ -231,6 +227,12 @@ async fn append(State(s): State<InternalState>, headers: HeaderMap, body: axum::
         }
         Err(e) => return Problem::bad_request(format!("could not read the body: {e}")).into_response(),
     };
+    // Saturated already: said before the body is parsed (it is counted in below). Not before
+    // it is read: a client still writing its body when the connection closes under it reads no
+    // answer at all, and would not know to wait and retry.
+    if s.in_flight.load(Ordering::SeqCst) >= s.max_in_flight {
+        return saturated();
+    }
     match append_inner(&s, &headers, &body).await {
         Ok(r) => r,
         Err(r) => r,

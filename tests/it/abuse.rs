@@ -461,7 +461,7 @@ fn abuse_of_both_listeners_is_refused_as_documented_and_changes_nothing() {
             Naming(413, "too_large", "1000"),
         ),
         case(
-            "2,000,000 zeros in a batch (refused by the count, no tree of them built)",
+            "2,000,000 zeros in a batch: refused by their count",
             Internal,
             post_json(format!("[{}]", vec!["0"; 2_000_000].join(",")).as_bytes()),
             Naming(413, "too_large", "this one 2000000"),

@@ -342,8 +342,26 @@ fn the_client_waits_out_a_saturated_sequencer() {
     let refused = client(0).append(&batch("a")).unwrap_err();
     assert_eq!(refused.status, 503, "{refused}");
     assert!(refused.detail.contains("(saturated)") && !refused.is_refusal(), "{refused}");
-    // Still saturated after two retries (1 s apart): the last answer.
+    // A large batch too gets its answer (the server reads the body before it answers: a
+    // client still writing would see the connection closed, no answer at all).
+    let summary = "x".repeat(4000);
+    let large: Vec<_> = (0..500)
+        .map(|i| {
+            let ev =
+                json!({"kind": "alarm", "rule": "r", "severity": "low", "summary": summary, "refs": vec![0; 1024]});
+            let ev = vigil_core::event::Event::from_value(ev).unwrap();
+            vigil::client::sign_event(&e.keys.risk, ev, &format!("large-{i}"), T0).unwrap()
+        })
+        .collect();
+    assert!(serde_json::to_vec(&large).unwrap().len() > 3 << 20);
+    for _ in 0..5 {
+        let refused = client(0).append(&large).unwrap_err();
+        assert_eq!(refused.status, 503, "{refused}");
+    }
+    // Still saturated after two retries, 1 s apart (so it took 2 s at least): the last answer.
+    let started = std::time::Instant::now();
     let refused = client(2).append(&batch("a")).unwrap_err();
+    assert!(started.elapsed() >= std::time::Duration::from_millis(1900), "{:?}: not retried", started.elapsed());
     assert_eq!(refused.status, 503, "{refused}");
     assert_eq!(e.engine.head().state.size, size);
     // The load passes while the client waits: its next try is answered.

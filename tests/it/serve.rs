@@ -115,13 +115,13 @@ impl Server {
 
     /// `vigil append` of JSON lines with a service key; returns the receipts.
     pub(crate) fn append(&self, service: &str, lines: &[&str]) -> Vec<serde_json::Value> {
-        let out = self.run_append(service, &["--batch", "2"], &lines.join("\n"));
+        let out = self.run_append(service, &["--batch", "2"], lines.join("\n"));
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
     }
 
     /// `vigil append` with `args`, `input` on its stdin, as `service`.
-    pub(crate) fn run_append(&self, service: &str, args: &[&str], input: &str) -> std::process::Output {
+    pub(crate) fn run_append(&self, service: &str, args: &[&str], input: impl AsRef<[u8]>) -> std::process::Output {
         let mut append = Command::new(vigil_bin())
             .arg("append")
             .args(args)
@@ -132,7 +132,8 @@ impl Server {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        append.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        // Not all of it is read when the run stops early at a fault.
+        let _ = append.stdin.take().unwrap().write_all(input.as_ref());
         append.wait_with_output().unwrap()
     }
 
@@ -490,7 +491,8 @@ fn vigil_append_run_again_over_the_same_file_appends_nothing_twice() {
     let w = |id: &str| lines[0].replace("w-1", id);
     let input =
         [w("w-10"), w("w-11"), w("w-12"), lines[1].replace(r#""w-2", "event""#, r#""order 17", "event""#)].join("\n");
-    let out = server.run_append("withdrawals", &["--batch", "2"], &input);
+    // (A batch waits an hour for its second line: only a full batch is sent.)
+    let out = server.run_append("withdrawals", &["--batch", "2", "--linger-ms", "3600000"], &input);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{err}");
     for want in [
@@ -502,6 +504,13 @@ fn vigil_append_run_again_over_the_same_file_appends_nothing_twice() {
         assert!(err.contains(want), "wanted {want:?} in {err}");
     }
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2, "their receipts");
+    assert_eq!(server.checkpoint().1.size, size + 2);
+    // A line that is not UTF-8, likewise.
+    let input = [w("w-20").as_bytes(), b"\n\xff\n", w("w-21").as_bytes()].concat();
+    let out = server.run_append("withdrawals", &["--linger-ms", "3600000"], input);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && out.stdout.is_empty(), "{err}");
+    assert!(err.contains("line 2: reading input: ") && err.contains("nothing from line 1 on was sent"), "{err}");
     assert_eq!(server.checkpoint().1.size, size + 2);
 }
 
@@ -536,8 +545,8 @@ fn vigil_append_appends_a_slow_stream_as_it_comes() {
         let seq = receipt["seq"].as_u64().unwrap();
         let entry = get_json(&format!("{}/v1/entries/{seq}", server.public));
         assert_eq!(entry["statement"]["event"]["summary"], format!("line {i}"), "{entry}");
-        // Signed when sent, not when the process started.
-        assert!(entry["statement"]["created_at_ms"].as_u64().unwrap() >= before, "{entry}");
+        // Signed when sent (its batch waited 200 ms for more lines), not when read.
+        assert!(entry["statement"]["created_at_ms"].as_u64().unwrap() >= before + 190, "{entry}");
         seqs.push(seq);
     }
     drop(input);
@@ -561,7 +570,9 @@ fn vigil_append_splits_a_batch_over_the_body_limit() {
         })
         .collect();
     assert!(lines.iter().map(|l| l.len()).sum::<usize>() > vigil::http::internal::MAX_BODY);
-    let out = server.run_append("risk", &["--batch", "1000"], &lines.join("\n"));
+    // All in one batch (it waits an hour for its lines), sent in two requests.
+    let args = ["--batch", "1000", "--linger-ms", "3600000"];
+    let out = server.run_append("risk", &args, lines.join("\n"));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let receipts: Vec<serde_json::Value> =
         String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
@@ -571,6 +582,20 @@ fn vigil_append_splits_a_batch_over_the_body_limit() {
     let checkpoints: std::collections::BTreeSet<&str> =
         receipts.iter().map(|r| r["checkpoint"].as_str().unwrap()).collect();
     assert_eq!(checkpoints.len(), 2);
+    assert_eq!(server.checkpoint().1.size, size + 700);
+    // A refusal in the first request: the lines of the second were not sent.
+    let mut lines: Vec<String> = lines.iter().map(|l| l.replace(r#""rule":"r""#, r#""rule":"again""#)).collect();
+    lines[4] = r#"{"kind": "withdrawal", "withdrawal_id": "w-1", "stage": "requested", "asset": "BTC", "amount": "1", "destination": "bc1q", "wallet": "hot-1", "wallet_tier": "hot", "account": "acct-9"}"#.into();
+    let out = server.run_append("risk", &args, lines.join("\n"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let per_request = receipts.iter().filter(|r| r["checkpoint"] == receipts[0]["checkpoint"]).count();
+    for want in [
+        format!("line 5 (in the batch of lines 1-{per_request}): refused (4"),
+        format!("nothing of lines 1-{per_request} was written; lines {}-700 after them were not sent", per_request + 1),
+    ] {
+        assert!(err.contains(&want), "wanted {want:?} in {err}");
+    }
+    assert!(!out.status.success() && out.stdout.is_empty(), "{err}");
     assert_eq!(server.checkpoint().1.size, size + 700);
 }
 

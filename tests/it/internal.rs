@@ -323,6 +323,19 @@ async fn a_saturated_sequencer_answers_503_with_retry_after() {
     assert_eq!(res.headers().get("retry-after").unwrap(), "1");
 }
 
+/// `n` signed alarms of ~6.5 KB of JSON each (700 are over the 4 MiB body limit).
+fn large_alarms(key: &vigil_core::keys::SignerKey, n: usize) -> Vec<Submission> {
+    let summary = "x".repeat(4000);
+    (0..n)
+        .map(|i| {
+            let ev =
+                json!({"kind": "alarm", "rule": "r", "severity": "low", "summary": summary, "refs": vec![0; 1024]});
+            let ev = vigil_core::event::Event::from_value(ev).unwrap();
+            vigil::client::sign_event(key, ev, &format!("large-{i}"), T0).unwrap()
+        })
+        .collect()
+}
+
 /// The client library waits out a saturated server: after the answer's `Retry-After` it sends
 /// the batch again, up to its number of retries, over real HTTP.
 #[test]
@@ -344,15 +357,7 @@ fn the_client_waits_out_a_saturated_sequencer() {
     assert!(refused.detail.contains("(saturated)") && !refused.is_refusal(), "{refused}");
     // A large batch too gets its answer (the server reads the body before it answers: a
     // client still writing would see the connection closed, no answer at all).
-    let summary = "x".repeat(4000);
-    let large: Vec<_> = (0..500)
-        .map(|i| {
-            let ev =
-                json!({"kind": "alarm", "rule": "r", "severity": "low", "summary": summary, "refs": vec![0; 1024]});
-            let ev = vigil_core::event::Event::from_value(ev).unwrap();
-            vigil::client::sign_event(&e.keys.risk, ev, &format!("large-{i}"), T0).unwrap()
-        })
-        .collect();
+    let large = large_alarms(&e.keys.risk, 500);
     assert!(serde_json::to_vec(&large).unwrap().len() > 3 << 20);
     for _ in 0..5 {
         let refused = client(0).append(&large).unwrap_err();
@@ -383,16 +388,7 @@ fn the_client_waits_out_a_saturated_sequencer() {
 /// URL: a request would have been "no answer", status 0.
 #[test]
 fn the_client_refuses_a_batch_over_the_body_limit_without_sending_it() {
-    let keys = Keys::new();
-    let summary = "x".repeat(4000);
-    let batch: Vec<_> = (0..700)
-        .map(|i| {
-            let ev =
-                json!({"kind": "alarm", "rule": "r", "severity": "low", "summary": summary, "refs": vec![0; 1024]});
-            let ev = vigil_core::event::Event::from_value(ev).unwrap();
-            vigil::client::sign_event(&keys.risk, ev, &format!("k{i}"), T0).unwrap()
-        })
-        .collect();
+    let batch = large_alarms(&Keys::new().risk, 700);
     let client = vigil::client::AppendClient::new(&format!("http://127.0.0.1:{}", free_port()));
     let refused = client.append(&batch).unwrap_err();
     assert_eq!(refused.status, 413, "{refused}");

@@ -418,15 +418,20 @@ mod tests {
         }
     }
 
-    /// The fast way reads a good body as the careful way does, and gives up (`None`, the
-    /// careful way then names the fault) on every fault the careful way refuses.
-    #[test]
-    fn the_fast_way_reads_good_bodies_alike_and_gives_up_on_faults() {
+    /// A valid signed alarm, as JSON without spaces.
+    fn good_alarm() -> String {
         let k = SignerKey::from_seed("risk", [7; 32]).unwrap();
         let st = Statement::from_value(serde_json::json!({"key": k.key_ref.to_string(), "idempotency_key": "k",
             "created_at_ms": 1, "event": {"kind": "alarm", "rule": "r", "severity": "low", "summary": "s"}}))
         .unwrap();
-        let good = serde_json::to_string(&Submission::sign(&k, &st, vec![]).unwrap()).unwrap();
+        serde_json::to_string(&Submission::sign(&k, &st, vec![]).unwrap()).unwrap()
+    }
+
+    /// The fast way reads a good body as the careful way does, and gives up (`None`, the
+    /// careful way then names the fault) on every fault the careful way refuses.
+    #[test]
+    fn the_fast_way_reads_good_bodies_alike_and_gives_up_on_faults() {
+        let good = good_alarm();
         let careful = |body: &str| parse_body(body.as_bytes(), usize::MAX).ok();
         for body in [good.clone(), format!("[{good},{good}]"), format!(" \n[{good}]\n")] {
             assert!(parse_body_fast(body.as_bytes()).is_some(), "{body}");
@@ -471,11 +476,7 @@ mod tests {
     /// comes before any submission's fault, a fault of the JSON itself before everything.
     #[test]
     fn the_careful_way_names_what_is_wrong_and_where() {
-        let k = SignerKey::from_seed("risk", [7; 32]).unwrap();
-        let st = Statement::from_value(serde_json::json!({"key": k.key_ref.to_string(), "idempotency_key": "k",
-            "created_at_ms": 1, "event": {"kind": "alarm", "rule": "r", "severity": "low", "summary": "s"}}))
-        .unwrap();
-        let good = serde_json::to_string(&Submission::sign(&k, &st, vec![]).unwrap()).unwrap();
+        let good = good_alarm();
         let float = good.replacen(r#""created_at_ms":1"#, r#""created_at_ms":1.5"#, 1);
         let no_sig = good.replacen(r#""signature":""#, r#""sig":""#, 1);
         let bad_sig = good.replacen(r#""signature":""#, r#""signature":"AA"#, 1);

@@ -236,7 +236,8 @@ pub enum BodyError {
 /// memory than its largest submission's tree. (Bodies without a fault take
 /// [`parse_body_fast`], which reads the same.)
 pub fn parse_body(body: &[u8], max: usize) -> Result<Vec<ParsedSubmission>, BodyError> {
-    let malformed = |e: serde_json::Error| BodyError::Malformed(e.to_string());
+    // Said as `parse_json` says it of a single object.
+    let malformed = |e: serde_json::Error| BodyError::Malformed(CanonicalError::Json(e.to_string()).to_string());
     match body.iter().find(|b| !b.is_ascii_whitespace()) {
         Some(b'[') => {
             let mut de = serde_json::Deserializer::from_slice(body);
@@ -532,7 +533,7 @@ mod tests {
             ("a float past the count", format!("[7,7,7,{float}]"), 3, Err(BodyError::TooMany { count: 4, max: 3 })),
             ("a number", "7".into(), 3, malformed("expected a submission object or an array of them")),
             ("nothing", " ".into(), 3, malformed("EOF while parsing a value at line 1 column 1")),
-            ("cut", format!("[{good}"), 3, malformed("EOF while parsing a list")),
+            ("cut", format!("[{good}"), 3, malformed("not valid JSON: EOF while parsing a list")),
             ("trailing", format!("[{good}] x"), 3, malformed("trailing characters")),
         ] {
             let got = parse_body(body.as_bytes(), max).map(|v| v.len());

@@ -414,27 +414,24 @@ async function incidents() {
       // timeline is refused where it shows, not only in the figures. Without the whole log and
       // with an entry refused (it may have been an alarm naming the incident), whether an entry
       // is a member cannot be told: that is said, not counted again (one lie, one failure).
-      const naming = whole ? whole.filter((e) => e.incident === inc.incident)
-        : ok.map(({ e }) => ({ seq: e.seq, kind: e.kind, incident: e.event.incident, refs: e.event.refs || [] })).filter((e) => e.incident === inc.incident);
+      const ofIncident = (entries) => entries.filter((e) => e.incident === inc.incident);
+      const asMembers = (list) => list.map(({ e }) => ({ seq: e.seq, kind: e.kind, incident: e.event.incident, refs: e.event.refs || [] }));
+      const naming = ofIncident(whole || asMembers(ok));
       const members = new Set(naming.flatMap(bringsIn));
       // Entries past the checkpoint read whole (a view of a newer tree): proven included only;
-      // the whole log does not reach them. One is a member when it names the incident, or when
-      // an alarm of it among them refers to it, as any alarm of it does; any other is not of
-      // this incident, as it would be before the checkpoint.
-      const past = (e) => pastHead(e.seq);
-      for (const { e } of ok) {
-        if (past(e) && e.kind === "alarm" && e.event.incident === inc.incident) for (const r of e.event.refs || []) members.add(r);
-      }
-      const isMember = (e) => members.has(e.seq) || (past(e) && e.event.incident === inc.incident);
+      // the whole log does not reach them. By the same rule, one is a member when it names the
+      // incident, or when an alarm of it among them refers to it; any other is not of this
+      // incident, as it would be before the checkpoint.
+      for (const s of ofIncident(asMembers(ok.filter(({ e }) => pastHead(e.seq)))).flatMap(bringsIn)) members.add(s);
       let prev, foreign = 0;
       const notMember = !whole && unproven > 0
         ? () => restate(false, "whether it is of this incident cannot be told: another of its entries was refused")
         : () => { foreign++; return badge(false, "not of this incident: it does not name it, and no alarm of it refers to it"); };
       for (const { e } of ok) {
-        const member = isMember(e);
+        const member = members.has(e.seq);
         ol.append(el("li", { "data-seq": e.seq }, el("time", {}, when(e.time_ms)), " ",
           member && prev !== undefined ? el("span", { class: "delay" }, `(+${dur(e.time_ms - prev)}) `) : "",
-          describe(e), " ", !member ? notMember() : past(e) ? pastWhole() : badge(true)));
+          describe(e), " ", !member ? notMember() : pastHead(e.seq) ? pastWhole() : badge(true)));
         if (member) prev = e.time_ms;
       }
       for (const { t, err } of bad) ol.append(el("li", { "data-seq": t.seq }, `entry ${t.seq} `, badge(false, err.message)));
@@ -444,7 +441,7 @@ async function incidents() {
         timing.inclusion_ms = timeOp(inclusionRequest(t.bytes, t.inclusion_proof, cp));
       }
       const shown = ok.map(({ e }) => e);
-      sec.append(axis(shown.filter(isMember)));
+      sec.append(axis(shown.filter((e) => members.has(e.seq))));
       // With the whole log read: the incident's entries in it (those naming it, and what its
       // alarms refer to) must all be in the timeline. A view of an older tree than the latest
       // could hide later ones (an honest server never serves one); a newer one is checked up
@@ -480,7 +477,7 @@ async function incidents() {
             `First alarm to freeze: ${f.first_alarm_ms && f.first_freeze_ms ? dur(f.first_freeze_ms - f.first_alarm_ms) : "—"}. `,
             `Lost: ${lost}. Covered by SAFU: ${covered}. `,
             f.closed_ms ? `Closed ${when(f.closed_ms)}.` : "Open.", " ",
-            shown.some(past) ? pastWhole() : badge(true),
+            shown.some((e) => pastHead(e.seq)) ? pastWhole() : badge(true),
             el("small", {}, ` (computed here from the verified entries of the checkpoint of ${cp.size} entries${whole ? "" : "; an entry naming the incident that the server left out could not be noticed here"})`));
         } catch (err) {
           facts = el("p", { class: "facts" }, "The incident's figures: ", badge(false, err.message));
@@ -804,7 +801,8 @@ async function reserves() {
 let balanceAsked = 0; // the latest request: an earlier one's answer arriving late is dropped
 // Checks the user's balances in the latest verified snapshot: true when they verified, false
 // when they did not, null when there was nothing to check them against (no snapshot verified:
-// why was said, and counted, where it was found).
+// why was said, and counted, where it was found) or when the snapshot is past the checkpoint
+// read whole (verified in part only: counted neither way).
 async function myBalance(ev) {
   if (ev) ev.preventDefault();
   const asked = ++balanceAsked;
@@ -832,13 +830,14 @@ async function myBalance(ev) {
     const req = { op: "reserves", proof: btoa(bin), secret, entry: latest.entryHex };
     const r = verifier(req);
     timing.reserves_ms = timeOp(req);
+    // Against a snapshot past the checkpoint read whole, only in part.
+    const past = pastHead(latest.seq);
     show(el("p", {}, el("span", { class: "ok", "data-verified": "yes", id: "balance-ok" }, "✓ verified"),
       ` Your balances in snapshot ${r.snapshot} are counted in the published totals:`),
       el("ul", {}, ...r.balances.map((b) => el("li", {}, `${units(b.balance, b.asset)} of ${units(b.liabilities, b.asset)} owed to all users (reserves ${units(b.reserves, b.asset)}, ratio ${b.ratio || "—"})`))),
       notLatest ? el("p", {}, restate(false, `snapshot ${r.snapshot} may not be the latest: ${notLatest}`)) : "",
-      pastHead(latest.seq) ? el("p", {}, `snapshot ${r.snapshot} `, pastWhole()) : "");
-    // Against a snapshot past the checkpoint read whole, only in part: not counted either way.
-    return pastHead(latest.seq) ? null : true;
+      past ? el("p", {}, `snapshot ${r.snapshot} `, pastWhole()) : "");
+    return past ? null : true;
   } catch (e) {
     refused(e.message);
     return false;

@@ -2,7 +2,9 @@
 //! on loopback — directly, and through a proxy that tampers with what the server says. The
 //! page must show every fact verified, and every lie as a failure.
 
-use crate::support::{get_json, get_text, note_size, proxy, wait_checkpoint_size, RunningDemo, Tamper};
+use crate::support::{
+    get_json, get_text, note_size, proxy, record_secret, vigil, wait_checkpoint_size, RunningDemo, Tamper,
+};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -102,6 +104,25 @@ fn json_at(path: &'static str, edit: impl Fn(&mut serde_json::Value) + Send + 's
         if p == path || (path.ends_with('/') && p.starts_with(path)) {
             edit_json(b, &edit);
         }
+    })
+}
+
+/// Pads an incident's timeline (`v`, its JSON) with `entry` (of another incident, or of none):
+/// a copy of its first item with the entry's `seq` and `bytes` and `proof`.
+fn pad_timeline(v: &mut serde_json::Value, entry: &serde_json::Value, proof: serde_json::Value) {
+    let t = v["timeline"].as_array_mut().unwrap();
+    let mut foreign = t[0].clone();
+    foreign["seq"] = entry["seq"].clone();
+    foreign["bytes"] = entry["bytes"].clone();
+    foreign["inclusion_proof"] = proof;
+    t.push(foreign);
+}
+
+/// One tamper, then the other, on every answer.
+fn both(first: Tamper, then: Tamper) -> Tamper {
+    Box::new(move |p, b| {
+        first(p, b);
+        then(p, b);
     })
 }
 
@@ -324,14 +345,7 @@ fn a_lying_server_is_caught_by_the_page() {
         ),
         (
             "an entry of another incident padded into a timeline",
-            json_at("/v1/incidents/", move |v| {
-                let t = v["timeline"].as_array_mut().unwrap();
-                let mut foreign = t[0].clone();
-                foreign["seq"] = padding["seq"].clone();
-                foreign["bytes"] = padding["bytes"].clone();
-                foreign["inclusion_proof"] = padding["inclusion_proof"].clone();
-                t.push(foreign);
-            }),
+            json_at("/v1/incidents/", move |v| pad_timeline(v, &padding, padding["inclusion_proof"].clone())),
             "not of this incident",
             Some(1),
         ),
@@ -427,23 +441,14 @@ fn a_lying_server_is_caught_by_the_page() {
     let stray = alarms["entries"].as_array().unwrap().iter().find(|e| e["statement"]["event"]["summary"] == "stray");
     let stray = stray.expect("the stray alarm is listed").clone();
     let stray_seq = stray["seq"].clone();
-    let (public, old_note) = (demo.public.clone(), old.clone());
-    set(Box::new(move |p, b| {
-        if p == "/checkpoint" {
-            *b = old_note.clone().into_bytes();
-        }
-        if p.starts_with("/v1/incidents/") {
-            edit_json(b, |v| {
-                let at = format!("{public}/v1/proofs/inclusion?seq={}&size={}", stray["seq"], v["checkpoint_size"]);
-                let t = v["timeline"].as_array_mut().unwrap();
-                let mut foreign = t[0].clone();
-                foreign["seq"] = stray["seq"].clone();
-                foreign["bytes"] = stray["bytes"].clone();
-                foreign["inclusion_proof"] = get_json(&at);
-                t.push(foreign);
-            });
-        }
-    }));
+    let public = demo.public.clone();
+    set(both(
+        serve_checkpoint(old.clone()),
+        json_at("/v1/incidents/", move |v| {
+            let at = format!("{public}/v1/proofs/inclusion?seq={}&size={}", stray["seq"], v["checkpoint_size"]);
+            pad_timeline(v, &stray, get_json(&at));
+        }),
+    ));
     let dom = chromium(&url, tempfile::tempdir().unwrap().path(), None);
     let li = &dom[dom.find(&format!("<li data-seq=\"{stray_seq}\"")).expect("the stray alarm is shown")..];
     let li = &li[..li.find("</li>").unwrap()];
@@ -503,19 +508,18 @@ fn a_lying_server_is_caught_by_the_page() {
         "att.jsonl",
         r#"{"kind":"reserve_attestation","asset":"BTC","wallet":"cold-btc-9","address":"bc1qnine","balance":"900","block_height":900000,"as_of_ms":1}"#,
     );
-    let (code, signed, err) = crate::support::vigil(&["sign", "--key", &key("custody.key"), &att]);
+    let (code, signed, err) = vigil(&["sign", "--key", &key("custody.key"), &att]);
     assert_eq!(code, 0, "{err}");
     let (signed, balances) = (file("signed.jsonl", &signed), file("por-new.csv", "account,BTC\na,500\nb,300\n"));
     let records = work.path().join("por-new.records.csv");
     let reserves = vigil::demo::reserves_dir_of(&demo.data());
     #[rustfmt::skip]
-    let (code, _, err) = crate::support::vigil(&["reserves", "build", "--balances", &balances, "--reserves", &signed,
+    let (code, _, err) = vigil(&["reserves", "build", "--balances", &balances, "--reserves", &signed,
         "--snapshot", "por-new", "--url", &demo.internal, "--key", &key("treasury.key"),
         "--reserves-dir", reserves.to_str().unwrap(), "--records", records.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
     wait_checkpoint_size(&demo.public, note_size(&before) + 2);
-    let secret =
-        std::fs::read_to_string(&records).unwrap().lines().nth(1).unwrap().rsplit(',').next().unwrap().to_string();
+    let secret = record_secret(&records, 1);
     set(serve_checkpoint(before));
     let dom = chromium(&format!("{url}/#secret={secret}"), tempfile::tempdir().unwrap().path(), None);
     let past = "snapshot por-new <span class=\"partly\" data-verified=\"partly\">⚠ after the checkpoint read whole";

@@ -323,14 +323,11 @@ async fn a_saturated_sequencer_answers_503_with_retry_after() {
     assert_eq!(res.headers().get("retry-after").unwrap(), "1");
 }
 
-/// `n` signed alarms of ~6.5 KB of JSON each (700 are over the 4 MiB body limit).
+/// `n` signed [`large_alarm`]s.
 fn large_alarms(key: &vigil_core::keys::SignerKey, n: usize) -> Vec<Submission> {
-    let summary = "x".repeat(4000);
     (0..n)
         .map(|i| {
-            let ev =
-                json!({"kind": "alarm", "rule": "r", "severity": "low", "summary": summary, "refs": vec![0; 1024]});
-            let ev = vigil_core::event::Event::from_value(ev).unwrap();
+            let ev = vigil_core::event::Event::from_value(large_alarm(i)).unwrap();
             vigil::client::sign_event(key, ev, &format!("large-{i}"), T0).unwrap()
         })
         .collect()

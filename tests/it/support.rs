@@ -132,6 +132,13 @@ pub fn withdrawal(id: &str) -> Value {
         "amount": "150000000", "destination": "bc1qtest", "wallet": "hot-btc-1", "wallet_tier": "hot", "account": "acct-42"})
 }
 
+/// Alarm `i` of ~6.5 KB of JSON (a long summary, 1,024 references to entry 0): 700 of them
+/// are over the internal API's 4 MiB body limit.
+pub fn large_alarm(i: usize) -> Value {
+    serde_json::json!({"kind": "alarm", "rule": "r", "severity": "low", "summary": format!("{i} {}", "x".repeat(4000)),
+        "refs": vec![0; 1024]})
+}
+
 pub fn alarm(refs: Vec<u64>) -> Value {
     serde_json::json!({"kind": "alarm", "rule": "outflow", "severity": "high", "summary": "large outflow", "refs": refs})
 }
@@ -290,8 +297,7 @@ impl RunningDemo {
 
     /// The record secret on line `n` of the latest demo snapshot's records file.
     pub fn secret(&self, n: usize) -> String {
-        let records = vigil::demo::reserves_dir_of(&self.data()).join("por-2019-05-08.records.csv");
-        std::fs::read_to_string(records).unwrap().lines().nth(n).unwrap().rsplit(',').next().unwrap().to_string()
+        record_secret(&vigil::demo::reserves_dir_of(&self.data()).join("por-2019-05-08.records.csv"), n)
     }
 }
 
@@ -322,47 +328,40 @@ pub fn assert_flushed(data: &Path, direct: bool) {
     assert!(options.contains(&format!("use_direct_io_for_flush_and_compaction={direct}")), "{options}");
 }
 
+/// The record secret on line `n` of a records file (`account,record_id,record_secret`).
+pub fn record_secret(records: &Path, n: usize) -> String {
+    std::fs::read_to_string(records).unwrap().lines().nth(n).unwrap().rsplit(',').next().unwrap().to_string()
+}
+
 /// How the proxy alters an answer: (path, body).
 pub type Tamper = Box<dyn Fn(&str, &mut Vec<u8>) + Send>;
 
 /// A proxy in front of `upstream` that passes every answer through the current tamper.
 pub fn proxy(upstream: String) -> (String, Arc<Mutex<Tamper>>) {
     let tamper: Arc<Mutex<Tamper>> = Arc::new(Mutex::new(Box::new(|_, _| {})));
-    let port = free_port();
-    let (tx, rx) = std::sync::mpsc::channel();
     let t = tamper.clone();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        rt.block_on(async move {
-            let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
-                let (url, t) = (format!("{upstream}{uri}"), t.clone());
-                async move {
-                    tokio::task::spawn_blocking(move || {
-                        let agent: ureq::Agent =
-                            ureq::Agent::config_builder().http_status_as_error(false).build().into();
-                        let mut res = agent.get(&url).call().unwrap();
-                        let status = res.status();
-                        let ctype = res.headers().get("content-type").cloned();
-                        let mut body = res.body_mut().with_config().limit(64 << 20).read_to_vec().unwrap();
-                        (t.lock().unwrap())(uri.path(), &mut body);
-                        let mut r = axum::response::Response::new(axum::body::Body::from(body));
-                        *r.status_mut() = status;
-                        if let Some(c) = ctype {
-                            r.headers_mut().insert("content-type", c);
-                        }
-                        r
-                    })
-                    .await
-                    .unwrap()
+    let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
+        let (url, t) = (format!("{upstream}{uri}"), t.clone());
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+                let mut res = agent.get(&url).call().unwrap();
+                let status = res.status();
+                let ctype = res.headers().get("content-type").cloned();
+                let mut body = res.body_mut().with_config().limit(64 << 20).read_to_vec().unwrap();
+                (t.lock().unwrap())(uri.path(), &mut body);
+                let mut r = axum::response::Response::new(axum::body::Body::from(body));
+                *r.status_mut() = status;
+                if let Some(c) = ctype {
+                    r.headers_mut().insert("content-type", c);
                 }
-            });
-            let l = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
-            tx.send(()).unwrap();
-            axum::serve(l, app).await.unwrap();
-        });
+                r
+            })
+            .await
+            .unwrap()
+        }
     });
-    rx.recv().unwrap();
-    (format!("http://127.0.0.1:{port}"), tamper)
+    (serve_app(app), tamper)
 }
 
 /// Serves `app` on a loopback port of its own, on a thread of its own: its base URL.

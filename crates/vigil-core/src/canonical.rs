@@ -304,11 +304,11 @@ pub fn parse_json(bytes: &[u8]) -> Result<Value, CanonicalError> {
 /// A JSON value read by a visitor that refuses an object with the same key twice: how
 /// [`parse_json`] reads, for reading one item of a larger document at a time (then
 /// [`check_item`]).
-pub struct Unique(pub Value);
+pub(crate) struct Unique(pub(crate) Value);
 
 /// [`parse_json`]'s checks (nesting, no floats) of `v`, item `index` of a top-level array: an
 /// array read item by item is checked as it would be whole.
-pub fn check_item(v: &Value, index: usize) -> Result<(), CanonicalError> {
+pub(crate) fn check_item(v: &Value, index: usize) -> Result<(), CanonicalError> {
     check_numbers(v, &format!("$[{index}]"), 1)
 }
 

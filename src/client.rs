@@ -139,6 +139,32 @@ pub fn split_batch(subs: &[Submission], max_events: usize) -> Vec<std::ops::Rang
     ranges
 }
 
+/// The request body of `batch`, refused here (413, nothing sent) when it is over the limit:
+/// the server would answer 413 before reading it and close the connection, which a client
+/// still writing the body sees as a broken pipe, no answer at all.
+fn encode(batch: &[Submission]) -> Result<Vec<u8>, AppendFailure> {
+    let body = serde_json::to_vec(batch).map_err(|e| AppendFailure { status: 0, detail: e.to_string() })?;
+    if body.len() > MAX_REQUEST_BYTES {
+        return Err(AppendFailure {
+            status: 413,
+            detail: match batch.len() {
+                1 => format!(
+                    "the event is {} bytes of JSON, over the internal API's limit of {MAX_REQUEST_BYTES} (an entry is \
+                     at most {} bytes); nothing was sent",
+                    body.len(),
+                    vigil_core::entry::MAX_ENTRY_SIZE
+                ),
+                _ => format!(
+                    "the batch is {} bytes of JSON, over the internal API's limit of {MAX_REQUEST_BYTES}: split it \
+                     (vigil::client::split_batch); nothing was sent",
+                    body.len()
+                ),
+            },
+        });
+    }
+    Ok(body)
+}
+
 impl AppendClient {
     /// A client of the internal API at `base_url` that waits out a saturated server up to
     /// [`RETRIES`] times.
@@ -158,35 +184,41 @@ impl AppendClient {
 
     /// One receipt per submission, in order, each with its checkpoint.
     pub fn append(&self, batch: &[Submission]) -> Result<Vec<Receipt>, AppendFailure> {
-        let body = serde_json::to_vec(batch).map_err(|e| AppendFailure { status: 0, detail: e.to_string() })?;
-        // The server would answer 413 before reading it and close the connection, which a
-        // client still writing the body sees as a broken pipe: no answer at all.
-        if body.len() > MAX_REQUEST_BYTES {
-            return Err(AppendFailure {
-                status: 413,
-                detail: match batch.len() {
-                    1 => format!(
-                        "the event is {} bytes of JSON, over the internal API's limit of {MAX_REQUEST_BYTES} (an \
-                         entry is at most {} bytes); nothing was sent",
-                        body.len(),
-                        vigil_core::entry::MAX_ENTRY_SIZE
-                    ),
-                    _ => format!(
-                        "the batch is {} bytes of JSON, over the internal API's limit of {MAX_REQUEST_BYTES}: split \
-                         it (vigil::client::split_batch); nothing was sent",
-                        body.len()
-                    ),
-                },
-            });
-        }
+        let body = encode(batch)?;
+        self.send(|| Ok((std::borrow::Cow::Borrowed(&body[..]), batch.len())))
+    }
+
+    /// [`append`](Self::append) for a client that holds the key: `sign` builds the batch for
+    /// each request, the first and each one after a saturated answer, so that its events'
+    /// `created_at_ms` is the time they are sent. A batch signed once and sent again after the
+    /// waits can fall outside a short replay window (422 `outside_replay_window`). `sign` must
+    /// give the same events under the same idempotency keys each time. An error of `sign` is
+    /// returned as it is, and nothing more is sent.
+    pub fn append_signing<E: From<AppendFailure>>(
+        &self,
+        mut sign: impl FnMut() -> Result<Vec<Submission>, E>,
+    ) -> Result<Vec<Receipt>, E> {
+        self.send(|| {
+            let batch = sign()?;
+            Ok((std::borrow::Cow::Owned(encode(&batch)?), batch.len()))
+        })
+    }
+
+    /// Sends the body `body` gives (and the number of its events) until it is answered other
+    /// than saturated, or the retries are spent; `body` is called for each request.
+    fn send<'b, E: From<AppendFailure>>(
+        &self,
+        mut body: impl FnMut() -> Result<(std::borrow::Cow<'b, [u8]>, usize), E>,
+    ) -> Result<Vec<Receipt>, E> {
         let mut attempt = 0;
         loop {
-            match self.post(&body, batch.len()) {
+            let (bytes, events) = body()?;
+            match self.post(&bytes, events) {
                 Err((_, Some(wait))) if attempt < self.retries => {
                     attempt += 1;
                     std::thread::sleep(wait);
                 }
-                r => return r.map_err(|(f, _)| f),
+                r => return r.map_err(|(f, _)| E::from(f)),
             }
         }
     }

@@ -968,17 +968,18 @@ fn send_pending(
             .collect()
     };
     // Signed once to know their sizes; a request after the first is signed again when its turn
-    // comes (the same sizes: only the time and the salts change).
+    // comes (the same sizes: only the time and the salts change), and so is a request sent
+    // again after a saturated answer.
     let signed = sign(&events, *appended)?;
     let parts = vigil::client::split_batch(&signed, events.len());
-    let mut first = Some(signed);
+    let mut presigned = Some(signed);
     for range in parts {
-        let subs = match first.take() {
+        let signing = || match presigned.take() {
             Some(mut all) => {
                 all.truncate(range.end);
-                all
+                Ok(all)
             }
-            None => sign(&events[range.clone()], *appended)?,
+            None => sign(&events[range.clone()], *appended).map_err(NotAppended::Sign),
         };
         let part = &lines[range.clone()];
         let (first_line, last_line) = (part[0], part[part.len() - 1]);
@@ -986,7 +987,11 @@ fn send_pending(
             Some(next) => format!("; lines {next}-{} after them were not sent", lines[lines.len() - 1]),
             None => String::new(),
         };
-        let receipts = client.append(&subs).map_err(|e| {
+        let receipts = client.append_signing(signing).map_err(|e| {
+            let e = match e {
+                NotAppended::Sign(e) => return e,
+                NotAppended::Failed(e) => e,
+            };
             let before = appended_before(*appended);
             // No answer, a timeout or a storage failure: the batch may or may not be in the log.
             if !e.is_refusal() {
@@ -1022,6 +1027,19 @@ fn send_pending(
         out.flush()?;
     }
     Ok(())
+}
+
+/// Why a request of `vigil append` was not answered with receipts: its events could not be
+/// signed, or the server did not take them.
+enum NotAppended {
+    Sign(anyhow::Error),
+    Failed(vigil::client::AppendFailure),
+}
+
+impl From<vigil::client::AppendFailure> for NotAppended {
+    fn from(e: vigil::client::AppendFailure) -> NotAppended {
+        NotAppended::Failed(e)
+    }
 }
 
 /// JSON lines from FILE, or from stdin for `-`.

@@ -380,6 +380,58 @@ fn the_client_waits_out_a_saturated_sequencer() {
     assert_eq!(e.engine.head().state.size, size + 1);
 }
 
+/// A batch sent again after saturated answers is signed again by a client that holds the key
+/// (`append_signing`, and `vigil append`): with a replay window shorter than the waits, the
+/// batch signed once is refused on its last try (422), the one signed for each try is appended.
+#[test]
+fn a_batch_sent_again_after_saturated_answers_is_signed_again() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let mut e = env();
+    e.state.clock = Arc::new(vigil::engine::SystemClock);
+    e.state.replay_window_ms = 1000;
+    let url = serve_app(router(e.state.clone()));
+    let (in_flight, max) = (e.state.in_flight.clone(), e.state.max_in_flight);
+    let now = || vigil::engine::Clock::now_ms(&vigil::engine::SystemClock);
+    let sign = |idem: &str| {
+        let ev = vigil_core::event::Event::from_value(withdrawal(idem)).unwrap();
+        vec![vigil::client::sign_event(&e.keys.withdrawals, ev, idem, now()).unwrap()]
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (key, events) = (dir.path().join("withdrawals.skey"), dir.path().join("events.jsonl"));
+    std::fs::write(&key, e.keys.withdrawals.to_skey()).unwrap();
+    std::fs::write(&events, format!("{}\n", json!({"idempotency_key": "by-cli", "event": withdrawal("by-cli")})))
+        .unwrap();
+    let size = e.engine.head().state.size;
+    // Saturated for 1.5 s: each client is answered 503 twice (1 s apart), and its third try,
+    // 2 s after its batch was first signed, is taken.
+    in_flight.store(max, SeqCst);
+    let released = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        in_flight.fetch_sub(max, SeqCst);
+    });
+    let client = vigil::client::AppendClient::new(&url);
+    let (once, each_try, cli) = std::thread::scope(|s| {
+        let once = s.spawn(|| client.append(&sign("once")));
+        let each_try = s.spawn(|| client.append_signing(|| Ok::<_, vigil::client::AppendFailure>(sign("each-try"))));
+        let cli =
+            s.spawn(|| vigil(&["append", "--url", &url, "--key", key.to_str().unwrap(), events.to_str().unwrap()]));
+        (once.join().unwrap(), each_try.join().unwrap(), cli.join().unwrap())
+    });
+    released.join().unwrap();
+    let once = once.unwrap_err();
+    assert_eq!(once.status, 422, "{once}");
+    assert!(once.detail.contains("outside_replay_window"), "{once}");
+    let each_try = each_try.unwrap();
+    let (code, stdout, stderr) = cli;
+    assert_eq!(code, 0, "{stderr}");
+    let by_cli: Vec<Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    // Appended once each, after the saturation passed.
+    let mut seqs: Vec<u64> = by_cli.iter().map(|r| r["seq"].as_u64().unwrap()).chain([each_try[0].seq]).collect();
+    seqs.sort();
+    assert_eq!(seqs, [size, size + 1]);
+    assert_eq!(e.engine.head().state.size, size + 2);
+}
+
 /// A batch over the body limit is refused by the client library before it is sent (the
 /// server would close the connection on it mid-write: no answer at all). Nothing listens at the
 /// URL: a request would have been "no answer", status 0.

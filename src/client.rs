@@ -140,8 +140,8 @@ pub fn split_batch(subs: &[Submission], max_events: usize) -> Vec<std::ops::Rang
 }
 
 /// The request body of `batch`, refused here (413, nothing sent) when it is over the limit:
-/// the server would answer 413 before reading it and close the connection, which a client
-/// still writing the body sees as a broken pipe, no answer at all.
+/// the server would answer 413 and read the body only to drop it (and, past
+/// `http::internal::DRAIN_MAX`, close the connection under a client still writing).
 fn encode(batch: &[Submission]) -> Result<Vec<u8>, AppendFailure> {
     let body = serde_json::to_vec(batch).map_err(|e| AppendFailure { status: 0, detail: e.to_string() })?;
     if body.len() > MAX_REQUEST_BYTES {

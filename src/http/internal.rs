@@ -126,7 +126,8 @@ pub fn router_with(
     request_timeout: std::time::Duration,
 ) -> Router {
     let (routes, _) = api().split_for_parts();
-    super::with_fallbacks(routes.layer(DefaultBodyLimit::max(MAX_BODY)).with_state(state))
+    let routes = routes.layer(DefaultBodyLimit::max(MAX_BODY)).layer(axum::Extension(RequestTimeout(request_timeout)));
+    super::with_fallbacks(routes.with_state(state))
         .layer(axum::middleware::from_fn_with_state(request_timeout, super::timeout))
         .layer(axum::middleware::from_fn_with_state(http, crate::metrics::track))
 }
@@ -205,27 +206,15 @@ impl Drop for InFlight {
         (status = 500, description = "internal", body = ProblemBody, content_type = "application/problem+json"),
         (status = 503, description = "saturated, storage, stopping (with Retry-After)", body = ProblemBody, content_type = "application/problem+json"),
     ))]
-async fn append(State(s): State<InternalState>, headers: HeaderMap, body: axum::body::Body) -> Response {
-    let too_large = || {
-        Problem::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            format!("the body is over the limit of {MAX_BODY} bytes; send smaller batches"),
-        )
-        .into_response()
-    };
-    // An announced length over the limit is refused before a byte of the body is read.
-    let announced =
-        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-    if announced.is_some_and(|n| n > MAX_BODY as u64) {
-        return too_large();
-    }
-    let body = match axum::body::to_bytes(body, MAX_BODY).await {
+async fn append(
+    State(s): State<InternalState>,
+    axum::Extension(RequestTimeout(limit)): axum::Extension<RequestTimeout>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Response {
+    let body = match read_body(&headers, body, limit).await {
         Ok(b) => b,
-        Err(e) if std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>()) => {
-            return too_large()
-        }
-        Err(e) => return Problem::bad_request(format!("could not read the body: {e}")).into_response(),
+        Err(r) => return r,
     };
     // Saturated already: said before the body is parsed (it is counted in below). Not before
     // it is read: a client still writing its body when the connection closes under it reads no
@@ -237,6 +226,69 @@ async fn append(State(s): State<InternalState>, headers: HeaderMap, body: axum::
         Ok(r) => r,
         Err(r) => r,
     }
+}
+
+/// The listener's request timeout, for what goes on after a request is answered.
+#[derive(Clone, Copy)]
+struct RequestTimeout(std::time::Duration);
+
+/// The most of a body over the limit that is read (and dropped) after its 413 is answered.
+pub const DRAIN_MAX: u64 = 4 * MAX_BODY as u64;
+
+/// The request body, at most [`MAX_BODY`] bytes, or the answer to send instead. A body over
+/// the limit (announced by `Content-Length` or found while reading) is answered 413 at once,
+/// and the rest of it is read and dropped in the background, up to [`DRAIN_MAX`] bytes in all
+/// and for at most the request timeout `limit`: a client that writes its whole body before it reads the
+/// answer (most do, without `Expect: 100-continue`) then reads the 413, where a connection
+/// closed under it would give a broken pipe and no answer. A larger body, or one whose client
+/// waits for `100 Continue`, is not read on: its connection is closed after the answer.
+async fn read_body(
+    headers: &HeaderMap,
+    mut body: axum::body::Body,
+    limit: std::time::Duration,
+) -> Result<axum::body::Bytes, Response> {
+    use http_body_util::BodyExt;
+    let announced =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    let too_large = |mut body: axum::body::Body, mut read: u64| {
+        let expects_continue = headers
+            .get(header::EXPECT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("100-continue"));
+        if !expects_continue && announced.is_none_or(|n| n <= DRAIN_MAX) {
+            tokio::spawn(async move {
+                let drain = async {
+                    while let Some(Ok(frame)) = body.frame().await {
+                        read += frame.data_ref().map_or(0, |d| d.len() as u64);
+                        if read > DRAIN_MAX {
+                            break;
+                        }
+                    }
+                };
+                let _ = tokio::time::timeout(limit, drain).await;
+            });
+        }
+        Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("the body is over the limit of {MAX_BODY} bytes; send smaller batches"),
+        )
+        .into_response()
+    };
+    if announced.is_some_and(|n| n > MAX_BODY as u64) {
+        return Err(too_large(body, 0));
+    }
+    let mut bytes = Vec::with_capacity(announced.unwrap_or(0) as usize);
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| Problem::bad_request(format!("could not read the body: {e}")).into_response())?;
+        if let Some(data) = frame.data_ref() {
+            if bytes.len() + data.len() > MAX_BODY {
+                return Err(too_large(body, (bytes.len() + data.len()) as u64));
+            }
+            bytes.extend_from_slice(data);
+        }
+    }
+    Ok(bytes.into())
 }
 
 /// `application/json` (media types are case-insensitive), with no charset but UTF-8: the body

@@ -406,8 +406,8 @@ fn bad_requests_get_their_status_and_change_nothing() {
         ("malformed", "application/json", b"{\"statement\": ".to_vec(), 400, "malformed_json"),
         ("not JSON at all", "application/json", vec![0xff, 0xfe, 0x00], 400, "malformed_json"),
         ("wrong content type", "text/plain", json(good.clone()), 415, "unsupported_media_type"),
-        // (The oversized body is sent by `oversized` below: a client still writing a body the
-        // server has refused can see a broken pipe instead of the answer.)
+        // (The oversized body is announced by `oversized` below, headers only: the server
+        // answers before the body comes. The abuse test sends such bodies whole.)
         (
             "a good event after a bad one",
             "application/json",

@@ -26,7 +26,7 @@
 use super::{Problem, ProblemBody};
 use crate::engine::Receipt;
 use crate::engine::{AppendError, Clock, Engine, RejectCode};
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
@@ -126,7 +126,8 @@ pub fn router_with(
     request_timeout: std::time::Duration,
 ) -> Router {
     let (routes, _) = api().split_for_parts();
-    let routes = routes.layer(DefaultBodyLimit::max(MAX_BODY)).layer(axum::Extension(RequestTimeout(request_timeout)));
+    // The body limit is `read_body`'s (the append route reads the raw body).
+    let routes = routes.layer(axum::Extension(RequestTimeout(request_timeout)));
     super::with_fallbacks(routes.with_state(state))
         .layer(axum::middleware::from_fn_with_state(request_timeout, super::timeout))
         .layer(axum::middleware::from_fn_with_state(http, crate::metrics::track))
@@ -238,10 +239,11 @@ pub const DRAIN_MAX: u64 = 4 * MAX_BODY as u64;
 /// The request body, at most [`MAX_BODY`] bytes, or the answer to send instead. A body over
 /// the limit (announced by `Content-Length` or found while reading) is answered 413 at once,
 /// and the rest of it is read and dropped in the background, up to [`DRAIN_MAX`] bytes in all
-/// and for at most the request timeout `limit`: a client that writes its whole body before it reads the
-/// answer (most do, without `Expect: 100-continue`) then reads the 413, where a connection
-/// closed under it would give a broken pipe and no answer. A larger body, or one whose client
-/// waits for `100 Continue`, is not read on: its connection is closed after the answer.
+/// and for at most the request timeout `limit`: a client that writes its whole body before it
+/// reads the answer (most do, without `Expect: 100-continue`) then reads the 413, where a
+/// connection closed under it would give a broken pipe and no answer. A body announced over
+/// `DRAIN_MAX`, or one whose client waits for `100 Continue` and has not had it, is not read
+/// on: its connection is closed after the answer.
 async fn read_body(
     headers: &HeaderMap,
     mut body: axum::body::Body,
@@ -255,7 +257,9 @@ async fn read_body(
             .get(header::EXPECT)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.trim().eq_ignore_ascii_case("100-continue"));
-        if !expects_continue && announced.is_none_or(|n| n <= DRAIN_MAX) {
+        // A client waiting for `100 Continue` sends nothing more; one that had it (hyper sends it
+        // when the body is first read) is writing its body.
+        if (read > 0 || !expects_continue) && announced.is_none_or(|n| n <= DRAIN_MAX) {
             tokio::spawn(async move {
                 let drain = async {
                     while let Some(Ok(frame)) = body.frame().await {
@@ -278,7 +282,8 @@ async fn read_body(
     if announced.is_some_and(|n| n > MAX_BODY as u64) {
         return Err(too_large(body, 0));
     }
-    let mut bytes = Vec::with_capacity(announced.unwrap_or(0) as usize);
+    // Sized for the usual batch at once, but not reserved whole for what is only announced.
+    let mut bytes = Vec::with_capacity(announced.unwrap_or(0).min(256 << 10) as usize);
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| Problem::bad_request(format!("could not read the body: {e}")).into_response())?;
         if let Some(data) = frame.data_ref() {

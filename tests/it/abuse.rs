@@ -128,6 +128,7 @@ fn exchange(addr: &str, bytes: Vec<u8>, pace: Pace, patience: Duration) -> Answe
     c.set_read_timeout(Some(patience)).unwrap();
     let answered = Arc::new(AtomicBool::new(false));
     if let Pace::BodyFirst = pace {
+        c.set_write_timeout(Some(patience)).unwrap();
         if let Err(e) = c.write_all(&bytes) {
             return Answer {
                 status: 0,
@@ -180,7 +181,14 @@ fn exchange(addr: &str, bytes: Vec<u8>, pace: Pace, patience: Duration) -> Answe
     Answer { closed_by_server, ..parse_answer(&buf) }
 }
 
-fn parse_answer(buf: &[u8]) -> Answer {
+fn parse_answer(mut buf: &[u8]) -> Answer {
+    // An interim `100 Continue` comes before the answer.
+    while buf.starts_with(b"HTTP/1.1 1") {
+        match buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            Some(i) => buf = &buf[i + 4..],
+            None => break,
+        }
+    }
     let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
         return Answer {
             status: 0,
@@ -487,6 +495,22 @@ fn abuse_of_both_listeners_is_refused_as_documented_and_changes_nothing() {
                 "12 MiB chunked and sent whole",
                 Internal,
                 post_chunked(&vec![b' '; 12 << 20]),
+                Problem(413, "too_large"),
+            )
+        },
+        // Told to go on (its body was read), a client that sent `Expect: 100-continue` is
+        // writing its body: that is read on too.
+        Case {
+            pace: Pace::BodyFirst,
+            ..case(
+                "12 MiB chunked, Expect: 100-continue, sent whole",
+                Internal,
+                {
+                    let mut w = post_chunked(&vec![b' '; 12 << 20]);
+                    let at = POST_HEAD.len();
+                    w.splice(at..at, b"Expect: 100-continue\r\n".iter().copied());
+                    w
+                },
                 Problem(413, "too_large"),
             )
         },

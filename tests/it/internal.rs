@@ -402,11 +402,12 @@ fn a_batch_sent_again_after_saturated_answers_is_signed_again() {
     std::fs::write(&events, format!("{}\n", json!({"idempotency_key": "by-cli", "event": withdrawal("by-cli")})))
         .unwrap();
     let size = e.engine.head().state.size;
-    // Saturated for 1.5 s: each client is answered 503 twice (1 s apart), and its third try,
-    // 2 s after its batch was first signed, is taken.
+    // Saturated for 3 s: each client is answered 503 (1 s apart) until a try 3–4 s after its
+    // batch was first signed, well past the window, is taken. (Five tries cover 5 s: a client
+    // whose first try came late still meets the saturation.)
     in_flight.store(max, SeqCst);
     let released = std::thread::spawn(move || {
-        std::thread::sleep(std::time::Duration::from_millis(1500));
+        std::thread::sleep(std::time::Duration::from_millis(3000));
         in_flight.fetch_sub(max, SeqCst);
     });
     let client = vigil::client::AppendClient::new(&url);
@@ -433,8 +434,8 @@ fn a_batch_sent_again_after_saturated_answers_is_signed_again() {
 }
 
 /// A batch over the body limit is refused by the client library before it is sent (the
-/// server would close the connection on it mid-write: no answer at all). Nothing listens at the
-/// URL: a request would have been "no answer", status 0.
+/// server would read it only to drop it). Nothing listens at the URL: a request would have been
+/// "no answer", status 0.
 #[test]
 fn the_client_refuses_a_batch_over_the_body_limit_without_sending_it() {
     let batch = large_alarms(&Keys::new().risk, 700);

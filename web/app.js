@@ -415,7 +415,7 @@ async function incidents() {
       // with an entry refused (it may have been an alarm naming the incident), whether an entry
       // is a member cannot be told: that is said, not counted again (one lie, one failure).
       const ofIncident = (entries) => entries.filter((e) => e.incident === inc.incident);
-      const asMembers = (list) => list.map(({ e }) => ({ seq: e.seq, kind: e.kind, incident: e.event.incident, refs: e.event.refs || [] }));
+      const asMembers = (read) => read.map(({ e }) => ({ seq: e.seq, kind: e.kind, incident: e.event.incident, refs: e.event.refs || [] }));
       const naming = ofIncident(whole || asMembers(ok));
       const members = new Set(naming.flatMap(bringsIn));
       // Entries past the checkpoint read whole (a view of a newer tree): proven included only;

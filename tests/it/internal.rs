@@ -40,9 +40,14 @@ fn env() -> Env {
     .unwrap()
 }
 
-fn submission(key: &vigil_core::keys::SignerKey, event: Value, idem: &str, created_at_ms: u64) -> Value {
+/// `event` (JSON) signed by `key` at `created_at_ms`, as a service sends it.
+fn signed_submission(key: &vigil_core::keys::SignerKey, event: Value, idem: &str, created_at_ms: u64) -> Submission {
     let ev = vigil_core::event::Event::from_value(event).unwrap();
-    serde_json::to_value(vigil::client::sign_event(key, ev, idem, created_at_ms).unwrap()).unwrap()
+    vigil::client::sign_event(key, ev, idem, created_at_ms).unwrap()
+}
+
+fn submission(key: &vigil_core::keys::SignerKey, event: Value, idem: &str, created_at_ms: u64) -> Value {
+    serde_json::to_value(signed_submission(key, event, idem, created_at_ms)).unwrap()
 }
 
 async fn post(state: &InternalState, content_type: &str, body: Vec<u8>) -> (StatusCode, Value) {
@@ -325,12 +330,7 @@ async fn a_saturated_sequencer_answers_503_with_retry_after() {
 
 /// `n` signed [`large_alarm`]s.
 fn large_alarms(key: &vigil_core::keys::SignerKey, n: usize) -> Vec<Submission> {
-    (0..n)
-        .map(|i| {
-            let ev = vigil_core::event::Event::from_value(large_alarm(i)).unwrap();
-            vigil::client::sign_event(key, ev, &format!("large-{i}"), T0).unwrap()
-        })
-        .collect()
+    (0..n).map(|i| signed_submission(key, large_alarm(i), &format!("large-{i}"), T0)).collect()
 }
 
 /// The client library waits out a saturated server: after the answer's `Retry-After` it sends
@@ -341,10 +341,7 @@ fn the_client_waits_out_a_saturated_sequencer() {
     let e = env();
     let url = serve_app(router(e.state.clone()));
     let (in_flight, max) = (e.state.in_flight.clone(), e.state.max_in_flight);
-    let batch = |idem: &str| {
-        let ev = vigil_core::event::Event::from_value(withdrawal(idem)).unwrap();
-        vec![vigil::client::sign_event(&e.keys.withdrawals, ev, idem, T0).unwrap()]
-    };
+    let batch = |idem: &str| vec![signed_submission(&e.keys.withdrawals, withdrawal(idem), idem, T0)];
     let client = |retries| vigil::client::AppendClient::new(&url).with_retries(retries);
     // As under load: as many events in flight as the sequencer takes.
     in_flight.store(max, SeqCst);
@@ -388,26 +385,24 @@ fn a_batch_sent_again_after_saturated_answers_is_signed_again() {
     use std::sync::atomic::Ordering::SeqCst;
     let mut e = env();
     e.state.clock = Arc::new(vigil::engine::SystemClock);
-    e.state.replay_window_ms = 1000;
+    e.state.replay_window_ms = 2000;
     let url = serve_app(router(e.state.clone()));
     let (in_flight, max) = (e.state.in_flight.clone(), e.state.max_in_flight);
     let now = || vigil::engine::Clock::now_ms(&vigil::engine::SystemClock);
-    let sign = |idem: &str| {
-        let ev = vigil_core::event::Event::from_value(withdrawal(idem)).unwrap();
-        vec![vigil::client::sign_event(&e.keys.withdrawals, ev, idem, now()).unwrap()]
-    };
+    let sign = |idem: &str| vec![signed_submission(&e.keys.withdrawals, withdrawal(idem), idem, now())];
     let dir = tempfile::tempdir().unwrap();
     let (key, events) = (dir.path().join("withdrawals.skey"), dir.path().join("events.jsonl"));
     std::fs::write(&key, e.keys.withdrawals.to_skey()).unwrap();
     std::fs::write(&events, format!("{}\n", json!({"idempotency_key": "by-cli", "event": withdrawal("by-cli")})))
         .unwrap();
     let size = e.engine.head().state.size;
-    // Saturated for 3 s: each client is answered 503 (1 s apart) until a try 3–4 s after its
-    // batch was first signed, well past the window, is taken. (Five tries cover 5 s: a client
-    // whose first try came late still meets the saturation.)
+    // Saturated for 3.5 s: each client is answered 503 (1 s apart) until a try about 4 s after
+    // its batch was first signed, well past the 2 s window, is taken; a batch signed for that
+    // try has the whole window to arrive in. (The retries cover 5 s: a client whose first try
+    // came late still meets the saturation.)
     in_flight.store(max, SeqCst);
     let released = std::thread::spawn(move || {
-        std::thread::sleep(std::time::Duration::from_millis(3000));
+        std::thread::sleep(std::time::Duration::from_millis(3500));
         in_flight.fetch_sub(max, SeqCst);
     });
     let client = vigil::client::AppendClient::new(&url);

@@ -694,7 +694,7 @@ fn a_wrong_base_url_is_a_usage_error_not_a_misbehaving_log() {
     let withholding = serve_app(
         axum::Router::new()
             .route("/checkpoint", axum::routing::get(move || async move { cp }))
-            .fallback(|| async { not_found("no such route") }),
+            .fallback(|| async { vigil::http::Problem::not_found("no such route") }),
     );
     let (code, out, err) = vigil(&["verify", "--url", &withholding, "--log-key", vkey]);
     assert_eq!(code, 1, "{out}{err}");
@@ -704,8 +704,11 @@ fn a_wrong_base_url_is_a_usage_error_not_a_misbehaving_log() {
     let state = server.dir.path().join("verify.state");
     let state = state.to_str().unwrap();
     // Nor can it pass for a wrong URL then, answering "no such route".
-    let empty = serve_app(axum::Router::new().fallback(|| async { not_found("the log has no checkpoint yet") }));
-    let no_route = serve_app(axum::Router::new().fallback(|| async { not_found("no such route") }));
+    let empty = serve_app(
+        axum::Router::new().fallback(|| async { vigil::http::Problem::not_found("the log has no checkpoint yet") }),
+    );
+    let no_route =
+        serve_app(axum::Router::new().fallback(|| async { vigil::http::Problem::not_found("no such route") }));
     for (url, with_state, want) in [
         (empty.as_str(), false, 2),
         (no_route.as_str(), false, 2),
@@ -733,11 +736,6 @@ fn a_wrong_base_url_is_a_usage_error_not_a_misbehaving_log() {
         auditor.to_str().unwrap(),
     ]);
     assert_eq!(code, 0, "{err}");
-}
-
-/// vigil's 404 problem (RFC 9457), as its routers answer it.
-fn not_found(detail: &'static str) -> axum::response::Response {
-    axum::response::IntoResponse::into_response(vigil::http::Problem::not_found(detail))
 }
 
 /// A tlog-tiles client's walk over the running server: the level-0 tiles' hashes (checked

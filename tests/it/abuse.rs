@@ -292,7 +292,7 @@ fn run(server: &Server, c: Case, before: &(String, String)) -> String {
             assert_eq!(v["status"], a.status, "{name}: {text}");
             v
         };
-        match &c.want {
+        let observed = match &c.want {
             Want::Problem(status, code) | Want::Naming(status, code, _) => {
                 assert_eq!(a.status, *status, "{name}: {}\n{text}", a.head);
                 let v = problem();
@@ -332,7 +332,12 @@ fn run(server: &Server, c: Case, before: &(String, String)) -> String {
                 "200 duplicate: the original receipts".into()
             }
             Want::DroppedOrTimedOut | Want::TimedOut => unreachable!(),
-        }
+        };
+        // Every request says `Connection: close`: answered, it is closed, and not held until
+        // the request timeout (a body over the limit is read on only while it is being sent).
+        let took = started.elapsed();
+        assert!(a.closed_by_server && took < TIMEOUT, "{name}: the connection was held {took:?} after the answer");
+        observed
     };
     assert_eq!(&log_state(&server.public), before, "{name}: the log changed");
     observed

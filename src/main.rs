@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use vigil::config::{open_ledger, read_signer, read_verifier, write_keypair, Config, ConfigFiles};
-use vigil::engine::EngineConfig;
+use vigil::engine::{Clock, EngineConfig};
 use vigil::verify::{verify_data_dir, VerifyFailure};
 
 #[derive(Parser)]
@@ -537,7 +537,12 @@ fn run(cmd: Command) -> Result<ExitCode> {
                         };
                         let mut openings = || {
                             let private = private.borrow();
-                            let n = vigil::verify::check_openings(internal, &auditor, &private)?;
+                            let n = vigil::verify::check_openings(
+                                internal,
+                                &auditor,
+                                &private,
+                                &vigil::engine::SystemClock,
+                            )?;
                             eprintln!(
                                 "opened {n} private values of {} entries; each opens its commitment",
                                 private.len()
@@ -1052,7 +1057,7 @@ fn input_lines(input: &str) -> Result<Box<dyn std::io::BufRead + Send>> {
 }
 
 fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    vigil::engine::SystemClock.now_ms()
 }
 
 fn sign(key: &std::path::Path, input: &str) -> Result<ExitCode> {

@@ -703,26 +703,26 @@ pub fn verify_data_dir_with(
 }
 
 /// Checks the private-field openings of `entries` (sequence number, their commitments by
-/// field) fetched from an internal API as `auditor`: each must open its commitment. Returns
-/// how many values were opened.
+/// field) fetched from an internal API as `auditor`, each request signed at `clock`'s time:
+/// each must open its commitment. Returns how many values were opened.
 pub fn check_openings(
     internal_url: &str,
     auditor: &vigil_core::keys::SignerKey,
     entries: &[(u64, Vec<(String, vigil_core::hash::Digest)>)],
+    clock: &dyn crate::engine::Clock,
 ) -> Result<usize, VerifyFailure> {
     let mut opened = 0;
     for (seq, commitments) in entries {
         // Signed anew for each request: a long run must stay inside the server's replay window.
-        let now =
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-        let v = crate::client::fetch_openings(internal_url, auditor, *seq, now).map_err(|e| match e.status {
-            // The route itself missing: not the internal API (a usage error, not the log's).
-            404 if e.detail == crate::http::NO_SUCH_ROUTE => VerifyFailure::CouldNotRun(format!(
-                "{internal_url} has no openings route: is it the internal API's base URL (--openings)?"
-            )),
-            404 => VerifyFailure::Failed(format!("entry {seq}: the server has no openings for it: {}", e.detail)),
-            _ => VerifyFailure::CouldNotRun(format!("openings of entry {seq}: {e}")),
-        })?;
+        let v =
+            crate::client::fetch_openings(internal_url, auditor, *seq, clock.now_ms()).map_err(|e| match e.status {
+                // The route itself missing: not the internal API (a usage error, not the log's).
+                404 if e.detail == crate::http::NO_SUCH_ROUTE => VerifyFailure::CouldNotRun(format!(
+                    "{internal_url} has no openings route: is it the internal API's base URL (--openings)?"
+                )),
+                404 => VerifyFailure::Failed(format!("entry {seq}: the server has no openings for it: {}", e.detail)),
+                _ => VerifyFailure::CouldNotRun(format!("openings of entry {seq}: {e}")),
+            })?;
         let openings: Vec<vigil_core::event::Opening> = serde_json::from_value(v["openings"].clone())
             .map_err(|e| VerifyFailure::Failed(format!("entry {seq}: malformed openings: {e}")))?;
         for (field, c) in commitments {

@@ -508,7 +508,7 @@ fn publish_snapshot(
             balances: &balances,
             attestations,
             key: keys.get("treasury")?,
-            now_ms: at,
+            clock: &crate::engine::FixedClock::at(at),
             records: &records,
             reserves_dir,
             progress: false,

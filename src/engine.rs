@@ -57,6 +57,21 @@ impl Clock for SystemClock {
     }
 }
 
+/// A clock that says what it is set to (the demo's story times, tests).
+pub struct FixedClock(pub std::sync::atomic::AtomicU64);
+
+impl FixedClock {
+    pub fn at(ms: u64) -> FixedClock {
+        FixedClock(ms.into())
+    }
+}
+
+impl Clock for FixedClock {
+    fn now_ms(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
 /// Stable, machine-readable reasons an event is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -1103,7 +1103,7 @@ fn reserves(cmd: ReservesCommand) -> Result<ExitCode> {
                     balances: &balances,
                     attestations,
                     key: &key,
-                    now_ms: now_ms(),
+                    clock: &vigil::engine::SystemClock,
                     records: &records,
                     reserves_dir: &reserves_dir,
                     progress: true,

@@ -289,6 +289,24 @@ pub fn build(
     tree_dir: &Path,
     progress: bool,
 ) -> Result<Built> {
+    build_with(snapshot, assets, snapshot_secret, balances, records, tree_dir, progress, &mut || Ok(()))
+}
+
+/// [`build`], calling `valid` once the whole balances file has been read and found good (every
+/// row, no account twice, every total within 38 digits), before the tree is written: what is
+/// left to fail after it is the machine (a full disk), not the input. An error from `valid`
+/// fails the build, which then leaves nothing, as on any other error.
+#[allow(clippy::too_many_arguments)]
+pub fn build_with(
+    snapshot: &str,
+    assets: &[String],
+    snapshot_secret: &[u8; 32],
+    balances: &Path,
+    records: &Path,
+    tree_dir: &Path,
+    progress: bool,
+    valid: &mut dyn FnMut() -> Result<()>,
+) -> Result<Built> {
     // Checked first, as the snapshot's entry will be: a tree under an id the log refuses
     // would be of no use, and proofs encode the id's length in one byte.
     vigil_core::event::check_id("snapshot", snapshot).map_err(|e| anyhow!("snapshot id {snapshot:?}: {}", e.reason))?;
@@ -299,7 +317,7 @@ pub fn build(
         bail!("{} already exists: a snapshot's tree is written once", tree_dir.display());
     }
     let tmp = with_suffix(records, ".partial");
-    let r = build_inner(snapshot, assets, snapshot_secret, balances, tree_dir, progress, &tmp).and_then(|b| {
+    let r = build_inner(snapshot, assets, snapshot_secret, balances, tree_dir, progress, &tmp, valid).and_then(|b| {
         std::fs::rename(&tmp, records).context("renaming the records file")?;
         // The rename is durable only once its folder is synced: the records file is the
         // users' only copy of their secrets, and the snapshot is logged next.
@@ -323,6 +341,7 @@ fn build_inner(
     tree_dir: &Path,
     progress: bool,
     records_tmp: &Path,
+    valid: &mut dyn FnMut() -> Result<()>,
 ) -> Result<Built> {
     let a = assets.len();
     if a == 0 || a > MAX_ASSETS {
@@ -345,6 +364,7 @@ fn build_inner(
     let mut sums: Vec<u128> = Vec::new();
     let mut ids: Vec<([u8; 16], u32)> = Vec::new();
     let mut lines: Vec<u64> = Vec::new();
+    let mut totals = vec![0u128; a];
     let hs = Hashers::default();
     let process = |block: &[u8], first: u64, format: Format, cols: &[usize]| -> Result<BlockOut> {
         let mut o = BlockOut::default();
@@ -380,6 +400,13 @@ fn build_inner(
         out.write_all(&o.text)?;
         ids.extend(o.ids.iter().enumerate().map(|(k, id)| (*id, (leaves.len() + k) as u32)));
         leaves.extend_from_slice(&o.leaves);
+        for (row, line) in o.sums.chunks_exact(a).zip(&o.lines) {
+            for ((t, v), asset) in totals.iter_mut().zip(row).zip(assets) {
+                *t = t.checked_add(*v).filter(|&t| t < 10u128.pow(38)).ok_or_else(|| {
+                    anyhow!("line {line}: the {asset} total of the balances up to here has more than 38 digits")
+                })?;
+            }
+        }
         sums.extend_from_slice(&o.sums);
         lines.extend_from_slice(&o.lines);
         pb.inc(o.leaves.len() as u64);
@@ -417,6 +444,7 @@ fn build_inner(
     }
     drop(lines);
     phases.push(("shuffle slots, sort record ids", t.elapsed()));
+    valid()?;
 
     let t = std::time::Instant::now();
     let staging = with_suffix(tree_dir, ".staging");
@@ -552,9 +580,7 @@ fn build_inner(
         liabilities: root_sums.iter().map(|s| Amount(*s)).collect(),
         padding_key: hex::encode(pk),
     };
-    if root_sums.iter().any(|&s| s >= 10u128.pow(38)) {
-        bail!("a liabilities total has more than 38 digits");
-    }
+    debug_assert_eq!(root_sums, totals, "the root's sums are the totals read");
     let db = DB::open(&opts, staging.join("db")).context("creating the tree store")?;
     let mut ingest = rocksdb::IngestExternalFileOptions::default();
     ingest.set_move_files(true);
@@ -680,9 +706,10 @@ pub struct Publish<'a> {
     pub balances: &'a Path,
     /// The custody service's signed `reserve_attestation` submissions.
     pub attestations: Vec<Submission>,
-    /// Signs the `reserve_snapshot` entry (a key allowed that kind).
+    /// Signs the `reserve_snapshot` entry (a key allowed that kind), at `clock`'s time when it
+    /// is sent.
     pub key: &'a SignerKey,
-    pub now_ms: u64,
+    pub clock: &'a dyn crate::engine::Clock,
     pub records: &'a Path,
     pub reserves_dir: &'a Path,
     pub progress: bool,
@@ -715,9 +742,11 @@ pub fn read_submissions(path: &Path) -> Result<Vec<Submission>> {
     Ok(out)
 }
 
-/// The whole of a snapshot: appends the custody service's attestations through `sink` (again
-/// is harmless: idempotency keys answer with the first receipt), builds the tree with a fresh
-/// secret, then appends the `reserve_snapshot` entry naming the attestations.
+/// The whole of a snapshot: reads the balances and builds the tree with a fresh secret,
+/// appending the custody service's attestations through `sink` as soon as the balances are
+/// found good (before the tree is written: they were signed before the command ran, and must
+/// reach the log within its replay window of that; again is harmless, idempotency keys answer
+/// with the first receipt), then signs and appends the `reserve_snapshot` entry naming them.
 pub fn publish(sink: &mut dyn crate::demo::Sink, p: Publish<'_>) -> Result<Published> {
     let mut attested: Vec<ReserveAttestation> = Vec::new();
     for (i, sub) in p.attestations.iter().enumerate() {
@@ -751,17 +780,21 @@ pub fn publish(sink: &mut dyn crate::demo::Sink, p: Publish<'_>) -> Result<Publi
     let dir = tree_dir(p.reserves_dir, p.snapshot);
     std::fs::create_dir_all(p.reserves_dir)?;
     let secret: [u8; 32] = rand::random();
-    let built = build(p.snapshot, &assets, &secret, p.balances, p.records, &dir, p.progress)?;
-    // Nothing is logged unless the tree was built. If the attestations cannot be appended, the
-    // snapshot is certainly not logged: the tree and records go, and the command can run again.
-    // If the snapshot's own append fails, it may have been logged all the same (a lost answer):
-    // then both are kept, since the records hold the only copy of the users' secrets.
+    // Nothing is logged unless the balances are good. If the attestations cannot be appended,
+    // the build fails and leaves nothing (the snapshot is certainly not logged), and the command
+    // can run again. If the snapshot's own append fails, it may have been logged all the same
+    // (a lost answer): then the tree and records are kept, since the records hold the only copy
+    // of the users' secrets.
+    let mut seqs = Vec::new();
+    let built = build_with(p.snapshot, &assets, &secret, p.balances, p.records, &dir, p.progress, &mut || {
+        seqs = sink.append(&p.attestations).context("appending the reserve attestations")?;
+        Ok(())
+    })?;
     let undo = |e: anyhow::Error| {
         let _ = std::fs::remove_dir_all(&dir);
         let _ = std::fs::remove_file(p.records);
         e
     };
-    let seqs = sink.append(&p.attestations).context("appending the reserve attestations").map_err(undo)?;
     let items: Vec<vigil_core::event::AssetReserves> = assets
         .iter()
         .zip(&built.sums)
@@ -779,7 +812,9 @@ pub fn publish(sink: &mut dyn crate::demo::Sink, p: Publish<'_>) -> Result<Publi
         "assets": items, "attestations": seqs,
     }))
     .map_err(|e| undo(anyhow!("the snapshot entry: {e}")))?;
-    let sub = crate::client::sign_event(p.key, event, &format!("reserve-snapshot-{}", p.snapshot), p.now_ms)
+    // Signed now, not when the command started: the build may have taken longer than the
+    // ledger's replay window.
+    let sub = crate::client::sign_event(p.key, event, &format!("reserve-snapshot-{}", p.snapshot), p.clock.now_ms())
         .map_err(|e| undo(e.into()))?;
     let seq = match sink.append(&[sub]) {
         Ok(s) => s[0],
@@ -788,8 +823,7 @@ pub fn publish(sink: &mut dyn crate::demo::Sink, p: Publish<'_>) -> Result<Publi
         // (the attestations stay logged; appending them again is answered with their receipts).
         Err(e) if refused(&e) => {
             return Err(undo(e.context(format!(
-                "the reserve snapshot was refused and not logged; its tree and records were removed (the {} attestations stay in the log)",
-                seqs.len()
+                "the reserve snapshot was refused and not logged; its tree and records were removed (its attestations stay in the log, entries {seqs:?})"
             ))))
         }
         Err(e) => {

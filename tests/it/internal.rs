@@ -569,3 +569,94 @@ async fn openings_are_for_auditors_with_signed_requests() {
         assert_eq!(openings[0].value, "acct-42");
     }
 }
+
+/// `vigil reserves build`'s publishing, over real HTTP with the replay window at the clock
+/// both the server and the publisher read: the custody service's attestations are appended as
+/// soon as the balances are read and good, before the tree is written; the snapshot entry is
+/// signed when it is sent, so a build that outlasts the window (an hour here, the clock moved
+/// on while the tree is written) is still logged. Attestations that reach the server outside
+/// the window are refused, and then nothing is left: no tree, no records, no entry.
+#[test]
+fn reserves_are_published_within_the_replay_window_however_long_the_build() {
+    struct Watch<'a> {
+        client: vigil::client::AppendClient,
+        clock: &'a FixedClock,
+        tree: std::path::PathBuf,
+        /// Per batch: whether the tree existed when it was sent, and its events' times.
+        sent: Vec<(bool, Vec<u64>)>,
+    }
+    impl vigil::demo::Sink for Watch<'_> {
+        fn append(&mut self, batch: &[Submission]) -> anyhow::Result<Vec<u64>> {
+            let times = batch.iter().map(|s| s.statement["created_at_ms"].as_u64().unwrap()).collect();
+            self.sent.push((self.tree.exists(), times));
+            let seqs = vigil::demo::Sink::append(&mut self.client, batch)?;
+            // The tree takes an hour to write.
+            self.clock.0.fetch_add(3_600_000, std::sync::atomic::Ordering::SeqCst);
+            Ok(seqs)
+        }
+    }
+    let e = env();
+    let url = serve_app(router(e.state.clone()));
+    let (custody, treasury) = (key("custody", 61), key("treasury", 62));
+    let register = |k: &vigil_core::keys::SignerKey, kind: &str| {
+        sub(
+            &e.keys.operator,
+            json!({"kind": "key_registered", "key": k.verifier().to_vkey(), "kinds": [kind]}),
+            &format!("register-{kind}"),
+        )
+    };
+    e.engine
+        .append_blocking(vec![register(&custody, "reserve_attestation"), register(&treasury, "reserve_snapshot")])
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let balances = dir.path().join("balances.csv");
+    std::fs::write(&balances, "account,BTC\na,500\nb,300\n").unwrap();
+    let reserves_dir = dir.path().join("reserves");
+    let publish = |snapshot: &str, attested_at: u64| {
+        let attestation = json!({"kind": "reserve_attestation", "asset": "BTC", "wallet": "cold-1",
+            "address": "bc1q", "balance": "900", "block_height": 1, "as_of_ms": 1});
+        let mut sink = Watch {
+            client: vigil::client::AppendClient::new(&url),
+            clock: &e.clock,
+            tree: vigil::reserves::tree_dir(&reserves_dir, snapshot),
+            sent: Vec::new(),
+        };
+        let records = dir.path().join(format!("{snapshot}.records.csv"));
+        let published = vigil::reserves::publish(
+            &mut sink,
+            vigil::reserves::Publish {
+                snapshot,
+                cut_off_ms: 1,
+                assets: None,
+                balances: &balances,
+                attestations: vec![signed_submission(&custody, attestation, snapshot, attested_at)],
+                key: &treasury,
+                clock: &*e.clock,
+                records: &records,
+                reserves_dir: &reserves_dir,
+                progress: false,
+            },
+        );
+        (published, sink.sent, records.exists() || sink.tree.exists())
+    };
+
+    let now = || vigil::engine::Clock::now_ms(&*e.clock);
+    let size = e.engine.head().state.size;
+    let started = now();
+    let (published, sent, left) = publish("por-1", started);
+    let published = published.unwrap();
+    // The attestation before the tree, at its own time; the snapshot after, signed an hour later.
+    assert_eq!(sent, [(false, vec![started]), (true, vec![started + 3_600_000])]);
+    assert!(left);
+    assert_eq!((published.attestations, published.seq), (vec![size], size + 1));
+    assert_eq!(e.engine.head().state.size, size + 2);
+
+    // Attestations signed longer ago than the window: refused, and the build leaves nothing.
+    let stale = now() - e.state.replay_window_ms - 1;
+    let (published, sent, left) = publish("por-2", stale);
+    let err = format!("{:#}", published.unwrap_err());
+    assert!(err.contains("reserve attestations") && err.contains("outside_replay_window"), "{err}");
+    assert_eq!(sent, [(false, vec![stale])]);
+    assert!(!left, "a refused build left its tree or records");
+    assert_eq!(e.engine.head().state.size, size + 2);
+}

@@ -143,6 +143,11 @@ fn bad_balances_are_refused_naming_the_line_and_leave_nothing() {
         ("b.csv", "account,BTC\na,012\n", "leading zero"),
         ("b.csv", "account,BTC\na,1000000000000000000000000000000000000000\n", "line 2: BTC"),
         ("b.csv", "account,BTC\n", "lists no accounts"),
+        (
+            "b.csv",
+            "account,BTC\na,60000000000000000000000000000000000000\nb,1\nc,40000000000000000000000000000000000000\n",
+            "line 4: the BTC total of the balances up to here has more than 38 digits",
+        ),
         ("b.csv", "account,BTC\na,1\r,\n", "line 2: a carriage return inside the line"),
         ("b.csv", "account,BTC\n\"a\",1\rb,2\n", "line 2: a carriage return inside the line"),
         ("b.jsonl", "{\"account\":\"a\",\"balances\":{\"BTC\":5}}\n", "line 1: the BTC balance must be a string"),

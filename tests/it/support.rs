@@ -6,7 +6,8 @@ use std::sync::{Arc, Mutex};
 use tempfile::TempDir;
 use vigil::client::signed;
 use vigil::config::bootstrap_submissions;
-use vigil::engine::{Clock, Engine, EngineConfig};
+pub use vigil::engine::FixedClock;
+use vigil::engine::{Engine, EngineConfig};
 use vigil_core::event::{Event, EventKind};
 use vigil_core::keys::SignerKey;
 use vigil_core::statement::ParsedSubmission;
@@ -38,14 +39,6 @@ impl Keys {
             retired: key("retired", 6),
             stranger: key("stranger", 7),
         }
-    }
-}
-
-pub struct FixedClock(pub std::sync::atomic::AtomicU64);
-
-impl Clock for FixedClock {
-    fn now_ms(&self) -> u64 {
-        self.0.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 

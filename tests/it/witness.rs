@@ -282,18 +282,12 @@ fn a_witness_follows_one_history_and_keeps_evidence_of_forks_and_rollbacks() {
 /// system clock stepping back cannot be made for real here).
 #[test]
 fn evidence_stays_in_order_when_the_clock_steps_back() {
-    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::atomic::Ordering;
     use vigil::witness::{Cursor, Witness};
-    struct At(AtomicU64);
-    impl vigil::engine::Clock for At {
-        fn now_ms(&self) -> u64 {
-            self.0.load(Ordering::SeqCst)
-        }
-    }
     let dir = tempfile::tempdir().unwrap();
     let keys = Keys::new();
     let log = &keys.log;
-    let clock = std::sync::Arc::new(At(AtomicU64::new(2_000_000_000_000)));
+    let clock = std::sync::Arc::new(FixedClock::at(2_000_000_000_000));
     let open = || Witness::open(dir.path(), key("w.example", 92), vec![log.verifier()], clock.clone()).unwrap();
     let mut w = open();
     w.add_checkpoint(&body(0, vec![], &branch(9, 0).2, log)).unwrap();

@@ -678,7 +678,8 @@ async function safu() {
       ? restate(false, `the fund's ${a} balance cannot be stated (it came out below zero without the entries above)`)
       : badge(false, `the fund's ${a} balance went below zero: payouts exceeded contributions`)));
   }
-  box.append(chart(btc.map((p) => ({ t: p.time_ms, y: Number(BigInt(p.balance) / 100000000n) })), "SAFU BTC balance over time",
+  // Drawn in satoshi (a Number only for the pixels: whole BTC would flatten a fund under 1 BTC).
+  box.append(chart(btc.map((p) => ({ t: p.time_ms, y: Number(p.balance) })), "SAFU BTC balance over time",
     btc.map((p) => ({ t: p.time_ms, color: p.kind === "payout" ? "#a40e26" : "#116329",
       text: `${p.kind} of ${units(p.amount, "BTC")} at ${when(p.time_ms)} (entry ${p.seq}, verified)` }))));
 }

@@ -560,7 +560,7 @@ def verify_inclusion(leaf: bytes, index: int, size: int, path, root: bytes) -> b
 
 def verify_consistency(first: int, second: int, path, first_hash: bytes, second_hash: bytes) -> bool:
     """RFC 9162 §2.1.4.2."""
-    if first > second or len(path) > 64:
+    if first > second or len(path) > 65:
         return False
     if first == 0:
         # §5: from size 0 the proof is empty and the old root is MTH({}), the only empty root

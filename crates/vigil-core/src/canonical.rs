@@ -1,8 +1,8 @@
 //! Canonical JSON: the one byte form of a JSON value that vigil signs and logs.
 //!
 //! Rules (docs/FORMAT.md §2): objects with keys sorted by their UTF-8 bytes, no insignificant
-//! white space, strings escaped as RFC 8785 (JCS) does, numbers only as integers. With integers
-//! only, this is exactly RFC 8785 for the values vigil uses.
+//! white space, strings escaped as RFC 8785 (JCS) does, numbers only as integers, written
+//! exactly (up to 2^64 − 1; JCS would write them as doubles, inexact above 2^53).
 
 use serde::Serialize;
 use serde_json::Value;

@@ -16,8 +16,12 @@ use tlog_tiles::{Hash, HashReader};
 
 pub const TILE_HEIGHT: u8 = 8;
 pub const TILE_WIDTH: u64 = 256;
-/// A proof for a tree of at most 2^64 leaves never needs more hashes than this.
+/// An inclusion proof in a tree of fewer than 2^64 leaves never needs more hashes than this
+/// (⌈log₂ n⌉).
 pub const MAX_PROOF_HASHES: usize = 64;
+/// Nor does a consistency proof need more than this: ⌈log₂ n⌉ + 1 (from 3 to 9, five hashes;
+/// from 3 to 2^63 + 1, sixty-five). The most a proof read from JSON may hold.
+pub const MAX_CONSISTENCY_HASHES: usize = 65;
 
 /// The root of the empty tree: SHA-256 of nothing.
 pub const EMPTY_ROOT: Digest = Digest(tlog_tiles::EMPTY_HASH.0);
@@ -38,8 +42,8 @@ pub enum ProofError {
     IndexOutOfRange { index: u64, size: u64 },
     #[error("old tree size {old} is larger than new tree size {new}")]
     SizeOrder { old: u64, new: u64 },
-    #[error("proof has {0} hashes; no valid proof has more than {MAX_PROOF_HASHES}")]
-    TooLong(usize),
+    #[error("proof has {got} hashes; no valid proof of its kind has more than {most}")]
+    TooLong { got: usize, most: usize },
     #[error("proof does not verify: the computed root differs")]
     Mismatch,
     #[error("the proof is in a tree of size {proof}, not the checkpoint's {checkpoint}")]
@@ -78,9 +82,9 @@ mod b64_hashes {
                 f.write_str("an array of base64 hashes")
             }
             fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Digest>, A::Error> {
-                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(super::MAX_PROOF_HASHES));
+                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(super::MAX_CONSISTENCY_HASHES));
                 while let Some(B64(d)) = seq.next_element()? {
-                    if out.len() == super::MAX_PROOF_HASHES {
+                    if out.len() == super::MAX_CONSISTENCY_HASHES {
                         return Err(de::Error::custom("proof has too many hashes"));
                     }
                     out.push(d);
@@ -154,7 +158,7 @@ impl InclusionProof {
             return Err(ProofError::IndexOutOfRange { index: self.index, size: self.tree_size });
         }
         if self.hashes.len() > MAX_PROOF_HASHES {
-            return Err(ProofError::TooLong(self.hashes.len()));
+            return Err(ProofError::TooLong { got: self.hashes.len(), most: MAX_PROOF_HASHES });
         }
         let p: Vec<Hash> = self.hashes.iter().map(|h| Hash(h.0)).collect();
         tlog_tiles::check_record(&p, self.tree_size, Hash(root.0), self.index, Hash(leaf.0))
@@ -182,8 +186,8 @@ impl ConsistencyProof {
         if self.old_size > self.new_size {
             return Err(ProofError::SizeOrder { old: self.old_size, new: self.new_size });
         }
-        if self.hashes.len() > MAX_PROOF_HASHES {
-            return Err(ProofError::TooLong(self.hashes.len()));
+        if self.hashes.len() > MAX_CONSISTENCY_HASHES {
+            return Err(ProofError::TooLong { got: self.hashes.len(), most: MAX_CONSISTENCY_HASHES });
         }
         if self.old_size == 0 {
             // Every tree extends the empty tree; the proof carries nothing. The empty tree has
@@ -741,9 +745,9 @@ mod tests {
         let p: InclusionProof = serde_json::from_str(&h(1, good)).unwrap();
         assert_eq!(p.hashes, [Digest([1; 32])]);
         assert_eq!(serde_json::to_string(&p).unwrap(), h(1, good));
-        assert_eq!(serde_json::from_str::<InclusionProof>(&h(MAX_PROOF_HASHES, good)).unwrap().hashes.len(), 64);
+        assert_eq!(serde_json::from_str::<InclusionProof>(&h(MAX_CONSISTENCY_HASHES, good)).unwrap().hashes.len(), 65);
         for (what, json, error) in [
-            ("too many", h(MAX_PROOF_HASHES + 1, good), "too many hashes"),
+            ("too many", h(MAX_CONSISTENCY_HASHES + 1, good), "too many hashes"),
             ("31 bytes", h(1, "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQ=="), "32 bytes"),
             ("33 bytes", h(1, "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEB"), "32 bytes"),
             ("stray bits", h(1, "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQF="), "last symbol"),
@@ -754,6 +758,56 @@ mod tests {
             let e = serde_json::from_str::<InclusionProof>(&json).unwrap_err().to_string();
             assert!(e.contains(error), "{what}: {e}");
         }
+    }
+
+    /// The longest proofs, in trees too large to build but whose leaves are all the same, so
+    /// that a subtree's hash depends on its size alone: a consistency proof from 3 to 2^63 + 1
+    /// has 65 hashes (RFC 9162 §2.1.4's SUBPROOF) and verifies; 66 are refused unread. An
+    /// inclusion proof of the first leaf of 2^64 − 1 has 64.
+    #[test]
+    fn the_longest_proofs_verify() {
+        fn mth(n: u64, leaf: &Digest) -> Digest {
+            if n == 1 {
+                return *leaf;
+            }
+            let k = 1u64 << (63 - (n - 1).leading_zeros());
+            // A whole subtree of 2^j is the leaf hashed up j times.
+            let whole = (0..k.trailing_zeros()).fold(*leaf, |h, _| node_hash(&h, &h));
+            node_hash(&whole, &mth(n - k, leaf))
+        }
+        fn subproof(m: u64, n: u64, whole: bool, leaf: &Digest) -> Vec<Digest> {
+            if m == n {
+                return if whole { vec![] } else { vec![mth(m, leaf)] };
+            }
+            let k = 1u64 << (63 - (n - 1).leading_zeros());
+            let (mut p, last) = if m <= k {
+                (subproof(m, k, whole, leaf), mth(n - k, leaf))
+            } else {
+                (subproof(m - k, n - k, false, leaf), mth(k, leaf))
+            };
+            p.push(last);
+            p
+        }
+        let leaf = leaf_hash(b"same");
+        let (old, new) = (3, (1u64 << 63) + 1);
+        let mut p = ConsistencyProof { old_size: old, new_size: new, hashes: subproof(old, new, true, &leaf) };
+        assert_eq!(p.hashes.len(), MAX_CONSISTENCY_HASHES);
+        let (old_root, new_root) = (mth(old, &leaf), mth(new, &leaf));
+        assert_eq!(p.verify(&old_root, &new_root), Ok(()));
+        let json = serde_json::to_string(&p).unwrap();
+        assert_eq!(serde_json::from_str::<ConsistencyProof>(&json).unwrap(), p);
+        p.hashes.push(leaf);
+        assert_eq!(p.verify(&old_root, &new_root), Err(ProofError::TooLong { got: 66, most: 65 }));
+
+        // The first leaf of 2^64 − 1: its 63 siblings in the left half, then the right half.
+        let n = u64::MAX;
+        let mut hashes: Vec<Digest> = (0..63).map(|j| mth(1 << j, &leaf)).collect();
+        hashes.push(mth(n - (1 << 63), &leaf));
+        let mut p = InclusionProof { index: 0, tree_size: n, hashes };
+        assert_eq!(p.hashes.len(), MAX_PROOF_HASHES);
+        assert_eq!(p.verify(&leaf, &mth(n, &leaf)), Ok(()));
+        p.hashes.push(leaf);
+        assert_eq!(p.verify(&leaf, &mth(n, &leaf)), Err(ProofError::TooLong { got: 65, most: 64 }));
     }
 
     /// A tree of `n` leaves appended in chunks, with its tiles in memory.

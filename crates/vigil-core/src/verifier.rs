@@ -140,6 +140,10 @@ impl LogVerifier {
         if entry.seq != seq {
             return Err(fail(format!("carries sequence number {}, expected {seq}", entry.seq)));
         }
+        // The log would hold 2^64 entries, a size no checkpoint can state.
+        if seq == u64::MAX {
+            return Err(fail(format!("the log is full: it holds {seq} entries, the most a size can state")));
+        }
         if entry.time_ms < self.last_time_ms {
             return Err(fail(format!(
                 "time {} ms goes back before the previous entry's {} ms",
@@ -324,5 +328,44 @@ mod tests {
         for (what, s) in cases {
             assert!(LogVerifier::resume(&s).is_err(), "{what}");
         }
+    }
+
+    /// A log resumed at 2^64 − 2 entries takes one more, the last a size can state; the next,
+    /// numbered 2^64 − 1, is refused (not a counter overflowing).
+    #[test]
+    fn the_last_entry_a_size_can_state_is_the_last_taken() {
+        use crate::entry::Entry;
+        use crate::statement::{sign, Statement};
+        let key = crate::keys::SignerKey::from_seed("risk", [7; 32]).unwrap();
+        let mut s = LogVerifier::new().save();
+        s.size = u64::MAX - 1;
+        // 2^64 − 2 has 63 bits set: a compact range of 63 subtrees.
+        s.subtrees = vec![Digest([0xab; 32]).to_hex(); 63];
+        s.keys.push(SavedKey {
+            vkey: key.verifier().to_vkey(),
+            kinds: vec!["alarm".into()],
+            registered_at: 0,
+            revoked_at: None,
+        });
+        let mut v = LogVerifier::resume(&s).unwrap();
+        let entry = |seq: u64, prev: Digest| {
+            let st = Statement {
+                key: key.key_ref.clone(),
+                idempotency_key: format!("a-{seq}"),
+                created_at_ms: 1,
+                event: crate::event::Event::from_value(serde_json::json!({
+                    "kind": "alarm", "rule": "r", "severity": "low", "summary": "s"
+                }))
+                .unwrap(),
+            };
+            let bytes = st.to_bytes().unwrap();
+            Entry { seq, time_ms: 1, prev, signature: sign(&key, &bytes), statement_bytes: bytes }.encode().unwrap()
+        };
+        let last = entry(u64::MAX - 1, v.last_hash());
+        v.push(&last).unwrap();
+        assert_eq!(v.size(), u64::MAX);
+        let e = v.push(&entry(u64::MAX, crate::hash::chain_hash(&last))).unwrap_err();
+        assert!(e.reason.contains("the log is full"), "{e:?}");
+        assert_eq!(v.size(), u64::MAX);
     }
 }

@@ -1,5 +1,5 @@
 //! Merkle proofs (docs/FORMAT.md §5): `InclusionProof` and `ConsistencyProof` read from JSON
-//! (their serde forms: base64 hashes, at most 64) and `InclusionProof::verify` /
+//! (their serde forms: base64 hashes, at most 65) and `InclusionProof::verify` /
 //! `ConsistencyProof::verify` of them, and of proofs built straight from raw bytes (an 8-byte
 //! index or old size, an 8-byte tree size, then 32-byte hashes) to reach every size quickly.
 //! Also `merkle::CompactRange::from_parts`.

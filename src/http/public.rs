@@ -970,8 +970,16 @@ async fn reserve_proof(
     let size = site.published(&engine).size;
     blocking(move || {
         // Only snapshots the published log states: a tree without its entry proves nothing.
-        kept.snapshot(&engine, size, &snapshot)?;
+        let (logged, _) = kept.snapshot(&engine, size, &snapshot)?;
         let tree = site.trees.get(&snapshot)?;
+        // And only from the tree the entry names: proofs are cached as immutable, so a tree
+        // put in its place by mistake must not answer at all.
+        if tree.meta.root != logged.liabilities_root || tree.meta.padded_size() != logged.padded_size {
+            return Err(Problem::internal(format!(
+                "the liabilities tree kept for snapshot {snapshot:?} (root {}) is not the one entry {} names (root {})",
+                tree.meta.root, logged.seq, logged.liabilities_root
+            )));
+        }
         let proof = tree
             .proof(&id)
             .map_err(Problem::internal)?

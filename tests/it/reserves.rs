@@ -277,4 +277,19 @@ async fn the_api_serves_the_history_and_proofs_that_verify_against_the_logged_en
     ] {
         assert_eq!(get(&app, uri).await.status, status, "{uri}");
     }
+
+    // A tree of the same snapshot id but not the logged one (built again, with another
+    // secret) put in the first one's place: no proof from it, not even of a record it holds.
+    let id = "por-2019-05-08";
+    let (account, _) = records(&reserves.join(format!("{id}.records.csv"))).remove(0);
+    let (dir, other) = (tempfile::tempdir().unwrap(), tree_dir(&reserves, id));
+    let balances = dir.path().join("b.csv");
+    std::fs::write(&balances, format!("account,BTC,ETH,USDT\n{account},1,2,3\n")).unwrap();
+    std::fs::remove_dir_all(&other).unwrap();
+    let records_of_other = dir.path().join("r.csv");
+    build(id, &assets(&["BTC", "ETH", "USDT"]), &[1; 32], &balances, &records_of_other, &other, false).unwrap();
+    let (_, secret) = records(&records_of_other).remove(0);
+    let app = vigil::http::public::router(engine.clone(), Some(reserves.clone()));
+    let g = get(&app, &format!("/v1/reserves/{id}/proof/{}", hex::encode(record_id(&secret)))).await;
+    assert_eq!(g.status, StatusCode::INTERNAL_SERVER_ERROR, "{}", String::from_utf8_lossy(&g.body));
 }

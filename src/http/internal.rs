@@ -236,17 +236,12 @@ struct RequestTimeout(std::time::Duration);
 /// The most of a body over the limit that is read (and dropped) after its 413 is answered.
 pub const DRAIN_MAX: u64 = 4 * MAX_BODY as u64;
 
-/// How long the rest of a body over the limit may pause before its reading stops: a client
-/// writing its body does not pause; one that only announced a body sends nothing.
-pub const DRAIN_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
-
 /// The request body, at most [`MAX_BODY`] bytes, or the answer to send instead. A body over
 /// the limit (announced by `Content-Length` or found while reading) is answered 413 at once,
-/// and the rest of it is read and dropped in the background, up to [`DRAIN_MAX`] bytes in all,
-/// for at most the request timeout `limit`, and until it pauses for [`DRAIN_IDLE`]: a client
-/// that writes its whole body before it reads the answer (most do, without
-/// `Expect: 100-continue`) then reads the 413, where a connection closed under it would give a
-/// broken pipe and no answer. A body announced over
+/// and the rest of it is read and dropped in the background, up to [`DRAIN_MAX`] bytes in all
+/// and for at most the request timeout `limit`: a client that writes its whole body before it
+/// reads the answer (most do, without `Expect: 100-continue`) then reads the 413, where a
+/// connection closed under it would give a broken pipe and no answer. A body announced over
 /// `DRAIN_MAX`, or one whose client waits for `100 Continue` and has not had it, is not read
 /// on: its connection is closed after the answer.
 async fn read_body(
@@ -267,7 +262,7 @@ async fn read_body(
         if (read > 0 || !expects_continue) && announced.is_none_or(|n| n <= DRAIN_MAX) {
             tokio::spawn(async move {
                 let drain = async {
-                    while let Ok(Some(Ok(frame))) = tokio::time::timeout(DRAIN_IDLE, body.frame()).await {
+                    while let Some(Ok(frame)) = body.frame().await {
                         read += frame.data_ref().map_or(0, |d| d.len() as u64);
                         if read > DRAIN_MAX {
                             break;

@@ -785,10 +785,20 @@ pub fn publish(sink: &mut dyn crate::demo::Sink, p: Publish<'_>) -> Result<Publi
     // can run again. If the snapshot's own append fails, it may have been logged all the same
     // (a lost answer): then the tree and records are kept, since the records hold the only copy
     // of the users' secrets.
-    let mut seqs = Vec::new();
+    let mut seqs: Vec<u64> = Vec::new();
     let built = build_with(p.snapshot, &assets, &secret, p.balances, p.records, &dir, p.progress, &mut || {
         seqs = sink.append(&p.attestations).context("appending the reserve attestations")?;
         Ok(())
+    })
+    .map_err(|e| {
+        // Failed after the attestations were logged (writing the tree): say so.
+        if seqs.is_empty() {
+            e
+        } else {
+            e.context(format!(
+                "the tree was not built and nothing of it is left; the attestations are logged (entries {seqs:?}), and running the command again is answered with their receipts"
+            ))
+        }
     })?;
     let undo = |e: anyhow::Error| {
         let _ = std::fs::remove_dir_all(&dir);

@@ -78,7 +78,12 @@ impl Trees {
         Trees { dir, open: Default::default() }
     }
 
-    fn get(&self, snapshot: &str) -> Result<Arc<crate::reserves::Tree>, Problem> {
+    /// The tree of the snapshot `logged`, which must be the one its entry names (root and
+    /// padded size): its proofs are cached as immutable, so a tree put in its place by mistake
+    /// must not answer at all. Only the right tree is kept open; a wrong one replaced by the
+    /// right one is read on the next request.
+    fn get(&self, logged: &SnapshotSummary) -> Result<Arc<crate::reserves::Tree>, Problem> {
+        let snapshot = logged.snapshot.as_str();
         if let Some(t) = self.open.lock().expect("trees lock").get(snapshot) {
             return Ok(t.clone());
         }
@@ -90,6 +95,15 @@ impl Trees {
         let tree = Arc::new(crate::reserves::Tree::open(&path).map_err(Problem::internal)?);
         if tree.meta.snapshot != snapshot {
             return Err(Problem::internal(format!("{} holds snapshot {:?}", path.display(), tree.meta.snapshot)));
+        }
+        if tree.meta.root != logged.liabilities_root || tree.meta.padded_size() != logged.padded_size {
+            return Err(Problem::internal(format!(
+                "the liabilities tree at {} (root {}) is not the one entry {} names (root {})",
+                path.display(),
+                tree.meta.root,
+                logged.seq,
+                logged.liabilities_root
+            )));
         }
         self.open.lock().expect("trees lock").insert(snapshot.to_string(), tree.clone());
         Ok(tree)
@@ -971,15 +985,7 @@ async fn reserve_proof(
     blocking(move || {
         // Only snapshots the published log states: a tree without its entry proves nothing.
         let (logged, _) = kept.snapshot(&engine, size, &snapshot)?;
-        let tree = site.trees.get(&snapshot)?;
-        // And only from the tree the entry names: proofs are cached as immutable, so a tree
-        // put in its place by mistake must not answer at all.
-        if tree.meta.root != logged.liabilities_root || tree.meta.padded_size() != logged.padded_size {
-            return Err(Problem::internal(format!(
-                "the liabilities tree kept for snapshot {snapshot:?} (root {}) is not the one entry {} names (root {})",
-                tree.meta.root, logged.seq, logged.liabilities_root
-            )));
-        }
+        let tree = site.trees.get(&logged)?;
         let proof = tree
             .proof(&id)
             .map_err(Problem::internal)?

@@ -584,12 +584,17 @@ fn reserves_are_published_within_the_replay_window_however_long_the_build() {
         tree: std::path::PathBuf,
         /// Per batch: whether the tree existed when it was sent, and its events' times.
         sent: Vec<(bool, Vec<u64>)>,
+        /// Puts a file where the tree is about to be written, once the attestations are sent.
+        block_tree: bool,
     }
     impl vigil::demo::Sink for Watch<'_> {
         fn append(&mut self, batch: &[Submission]) -> anyhow::Result<Vec<u64>> {
             let times = batch.iter().map(|s| s.statement["created_at_ms"].as_u64().unwrap()).collect();
             self.sent.push((self.tree.exists(), times));
             let seqs = vigil::demo::Sink::append(&mut self.client, batch)?;
+            if self.block_tree {
+                std::fs::write(vigil::files::with_suffix(&self.tree, ".staging"), "in the way").unwrap();
+            }
             // The tree takes an hour to write.
             self.clock.0.fetch_add(3_600_000, std::sync::atomic::Ordering::SeqCst);
             Ok(seqs)
@@ -612,7 +617,7 @@ fn reserves_are_published_within_the_replay_window_however_long_the_build() {
     let balances = dir.path().join("balances.csv");
     std::fs::write(&balances, "account,BTC\na,500\nb,300\n").unwrap();
     let reserves_dir = dir.path().join("reserves");
-    let publish = |snapshot: &str, attested_at: u64| {
+    let publish = |snapshot: &str, attested_at: u64, block_tree: bool| {
         let attestation = json!({"kind": "reserve_attestation", "asset": "BTC", "wallet": "cold-1",
             "address": "bc1q", "balance": "900", "block_height": 1, "as_of_ms": 1});
         let mut sink = Watch {
@@ -620,6 +625,7 @@ fn reserves_are_published_within_the_replay_window_however_long_the_build() {
             clock: &e.clock,
             tree: vigil::reserves::tree_dir(&reserves_dir, snapshot),
             sent: Vec::new(),
+            block_tree,
         };
         let records = dir.path().join(format!("{snapshot}.records.csv"));
         let published = vigil::reserves::publish(
@@ -643,7 +649,7 @@ fn reserves_are_published_within_the_replay_window_however_long_the_build() {
     let now = || vigil::engine::Clock::now_ms(&*e.clock);
     let size = e.engine.head().state.size;
     let started = now();
-    let (published, sent, left) = publish("por-1", started);
+    let (published, sent, left) = publish("por-1", started, false);
     let published = published.unwrap();
     // The attestation before the tree, at its own time; the snapshot after, signed an hour later.
     assert_eq!(sent, [(false, vec![started]), (true, vec![started + 3_600_000])]);
@@ -653,10 +659,18 @@ fn reserves_are_published_within_the_replay_window_however_long_the_build() {
 
     // Attestations signed longer ago than the window: refused, and the build leaves nothing.
     let stale = now() - e.state.replay_window_ms - 1;
-    let (published, sent, left) = publish("por-2", stale);
+    let (published, sent, left) = publish("por-2", stale, false);
     let err = format!("{:#}", published.unwrap_err());
     assert!(err.contains("reserve attestations") && err.contains("outside_replay_window"), "{err}");
     assert_eq!(sent, [(false, vec![stale])]);
     assert!(!left, "a refused build left its tree or records");
     assert_eq!(e.engine.head().state.size, size + 2);
+
+    // The tree cannot be written after the attestations were logged: the error says they are.
+    let (published, sent, left) = publish("por-3", now(), true);
+    let err = format!("{:#}", published.unwrap_err());
+    assert!(err.contains(&format!("the attestations are logged (entries [{}])", size + 2)), "{err}");
+    assert_eq!(sent.len(), 1);
+    assert!(!left, "a failed build left its tree or records");
+    assert_eq!(e.engine.head().state.size, size + 3);
 }

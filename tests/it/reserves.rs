@@ -280,16 +280,25 @@ async fn the_api_serves_the_history_and_proofs_that_verify_against_the_logged_en
 
     // A tree of the same snapshot id but not the logged one (built again, with another
     // secret) put in the first one's place: no proof from it, not even of a record it holds.
+    // A new server (the first one keeps the right tree open).
     let id = "por-2019-05-08";
-    let (account, _) = records(&reserves.join(format!("{id}.records.csv"))).remove(0);
-    let (dir, other) = (tempfile::tempdir().unwrap(), tree_dir(&reserves, id));
+    let (account, right_secret) = records(&reserves.join(format!("{id}.records.csv"))).remove(0);
+    let (dir, tree) = (tempfile::tempdir().unwrap(), tree_dir(&reserves, id));
     let balances = dir.path().join("b.csv");
     std::fs::write(&balances, format!("account,BTC,ETH,USDT\n{account},1,2,3\n")).unwrap();
-    std::fs::remove_dir_all(&other).unwrap();
+    let aside = dir.path().join("right-tree");
+    std::fs::rename(&tree, &aside).unwrap();
     let records_of_other = dir.path().join("r.csv");
-    build(id, &assets(&["BTC", "ETH", "USDT"]), &[1; 32], &balances, &records_of_other, &other, false).unwrap();
-    let (_, secret) = records(&records_of_other).remove(0);
+    build(id, &assets(&["BTC", "ETH", "USDT"]), &[1; 32], &balances, &records_of_other, &tree, false).unwrap();
+    let (_, wrong_secret) = records(&records_of_other).remove(0);
     let app = vigil::http::public::router(engine.clone(), Some(reserves.clone()));
-    let g = get(&app, &format!("/v1/reserves/{id}/proof/{}", hex::encode(record_id(&secret)))).await;
-    assert_eq!(g.status, StatusCode::INTERNAL_SERVER_ERROR, "{}", String::from_utf8_lossy(&g.body));
+    let proof_of = |secret: [u8; 32]| format!("/v1/reserves/{id}/proof/{}", hex::encode(record_id(&secret)));
+    for secret in [wrong_secret, right_secret] {
+        let g = get(&app, &proof_of(secret)).await;
+        assert_eq!(g.status, StatusCode::INTERNAL_SERVER_ERROR, "{}", String::from_utf8_lossy(&g.body));
+    }
+    // The right tree put back is served at once: the wrong one was not kept open.
+    std::fs::remove_dir_all(&tree).unwrap();
+    std::fs::rename(&aside, &tree).unwrap();
+    assert_eq!(get(&app, &proof_of(right_secret)).await.status, StatusCode::OK);
 }

@@ -735,7 +735,7 @@ mod tests {
     }
 
     /// A proof's hashes on the wire: canonical base64 of exactly 32 bytes, at most
-    /// `MAX_PROOF_HASHES`; written as they are read.
+    /// `MAX_CONSISTENCY_HASHES`; written as they are read.
     #[test]
     fn proof_hashes_are_canonical_base64_of_32_bytes() {
         let h = |n: usize, s: &str| {

@@ -166,28 +166,44 @@ impl Witness {
                     seen.extend_from_slice(&l.size.to_be_bytes());
                     seen.extend_from_slice(&l.root.0);
                 }
-                if self.db.get(&seen).map_err(|e| AddError::Store(e.to_string()))?.is_none() {
-                    let cosigned = latest.map(|(_, n)| n).unwrap_or_default();
-                    self.keep_evidence(&origin, reason, &refusal, body, cosigned, seen)?;
+                // Kept if it can be: the refusal is owed all the same (a log learns the size to
+                // send from a 409), so a store failing here is logged, not answered.
+                let kept = match self.db.get(&seen) {
+                    Ok(Some(_)) => Ok(()),
+                    Ok(None) => {
+                        let cosigned = latest.map(|(_, n)| n).unwrap_or_default();
+                        self.keep_evidence(&origin, reason, &refusal, body, cosigned, seen)
+                    }
+                    Err(e) => Err(AddError::Store(e.to_string())),
+                };
+                if let Err(e) = kept {
+                    tracing::error!(origin, reason, "the evidence of a refused checkpoint could not be kept: {e}");
                 }
             }
             return Err(refusal.into());
         }
         // Never earlier than this witness's cosignature of the log's last checkpoint: a clock
         // stepped back must not make a larger checkpoint look older than a smaller one.
-        let last = latest.as_ref().and_then(|(_, note)| {
+        let stored = latest.as_ref().and_then(|(_, note)| {
             let mine = Policy::new(vec![self.cosigner()], 1).ok()?;
-            verify_witnessed(note, log_key, &mine).ok()?.cosigned.first().map(|c| c.timestamp)
+            let w = verify_witnessed(note, log_key, &mine).ok()?;
+            Some((w.signed.checkpoint, w.cosigned.first()?.timestamp))
         });
-        // The checkpoint cosigned last, again: the same cosignature (its stored timestamp;
+        let last = stored.as_ref().map(|(_, t)| *t);
+        // The checkpoint cosigned last, again (its whole body: other extension lines are another
+        // message to cosign, and kept as such): the same cosignature (its stored timestamp;
         // Ed25519 signs alike), and nothing to keep, so no synced write that anyone could repeat
         // at will, and no timestamp handed out that the store does not know of.
         // (Only with the stored cosignature read: else the first repeat is written, and later
         // ones find its date.)
-        let repeat = latest.as_ref().is_some_and(|(l, _)| l.size == cp.size && l.root == cp.root) && last.is_some();
+        let repeat = stored.as_ref().is_some_and(|(c, _)| c == cp);
         let now = self.clock.now_ms() / 1000;
+        let same_size = latest.as_ref().is_some_and(|(l, _)| l.size == cp.size);
         let timestamp = match last {
             Some(last) if repeat => last,
+            // Another body (extension lines) at the size cosigned last: a later time, so that
+            // its record (kept by size and time) is its own.
+            Some(last) if same_size => now.max(last.saturating_add(1)),
             last => now.max(last.unwrap_or(0)),
         };
         let line = cosign(&req.checkpoint, &self.key, timestamp).map_err(|e| AddError::Store(e.to_string()))?;

@@ -149,6 +149,8 @@ fn a_witness_follows_one_history_and_keeps_evidence_of_forks_and_rollbacks() {
         ("stale old size", body(0, vec![], &cp9, log), 409, "5\n"),
         // With `old` wrong too: still kept as the fork it proves.
         ("a fork at the same size", body(0, vec![], &fork5, log), 409, "5\n"),
+        // With a proof: the roots are compared first.
+        ("a fork at the same size, with a proof", body(5, vec![Digest([1; 32])], &fork5, log), 409, "5\n"),
         ("a fork at a larger size", body(5, proof_5_9.clone(), &fork9, log), 422, "does not verify"),
         ("old above the checkpoint", body(9, vec![], &cp5, log), 400, "larger than the checkpoint"),
         ("signed by another key", body(5, proof_5_9.clone(), &cp9, &stranger), 403, "not signed"),
@@ -192,6 +194,11 @@ fn a_witness_follows_one_history_and_keeps_evidence_of_forks_and_rollbacks() {
     assert_eq!(status, 200, "{line}");
     let note = checkpoint::sign(&cp9, log, 1_700_000_000).unwrap();
     accept_cosignatures(&note, line.as_bytes(), &cosigner).unwrap();
+    // The same size and root with an extension line is another message: cosigned, and kept.
+    let extended = Checkpoint { extensions: vec!["test-extension 1".into()], ..cp9.clone() };
+    let (status, _, line) = w.post(&body(9, vec![], &extended, log));
+    assert_eq!(status, 200, "{line}");
+    accept_cosignatures(&checkpoint::sign(&extended, log, 1_700_000_000).unwrap(), line.as_bytes(), &cosigner).unwrap();
     // A rolled-back log: a smaller checkpoint after the witness saw 9.
     let (status, _, text) = w.post(&body(5, vec![], &cp5, log));
     assert_eq!(status, 409, "{text}");
@@ -211,11 +218,13 @@ fn a_witness_follows_one_history_and_keeps_evidence_of_forks_and_rollbacks() {
     // Every cosigned checkpoint is kept.
     let history = w.get("/v1/cosigned?origin=test.example/log");
     let sizes: Vec<u64> = history["records"].as_array().unwrap().iter().map(|c| c["size"].as_u64().unwrap()).collect();
-    assert_eq!(sizes, [5, 9]);
+    assert_eq!(sizes, [5, 9, 9]);
+    let last = history["records"][2]["checkpoint"].as_str().unwrap();
+    assert_eq!(verify_witnessed(last.as_bytes(), &log.verifier(), &policy).unwrap().signed.checkpoint, extended);
     assert_eq!(history["next_after"], serde_json::Value::Null);
     // Paged: one a page, each page after the last record of the one before.
     let (records, pages) = w.walk("/v1/cosigned?origin=test.example/log", 1);
-    assert_eq!((&records[..], pages), (history["records"].as_array().unwrap().as_slice(), vec![1, 1]));
+    assert_eq!((&records[..], pages), (history["records"].as_array().unwrap().as_slice(), vec![1, 1, 1]));
     // A bad query is a 400 that says what is wrong.
     for (query, says) in [
         ("/v1/cosigned", "origin"),
@@ -235,7 +244,7 @@ fn a_witness_follows_one_history_and_keeps_evidence_of_forks_and_rollbacks() {
         assert_eq!((status, String::from_utf8_lossy(&body).as_ref()), (404, "unknown origin\n"), "{origin}");
     }
     // Where a monitor that has read everything goes on from later: each record's cursor.
-    let last_cosigned = history["records"][1]["cursor"].as_str().unwrap().to_string();
+    let last_cosigned = history["records"][2]["cursor"].as_str().unwrap().to_string();
     let last_evidence = evidence[2]["cursor"].as_str().unwrap().to_string();
 
     // The state is durable: after a restart the witness still knows size 9.

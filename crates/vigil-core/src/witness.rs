@@ -157,8 +157,12 @@ impl AddCheckpoint {
         if self.old_size != latest_size {
             return Err(WitnessError::Conflict { old: self.old_size, latest: latest_size });
         }
-        // From size 0 the proof must be empty; between equal sizes too, and the roots equal.
         let latest_root = latest.filter(|l| l.size > 0).map_or(EMPTY_ROOT, |l| l.root);
+        // At the size cosigned, the roots must be equal (409, before the proof is looked at).
+        if cp.size == latest_size && cp.root != latest_root {
+            return Err(WitnessError::Fork { size: cp.size });
+        }
+        // From size 0 the proof must be empty; between equal sizes too.
         ConsistencyProof { old_size: self.old_size, new_size: cp.size, hashes: self.proof.clone() }
             .verify(&latest_root, &cp.root)
             .map_err(|e| match e {
@@ -428,6 +432,14 @@ mod tests {
         let cases: Vec<(&str, AddCheckpoint, &VerifierKey, Option<Latest>, u16)> = vec![
             ("stale old size", request(0, vec![], &cp9, &log_key), &trusted, Some(l5), 409),
             ("fork at the same size", request(5, vec![], &fork5, &log_key), &trusted, Some(l5), 409),
+            // The roots are compared before the proof is looked at.
+            (
+                "fork at the same size, with a proof",
+                request(5, vec![Digest([1; 32])], &fork5, &log_key),
+                &trusted,
+                Some(l5),
+                409,
+            ),
             ("fork at a larger size", request(5, proof(&t9, &m9, 5, 9), &fork9, &log_key), &trusted, Some(l5), 422),
             ("rollback", request(9, vec![], &cp5, &log_key), &trusted, Some(l9), 400),
             ("rollback, honest old", request(5, vec![], &cp5, &log_key), &trusted, Some(l9), 409),

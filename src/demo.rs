@@ -682,11 +682,16 @@ pub async fn start_witnesses(
     let mut out = Vec::new();
     for (i, (name, addr)) in WITNESSES.iter().zip(addrs).enumerate() {
         let key = crate::config::read_signer(&keys_dir.join(format!("{name}.key")))?;
+        let dir = witness_dir_of(data_dir, i + 1);
+        // The demo makes and removes its witnesses' folders with its log's: a witness is new
+        // when its folder is (a real witness is created once, by `vigil witness --init`).
+        let new = !dir.join("CURRENT").exists();
         let w = std::sync::Arc::new(crate::witness::Witness::open(
-            &witness_dir_of(data_dir, i + 1),
+            &dir,
             key,
             vec![log.clone()],
             std::sync::Arc::new(crate::engine::SystemClock),
+            new,
         )?);
         let listener =
             tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding witness {name} to {addr}"))?;

@@ -283,6 +283,10 @@ enum Command {
         /// The witness's own RocksDB (its cosigned checkpoints and evidence).
         #[arg(long, default_value = "witness-data")]
         data_dir: PathBuf,
+        /// Create the store: a new witness, which has cosigned nothing. Without it the store
+        /// must exist (a witness that lost it must not start over under the same key).
+        #[arg(long)]
+        init: bool,
     },
     /// Append synthetic signed withdrawals to a configured log in batches, printing one JSON
     /// line per acknowledged event (for crash and load testing).
@@ -586,7 +590,7 @@ fn run(cmd: Command) -> Result<ExitCode> {
                 }
             });
         }
-        Command::Witness { key, log_keys, listen, data_dir } => {
+        Command::Witness { key, log_keys, listen, data_dir, init } => {
             let key = read_signer(&key)?;
             let logs = log_keys.iter().map(|p| read_verifier(p)).collect::<Result<Vec<_>>>()?;
             let w = std::sync::Arc::new(vigil::witness::Witness::open(
@@ -594,6 +598,7 @@ fn run(cmd: Command) -> Result<ExitCode> {
                 key,
                 logs,
                 std::sync::Arc::new(vigil::engine::SystemClock),
+                init,
             )?);
             runtime()?.block_on(async move {
                 let listener = tokio::net::TcpListener::bind(listen)

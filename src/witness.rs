@@ -17,6 +17,11 @@
 //! | `C` ‖ origin ‖ 0x00 ‖ size u64 ‖ time u64  | the checkpoint as received ‖ our cosignature line |
 //! | `E` ‖ time ms u64 ‖ counter u64             | an [`Evidence`] record (JSON); keys only grow (below) |
 //! | `D` ‖ origin ‖ 0 ‖ reason ‖ 0 ‖ refused size ‖ root [‖ cosigned size ‖ root] | empty: that evidence is kept |
+//! | `K`                                         | the witness's cosigner key (vkey text): whose memory this is |
+//!
+//! **Architecture Invariant:** a witness's store is created only when asked (`vigil witness
+//! --init`), never because it is missing: a witness that lost what it cosigned and started over
+//! under the same key would cosign a log's fork. A store answers to one witness key.
 //!
 //! Only a fork (two log-signed roots at one size) proves misbehaviour by itself; an
 //! inconsistent proof or a rollback may be anyone replaying what the log signed with a bad
@@ -97,13 +102,46 @@ fn cosigned_prefix(origin: &str) -> Vec<u8> {
 }
 
 impl Witness {
-    /// Opens (creating) the witness's store. `logs` are the log keys it trusts; each key's name
-    /// is the log's origin.
-    pub fn open(dir: &Path, key: SignerKey, logs: Vec<VerifierKey>, clock: Arc<dyn Clock>) -> Result<Witness> {
+    /// Opens the witness's store, or with `init` creates it (a new witness, which has cosigned
+    /// nothing: refused when a store is there). `logs` are the log keys it trusts; each key's
+    /// name is the log's origin.
+    pub fn open(
+        dir: &Path,
+        key: SignerKey,
+        logs: Vec<VerifierKey>,
+        clock: Arc<dyn Clock>,
+        init: bool,
+    ) -> Result<Witness> {
+        let exists = dir.join("CURRENT").exists();
+        if init && exists {
+            anyhow::bail!("{} already holds a witness store; --init is for a new witness only", dir.display());
+        }
+        if !init && !exists {
+            anyhow::bail!(
+                "no witness store at {}: a witness that lost what it cosigned must not start over under the same \
+                 key (it could cosign a fork); for a new witness, pass --init once",
+                dir.display()
+            );
+        }
         let mut opts = Options::default();
-        opts.create_if_missing(true);
+        opts.create_if_missing(init);
         opts.set_paranoid_checks(true);
         let db = DB::open(&opts, dir).with_context(|| format!("opening the witness store {}", dir.display()))?;
+        let mine = CosignatureVerifier::from_signer(&key).to_vkey();
+        match db.get(b"K")? {
+            Some(k) if k != mine.as_bytes() => anyhow::bail!(
+                "the witness store {} belongs to the witness key {}, not {mine}",
+                dir.display(),
+                String::from_utf8_lossy(&k)
+            ),
+            Some(_) => {}
+            // New, or made before stores named their key: this key's from now on.
+            None => {
+                let mut wo = WriteOptions::default();
+                wo.set_sync(true);
+                db.put_opt(b"K", mine.as_bytes(), &wo)?;
+            }
+        }
         let mut map = HashMap::new();
         for k in logs {
             // The origin ends its records' key prefix with a 0 byte.

@@ -22,10 +22,11 @@ struct WitnessProc {
 
 impl WitnessProc {
     /// Starts a witness with key file `key`, witnessing the log whose vkey file is `log_vkey`,
-    /// its store in `data`, on `port`.
+    /// its store in `data` (created, `--init`, when there is none yet), on `port`.
     fn start(key: &Path, log_vkey: &Path, data: &Path, port: u16) -> WitnessProc {
         let mut child = Command::new(vigil_bin())
-            .args(["witness", "--key"])
+            .args(if data.exists() { &["witness"][..] } else { &["witness", "--init"][..] })
+            .arg("--key")
             .arg(key)
             .arg("--log-key")
             .arg(log_vkey)
@@ -283,6 +284,28 @@ fn a_witness_follows_one_history_and_keeps_evidence_of_forks_and_rollbacks() {
     let reasons: Vec<&str> = new.as_array().unwrap().iter().map(|e| e["reason"].as_str().unwrap()).collect();
     let smaller = (0..8u64).map(|i| 10 + i * 3).filter(|&s| s < won[0]).count();
     assert_eq!(reasons, vec!["rollback"; smaller], "{new:#}");
+
+    // A store is made only when asked, and answers to one key: a witness that lost its store
+    // must not start over (it could cosign a fork), and --init over a store is refused.
+    drop(w);
+    let (_, other_key, _) = witness_key(dir.path(), "w2", 92);
+    let lost = dir.path().join("lost-data");
+    let (log_vkey, wkey, other_key) = (log_vkey.to_str().unwrap(), wkey.to_str().unwrap(), other_key.to_str().unwrap());
+    let (data, lost_s) = (data.to_str().unwrap(), lost.to_str().unwrap());
+    for (key, store, init, says) in [
+        (wkey, lost_s, false, "no witness store at"),
+        (wkey, data, true, "already holds a witness store"),
+        (other_key, data, false, "belongs to the witness key"),
+    ] {
+        let mut args =
+            vec!["witness", "--key", key, "--log-key", log_vkey, "--data-dir", store, "--listen", "127.0.0.1:0"];
+        if init {
+            args.push("--init");
+        }
+        let (code, _, err) = vigil(&args);
+        assert!(code != 0 && err.contains(says), "{args:?}: {code} {err}");
+    }
+    assert!(!lost.exists(), "a missing store was created");
 }
 
 /// Evidence keys only grow: with the clock stepped back, and after a reopen within the same
@@ -297,8 +320,9 @@ fn evidence_stays_in_order_when_the_clock_steps_back() {
     let keys = Keys::new();
     let log = &keys.log;
     let clock = std::sync::Arc::new(FixedClock::at(2_000_000_000_000));
-    let open = || Witness::open(dir.path(), key("w.example", 92), vec![log.verifier()], clock.clone()).unwrap();
-    let mut w = open();
+    let open =
+        |init| Witness::open(dir.path(), key("w.example", 92), vec![log.verifier()], clock.clone(), init).unwrap();
+    let mut w = open(true);
     w.add_checkpoint(&body(0, vec![], &branch(9, 0).2, log)).unwrap();
     // Each a rollback (smaller than the 9 cosigned), each kept: another pair of checkpoints.
     let rollback = |w: &Witness, n: u64| w.add_checkpoint(&body(0, vec![], &branch(n, 0).2, log)).unwrap_err();
@@ -306,7 +330,7 @@ fn evidence_stays_in_order_when_the_clock_steps_back() {
     clock.0.fetch_sub(60_000, Ordering::SeqCst);
     rollback(&w, 2);
     drop(w);
-    w = open();
+    w = open(false);
     rollback(&w, 3);
     rollback(&w, 4);
     let sizes = |after: Option<Cursor>| -> Vec<u64> {

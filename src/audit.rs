@@ -25,6 +25,15 @@ pub struct AuditOutput {
     pub verified: Report,
     pub audit: AuditReport,
     pub incidents: Vec<IncidentFacts>,
+    /// Incidents whose figures cannot be stated (their amounts sum past 128 bits, which
+    /// docs/FORMAT.md §3.6 refuses to state), each with why. The rules are checked all the same.
+    pub unstatable: Vec<Unstatable>,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct Unstatable {
+    pub incident: String,
+    pub error: String,
 }
 
 /// `policy` applies to a URL's checkpoint (a data dir holds no cosignatures).
@@ -50,7 +59,7 @@ pub fn audit(
         Source::Url(u) => verify_url_with(u, log_key, policy, None, &mut on_entry, &mut || Ok(()))?,
     };
     let extra = fetch_entries(&source, &referenced, &verified)?;
-    let mut incidents = Vec::new();
+    let (mut incidents, mut unstatable) = (Vec::new(), Vec::new());
     for id in auditor.incidents() {
         let of_id: BTreeMap<u64, (u64, &Event)> =
             naming.get(&id).into_iter().flatten().map(|(seq, time_ms, ev)| (*seq, (*time_ms, ev))).collect();
@@ -63,9 +72,15 @@ pub fn audit(
                 Some(facts::Item { seq: *seq, time_ms, event })
             })
             .collect();
-        incidents.push(facts::incident_facts(&id, &items).map_err(|e| VerifyFailure::Failed(e.to_string()))?);
+        match facts::incident_facts(&id, &items) {
+            Ok(f) => incidents.push(f),
+            Err(e @ facts::FactsError::Overflow { .. }) => {
+                unstatable.push(Unstatable { incident: id.clone(), error: e.to_string() })
+            }
+            Err(e) => return Err(VerifyFailure::Failed(e.to_string())),
+        }
     }
-    Ok(AuditOutput { verified, audit: auditor.finish(), incidents })
+    Ok(AuditOutput { verified, audit: auditor.finish(), incidents, unstatable })
 }
 
 /// The entries `seqs`, read again from the source: (time, event) by seq. From a server, each is
@@ -159,18 +174,20 @@ pub fn render(o: &AuditOutput) -> String {
             None => writeln!(s, "\nincident {}", f.incident),
         };
         let _ = writeln!(s, "  first alarm to freeze: {}", minutes(f.alarm_to_freeze_ms));
-        let since_alarm = |t: Option<u64>| minutes(t.zip(f.first_alarm_ms).map(|(t, a)| t.saturating_sub(a)));
-        let _ = match (f.opened_ms, f.closed_ms) {
-            (None, _) => writeln!(s, "  never opened"),
-            (Some(_), None) => {
-                writeln!(s, "  opened {} after the first alarm; still open", since_alarm(f.opened_ms))
+        let _ = match f.opened_ms {
+            None => writeln!(s, "  never opened"),
+            Some(opened) => {
+                // The opening against the first alarm (either may come first), the close
+                // against the opening.
+                let alarm = f.first_alarm_ms.map_or(String::new(), |a| match opened.checked_sub(a) {
+                    Some(d) => format!(" {} after the first alarm", minutes(Some(d))),
+                    None => format!(" {} before the first alarm", minutes(Some(a - opened))),
+                });
+                let close = f.closed_ms.map_or("still open".to_string(), |c| {
+                    format!("closed {} after it was opened", minutes(Some(c.saturating_sub(opened))))
+                });
+                writeln!(s, "  opened{alarm}; {close}")
             }
-            (Some(_), Some(_)) => writeln!(
-                s,
-                "  opened {} after the first alarm; closed {} after it",
-                since_alarm(f.opened_ms),
-                since_alarm(f.closed_ms)
-            ),
         };
         let _ = writeln!(
             s,
@@ -179,6 +196,9 @@ pub fn render(o: &AuditOutput) -> String {
             amounts(&f.covered),
             amounts(&f.uncovered)
         );
+    }
+    for u in &o.unstatable {
+        let _ = writeln!(s, "\nincident {}\n  its figures cannot be stated: {}", u.incident, u.error);
     }
     s
 }

@@ -405,10 +405,26 @@ fn flags_override_the_environment_which_overrides_the_file() {
 }
 
 /// `vigil audit`: a log where a withdrawal executes during a global freeze is caught at the two
-/// entries (exit 1); the demo log audits clean (exit 0).
+/// entries (exit 1), and the rules are checked and printed although one incident's figures
+/// cannot be stated (its losses sum past 128 bits); the demo log audits clean (exit 0).
 #[test]
 fn audit_names_the_entries_of_a_broken_rule_and_the_demo_is_clean() {
     let l = Ledger::new();
+    // Before anything else: an incident opened without an alarm, and one whose four executed
+    // withdrawals of 38 nines each, which its alarm refers to, sum past 128 bits.
+    let open = |id: &str| serde_json::json!({"kind": "incident_open", "incident": id, "title": "t", "summary": "s", "severity": "high"});
+    let mut subs = vec![l.sub(&l.keys.ops, open("inc-quiet"), "o1"), l.sub(&l.keys.ops, open("inc-big"), "o2")];
+    for i in 0..4 {
+        let mut w = withdrawal(&format!("w-big-{i}"));
+        w["stage"] = "executed".into();
+        w["tx_id"] = format!("tx-big-{i}").into();
+        w["amount"] = "9".repeat(38).into();
+        subs.push(l.sub(&l.keys.withdrawals, w, &format!("big-{i}")));
+    }
+    let r = l.engine.append_blocking(subs).unwrap();
+    let mut big = alarm(r[2..].iter().map(|r| r.seq).collect());
+    big["incident"] = "inc-big".into();
+    l.engine.append_blocking(vec![l.sub(&l.keys.risk, big, "a-big")]).unwrap();
     let freeze = serde_json::json!({"kind": "freeze", "scope": {"target": "withdrawals"}, "reason": "breach"});
     let mut executed = withdrawal("w-late");
     executed["stage"] = "executed".into();
@@ -438,6 +454,13 @@ fn audit_names_the_entries_of_a_broken_rule_and_the_demo_is_clean() {
     // An incident with an alarm and no opening: said once, under its id.
     assert!(stdout.contains("\nincident inc-never\n  first alarm to freeze: —\n  never opened\n"), "{stdout}");
     assert_eq!(stdout.matches("never opened").count(), 1, "{stdout}");
+    // Opened with no alarm: no figure relative to one.
+    assert!(stdout.contains("\nincident inc-quiet: t\n  first alarm to freeze: —\n  opened; still open\n"), "{stdout}");
+    assert!(
+        stdout
+            .contains("\nincident inc-big\n  its figures cannot be stated: the amount lost of BTC overflows 128 bits"),
+        "{stdout}"
+    );
     let json = Command::new(vigil_bin())
         .args(["audit", "--json", "--data-dir"])
         .arg(&dir)

@@ -346,7 +346,9 @@ pub(crate) fn included(
     let fetched;
     let (seq, bytes): (u64, &[u8]) = match &which {
         EntrySource::Bytes(b) => {
-            let e = vigil_core::entry::Entry::decode_header(b)
+            // Decoded whole first: a file that is not an entry is bad input, whatever number
+            // its header carries.
+            let (e, _) = vigil_core::entry::Entry::decode(b)
                 .map_err(|e| VerifyFailure::CouldNotRun(format!("the entry file: {e}")))?;
             (e.seq, b)
         }

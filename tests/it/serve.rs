@@ -342,9 +342,16 @@ fn serve_append_read_and_shut_down() {
     let mut flipped = bytes.clone();
     flipped[60] ^= 1;
     let cut = bytes[..bytes.len() - 1].to_vec();
-    for (name, b, held, want) in
-        [("e6", &bytes, false, 0), ("e6", &bytes, true, 0), ("flipped", &flipped, false, 1), ("cut", &cut, false, 2)]
-    {
+    // Not an entry either, whatever its header says (a number beyond the log).
+    let mut far = cut.clone();
+    far[1..9].copy_from_slice(&u64::MAX.to_be_bytes());
+    for (name, b, held, want) in [
+        ("e6", &bytes, false, 0),
+        ("e6", &bytes, true, 0),
+        ("flipped", &flipped, false, 1),
+        ("cut", &cut, false, 2),
+        ("far", &far, false, 2),
+    ] {
         let f = server.dir.path().join(format!("{name}.entry"));
         std::fs::write(&f, b).unwrap();
         let mut cmd = Command::new(vigil_bin());

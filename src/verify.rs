@@ -452,7 +452,9 @@ fn misbehaviour(state: &Path, what: String, old: &str, new: &[u8]) -> VerifyFail
             .write(true)
             .create_new(true)
             .open(&evidence)
-            .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()).and_then(|()| f.sync_all()));
+            .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()).and_then(|()| f.sync_all()))
+            // Its name too: the one file whose loss matters most.
+            .and_then(|()| crate::files::sync_parent(&evidence));
         if !matches!(&written, Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists) {
             break;
         }

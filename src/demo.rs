@@ -685,7 +685,7 @@ pub async fn start_witnesses(
         let dir = witness_dir_of(data_dir, i + 1);
         // The demo makes and removes its witnesses' folders with its log's: a witness is new
         // when its folder is (a real witness is created once, by `vigil witness --init`).
-        let new = !dir.join("CURRENT").exists();
+        let new = !crate::witness::Witness::store_exists(&dir);
         let w = std::sync::Arc::new(crate::witness::Witness::open(
             &dir,
             key,

@@ -346,9 +346,7 @@ pub(crate) fn included(
     let fetched;
     let (seq, bytes): (u64, &[u8]) = match &which {
         EntrySource::Bytes(b) => {
-            // Decoded whole first: a file that is not an entry is bad input, whatever number
-            // its header carries.
-            let (e, _) = vigil_core::entry::Entry::decode(b)
+            let e = vigil_core::entry::Entry::decode_header(b)
                 .map_err(|e| VerifyFailure::CouldNotRun(format!("the entry file: {e}")))?;
             (e.seq, b)
         }
@@ -370,14 +368,16 @@ pub(crate) fn included(
             (seq, b)
         }
     };
-    if seq >= cp.size {
-        return Err(VerifyFailure::Failed(format!("entry {seq} is not in the checkpoint of {} entries", cp.size)));
-    }
-    // Bytes that are not an entry: the server's are misbehaviour, the user's file is bad input.
+    // Bytes that are not an entry: the server's are misbehaviour, the user's file is bad input
+    // (said before its number is looked at: a file that is not an entry is bad input, whatever
+    // number its header carries).
     let (entry, st) = vigil_core::entry::Entry::decode(bytes).map_err(|e| match which {
         EntrySource::Seq(_) => VerifyFailure::Failed(format!("entry {seq}: {e}")),
         EntrySource::Bytes(_) => VerifyFailure::CouldNotRun(format!("the entry file: entry {seq}: {e}")),
     })?;
+    if seq >= cp.size {
+        return Err(VerifyFailure::Failed(format!("entry {seq} is not in the checkpoint of {} entries", cp.size)));
+    }
     if entry.seq != seq {
         return Err(VerifyFailure::Failed(format!("entry {seq}: carries sequence number {}", entry.seq)));
     }

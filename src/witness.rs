@@ -102,6 +102,11 @@ fn cosigned_prefix(origin: &str) -> Vec<u8> {
 }
 
 impl Witness {
+    /// Whether `dir` holds a witness store (a RocksDB), as [`Witness::open`] sees it.
+    pub fn store_exists(dir: &Path) -> bool {
+        dir.join("CURRENT").exists()
+    }
+
     /// Opens the witness's store, or with `init` creates it (a new witness, which has cosigned
     /// nothing: refused when a store is there). `logs` are the log keys it trusts; each key's
     /// name is the log's origin.
@@ -112,7 +117,7 @@ impl Witness {
         clock: Arc<dyn Clock>,
         init: bool,
     ) -> Result<Witness> {
-        let exists = dir.join("CURRENT").exists();
+        let exists = Self::store_exists(dir);
         if init && exists {
             anyhow::bail!("{} already holds a witness store; --init is for a new witness only", dir.display());
         }
@@ -227,22 +232,20 @@ impl Witness {
             let w = verify_witnessed(note, log_key, &mine).ok()?;
             Some((w.signed.checkpoint, w.cosigned.first()?.timestamp))
         });
-        let last = stored.as_ref().map(|(_, t)| *t);
-        // The checkpoint cosigned last, again (its whole body: other extension lines are another
-        // message to cosign, and kept as such): the same cosignature (its stored timestamp;
-        // Ed25519 signs alike), and nothing to keep, so no synced write that anyone could repeat
-        // at will, and no timestamp handed out that the store does not know of.
-        // (Only with the stored cosignature read: else the first repeat is written, and later
-        // ones find its date.)
-        let repeat = stored.as_ref().is_some_and(|(c, _)| c == cp);
         let now = self.clock.now_ms() / 1000;
-        let same_size = latest.as_ref().is_some_and(|(l, _)| l.size == cp.size);
-        let timestamp = match last {
-            Some(last) if repeat => last,
+        let (repeat, timestamp) = match &stored {
+            // The checkpoint cosigned last, again (its whole body: other extension lines are
+            // another message to cosign, and kept as such): the same cosignature (its stored
+            // timestamp; Ed25519 signs alike), and nothing to keep, so no synced write that
+            // anyone could repeat at will, and no timestamp handed out that the store does not
+            // know of. (Only with the stored cosignature read: else the first repeat is
+            // written, and later ones find its date.)
+            Some((c, last)) if c == cp => (true, *last),
             // Another body (extension lines) at the size cosigned last: a later time, so that
             // its record (kept by size and time) is its own.
-            Some(last) if same_size => now.max(last.saturating_add(1)),
-            last => now.max(last.unwrap_or(0)),
+            Some((c, last)) if c.size == cp.size => (false, now.max(last.saturating_add(1))),
+            Some((_, last)) => (false, now.max(*last)),
+            None => (false, now),
         };
         let line = cosign(&req.checkpoint, &self.key, timestamp).map_err(|e| AddError::Store(e.to_string()))?;
         if repeat {

@@ -292,13 +292,16 @@ fn a_witness_follows_one_history_and_keeps_evidence_of_forks_and_rollbacks() {
     let lost = dir.path().join("lost-data");
     let (log_vkey, wkey, other_key) = (log_vkey.to_str().unwrap(), wkey.to_str().unwrap(), other_key.to_str().unwrap());
     let (data, lost_s) = (data.to_str().unwrap(), lost.to_str().unwrap());
+    // An address already taken: a witness that opened its store after all fails to listen and
+    // exits, rather than serving (and the test waiting on it).
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = held.local_addr().unwrap().to_string();
     for (key, store, init, says) in [
         (wkey, lost_s, false, "no witness store at"),
         (wkey, data, true, "already holds a witness store"),
         (other_key, data, false, "belongs to the witness key"),
     ] {
-        let mut args =
-            vec!["witness", "--key", key, "--log-key", log_vkey, "--data-dir", store, "--listen", "127.0.0.1:0"];
+        let mut args = vec!["witness", "--key", key, "--log-key", log_vkey, "--data-dir", store, "--listen", &taken];
         if init {
             args.push("--init");
         }

@@ -254,7 +254,7 @@ impl Remote {
                         "{url}: no checkpoint served (404: {}), though the log signed one of {n} entries that was verified before (the state file): a rollback, or withholding (or this is not that log's URL)",
                         detail.unwrap_or_default()
                     )))
-                } else if no_route && !answered {
+                } else if no_route && !answered && (path == "checkpoint" || !self.serves_checkpoint()) {
                     Err(VerifyFailure::CouldNotRun(format!(
                         "{url}: 404: {} has no such route; is it a vigil public API's base URL (not the internal API, no path)?",
                         self.base
@@ -268,6 +268,18 @@ impl Remote {
             }
             s => Err(VerifyFailure::CouldNotRun(format!("{url}: HTTP {s}"))),
         }
+    }
+
+    /// Whether the server serves a checkpoint (200). Asked when it says it has no such route
+    /// for another path before it answered anything (a run on the user's own checkpoint file,
+    /// or a second pass's fresh `Remote`): a server that serves a checkpoint is a log's API
+    /// withholding that path, not the user's wrong base URL.
+    fn serves_checkpoint(&self) -> bool {
+        let served = self.agent.get(&format!("{}/checkpoint", self.base)).call().is_ok_and(|r| r.status() == 200);
+        if served {
+            self.answered.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        served
     }
 }
 

@@ -100,7 +100,7 @@ fn edit_json(body: &mut Vec<u8>, edit: impl FnOnce(&mut serde_json::Value)) {
 
 /// A tamper that edits the JSON answers to `path` (every path under it, when it ends in `/`).
 fn json_at(path: &'static str, edit: impl Fn(&mut serde_json::Value) + Send + 'static) -> Tamper {
-    Box::new(move |p, b| {
+    Box::new(move |p, _, b| {
         if p == path || (path.ends_with('/') && p.starts_with(path)) {
             edit_json(b, &edit);
         }
@@ -120,9 +120,9 @@ fn pad_timeline(v: &mut serde_json::Value, entry: &serde_json::Value, proof: ser
 
 /// One tamper, then the other, on every answer.
 fn both(first: Tamper, then: Tamper) -> Tamper {
-    Box::new(move |p, b| {
-        first(p, b);
-        then(p, b);
+    Box::new(move |p, s, b| {
+        first(p, s, b);
+        then(p, s, b);
     })
 }
 
@@ -179,7 +179,7 @@ fn a_lying_server_is_caught_by_the_page() {
     let cases: Vec<(&str, Tamper, &str, Option<u64>)> = vec![
         (
             "the log's checkpoint signature",
-            Box::new(|p, b| {
+            Box::new(|p, _, b| {
                 if p == "/checkpoint" {
                     // The first signature line is the log's own: `— <origin> <base64>`.
                     let line = b.windows(5).position(|w| w == "\n\n—".as_bytes()).unwrap() + 2;
@@ -193,7 +193,7 @@ fn a_lying_server_is_caught_by_the_page() {
         ),
         (
             "the page's witness policy made unreadable (it must not fall back to the log's word)",
-            Box::new(|p, b| {
+            Box::new(|p, _, b| {
                 if p == "/" {
                     let meta = br#"vigil-witness-policy" content=""#;
                     let at = b.windows(meta.len()).position(|w| w == meta).unwrap() + meta.len();
@@ -205,7 +205,7 @@ fn a_lying_server_is_caught_by_the_page() {
         ),
         (
             "a witness's cosignature removed",
-            Box::new(|p, b| {
+            Box::new(|p, _, b| {
                 if p == "/checkpoint" {
                     // The last line is a witness's cosignature: without it, 1 of the 2 required.
                     let cut = b[..b.len() - 1].iter().rposition(|&c| c == b'\n').unwrap() + 1;
@@ -217,7 +217,7 @@ fn a_lying_server_is_caught_by_the_page() {
         ),
         (
             "an entry of the timeline",
-            Box::new(|p, b| {
+            Box::new(|p, _, b| {
                 if p.starts_with("/v1/incidents/") {
                     flip_after(b, b"\"bytes\":\"02000000");
                 }
@@ -227,7 +227,7 @@ fn a_lying_server_is_caught_by_the_page() {
         ),
         (
             "an inclusion proof",
-            Box::new(|p, b| {
+            Box::new(|p, _, b| {
                 if p.starts_with("/v1/incidents/") {
                     flip_after(b, b"\"hashes\":[\"");
                 }
@@ -237,7 +237,7 @@ fn a_lying_server_is_caught_by_the_page() {
         ),
         (
             "an entry bundle (tile)",
-            Box::new(|p, b| {
+            Box::new(|p, _, b| {
                 if p.starts_with("/tile/entries/") {
                     if let Some(at) = b.windows(17).position(|w| w == b"safu_contribution") {
                         b[at + 16] = b'o';
@@ -249,7 +249,7 @@ fn a_lying_server_is_caught_by_the_page() {
         ),
         (
             "a reserves total",
-            Box::new(|p, b| {
+            Box::new(|p, _, b| {
                 if p == "/v1/reserves" {
                     flip_after(b, b"\"liabilities\":\"");
                 }
@@ -310,7 +310,7 @@ fn a_lying_server_is_caught_by_the_page() {
         ),
         (
             "every snapshot left out of the list (the page would say there are none)",
-            Box::new(|p, b| {
+            Box::new(|p, _, b| {
                 if p == "/v1/reserves" {
                     *b = br#"{"snapshots":[]}"#.to_vec();
                 }
@@ -351,7 +351,7 @@ fn a_lying_server_is_caught_by_the_page() {
         ),
         (
             "a fake snapshot listed, and a user's liabilities proof (the balance's failure still counts)",
-            Box::new(|p, b| {
+            Box::new(|p, _, b| {
                 if p == "/v1/reserves" {
                     edit_json(b, |v| {
                         v["snapshots"].as_array_mut().unwrap().push(serde_json::json!({"snapshot": "fake", "seq": 0}));
@@ -362,7 +362,7 @@ fn a_lying_server_is_caught_by_the_page() {
             "id=\"balance-bad\"",
             Some(2),
         ),
-        ("a user's liabilities proof", Box::new(|p, b| flip_liabilities_proof(p, b)), "id=\"balance-bad\"", Some(1)),
+        ("a user's liabilities proof", Box::new(|p, _, b| flip_liabilities_proof(p, b)), "id=\"balance-bad\"", Some(1)),
     ];
     for (what, t, want, failures) in cases {
         set(t);
@@ -390,13 +390,13 @@ fn a_lying_server_is_caught_by_the_page() {
         assert!(summary(&dom).2 > 0, "{what}: the summary counts it: {dom}");
     };
     let serve_checkpoint = |note: String| -> Tamper {
-        Box::new(move |p, b| {
+        Box::new(move |p, _, b| {
             if p == "/checkpoint" {
                 *b = note.clone().into_bytes();
             }
         })
     };
-    let untouched = || -> Tamper { Box::new(|_, _| {}) };
+    let untouched = || -> Tamper { Box::new(|_, _, _| {}) };
 
     // A browser that saw the log before it grows, for the withheld consistency proof below.
     let withheld = tempfile::tempdir().unwrap();
@@ -471,7 +471,7 @@ fn a_lying_server_is_caught_by_the_page() {
 
     // A server that withholds the consistency proof from a checkpoint this browser saw: not
     // taken as checked, and counted before the summary is drawn.
-    let no_proof: Tamper = Box::new(|p, b| {
+    let no_proof: Tamper = Box::new(|p, _, b| {
         if p == "/v1/proofs/consistency" {
             *b = b"not a proof".to_vec();
         }
@@ -485,7 +485,7 @@ fn a_lying_server_is_caught_by_the_page() {
     // weaker witness policy is a warning.
     let page = get_text(&format!("{}/", demo.public));
     assert!(page.contains("&quot;quorum&quot;:2"), "the policy the tamperer weakens: {page}");
-    let weaker: Tamper = Box::new(|p, b| {
+    let weaker: Tamper = Box::new(|p, _, b| {
         if p == "/" {
             let html = String::from_utf8(b.clone()).unwrap();
             *b = html.replace("&quot;quorum&quot;:2", "&quot;quorum&quot;:1").into_bytes();

@@ -625,7 +625,7 @@ fn audit_url_proves_again_what_it_reads_again() {
     let (url, tamper) = proxy(server.public.clone());
     // The first read of the entry bundle (the verification) as served; every later one altered.
     let reads = std::sync::atomic::AtomicUsize::new(0);
-    *tamper.lock().unwrap() = Box::new(move |p, b| {
+    *tamper.lock().unwrap() = Box::new(move |p, _, b| {
         if p.starts_with("/tile/entries/") && reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst) > 0 {
             let at = b.windows(15).position(|w| w == br#""amount":"1500""#).expect("the withdrawal");
             b[at + 11] = b'9';
@@ -647,6 +647,20 @@ fn audit_url_proves_again_what_it_reads_again() {
         err.contains(&format!("entry {seq}, read again for the incident figures, is not the entry verified")),
         "{err}"
     );
+    // Withheld the second time, answered as if the route did not exist: the log's API
+    // withholding (exit 1), not the user's wrong base URL (exit 2), though the second read
+    // starts afresh.
+    let reads = std::sync::atomic::AtomicUsize::new(0);
+    *tamper.lock().unwrap() = Box::new(move |p, status, b| {
+        if p.starts_with("/tile/entries/") && reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst) > 0 {
+            *status = axum::http::StatusCode::NOT_FOUND;
+            *b = br#"{"type": "about:blank", "code": "not_found", "detail": "no such route"}"#.to_vec();
+        }
+    });
+    let out = audit(&url);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("the server does not have it (404)") && !err.contains("base URL"), "{err}");
 }
 
 /// The wrong base URL (the internal API for the public one, or the other way round) is the
@@ -706,6 +720,18 @@ fn a_wrong_base_url_is_a_usage_error_not_a_misbehaving_log() {
     let (code, out, err) = vigil(&["verify", "--url", &withholding, "--log-key", vkey]);
     assert_eq!(code, 1, "{out}{err}");
     assert!(!err.contains("base URL"), "{err}");
+    // So is it when the user brings the checkpoint (the server's first answer is then that
+    // "no such route"); a server that serves nothing at all is the wrong base URL still.
+    let cp_file = server.dir.path().join("held.checkpoint");
+    std::fs::write(&cp_file, get_text(&format!("{public}/checkpoint"))).unwrap();
+    let nothing =
+        serve_app(axum::Router::new().fallback(|| async { vigil::http::Problem::not_found("no such route") }));
+    for (url, want) in [(&withholding, 1), (&nothing, 2), (&public.to_string(), 0)] {
+        let args = ["verify", "--url", url, "--log-key", vkey, "--seq", "0", "--checkpoint", cp_file.to_str().unwrap()];
+        let (code, out, err) = vigil(&args);
+        assert_eq!(code, want, "{args:?}: {out}{err}");
+        assert_eq!(err.contains("base URL"), want == 2, "{args:?}: {err}");
+    }
     // A log without a checkpoint yet: nothing to verify (exit 2); but to a verifier that kept
     // one of it (`--state`), a log that signed a checkpoint has rolled back or withholds (exit 1).
     let state = server.dir.path().join("verify.state");
@@ -714,14 +740,12 @@ fn a_wrong_base_url_is_a_usage_error_not_a_misbehaving_log() {
     let empty = serve_app(
         axum::Router::new().fallback(|| async { vigil::http::Problem::not_found("the log has no checkpoint yet") }),
     );
-    let no_route =
-        serve_app(axum::Router::new().fallback(|| async { vigil::http::Problem::not_found("no such route") }));
     for (url, with_state, want) in [
         (empty.as_str(), false, 2),
-        (no_route.as_str(), false, 2),
+        (nothing.as_str(), false, 2),
         (public, true, 0),
         (empty.as_str(), true, 1),
-        (no_route.as_str(), true, 1),
+        (nothing.as_str(), true, 1),
     ] {
         let mut args = vec!["verify", "--url", url, "--log-key", vkey];
         if with_state {

@@ -326,12 +326,12 @@ pub fn record_secret(records: &Path, n: usize) -> String {
     std::fs::read_to_string(records).unwrap().lines().nth(n).unwrap().rsplit(',').next().unwrap().to_string()
 }
 
-/// How the proxy alters an answer: (path, body).
-pub type Tamper = Box<dyn Fn(&str, &mut Vec<u8>) + Send>;
+/// How the proxy alters an answer: (path, status, body).
+pub type Tamper = Box<dyn Fn(&str, &mut axum::http::StatusCode, &mut Vec<u8>) + Send>;
 
 /// A proxy in front of `upstream` that passes every answer through the current tamper.
 pub fn proxy(upstream: String) -> (String, Arc<Mutex<Tamper>>) {
-    let tamper: Arc<Mutex<Tamper>> = Arc::new(Mutex::new(Box::new(|_, _| {})));
+    let tamper: Arc<Mutex<Tamper>> = Arc::new(Mutex::new(Box::new(|_, _, _| {})));
     let t = tamper.clone();
     let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
         let (url, t) = (format!("{upstream}{uri}"), t.clone());
@@ -339,10 +339,10 @@ pub fn proxy(upstream: String) -> (String, Arc<Mutex<Tamper>>) {
             tokio::task::spawn_blocking(move || {
                 let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
                 let mut res = agent.get(&url).call().unwrap();
-                let status = res.status();
+                let mut status = res.status();
                 let ctype = res.headers().get("content-type").cloned();
                 let mut body = res.body_mut().with_config().limit(64 << 20).read_to_vec().unwrap();
-                (t.lock().unwrap())(uri.path(), &mut body);
+                (t.lock().unwrap())(uri.path(), &mut status, &mut body);
                 let mut r = axum::response::Response::new(axum::body::Body::from(body));
                 *r.status_mut() = status;
                 if let Some(c) = ctype {

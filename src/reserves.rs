@@ -930,8 +930,10 @@ pub fn verify_user(
             };
             fetched = server.fetch(&format!("v1/reserves/{}/proof/{}", url_segment(&snap), hex::encode(id))).map_err(
                 |e| match e {
-                    Failed(m) if m.contains("(404)") => CouldNotRun(format!(
-                        "snapshot {snap:?} has no record {} (is the secret for another snapshot? --snapshot names one): {m}",
+                    // The server's word alone: a record's slot is secret, so no proof shows
+                    // one absent. A wrong secret and a withheld record read alike.
+                    Failed(m) if m.contains("(404") => CouldNotRun(format!(
+                        "snapshot {snap:?} has no record {} ({m}). If the secret is for another snapshot, --snapshot names that one; if it is the one the exchange gave you for this snapshot, the exchange does not show your record: keep this output",
                         hex::encode(id)
                     )),
                     e => e,

@@ -263,7 +263,10 @@ impl Remote {
                     // A vigil log without a checkpoint yet: nothing to verify, not a misbehaving log.
                     Err(VerifyFailure::CouldNotRun(format!("{url}: 404: {}", detail.unwrap_or_default())))
                 } else {
-                    Err(VerifyFailure::Failed(format!("{url}: the server does not have it (404)")))
+                    Err(VerifyFailure::Failed(match detail {
+                        Some(d) => format!("{url}: the server does not have it (404: {d})"),
+                        None => format!("{url}: the server does not have it (404)"),
+                    }))
                 }
             }
             s => Err(VerifyFailure::CouldNotRun(format!("{url}: HTTP {s}"))),

@@ -660,7 +660,7 @@ fn audit_url_proves_again_what_it_reads_again() {
     let out = audit(&url);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains("the server does not have it (404)") && !err.contains("base URL"), "{err}");
+    assert!(err.contains("the server does not have it (404: no such route)") && !err.contains("base URL"), "{err}");
 }
 
 /// The wrong base URL (the internal API for the public one, or the other way round) is the
@@ -971,7 +971,7 @@ fn reserves_build_and_verify_against_a_running_server() {
     assert!(err.contains("the secret does not belong to this proof"), "{err}");
     let (code, _, err) = verify(&["--secret", &wrong]);
     assert_eq!(code, 2, "no such record is the user's error, not the log's: {err}");
-    assert!(err.contains("has no record"), "{err}");
+    assert!(err.contains("has no record") && err.contains("does not show your record"), "{err}");
     let other_key = keys.join("operator.vkey");
     let (code, _, err) =
         vigil(&["reserves", "verify", "--url", &public, "--log-key", other_key.to_str().unwrap(), "--secret", &secret]);

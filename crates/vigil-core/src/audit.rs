@@ -356,11 +356,15 @@ mod tests {
         ev(serde_json::json!({"kind": "reserve_attestation", "asset": asset, "wallet": "cold-1", "address": "bc1q",
             "balance": balance, "block_height": 1, "as_of_ms": 1}))
     }
-    /// A snapshot of BTC only: (liabilities, reserves), attested by `refs`.
+    /// Snapshot `s` of BTC only: (liabilities, reserves), attested by `refs`.
     fn snapshot(liabilities: u128, reserves: u128, refs: &[u64]) -> Event {
-        ev(serde_json::json!({"kind": "reserve_snapshot", "snapshot": "s", "cut_off_ms": 1,
+        snapshot_of("s", "BTC", liabilities, reserves, refs)
+    }
+    /// Snapshot `id` of `asset` only.
+    fn snapshot_of(id: &str, asset: &str, liabilities: u128, reserves: u128, refs: &[u64]) -> Event {
+        ev(serde_json::json!({"kind": "reserve_snapshot", "snapshot": id, "cut_off_ms": 1,
             "liabilities_root": "00".repeat(32), "padded_size": 2, "attestations": refs,
-            "assets": [{"asset": "BTC", "liabilities": liabilities.to_string(), "reserves": reserves.to_string(),
+            "assets": [{"asset": asset, "liabilities": liabilities.to_string(), "reserves": reserves.to_string(),
                 "ratio": crate::event::ratio(reserves, liabilities)}]}))
     }
     fn payout(id: &str, amount: &str) -> Event {
@@ -415,6 +419,38 @@ mod tests {
                     (Rule::ReservesUnattested, vec![1, 0, 2]),
                     (Rule::ReservesUnattested, vec![2]),
                 ],
+            ),
+            (
+                // Counted by the snapshot that reused an id: a later one cannot count it again.
+                "an attestation counted by a snapshot whose id was used before",
+                vec![
+                    attestation("BTC", "10"),
+                    snapshot(9, 10, &[0]),
+                    attestation("BTC", "10"),
+                    snapshot(9, 10, &[2]),
+                    snapshot_of("t", "BTC", 9, 10, &[2]),
+                ],
+                vec![
+                    (Rule::SnapshotIdReused, vec![1, 3]),
+                    (Rule::ReservesUnattested, vec![3, 2, 4]),
+                    (Rule::ReservesUnattested, vec![4]),
+                ],
+            ),
+            (
+                // Counted where its asset is not listed: not free for the snapshot of its asset.
+                "an attestation counted by a snapshot that does not list its asset",
+                vec![attestation("ETH", "10"), snapshot(0, 0, &[0]), snapshot_of("t", "ETH", 10, 10, &[0])],
+                vec![
+                    (Rule::ReservesUnattested, vec![0, 1]),
+                    (Rule::ReservesUnattested, vec![1, 0, 2]),
+                    (Rule::ReservesUnattested, vec![2]),
+                ],
+            ),
+            (
+                // Listed twice, added once: the reserves match the one balance.
+                "an attestation listed twice in one snapshot",
+                vec![attestation("BTC", "5"), snapshot(4, 5, &[0, 0])],
+                vec![(Rule::ReservesUnattested, vec![1, 0, 1])],
             ),
             (
                 "a reference that is not an attestation, and an asset not listed",
@@ -474,6 +510,27 @@ mod tests {
                 [vec![open("I")], vec![contribution(&"9".repeat(38)); 4], vec![payout("I", &"9".repeat(38)); 4]]
                     .concat(),
                 vec![],
+            ),
+            (
+                // A close before the open closes the incident for good: the payout is not to an
+                // open incident.
+                "payout after a close logged before the open",
+                vec![contribution("10"), close("I"), open("I"), payout("I", "1")],
+                vec![
+                    (Rule::IncidentLifecycle, vec![1]),
+                    (Rule::IncidentLifecycle, vec![1, 2]),
+                    (Rule::IncidentLifecycle, vec![1, 3]),
+                    (Rule::PayoutWithoutOpenIncident, vec![3]),
+                ],
+            ),
+            (
+                "no reopening: payout after a second open",
+                vec![contribution("10"), open("I"), close("I"), open("I"), payout("I", "1")],
+                vec![
+                    (Rule::IncidentLifecycle, vec![1, 3]),
+                    (Rule::IncidentLifecycle, vec![2, 4]),
+                    (Rule::PayoutWithoutOpenIncident, vec![4]),
+                ],
             ),
             ("closed twice", vec![open("I"), close("I"), close("I")], vec![(Rule::IncidentLifecycle, vec![1, 2])]),
             ("update before open", vec![update("I")], vec![(Rule::IncidentLifecycle, vec![0])]),

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! offset size  field
-//!      0    1  format version (1)
+//!      0    1  format version (2: docs/FORMAT.md §4)
 //!      1    8  seq, big-endian u64 (0-based position in the log)
 //!      9    8  time_ms, big-endian u64 (sequencer time, Unix milliseconds)
 //!     17   32  prev: chain hash of the previous entry (32 zero bytes for seq 0)

@@ -2,7 +2,7 @@
 //! `key_registered` / `key_revoked` entries.
 //!
 //! The sequencer and every verifier run this same code, so they cannot disagree about whether
-//! an entry was authorized. Rules (docs/FORMAT.md §6):
+//! an entry was authorized. Rules (docs/FORMAT.md §7):
 //! - genesis: entry 0 is a `key_registered` that registers the very key signing it, with
 //!   `key_registered` among its kinds (the first operator key);
 //! - afterwards a key may append a kind only if it is registered, not revoked, and allowed

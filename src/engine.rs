@@ -1181,8 +1181,9 @@ impl Sequencer {
     /// receipt. Anything but the very same bytes comes from a key allowed this kind now, or is
     /// refused as such: a revoked key (or one unknown, or not allowed the kind) learns nothing
     /// of what the log holds under that idempotency key, not even by guessing its private
-    /// values. Its signature was checked by `Engine::verify` (`v.key`); its event, private
-    /// values opened, must equal the logged one's.
+    /// values. Its signature was checked by `Engine::verify` (`v.key`), or, against a key not
+    /// known then (registered in a group not yet durable), is checked here, a bad one refused
+    /// as such; its event, private values opened, must equal the logged one's.
     fn is_retry(
         &self,
         i: usize,
@@ -1196,7 +1197,10 @@ impl Sequencer {
         }
         let k =
             self.registry.authorize_kind(&v.key_ref, v.kind).map_err(|e| reject(i, auth_code(&e), e.to_string()))?;
-        let (Some(b), true) = (logged, v.key == Some(k.key)) else { return Ok(false) };
+        if v.key != Some(k.key) && !verify_statement(&k, &v.bytes, &v.signature) {
+            return Err(reject(i, RejectCode::BadSignature, format!("signature by {} does not verify", v.key_ref)));
+        }
+        let Some(b) = logged else { return Ok(false) };
         let stored;
         let openings = match in_memory {
             Some(e) => e.openings.as_deref(),

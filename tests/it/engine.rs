@@ -374,8 +374,24 @@ fn key_changes_take_effect_at_their_position() {
         matches!(refused, Err(AppendError::Rejected { index: 1, code: RejectCode::BadSignature, .. })),
         "{refused:?}"
     );
-    let both = vec![l.sub(&l.keys.operator, register, "n1"), l.sub(&newcomer, alarm(vec![]), "n2")];
-    assert_eq!(l.engine.append_blocking(both).unwrap().len(), 2);
+    // So is a retry of its event in the same batch, signed anew (another time): the original's
+    // receipt for a good signature, not a conflict; a bad one refused as such.
+    let resigned = signed(&newcomer, Event::from_value(alarm(vec![])).unwrap(), "n2", T0 + 1_000).unwrap();
+    let mut forged = resigned.clone();
+    forged.signature[5] ^= 1;
+    let batch = |retry: &ParsedSubmission| {
+        let subs = vec![l.sub(&l.keys.operator, register.clone(), "n1"), l.sub(&newcomer, alarm(vec![]), "n2")];
+        // Verified together, before the registration is in any head: the new key is unknown.
+        let verified = l.engine.verify(subs.into_iter().chain([retry.clone()]).collect()).unwrap();
+        l.engine.append_verified_blocking(verified)
+    };
+    let refused = batch(&forged);
+    assert!(
+        matches!(refused, Err(AppendError::Rejected { index: 2, code: RejectCode::BadSignature, .. })),
+        "{refused:?}"
+    );
+    let r = batch(&resigned).unwrap();
+    assert_eq!((r.len(), r[2].seq, r[2].duplicate), (3, r[1].seq, true));
     // All of it verifies, and survives a reopen (the registry is rebuilt from the log).
     verify_data_dir(&l.data_dir(), &l.keys.log.verifier()).unwrap();
     let l = l.reopen();

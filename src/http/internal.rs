@@ -217,13 +217,24 @@ async fn append(
         Ok(b) => b,
         Err(r) => return r,
     };
+    // A request no retry can mend is refused as such, saturated or not: the content type (a
+    // header, at no cost) first.
+    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !is_json(ct) {
+        return Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!("content type {ct:?}: send application/json (UTF-8)"),
+        )
+        .into_response();
+    }
     // Saturated already: said before the body is parsed (it is counted in below). Not before
     // it is read: a client still writing its body when the connection closes under it reads no
     // answer at all, and would not know to wait and retry.
     if s.in_flight.load(Ordering::SeqCst) >= s.max_in_flight {
         return saturated();
     }
-    match append_inner(&s, &headers, &body).await {
+    match append_inner(&s, &body).await {
         Ok(r) => r,
         Err(r) => r,
     }
@@ -310,16 +321,7 @@ fn is_json(content_type: &str) -> bool {
         })
 }
 
-async fn append_inner(s: &InternalState, headers: &HeaderMap, body: &[u8]) -> Result<Response, Response> {
-    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if !is_json(ct) {
-        return Err(Problem::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            format!("content type {ct:?}: send application/json (UTF-8)"),
-        )
-        .into_response());
-    }
+async fn append_inner(s: &InternalState, body: &[u8]) -> Result<Response, Response> {
     // A body without a fault is read in one typed pass; any other is read again the careful
     // way, which names what is wrong.
     let fast = vigil_core::statement::parse_body_fast(body).filter(|subs| (1..=MAX_BATCH).contains(&subs.len()));

@@ -326,6 +326,10 @@ async fn a_saturated_sequencer_answers_503_with_retry_after() {
     let res = router(e.state.clone()).oneshot(req).await.unwrap();
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(res.headers().get("retry-after").unwrap(), "1");
+    // A wrong content type, which no retry mends, is said as such even then.
+    let req = Request::post("/v1/events").header("content-type", "text/plain").body(Body::from("{}")).unwrap();
+    let res = router(e.state.clone()).oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
 }
 
 /// `n` signed [`large_alarm`]s.

@@ -1197,7 +1197,7 @@ impl Sequencer {
         }
         let k =
             self.registry.authorize_kind(&v.key_ref, v.kind).map_err(|e| reject(i, auth_code(&e), e.to_string()))?;
-        if v.key != Some(k.key) && !verify_statement(&k, &v.bytes, &v.signature) {
+        if v.key != Some(k.key) && !verify_statement(k, &v.bytes, &v.signature) {
             return Err(reject(i, RejectCode::BadSignature, format!("signature by {} does not verify", v.key_ref)));
         }
         let Some(b) = logged else { return Ok(false) };

@@ -186,23 +186,37 @@ function pinned() {
 // Set once this browser's storage has refused a write (and that was counted as a failure).
 let storageFailed = false;
 
-// The last checkpoint this browser verified: the new one must extend it.
+// The checkpoint kept by this browser from an earlier visit, or null.
+function kept() {
+  try { return JSON.parse(localStorage.getItem(STORE) || "null"); } catch { return null; }
+}
+// Whether the checkpoint read first extends the one kept (or none was): only then is a newer
+// one, verified in a view, kept in its place. After a fork or a rollback the kept one stays,
+// so that the next visit says so again.
+let extendsKept = false;
+// Keeps `cp` ({note, size, root}, verified) as the largest checkpoint this browser verified,
+// unless a larger one is kept. Storage blocked or full: the checks still run, but the next
+// visit cannot build on this one, which the page says (once) rather than stop.
+function keep(cp) {
+  try {
+    const old = kept();
+    if (old && old.size > cp.size) return;
+    localStorage.setItem(STORE, JSON.stringify({ note: cp.note, size: cp.size, root: cp.root }));
+  } catch (e) {
+    // Counted once: when the pinned key could not be remembered either, that was the count.
+    const why = "this browser cannot remember the checkpoint, so a later visit cannot check the log only grew: " + e.message;
+    $("checkpoint").append(el("p", {}, storageFailed ? restate(false, why) : badge(false, why)));
+    storageFailed = true;
+  }
+}
+
+// The largest checkpoint this browser verified before: the new one must extend it.
 function remember() {
-  let old;
-  try { old = JSON.parse(localStorage.getItem(STORE) || "null"); } catch { old = null; }
-  // Storage blocked or full: the checks below still run, but the next visit cannot build on
-  // this one, which the page says (once) rather than stop.
-  const keep = () => {
-    try {
-      localStorage.setItem(STORE, JSON.stringify({ note: head.note, size: head.size, root: head.root }));
-    } catch (e) {
-      // Counted once: when the pinned key could not be remembered either, that was the count.
-      const why = "this browser cannot remember the checkpoint, so a later visit cannot check the log only grew: " + e.message;
-      $("checkpoint").append(el("p", {}, storageFailed ? restate(false, why) : badge(false, why)));
-      storageFailed = true;
-    }
-  };
-  if (!old) return keep();
+  const old = kept();
+  if (!old) {
+    extendsKept = true;
+    return keep(head);
+  }
   const evidence = [["earlier-checkpoint.txt", old.note], ["served-checkpoint.txt", head.note]];
   if (head.size < old.size) {
     alarm("rollback", `ROLLBACK: this log showed you ${old.size} entries before and now shows ${head.size}. The log misbehaves.`, evidence);
@@ -223,7 +237,7 @@ function remember() {
     }
     consistent(proof, old, head);
   };
-  return check().then(() => { counts.verified++; keep(); }, (e) => {
+  return check().then(() => { counts.verified++; extendsKept = true; keep(head); }, (e) => {
     counts.failed++;
     if (e.unavailable) {
       // Not proof of a fork, but nothing here shows the new checkpoint extends the old one.
@@ -272,6 +286,8 @@ async function viewCheckpoint(note, size) {
       }
     }
   }
+  // Verified and extending the latest: a later visit must find the log at least this large.
+  if (cp.size > head.size && extendsKept) keep({ note, ...cp });
   return cp;
 }
 
@@ -477,7 +493,11 @@ async function incidents() {
             `First alarm to freeze: ${f.first_alarm_ms && f.first_freeze_ms ? dur(f.first_freeze_ms - f.first_alarm_ms) : "—"}. `,
             `Lost: ${lost}. Covered by SAFU: ${covered}. `,
             f.closed_ms ? `Closed ${when(f.closed_ms)}.` : "Open.", " ",
-            shown.some((e) => pastHead(e.seq)) ? pastWhole() : badge(true),
+            shown.some((e) => pastHead(e.seq)) ? pastWhole()
+              // Complete only up to the checkpoint read whole: an entry of the incident after
+              // it that the server left out could change the figures.
+              : whole && cp.size > head.size ? partly(`of a newer tree than the one read whole (${head.size} entries), complete only up to it; reload the page to check them whole`)
+              : badge(true),
             el("small", {}, ` (computed here from the verified entries of the checkpoint of ${cp.size} entries${whole ? "" : "; an entry naming the incident that the server left out could not be noticed here"})`));
         } catch (err) {
           facts = el("p", { class: "facts" }, "The incident's figures: ", badge(false, err.message));
@@ -745,17 +765,27 @@ async function reserves() {
     }
   }
   // The rules between snapshots (docs/FORMAT.md §11.6), in log order (the verified seq): the
-  // first to count an attestation stands; a later one is refused. In the server's order, a
-  // later snapshot listed first would win. (Each id is here once: the list's repeats were
-  // dropped above, and a snapshot is proven only under the id it was listed with; an id the
-  // log holds twice is a listing left out, which `complete` reports against the whole log.)
+  // first snapshot with an id stands, and the first to count an attestation; a later one is
+  // refused. In the server's order, a later snapshot listed first would win. They run over
+  // every snapshot the log holds when it was read whole (one the server left out of its list,
+  // or broke, counts all the same), else over those proven here.
   found.sort((a, b) => a.seq - b.seq);
-  const countedBy = new Map();
-  for (const s of found) {
-    const reused = s.event.attestations.find((n) => countedBy.has(n));
-    for (const n of s.event.attestations) if (!countedBy.has(n)) countedBy.set(n, s);
-    if (s.refused) continue; // counted where it was refused
-    if (reused !== undefined) {
+  const bySeq = new Map(found.map((f) => [f.seq, f]));
+  const logged = [
+    ...(whole || []).filter((e) => e.kind === "reserve_snapshot").map((e) => ({ seq: e.seq, id: e.snapshot, attestations: e.attestations })),
+    ...found.filter((f) => !whole || pastHead(f.seq)).map((f) => ({ seq: f.seq, id: f.id, attestations: f.event.attestations })),
+  ].sort((a, b) => a.seq - b.seq);
+  const countedBy = new Map(), firstWithId = new Map();
+  for (const l of logged) {
+    const reused = l.attestations.find((n) => countedBy.has(n));
+    const sameId = firstWithId.get(l.id);
+    for (const n of l.attestations) if (!countedBy.has(n)) countedBy.set(n, l);
+    if (!sameId) firstWithId.set(l.id, l);
+    const s = bySeq.get(l.seq);
+    if (!s || s.refused) continue; // not listed, or counted where it was refused
+    if (sameId) {
+      refuse(s.id, `its id was already used by the snapshot of entry ${sameId.seq}, which stands`);
+    } else if (reused !== undefined) {
       const by = countedBy.get(reused);
       refuse(s.id, `attestation ${reused} was already counted by the earlier snapshot ${by.id} (entry ${by.seq})`);
     } else {

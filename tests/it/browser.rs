@@ -434,6 +434,24 @@ fn a_lying_server_is_caught_by_the_page() {
         assert!(dom.contains(&want), "a newer view: {want:?} in {dom}");
     }
     assert_eq!(summary(&dom).2, 0, "a newer view is no failure: {dom}");
+    // The browser remembers the newer checkpoint it verified in the views, not only the one
+    // served first: served the older one again, it sees a rollback.
+    let dom = chromium(&url, profile.path(), None);
+    assert!(dom.contains("ROLLBACK"), "a rollback behind a view's checkpoint: {dom}");
+    // Such a view without the incident's entries past the checkpoint read whole (the later
+    // alarm, and the withdrawal only it refers to): its figures are complete only up to that
+    // checkpoint, and said so, not a failure.
+    let brought = first_withdrawal["entries"][0]["seq"].clone();
+    set(both(
+        serve_checkpoint(old.clone()),
+        json_at("/v1/incidents/", move |v| {
+            v["timeline"].as_array_mut().unwrap().retain(|t| t["seq"].as_u64().unwrap() < size && t["seq"] != brought)
+        }),
+    ));
+    let dom = chromium(&url, tempfile::tempdir().unwrap().path(), None);
+    let want = format!("of a newer tree than the one read whole ({size} entries), complete only up to it");
+    assert!(dom.contains(&want), "a newer view without the entries past the checkpoint read whole: {dom}");
+    assert_eq!(summary(&dom).2, 0, "a newer view without the entries past it: no failure: {dom}");
 
     // Such a view padded with an entry past the checkpoint read whole that is of no incident:
     // not of this one, as before the checkpoint, and one failure.
@@ -548,4 +566,51 @@ fn a_lying_server_is_caught_by_the_page() {
         assert!(dom.contains(&want), "a later snapshot refused by the rules: {want:?} in {dom}");
     }
     assert_eq!(summary(&dom).2, 1, "a later snapshot refused by the rules: counted once: {dom}");
+
+    // Read whole, the log says which snapshots there are: the rules between them run over all
+    // of them. The earlier snapshot left out of the server's list still counted its
+    // attestations first, so the copy is refused all the same.
+    let drop_listed = |id: &'static str| {
+        json_at("/v1/reserves", move |v| v["snapshots"].as_array_mut().unwrap().retain(|s| s["snapshot"] != id))
+    };
+    set(drop_listed("por-new"));
+    let dom = chromium(&url, tempfile::tempdir().unwrap().path(), None);
+    assert!(
+        dom.contains("was already counted by the earlier snapshot por-new"),
+        "an earlier snapshot left out of the list: {dom}"
+    );
+    // So is a second snapshot under an id already used (the first one stands), listed and
+    // served in the first one's place.
+    let first = snapshots(&demo.public)
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["statement"]["event"]["snapshot"] == "por-new")
+        .unwrap()
+        .clone();
+    std::fs::write(&events, format!("{}\n", first["statement"]["event"])).unwrap();
+    demo.append("treasury", &events);
+    let second = snapshots(&demo.public).as_array().unwrap().last().unwrap()["seq"].as_u64().unwrap();
+    wait_checkpoint_size(&demo.public, second + 1);
+    let bytes = get_json(&format!("{}/v1/entries/{second}", demo.public))["bytes"].clone();
+    let public = demo.public.clone();
+    set(both(
+        json_at("/v1/reserves", move |v| {
+            for s in v["snapshots"].as_array_mut().unwrap() {
+                if s["snapshot"] == "por-new" {
+                    s["seq"] = second.into();
+                }
+            }
+        }),
+        json_at("/v1/reserves/por-new", move |v| {
+            v["entry"]["bytes"] = bytes.clone();
+            v["inclusion_proof"] =
+                get_json(&format!("{public}/v1/proofs/inclusion?seq={second}&size={}", v["checkpoint_size"]));
+        }),
+    ));
+    let dom = chromium(&url, tempfile::tempdir().unwrap().path(), None);
+    assert!(
+        dom.contains(&format!("its id was already used by the snapshot of entry {}, which stands", first["seq"])),
+        "a snapshot id used again, served in the first one's place: {dom}"
+    );
 }

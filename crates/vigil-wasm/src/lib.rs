@@ -184,10 +184,16 @@ pub fn call(req: &Value) -> Result<Value, String> {
                 if pending.len() == 64 {
                     flush(&mut pending)?;
                 }
-                out.push(json!({
+                let mut item = json!({
                     "seq": e.seq, "kind": st.event.kind().as_str(), "incident": st.event.incident(),
                     "refs": vigil_core::facts::brings_in(&st.event),
-                }));
+                });
+                // For the rules between snapshots, over every snapshot the log holds.
+                if let Event::ReserveSnapshot(r) = &st.event {
+                    item["snapshot"] = json!(r.snapshot);
+                    item["attestations"] = json!(r.attestations);
+                }
+                out.push(item);
             }
             flush(&mut pending)?;
             if v.root() != root {

@@ -220,9 +220,10 @@ enum Command {
         /// FILE.evidence.txt).
         #[arg(long, conflicts_with = "bundle")]
         state: Option<PathBuf>,
-        /// With --url: also fetch every private-field opening from this internal API as an
-        /// auditor (--auditor-key) and check each opens its commitment.
-        #[arg(long, requires_all = ["url", "auditor_key"])]
+        /// With --url: also fetch every private-field opening of the entries this run verifies
+        /// (with --state, the new ones) from this internal API as an auditor (--auditor-key)
+        /// and check each opens its commitment.
+        #[arg(long, requires_all = ["url", "auditor_key"], conflicts_with_all = ["seq", "entry"])]
         openings: Option<String>,
         /// The auditor's private key, for --openings.
         #[arg(long)]
@@ -1157,7 +1158,14 @@ fn reserves(cmd: ReservesCommand) -> Result<ExitCode> {
                     eprintln!("vigil: NOT VERIFIED: {m}");
                     Ok(ExitCode::from(1))
                 }
-                Err(VerifyFailure::CouldNotRun(m)) => Err(anyhow::anyhow!(m)),
+                Err(VerifyFailure::CouldNotRun(m)) => {
+                    // As `vigil verify --json`: a JSON answer whatever the outcome.
+                    if json {
+                        println!("{}", serde_json::json!({"verified": false, "error": m}));
+                    }
+                    eprintln!("vigil: {m}");
+                    Ok(ExitCode::from(2))
+                }
             }
         }
     }

@@ -942,7 +942,15 @@ pub fn verify_user(
             &fetched[..]
         }
     };
-    let proof = Proof::decode(bytes).map_err(|e| Failed(e.to_string()))?;
+    // A file that is not a proof, or not of the snapshot asked for, is the user's mistake; the
+    // server answering with one misbehaves.
+    let proof = Proof::decode(bytes).map_err(|e| {
+        if from_file {
+            CouldNotRun(format!("the proof file: {e}"))
+        } else {
+            Failed(e.to_string())
+        }
+    })?;
     // A proof file and a secret that do not go together are the user's mistake; a server
     // answering with another record's proof misbehaves.
     if proof.record_id != id {
@@ -957,7 +965,8 @@ pub fn verify_user(
     }
     if let Some(s) = snapshot {
         if s != proof.snapshot {
-            return Err(Failed(format!("the proof is for snapshot {:?}, not {s:?}", proof.snapshot)));
+            let why = format!("the proof is for snapshot {:?}, not {s:?}", proof.snapshot);
+            return Err(if from_file { CouldNotRun(why) } else { Failed(why) });
         }
     }
     let view: serde_json::Value =
@@ -981,7 +990,7 @@ pub fn verify_user(
         )));
     }
     let included =
-        |n: u64| crate::verify::included(base_url, log_key, policy, crate::verify::EntrySource::Seq(n), Some(&note));
+        |n: u64| crate::verify::included(&server, log_key, policy, crate::verify::EntrySource::Seq(n), Some(&note));
     let (report, entry) = included(seq)?;
     let (_, st) = vigil_core::entry::Entry::decode(&entry).map_err(|e| Failed(format!("entry {seq}: {e}")))?;
     let Event::ReserveSnapshot(snap) = st.event else {

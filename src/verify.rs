@@ -217,6 +217,12 @@ impl Remote {
         Remote { verified_before: Some(size), ..self }
     }
 
+    /// This server answered earlier in this run (a checkpoint of the log, verified): a second
+    /// pass over it starts knowing it is a log's API.
+    pub(crate) fn answered_before(self) -> Remote {
+        Remote { answered: true.into(), ..self }
+    }
+
     /// GET `path`: the body on 200 (at most [`MAX_ANSWER`] bytes); a 404 is the server's failure
     /// to serve what it must.
     pub(crate) fn fetch(&self, path: &str) -> Result<Vec<u8>, VerifyFailure> {
@@ -227,13 +233,22 @@ impl Remote {
             .call()
             .map_err(|e| VerifyFailure::CouldNotRun(format!("{url}: {}", crate::client::describe(&e))))?;
         let status = res.status().as_u16();
-        let body = res
-            .body_mut()
-            .with_config()
-            .limit(MAX_ANSWER)
-            .read_to_vec()
-            .map_err(|e| VerifyFailure::CouldNotRun(format!("{url}: {e}")))?;
-        let answered = self.answered.load(std::sync::atomic::Ordering::Relaxed);
+        // Whether the server is known to be a log's API: it answered before in this run; or
+        // this is the checkpoint of the log verified before (the state file); or, asked now, it
+        // serves a checkpoint (for any other path). What such a server fails to serve, in ways
+        // that do not ask to come back later, is its failure; any other server's refusal may be
+        // the user's wrong base URL. (Asked only on a refusal.)
+        let known = || {
+            self.answered.load(std::sync::atomic::Ordering::Relaxed)
+                || (path == "checkpoint" && self.verified_before.is_some())
+                || (path != "checkpoint" && self.serves_checkpoint())
+        };
+        let body = res.body_mut().with_config().limit(MAX_ANSWER).read_to_vec().map_err(|e| match e {
+            ureq::Error::BodyExceedsLimit(_) if known() => VerifyFailure::Failed(format!(
+                "{url}: the answer is larger than anything a log serves (more than {MAX_ANSWER} bytes)"
+            )),
+            e => VerifyFailure::CouldNotRun(format!("{url}: {e}")),
+        })?;
         match status {
             200 => {
                 self.answered.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -241,12 +256,10 @@ impl Remote {
             }
             404 => {
                 let detail = problem_detail(&body);
-                // No such route (vigil's own answer for one, or no vigil answer at all to the
-                // route every log serves), before the server answered anything: not a vigil
-                // public API's base URL. Once it has answered, it is the log's API withholding
-                // what it must serve.
-                let no_route =
-                    detail.as_deref() == Some(crate::http::NO_SUCH_ROUTE) || (path == "checkpoint" && detail.is_none());
+                // No such route (vigil's own answer for one, or no vigil answer at all) from a
+                // server not known to be a log's API: not a vigil public API's base URL. From
+                // one known to be, it is withholding what it must serve.
+                let no_route = detail.as_deref() == Some(crate::http::NO_SUCH_ROUTE) || detail.is_none();
                 if let (true, Some(n)) = (path == "checkpoint", self.verified_before) {
                     // First, whatever the 404 says: a log that withholds its checkpoint could
                     // otherwise answer as if the route did not exist and pass for a wrong URL.
@@ -254,7 +267,7 @@ impl Remote {
                         "{url}: no checkpoint served (404: {}), though the log signed one of {n} entries that was verified before (the state file): a rollback, or withholding (or this is not that log's URL)",
                         detail.unwrap_or_default()
                     )))
-                } else if no_route && !answered && (path == "checkpoint" || !self.serves_checkpoint()) {
+                } else if no_route && !known() {
                     Err(VerifyFailure::CouldNotRun(format!(
                         "{url}: 404: {} has no such route; is it a vigil public API's base URL (not the internal API, no path)?",
                         self.base
@@ -269,14 +282,19 @@ impl Remote {
                     }))
                 }
             }
+            // Refused (a 4xx but 404, above, and 408 and 429, which ask to come back) by a log's
+            // API: withholding, as a 404 is. A 5xx, or any answer from a server not known to be
+            // a log's, leaves the run unable to say.
+            s if (400..500).contains(&s) && s != 408 && s != 429 && known() => {
+                Err(VerifyFailure::Failed(format!("{url}: the server refuses to serve it (HTTP {s})")))
+            }
             s => Err(VerifyFailure::CouldNotRun(format!("{url}: HTTP {s}"))),
         }
     }
 
-    /// Whether the server serves a checkpoint (200). Asked when it says it has no such route
-    /// for another path before it answered anything (a run on the user's own checkpoint file,
-    /// or a second pass's fresh `Remote`): a server that serves a checkpoint is a log's API
-    /// withholding that path, not the user's wrong base URL.
+    /// Whether the server serves a checkpoint (200). Asked when it refuses another path before
+    /// it answered anything (a run on the user's own checkpoint file): a server that serves a
+    /// checkpoint is a log's API withholding that path, not the user's wrong base URL.
     fn serves_checkpoint(&self) -> bool {
         let served = self.agent.get(&format!("{}/checkpoint", self.base)).call().is_ok_and(|r| r.status() == 200);
         if served {
@@ -338,26 +356,27 @@ pub fn verify_inclusion(
     which: EntrySource,
     checkpoint_note: Option<&[u8]>,
 ) -> Result<EntryReport, VerifyFailure> {
-    included(base_url, log_key, policy, which, checkpoint_note).map(|(r, _)| r)
+    included(&Remote::new(base_url), log_key, policy, which, checkpoint_note).map(|(r, _)| r)
 }
 
 /// [`verify_inclusion`], also returning the entry's bytes (verified included).
 pub(crate) fn included(
-    base_url: &str,
+    server: &Remote,
     log_key: &VerifierKey,
     policy: &Policy,
     which: EntrySource,
     checkpoint_note: Option<&[u8]>,
 ) -> Result<(EntryReport, Vec<u8>), VerifyFailure> {
-    let server = Remote::new(base_url);
-    let note = match checkpoint_note {
-        Some(n) => n.to_vec(),
-        None => server.fetch("checkpoint")?,
-    };
-    let cp = verify_witnessed(&note, log_key, policy)
-        .map_err(|e| VerifyFailure::Failed(format!("checkpoint: {e}")))?
-        .signed
-        .checkpoint;
+    // The caller's checkpoint that does not verify is not this log's (bad input); the
+    // server's is its failure.
+    let cp = match checkpoint_note {
+        Some(n) => verify_witnessed(n, log_key, policy)
+            .map_err(|e| VerifyFailure::CouldNotRun(format!("the checkpoint given: {e}")))?,
+        None => verify_witnessed(&server.fetch("checkpoint")?, log_key, policy)
+            .map_err(|e| VerifyFailure::Failed(format!("checkpoint: {e}")))?,
+    }
+    .signed
+    .checkpoint;
     let fetched;
     let (seq, bytes): (u64, &[u8]) = match &which {
         EntrySource::Bytes(b) => {
@@ -457,28 +476,17 @@ fn misbehaviour(state: &Path, what: String, old: &str, new: &[u8]) -> VerifyFail
          {old}\n--- the checkpoint served now ---\n{}\n",
         String::from_utf8_lossy(new)
     );
-    let mut written = Err(std::io::Error::other("no file name left"));
-    let mut evidence = crate::files::with_suffix(state, ".evidence.txt");
-    for n in 1..1000 {
-        if n > 1 {
-            evidence = crate::files::with_suffix(state, &format!(".evidence-{n}.txt"));
-        }
-        written = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&evidence)
-            .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()).and_then(|()| f.sync_all()))
-            // Its name too: the one file whose loss matters most.
-            .and_then(|()| crate::files::sync_parent(&evidence));
-        if !matches!(&written, Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists) {
-            break;
-        }
-    }
-    match written {
-        Ok(()) => {
+    let names = (1..1000).map(|n| match n {
+        1 => crate::files::with_suffix(state, ".evidence.txt"),
+        n => crate::files::with_suffix(state, &format!(".evidence-{n}.txt")),
+    });
+    match crate::files::write_new_durably(names, text.as_bytes()) {
+        Ok(evidence) => {
             VerifyFailure::Failed(format!("{what}; evidence (both signed checkpoints) in {}", evidence.display()))
         }
-        Err(e) => VerifyFailure::Failed(format!("{what}; could not write the evidence to {}: {e}", evidence.display())),
+        Err(e) => {
+            VerifyFailure::Failed(format!("{what}; could not write the evidence beside {}: {e}", state.display()))
+        }
     }
 }
 
@@ -533,7 +541,7 @@ pub fn verify_url_with(
     let report = |what: String| match (&old, state) {
         (Some((saved, old_cp, _)), Some(p)) => misbehaviour(
             p,
-            format!("{what} (the log does not extend the {} entries verified earlier)", old_cp.size),
+            format!("{what} (the log is not a valid extension of the {} entries verified earlier)", old_cp.size),
             &saved.checkpoint,
             &note,
         ),
@@ -622,7 +630,7 @@ pub fn verify_data_dir_incremental(path: &Path, log_key: &VerifierKey, state: &P
     let report = |what: String| match &old {
         Some((saved, old_cp, _)) => misbehaviour(
             state,
-            format!("{what} (the log does not extend the {} entries verified earlier)", old_cp.size),
+            format!("{what} (the log is not a valid extension of the {} entries verified earlier)", old_cp.size),
             &saved.checkpoint,
             &note,
         ),

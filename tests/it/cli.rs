@@ -691,7 +691,7 @@ fn verify_data_dir_with_state_is_incremental_and_catches_rollback_and_fork() {
     let other = Ledger::new_with_withdrawals(8);
     let (code, out) = verify(&other.data_dir());
     assert_eq!(code, Some(1), "{out}");
-    assert!(out.contains("does not extend the 11 entries"), "{out}");
+    assert!(out.contains("is not a valid extension of the 11 entries"), "{out}");
 }
 
 /// `vigil verify --bundle` of `bytes` (written to `path`): the exit code, stdout and stderr.

@@ -709,43 +709,73 @@ fn a_wrong_base_url_is_a_usage_error_not_a_misbehaving_log() {
         assert_eq!(code, 2, "{args:?}: {out}{err}");
         assert!(err.contains("https:// is not supported"), "{args:?}: {err}");
     }
-    // A server that answers the checkpoint, then "no such route" for the entries, is a log's
-    // API withholding them (exit 1), not the user's wrong base URL.
+    // A server that serves the log's checkpoint, then does not serve the entries or proofs, is
+    // a log's API withholding them (exit 1), whatever way it refuses: "no such route", a plain
+    // 404, another 4xx, an answer larger than any a log serves. So it is when the user brings
+    // the checkpoint (`--checkpoint`: the server's first answer is then the refusal). A server
+    // that serves nothing at all is a wrong base URL (exit 2), as is a checkpoint file that is
+    // not this log's.
     let cp = get_text(&format!("{public}/checkpoint"));
-    let withholding = serve_app(
-        axum::Router::new()
-            .route("/checkpoint", axum::routing::get(move || async move { cp }))
-            .fallback(|| async { vigil::http::Problem::not_found("no such route") }),
-    );
-    let (code, out, err) = vigil(&["verify", "--url", &withholding, "--log-key", vkey]);
-    assert_eq!(code, 1, "{out}{err}");
-    assert!(!err.contains("base URL"), "{err}");
-    // So is it when the user brings the checkpoint (the server's first answer is then that
-    // "no such route"); a server that serves nothing at all is the wrong base URL still.
     let cp_file = server.dir.path().join("held.checkpoint");
-    std::fs::write(&cp_file, get_text(&format!("{public}/checkpoint"))).unwrap();
-    let nothing =
-        serve_app(axum::Router::new().fallback(|| async { vigil::http::Problem::not_found("no such route") }));
-    for (url, want) in [(&withholding, 1), (&nothing, 2), (&public.to_string(), 0)] {
-        let args = ["verify", "--url", url, "--log-key", vkey, "--seq", "0", "--checkpoint", cp_file.to_str().unwrap()];
+    std::fs::write(&cp_file, &cp).unwrap();
+    let not_log = server.dir.path().join("not-a.checkpoint");
+    std::fs::write(&not_log, cp.replace("— ", "— x")).unwrap();
+    let serving_checkpoint = |refusal: axum::routing::MethodRouter| {
+        let cp = cp.clone();
+        serve_app(
+            axum::Router::new().route("/checkpoint", axum::routing::get(move || async move { cp })).fallback(refusal),
+        )
+    };
+    let no_route = || axum::routing::get(|| async { vigil::http::Problem::not_found("no such route") });
+    let with = |status: u16, body: Vec<u8>| {
+        axum::routing::get(move || async move { (axum::http::StatusCode::from_u16(status).unwrap(), body) })
+    };
+    let withholding = serving_checkpoint(no_route());
+    let nothing = serve_app(axum::Router::new().fallback(no_route()));
+    let plain_404 = serve_app(axum::Router::new().fallback(with(404, vec![])));
+    let cp_file = cp_file.to_str().unwrap();
+    // (server, checkpoint file, exit code)
+    let cases: Vec<(String, Option<&str>, u8)> = vec![
+        (withholding.clone(), None, 1),
+        (withholding.clone(), Some(cp_file), 1),
+        (serving_checkpoint(with(404, vec![])), Some(cp_file), 1),
+        (serving_checkpoint(with(410, b"gone".to_vec())), None, 1),
+        (serving_checkpoint(with(410, b"gone".to_vec())), Some(cp_file), 1),
+        (serving_checkpoint(with(200, vec![0; 17 << 20])), None, 1),
+        // Asking to come back later, or failing itself: the run cannot say.
+        (serving_checkpoint(with(429, vec![])), None, 2),
+        (serving_checkpoint(with(503, vec![])), None, 2),
+        (nothing.clone(), Some(cp_file), 2),
+        (plain_404.clone(), Some(cp_file), 2),
+        (public.to_string(), Some(not_log.to_str().unwrap()), 2),
+        (public.to_string(), Some(cp_file), 0),
+    ];
+    for (url, checkpoint, want) in cases {
+        let mut args = vec!["verify", "--url", &url, "--log-key", vkey];
+        if let Some(f) = checkpoint {
+            args.extend(["--seq", "0", "--checkpoint", f]);
+        }
         let (code, out, err) = vigil(&args);
-        assert_eq!(code, want, "{args:?}: {out}{err}");
-        assert_eq!(err.contains("base URL"), want == 2, "{args:?}: {err}");
+        assert_eq!(code, i32::from(want), "{args:?}: {out}{err}");
+        assert!(want != 1 || !err.contains("base URL"), "{args:?}: {err}");
     }
     // A log without a checkpoint yet: nothing to verify (exit 2); but to a verifier that kept
     // one of it (`--state`), a log that signed a checkpoint has rolled back or withholds (exit 1).
     let state = server.dir.path().join("verify.state");
     let state = state.to_str().unwrap();
-    // Nor can it pass for a wrong URL then, answering "no such route".
+    // Nor can it pass for a wrong URL then, answering "no such route", or refuse another way.
     let empty = serve_app(
         axum::Router::new().fallback(|| async { vigil::http::Problem::not_found("the log has no checkpoint yet") }),
     );
+    let gone = serve_app(axum::Router::new().fallback(with(410, vec![])));
     for (url, with_state, want) in [
         (empty.as_str(), false, 2),
         (nothing.as_str(), false, 2),
+        (gone.as_str(), false, 2),
         (public, true, 0),
         (empty.as_str(), true, 1),
         (nothing.as_str(), true, 1),
+        (gone.as_str(), true, 1),
     ] {
         let mut args = vec!["verify", "--url", url, "--log-key", vkey];
         if with_state {
@@ -754,6 +784,21 @@ fn a_wrong_base_url_is_a_usage_error_not_a_misbehaving_log() {
         let (code, out, err) = vigil(&args);
         assert_eq!(code, want, "{args:?}: {out}{err}");
     }
+    // --openings checks the entries a whole run verifies: not with --seq.
+    let (code, _, err) = vigil(&[
+        "verify",
+        "--url",
+        public,
+        "--log-key",
+        vkey,
+        "--seq",
+        "0",
+        "--openings",
+        internal,
+        "--auditor-key",
+        auditor.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{err}");
     // The right URLs verify.
     let (code, _, err) = vigil(&[
         "verify",
@@ -909,10 +954,10 @@ fn verify_with_state_is_incremental_and_catches_rollback_and_fork() {
     b.append("risk", &lines.iter().map(String::as_str).collect::<Vec<_>>());
     let (code, out) = verify(&b.public);
     assert_eq!(code, Some(1), "{out}");
-    assert!(out.contains("does not extend the 308 entries"), "{out}");
+    assert!(out.contains("is not a valid extension of the 308 entries"), "{out}");
     let second = dir.path().join("state.json.evidence-2.txt");
     assert!(out.contains(&second.display().to_string()), "{out}");
-    assert!(std::fs::read_to_string(&second).unwrap().contains("does not extend the 308 entries"));
+    assert!(std::fs::read_to_string(&second).unwrap().contains("is not a valid extension of the 308 entries"));
     assert_eq!(std::fs::read_to_string(&evidence).unwrap(), text, "the first evidence is kept as it was");
     assert_eq!(saved(&state), 308);
 }
@@ -969,9 +1014,26 @@ fn reserves_build_and_verify_against_a_running_server() {
     let (code, _, err) = verify(&["--secret", &wrong, "--proof", good.to_str().unwrap()]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("the secret does not belong to this proof"), "{err}");
-    let (code, _, err) = verify(&["--secret", &wrong]);
+    let (code, out, err) = verify(&["--secret", &wrong, "--json"]);
     assert_eq!(code, 2, "no such record is the user's error, not the log's: {err}");
     assert!(err.contains("has no record") && err.contains("does not show your record"), "{err}");
+    // --json answers in JSON whatever the outcome.
+    let answer: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(answer["verified"], false, "{out}");
+    // A file that is not a proof, or not of the snapshot named: the user's mistake too.
+    let garbage = dir.path().join("garbage.bin");
+    std::fs::write(&garbage, b"not a proof").unwrap();
+    let good_again = dir.path().join("proof-again.bin");
+    proof[n - 40] ^= 1;
+    std::fs::write(&good_again, &proof).unwrap();
+    for (file, extra) in [(&garbage, None), (&good_again, Some("another-snapshot"))] {
+        let mut args = vec!["--secret", &secret, "--proof", file.to_str().unwrap()];
+        if let Some(s) = extra {
+            args.extend(["--snapshot", s]);
+        }
+        let (code, _, err) = verify(&args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+    }
     let other_key = keys.join("operator.vkey");
     let (code, _, err) =
         vigil(&["reserves", "verify", "--url", &public, "--log-key", other_key.to_str().unwrap(), "--secret", &secret]);

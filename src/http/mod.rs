@@ -44,12 +44,18 @@ pub(crate) async fn timeout(
 ) -> Response {
     match tokio::time::timeout(limit, next.run(req)).await {
         Ok(answer) => answer,
-        Err(_) => Problem::new(
-            StatusCode::REQUEST_TIMEOUT,
-            "timeout",
-            format!("the request was not answered within {} ms; send it again", limit.as_millis()),
-        )
-        .into_response(),
+        Err(_) => {
+            let mut r = Problem::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "timeout",
+                format!("the request was not answered within {} ms; send it again", limit.as_millis()),
+            )
+            .into_response();
+            // The connection is closed after it (RFC 9110 §15.5.9): a client must not take a
+            // 408 on a kept-alive connection for a stale connection and resend at once.
+            r.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+            r
+        }
     }
 }
 

@@ -232,9 +232,18 @@ async fn checkpoint(
         (status = 400, description = "bad_request: the path does not decode (percent-encoding that is not UTF-8)", body = ProblemBody, content_type = "application/problem+json"),
         (status = 404, description = "not a tlog-tiles path, or beyond the log's tree", body = ProblemBody, content_type = "application/problem+json"),
     ))]
-pub(crate) async fn tile(State(engine): State<Arc<Engine>>, PathOf(path): PathOf<String>) -> Result<Response, Problem> {
-    let TilePath { entries: is_data, level, index, width } =
-        TilePath::parse(&path).ok_or_else(|| Problem::not_found(format!("tile/{path} is not a tlog-tiles path")))?;
+pub(crate) async fn tile(
+    State(engine): State<Arc<Engine>>,
+    uri: axum::http::Uri,
+    PathOf(path): PathOf<String>,
+) -> Result<Response, Problem> {
+    // One spelling per tile: a percent-encoded one (`%2F` for `/`, decoded by the router) is
+    // not a tlog-tiles path, and must not be cached as another name of an immutable tile.
+    let not_tile = || Problem::not_found(format!("tile/{path} is not a tlog-tiles path"));
+    if uri.path().contains('%') {
+        return Err(not_tile());
+    }
+    let TilePath { entries: is_data, level, index, width } = TilePath::parse(&path).ok_or_else(not_tile)?;
     let size = engine.head().state.size;
     // Hashes at tree level 8·level that exist in the log's tree.
     let available = size.checked_shr(8 * u32::from(level)).unwrap_or(0);
@@ -243,21 +252,26 @@ pub(crate) async fn tile(State(engine): State<Arc<Engine>>, PathOf(path): PathOf
         return Err(Problem::not_found(format!("tile/{path} is beyond the log's tree of size {size}")));
     }
     let body = if is_data {
-        let mut out = Vec::new();
-        let mut expected = start;
-        for r in engine.store().entries(start, start + width) {
-            let (seq, e) = r.map_err(Problem::internal)?;
-            if seq != expected {
+        // Up to 256 entries of up to 64 KiB: a scan, off the async workers (which also serve
+        // the internal API), as the summaries are. A hash tile is one key of at most 8 KiB.
+        blocking(move || {
+            let mut out = Vec::new();
+            let mut expected = start;
+            for r in engine.store().entries(start, start + width) {
+                let (seq, e) = r.map_err(Problem::internal)?;
+                if seq != expected {
+                    return Err(Problem::internal(format!("entry {expected} missing")));
+                }
+                out.extend_from_slice(&(e.len() as u16).to_be_bytes());
+                out.extend_from_slice(&e);
+                expected += 1;
+            }
+            if expected != start + width {
                 return Err(Problem::internal(format!("entry {expected} missing")));
             }
-            out.extend_from_slice(&(e.len() as u16).to_be_bytes());
-            out.extend_from_slice(&e);
-            expected += 1;
-        }
-        if expected != start + width {
-            return Err(Problem::internal(format!("entry {expected} missing")));
-        }
-        out
+            Ok(out)
+        })
+        .await?
     } else {
         let data = engine
             .store()
@@ -394,6 +408,8 @@ async fn entries(
             }
             engine.store().by_kind(k, q.after, probe).map_err(Problem::internal)?
         }
+        // An id is never empty: `?incident=` is a mistake, not a filter that matches nothing.
+        (None, Some(i)) if i.is_empty() => return Err(Problem::bad_request("incident= names no incident")),
         (None, Some(i)) => engine.store().by_incident(i, q.after, probe).map_err(Problem::internal)?,
         (None, None) => {
             let from = q.after.map_or(0, |a| a.saturating_add(1));

@@ -467,6 +467,9 @@ async fn a_timed_out_batch_counts_in_flight_until_the_engine_answers_it() {
             let req = Request::post("/v1/events").header("content-type", "application/json").body(Body::from(body));
             let res = app.oneshot(req.unwrap()).await.unwrap();
             let status = res.status();
+            // A 408 closes its connection.
+            let closes = res.headers().get("connection").is_some_and(|c| c == "close");
+            assert_eq!(closes, status == StatusCode::REQUEST_TIMEOUT, "{status}");
             (status, serde_json::from_slice::<Value>(&res.into_body().collect().await.unwrap().to_bytes()).unwrap())
         }
     };

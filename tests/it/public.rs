@@ -121,6 +121,9 @@ async fn tile_paths_that_are_not_served() {
         ("/tile/0/001.p/1", StatusCode::NOT_FOUND),
         ("/tile/1/000.p/1", StatusCode::NOT_FOUND),
         ("/tile/entries/000.p/17", StatusCode::NOT_FOUND),
+        // Another spelling of a served tile: percent-encoded slashes.
+        ("/tile/0%2F000.p%2F16", StatusCode::NOT_FOUND),
+        ("/tile/entries%2F000.p/16", StatusCode::NOT_FOUND),
         ("/tile/0/000.p/16", StatusCode::OK),
         ("/tile/entries/000.p/16", StatusCode::OK),
     ];
@@ -232,7 +235,7 @@ async fn entries_are_listed_by_kind_incident_and_page() {
         assert_eq!(&got, want, "{q}");
         assert_eq!(&got_next, next, "{q}");
     }
-    for bad in ["?kind=teleport", "?kind=alarm&incident=x", "?limit=0", "?limit=5000", "?colour=red"] {
+    for bad in ["?kind=teleport", "?kind=alarm&incident=x", "?limit=0", "?limit=5000", "?colour=red", "?incident="] {
         let g = get(&engine, &format!("/v1/entries{bad}")).await;
         assert_eq!(g.status, StatusCode::BAD_REQUEST, "{bad}");
         assert_eq!(g.content_type, "application/problem+json", "{bad}");

@@ -748,6 +748,8 @@ pub fn check_openings(
                     "{internal_url} has no openings route: is it the internal API's base URL (--openings)?"
                 )),
                 404 => VerifyFailure::Failed(format!("entry {seq}: the server has no openings for it: {}", e.detail)),
+                // Answered, but not with openings (not JSON, cut short): the server's failure.
+                200 => VerifyFailure::Failed(format!("entry {seq}: the openings answered are {}", e.detail)),
                 _ => VerifyFailure::CouldNotRun(format!("openings of entry {seq}: {e}")),
             })?;
         let openings: Vec<vigil_core::event::Opening> = serde_json::from_value(v["openings"].clone())

@@ -784,6 +784,21 @@ fn a_wrong_base_url_is_a_usage_error_not_a_misbehaving_log() {
         let (code, out, err) = vigil(&args);
         assert_eq!(code, want, "{args:?}: {out}{err}");
     }
+    // An internal API that answers an opening with something else than openings misbehaves.
+    let garbage = serve_app(axum::Router::new().fallback(with(200, b"<html>".to_vec())));
+    let (code, out, err) = vigil(&[
+        "verify",
+        "--url",
+        public,
+        "--log-key",
+        vkey,
+        "--openings",
+        &garbage,
+        "--auditor-key",
+        auditor.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("the openings answered are not JSON"), "{err}");
     // --openings checks the entries a whole run verifies: not with --seq.
     let (code, _, err) = vigil(&[
         "verify",

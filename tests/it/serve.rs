@@ -674,23 +674,20 @@ fn a_wrong_base_url_is_a_usage_error_not_a_misbehaving_log() {
     let auditor = server.key_file("auditor");
     let (internal, public) = (server.internal.as_str(), server.public.as_str());
     let secret = "00".repeat(32);
-    let cases: Vec<Vec<&str>> = vec![
-        vec!["verify", "--url", internal, "--log-key", vkey],
-        vec!["audit", "--url", internal, "--log-key", vkey],
-        vec![
-            "verify",
-            "--url",
-            public,
-            "--log-key",
-            vkey,
-            "--openings",
-            public,
-            "--auditor-key",
-            auditor.to_str().unwrap(),
-        ],
-        vec!["reserves", "verify", "--url", internal, "--log-key", vkey, "--secret", &secret],
+    // `vigil verify` of the public API with the openings from `url`.
+    let auditor_key = auditor.to_str().unwrap();
+    let openings_from = |url: &str| {
+        ["verify", "--url", public, "--log-key", vkey, "--openings", url, "--auditor-key", auditor_key]
+            .map(String::from)
+    };
+    let cases: Vec<Vec<String>> = vec![
+        ["verify", "--url", internal, "--log-key", vkey].map(String::from).to_vec(),
+        ["audit", "--url", internal, "--log-key", vkey].map(String::from).to_vec(),
+        openings_from(public).to_vec(),
+        ["reserves", "verify", "--url", internal, "--log-key", vkey, "--secret", &secret].map(String::from).to_vec(),
     ];
     for args in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let (code, out, err) = vigil(&args);
         assert_eq!(code, 2, "{args:?}: {out}{err}");
         assert!(err.contains("base URL"), "{args:?}: {err}");
@@ -786,46 +783,16 @@ fn a_wrong_base_url_is_a_usage_error_not_a_misbehaving_log() {
     }
     // An internal API that answers an opening with something else than openings misbehaves.
     let garbage = serve_app(axum::Router::new().fallback(with(200, b"<html>".to_vec())));
-    let (code, out, err) = vigil(&[
-        "verify",
-        "--url",
-        public,
-        "--log-key",
-        vkey,
-        "--openings",
-        &garbage,
-        "--auditor-key",
-        auditor.to_str().unwrap(),
-    ]);
+    let (code, out, err) = vigil(&openings_from(&garbage).each_ref().map(String::as_str));
     assert_eq!(code, 1, "{out}{err}");
     assert!(err.contains("the openings answered are not JSON"), "{err}");
     // --openings checks the entries a whole run verifies: not with --seq.
-    let (code, _, err) = vigil(&[
-        "verify",
-        "--url",
-        public,
-        "--log-key",
-        vkey,
-        "--seq",
-        "0",
-        "--openings",
-        internal,
-        "--auditor-key",
-        auditor.to_str().unwrap(),
-    ]);
+    let mut args = openings_from(internal).to_vec();
+    args.extend(["--seq", "0"].map(String::from));
+    let (code, _, err) = vigil(&args.iter().map(String::as_str).collect::<Vec<_>>());
     assert_eq!(code, 2, "{err}");
     // The right URLs verify.
-    let (code, _, err) = vigil(&[
-        "verify",
-        "--url",
-        public,
-        "--log-key",
-        vkey,
-        "--openings",
-        internal,
-        "--auditor-key",
-        auditor.to_str().unwrap(),
-    ]);
+    let (code, _, err) = vigil(&openings_from(internal).each_ref().map(String::as_str));
     assert_eq!(code, 0, "{err}");
 }
 

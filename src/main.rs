@@ -506,13 +506,7 @@ fn run(cmd: Command) -> Result<ExitCode> {
                         }
                         ExitCode::SUCCESS
                     }
-                    Err(e) => {
-                        if json {
-                            println!("{}", serde_json::json!({"verified": false, "error": e.to_string()}));
-                        }
-                        eprintln!("vigil verify: {e}");
-                        ExitCode::from(if matches!(e, VerifyFailure::Failed(_)) { 1 } else { 2 })
-                    }
+                    Err(e) => not_verified(&e, json, "vigil verify"),
                 });
             }
             let result = match (&data_dir, &bundle, &url) {
@@ -578,17 +572,7 @@ fn run(cmd: Command) -> Result<ExitCode> {
                     }
                     ExitCode::SUCCESS
                 }
-                Err(e) => {
-                    let code = match e {
-                        VerifyFailure::Failed(_) => 1,
-                        VerifyFailure::CouldNotRun(_) => 2,
-                    };
-                    if json {
-                        println!("{}", serde_json::json!({"verified": false, "error": e.to_string()}));
-                    }
-                    eprintln!("vigil verify: {e}");
-                    ExitCode::from(code)
-                }
+                Err(e) => not_verified(&e, json, "vigil verify"),
             });
         }
         Command::Witness { key, log_keys, listen, data_dir, init } => {
@@ -641,10 +625,7 @@ fn run(cmd: Command) -> Result<ExitCode> {
                         ExitCode::from(1)
                     }
                 }
-                Err(e) => {
-                    eprintln!("vigil audit: {e}");
-                    ExitCode::from(if matches!(e, VerifyFailure::Failed(_)) { 1 } else { 2 })
-                }
+                Err(e) => not_verified(&e, false, "vigil audit"),
             });
         }
         Command::Stress { config, key, count, batch, tag } => stress(config, key, count, batch, tag)?,
@@ -1151,24 +1132,22 @@ fn reserves(cmd: ReservesCommand) -> Result<ExitCode> {
                     }
                     Ok(ExitCode::SUCCESS)
                 }
-                Err(VerifyFailure::Failed(m)) => {
-                    if json {
-                        println!("{}", serde_json::json!({"verified": false, "error": m}));
-                    }
-                    eprintln!("vigil: NOT VERIFIED: {m}");
-                    Ok(ExitCode::from(1))
-                }
-                Err(VerifyFailure::CouldNotRun(m)) => {
-                    // As `vigil verify --json`: a JSON answer whatever the outcome.
-                    if json {
-                        println!("{}", serde_json::json!({"verified": false, "error": m}));
-                    }
-                    eprintln!("vigil: {m}");
-                    Ok(ExitCode::from(2))
-                }
+                Err(e @ VerifyFailure::Failed(_)) => Ok(not_verified(&e, json, "vigil: NOT VERIFIED")),
+                Err(e) => Ok(not_verified(&e, json, "vigil")),
             }
         }
     }
+}
+
+/// A verification that did not verify, said: on stderr after `prefix`, and with `--json` as
+/// `{"verified": false, "error": …}` on stdout (a JSON answer whatever the outcome); its exit
+/// code.
+fn not_verified(e: &VerifyFailure, json: bool, prefix: &str) -> ExitCode {
+    if json {
+        println!("{}", serde_json::json!({"verified": false, "error": e.to_string()}));
+    }
+    eprintln!("{prefix}: {e}");
+    ExitCode::from(e.exit_code())
 }
 
 fn stress(config: PathBuf, key: PathBuf, count: u64, batch: usize, tag: String) -> Result<()> {

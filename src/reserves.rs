@@ -932,7 +932,7 @@ pub fn verify_user(
                 |e| match e {
                     // The server's word alone: a record's slot is secret, so no proof shows
                     // one absent. A wrong secret and a withheld record read alike.
-                    Failed(m) if m.contains("(404") => CouldNotRun(format!(
+                    Failed(m) if m.contains("the server does not have it (404") => CouldNotRun(format!(
                         "snapshot {snap:?} has no record {} ({m}). If the secret is for another snapshot, --snapshot names that one; if it is the one the exchange gave you for this snapshot, the exchange does not show your record: keep this output",
                         hex::encode(id)
                     )),
@@ -976,13 +976,13 @@ pub fn verify_user(
     // The entry's bytes come from the log (its entry bundle) and are proven included; the
     // view above only said where to look.
     // One checkpoint for the snapshot and its attestations.
-    let note = server.fetch("checkpoint")?;
-    // The server named the entry: one beyond its own checkpoint is its fault, not the user's.
-    let size = vigil_core::witness::verify_witnessed(&note, log_key, policy)
+    // Verified once, here, for them all.
+    let cp = vigil_core::witness::verify_witnessed(&server.fetch("checkpoint")?, log_key, policy)
         .map_err(|e| Failed(format!("checkpoint: {e}")))?
         .signed
-        .checkpoint
-        .size;
+        .checkpoint;
+    // The server named the entry: one beyond its own checkpoint is its fault, not the user's.
+    let size = cp.size;
     if seq >= size {
         return Err(Failed(format!(
             "/v1/reserves/{}: the snapshot's entry {seq} is beyond the checkpoint's {size} entries",
@@ -990,7 +990,7 @@ pub fn verify_user(
         )));
     }
     let included =
-        |n: u64| crate::verify::included(&server, log_key, policy, crate::verify::EntrySource::Seq(n), Some(&note));
+        |n: u64| crate::verify::included(&server, log_key, policy, crate::verify::EntrySource::Seq(n), Some(&cp));
     let (report, entry) = included(seq)?;
     let (_, st) = vigil_core::entry::Entry::decode(&entry).map_err(|e| Failed(format!("entry {seq}: {e}")))?;
     let Event::ReserveSnapshot(snap) = st.event else {

@@ -22,6 +22,16 @@ pub enum VerifyFailure {
     CouldNotRun(String),
 }
 
+impl VerifyFailure {
+    /// The process's exit code for it: 1 when the log misbehaves, 2 when the run could not say.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            VerifyFailure::Failed(_) => 1,
+            VerifyFailure::CouldNotRun(_) => 2,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Report {
     pub origin: String,
@@ -223,8 +233,9 @@ impl Remote {
         Remote { answered: true.into(), ..self }
     }
 
-    /// GET `path`: the body on 200 (at most [`MAX_ANSWER`] bytes); a 404 is the server's failure
-    /// to serve what it must.
+    /// GET `path`: the body on 200 (at most [`MAX_ANSWER`] bytes). A refusal is the server's
+    /// failure to serve what it must (exit 1) once it is known to be a log's API; before, or a
+    /// 5xx, 408 or 429, the run could not say (exit 2).
     pub(crate) fn fetch(&self, path: &str) -> Result<Vec<u8>, VerifyFailure> {
         let url = format!("{}/{path}", self.base);
         let mut res = self
@@ -356,27 +367,34 @@ pub fn verify_inclusion(
     which: EntrySource,
     checkpoint_note: Option<&[u8]>,
 ) -> Result<EntryReport, VerifyFailure> {
-    included(&Remote::new(base_url), log_key, policy, which, checkpoint_note).map(|(r, _)| r)
+    // The caller's checkpoint that does not verify is not this log's: bad input.
+    let held = checkpoint_note
+        .map(|n| verify_witnessed(n, log_key, policy).map(|w| w.signed.checkpoint))
+        .transpose()
+        .map_err(|e| VerifyFailure::CouldNotRun(format!("the checkpoint given: {e}")))?;
+    included(&Remote::new(base_url), log_key, policy, which, held.as_ref()).map(|(r, _)| r)
 }
 
-/// [`verify_inclusion`], also returning the entry's bytes (verified included).
+/// [`verify_inclusion`] on `server`, in `checkpoint` (verified by the caller) or else in the
+/// server's latest, verified here; also returning the entry's bytes (verified included).
 pub(crate) fn included(
     server: &Remote,
     log_key: &VerifierKey,
     policy: &Policy,
     which: EntrySource,
-    checkpoint_note: Option<&[u8]>,
+    checkpoint: Option<&checkpoint::Checkpoint>,
 ) -> Result<(EntryReport, Vec<u8>), VerifyFailure> {
-    // The caller's checkpoint that does not verify is not this log's (bad input); the
-    // server's is its failure.
-    let cp = match checkpoint_note {
-        Some(n) => verify_witnessed(n, log_key, policy)
-            .map_err(|e| VerifyFailure::CouldNotRun(format!("the checkpoint given: {e}")))?,
-        None => verify_witnessed(&server.fetch("checkpoint")?, log_key, policy)
-            .map_err(|e| VerifyFailure::Failed(format!("checkpoint: {e}")))?,
-    }
-    .signed
-    .checkpoint;
+    let latest;
+    let cp = match checkpoint {
+        Some(cp) => cp,
+        None => {
+            latest = verify_witnessed(&server.fetch("checkpoint")?, log_key, policy)
+                .map_err(|e| VerifyFailure::Failed(format!("checkpoint: {e}")))?
+                .signed
+                .checkpoint;
+            &latest
+        }
+    };
     let fetched;
     let (seq, bytes): (u64, &[u8]) = match &which {
         EntrySource::Bytes(b) => {

@@ -769,7 +769,6 @@ async function reserves() {
   // refused. In the server's order, a later snapshot listed first would win. They run over
   // every snapshot the log holds when it was read whole (one the server left out of its list,
   // or broke, counts all the same), else over those proven here.
-  found.sort((a, b) => a.seq - b.seq);
   const bySeq = new Map(found.map((f) => [f.seq, f]));
   const logged = [
     ...(whole || []).filter((e) => e.kind === "reserve_snapshot").map((e) => ({ seq: e.seq, id: e.snapshot, attestations: e.attestations })),

@@ -570,10 +570,7 @@ fn a_lying_server_is_caught_by_the_page() {
     // Read whole, the log says which snapshots there are: the rules between them run over all
     // of them. The earlier snapshot left out of the server's list still counted its
     // attestations first, so the copy is refused all the same.
-    let drop_listed = |id: &'static str| {
-        json_at("/v1/reserves", move |v| v["snapshots"].as_array_mut().unwrap().retain(|s| s["snapshot"] != id))
-    };
-    set(drop_listed("por-new"));
+    set(json_at("/v1/reserves", |v| v["snapshots"].as_array_mut().unwrap().retain(|s| s["snapshot"] != "por-new")));
     let dom = chromium(&url, tempfile::tempdir().unwrap().path(), None);
     assert!(
         dom.contains("was already counted by the earlier snapshot por-new"),

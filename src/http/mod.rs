@@ -61,11 +61,10 @@ pub(crate) async fn timeout(
 
 /// A sequence number in a path: decimal digits only (no sign, no space), at most `u64::MAX`.
 pub(crate) fn parse_seq(seq: &str) -> Result<u64, Problem> {
-    seq.bytes()
-        .all(|b| b.is_ascii_digit())
-        .then(|| seq.parse().ok())
-        .flatten()
-        .ok_or_else(|| Problem::bad_request(format!("sequence number {seq:?} is not a non-negative integer")))
+    if seq.is_empty() || !seq.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Problem::bad_request(format!("sequence number {seq:?} is not a non-negative integer")));
+    }
+    seq.parse().map_err(|_| Problem::bad_request(format!("sequence number {seq} is larger than {}", u64::MAX)))
 }
 
 /// A route's path parameters, as `axum::extract::Path` reads them, refused with a 400
@@ -202,6 +201,9 @@ impl IntoResponse for Problem {
             detail: self.detail,
         };
         let json = serde_json::to_string(&body).unwrap_or_else(|_| "{}".into());
-        (self.status, [(header::CONTENT_TYPE, "application/problem+json")], json).into_response()
+        // Not stored by any cache: a 404 for a tile or an entry beyond the tree today is a 200
+        // tomorrow, and a 503 or 408 says nothing lasting either.
+        (self.status, [(header::CONTENT_TYPE, "application/problem+json"), (header::CACHE_CONTROL, "no-store")], json)
+            .into_response()
     }
 }

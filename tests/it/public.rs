@@ -132,6 +132,8 @@ async fn tile_paths_that_are_not_served() {
         assert_eq!(g.status, want, "{uri}: {}", String::from_utf8_lossy(&g.body));
         if want != StatusCode::OK {
             assert_eq!(g.content_type, "application/problem+json", "{uri}");
+            // Beyond the tree today, served tomorrow: no cache may keep the 404.
+            assert_eq!(g.cache, "no-store", "{uri}");
         }
     }
 }
@@ -162,6 +164,8 @@ async fn entries_and_proofs() {
         ("/v1/entries/26", StatusCode::NOT_FOUND, "not_found"),
         ("/v1/entries/-1", StatusCode::BAD_REQUEST, "bad_request"),
         ("/v1/entries/x", StatusCode::BAD_REQUEST, "bad_request"),
+        ("/v1/entries/", StatusCode::NOT_FOUND, "not_found"),
+        ("/v1/entries/18446744073709551616", StatusCode::BAD_REQUEST, "bad_request"),
         ("/v1/proofs/inclusion", StatusCode::BAD_REQUEST, "bad_request"),
         ("/v1/proofs/inclusion?seq=26", StatusCode::NOT_FOUND, "not_found"),
         ("/v1/proofs/inclusion?seq=3&size=99", StatusCode::NOT_FOUND, "not_found"),
@@ -178,7 +182,11 @@ async fn entries_and_proofs() {
         let v: serde_json::Value = serde_json::from_slice(&g.body).unwrap();
         assert_eq!(v["code"], code, "{uri}");
         assert!(!v["detail"].as_str().unwrap().is_empty(), "{uri}");
+        assert_eq!(g.cache, "no-store", "{uri}");
     }
+    let g = get(&engine, "/v1/entries/18446744073709551616").await;
+    let detail = serde_json::from_slice::<serde_json::Value>(&g.body).unwrap()["detail"].clone();
+    assert_eq!(detail, "sequence number 18446744073709551616 is larger than 18446744073709551615");
 }
 
 #[tokio::test]

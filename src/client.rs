@@ -101,9 +101,10 @@ pub struct AppendFailure {
 
 impl AppendFailure {
     /// Whether the batch was refused, so that nothing of it was written: a 4xx (the ledger's
-    /// refusals, or a URL without the route). No answer, a timeout (408: the batch may land
-    /// all the same), 429 or a 5xx leave it unknown; a retry with the same idempotency keys is
-    /// safe either way.
+    /// refusals, or a URL without the route). No answer, a timeout (408: the body did not
+    /// arrive whole; 503 `timeout`: the server was slow, and the batch may land all the same),
+    /// 429 or another 5xx leave it unknown; a retry with the same idempotency keys is safe
+    /// either way.
     pub fn is_refusal(&self) -> bool {
         (400..500).contains(&self.status) && !matches!(self.status, 408 | 429)
     }

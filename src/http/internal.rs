@@ -14,7 +14,8 @@
 //! | 415 | `unsupported_media_type` | not `application/json` |
 //! | 422 | `invalid_event`, `bad_openings`, `outside_replay_window` | schema-invalid (names the field); created outside the replay window, and not a retry of an event already logged |
 //! | 500 | `internal` | something failed unexpectedly (a bug); the detail says whether the batch may have been written; the server goes on |
-//! | 503 | `saturated`, `storage`, `stopping` | too many events waiting, storage failed, or the server is shutting down (`Retry-After`) |
+//! | 408 | `timeout` | the body did not arrive whole within the request timeout (the connection is closed) |
+//! | 503 | `saturated`, `storage`, `stopping`, `timeout` | too many events waiting, storage failed, the server is shutting down, or it did not answer within the request timeout (`Retry-After`) |
 //!
 //! `GET /v1/openings/{seq}`: the private-field openings of entry `seq`, for auditors only. The
 //! request carries a `Vigil-Signature` header (`vigil_core::request`) by a key listed in the
@@ -201,11 +202,11 @@ impl Drop for InFlight {
         (status = 403, description = "kind_not_allowed, genesis", body = ProblemBody, content_type = "application/problem+json"),
         (status = 409, description = "idempotency_conflict, key_conflict", body = ProblemBody, content_type = "application/problem+json"),
         (status = 413, description = "too_large", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 408, description = "timeout (the request took longer than the request timeout)", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 408, description = "timeout (the body did not arrive whole within the request timeout)", body = ProblemBody, content_type = "application/problem+json"),
         (status = 415, description = "unsupported_media_type", body = ProblemBody, content_type = "application/problem+json"),
         (status = 422, description = "invalid_event, bad_openings, outside_replay_window", body = ProblemBody, content_type = "application/problem+json"),
         (status = 500, description = "internal", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 503, description = "saturated, storage, stopping (with Retry-After)", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 503, description = "saturated, storage, stopping, timeout (not answered within the request timeout; with Retry-After)", body = ProblemBody, content_type = "application/problem+json"),
     ))]
 async fn append(
     State(s): State<InternalState>,

@@ -11,8 +11,9 @@ pub mod public;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-/// How long any request may take before it is answered 408 (slow clients, stuck reads), by
-/// default (`[server] request_timeout_ms`).
+/// How long any request may take before it is answered `timeout` (408 for a request that did
+/// not arrive whole, 503 for one the server did not answer in time), by default (`[server]
+/// request_timeout_ms`).
 pub const REQUEST_TIMEOUT: std::time::Duration =
     std::time::Duration::from_millis(vigil_core::config::REQUEST_TIMEOUT_MS);
 
@@ -34,21 +35,40 @@ pub(crate) fn with_fallbacks(router: axum::Router) -> axum::Router {
         })
 }
 
-/// Answers 408 `timeout`, a problem like every other error, to a request not answered within
-/// `limit` (its body read, its work done). A router applies it inside its metrics and CORS
-/// layers, so the answer is counted and readable by a browser.
+/// Answers a request not answered within `limit` with a `timeout` problem, like every other
+/// error: 408 when its body had not all arrived (the client was slow: RFC 9110 §15.5.9), 503
+/// with `Retry-After` when it had (the server was slow: the same request may be answered later;
+/// an append it held may still land, and its retry is answered with the receipt). A router
+/// applies it inside its metrics and CORS layers, so the answer is counted and readable by a
+/// browser.
 pub(crate) async fn timeout(
     axum::extract::State(limit): axum::extract::State<std::time::Duration>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
+    let received = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let req = req.map(|body| {
+        use hyper::body::Body as _;
+        received.store(body.is_end_stream(), std::sync::atomic::Ordering::Relaxed);
+        axum::body::Body::new(Watched { body, received: received.clone() })
+    });
     match tokio::time::timeout(limit, next.run(req)).await {
         Ok(answer) => answer,
+        Err(_) if received.load(std::sync::atomic::Ordering::Relaxed) => {
+            let mut r = Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "timeout",
+                format!("the server did not answer within {} ms; send the request again", limit.as_millis()),
+            )
+            .into_response();
+            r.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+            r
+        }
         Err(_) => {
             let mut r = Problem::new(
                 StatusCode::REQUEST_TIMEOUT,
                 "timeout",
-                format!("the request was not answered within {} ms; send it again", limit.as_millis()),
+                format!("the request did not arrive whole within {} ms; send it again", limit.as_millis()),
             )
             .into_response();
             // The connection is closed after it (RFC 9110 §15.5.9): a client must not take a
@@ -56,6 +76,36 @@ pub(crate) async fn timeout(
             r.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
             r
         }
+    }
+}
+
+/// A request body that sets `received` once it has been read to its end.
+struct Watched {
+    body: axum::body::Body,
+    received: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl hyper::body::Body for Watched {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        let polled = std::pin::Pin::new(&mut self.body).poll_frame(cx);
+        if matches!(polled, std::task::Poll::Ready(None)) || self.body.is_end_stream() {
+            self.received.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
     }
 }
 
@@ -205,5 +255,62 @@ impl IntoResponse for Problem {
         // tomorrow, and a 503 or 408 says nothing lasting either.
         (self.status, [(header::CONTENT_TYPE, "application/problem+json"), (header::CACHE_CONTROL, "no-store")], json)
             .into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    /// The start of a body, and then nothing: a slow client.
+    struct Stalled(Option<axum::body::Bytes>);
+
+    impl hyper::body::Body for Stalled {
+        type Data = axum::body::Bytes;
+        type Error = std::convert::Infallible;
+
+        fn poll_frame(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+            match self.0.take() {
+                Some(b) => std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(b)))),
+                None => std::task::Poll::Pending,
+            }
+        }
+    }
+
+    /// (method, path, body, status, `Retry-After`, `Connection`): a request that did not arrive
+    /// whole in time is 408 and closes its connection; one that did, and that the server did not
+    /// answer in time, is 503 with `Retry-After`.
+    #[tokio::test]
+    async fn a_timeout_is_408_for_a_slow_client_and_503_for_a_slow_server() {
+        async fn slow() -> &'static str {
+            tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+            "late"
+        }
+        let app = axum::Router::new()
+            .route("/fast", axum::routing::get(|| async { "at once" }))
+            .route("/slow", axum::routing::get(slow).post(|_: axum::body::Bytes| slow()))
+            .layer(axum::middleware::from_fn_with_state(std::time::Duration::from_millis(200), timeout));
+        let whole = || Body::from("{}");
+        let stalled = || Body::new(Stalled(Some("{\"stat".into())));
+        let cases: [(&str, &str, fn() -> Body, u16, Option<&str>, Option<&str>); 5] = [
+            ("GET", "/fast", Body::empty, 200, None, None),
+            ("GET", "/slow", Body::empty, 503, Some("1"), None),
+            ("POST", "/slow", whole, 503, Some("1"), None),
+            ("POST", "/slow", stalled, 408, None, Some("close")),
+            ("POST", "/slow", || Body::new(Stalled(None)), 408, None, Some("close")),
+        ];
+        for (method, path, body, status, retry, connection) in cases {
+            let req = Request::builder().method(method).uri(path).body(body()).unwrap();
+            let res = app.clone().oneshot(req).await.unwrap();
+            let header = |h| res.headers().get(h).map(|v| v.to_str().unwrap().to_string());
+            let got = (res.status().as_u16(), header("retry-after"), header("connection"));
+            assert_eq!(got, (status, retry.map(Into::into), connection.map(Into::into)), "{method} {path}");
+        }
     }
 }

@@ -30,8 +30,11 @@ fn main() {
     while !lines.next().expect("demo output").unwrap().contains("Ordinary traffic") {}
     let base = format!("http://127.0.0.1:{pp}");
     let records = vigil::demo::reserves_dir_of(&dir.path().join("d")).join("por-2019-05-08.records.csv");
-    let secret_hex =
-        std::fs::read_to_string(&records).unwrap().lines().nth(1).unwrap().rsplit(',').next().unwrap().to_string();
+    let (account, secret_hex) = {
+        let text = std::fs::read_to_string(&records).unwrap();
+        let f: Vec<String> = text.lines().nth(1).unwrap().split(',').map(String::from).collect();
+        (f[0].clone(), f[2].clone())
+    };
 
     let runs: usize = std::env::var("VIGIL_BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
     println!("page: {base} (demo log), {runs} loads in fresh profiles");
@@ -41,7 +44,7 @@ fn main() {
             .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
             .args(["--enable-logging=stderr", "--v=0"])
             .arg(format!("--user-data-dir={}", profile.path().display()))
-            .arg(format!("{base}/#secret={secret_hex}"))
+            .arg(format!("{base}/#account={account}&secret={secret_hex}"))
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -95,7 +98,7 @@ fn main() {
     let vigil_core::event::Event::ReserveSnapshot(s) = st.event else { panic!("not a snapshot") };
     let t = Instant::now();
     for _ in 0..n {
-        vigil_core::reserves::Proof::decode(&pbytes).unwrap().verify(&secret, &s).unwrap();
+        vigil_core::reserves::Proof::decode(&pbytes).unwrap().verify(&secret, &account, &s).unwrap();
     }
     let native_reserves = t.elapsed().as_secs_f64() * 1e3 / n as f64;
     println!(

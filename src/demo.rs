@@ -518,13 +518,15 @@ fn publish_snapshot(
     Ok(p)
 }
 
-/// The record id and secret of the first account in the latest demo snapshot's records file.
-pub fn sample_record(reserves_dir: &Path) -> Option<(String, String)> {
+/// The account id, record id and secret of the first account in the latest demo snapshot's
+/// records file.
+pub fn sample_record(reserves_dir: &Path) -> Option<(String, String, String)> {
     let id = SNAPSHOTS[SNAPSHOTS.len() - 1].1;
     let text = std::fs::read_to_string(reserves_dir.join(format!("{id}.records.csv"))).ok()?;
+    // The demo's account ids need no CSV quoting.
     let mut f = text.lines().nth(1)?.split(',');
-    let (_, rid, secret) = (f.next()?, f.next()?, f.next()?);
-    Some((rid.to_string(), secret.to_string()))
+    let (account, rid, secret) = (f.next()?, f.next()?, f.next()?);
+    Some((account.to_string(), rid.to_string(), secret.to_string()))
 }
 
 /// Appends the story through `sink`, setting `clock` to each batch's time first (events at the

@@ -384,6 +384,10 @@ enum ReservesCommand {
         /// Your record secret (64 hex digits).
         #[arg(long)]
         secret: String,
+        /// Your account id, exactly as the exchange shows it (your leaf is hashed with it, so
+        /// no one else's leaf can be shown as yours).
+        #[arg(long)]
+        account: String,
         /// A proof file; without it the proof is fetched by the record id.
         #[arg(long)]
         proof: Option<PathBuf>,
@@ -793,9 +797,9 @@ fn demo(mut a: DemoArgs) -> Result<ExitCode> {
                 say!("  the breach:  http://{p}/v1/incidents/{}", vigil::demo::INCIDENT);
                 say!("  SAFU fund:   http://{p}/v1/safu");
                 say!("  reserves:    http://{p}/v1/reserves");
-                if let Some((id, secret)) = vigil::demo::sample_record(&reserves_dir) {
+                if let Some((account, id, secret)) = vigil::demo::sample_record(&reserves_dir) {
                     say!(
-                        "  my balance:  vigil reserves verify --url http://{p} --log-key {}/vigil.example_audit-log.vkey --secret {secret}",
+                        "  my balance:  vigil reserves verify --url http://{p} --log-key {}/vigil.example_audit-log.vkey --account {account} --secret {secret}",
                         a.keys.display()
                     );
                     say!(
@@ -1099,25 +1103,38 @@ fn reserves(cmd: ReservesCommand) -> Result<ExitCode> {
             println!("{}", serde_json::to_string_pretty(&p)?);
             Ok(ExitCode::SUCCESS)
         }
-        ReservesCommand::Verify { url, log_key, secret, proof, snapshot, witnesses, json } => {
-            let key = read_verifier(&log_key)?;
-            let policy = witnesses.policy(&key)?;
-            let mut s = [0u8; 32];
-            if secret.len() != 64 || hex::decode_to_slice(&secret, &mut s).is_err() {
-                anyhow::bail!("--secret must be 64 hex digits (the record secret the exchange gave you)");
-            }
-            let proof = match &proof {
-                Some(p) => Some(std::fs::read(p).with_context(|| format!("reading {}", p.display()))?),
-                None => None,
+        ReservesCommand::Verify { url, log_key, secret, account, proof, snapshot, witnesses, json } => {
+            // What the user gave, read before anything is fetched; with --json a mistake in it
+            // is a JSON answer too.
+            let given = || -> anyhow::Result<_> {
+                let key = read_verifier(&log_key)?;
+                let policy = witnesses.policy(&key)?;
+                let mut s = [0u8; 32];
+                if secret.len() != 64 || hex::decode_to_slice(&secret, &mut s).is_err() {
+                    anyhow::bail!("--secret must be 64 hex digits (the record secret the exchange gave you)");
+                }
+                if account.is_empty() {
+                    anyhow::bail!("--account must name your account id, exactly as the exchange shows it");
+                }
+                let proof = match &proof {
+                    Some(p) => Some(std::fs::read(p).with_context(|| format!("reading {}", p.display()))?),
+                    None => None,
+                };
+                Ok((key, policy, s, proof))
             };
-            match vigil::reserves::verify_user(&url, &key, &policy, &s, proof.as_deref(), snapshot.as_deref()) {
+            let (key, policy, s, proof) = match given() {
+                Ok(g) => g,
+                Err(e) => return Ok(not_verified(&VerifyFailure::CouldNotRun(format!("{e:#}")), json, "vigil")),
+            };
+            match vigil::reserves::verify_user(&url, &key, &policy, &s, &account, proof.as_deref(), snapshot.as_deref())
+            {
                 Ok(r) => {
                     if json {
                         println!("{}", serde_json::to_string(&r)?);
                     } else {
                         println!(
-                            "verified: record {} is in snapshot {} (entry {}, in the checkpoint of {} entries)",
-                            r.record_id, r.snapshot, r.seq, r.checkpoint_size
+                            "verified: record {} of account {:?} is in snapshot {} (entry {}, in the checkpoint of {} entries)",
+                            r.record_id, r.account, r.snapshot, r.seq, r.checkpoint_size
                         );
                         for b in &r.balances {
                             println!(

@@ -50,6 +50,14 @@ pub struct TreeMeta {
     /// The key padding leaves are derived from (hex): level-0 tiles do not store them. It
     /// tells padding from accounts, as the record index of this private store does anyway.
     pub padding_key: String,
+    /// The proof format version its leaves were hashed under (docs/FORMAT.md §9; absent, 1):
+    /// a tree of another version is not served, since its proofs would not verify.
+    #[serde(default = "proof_version_1")]
+    pub proof_version: u8,
+}
+
+fn proof_version_1() -> u8 {
+    1
 }
 
 impl TreeMeta {
@@ -372,7 +380,7 @@ fn build_inner(
         parse_block(block, first, format, cols, assets, &mut |line, account, balances| {
             let secret = hs.record_secret(snapshot_secret, account);
             let id = hs.record_id(&secret);
-            o.leaves.push(hs.leaf(&secret, balances));
+            o.leaves.push(hs.leaf(&secret, balances, account));
             o.ids.push(id);
             o.sums.extend_from_slice(balances);
             o.lines.push(line);
@@ -579,6 +587,7 @@ fn build_inner(
         root: root.to_hex(),
         liabilities: root_sums.iter().map(|s| Amount(*s)).collect(),
         padding_key: hex::encode(pk),
+        proof_version: vigil_core::reserves::PROOF_MAGIC[3],
     };
     debug_assert_eq!(root_sums, totals, "the root's sums are the totals read");
     let db = DB::open(&opts, staging.join("db")).context("creating the tree store")?;
@@ -626,6 +635,16 @@ impl Tree {
             .with_context(|| format!("opening the tree store {}", dir.display()))?;
         let meta = db.get(META)?.ok_or_else(|| anyhow!("{} holds no finished tree", dir.display()))?;
         let meta: TreeMeta = serde_json::from_slice(&meta).context("tree meta")?;
+        let version = vigil_core::reserves::PROOF_MAGIC[3];
+        if meta.proof_version != version {
+            bail!(
+                "the tree of snapshot {:?} in {} was built for liabilities proofs of version {}, and this build \
+                 serves version {version} (docs/FORMAT.md §9): build a new snapshot",
+                meta.snapshot,
+                dir.display(),
+                meta.proof_version
+            );
+        }
         let mut padding_key = [0u8; 32];
         hex::decode_to_slice(&meta.padding_key, &mut padding_key).context("tree meta: padding key")?;
         Ok(Tree { db, meta, padding_key })
@@ -888,6 +907,8 @@ pub struct UserBalance {
 pub struct UserReport {
     pub verified: bool,
     pub snapshot: String,
+    /// The account id the leaf was checked with (docs/FORMAT.md §11.2).
+    pub account: String,
     pub record_id: String,
     /// The `reserve_snapshot` entry and the checkpoint it was proven included in.
     pub seq: u64,
@@ -897,13 +918,14 @@ pub struct UserReport {
 }
 
 /// Verifies a user's proof (given, or fetched from the public server by the record id derived
-/// from `secret`) against the snapshot's entry, itself proven included in the latest
-/// checkpoint signed by `log_key` and cosigned as `policy` requires.
+/// from `secret`) with their `account` id against the snapshot's entry, itself proven included
+/// in the latest checkpoint signed by `log_key` and cosigned as `policy` requires.
 pub fn verify_user(
     base_url: &str,
     log_key: &vigil_core::keys::VerifierKey,
     policy: &vigil_core::witness::Policy,
     secret: &[u8; 32],
+    account: &str,
     proof: Option<&[u8]>,
     snapshot: Option<&str>,
 ) -> Result<UserReport, crate::verify::VerifyFailure> {
@@ -996,7 +1018,8 @@ pub fn verify_user(
     let Event::ReserveSnapshot(snap) = st.event else {
         return Err(Failed(format!("entry {seq} is a {}, not a reserve_snapshot", st.event.kind())));
     };
-    let balances = proof.verify(secret, &snap).map_err(|e| Failed(format!("snapshot {}: {e}", snap.snapshot)))?;
+    let balances =
+        proof.verify(secret, account, &snap).map_err(|e| Failed(format!("snapshot {}: {e}", snap.snapshot)))?;
     // The reserves shown beside the balances: the custody attestations the entry names, each
     // proven included, adding up to the stated reserves.
     // Said before any is fetched: the entry itself names them wrongly (its fault, not the
@@ -1013,6 +1036,7 @@ pub fn verify_user(
     Ok(UserReport {
         verified: true,
         snapshot: snap.snapshot.clone(),
+        account: account.to_string(),
         record_id: hex::encode(id),
         seq,
         checkpoint_size: report.checkpoint_size,

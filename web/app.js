@@ -851,19 +851,20 @@ async function myBalance(ev) {
   }
   try {
     const secret = $("secret").value.trim().toLowerCase();
+    const account = $("account").value;
     const rid = verifier({ op: "record_id", secret });
     const given = $("record").value.trim().toLowerCase();
     if (given && given !== rid) throw new Error("this secret does not belong to that record id");
     const bytes = await get(`v1/reserves/${encodeURIComponent(latest.id)}/proof/${rid}`, "bytes");
     let bin = "";
     for (const b of bytes) bin += String.fromCharCode(b);
-    const req = { op: "reserves", proof: btoa(bin), secret, entry: latest.entryHex };
+    const req = { op: "reserves", proof: btoa(bin), secret, account, entry: latest.entryHex };
     const r = verifier(req);
     timing.reserves_ms = timeOp(req);
     // Against a snapshot past the checkpoint read whole, only in part.
     const past = pastHead(latest.seq);
     show(el("p", {}, el("span", { class: "ok", "data-verified": "yes", id: "balance-ok" }, "✓ verified"),
-      ` Your balances in snapshot ${r.snapshot} are counted in the published totals:`),
+      ` The balances of account ${account} in snapshot ${r.snapshot} are counted in the published totals:`),
       el("ul", {}, ...r.balances.map((b) => el("li", {}, `${units(b.balance, b.asset)} of ${units(b.liabilities, b.asset)} owed to all users (reserves ${units(b.reserves, b.asset)}, ratio ${b.ratio || "—"})`))),
       notLatest ? el("p", {}, restate(false, `snapshot ${r.snapshot} may not be the latest: ${notLatest}`)) : "",
       past ? el("p", {}, `snapshot ${r.snapshot} `, pastWhole()) : "");
@@ -913,9 +914,10 @@ async function main() {
     summarize("loading");
   }
   reservesDone = true;
-  // Prefilled from the address (#secret=…&record=…): checks at once.
+  // Prefilled from the address (#account=…&secret=…&record=…): checks at once.
   const params = new URLSearchParams(location.hash.slice(1));
   if (params.get("secret")) {
+    $("account").value = params.get("account") || "";
     $("secret").value = params.get("secret");
     $("record").value = params.get("record") || "";
     // Part of this run, so part of its total.

@@ -199,7 +199,7 @@ fn main() {
     write("tiles", "entries", [b"entries/x001/x234/067.p/8\n".as_slice(), &5u64.to_be_bytes()].concat());
 
     // reserves_proof: each account's proof.
-    for (i, (_, p)) in RESERVES.accounts.iter().enumerate() {
+    for (i, (_, _, p)) in RESERVES.accounts.iter().enumerate() {
         write("reserves_proof", &format!("account-{i}"), p.encode());
     }
 

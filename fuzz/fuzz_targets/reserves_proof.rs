@@ -14,10 +14,10 @@ use vigil_fuzz::RESERVES;
 fuzz_target!(|data: &[u8]| {
     let Ok(p) = Proof::decode(data) else { return };
     assert_eq!(p.encode(), data, "proof round trip");
-    let _ = p.root(&[0; 32]);
-    for (secret, real) in &RESERVES.accounts {
-        let _ = p.root(secret);
-        if p.verify(secret, &RESERVES.snapshot).is_ok() {
+    let _ = p.root(&[0; 32], "");
+    for (account, secret, real) in &RESERVES.accounts {
+        let _ = p.root(secret, account);
+        if p.verify(secret, account, &RESERVES.snapshot).is_ok() {
             // Its balances and record id are then the account's: they are part of the proof.
             assert_eq!(&p, real, "a verifying proof that is not the account's");
         }

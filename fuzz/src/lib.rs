@@ -82,8 +82,8 @@ pub static NOTE5: LazyLock<Vec<u8>> = LazyLock::new(|| TREE.signed(WITNESS_LATES
 /// A proof-of-reserves snapshot: four slots (alice, bob, carol, one padding leaf), two assets.
 pub struct Reserves {
     pub snapshot: ReserveSnapshot,
-    /// Per account: its record secret and its proof.
-    pub accounts: Vec<([u8; 32], Proof)>,
+    /// Per account: its id, its record secret and its proof.
+    pub accounts: Vec<(&'static str, [u8; 32], Proof)>,
 }
 
 pub static RESERVES: LazyLock<Reserves> = LazyLock::new(|| {
@@ -94,7 +94,7 @@ pub static RESERVES: LazyLock<Reserves> = LazyLock::new(|| {
     let mut secrets = Vec::new();
     for (name, balances) in accounts {
         let s = record_secret(&secret, name);
-        nodes.push((hs.leaf(&s, &balances), balances.to_vec()));
+        nodes.push((hs.leaf(&s, &balances, name), balances.to_vec()));
         secrets.push(s);
     }
     nodes.push((hs.padding(&padding_key(&secret), 3), vec![0, 0]));
@@ -123,8 +123,9 @@ pub static RESERVES: LazyLock<Reserves> = LazyLock::new(|| {
     };
     let accounts = secrets
         .iter()
+        .zip(accounts)
         .enumerate()
-        .map(|(i, s)| {
+        .map(|(i, (s, (name, _)))| {
             let proof = Proof {
                 snapshot: "snap-1".into(),
                 record_id: record_id(s),
@@ -132,7 +133,7 @@ pub static RESERVES: LazyLock<Reserves> = LazyLock::new(|| {
                 balances: nodes[i].1.clone(),
                 siblings: vec![nodes[i ^ 1].clone(), level1[(i >> 1) ^ 1].clone()],
             };
-            (*s, proof)
+            (name, *s, proof)
         })
         .collect();
     Reserves { snapshot, accounts }

@@ -298,7 +298,8 @@ mod tests {
             .layer(axum::middleware::from_fn_with_state(std::time::Duration::from_millis(200), timeout));
         let whole = || Body::from("{}");
         let stalled = || Body::new(Stalled(Some("{\"stat".into())));
-        let cases: [(&str, &str, fn() -> Body, u16, Option<&str>, Option<&str>); 5] = [
+        type Case = (&'static str, &'static str, fn() -> Body, u16, Option<&'static str>, Option<&'static str>);
+        let cases: [Case; 5] = [
             ("GET", "/fast", Body::empty, 200, None, None),
             ("GET", "/slow", Body::empty, 503, Some("1"), None),
             ("POST", "/slow", whole, 503, Some("1"), None),

@@ -215,39 +215,40 @@ def run():
     check("record_secret(alice)", ra.hex(), "51513e086df668ff1571146db8349a9db3f2ff8e64a010851b16b6168fdb87e5")
     check("record_id(alice)", V.record_id(ra).hex(), "f5543793279a50314fa2d3472bf98e78")
     check("record_secret(bob)", rb.hex(), "afd92105cc7ccaabf42cc45bf5062542a216152e2598e4bda2528684de2e208b")
-    la = V.por_leaf(ra, [500, 0])
-    lb = V.por_leaf(rb, [250, 7])
-    check("leaf(alice)", la[0].hex(), "716e1d87bc8801ae675026e23847c1817badcaa05187bc9b5650249b6b92031f")
-    check("leaf(bob)", lb[0].hex(), "dd987de0a117d0ea4e7e2fd15822fa97ea0379b30345fe9e9cb217c7dfcd0c99")
+    la = V.por_leaf(ra, [500, 0], "alice")
+    lb = V.por_leaf(rb, [250, 7], "bob")
+    check("leaf(alice)", la[0].hex(), "4e7facf5cf254e9388d2267f00a23543bc55335bbb60ff71b4b7516b392a70f2")
+    check("leaf(bob)", lb[0].hex(), "651e7ec861d6ea4e38f2e5b60f1f04da9feb6249967e43c9666ede92127c4013")
     pk = V.padding_key(ss)
     check("padding_key", pk.hex(), "12517646096d313c7cc68256fa97a064e0edabdf2857029e139e5575443e1f77")
     p2, p3 = V.por_padding(pk, 2, 2), V.por_padding(pk, 3, 2)
     check("padding leaf slot 3", p3[0].hex(), "a40380563726093c95921aaf41a771795818bdd627e10cce94b93a709a491cec")
     n01 = V.por_node(la, lb)
-    check("node(0-1)", n01[0].hex(), "dff6da493dc3a71157ef3c875432421fa7e1b33197bcb81128b6e6d69ef19edd")
+    check("node(0-1)", n01[0].hex(), "b13dfdbb23c3b5f8e3db04264f4bca02c4d6acee865042dc0afcec83a946e9c4")
     n23 = V.por_node(p2, p3)
     root = V.por_node(n01, n23)
-    check("root", root[0].hex(), "75396cc8b98ce5bf3dfc39f31237dc3ee0ca9c3cc683e643d851751da4bf1d3d")
+    check("root", root[0].hex(), "21a3bbddc321ac94fc7b97deee698c5d81a3b8ccf5422ce2689a88f034a4b672")
     check("root sums", root[1], [750, 7])
-    proof_hex = ("564c50010b706f722d6578616d706c65cbd68bc79e0905ee658922050b9d8d4f0202000000000000000101fa0107"
-                 "716e1d87bc8801ae675026e23847c1817badcaa05187bc9b5650249b6b92031f0201f400beda799d2bee64d8f37d9a"
+    proof_hex = ("564c50020b706f722d6578616d706c65cbd68bc79e0905ee658922050b9d8d4f0202000000000000000101fa0107"
+                 "4e7facf5cf254e9388d2267f00a23543bc55335bbb60ff71b4b7516b392a70f20201f400beda799d2bee64d8f37d9a"
                  "8791419e0894bbb4fa12ecc003ecfe6347fc9069ad0000")
     pr = V.decode_por_proof(bytes.fromhex(proof_hex))
     check("bob's record id in proof", pr["record_id"], V.record_id(rb))
     check("level-1 sibling = node(2-3)", pr["siblings"][1][0], n23[0])
-    enc = (b"VLP\x01" + bytes([len("por-example")]) + b"por-example" + V.record_id(rb) + bytes([2, 2]) +
+    enc = (b"VLP\x02" + bytes([len("por-example")]) + b"por-example" + V.record_id(rb) + bytes([2, 2]) +
            (1).to_bytes(8, "big") + V.encode_amount(250) + V.encode_amount(7) +
            la[0] + V.encode_amount(500) + V.encode_amount(0) + n23[0] + V.encode_amount(0) + V.encode_amount(0))
     check("proof encoding byte-exact", enc.hex(), proof_hex)
     ev = {"snapshot": "por-example", "padded_size": 4, "liabilities_root": root[0].hex(),
           "assets": [{"asset": "BTC", "liabilities": "750"}, {"asset": "ETH", "liabilities": "7"}]}
-    V.verify_por_proof(pr, rb, ev)
+    V.verify_por_proof(pr, rb, "bob", ev)
     check("bob's proof verifies", True, True)
-    try:
-        V.verify_por_proof(pr, ra, ev)
-        check("alice's secret rejected on bob's proof", False, True)
-    except V.Invalid:
-        check("alice's secret rejected on bob's proof", True, True)
+    for name, secret, account in [("alice's secret", ra, "bob"), ("alice's account id", rb, "alice")]:
+        try:
+            V.verify_por_proof(pr, secret, account, ev)
+            check("%s rejected on bob's proof" % name, False, True)
+        except V.Invalid:
+            check("%s rejected on bob's proof" % name, True, True)
     return all(ok for _, ok in results)
 
 

@@ -4,7 +4,7 @@
   python3 verify.py kat
   python3 verify.py bundle FILE --log-key VKEYFILE
   python3 verify.py live URL --log-key VKEYFILE --witness W1 --witness W2 [--quorum K]
-  python3 verify.py reserves URL --log-key VKEYFILE --witness W.. --snapshot ID --secret HEX
+  python3 verify.py reserves URL --log-key VKEYFILE --witness W.. --snapshot ID --account ID --secret HEX
   python3 verify.py negative FILE --log-key VKEYFILE
 Exit 0 = verified, 1 = failed.
 """
@@ -215,7 +215,7 @@ def cmd_live(base, log_vkey, witnesses, quorum):
 
 # ---------------------------------------------------------------- part 3: proof of reserves
 
-def cmd_reserves(base, log_vkey, witnesses, quorum, snapshot, secret_hex):
+def cmd_reserves(base, log_vkey, witnesses, quorum, snapshot, account, secret_hex):
     print("== part 3: proof of reserves, snapshot %s" % snapshot)
     try:
         secret = bytes.fromhex(secret_hex)
@@ -268,13 +268,13 @@ def cmd_reserves(base, log_vkey, witnesses, quorum, snapshot, secret_hex):
         print("  proof: %d bytes" % len(pb))
         pr = V.decode_por_proof(pb)
         # unique encoding: re-encode
-        enc = (b"VLP\x01" + bytes([len(pr["snapshot"].encode())]) + pr["snapshot"].encode() + pr["record_id"] +
+        enc = (b"VLP\x02" + bytes([len(pr["snapshot"].encode())]) + pr["snapshot"].encode() + pr["record_id"] +
                bytes([pr["assets"], pr["height"]]) + pr["index"].to_bytes(8, "big") +
                b"".join(V.encode_amount(x) for x in pr["balances"]) +
                b"".join(hh + b"".join(V.encode_amount(x) for x in s) for hh, s in pr["siblings"]))
         if enc != pb:
             raise V.Invalid("proof is not in its unique encoding")
-        root = V.verify_por_proof(pr, secret, ev)
+        root = V.verify_por_proof(pr, secret, account, ev)
         print("  slot %d of %d, height %d" % (pr["index"], ev["padded_size"], pr["height"]))
         for a, b_ in zip(ev["assets"], pr["balances"]):
             print("    user %-5s %s" % (a["asset"], b_))
@@ -348,6 +348,7 @@ def main():
     ap.add_argument("--quorum", type=int)
     ap.add_argument("--snapshot", help="reserves: the snapshot id")
     ap.add_argument("--secret", help="reserves: the user's record secret (hex)")
+    ap.add_argument("--account", help="reserves: the user's account id")
     a = ap.parse_args()
     if a.cmd == "kat":
         import kat
@@ -365,9 +366,9 @@ def main():
         elif a.cmd == "live":
             ok = cmd_live(a.target.rstrip("/"), lk, wit, a.quorum)
         else:
-            if not a.snapshot or not a.secret:
-                ap.error("reserves needs --snapshot and --secret")
-            ok = cmd_reserves(a.target.rstrip("/"), lk, wit, a.quorum, a.snapshot, a.secret)
+            if not a.snapshot or not a.secret or not a.account:
+                ap.error("reserves needs --snapshot, --account and --secret")
+            ok = cmd_reserves(a.target.rstrip("/"), lk, wit, a.quorum, a.snapshot, a.account, a.secret)
     print("== %s %s" % (a.cmd, "PASS" if ok else "FAIL"))
     sys.exit(0 if ok else 1)
 

@@ -801,7 +801,7 @@ def split_bundle(data: bytes):
 CTX_RSECRET = "vigil 2026-11-24 liabilities record secret v1"
 CTX_RID = "vigil 2026-11-24 liabilities record id v1"
 CTX_PADKEY = "vigil 2026-11-24 liabilities padding key v1"
-CTX_LEAF = "vigil 2026-11-24 liabilities leaf v1"
+CTX_LEAF = "vigil 2026-11-25 liabilities leaf v2"
 CTX_PADLEAF = "vigil 2026-11-24 liabilities padding leaf v1"
 CTX_NODE = "vigil 2026-11-24 liabilities node v1"
 U128 = 2**128
@@ -826,8 +826,8 @@ def sums_bytes(sums):
     return b"".join(s.to_bytes(16, "big") for s in sums)
 
 
-def por_leaf(rs: bytes, sums):
-    return D(CTX_LEAF, rs + sums_bytes(sums)), list(sums)
+def por_leaf(rs: bytes, sums, account: str):
+    return D(CTX_LEAF, rs + sums_bytes(sums) + account.encode("utf-8")), list(sums)
 
 
 def por_padding(pk: bytes, slot: int, nassets: int):
@@ -862,7 +862,7 @@ def decode_por_proof(b: bytes):
             raise Invalid("amount with leading zero byte")
         return int.from_bytes(v, "big")
 
-    if take(4) != b"VLP\x01":
+    if take(4) != b"VLP\x02":
         raise Invalid("bad proof magic")
     n = take(1)[0]
     snap = take(n).decode("utf-8")
@@ -894,7 +894,7 @@ def encode_amount(v):
     return bytes([len(bb)]) + bb
 
 
-def verify_por_proof(proof, secret: bytes, snapshot_event):
+def verify_por_proof(proof, secret: bytes, account: str, snapshot_event):
     ev = snapshot_event
     if proof["snapshot"] != ev["snapshot"]:
         raise Invalid("proof snapshot %r != entry snapshot %r" % (proof["snapshot"], ev["snapshot"]))
@@ -903,7 +903,7 @@ def verify_por_proof(proof, secret: bytes, snapshot_event):
     h = ev["padded_size"].bit_length() - 1
     if proof["height"] != h or len(proof["siblings"]) != h or len(proof["balances"]) != len(ev["assets"]):
         raise Invalid("proof shape does not match snapshot")
-    cur = por_leaf(secret, proof["balances"])
+    cur = por_leaf(secret, proof["balances"], account)
     for l, sib in enumerate(proof["siblings"]):
         if (proof["index"] >> l) & 1 == 0:
             cur = por_node(cur, sib)

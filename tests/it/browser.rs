@@ -3,7 +3,7 @@
 //! page must show every fact verified, and every lie as a failure.
 
 use crate::support::{
-    get_json, get_text, note_size, proxy, record_secret, vigil, wait_checkpoint_size, RunningDemo, Tamper,
+    balance_fragment, get_json, get_text, note_size, proxy, vigil, wait_checkpoint_size, RunningDemo, Tamper,
 };
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -50,13 +50,15 @@ fn summary(dom: &str) -> (String, u64, u64) {
 
 /// The demo loads with everything verified — the checkpoint, every entry of the incident, the
 /// SAFU fund, the reserves — and "verify my balance" accepts a real secret and refuses a wrong
-/// one. A screenshot of the page is kept for every run.
+/// one, and a real secret with another account's id. A screenshot of the page is kept for
+/// every run.
 #[test]
 fn the_demo_page_verifies_everything_and_checks_a_balance() {
     let demo = demo();
     let profile = tempfile::tempdir().unwrap();
-    let good = demo.secret(1);
-    let dom = chromium(&format!("{}/#secret={good}", demo.public), profile.path(), None);
+    let (account, secret) = demo.record(1);
+    let good = format!("account={account}&secret={secret}");
+    let dom = chromium(&format!("{}/#{good}", demo.public), profile.path(), None);
     let (state, verified, failed) = summary(&dom);
     assert_eq!((state.as_str(), failed), ("done", 0), "{dom}");
     assert!(verified >= 30, "{verified} checks");
@@ -78,14 +80,18 @@ fn the_demo_page_verifies_everything_and_checks_a_balance() {
         assert!(dom.contains(&format!("{what}: complete")), "{what}: {dom}");
     }
 
-    let wrong = good.chars().rev().collect::<String>();
-    let dom = chromium(&format!("{}/#secret={wrong}", demo.public), profile.path(), None);
-    assert!(dom.contains("id=\"balance-bad\""), "{dom}");
+    let wrong = secret.chars().rev().collect::<String>();
+    let (other, _) = demo.record(2);
+    for (account, secret) in [(account.as_str(), wrong.as_str()), (other.as_str(), secret.as_str())] {
+        let dom = chromium(&format!("{}/#account={account}&secret={secret}", demo.public), profile.path(), None);
+        assert!(dom.contains("id=\"balance-bad\""), "{account} {secret}: {dom}");
+        assert!(!dom.contains("id=\"balance-ok\""), "{account} {secret}: {dom}");
+    }
 
     // Screenshots of the page, desktop and phone width, kept in the target dir.
     for (name, width) in [("vigil-page.png", 1000), ("vigil-page-phone.png", 420)] {
         let shot = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
-        chromium(&format!("{}/#secret={good}", demo.public), profile.path(), Some((&shot, width)));
+        chromium(&format!("{}/#{good}", demo.public), profile.path(), Some((&shot, width)));
         assert!(std::fs::metadata(&shot).map(|m| m.len() > 10_000).unwrap_or(false), "screenshot {}", shot.display());
         println!("screenshot: {}", shot.display());
     }
@@ -161,7 +167,8 @@ fn flip_liabilities_proof(path: &str, body: &mut [u8]) {
 fn a_lying_server_is_caught_by_the_page() {
     let demo = demo();
     let (url, tamper) = proxy(demo.public.clone());
-    let good = demo.secret(2);
+    let (account, secret) = demo.record(2);
+    let good = format!("account={account}&secret={secret}");
     let set = |f: Tamper| *tamper.lock().unwrap() = f;
     // A SAFU contribution (of no incident) with its proof to the served checkpoint, to pad a
     // timeline with.
@@ -367,7 +374,7 @@ fn a_lying_server_is_caught_by_the_page() {
     for (what, t, want, failures) in cases {
         set(t);
         let profile = tempfile::tempdir().unwrap();
-        let dom = chromium(&format!("{url}/#secret={good}"), profile.path(), None);
+        let dom = chromium(&format!("{url}/#{good}"), profile.path(), None);
         let (state, _, failed) = summary(&dom);
         assert!(dom.contains(want), "{what}: the page does not show {want:?}: {dom}");
         match failures {
@@ -537,9 +544,9 @@ fn a_lying_server_is_caught_by_the_page() {
         "--reserves-dir", reserves.to_str().unwrap(), "--records", records.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
     wait_checkpoint_size(&demo.public, note_size(&before) + 2);
-    let secret = record_secret(&records, 1);
+    let fragment = balance_fragment(&records, 1);
     set(serve_checkpoint(before));
-    let dom = chromium(&format!("{url}/#secret={secret}"), tempfile::tempdir().unwrap().path(), None);
+    let dom = chromium(&format!("{url}/#{fragment}"), tempfile::tempdir().unwrap().path(), None);
     let past = "snapshot por-new <span class=\"partly\" data-verified=\"partly\">⚠ after the checkpoint read whole";
     assert_eq!(dom.matches(past).count(), 2, "a newer snapshot, in the list and in the balance: {dom}");
     assert!(dom.contains("id=\"balance-ok\""), "a balance in a newer snapshot: {dom}");

@@ -33,7 +33,7 @@ fn a_verifier_written_from_format_md_alone_verifies_what_vigil_writes_and_serves
     assert_eq!(code, 0, "{err}");
     let bundle = bundle.to_str().unwrap().to_string();
     let (w1, w2) = (key("witness-1.example.vkey"), key("witness-2.example.vkey"));
-    let secret = demo.secret(3);
+    let (account, secret) = demo.record(3);
     let runs: Vec<Vec<&str>> = vec![
         vec!["kat"],
         vec!["bundle", &bundle, "--log-key", &log_key],
@@ -50,6 +50,8 @@ fn a_verifier_written_from_format_md_alone_verifies_what_vigil_writes_and_serves
             &w2,
             "--snapshot",
             "por-2019-05-08",
+            "--account",
+            &account,
             "--secret",
             &secret,
         ],

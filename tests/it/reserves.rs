@@ -88,11 +88,38 @@ fn every_account_proves_its_balances_in_trees_of_every_shape() {
             let proof = tree.proof(&record_id(&secret)).unwrap().expect("a proof for every record");
             assert!(slots.insert(proof.index), "n={n}: two accounts in one slot");
             let proof = Proof::decode(&proof.encode()).unwrap();
-            let got = proof.verify(&secret, &snap).unwrap_or_else(|e| panic!("n={n} {account}: {e}"));
+            let got = proof.verify(&secret, &account, &snap).unwrap_or_else(|e| panic!("n={n} {account}: {e}"));
             assert_eq!(got.iter().map(|(_, b)| *b).collect::<Vec<_>>(), want[&account], "n={n} {account}");
         }
         assert!(tree.proof(&[0; 16]).unwrap().is_none());
     }
+}
+
+/// A tree built by an earlier vigil, whose leaves do not name their accounts (proof version
+/// 1, a meta without `proof_version`), is not served: its proofs would not verify.
+#[test]
+fn a_tree_of_another_proof_version_is_not_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("b.csv");
+    std::fs::write(
+        &csv,
+        "account,BTC
+a,5
+b,7
+",
+    )
+    .unwrap();
+    let tdir = dir.path().join("tree");
+    build("s-1", &assets(&["BTC"]), &SECRET, &csv, &dir.path().join("r.csv"), &tdir, false).unwrap();
+    assert_eq!(Tree::open(&tdir).unwrap().meta.proof_version, vigil_core::reserves::PROOF_MAGIC[3]);
+    {
+        let db = rocksdb::DB::open_default(&tdir).unwrap();
+        let mut meta: serde_json::Value = serde_json::from_slice(&db.get(b"meta").unwrap().unwrap()).unwrap();
+        meta.as_object_mut().unwrap().remove("proof_version");
+        db.put(b"meta", serde_json::to_vec(&meta).unwrap()).unwrap();
+    }
+    let e = Tree::open(&tdir).err().expect("a tree of version 1 is refused").to_string();
+    assert!(e.contains("proofs of version 1") && e.contains("build a new snapshot"), "{e}");
 }
 
 /// The same balances as JSON lines give the same tree as CSV (same secret, same slots).
@@ -266,7 +293,7 @@ async fn the_api_serves_the_history_and_proofs_that_verify_against_the_logged_en
             let g = get(&app, &format!("/v1/reserves/{id}/proof/{}", hex::encode(record_id(&secret)))).await;
             assert_eq!(g.status, StatusCode::OK, "{account}");
             assert!(g.body.len() <= 2048, "proof of {} bytes", g.body.len());
-            Proof::decode(&g.body).unwrap().verify(&secret, &snap).unwrap();
+            Proof::decode(&g.body).unwrap().verify(&secret, &account, &snap).unwrap();
         }
     }
     for (uri, status) in [

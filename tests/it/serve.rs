@@ -684,7 +684,9 @@ fn a_wrong_base_url_is_a_usage_error_not_a_misbehaving_log() {
         ["verify", "--url", internal, "--log-key", vkey].map(String::from).to_vec(),
         ["audit", "--url", internal, "--log-key", vkey].map(String::from).to_vec(),
         openings_from(public).to_vec(),
-        ["reserves", "verify", "--url", internal, "--log-key", vkey, "--secret", &secret].map(String::from).to_vec(),
+        ["reserves", "verify", "--url", internal, "--log-key", vkey, "--account", "a", "--secret", &secret]
+            .map(String::from)
+            .to_vec(),
     ];
     for args in cases {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -957,20 +959,24 @@ fn reserves_build_and_verify_against_a_running_server() {
     let vkey = keys.join("vigil.example_audit-log.vkey");
     let vkey = vkey.to_str().unwrap();
     let reserves = vigil::demo::reserves_dir_of(&data);
-    let secret_of = |records: &std::path::Path, n: usize| -> String {
-        let text = std::fs::read_to_string(records).unwrap();
-        text.lines().nth(n).unwrap().rsplit(',').next().unwrap().to_string()
-    };
-    let secret = secret_of(&reserves.join("por-2019-05-08.records.csv"), 3);
-    let verify = |extra: &[&str]| {
-        let mut a = vec!["reserves", "verify", "--url", &public, "--log-key", vkey];
+    let (account, secret) = record_of(&reserves.join("por-2019-05-08.records.csv"), 3);
+    let verify_as = |account: &str, extra: &[&str]| {
+        let mut a = vec!["reserves", "verify", "--url", &public, "--log-key", vkey, "--account", account];
         a.extend_from_slice(extra);
         vigil(&a)
     };
+    let verify = |extra: &[&str]| verify_as(&account, extra);
 
     let (code, out, err) = verify(&["--secret", &secret]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("is in snapshot por-2019-05-08") && out.contains("BTC"), "{out}");
+    assert!(out.contains(&format!("of account {account:?}")), "{out}");
+    // Another user's account id with this record: its leaf names this account, not that one,
+    // so no one can be shown another's leaf as theirs (docs/FORMAT.md §11.2).
+    let (other, _) = record_of(&reserves.join("por-2019-05-08.records.csv"), 4);
+    let (code, _, err) = verify_as(&other, &["--secret", &secret]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("NOT VERIFIED") && err.contains(&format!("with account {other:?}")), "{err}");
     let (code, out, _) = verify(&["--secret", &secret, "--json"]);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!((code, v["verified"].as_bool(), v["balances"].as_array().map(|b| b.len())), (0, Some(true), Some(3)));
@@ -1017,10 +1023,18 @@ fn reserves_build_and_verify_against_a_running_server() {
         assert_eq!(code, 2, "{args:?}: {err}");
     }
     let other_key = keys.join("operator.vkey");
-    let (code, _, err) =
-        vigil(&["reserves", "verify", "--url", &public, "--log-key", other_key.to_str().unwrap(), "--secret", &secret]);
+    #[rustfmt::skip]
+    let (code, _, err) = vigil(&["reserves", "verify", "--url", &public, "--log-key", other_key.to_str().unwrap(),
+        "--account", &account, "--secret", &secret]);
     assert_eq!(code, 1, "an unpinned key: {err}");
-    assert_eq!(verify(&["--secret", "xyz"]).0, 2);
+    // What the user gives wrongly is exit 2, and with --json a JSON answer too.
+    for (account, secret) in [(account.as_str(), "xyz"), ("", secret.as_str())] {
+        let (code, out, err) = verify_as(account, &["--secret", secret, "--json"]);
+        assert_eq!(code, 2, "{account:?} {secret}: {err}");
+        let answer: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|_| panic!("{out}{err}"));
+        assert_eq!(answer["verified"], false, "{out}");
+        assert!(err.contains("--secret must be") || err.contains("--account must"), "{err}");
+    }
 
     // A new snapshot through the CLI: attestations signed by custody, published by treasury.
     let att = dir.path().join("att.jsonl");
@@ -1079,7 +1093,8 @@ fn reserves_build_and_verify_against_a_running_server() {
     // The public API states the snapshot once the demo's witnesses have cosigned it.
     wait_checkpoint_size(&public, before + 2);
     for n in 1..=3 {
-        let (code, out, err) = verify(&["--secret", &secret_of(&records, n), "--snapshot", "por-new"]);
+        let (account, secret) = record_of(&records, n);
+        let (code, out, err) = verify_as(&account, &["--secret", &secret, "--snapshot", "por-new"]);
         assert_eq!(code, 0, "{out}{err}");
     }
     assert_eq!(size(), before + 2, "one attestation and the snapshot");

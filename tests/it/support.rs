@@ -288,9 +288,9 @@ impl RunningDemo {
         assert_eq!(code, 0, "{err}");
     }
 
-    /// The record secret on line `n` of the latest demo snapshot's records file.
-    pub fn secret(&self, n: usize) -> String {
-        record_secret(&vigil::demo::reserves_dir_of(&self.data()).join("por-2019-05-08.records.csv"), n)
+    /// The account id and record secret on line `n` of the latest demo snapshot's records file.
+    pub fn record(&self, n: usize) -> (String, String) {
+        record_of(&vigil::demo::reserves_dir_of(&self.data()).join("por-2019-05-08.records.csv"), n)
     }
 }
 
@@ -321,9 +321,18 @@ pub fn assert_flushed(data: &Path, direct: bool) {
     assert!(options.contains(&format!("use_direct_io_for_flush_and_compaction={direct}")), "{options}");
 }
 
-/// The record secret on line `n` of a records file (`account,record_id,record_secret`).
-pub fn record_secret(records: &Path, n: usize) -> String {
-    std::fs::read_to_string(records).unwrap().lines().nth(n).unwrap().rsplit(',').next().unwrap().to_string()
+/// The account id and record secret on line `n` of a records file
+/// (`account,record_id,record_secret`; the tests' account ids need no CSV quoting).
+pub fn record_of(records: &Path, n: usize) -> (String, String) {
+    let text = std::fs::read_to_string(records).unwrap();
+    let f: Vec<&str> = text.lines().nth(n).unwrap().split(',').collect();
+    (f[0].to_string(), f[2].to_string())
+}
+
+/// The page's address fragment that checks the record on line `n` of a records file at once.
+pub fn balance_fragment(records: &Path, n: usize) -> String {
+    let (account, secret) = record_of(records, n);
+    format!("account={account}&secret={secret}")
 }
 
 /// How the proxy alters an answer: (path, status, body).

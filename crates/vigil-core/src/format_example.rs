@@ -75,7 +75,7 @@ pub fn reserves_example() -> Vec<(&'static str, String)> {
     let s = [0x44; 32];
     let hs = Hashers::default();
     let (alice, bob) = (record_secret(&s, "alice"), record_secret(&s, "bob"));
-    let (la, lb) = (hs.leaf(&alice, &[500, 0]), hs.leaf(&bob, &[250, 7]));
+    let (la, lb) = (hs.leaf(&alice, &[500, 0], "alice"), hs.leaf(&bob, &[250, 7], "bob"));
     let pad = hs.padding(&padding_key(&s), 3);
     let lv = crate::reserves::levels(vec![
         (la, vec![500, 0]),

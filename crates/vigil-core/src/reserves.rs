@@ -4,7 +4,9 @@
 //!
 //! A binary tree over `padded_size` = 2^height leaves. Every node carries a hash and one sum
 //! per asset (u128, minor units):
-//! - an account's leaf: `derive_key(LEAF_CONTEXT, record_secret ‖ balances)`, its balances;
+//! - an account's leaf: `derive_key(LEAF_CONTEXT, record_secret ‖ balances ‖ account)`, its
+//!   balances (the account id binds the leaf to one user: two users with equal balances
+//!   cannot be shown one leaf, whatever secret they are given);
 //! - a padding leaf: `derive_key(PADDING_CONTEXT, padding_key ‖ u64 slot)`, zero sums;
 //! - a node: `derive_key(NODE_CONTEXT, left.hash ‖ left.sums ‖ right.hash ‖ right.sums)`, the
 //!   sums `left.sums + right.sums` (checked: an overflow is an error, never a wrap).
@@ -15,7 +17,7 @@
 use crate::event::ReserveSnapshot;
 use crate::hash::Digest;
 
-pub const LEAF_CONTEXT: &str = "vigil 2026-11-24 liabilities leaf v1";
+pub const LEAF_CONTEXT: &str = "vigil 2026-11-25 liabilities leaf v2";
 pub const PADDING_CONTEXT: &str = "vigil 2026-11-24 liabilities padding leaf v1";
 pub const NODE_CONTEXT: &str = "vigil 2026-11-24 liabilities node v1";
 pub const RECORD_SECRET_CONTEXT: &str = "vigil 2026-11-24 liabilities record secret v1";
@@ -26,8 +28,9 @@ pub const PADDING_KEY_CONTEXT: &str = "vigil 2026-11-24 liabilities padding key 
 pub const MAX_ASSETS: usize = 64;
 /// At most 2^MAX_HEIGHT leaves.
 pub const MAX_HEIGHT: u32 = 40;
-/// The first bytes of an encoded proof: "VLP" and the proof format version.
-pub const PROOF_MAGIC: [u8; 4] = *b"VLP\x01";
+/// The first bytes of an encoded proof: "VLP" and the proof format version (2: leaves name
+/// the account; docs/FORMAT.md §9).
+pub const PROOF_MAGIC: [u8; 4] = *b"VLP\x02";
 
 fn derive(context: &str, parts: &[&[u8]]) -> [u8; 32] {
     let mut h = blake3::Hasher::new_derive_key(context);
@@ -101,10 +104,12 @@ impl Hashers {
         h.finalize().as_bytes()[..16].try_into().expect("16 of 32 bytes")
     }
 
-    pub fn leaf(&self, record_secret: &[u8; 32], balances: &[u128]) -> Digest {
+    /// An account's leaf: `derive_key(LEAF_CONTEXT, record_secret ‖ balances ‖ account)`.
+    pub fn leaf(&self, record_secret: &[u8; 32], balances: &[u128], account: &str) -> Digest {
         let mut h = self.leaf.clone();
         h.update(record_secret);
         put_sums(&mut h, balances);
+        h.update(account.as_bytes());
         Digest(*h.finalize().as_bytes())
     }
 
@@ -166,8 +171,12 @@ pub enum ProofError {
     WrongHeight { got: usize, want: u32, padded: u64 },
     #[error("the proof has {got} balances; the snapshot lists {want} assets")]
     WrongAssets { got: usize, want: usize },
-    #[error("the proof leads to root {got}, but the snapshot's liabilities root is {want}")]
-    RootMismatch { got: String, want: String },
+    #[error(
+        "with account {account:?} the proof leads to root {got}, but the snapshot's liabilities root is {want}: \
+         the tree does not count this account with these balances (or the account id is not exactly the one \
+         the exchange gave with the secret)"
+    )]
+    RootMismatch { account: String, got: String, want: String },
     #[error("the proof's sums give {asset} liabilities of {got}, but the snapshot states {want}")]
     TotalMismatch { asset: String, got: u128, want: u128 },
 }
@@ -237,8 +246,15 @@ impl Proof {
     /// Decodes untrusted bytes; never panics. Exactly one encoding per proof is accepted.
     pub fn decode(bytes: &[u8]) -> Result<Proof, ProofError> {
         let mut r = Reader(bytes);
-        if r.take(4, "magic")? != PROOF_MAGIC {
-            return Err(ProofError::Malformed("not a vigil liabilities proof (magic \"VLP\\x01\")".into()));
+        match r.take(4, "magic")? {
+            m if m == PROOF_MAGIC => {}
+            [b'V', b'L', b'P', v] => {
+                return Err(ProofError::Malformed(format!(
+                    "a liabilities proof of format version {v}; this build reads version {}",
+                    PROOF_MAGIC[3]
+                )))
+            }
+            _ => return Err(ProofError::Malformed("not a vigil liabilities proof (magic \"VLP\")".into())),
         }
         let n = r.u8("snapshot")? as usize;
         let snapshot = std::str::from_utf8(r.take(n, "snapshot")?)
@@ -271,10 +287,10 @@ impl Proof {
         Ok(Proof { snapshot, record_id, index, balances, siblings })
     }
 
-    /// The root hash and sums this proof leads to, given the record's secret.
-    pub fn root(&self, record_secret: &[u8; 32]) -> Result<(Digest, Vec<u128>), ProofError> {
+    /// The root hash and sums this proof leads to, given the record's secret and account id.
+    pub fn root(&self, record_secret: &[u8; 32], account: &str) -> Result<(Digest, Vec<u128>), ProofError> {
         let hs = Hashers::default();
-        let mut hash = hs.leaf(record_secret, &self.balances);
+        let mut hash = hs.leaf(record_secret, &self.balances, account);
         let mut sums = self.balances.clone();
         for (level, (sib, sib_sums)) in self.siblings.iter().enumerate() {
             if sib_sums.len() != sums.len() {
@@ -288,13 +304,15 @@ impl Proof {
         Ok((hash, sums))
     }
 
-    /// Verifies this proof with the user's secret against a snapshot entry: the secret gives
-    /// the record id, the path gives the snapshot's root and, summed level by level with
-    /// checked arithmetic, exactly its per-asset liabilities. Amounts are unsigned, so no sum
-    /// on the path can be negative. Returns the leaf's balances by asset.
+    /// Verifies this proof with the user's secret and account id against a snapshot entry:
+    /// the secret gives the record id, the leaf (secret, balances, account) and the path give
+    /// the snapshot's root and, summed level by level with checked arithmetic, exactly its
+    /// per-asset liabilities. Amounts are unsigned, so no sum on the path can be negative.
+    /// Returns the leaf's balances by asset.
     pub fn verify(
         &self,
         record_secret: &[u8; 32],
+        account: &str,
         snapshot: &ReserveSnapshot,
     ) -> Result<Vec<(String, u128)>, ProofError> {
         if self.snapshot != snapshot.snapshot {
@@ -314,9 +332,13 @@ impl Proof {
         if self.balances.len() != snapshot.assets.len() {
             return Err(ProofError::WrongAssets { got: self.balances.len(), want: snapshot.assets.len() });
         }
-        let (root, sums) = self.root(record_secret)?;
+        let (root, sums) = self.root(record_secret, account)?;
         if root.to_hex() != snapshot.liabilities_root.to_ascii_lowercase() {
-            return Err(ProofError::RootMismatch { got: root.to_hex(), want: snapshot.liabilities_root.clone() });
+            return Err(ProofError::RootMismatch {
+                account: account.to_string(),
+                got: root.to_hex(),
+                want: snapshot.liabilities_root.clone(),
+            });
         }
         for (a, got) in snapshot.assets.iter().zip(&sums) {
             if *got != a.liabilities.0 {
@@ -433,7 +455,8 @@ mod tests {
     ) -> (Vec<Vec<Node>>, ReserveSnapshot, Vec<[u8; 32]>) {
         let hs = Hashers::default();
         let secrets: Vec<[u8; 32]> = accounts.iter().map(|(a, _)| record_secret(&S, a)).collect();
-        let mut leaves: Vec<_> = accounts.iter().zip(&secrets).map(|((_, b), s)| (hs.leaf(s, b), b.clone())).collect();
+        let mut leaves: Vec<_> =
+            accounts.iter().zip(&secrets).map(|((a, b), s)| (hs.leaf(s, b, a), b.clone())).collect();
         let pk = padding_key(&S);
         for slot in leaves.len()..padded {
             leaves.push((hs.padding(&pk, slot as u64), vec![0; assets.len()]));
@@ -465,10 +488,10 @@ mod tests {
         let accounts = [("alice", vec![5, 0]), ("bob", vec![7, 3]), ("carol", vec![0, 9])];
         let (lv, snap, secrets) = tree(&["BTC", "ETH"], &accounts, 4);
         assert_eq!((snap.assets[0].liabilities.0, snap.assets[1].liabilities.0), (12, 12));
-        for (i, ((_, bal), secret)) in accounts.iter().zip(&secrets).enumerate() {
+        for (i, ((account, bal), secret)) in accounts.iter().zip(&secrets).enumerate() {
             let p = prove(&lv, "s1", record_id(secret), i as u64);
             let p = Proof::decode(&p.encode()).unwrap();
-            let got = p.verify(secret, &snap).unwrap();
+            let got = p.verify(secret, account, &snap).unwrap();
             assert_eq!(got, vec![("BTC".to_string(), bal[0]), ("ETH".to_string(), bal[1])]);
         }
     }
@@ -480,22 +503,24 @@ mod tests {
         let accounts = [("alice", vec![5]), ("bob", vec![7]), ("carol", vec![1])];
         let (lv, snap, secrets) = tree(&["BTC"], &accounts, 4);
         let good = prove(&lv, "s1", record_id(&secrets[1]), 1);
-        type Case = (&'static str, Box<dyn Fn(&mut Proof, &mut ReserveSnapshot, &mut [u8; 32])>, &'static str);
-        let cases: Vec<Case> = vec![
-            ("own balance lowered", Box::new(|p, _, _| p.balances[0] -= 1), "root"),
-            ("sibling sum lowered", Box::new(|p, _, _| p.siblings[1].1[0] -= 1), "root"),
-            ("sibling hash changed", Box::new(|p, _, _| p.siblings[0].0 .0[0] ^= 1), "root"),
-            ("other slot", Box::new(|p, _, _| p.index = 0), "root"),
-            ("another user's secret", Box::new(|_, _, s| *s = record_secret(&S, "alice")), "does not belong"),
-            ("stated total too low", Box::new(|_, s, _| s.assets[0].liabilities.0 -= 1), "states"),
-            ("other snapshot", Box::new(|_, s, _| s.snapshot = "s2".into()), "not \"s2\""),
-            ("taller tree", Box::new(|_, s, _| s.padded_size = 8), "levels"),
-            ("sibling sum overflows", Box::new(|p, _, _| p.siblings[1].1[0] = u128::MAX), "overflows"),
+        type Tamper = Box<dyn Fn(&mut Proof, &mut ReserveSnapshot, &mut [u8; 32], &mut String)>;
+        let cases: Vec<(&str, Tamper, &str)> = vec![
+            ("own balance lowered", Box::new(|p, _, _, _| p.balances[0] -= 1), "root"),
+            ("sibling sum lowered", Box::new(|p, _, _, _| p.siblings[1].1[0] -= 1), "root"),
+            ("sibling hash changed", Box::new(|p, _, _, _| p.siblings[0].0 .0[0] ^= 1), "root"),
+            ("other slot", Box::new(|p, _, _, _| p.index = 0), "root"),
+            ("another user's secret", Box::new(|_, _, s, _| *s = record_secret(&S, "alice")), "does not belong"),
+            ("another account id", Box::new(|_, _, _, a| *a = "alice".into()), "with account \"alice\""),
+            ("the account id spelt otherwise", Box::new(|_, _, _, a| *a = "Bob".into()), "not exactly the one"),
+            ("stated total too low", Box::new(|_, s, _, _| s.assets[0].liabilities.0 -= 1), "states"),
+            ("other snapshot", Box::new(|_, s, _, _| s.snapshot = "s2".into()), "not \"s2\""),
+            ("taller tree", Box::new(|_, s, _, _| s.padded_size = 8), "levels"),
+            ("sibling sum overflows", Box::new(|p, _, _, _| p.siblings[1].1[0] = u128::MAX), "overflows"),
         ];
         for (name, tamper, want) in cases {
-            let (mut p, mut s, mut secret) = (good.clone(), snap.clone(), secrets[1]);
-            tamper(&mut p, &mut s, &mut secret);
-            let e = p.verify(&secret, &s).expect_err(name).to_string();
+            let (mut p, mut s, mut secret, mut account) = (good.clone(), snap.clone(), secrets[1], "bob".to_string());
+            tamper(&mut p, &mut s, &mut secret, &mut account);
+            let e = p.verify(&secret, &account, &s).expect_err(name).to_string();
             assert!(e.contains(want), "{name}: {e}");
         }
     }
@@ -509,7 +534,7 @@ mod tests {
         let (a, b) = (record_secret(&S, "alice"), record_secret(&S, "bob"));
         let (va, vb) = (5u128, 7u128);
         let hs = Hashers::default();
-        let (la, lb) = (hs.leaf(&a, &[va]), hs.leaf(&b, &[vb]));
+        let (la, lb) = (hs.leaf(&a, &[va], "alice"), hs.leaf(&b, &[vb], "bob"));
         // The cheating exchange publishes a total of max(5, 7) = 7: alice is told bob's
         // subtree holds 2, bob that alice's holds 0.
         let total = va.max(vb);
@@ -558,12 +583,30 @@ mod tests {
             balances: vec![vb],
             siblings: vec![(la, vec![total - vb])],
         };
-        assert!(alice.verify(&a, &snap).is_ok(), "alice's view was committed");
-        let e = bob.verify(&b, &snap).unwrap_err();
+        assert!(alice.verify(&a, "alice", &snap).is_ok(), "alice's view was committed");
+        let e = bob.verify(&b, "bob", &snap).unwrap_err();
         assert!(matches!(e, ProofError::RootMismatch { .. }), "{e}");
         // And bob given alice's real sibling data sees the true total, which the exchange did not state.
         let honest = Proof { siblings: vec![(la, vec![va])], ..bob };
-        assert!(matches!(honest.verify(&b, &snap).unwrap_err(), ProofError::RootMismatch { .. }));
+        assert!(matches!(honest.verify(&b, "bob", &snap).unwrap_err(), ProofError::RootMismatch { .. }));
+    }
+
+    /// The shared-leaf attack: two users with equal balances are both shown one leaf (the same
+    /// record id and secret), and the second user's balance is left out of the totals. Were a
+    /// leaf only `record_secret ‖ balances` (format version 1), both would accept the same proof.
+    /// A leaf names its account, and each user checks with their own account id, so the user
+    /// left out refuses.
+    #[test]
+    fn two_users_with_equal_balances_cannot_share_one_leaf() {
+        let accounts = [("alice", vec![1000, 0]), ("carol", vec![5, 5])];
+        // The exchange leaves bob (1000, 0) out: his balance is missing from the totals.
+        let (lv, snap, secrets) = tree(&["BTC", "ETH"], &accounts, 2);
+        assert_eq!(snap.assets[0].liabilities.0, 1005, "bob's 1000 are not counted");
+        let shared = prove(&lv, "s1", record_id(&secrets[0]), 0);
+        assert_eq!(shared.verify(&secrets[0], "alice", &snap).unwrap()[0].1, 1000);
+        // Bob is given alice's record: the same balances, the same secret, the same proof.
+        let e = shared.verify(&secrets[0], "bob", &snap).unwrap_err();
+        assert!(matches!(e, ProofError::RootMismatch { .. }), "{e}");
     }
 
     #[test]
@@ -605,7 +648,7 @@ mod tests {
     #[test]
     fn overflowing_sums_are_an_error_not_a_wrap() {
         let hs = Hashers::default();
-        let leaves = vec![(hs.leaf(&S, &[u128::MAX]), vec![u128::MAX]), (hs.leaf(&S, &[1]), vec![1])];
+        let leaves = vec![(hs.leaf(&S, &[u128::MAX], "a"), vec![u128::MAX]), (hs.leaf(&S, &[1], "b"), vec![1])];
         assert_eq!(levels(leaves).unwrap_err(), ProofError::Overflow);
     }
 
@@ -653,7 +696,7 @@ mod tests {
                 _ => bytes.insert(at, byte),
             }
             if let Ok(p) = Proof::decode(&bytes) {
-                let _ = p.root(&secrets[0]);
+                let _ = p.root(&secrets[0], "alice");
             }
         }
     }

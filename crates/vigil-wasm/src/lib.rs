@@ -131,13 +131,17 @@ pub fn call(req: &Value) -> Result<Value, String> {
         "record_id" => Ok(json!(hex::encode(record_id(&hex32(field(req, "secret")?, "the secret")?)))),
         "reserves" => {
             let secret = hex32(field(req, "secret")?, "the secret")?;
+            let account = field(req, "account")?;
+            if account.is_empty() {
+                return Err("the account id is empty: give it exactly as the exchange shows it".into());
+            }
             let proof_bytes =
                 BASE64_STANDARD.decode(field(req, "proof")?).map_err(|_| "proof must be base64".to_string())?;
             let proof = Proof::decode(&proof_bytes).map_err(|e| e.to_string())?;
             let bytes = hex::decode(field(req, "entry")?).map_err(|_| "entry must be hex".to_string())?;
             let (_, _, st) = entry_json(&bytes)?;
             let Event::ReserveSnapshot(snap) = st.event else { return Err("not a reserve_snapshot entry".into()) };
-            let balances = proof.verify(&secret, &snap).map_err(|e| e.to_string())?;
+            let balances = proof.verify(&secret, account, &snap).map_err(|e| e.to_string())?;
             Ok(json!({"snapshot": snap.snapshot, "record_id": hex::encode(proof.record_id),
                 "balances": balances.iter().zip(&snap.assets).map(|((a, b), t)| json!({
                     "asset": a, "balance": b.to_string(), "liabilities": t.liabilities, "reserves": t.reserves, "ratio": t.ratio,

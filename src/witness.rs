@@ -14,9 +14,9 @@
 //! | key                                         | value                                      |
 //! |---------------------------------------------|--------------------------------------------|
 //! | `L` ‖ origin                                | size u64 ‖ root (32) ‖ the cosigned note   |
-//! | `C` ‖ origin ‖ 0x00 ‖ size u64 ‖ time u64  | the checkpoint as received ‖ our cosignature line |
+//! | `C` ‖ origin ‖ 0x00 ‖ size u64 ‖ time u64  | the checkpoint with the log's own verified lines ‖ our cosignature line |
 //! | `E` ‖ time ms u64 ‖ counter u64             | an [`Evidence`] record (JSON); keys only grow (below) |
-//! | `D` ‖ origin ‖ 0 ‖ reason ‖ 0 ‖ refused size ‖ root [‖ cosigned size ‖ root] | empty: that evidence is kept |
+//! | `D` ‖ origin ‖ 0 ‖ reason ‖ 0 ‖ refused size ‖ root [‖ cosigned size ‖ root, for a fork] | empty: that evidence is kept |
 //! | `K`                                         | the witness's cosigner key (vkey text): whose memory this is |
 //!
 //! **Architecture Invariant:** a witness's store is created only when asked (`vigil witness
@@ -25,7 +25,13 @@
 //!
 //! Only a fork (two log-signed roots at one size) proves misbehaviour by itself; an
 //! inconsistent proof or a rollback may be anyone replaying what the log signed with a bad
-//! proof or an old checkpoint. Each is kept once per (reason, refused, cosigned) checkpoints.
+//! proof or an old checkpoint. A fork is kept once per (refused, cosigned) checkpoints, with a
+//! synced write; an inconsistent proof or a rollback once per refused checkpoint, not synced:
+//! anyone can replay every checkpoint the witness ever cosigned (`/v1/cosigned` lists them)
+//! after each new one, and that must neither grow the store by more than one record per
+//! checkpoint the log signed nor hold the cosigning lock for a sync each. A record keeps the
+//! request as the witness read it (`old`, the proof, the checkpoint with the log's own lines):
+//! not the bytes as sent, which anyone could pad with signature lines of unknown keys.
 
 use crate::engine::Clock;
 use anyhow::{Context, Result};
@@ -54,7 +60,8 @@ pub struct Evidence {
     pub reason: String,
     pub status: u16,
     pub detail: String,
-    /// The request body as received: the log-signed checkpoint and the proof it came with.
+    /// The request as read (a `tlog-witness` request body): its `old` size and proof, and the
+    /// checkpoint with the log's own signature lines (any other lines it carried are dropped).
     pub request: String,
     /// The latest checkpoint the witness had cosigned, with its cosignature.
     pub cosigned: String,
@@ -200,12 +207,14 @@ impl Witness {
                 _ => None,
             };
             if let Some(reason) = reason {
-                // One record per reason, refused checkpoint and cosigned checkpoint: replaying
-                // what the log signed (anyone can) cannot grow the store without bound.
+                // A fork once per refused and cosigned checkpoint; the others once per refused
+                // checkpoint (the module's doc): replaying what the log signed, which anyone
+                // can, adds at most one record per checkpoint it signed.
+                let fork = reason == "fork";
                 let mut seen = [b"D".as_slice(), origin.as_bytes(), &[0], reason.as_bytes(), &[0]].concat();
                 seen.extend_from_slice(&cp.size.to_be_bytes());
                 seen.extend_from_slice(&cp.root.0);
-                if let Some((l, _)) = &latest {
+                if let Some((l, _)) = latest.as_ref().filter(|_| fork) {
                     seen.extend_from_slice(&l.size.to_be_bytes());
                     seen.extend_from_slice(&l.root.0);
                 }
@@ -215,7 +224,12 @@ impl Witness {
                     Ok(Some(_)) => Ok(()),
                     Ok(None) => {
                         let cosigned = latest.map(|(_, n)| n).unwrap_or_default();
-                        self.keep_evidence(&origin, reason, &refusal, body, cosigned, seen)
+                        let read = AddCheckpoint {
+                            old_size: req.old_size,
+                            proof: req.proof.clone(),
+                            checkpoint: signed.log_signed.clone(),
+                        };
+                        self.keep_evidence(&origin, reason, &refusal, &read.to_bytes(), cosigned, seen, fork)
                     }
                     Err(e) => Err(AddError::Store(e.to_string())),
                 };
@@ -269,11 +283,17 @@ impl Witness {
     }
 
     fn write(&self, batch: WriteBatch) -> Result<(), AddError> {
+        self.write_synced(batch, true)
+    }
+
+    fn write_synced(&self, batch: WriteBatch, sync: bool) -> Result<(), AddError> {
         let mut wo = WriteOptions::default();
-        wo.set_sync(true);
+        wo.set_sync(sync);
         self.db.write_opt(batch, &wo).map_err(|e| AddError::Store(e.to_string()))
     }
 
+    /// Keeps an evidence record of a refused request (`body`: as read), synced when `sync`.
+    #[allow(clippy::too_many_arguments)]
     fn keep_evidence(
         &self,
         origin: &str,
@@ -282,6 +302,7 @@ impl Witness {
         body: &[u8],
         cosigned: Vec<u8>,
         seen: Vec<u8>,
+        sync: bool,
     ) -> Result<(), AddError> {
         let now = self.clock.now_ms();
         let e = Evidence {
@@ -303,7 +324,7 @@ impl Witness {
         let mut batch = WriteBatch::default();
         batch.put(k, serde_json::to_vec(&e).map_err(|e| AddError::Store(e.to_string()))?);
         batch.put(seen, []);
-        self.write(batch)?;
+        self.write_synced(batch, sync)?;
         *last = Some(key);
         Ok(())
     }

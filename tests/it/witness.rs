@@ -284,6 +284,25 @@ fn a_witness_follows_one_history_and_keeps_evidence_of_forks_and_rollbacks() {
     let reasons: Vec<&str> = new.as_array().unwrap().iter().map(|e| e["reason"].as_str().unwrap()).collect();
     let smaller = (0..8u64).map(|i| 10 + i * 3).filter(|&s| s < won[0]).count();
     assert_eq!(reasons, vec!["rollback"; smaller], "{new:#}");
+    // Replayed after the witness moved on, a rollback kept before adds no record: at most one
+    // per checkpoint the log signed, however often anyone replays them.
+    assert_eq!(w.post(&body(5, vec![], &cp5, log)).0, 409);
+    // A new one, padded with lines of keys the witness does not know, is kept as read:
+    // without them.
+    let (_, _, cp7) = branch(7, 0);
+    let mut padded = checkpoint::sign(&cp7, log, 1).unwrap();
+    for i in 0..50 {
+        padded.extend_from_slice(format!("— pad{i}.example {}\n", BASE64_STANDARD.encode([7u8; 68])).as_bytes());
+    }
+    let (status, _, text) = w.post(&AddCheckpoint { old_size: 0, proof: vec![], checkpoint: padded }.to_bytes());
+    assert_eq!(status, 409, "{text}");
+    let new = w.get(&format!("/v1/evidence?after={last_evidence}"))["records"].clone();
+    let new = new.as_array().unwrap();
+    assert_eq!(new.len(), smaller + 1, "{new:#?}");
+    let kept = new[smaller]["request"].as_str().unwrap();
+    assert!(!kept.contains("pad0.example"), "{kept}");
+    let read = AddCheckpoint::parse(kept.as_bytes()).unwrap();
+    assert_eq!(checkpoint::verify(&read.checkpoint, &log.verifier()).unwrap().checkpoint, cp7);
 
     // A store is made only when asked, and answers to one key: a witness that lost its store
     // must not start over (it could cosign a fork), and --init over a store is refused.

@@ -14,7 +14,7 @@
 
 use crate::store::Store;
 use crate::verify::{Report, VerifyFailure};
-use std::io::{BufWriter, Read, Write};
+use std::io::{Read, Write};
 use std::path::Path;
 use vigil_core::checkpoint;
 use vigil_core::keys::VerifierKey;
@@ -22,17 +22,25 @@ use vigil_core::verifier::LogVerifier;
 
 const MAGIC: &str = "vigil-export v1";
 
-/// Writes the log of a data dir (up to its signed checkpoint) into `out`. Returns the size.
+/// Writes the log of a data dir (up to its signed checkpoint) into `out`, whole or not at all
+/// (written aside, synced, renamed). Returns the size. A data dir whose entries do not verify
+/// or do not lead to its checkpoint's root is refused: a bundle written is one that verifies
+/// (given the log key, which this does not check).
 pub fn export(data_dir: &Path, out: &Path) -> anyhow::Result<u64> {
     use anyhow::Context;
     anyhow::ensure!(!out.is_dir(), "--out {} is a folder: give the bundle's file name", out.display());
     let store = Store::open_read_only(data_dir)?;
     let note = store.checkpoint()?.context("the data dir has no signed checkpoint")?;
     let size = store.state()?.map_or(0, |s| s.size);
+    let cp = std::str::from_utf8(&note)
+        .ok()
+        .and_then(|text| text.find("\n\n").map(|end| &text[..=end]))
+        .context("the data dir's checkpoint is not a signed note")
+        .and_then(|body| Ok(checkpoint::Checkpoint::parse_body(body)?))?;
+    anyhow::ensure!(cp.size == size, "the data dir's checkpoint is for {} entries, its state for {size}", cp.size);
     // The keys the log registered, replayed from its key entries.
     let mut v = LogVerifier::new();
-    let tmp = out.with_extension("partial");
-    let mut w = BufWriter::new(std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?);
+    let mut w = Vec::new();
     let mut body = Vec::new();
     let mut n = 0u64;
     for r in store.entries(0, size) {
@@ -43,6 +51,8 @@ pub fn export(data_dir: &Path, out: &Path) -> anyhow::Result<u64> {
         body.extend_from_slice(&bytes);
         n += 1;
     }
+    anyhow::ensure!(n == size, "entries {n} to {} are missing from the data dir", size - 1);
+    v.matches(&cp).map_err(|e| anyhow::anyhow!("the data dir does not verify: {e}"))?;
     let keys: Vec<String> = v.registry().keys().map(|k| k.key.to_vkey()).collect();
     write!(w, "{MAGIC}\nkeys {}\n", keys.len())?;
     for k in &keys {
@@ -52,8 +62,7 @@ pub fn export(data_dir: &Path, out: &Path) -> anyhow::Result<u64> {
     w.write_all(&note)?;
     writeln!(w, "entries {n}")?;
     w.write_all(&body)?;
-    w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-    std::fs::rename(&tmp, out).with_context(|| format!("writing {}", out.display()))?;
+    crate::files::write_durably(out, &w).with_context(|| format!("writing {}", out.display()))?;
     Ok(n)
 }
 

@@ -559,6 +559,25 @@ fn export_bundles_verify_and_their_defects_are_caught() {
         assert_eq!(code, 1, "{case}: {text}");
         assert!(text.contains(want), "{case}: wanted {want:?} in {text}");
     }
+
+    // A data dir that lost its last entry is not exported: no bundle is written that holds
+    // fewer entries than its checkpoint (nor a part of one left behind).
+    {
+        let db = raw_db(&data);
+        db.delete_cf(db.cf_handle("entries").unwrap(), 9u64.to_be_bytes()).unwrap();
+    }
+    let partial = dir.path().join("short.bundle");
+    let out = Command::new(vigil_bin())
+        .args(["export", "--data-dir"])
+        .arg(&data)
+        .arg("--out")
+        .arg(&partial)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("entries 9 to 9 are missing"), "{err}");
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(!left.iter().any(|n| n.to_string_lossy().starts_with("short.bundle")), "{left:?}");
 }
 
 /// Builds an export bundle of `events` (signer, event JSON) in order, chained and signed by

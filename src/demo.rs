@@ -13,7 +13,7 @@
 use crate::client::{sign_event, AppendClient};
 use crate::config::{read_signer, Config, ConfigFiles};
 use crate::engine::{Clock, Engine};
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -36,6 +36,8 @@ pub const INCIDENT: &str = "INC-2019-05-07-hot-wallet";
 const WEEKS_BEFORE: u64 = 4;
 /// The single transaction that took the 7,000 BTC.
 const ATTACK_TX: &str = "demo-tx-7000btc-hot-wallet";
+/// The one wallet the stolen BTC went to.
+const ATTACKER_ADDRESS: &str = "bc1q-demo-attacker-wallet";
 
 /// The clock of the demo server: story time while seeding, then real time from where the
 /// story ended, so log times never go backwards.
@@ -83,9 +85,12 @@ fn btc(whole: u64, sat: u64) -> String {
     (whole * 100_000_000 + sat).to_string()
 }
 
+/// A withdrawal of `account`, a private field (committed, not shown). Its public destination is
+/// derived from the withdrawal id, which is public too: nothing in it names the account.
 fn withdrawal(id: &str, stage: &str, asset: &str, amount: &str, account: &str, wallet: &str) -> Value {
+    let destination = format!("addr-{}", &blake3::hash(id.as_bytes()).to_hex()[..16]);
     let mut v = json!({"kind": "withdrawal", "withdrawal_id": id, "stage": stage, "asset": asset, "amount": amount,
-        "destination": format!("dest-{account}"), "wallet": wallet, "wallet_tier": "hot", "account": account});
+        "destination": destination, "wallet": wallet, "wallet_tier": "hot", "account": account});
     match stage {
         "executed" => v["tx_id"] = format!("tx-{id}").into(),
         "rejected" => v["reason"] = "failed the withdrawal risk check".into(),
@@ -171,23 +176,19 @@ pub fn story() -> Vec<StoryEvent> {
     let mut ev = |at_ms: u64, service: &'static str, key: &str, event: Value| {
         out.push(StoryEvent { at_ms, service, idempotency_key: key.into(), event })
     };
-    // The breach: every withdrawal passes the checks, then all leave in one transaction.
+    // The breach: every withdrawal passes the checks, then all leave in one transaction, to
+    // the attacker's one wallet.
     for (i, (account, amount)) in attack_withdrawals().into_iter().enumerate() {
         let id = format!("w-attack-{:02}", i + 1);
         let t = at(17, 3) + i as u64 * 50_000;
-        ev(
-            t,
-            "withdrawals",
-            &format!("{id}-requested"),
-            withdrawal(&id, "requested", "BTC", &amount, &account, "hot-btc-1"),
-        );
-        ev(
-            t + 20_000,
-            "withdrawals",
-            &format!("{id}-approved"),
-            withdrawal(&id, "approved", "BTC", &amount, &account, "hot-btc-1"),
-        );
-        let mut executed = withdrawal(&id, "executed", "BTC", &amount, &account, "hot-btc-1");
+        let to_the_attacker = |stage| {
+            let mut w = withdrawal(&id, stage, "BTC", &amount, &account, "hot-btc-1");
+            w["destination"] = ATTACKER_ADDRESS.into();
+            w
+        };
+        ev(t, "withdrawals", &format!("{id}-requested"), to_the_attacker("requested"));
+        ev(t + 20_000, "withdrawals", &format!("{id}-approved"), to_the_attacker("approved"));
+        let mut executed = to_the_attacker("executed");
         executed["tx_id"] = ATTACK_TX.into();
         ev(at(17, 15), "withdrawals", &format!("{id}-executed"), executed);
     }
@@ -335,11 +336,13 @@ impl DemoKeys {
     }
 }
 
-/// The demo's proof-of-reserves snapshots: (time, id, BTC reserves above the liabilities in
-/// whole BTC). A week before the breach the exchange holds 15,000 BTC more than it owes; the
-/// day after, the SAFU payout has made every user whole, and the cushion is 7,000 BTC smaller.
-const SNAPSHOTS: [(u64, &str, u64); 2] =
-    [(DAY0_MS - 6 * DAY, "por-2019-05-01", 15_000), (DAY0_MS + 36 * HOUR, "por-2019-05-08", 8_000)];
+/// The demo's proof-of-reserves snapshots: (time, id, BTC reserves above the liabilities, BTC
+/// in the hot wallet, both in whole BTC). A week before the breach the exchange holds 15,000 BTC
+/// more than it owes, 7,500 of it in the hot wallet; the day after, the SAFU payout has made
+/// every user whole, and the cushion is 7,000 BTC smaller: the hot wallet's loss (the cold
+/// wallet holds what it held).
+const SNAPSHOTS: [(u64, &str, u64, u64); 2] =
+    [(DAY0_MS - 6 * DAY, "por-2019-05-01", 15_000, 7_500), (DAY0_MS + 36 * HOUR, "por-2019-05-08", 8_000, 500)];
 /// Entries each demo snapshot adds: four wallet attestations and the snapshot.
 pub const ENTRIES_PER_SNAPSHOT: usize = WALLETS.len() + 1;
 /// The custody wallets each demo snapshot attests: (asset, wallet, address).
@@ -426,7 +429,7 @@ pub fn adopt_earlier_demo(data_dir: &Path, siblings: &[&Path], log_key: &Verifie
         let names: Vec<String> = std::fs::read_dir(d)
             .map(|r| r.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
             .unwrap_or_default();
-        let demo_reserves = names.iter().all(|n| SNAPSHOTS.iter().any(|(_, id, _)| n.starts_with(id)));
+        let demo_reserves = names.iter().all(|n| SNAPSHOTS.iter().any(|(_, id, _, _)| n.starts_with(id)));
         let witness_store = d.join("CURRENT").is_file();
         if demo_reserves || witness_store {
             let _ = mark(d);
@@ -440,6 +443,21 @@ fn not_the_demos(dir: &Path) -> anyhow::Error {
         "{} was not made by `vigil demo` (it is not empty and has no {MARKER} file): the demo neither uses nor deletes it; choose another --data-dir, or remove it yourself (a demo folder from before the marker is adopted when its checkpoint is signed by the example log key and it holds the demo's incident; any other, such as one of an older store format, is removed by hand with its .reserves and .witness-N siblings)",
         dir.display()
     )
+}
+
+/// Whether an existing demo log of `size` entries tells the whole story: the bootstrap (the
+/// operator and `services` keys), every event of [`story`] and the snapshots' entries, or more
+/// (the ordinary traffic that follows). A log whose seeding was cut short (Ctrl-C, a failure)
+/// holds fewer, and is not served as if it told the story.
+pub fn check_story_told(data_dir: &Path, size: u64, services: usize) -> Result<()> {
+    let told = (1 + services + story().len() + RESERVE_ENTRIES) as u64;
+    if size < told {
+        bail!(
+            "the demo log in {} holds {size} entries, fewer than the {told} of its story: its seeding was cut short; `vigil demo --fresh` starts a new one in its place",
+            data_dir.display()
+        );
+    }
+    Ok(())
 }
 
 /// Where the demo keeps its liabilities trees and records: beside its data dir.
@@ -477,13 +495,14 @@ fn publish_snapshot(
     sink: &mut dyn Sink,
     keys: &DemoKeys,
     reserves_dir: &Path,
-    (at, id, cushion_btc): (u64, &str, u64),
+    (at, id, cushion_btc, hot_btc): (u64, &str, u64, u64),
 ) -> Result<crate::reserves::Published> {
     std::fs::create_dir_all(reserves_dir)?;
     let balances = reserves_dir.join(format!("{id}.balances.csv"));
     let [btc, eth, usdt] = write_demo_balances(&balances)?;
-    let hot = 7_500u128 * 100_000_000;
-    // What each of WALLETS holds: the BTC cushion above the liabilities, 2% more ETH, 2.5% more USDT.
+    let hot = hot_btc as u128 * 100_000_000;
+    // What each of WALLETS holds: the BTC cushion above the liabilities (in the hot wallet and
+    // the cold one), 2% more ETH, 2.5% more USDT.
     let held = [hot, btc + cushion_btc as u128 * 100_000_000 - hot, eth + eth / 50, usdt + usdt / 40];
     let attestations = WALLETS
         .iter()

@@ -722,6 +722,9 @@ fn demo(mut a: DemoArgs) -> Result<ExitCode> {
         vigil::demo::claim_dir(d)?;
     }
     let mut cfg = vigil::demo::demo_config(&a.keys, &a.data_dir)?;
+    if let Some(s) = &existing {
+        vigil::demo::check_story_told(&a.data_dir, s.size, cfg.services.len())?;
+    }
     let loopback0: std::net::SocketAddr = ([127, 0, 0, 1], 0).into();
     cfg.server.public = if a.no_serve { loopback0 } else { a.public };
     cfg.server.internal = if a.no_serve { loopback0 } else { a.internal };

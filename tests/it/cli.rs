@@ -73,6 +73,20 @@ fn the_demo_tells_the_story_through_the_api_and_verifies() {
         assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
         stdout
     };
+    // What the story shows in public names no account: a withdrawal's destination is not
+    // derived from its (committed) account; the attack's withdrawals all go to one wallet.
+    let story = vigil::demo::story();
+    let withdrawals: Vec<_> = story.iter().map(|e| &e.event).filter(|e| e["kind"] == "withdrawal").collect();
+    for w in &withdrawals {
+        let (account, to) = (w["account"].as_str().unwrap(), w["destination"].as_str().unwrap());
+        assert!(!to.contains(account), "{w}");
+    }
+    let attackers: std::collections::HashSet<_> = withdrawals
+        .iter()
+        .filter(|w| w["withdrawal_id"].as_str().unwrap().starts_with("w-attack-"))
+        .map(|w| w["destination"].as_str().unwrap())
+        .collect();
+    assert_eq!(attackers.len(), 1, "{attackers:?}");
     let stdout = run();
     // The bootstrap (operator and five services), every event of the story, the snapshots.
     let total = 6 + vigil::demo::story().len() + vigil::demo::RESERVE_ENTRIES;
@@ -80,6 +94,11 @@ fn the_demo_tells_the_story_through_the_api_and_verifies() {
     assert!(stdout.contains("/v1/events"), "seeded through the internal API: {stdout}");
     // The servers stop with `--no-serve`: no URL to open is printed.
     assert!(!stdout.contains("Open:") && stdout.contains("Stopped (--no-serve)"), "{stdout}");
+    // A log whose seeding was cut short is not served as if it told the story; a whole one is.
+    let d = dir.path().join("d");
+    let short = vigil::demo::check_story_told(&d, total as u64 - 1, 5).unwrap_err().to_string();
+    assert!(short.contains("was cut short") && short.contains("vigil demo --fresh"), "{short}");
+    vigil::demo::check_story_told(&d, total as u64, 5).unwrap();
     // A second run serves the existing log as it is.
     let again = run();
     assert!(

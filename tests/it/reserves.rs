@@ -276,6 +276,7 @@ async fn the_api_serves_the_history_and_proofs_that_verify_against_the_logged_en
     let keys_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("keys-example");
     let log_key = vigil::config::read_verifier(&keys_dir.join("vigil.example_audit-log.vkey")).unwrap();
     let cp = vigil_core::checkpoint::verify(&engine.head().checkpoint, &log_key).unwrap().checkpoint;
+    let mut wallets = Vec::new();
     for s in snaps {
         let id = s["snapshot"].as_str().unwrap();
         let g = get(&app, &format!("/v1/reserves/{id}")).await;
@@ -286,6 +287,16 @@ async fn the_api_serves_the_history_and_proofs_that_verify_against_the_logged_en
         assert_eq!(v["checkpoint_size"].as_u64(), Some(cp.size));
         proof.verify(&vigil_core::merkle::leaf_hash(&bytes), &cp.root).unwrap();
         assert_eq!(v["attestation_entries"].as_array().unwrap().len(), 4);
+        let held: std::collections::HashMap<String, u128> = v["attestation_entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                let e = &a["statement"]["event"];
+                (e["wallet"].as_str().unwrap().to_string(), e["balance"].as_str().unwrap().parse().unwrap())
+            })
+            .collect();
+        wallets.push(held);
         let (_, st) = vigil_core::entry::Entry::decode(&bytes).unwrap();
         let vigil_core::event::Event::ReserveSnapshot(snap) = st.event else { panic!("not a snapshot") };
 
@@ -296,6 +307,9 @@ async fn the_api_serves_the_history_and_proofs_that_verify_against_the_logged_en
             Proof::decode(&g.body).unwrap().verify(&secret, &account, &snap).unwrap();
         }
     }
+    // The 7,000 BTC left the hot wallet; the cold one holds what it held.
+    let btc = |w: &str, i: usize| wallets[i][w] / 100_000_000;
+    assert_eq!((btc("hot-btc-1", 0) - btc("hot-btc-1", 1), btc("cold-btc-1", 0)), (7_000, btc("cold-btc-1", 1)));
     for (uri, status) in [
         ("/v1/reserves/none", StatusCode::NOT_FOUND),
         ("/v1/reserves/none/proof/00000000000000000000000000000000", StatusCode::NOT_FOUND),

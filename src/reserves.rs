@@ -796,6 +796,24 @@ pub fn publish(sink: &mut dyn crate::demo::Sink, p: Publish<'_>) -> Result<Publi
         })?;
         reserves[i] = reserves[i].checked_add(a.balance.0).ok_or_else(|| anyhow!("{} reserves overflow", a.asset))?;
     }
+    // The snapshot's entry as far as it is known before the tree (its liabilities and root come
+    // from the tree): assets and reserves it would refuse are said before anything is logged or
+    // written.
+    let trial: Vec<vigil_core::event::AssetReserves> = assets
+        .iter()
+        .zip(&reserves)
+        .map(|(asset, &r)| vigil_core::event::AssetReserves {
+            asset: asset.clone(),
+            liabilities: Amount(0),
+            reserves: Amount(r),
+            ratio: vigil_core::event::ratio(r, 0),
+        })
+        .collect();
+    Event::from_value(serde_json::json!({
+        "kind": "reserve_snapshot", "snapshot": p.snapshot, "cut_off_ms": p.cut_off_ms,
+        "liabilities_root": "00".repeat(32), "padded_size": 2, "assets": trial, "attestations": [0],
+    }))
+    .map_err(|e| anyhow!("the snapshot entry would be refused, so nothing was logged or written: {e}"))?;
     let dir = tree_dir(p.reserves_dir, p.snapshot);
     std::fs::create_dir_all(p.reserves_dir)?;
     let secret: [u8; 32] = rand::random();
@@ -840,7 +858,11 @@ pub fn publish(sink: &mut dyn crate::demo::Sink, p: Publish<'_>) -> Result<Publi
         "liabilities_root": built.root.to_hex(), "padded_size": built.meta.padded_size(),
         "assets": items, "attestations": seqs,
     }))
-    .map_err(|e| undo(anyhow!("the snapshot entry: {e}")))?;
+    .map_err(|e| {
+        undo(anyhow!(
+            "the snapshot entry: {e}; its tree and records were removed (its attestations stay in the log, entries {seqs:?})"
+        ))
+    })?;
     // Signed now, not when the command started: the build may have taken longer than the
     // ledger's replay window.
     let sub = crate::client::sign_event(p.key, event, &format!("reserve-snapshot-{}", p.snapshot), p.clock.now_ms())

@@ -1078,6 +1078,19 @@ fn reserves_build_and_verify_against_a_running_server() {
     assert!(err.contains("line 3: negative balance -1 for BTC"), "{err}");
     assert!(!bad.exists() && !vigil::reserves::tree_dir(&reserves, "por-bad").exists());
     assert_eq!(size(), before, "a refused build logs nothing");
+    // An asset the snapshot's entry would refuse (not upper case) is said before the
+    // attestations are logged or the tree written.
+    let balances = dir.path().join("por-lower.csv");
+    std::fs::write(&balances, "account,BTC,usdt\na,5,1\n").unwrap();
+    #[rustfmt::skip]
+    let (code, _, err) = vigil(&["reserves", "build", "--balances", balances.to_str().unwrap(),
+        "--reserves", signed_file.to_str().unwrap(), "--snapshot", "por-lower", "--assets", "BTC,usdt",
+        "--url", &internal, "--key", keys.join("treasury.key").to_str().unwrap(),
+        "--reserves-dir", reserves.to_str().unwrap(), "--records", bad.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("the snapshot entry would be refused") && err.contains("usdt"), "{err}");
+    assert!(!bad.exists() && !vigil::reserves::tree_dir(&reserves, "por-lower").exists());
+    assert_eq!(size(), before, "nothing logged");
 
     let records = dir.path().join("new.records.csv");
     // Published with a key the ledger refuses `reserve_snapshot`: the refusal is definite, so

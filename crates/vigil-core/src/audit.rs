@@ -164,7 +164,8 @@ impl Auditor {
                 );
             }
         }
-        let mut attested: BTreeMap<String, u128> = BTreeMap::new();
+        // Per asset, the attested sum; `None` past 2^128 − 1 (never equal to a stated amount).
+        let mut attested: BTreeMap<String, Option<u128>> = BTreeMap::new();
         let mut problems = Vec::new();
         for &at in &r.attestations {
             match self.attestations.get_mut(&at) {
@@ -179,14 +180,15 @@ impl Auditor {
                             format!("attestation {at} is of {asset}, which the snapshot does not list"),
                         ));
                     }
-                    let t = attested.entry(asset.clone()).or_default();
-                    *t = t.saturating_add(*balance);
+                    let t = attested.entry(asset.clone()).or_insert(Some(0));
+                    *t = t.and_then(|t| t.checked_add(*balance));
                 }
             }
         }
         for a in &r.assets {
-            let sum = attested.get(a.asset.as_str()).copied().unwrap_or(0);
-            if sum != a.reserves.0 {
+            let sum = attested.get(a.asset.as_str()).copied().unwrap_or(Some(0));
+            if sum != Some(a.reserves.0) {
+                let sum = sum.map_or("more than 2^128 − 1".to_string(), |s| s.to_string());
                 problems.push((
                     vec![seq],
                     format!("{} reserves are stated as {}, but its attestations add up to {sum}", a.asset, a.reserves),
@@ -544,5 +546,24 @@ mod tests {
             let got: Vec<(Rule, Vec<u64>)> = a.finish().findings.into_iter().map(|f| (f.rule, f.seqs)).collect();
             assert_eq!(got, want, "{case}");
         }
+    }
+
+    /// Attested balances past 128 bits are said to be so, not a saturated figure.
+    #[test]
+    fn attested_sums_past_128_bits_are_said_so() {
+        let max = "9".repeat(38);
+        let mut log = vec![attestation("BTC", &max); 5];
+        log.push(snapshot(1, max.parse().unwrap(), &[0, 1, 2, 3, 4]));
+        let mut a = Auditor::new();
+        for (seq, e) in log.iter().enumerate() {
+            a.push(seq as u64, e);
+        }
+        let details: Vec<String> = a.finish().findings.into_iter().map(|f| f.detail).collect();
+        assert_eq!(
+            details,
+            [format!(
+                "snapshot s: BTC reserves are stated as {max}, but its attestations add up to more than 2^128 − 1"
+            )]
+        );
     }
 }

@@ -32,8 +32,8 @@ fn main() {
     let records = vigil::demo::reserves_dir_of(&dir.path().join("d")).join("por-2019-05-08.records.csv");
     let (account, secret_hex) = {
         let text = std::fs::read_to_string(&records).unwrap();
-        let f: Vec<String> = text.lines().nth(1).unwrap().split(',').map(String::from).collect();
-        (f[0].clone(), f[2].clone())
+        let f: Vec<&str> = text.lines().nth(1).unwrap().split(',').collect();
+        (f[0].to_string(), f[2].to_string())
     };
 
     let runs: usize = std::env::var("VIGIL_BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);

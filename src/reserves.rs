@@ -796,24 +796,29 @@ pub fn publish(sink: &mut dyn crate::demo::Sink, p: Publish<'_>) -> Result<Publi
         })?;
         reserves[i] = reserves[i].checked_add(a.balance.0).ok_or_else(|| anyhow!("{} reserves overflow", a.asset))?;
     }
-    // The snapshot's entry as far as it is known before the tree (its liabilities and root come
-    // from the tree): assets and reserves it would refuse are said before anything is logged or
-    // written.
-    let trial: Vec<vigil_core::event::AssetReserves> = assets
-        .iter()
-        .zip(&reserves)
-        .map(|(asset, &r)| vigil_core::event::AssetReserves {
-            asset: asset.clone(),
-            liabilities: Amount(0),
-            reserves: Amount(r),
-            ratio: vigil_core::event::ratio(r, 0),
-        })
-        .collect();
-    Event::from_value(serde_json::json!({
-        "kind": "reserve_snapshot", "snapshot": p.snapshot, "cut_off_ms": p.cut_off_ms,
-        "liabilities_root": "00".repeat(32), "padded_size": 2, "assets": trial, "attestations": [0],
-    }))
-    .map_err(|e| anyhow!("the snapshot entry would be refused, so nothing was logged or written: {e}"))?;
+    // The snapshot's entry, given the tree's liabilities and root and the attestations' entries.
+    let entry = |liabilities: &[u128], root: String, padded_size: u64, attestations: &[u64]| {
+        let items: Vec<vigil_core::event::AssetReserves> = assets
+            .iter()
+            .zip(liabilities)
+            .zip(&reserves)
+            .map(|((asset, &l), &r)| vigil_core::event::AssetReserves {
+                asset: asset.clone(),
+                liabilities: Amount(l),
+                reserves: Amount(r),
+                ratio: vigil_core::event::ratio(r, l),
+            })
+            .collect();
+        Event::from_value(serde_json::json!({
+            "kind": "reserve_snapshot", "snapshot": p.snapshot, "cut_off_ms": p.cut_off_ms,
+            "liabilities_root": root, "padded_size": padded_size, "assets": items, "attestations": attestations,
+        }))
+        .map(|event| (event, items))
+    };
+    // As far as it is known before the tree: assets and reserves it would refuse are said
+    // before anything is logged or written.
+    entry(&vec![0; assets.len()], "00".repeat(32), 2, &[0])
+        .map_err(|e| anyhow!("the snapshot entry would be refused, so nothing was logged or written: {e}"))?;
     let dir = tree_dir(p.reserves_dir, p.snapshot);
     std::fs::create_dir_all(p.reserves_dir)?;
     let secret: [u8; 32] = rand::random();
@@ -842,22 +847,7 @@ pub fn publish(sink: &mut dyn crate::demo::Sink, p: Publish<'_>) -> Result<Publi
         let _ = std::fs::remove_file(p.records);
         e
     };
-    let items: Vec<vigil_core::event::AssetReserves> = assets
-        .iter()
-        .zip(&built.sums)
-        .zip(&reserves)
-        .map(|((asset, &l), &r)| vigil_core::event::AssetReserves {
-            asset: asset.clone(),
-            liabilities: Amount(l),
-            reserves: Amount(r),
-            ratio: vigil_core::event::ratio(r, l),
-        })
-        .collect();
-    let event = Event::from_value(serde_json::json!({
-        "kind": "reserve_snapshot", "snapshot": p.snapshot, "cut_off_ms": p.cut_off_ms,
-        "liabilities_root": built.root.to_hex(), "padded_size": built.meta.padded_size(),
-        "assets": items, "attestations": seqs,
-    }))
+    let (event, items) = entry(&built.sums, built.root.to_hex(), built.meta.padded_size(), &seqs)
     .map_err(|e| {
         undo(anyhow!(
             "the snapshot entry: {e}; its tree and records were removed (its attestations stay in the log, entries {seqs:?})"

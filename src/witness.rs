@@ -278,15 +278,11 @@ impl Witness {
         let mut batch = WriteBatch::default();
         batch.put(latest_key(&origin), latest_v);
         batch.put(history_k, &note);
-        self.write(batch)?;
+        self.write(batch, true)?;
         Ok(line)
     }
 
-    fn write(&self, batch: WriteBatch) -> Result<(), AddError> {
-        self.write_synced(batch, true)
-    }
-
-    fn write_synced(&self, batch: WriteBatch, sync: bool) -> Result<(), AddError> {
+    fn write(&self, batch: WriteBatch, sync: bool) -> Result<(), AddError> {
         let mut wo = WriteOptions::default();
         wo.set_sync(sync);
         self.db.write_opt(batch, &wo).map_err(|e| AddError::Store(e.to_string()))
@@ -324,7 +320,7 @@ impl Witness {
         let mut batch = WriteBatch::default();
         batch.put(k, serde_json::to_vec(&e).map_err(|e| AddError::Store(e.to_string()))?);
         batch.put(seen, []);
-        self.write_synced(batch, sync)?;
+        self.write(batch, sync)?;
         *last = Some(key);
         Ok(())
     }

@@ -297,7 +297,9 @@ async function viewCheckpoint(note, size) {
 // (the chain, the key registry, every signature, the root): the listings the sections below
 // take from the server can then be checked for entries left out.
 const WHOLE_LOG_LIMIT = 10000;
-let whole = null; // every entry of `head`: [{seq, kind, incident, refs}], once read and verified
+// Every entry of `head`, once read and verified: [{seq, kind, incident, refs}], and for a
+// reserve_snapshot its `snapshot` id and `attestations` too.
+let whole = null;
 
 async function wholeLog() {
   const box = $("whole");

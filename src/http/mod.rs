@@ -54,26 +54,19 @@ pub(crate) async fn timeout(
     });
     match tokio::time::timeout(limit, next.run(req)).await {
         Ok(answer) => answer,
-        Err(_) if received.load(std::sync::atomic::Ordering::Relaxed) => {
-            let mut r = Problem::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "timeout",
-                format!("the server did not answer within {} ms; send the request again", limit.as_millis()),
-            )
-            .into_response();
-            r.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
-            r
-        }
         Err(_) => {
-            let mut r = Problem::new(
-                StatusCode::REQUEST_TIMEOUT,
-                "timeout",
-                format!("the request did not arrive whole within {} ms; send it again", limit.as_millis()),
-            )
-            .into_response();
-            // The connection is closed after it (RFC 9110 §15.5.9): a client must not take a
-            // 408 on a kept-alive connection for a stale connection and resend at once.
-            r.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+            let ms = limit.as_millis();
+            // A 408 closes its connection (RFC 9110 §15.5.9): a client must not take it on a
+            // kept-alive connection for a stale connection and resend at once.
+            let (status, detail, (name, value)) = if received.load(std::sync::atomic::Ordering::Relaxed) {
+                let detail = format!("the server did not answer within {ms} ms; send the request again");
+                (StatusCode::SERVICE_UNAVAILABLE, detail, (header::RETRY_AFTER, "1"))
+            } else {
+                let detail = format!("the request did not arrive whole within {ms} ms; send it again");
+                (StatusCode::REQUEST_TIMEOUT, detail, (header::CONNECTION, "close"))
+            };
+            let mut r = Problem::new(status, "timeout", detail).into_response();
+            r.headers_mut().insert(name, header::HeaderValue::from_static(value));
             r
         }
     }

@@ -268,7 +268,7 @@ def cmd_reserves(base, log_vkey, witnesses, quorum, snapshot, account, secret_he
         print("  proof: %d bytes" % len(pb))
         pr = V.decode_por_proof(pb)
         # unique encoding: re-encode
-        enc = (b"VLP\x02" + bytes([len(pr["snapshot"].encode())]) + pr["snapshot"].encode() + pr["record_id"] +
+        enc = (V.POR_PROOF_MAGIC + bytes([len(pr["snapshot"].encode())]) + pr["snapshot"].encode() + pr["record_id"] +
                bytes([pr["assets"], pr["height"]]) + pr["index"].to_bytes(8, "big") +
                b"".join(V.encode_amount(x) for x in pr["balances"]) +
                b"".join(hh + b"".join(V.encode_amount(x) for x in s) for hh, s in pr["siblings"]))

@@ -804,6 +804,7 @@ CTX_PADKEY = "vigil 2026-11-24 liabilities padding key v1"
 CTX_LEAF = "vigil 2026-11-25 liabilities leaf v2"
 CTX_PADLEAF = "vigil 2026-11-24 liabilities padding leaf v1"
 CTX_NODE = "vigil 2026-11-24 liabilities node v1"
+POR_PROOF_MAGIC = b"VLP\x02"  # §11.4: "VLP" and the proof format version
 U128 = 2**128
 
 
@@ -862,7 +863,7 @@ def decode_por_proof(b: bytes):
             raise Invalid("amount with leading zero byte")
         return int.from_bytes(v, "big")
 
-    if take(4) != b"VLP\x02":
+    if take(4) != POR_PROOF_MAGIC:
         raise Invalid("bad proof magic")
     n = take(1)[0]
     snap = take(n).decode("utf-8")

@@ -3,7 +3,7 @@
 //! page must show every fact verified, and every lie as a failure.
 
 use crate::support::{
-    balance_fragment, get_json, get_text, note_size, proxy, vigil, wait_checkpoint_size, RunningDemo, Tamper,
+    balance_fragment, get_json, get_text, note_size, proxy, record_of, vigil, wait_checkpoint_size, RunningDemo, Tamper,
 };
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -57,7 +57,7 @@ fn the_demo_page_verifies_everything_and_checks_a_balance() {
     let demo = demo();
     let profile = tempfile::tempdir().unwrap();
     let (account, secret) = demo.record(1);
-    let good = format!("account={account}&secret={secret}");
+    let good = balance_fragment(&account, &secret);
     let dom = chromium(&format!("{}/#{good}", demo.public), profile.path(), None);
     let (state, verified, failed) = summary(&dom);
     assert_eq!((state.as_str(), failed), ("done", 0), "{dom}");
@@ -83,7 +83,7 @@ fn the_demo_page_verifies_everything_and_checks_a_balance() {
     let wrong = secret.chars().rev().collect::<String>();
     let (other, _) = demo.record(2);
     for (account, secret) in [(account.as_str(), wrong.as_str()), (other.as_str(), secret.as_str())] {
-        let dom = chromium(&format!("{}/#account={account}&secret={secret}", demo.public), profile.path(), None);
+        let dom = chromium(&format!("{}/#{}", demo.public, balance_fragment(account, secret)), profile.path(), None);
         assert!(dom.contains("id=\"balance-bad\""), "{account} {secret}: {dom}");
         assert!(!dom.contains("id=\"balance-ok\""), "{account} {secret}: {dom}");
     }
@@ -168,7 +168,7 @@ fn a_lying_server_is_caught_by_the_page() {
     let demo = demo();
     let (url, tamper) = proxy(demo.public.clone());
     let (account, secret) = demo.record(2);
-    let good = format!("account={account}&secret={secret}");
+    let good = balance_fragment(&account, &secret);
     let set = |f: Tamper| *tamper.lock().unwrap() = f;
     // A SAFU contribution (of no incident) with its proof to the served checkpoint, to pad a
     // timeline with.
@@ -544,7 +544,8 @@ fn a_lying_server_is_caught_by_the_page() {
         "--reserves-dir", reserves.to_str().unwrap(), "--records", records.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
     wait_checkpoint_size(&demo.public, note_size(&before) + 2);
-    let fragment = balance_fragment(&records, 1);
+    let (account, secret) = record_of(&records, 1);
+    let fragment = balance_fragment(&account, &secret);
     set(serve_checkpoint(before));
     let dom = chromium(&format!("{url}/#{fragment}"), tempfile::tempdir().unwrap().path(), None);
     let past = "snapshot por-new <span class=\"partly\" data-verified=\"partly\">⚠ after the checkpoint read whole";

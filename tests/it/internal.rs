@@ -392,8 +392,7 @@ fn a_batch_sent_again_after_saturated_answers_is_signed_again() {
     e.state.replay_window_ms = 2000;
     let url = serve_app(router(e.state.clone()));
     let (in_flight, max) = (e.state.in_flight.clone(), e.state.max_in_flight);
-    let now = || vigil::engine::Clock::now_ms(&vigil::engine::SystemClock);
-    let sign = |idem: &str| vec![signed_submission(&e.keys.withdrawals, withdrawal(idem), idem, now())];
+    let sign = |idem: &str| vec![signed_submission(&e.keys.withdrawals, withdrawal(idem), idem, now_ms())];
     let dir = tempfile::tempdir().unwrap();
     let (key, events) = (dir.path().join("withdrawals.skey"), dir.path().join("events.jsonl"));
     std::fs::write(&key, e.keys.withdrawals.to_skey()).unwrap();

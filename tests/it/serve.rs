@@ -676,20 +676,16 @@ fn a_wrong_base_url_is_a_usage_error_not_a_misbehaving_log() {
     let secret = "00".repeat(32);
     // `vigil verify` of the public API with the openings from `url`.
     let auditor_key = auditor.to_str().unwrap();
-    let openings_from = |url: &str| {
-        ["verify", "--url", public, "--log-key", vkey, "--openings", url, "--auditor-key", auditor_key]
-            .map(String::from)
-    };
-    let cases: Vec<Vec<String>> = vec![
-        ["verify", "--url", internal, "--log-key", vkey].map(String::from).to_vec(),
-        ["audit", "--url", internal, "--log-key", vkey].map(String::from).to_vec(),
-        openings_from(public).to_vec(),
-        ["reserves", "verify", "--url", internal, "--log-key", vkey, "--account", "a", "--secret", &secret]
-            .map(String::from)
-            .to_vec(),
+    fn openings<'a>(public: &'a str, vkey: &'a str, auditor_key: &'a str, url: &'a str) -> Vec<&'a str> {
+        vec!["verify", "--url", public, "--log-key", vkey, "--openings", url, "--auditor-key", auditor_key]
+    }
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["verify", "--url", internal, "--log-key", vkey],
+        vec!["audit", "--url", internal, "--log-key", vkey],
+        openings(public, vkey, auditor_key, public),
+        vec!["reserves", "verify", "--url", internal, "--log-key", vkey, "--account", "a", "--secret", &secret],
     ];
     for args in cases {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let (code, out, err) = vigil(&args);
         assert_eq!(code, 2, "{args:?}: {out}{err}");
         assert!(err.contains("base URL"), "{args:?}: {err}");
@@ -785,16 +781,16 @@ fn a_wrong_base_url_is_a_usage_error_not_a_misbehaving_log() {
     }
     // An internal API that answers an opening with something else than openings misbehaves.
     let garbage = serve_app(axum::Router::new().fallback(with(200, b"<html>".to_vec())));
-    let (code, out, err) = vigil(&openings_from(&garbage).each_ref().map(String::as_str));
+    let (code, out, err) = vigil(&openings(public, vkey, auditor_key, &garbage));
     assert_eq!(code, 1, "{out}{err}");
     assert!(err.contains("the openings answered are not JSON"), "{err}");
     // --openings checks the entries a whole run verifies: not with --seq.
-    let mut args = openings_from(internal).to_vec();
-    args.extend(["--seq", "0"].map(String::from));
-    let (code, _, err) = vigil(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let mut args = openings(public, vkey, auditor_key, internal);
+    args.extend(["--seq", "0"]);
+    let (code, _, err) = vigil(&args);
     assert_eq!(code, 2, "{err}");
     // The right URLs verify.
-    let (code, _, err) = vigil(&openings_from(internal).each_ref().map(String::as_str));
+    let (code, _, err) = vigil(&openings(public, vkey, auditor_key, internal));
     assert_eq!(code, 0, "{err}");
 }
 
@@ -985,14 +981,15 @@ fn reserves_build_and_verify_against_a_running_server() {
     let mut id = [0u8; 32];
     hex::decode_to_slice(&secret, &mut id).unwrap();
     let rid = hex::encode(vigil_core::reserves::record_id(&id));
-    let (status, mut proof) = request("GET", &format!("{public}/v1/reserves/por-2019-05-08/proof/{rid}"), "", vec![]);
+    let (status, served) = request("GET", &format!("{public}/v1/reserves/por-2019-05-08/proof/{rid}"), "", vec![]);
     assert_eq!(status, 200);
     let good = dir.path().join("proof.bin");
-    std::fs::write(&good, &proof).unwrap();
+    std::fs::write(&good, &served).unwrap();
     assert_eq!(verify(&["--secret", &secret, "--proof", good.to_str().unwrap()]).0, 0);
-    let n = proof.len();
-    proof[n - 40] ^= 1;
-    std::fs::write(&good, &proof).unwrap();
+    let mut flipped = served.clone();
+    let n = flipped.len();
+    flipped[n - 40] ^= 1;
+    std::fs::write(&good, &flipped).unwrap();
     let (code, _, err) = verify(&["--secret", &secret, "--proof", good.to_str().unwrap()]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("NOT VERIFIED"), "{err}");
@@ -1012,8 +1009,7 @@ fn reserves_build_and_verify_against_a_running_server() {
     let garbage = dir.path().join("garbage.bin");
     std::fs::write(&garbage, b"not a proof").unwrap();
     let good_again = dir.path().join("proof-again.bin");
-    proof[n - 40] ^= 1;
-    std::fs::write(&good_again, &proof).unwrap();
+    std::fs::write(&good_again, &served).unwrap();
     for (file, extra) in [(&garbage, None), (&good_again, Some("another-snapshot"))] {
         let mut args = vec!["--secret", &secret, "--proof", file.to_str().unwrap()];
         if let Some(s) = extra {

@@ -539,13 +539,18 @@ mod tests {
             ("correction after close", vec![open("I"), close("I"), update("I")], vec![]),
         ];
         for (case, log, want) in cases {
-            let mut a = Auditor::new();
-            for (seq, e) in log.iter().enumerate() {
-                a.push(seq as u64, e);
-            }
-            let got: Vec<(Rule, Vec<u64>)> = a.finish().findings.into_iter().map(|f| (f.rule, f.seqs)).collect();
+            let got: Vec<(Rule, Vec<u64>)> = findings(&log).into_iter().map(|f| (f.rule, f.seqs)).collect();
             assert_eq!(got, want, "{case}");
         }
+    }
+
+    /// The findings of a log of `events`, numbered from 0.
+    fn findings(events: &[Event]) -> Vec<Finding> {
+        let mut a = Auditor::new();
+        for (seq, e) in events.iter().enumerate() {
+            a.push(seq as u64, e);
+        }
+        a.finish().findings
     }
 
     /// Attested balances past 128 bits are said to be so, not a saturated figure.
@@ -554,11 +559,7 @@ mod tests {
         let max = "9".repeat(38);
         let mut log = vec![attestation("BTC", &max); 5];
         log.push(snapshot(1, max.parse().unwrap(), &[0, 1, 2, 3, 4]));
-        let mut a = Auditor::new();
-        for (seq, e) in log.iter().enumerate() {
-            a.push(seq as u64, e);
-        }
-        let details: Vec<String> = a.finish().findings.into_iter().map(|f| f.detail).collect();
+        let details: Vec<String> = findings(&log).into_iter().map(|f| f.detail).collect();
         assert_eq!(
             details,
             [format!(

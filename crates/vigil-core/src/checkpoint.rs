@@ -198,12 +198,22 @@ pub struct SignedCheckpoint {
     pub log_signed: Vec<u8>,
 }
 
+/// The checkpoint a signed note carries, its signatures not checked: for a store reading back
+/// the note it signed, whose entries are then checked against it. Never panics.
+pub fn unverified(note_bytes: &[u8]) -> Result<Checkpoint, CheckpointError> {
+    checkpoint_of(&Note::from_bytes(note_bytes).map_err(|e| CheckpointError::Note(e.to_string()))?)
+}
+
+fn checkpoint_of(note: &Note) -> Result<Checkpoint, CheckpointError> {
+    let text = std::str::from_utf8(note.text()).map_err(|_| CheckpointError::Malformed("not UTF-8".into()))?;
+    Checkpoint::parse_body(text)
+}
+
 /// Verifies a signed checkpoint against the pinned log key. Signatures by other keys are
 /// ignored (witnesses are checked separately). Never panics.
 pub fn verify(note_bytes: &[u8], log_key: &VerifierKey) -> Result<SignedCheckpoint, CheckpointError> {
     let note = Note::from_bytes(note_bytes).map_err(|e| CheckpointError::Note(e.to_string()))?;
-    let text = std::str::from_utf8(note.text()).map_err(|_| CheckpointError::Malformed("not UTF-8".into()))?;
-    let checkpoint = Checkpoint::parse_body(text)?;
+    let checkpoint = checkpoint_of(&note)?;
     if checkpoint.origin != log_key.name() {
         return Err(CheckpointError::Origin { origin: checkpoint.origin, key: log_key.name().into() });
     }

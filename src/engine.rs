@@ -355,6 +355,11 @@ impl Pipeline {
         }
         shared.metrics.idempotency_filter_keys.set(idem_filter.keys as i64);
         shared.written.store(head.state.size, Ordering::SeqCst);
+        // What was recovered is durable once this syncs (RocksDB flushed the memtables it
+        // replayed); readers of the data dir may keep it from now on.
+        if !head.checkpoint.is_empty() {
+            store.mark_durable(&head.checkpoint, true)?;
+        }
         let (tx, rx) = mpsc::channel::<Request>();
         let (write_tx, write_rx) = mpsc::sync_channel::<Pending>(2);
         let (sync_tx, sync_rx) = mpsc::sync_channel::<Written>(4);
@@ -1025,7 +1030,8 @@ impl Writer {
 /// The third stage: one WAL sync covers every group written and waiting; then the newest
 /// head is published and the callers are answered. It runs beside the [`Writer`], which
 /// writes the next groups while this one waits for the disk. A failed sync fails every
-/// group not yet answered and stops the engine.
+/// group not yet answered and stops the engine. After each sync it marks the newest
+/// checkpoint durable for readers of the data dir ([`Store::mark_durable`]).
 struct Syncer {
     shared: Arc<Shared>,
     store: Arc<Store>,
@@ -1040,9 +1046,10 @@ impl Syncer {
             }
             // After any failure (a write here, or an earlier sync) nothing more is answered Ok.
             let failed = self.shared.failed.lock().expect("failed lock").clone();
+            let wrote = done.iter().any(|w| w.wrote);
             let synced = match failed {
                 Some(e) => Err(e),
-                None if done.iter().any(|w| w.wrote) => {
+                None if wrote => {
                     let (lock, changed) = &self.shared.syncs_held;
                     drop(changed.wait_while(lock.lock().expect("syncs_held lock"), |held| *held));
                     let started = std::time::Instant::now();
@@ -1065,6 +1072,15 @@ impl Syncer {
                 *self.shared.head.write().expect("head lock") = h.clone();
                 self.shared.metrics.appended.inc_by(h.state.size.saturating_sub(before));
                 self.shared.metrics.checkpoint_size.set(h.state.size as i64);
+                // Before the answers: a reader of the data dir who holds a receipt finds its
+                // checkpoint marked (a write to the WAL file, no sync: microseconds beside the
+                // sync). A mark that cannot be written fails like any write and stops the engine
+                // for what comes next; these groups are durable and answered as such.
+                if wrote {
+                    if let Err(e) = self.store.mark_durable(&h.checkpoint, false) {
+                        self.shared.failed.lock().expect("failed lock").get_or_insert_with(|| e.to_string());
+                    }
+                }
             }
             // Each group's `spent` is freed after its callers are answered.
             for w in done {

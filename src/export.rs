@@ -22,7 +22,7 @@ use vigil_core::verifier::LogVerifier;
 
 const MAGIC: &str = "vigil-export v1";
 
-/// Writes the log of a data dir (up to its signed checkpoint) into `out`, whole or not at all
+/// Writes the log of a data dir (up to its newest durable signed checkpoint) into `out`, whole or not at all
 /// (written aside, synced, renamed). Returns the size. A data dir whose entries do not verify
 /// or do not lead to its checkpoint's root is refused: a bundle written is one that verifies
 /// (given the log key, which this does not check).
@@ -30,10 +30,13 @@ pub fn export(data_dir: &Path, out: &Path) -> anyhow::Result<u64> {
     use anyhow::Context;
     anyhow::ensure!(!out.is_dir(), "--out {} is a folder: give the bundle's file name", out.display());
     let store = Store::open_read_only(data_dir)?;
-    let note = store.checkpoint()?.context("the data dir has no signed checkpoint")?;
-    let size = store.state()?.map_or(0, |s| s.size);
+    // Its newest checkpoint known durable: a bundle is kept, and a running server's newest one
+    // could still be lost to a power cut (the store's "Durable mark").
+    let note = store.durable_checkpoint()?.context("the data dir has no signed checkpoint")?;
+    let stored = store.state()?.map_or(0, |s| s.size);
     let cp = checkpoint::unverified(&note).context("the data dir's checkpoint")?;
-    anyhow::ensure!(cp.size == size, "the data dir's checkpoint is for {} entries, its state for {size}", cp.size);
+    let size = cp.size;
+    anyhow::ensure!(size <= stored, "the data dir's checkpoint is for {size} entries, its state for {stored}");
     // The keys the log registered, replayed from its key entries.
     let mut v = LogVerifier::new();
     let mut w = Vec::new();

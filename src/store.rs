@@ -4,7 +4,16 @@
 //! it lands whole or not at all, and reads never see half of one. [`Store::write`] writes a
 //! batch without waiting for the disk; it is durable once a later [`Store::sync`] returns `Ok`
 //! (one sync covers every batch written before it). Nobody may be told of a batch before the
-//! sync after its write. Nothing else writes.
+//! sync after its write. Besides the batches, only the durable mark is written (below).
+//!
+//! **Durable mark.** A reader of a live data dir replays RocksDB's write-ahead log as the page
+//! cache holds it, so it can see a group written but not yet synced, and that group's
+//! checkpoint: one a power cut could still take back. `meta/durable` holds the newest
+//! checkpoint note known durable *when the mark was written* ([`Store::mark_durable`]: the
+//! engine writes it after each sync, and synced when it opens a data dir). A mark states a fact
+//! true when written, so whatever prefix of the log a reader replays, the mark it finds names a
+//! checkpoint that survives a power cut. A reader that keeps what it read (`vigil verify
+//! --state`, `vigil export`) uses [`Store::durable_checkpoint`].
 //!
 //! Column families (keys big-endian so they sort by sequence number):
 //!
@@ -16,7 +25,7 @@
 //! | `by_kind`     | kind ‖ 0x00 ‖ last seq u64           | ascending seqs, u64 each         |
 //! | `by_incident` | incident id ‖ 0x00 ‖ last seq u64    | ascending seqs, u64 each         |
 //! | `openings`    | last seq u64                         | records (seq u64, len u32, JSON) |
-//! | `meta`        | `format_version`, `state`, `checkpoint` | see [`LogState`]              |
+//! | `meta`        | `format_version`, `state`, `checkpoint`, `durable` | see [`LogState`], above |
 //!
 //! Entries are stored in chunks: one write batch writes its entries as one chunk per
 //! [`ENTRIES_PER_CHUNK`]-aligned run (a chunk never crosses a multiple of 256, so the chunks
@@ -36,7 +45,7 @@
 //! every such failure and re-check the stored log. A store opened normally has none.
 //!
 //! **Format version.** `meta/format_version` holds [`STORE_FORMAT_VERSION`]; a store written by
-//! another version refuses to open.
+//! another version refuses to open, but for version 3, which is upgraded (`UPGRADES_FROM`).
 
 use rocksdb::{ColumnFamilyDescriptor, Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB};
 use std::num::NonZeroUsize;
@@ -46,7 +55,14 @@ use vigil_core::hash::Digest;
 use vigil_core::merkle::{DirtyTile, TileNodes, TileSource, TILE_WIDTH};
 
 /// On-disk layout version. Bump on any change to the families or their encodings.
-pub const STORE_FORMAT_VERSION: u32 = 3;
+/// Version 4 added the durable mark (`meta/durable`).
+pub const STORE_FORMAT_VERSION: u32 = 4;
+
+/// A store of this version is upgraded when opened for writing: version 3 is version 4 without
+/// the durable mark, which the engine writes when it opens the store. Read-only, it is read as
+/// it is (no mark: [`Store::durable_checkpoint`] gives the last checkpoint). The version is
+/// bumped so that a build that does not keep the mark up to date refuses the data dir.
+const UPGRADES_FROM: u32 = 3;
 
 /// Entries per `entries` chunk at most; chunks are aligned to it (tlog-tiles' bundle width).
 pub const ENTRIES_PER_CHUNK: u64 = TILE_WIDTH;
@@ -67,6 +83,7 @@ const COLUMN_FAMILIES: [&str; 7] =
 const META_VERSION: &[u8] = b"format_version";
 const META_STATE: &[u8] = b"state";
 const META_CHECKPOINT: &[u8] = b"checkpoint";
+const META_DURABLE: &[u8] = b"durable";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -344,6 +361,13 @@ impl Store {
         let meta = store.cf(CF_META);
         match store.db.get_cf(meta, META_VERSION).map_err(rocks)? {
             Some(v) if v == STORE_FORMAT_VERSION.to_be_bytes() => {}
+            Some(v) if v == UPGRADES_FROM.to_be_bytes() => {
+                if !read_only {
+                    let mut wo = WriteOptions::default();
+                    wo.set_sync(true);
+                    store.db.put_cf_opt(meta, META_VERSION, STORE_FORMAT_VERSION.to_be_bytes(), &wo).map_err(rocks)?;
+                }
+            }
             Some(v) => {
                 let found = <[u8; 4]>::try_from(v.as_slice())
                     .map(|b| u32::from_be_bytes(b).to_string())
@@ -409,6 +433,40 @@ impl Store {
     /// The last signed checkpoint note.
     pub fn checkpoint(&self) -> Result<Option<Vec<u8>>, StoreError> {
         self.db.get_cf(self.cf(CF_META), META_CHECKPOINT).map_err(|e| self.err(e))
+    }
+
+    /// The newest checkpoint note known durable (see the module's "Durable mark"). A data dir
+    /// no server of this build has opened has no mark: its last checkpoint is given.
+    pub fn durable_checkpoint(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.db.get_cf(self.cf(CF_META), META_DURABLE).map_err(|e| self.err(e))? {
+            Some(note) => Ok(Some(note)),
+            None => self.checkpoint(),
+        }
+    }
+
+    /// Marks `note`, the checkpoint of a log state already durable, as durable. With `sync`,
+    /// every write before it is synced first and the mark with it (at open, where the state
+    /// was recovered rather than synced by the engine). Without, the mark is written out to
+    /// the WAL file unsynced, where readers find it; losing it to a power cut leaves an older
+    /// mark, which is as true. Not subject to [`Store::inject`].
+    pub fn mark_durable(&self, note: &[u8], sync: bool) -> Result<(), StoreError> {
+        let mut wo = WriteOptions::default();
+        wo.set_sync(sync);
+        if sync {
+            self.db.flush_wal(true).map_err(|e| self.err(e))?;
+        }
+        self.db.put_cf_opt(self.cf(CF_META), META_DURABLE, note, &wo).map_err(|e| self.err(e))?;
+        if !sync {
+            self.db.flush_wal(false).map_err(|e| self.err(e))?;
+        }
+        Ok(())
+    }
+
+    /// For tests: writes RocksDB's WAL buffer out to the file without syncing it, as a sync
+    /// does in the instant before its fsync. A reader then sees the groups written so far,
+    /// durable or not.
+    pub fn write_out_wal(&self) -> Result<(), StoreError> {
+        self.db.flush_wal(false).map_err(|e| self.err(e))
     }
 
     pub fn entry(&self, seq: u64) -> Result<Option<Vec<u8>>, StoreError> {

@@ -624,16 +624,31 @@ pub fn verify_data_dir(path: &Path, log_key: &VerifierKey) -> Result<Report, Ver
     verify_data_dir_with(path, log_key, &mut |_, _| {})
 }
 
-/// A data dir opened read-only, with its checkpoint note verified against the pinned key.
+/// A data dir opened read-only, with its checkpoint note verified against the pinned key: its
+/// newest; or, for a reader that keeps it and holds one of `kept` entries, its newest known
+/// durable (the store's "Durable mark": one kept must survive a power cut of a running server).
+/// A mark below `kept` was lost in a power cut after the reader read it, on a data dir no
+/// server has opened since, all of whose files are on disk: the newest is taken then.
 fn open_data_dir(
     path: &Path,
     log_key: &VerifierKey,
+    kept: Option<u64>,
 ) -> Result<(Store, Vec<u8>, checkpoint::SignedCheckpoint), VerifyFailure> {
     let store = Store::open_read_only(path).map_err(|e| VerifyFailure::CouldNotRun(e.to_string()))?;
-    let note = store
-        .checkpoint()
-        .map_err(|e| VerifyFailure::CouldNotRun(e.to_string()))?
-        .ok_or_else(|| VerifyFailure::Failed("no signed checkpoint in the data dir".into()))?;
+    let durable = match kept {
+        None => None,
+        Some(kept) => store
+            .durable_checkpoint()
+            .map_err(|e| VerifyFailure::CouldNotRun(e.to_string()))?
+            .filter(|note| checkpoint::unverified(note).is_ok_and(|cp| cp.size >= kept)),
+    };
+    let note = match durable {
+        Some(note) => note,
+        None => store
+            .checkpoint()
+            .map_err(|e| VerifyFailure::CouldNotRun(e.to_string()))?
+            .ok_or_else(|| VerifyFailure::Failed("no signed checkpoint in the data dir".into()))?,
+    };
     let signed = checkpoint::verify(&note, log_key).map_err(|e| VerifyFailure::Failed(format!("checkpoint: {e}")))?;
     Ok((store, note, signed))
 }
@@ -642,9 +657,10 @@ fn open_data_dir(
 /// only entries after the saved checkpoint are checked; rollback and fork are misbehaviour with
 /// both signed checkpoints as evidence.
 pub fn verify_data_dir_incremental(path: &Path, log_key: &VerifierKey, state: &Path) -> Result<Report, VerifyFailure> {
-    let (store, note, signed) = open_data_dir(path, log_key)?;
-    let cp = signed.checkpoint;
     let old = if state.exists() { Some(load_state(state, log_key)?) } else { None };
+    let kept = old.as_ref().map_or(0, |(_, old_cp, _)| old_cp.size);
+    let (store, note, signed) = open_data_dir(path, log_key, Some(kept))?;
+    let cp = signed.checkpoint;
     let report = |what: String| match &old {
         Some((saved, old_cp, _)) => misbehaviour(
             state,
@@ -724,7 +740,7 @@ pub fn verify_data_dir_with(
     log_key: &VerifierKey,
     on_entry: OnEntry<'_>,
 ) -> Result<Report, VerifyFailure> {
-    let (store, _note, signed) = open_data_dir(path, log_key)?;
+    let (store, _note, signed) = open_data_dir(path, log_key, None)?;
     let cp = signed.checkpoint;
     let mut c = Checker::new(LogVerifier::new());
     let pb = progress(Some(cp.size), "entries");

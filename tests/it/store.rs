@@ -79,6 +79,32 @@ impl Ledger {
     }
 }
 
+/// A store of version 3 (no durable mark) is read as it is, and upgraded by the engine's open:
+/// version 4, its checkpoint marked.
+#[test]
+fn a_version_3_store_is_upgraded_when_opened() {
+    let Ledger { dir, engine, keys, clock } = Ledger::new_with_withdrawals(2);
+    let head = engine.head();
+    drop(engine);
+    let data = dir.path().join("data");
+    let version = |db: &rocksdb::DB| {
+        let cf = db.cf_handle("meta").unwrap();
+        (db.get_cf(cf, b"format_version").unwrap().unwrap(), db.get_cf(cf, b"durable").unwrap())
+    };
+    {
+        let db = raw_db(&data);
+        let cf = db.cf_handle("meta").unwrap();
+        db.put_cf(cf, b"format_version", 3u32.to_be_bytes()).unwrap();
+        db.delete_cf(cf, b"durable").unwrap();
+    }
+    let read = vigil::store::Store::open_read_only(&data).unwrap();
+    assert_eq!(read.durable_checkpoint().unwrap(), Some(head.checkpoint.clone()), "no mark: the last checkpoint");
+    drop(read);
+    assert_eq!(version(&raw_db(&data)), (3u32.to_be_bytes().to_vec(), None), "a reader changes nothing");
+    drop(Engine::open(&data, engine_config(&keys, clock)).unwrap());
+    assert_eq!(version(&raw_db(&data)), (4u32.to_be_bytes().to_vec(), Some(head.checkpoint.clone())));
+}
+
 #[test]
 fn an_unknown_format_version_is_refused() {
     let l = Ledger::new();
@@ -193,4 +219,58 @@ fn the_first_bad_signature_is_reported_across_parallel_batches() {
         Err(VerifyFailure::Failed(m)) => assert!(m.starts_with("entry 3000: signature by withdrawals"), "{m}"),
         other => panic!("not detected: {other:?}"),
     }
+}
+
+/// A reader of a live data dir sees a group written but not yet synced (a power cut could take
+/// it back), and keeps only a checkpoint marked durable: `verify --state` saves, and `export`
+/// writes, the one before it until the group's sync; then the newer one.
+#[test]
+fn readers_keep_only_the_checkpoint_marked_durable() {
+    use vigil::verify::verify_data_dir_incremental;
+    let l = Ledger::new_with_withdrawals(3);
+    let (data, key) = (l.data_dir(), l.keys.log.verifier());
+    let durable = l.engine.head();
+    let size = durable.state.size;
+    let state = l.dir.path().join("state.json");
+    let bundle = l.dir.path().join("log.bundle");
+    let saved = || serde_json::from_slice::<vigil::verify::SavedState>(&std::fs::read(&state).unwrap()).unwrap();
+    let held = l.engine.hold_syncs();
+    std::thread::scope(|s| {
+        let pending = s.spawn(|| l.engine.append_blocking(vec![l.sub(&l.keys.withdrawals, withdrawal("w-x"), "x")]));
+        // Written, its WAL record in the file as in the instant before a sync's fsync: a reader
+        // sees the new group's checkpoint as the stored one.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while vigil::store::Store::open_read_only(&data).unwrap().state().unwrap().unwrap().size == size {
+            assert!(std::time::Instant::now() < deadline, "the group was never written");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            l.engine.store().write_out_wal().unwrap();
+        }
+        assert_eq!(verify_data_dir(&data, &key).unwrap().size, size + 1, "a plain verify checks the newest");
+        assert_eq!(verify_data_dir_incremental(&data, &key, &state).unwrap().size, size);
+        assert_eq!(saved().checkpoint.as_bytes(), durable.checkpoint.as_slice());
+        assert_eq!(vigil::export::export(&data, &bundle).unwrap(), size);
+        drop(held);
+        pending.join().unwrap().unwrap();
+    });
+    // Answered, so synced and marked: both move on.
+    assert_eq!(verify_data_dir_incremental(&data, &key, &state).unwrap().size, size + 1);
+    assert_eq!(saved().checkpoint.as_bytes(), l.engine.head().checkpoint.as_slice());
+    assert_eq!(vigil::export::export(&data, &bundle).unwrap(), size + 1);
+    // A mark lost in a power cut after a reader kept it (put back by hand, the server stopped):
+    // the reader takes the newest checkpoint, all on disk then, rather than see a rollback.
+    let Ledger { dir: _dir, engine, keys, clock } = l;
+    drop(engine);
+    let db = raw_db(&data);
+    db.put_cf(db.cf_handle("meta").unwrap(), b"durable", &durable.checkpoint).unwrap();
+    drop(db);
+    let report = verify_data_dir_incremental(&data, &key, &state).map_err(|e| e.to_string());
+    assert_eq!(report.map(|r| r.size), Ok(size + 1));
+    // The next open marks what it recovered.
+    let _engine = Engine::open(&data, engine_config(&keys, clock)).unwrap();
+    let marked = vigil::store::Store::open_read_only(&data).unwrap().durable_checkpoint().unwrap().unwrap();
+    assert_eq!(checkpoint_size(&marked), size + 1);
+}
+
+fn checkpoint_size(note: &[u8]) -> u64 {
+    vigil_core::checkpoint::unverified(note).unwrap().size
 }

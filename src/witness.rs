@@ -48,7 +48,7 @@ use std::sync::{Arc, Mutex};
 use vigil_core::checkpoint::CosignatureVerifier;
 use vigil_core::hash::Digest;
 use vigil_core::keys::{SignerKey, VerifierKey};
-use vigil_core::witness::{cosign, verify_witnessed, AddCheckpoint, Latest, Policy, WitnessError, MAX_REQUEST_BYTES};
+use vigil_core::witness::{cosign, own_cosignature, AddCheckpoint, Latest, WitnessError, MAX_REQUEST_BYTES};
 
 /// A request the witness refused although the log signed its checkpoint: what a monitor needs
 /// to show the log misbehaved (two signed checkpoints that are not one history).
@@ -240,12 +240,9 @@ impl Witness {
             return Err(refusal.into());
         }
         // Never earlier than this witness's cosignature of the log's last checkpoint: a clock
-        // stepped back must not make a larger checkpoint look older than a smaller one.
-        let stored = latest.as_ref().and_then(|(_, note)| {
-            let mine = Policy::new(vec![self.cosigner()], 1).ok()?;
-            let w = verify_witnessed(note, log_key, &mine).ok()?;
-            Some((w.signed.checkpoint, w.cosigned.first()?.timestamp))
-        });
+        // stepped back must not make a larger checkpoint look older than a smaller one. Read
+        // with this witness's key alone: the log's key may have been replaced since.
+        let stored = latest.as_ref().and_then(|(_, note)| own_cosignature(note, &self.cosigner()));
         let now = self.clock.now_ms() / 1000;
         let (repeat, timestamp) = match &stored {
             // The checkpoint cosigned last, again (its whole body: other extension lines are

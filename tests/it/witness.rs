@@ -396,6 +396,15 @@ fn evidence_stays_in_order_when_the_clock_steps_back() {
     for (i, c) in cursors.iter().enumerate() {
         assert_eq!(sizes(Some(*c)), (i as u64 + 2..=4).collect::<Vec<_>>(), "after {c:?}");
     }
+    // The log's key replaced (same origin), the clock ten minutes back: 13, signed by the new
+    // key, is still not dated before the cosignature of 12 (kept under the old key).
+    drop(w);
+    let new_log = key(&log.key_ref.name, 77);
+    let w = Witness::open(dir.path(), key("w.example", 92), vec![new_log.verifier()], clock.clone(), false).unwrap();
+    clock.0.fetch_sub(600_000, Ordering::SeqCst);
+    let (a13, m13, cp13) = branch(13, 0);
+    let proof = a13.consistency_proof(12, 13, &m13).unwrap().hashes;
+    assert_eq!(stamp(&w.add_checkpoint(&body(12, proof, &cp13, &new_log)).unwrap()), 2_000_000_000);
 }
 
 /// Polls `done` until it holds (30 s at most).

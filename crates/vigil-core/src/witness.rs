@@ -204,6 +204,17 @@ pub fn accept_cosignatures(
     Ok(verified.iter().flat_map(|s| s.to_bytes()).collect())
 }
 
+/// The checkpoint of `note` and the timestamp of `witness`'s cosignature on it, the log's
+/// signature not checked: for a witness reading back the note it kept, whose log key may since
+/// have been replaced. `None` when the note does not parse or carries no valid cosignature by
+/// `witness`. Never panics.
+pub fn own_cosignature(note: &[u8], witness: &CosignatureVerifier) -> Option<(Checkpoint, u64)> {
+    let parsed = Note::from_bytes(note).ok()?;
+    let (verified, _) = parsed.verify(&VerifierList::new(vec![Box::new(witness.clone())])).ok()?;
+    let timestamp = verified.iter().find_map(|s| checkpoint::cosignature_timestamp(s.signature()))?;
+    Some((checkpoint::unverified(note).ok()?, timestamp))
+}
+
 /// Why a witness policy is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PolicyError {

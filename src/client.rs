@@ -97,6 +97,14 @@ pub struct AppendClient {
 pub struct AppendFailure {
     pub status: u16,
     pub detail: String,
+    /// The server answered saturated (429, or 503 `saturated`), still after the client's
+    /// retries: it took nothing of the batch.
+    pub saturated: bool,
+}
+
+/// A failure other than a saturated answer.
+fn failure(status: u16, detail: impl Into<String>) -> AppendFailure {
+    AppendFailure { status, detail: detail.into(), saturated: false }
 }
 
 impl AppendFailure {
@@ -107,6 +115,11 @@ impl AppendFailure {
     /// either way.
     pub fn is_refusal(&self) -> bool {
         (400..500).contains(&self.status) && !matches!(self.status, 408 | 429)
+    }
+
+    /// Whether nothing of the batch was written: refused, or saturated.
+    pub fn wrote_nothing(&self) -> bool {
+        self.is_refusal() || self.saturated
     }
 }
 
@@ -144,11 +157,11 @@ pub fn split_batch(subs: &[Submission], max_events: usize) -> Vec<std::ops::Rang
 /// the server would answer 413 and read the body only to drop it (and, past
 /// `http::internal::DRAIN_MAX`, close the connection under a client still writing).
 fn encode(batch: &[Submission]) -> Result<Vec<u8>, AppendFailure> {
-    let body = serde_json::to_vec(batch).map_err(|e| AppendFailure { status: 0, detail: e.to_string() })?;
+    let body = serde_json::to_vec(batch).map_err(|e| failure(0, e.to_string()))?;
     if body.len() > MAX_REQUEST_BYTES {
-        return Err(AppendFailure {
-            status: 413,
-            detail: match batch.len() {
+        return Err(failure(
+            413,
+            match batch.len() {
                 1 => format!(
                     "the event is {} bytes of JSON, over the internal API's limit of {MAX_REQUEST_BYTES} (an entry is \
                      at most {} bytes); nothing was sent",
@@ -161,7 +174,7 @@ fn encode(batch: &[Submission]) -> Result<Vec<u8>, AppendFailure> {
                     body.len()
                 ),
             },
-        });
+        ));
     }
     Ok(body)
 }
@@ -231,7 +244,7 @@ impl AppendClient {
             .post(&self.url)
             .header("content-type", "application/json")
             .send(body)
-            .map_err(|e| (AppendFailure { status: 0, detail: describe(&e) }, None))?;
+            .map_err(|e| (failure(0, describe(&e)), None))?;
         let status = res.status().as_u16();
         let retry_after = res
             .headers()
@@ -240,8 +253,7 @@ impl AppendClient {
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map_or(std::time::Duration::from_secs(1), std::time::Duration::from_secs)
             .min(MAX_RETRY_AFTER);
-        let text =
-            res.body_mut().read_to_string().map_err(|e| (AppendFailure { status, detail: e.to_string() }, None))?;
+        let text = res.body_mut().read_to_string().map_err(|e| (failure(status, e.to_string()), None))?;
         if status != 200 {
             let problem = serde_json::from_str::<serde_json::Value>(&text).ok();
             let code = problem.as_ref().and_then(|v| v.get("code")?.as_str());
@@ -250,13 +262,13 @@ impl AppendClient {
                 .as_ref()
                 .and_then(|v| Some(format!("{} ({})", v.get("detail")?.as_str()?, code?)))
                 .unwrap_or(text);
-            return Err((AppendFailure { status, detail }, saturated.then_some(retry_after)));
+            return Err((AppendFailure { status, detail, saturated }, saturated.then_some(retry_after)));
         }
-        let appended: Appended = serde_json::from_str(&text)
-            .map_err(|e| (AppendFailure { status, detail: format!("bad receipts: {e}") }, None))?;
+        let appended: Appended =
+            serde_json::from_str(&text).map_err(|e| (failure(status, format!("bad receipts: {e}")), None))?;
         if appended.receipts.len() != events {
             let detail = format!("{} receipts for {events} events", appended.receipts.len());
-            return Err((AppendFailure { status, detail }, None));
+            return Err((failure(status, detail), None));
         }
         Ok(appended.into_receipts())
     }
@@ -277,9 +289,9 @@ pub fn fetch_openings(
         .get(&format!("{}{path}", base_url.trim_end_matches('/')))
         .header(vigil_core::request::HEADER, &header)
         .call()
-        .map_err(|e| AppendFailure { status: 0, detail: describe(&e) })?;
+        .map_err(|e| failure(0, describe(&e)))?;
     let status = res.status().as_u16();
-    let text = res.body_mut().read_to_string().map_err(|e| AppendFailure { status, detail: e.to_string() })?;
+    let text = res.body_mut().read_to_string().map_err(|e| failure(status, e.to_string()))?;
     let json: Result<serde_json::Value, _> = serde_json::from_str(&text);
     if status != 200 {
         // A problem's detail, or whatever else came back (a proxy's page, an empty 408).
@@ -288,9 +300,9 @@ pub fn fetch_openings(
             Err(_) => None,
         };
         let detail = detail.unwrap_or_else(|| if text.trim().is_empty() { "(no body)".into() } else { text.clone() });
-        return Err(AppendFailure { status, detail });
+        return Err(failure(status, detail));
     }
-    json.map_err(|e| AppendFailure { status, detail: format!("not JSON: {e}") })
+    json.map_err(|e| failure(status, format!("not JSON: {e}")))
 }
 
 /// One line of `vigil append`'s input: an event, or `{"idempotency_key": …, "event": …}`.

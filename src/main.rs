@@ -992,6 +992,15 @@ fn send_pending(
                 NotAppended::Failed(e) => e,
             };
             let before = appended_before(*appended);
+            // Saturated through every retry: the server took nothing of the batch.
+            if e.saturated {
+                return anyhow::anyhow!(
+                    "lines {first_line}-{last_line}: HTTP {}: {}, still after {} retries; nothing of them was appended{before}{after}: run the same input again later (an event already logged is answered with its first receipt)",
+                    e.status,
+                    e.detail,
+                    vigil::client::RETRIES
+                );
+            }
             // No answer, a timeout or a storage failure: the batch may or may not be in the log.
             if !e.is_refusal() {
                 return anyhow::anyhow!(

@@ -429,6 +429,18 @@ fn a_batch_sent_again_after_saturated_answers_is_signed_again() {
     seqs.sort();
     assert_eq!(seqs, [size, size + 1]);
     assert_eq!(e.engine.head().state.size, size + 2);
+
+    // Saturated through every retry: nothing was taken, and the client and `vigil append` say so.
+    e.state.in_flight.fetch_add(max, SeqCst);
+    let refused = vigil::client::AppendClient::new(&url).with_retries(0).append(&sign("never")).unwrap_err();
+    assert!(refused.saturated && refused.wrote_nothing() && !refused.is_refusal(), "{refused}");
+    std::fs::write(&events, format!("{}\n", json!({"idempotency_key": "by-cli-2", "event": withdrawal("by-cli-2")})))
+        .unwrap();
+    let (code, _, stderr) = vigil(&["append", "--url", &url, "--key", key.to_str().unwrap(), events.to_str().unwrap()]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("still after 5 retries; nothing of them was appended"), "{stderr}");
+    e.state.in_flight.fetch_sub(max, SeqCst);
+    assert_eq!(e.engine.head().state.size, size + 2);
 }
 
 /// A batch over the body limit is refused by the client library before it is sent (the

@@ -355,11 +355,8 @@ impl Pipeline {
         }
         shared.metrics.idempotency_filter_keys.set(idem_filter.keys as i64);
         shared.written.store(head.state.size, Ordering::SeqCst);
-        // What was recovered is durable once this syncs (RocksDB flushed the memtables it
-        // replayed); readers of the data dir may keep it from now on.
-        if !head.checkpoint.is_empty() {
-            store.mark_durable(&head.checkpoint, true)?;
-        }
+        // What was recovered is durable; readers of the data dir may keep it from now on.
+        store.mark_opened(Some(&head.checkpoint).filter(|c| !c.is_empty()).map(Vec::as_slice))?;
         let (tx, rx) = mpsc::channel::<Request>();
         let (write_tx, write_rx) = mpsc::sync_channel::<Pending>(2);
         let (sync_tx, sync_rx) = mpsc::sync_channel::<Written>(4);
@@ -371,6 +368,7 @@ impl Pipeline {
             state: head.state,
             log_key: config.log_key.clone(),
             clock: config.clock.clone(),
+            marked: head.state.size,
         };
         let writer = std::thread::Builder::new()
             .name("vigil-writer".into())
@@ -966,6 +964,9 @@ struct Writer {
     state: LogState,
     log_key: SignerKey,
     clock: Arc<dyn Clock>,
+    /// The size of the last checkpoint this writer marked durable in a batch (the store's
+    /// "Durable mark"): each batch marks the head published since, if newer.
+    marked: u64,
 }
 
 /// A group written to the store but maybe not synced yet, with the head it makes.
@@ -1013,8 +1014,21 @@ impl Writer {
             let cp = Checkpoint::new(self.log_key.name(), size, root);
             self.checkpoint =
                 checkpoint::sign(&cp, &self.log_key, self.clock.now_ms() / 1000).map_err(|e| e.to_string())?;
-            let batch =
-                AppendBatch { entries: entries.clone(), tiles, state: self.state, checkpoint: self.checkpoint.clone() };
+            // The head published last was synced before it was published, so before this write.
+            let durable = {
+                let head = self.shared.head.read().expect("head lock");
+                (head.state.size > self.marked).then(|| {
+                    self.marked = head.state.size;
+                    head.checkpoint.clone()
+                })
+            };
+            let batch = AppendBatch {
+                entries: entries.clone(),
+                tiles,
+                state: self.state,
+                checkpoint: self.checkpoint.clone(),
+                durable,
+            };
             self.store.write(&batch).map_err(|e| e.to_string())?;
             self.shared.written.store(size, Ordering::SeqCst);
         }
@@ -1030,16 +1044,43 @@ impl Writer {
 /// The third stage: one WAL sync covers every group written and waiting; then the newest
 /// head is published and the callers are answered. It runs beside the [`Writer`], which
 /// writes the next groups while this one waits for the disk. A failed sync fails every
-/// group not yet answered and stops the engine. After each sync it marks the newest
-/// checkpoint durable for readers of the data dir ([`Store::mark_durable`]).
+/// group not yet answered and stops the engine. A head it published is marked durable for
+/// readers of the data dir by the writer's next batch or, when none follows within
+/// [`MARK_WHEN_IDLE`], by the syncer itself ([`Store::mark_durable`]).
 struct Syncer {
     shared: Arc<Shared>,
     store: Arc<Store>,
 }
 
+/// How long the syncer waits for another group before it marks the head it published
+/// durable by itself (a group written meanwhile marks it in its own batch, at no cost).
+const MARK_WHEN_IDLE: std::time::Duration = std::time::Duration::from_millis(2);
+
 impl Syncer {
+    /// Marks `head` durable on its own: the writer had no group to mark it in.
+    fn mark(&self, head: Option<Arc<Head>>) {
+        let Some(head) = head else { return };
+        if let Err(e) = self.store.mark_durable(&head.checkpoint) {
+            self.shared.failed.lock().expect("failed lock").get_or_insert_with(|| e.to_string());
+        }
+    }
+
     fn run(self, rx: mpsc::Receiver<Written>) {
-        while let Ok(first) = rx.recv() {
+        // The head published last, until marked here (the writer may have marked it too).
+        let mut unmarked: Option<Arc<Head>> = None;
+        loop {
+            let first = match &unmarked {
+                None => rx.recv().ok(),
+                Some(_) => match rx.recv_timeout(MARK_WHEN_IDLE) {
+                    Ok(w) => Some(w),
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        self.mark(unmarked.take());
+                        continue;
+                    }
+                    Err(mpsc::RecvTimeoutError::Disconnected) => None,
+                },
+            };
+            let Some(first) = first else { break };
             let mut done = vec![first];
             while let Ok(w) = rx.try_recv() {
                 done.push(w);
@@ -1072,14 +1113,8 @@ impl Syncer {
                 *self.shared.head.write().expect("head lock") = h.clone();
                 self.shared.metrics.appended.inc_by(h.state.size.saturating_sub(before));
                 self.shared.metrics.checkpoint_size.set(h.state.size as i64);
-                // Before the answers: a reader of the data dir who holds a receipt finds its
-                // checkpoint marked (a write to the WAL file, no sync: microseconds beside the
-                // sync). A mark that cannot be written fails like any write and stops the engine
-                // for what comes next; these groups are durable and answered as such.
                 if wrote {
-                    if let Err(e) = self.store.mark_durable(&h.checkpoint, false) {
-                        self.shared.failed.lock().expect("failed lock").get_or_insert_with(|| e.to_string());
-                    }
+                    unmarked = Some(h.clone());
                 }
             }
             // Each group's `spent` is freed after its callers are answered.
@@ -1097,6 +1132,8 @@ impl Syncer {
                 }
             }
         }
+        // Stopping: the last head marked, so a stopped server's readers keep all of it.
+        self.mark(unmarked.take());
     }
 }
 

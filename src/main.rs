@@ -243,8 +243,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Write a data dir's log (up to its signed checkpoint) into one file that `vigil verify
-    /// --bundle` checks offline.
+    /// Write a data dir's log (up to its newest signed checkpoint known durable) into one file
+    /// that `vigil verify --bundle` checks offline.
     Export {
         #[arg(long)]
         data_dir: PathBuf,
@@ -602,8 +602,14 @@ fn run(cmd: Command) -> Result<ExitCode> {
             })?;
         }
         Command::Export { data_dir, out } => {
-            let n = vigil::export::export(&data_dir, &out)?;
+            let (n, stored) = vigil::export::export(&data_dir, &out)?;
             println!("wrote {n} entries and the signed checkpoint to {}", out.display());
+            if stored > n {
+                println!(
+                    "(the data dir holds {stored}: the last {} are a running server's, not yet marked durable, and are left out)",
+                    stored - n
+                );
+            }
         }
         Command::Audit { data_dir, url, log_key, witnesses, json } => {
             let key = read_verifier(&log_key)?;

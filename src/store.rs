@@ -4,16 +4,20 @@
 //! it lands whole or not at all, and reads never see half of one. [`Store::write`] writes a
 //! batch without waiting for the disk; it is durable once a later [`Store::sync`] returns `Ok`
 //! (one sync covers every batch written before it). Nobody may be told of a batch before the
-//! sync after its write. Besides the batches, only the durable mark is written (below).
+//! sync after its write. Besides the batches, only the format version and the durable mark
+//! (below) are written.
 //!
 //! **Durable mark.** A reader of a live data dir replays RocksDB's write-ahead log as the page
 //! cache holds it, so it can see a group written but not yet synced, and that group's
 //! checkpoint: one a power cut could still take back. `meta/durable` holds the newest
-//! checkpoint note known durable *when the mark was written* ([`Store::mark_durable`]: the
-//! engine writes it after each sync, and synced when it opens a data dir). A mark states a fact
-//! true when written, so whatever prefix of the log a reader replays, the mark it finds names a
+//! checkpoint note known durable *when the mark was written*: the engine's writer puts the
+//! checkpoint last published (synced) into its next group's batch ([`AppendBatch::durable`]),
+//! its syncer writes it on its own when no group follows ([`Store::mark_durable`]), and an open
+//! marks what RocksDB recovered ([`Store::mark_opened`], synced). A mark states a fact true when
+//! written, so whatever prefix of the log a reader replays, the mark it finds names a
 //! checkpoint that survives a power cut. A reader that keeps what it read (`vigil verify
-//! --state`, `vigil export`) uses [`Store::durable_checkpoint`].
+//! --state`, `vigil export`) uses [`Store::durable_checkpoint`]. A store of version 4 without a
+//! mark has none durable yet (a new log before its first sync).
 //!
 //! Column families (keys big-endian so they sort by sequence number):
 //!
@@ -58,10 +62,10 @@ use vigil_core::merkle::{DirtyTile, TileNodes, TileSource, TILE_WIDTH};
 /// Version 4 added the durable mark (`meta/durable`).
 pub const STORE_FORMAT_VERSION: u32 = 4;
 
-/// A store of this version is upgraded when opened for writing: version 3 is version 4 without
-/// the durable mark, which the engine writes when it opens the store. Read-only, it is read as
-/// it is (no mark: [`Store::durable_checkpoint`] gives the last checkpoint). The version is
-/// bumped so that a build that does not keep the mark up to date refuses the data dir.
+/// A store of this version is read, and upgraded by the engine's open ([`Store::mark_opened`],
+/// once the stored log checked out): version 3 is version 4 without the durable mark. Until
+/// then [`Store::durable_checkpoint`] gives its last checkpoint, as readers took before. The
+/// version is bumped so that a build that does not keep the mark refuses the data dir.
 const UPGRADES_FROM: u32 = 3;
 
 /// Entries per `entries` chunk at most; chunks are aligned to it (tlog-tiles' bundle width).
@@ -199,6 +203,8 @@ pub struct AppendBatch {
     pub tiles: Vec<DirtyTile>,
     pub state: LogState,
     pub checkpoint: Vec<u8>,
+    /// A checkpoint already durable (synced before this batch was written), to mark as such.
+    pub durable: Option<Vec<u8>>,
 }
 
 pub struct Store {
@@ -209,6 +215,8 @@ pub struct Store {
     /// Expanded full tiles (immutable, so safe to cache).
     tile_cache: Mutex<lru::LruCache<(u8, u64), Arc<TileNodes>>>,
     injection: Option<Injection>,
+    /// The format version as opened ([`UPGRADES_FROM`] or [`STORE_FORMAT_VERSION`]).
+    version: std::sync::atomic::AtomicU32,
 }
 
 /// RocksDB's memory is bounded, so that a server's memory stays flat as the log grows: every
@@ -221,6 +229,29 @@ pub const MEMTABLE_BYTES: usize = 256 << 20;
 /// Per-family tuning. Blocks go through the shared `cache`. The idempotency family is probed
 /// for every append, almost always for a key that is absent: a whole-key Bloom filter answers
 /// those without reading SST blocks.
+/// How many times a read-only open is tried again when the files changed under it.
+const READ_ONLY_TRIES: u64 = 10;
+
+/// RocksDB's report of a file missing at open ("IO error: No such file or directory: While
+/// opening a file for sequentially reading: …/000019.log", or "Corruption: …").
+fn is_missing_file(e: &rocksdb::Error) -> bool {
+    e.as_ref().contains("No such file or directory")
+}
+
+/// What a read-only open depends on: the MANIFEST `CURRENT` names, its length (a flush or a
+/// compaction appends to it), and the write-ahead logs there (a flush deletes one).
+fn files_mark(path: &Path) -> Option<(String, u64, Vec<std::ffi::OsString>)> {
+    let current = std::fs::read_to_string(path.join("CURRENT")).ok()?;
+    let len = std::fs::metadata(path.join(current.trim())).ok()?.len();
+    let mut logs: Vec<_> = std::fs::read_dir(path)
+        .ok()?
+        .filter_map(|e| Some(e.ok()?.file_name()))
+        .filter(|n| n.to_string_lossy().ends_with(".log"))
+        .collect();
+    logs.sort();
+    Some((current, len, logs))
+}
+
 fn family_options(name: &str, cache: &rocksdb::Cache) -> Options {
     let mut o = Options::default();
     let mut t = rocksdb::BlockBasedOptions::default();
@@ -330,7 +361,23 @@ impl Store {
                     path.display()
                 )));
             }
-            DB::open_cf_descriptors_read_only(&opts, path, cfs(), false).map_err(rocks)?
+            // A running server's flush or compaction changes the files under an open: it reads
+            // the MANIFEST (the table files), then the write-ahead logs still there. A flush
+            // that lands between the two deletes a log whose data the MANIFEST read does not
+            // hold yet: the open then reports the file missing or, worse, succeeds without that
+            // data. An open during which neither the MANIFEST nor the set of logs changed saw
+            // one state; any other is tried again.
+            let mut tries = 0;
+            loop {
+                let before = files_mark(path);
+                match DB::open_cf_descriptors_read_only(&opts, path, cfs(), false) {
+                    Err(e) if tries < READ_ONLY_TRIES && is_missing_file(&e) => {}
+                    Ok(db) if tries < READ_ONLY_TRIES && files_mark(path) != before => drop(db),
+                    opened => break opened.map_err(rocks)?,
+                }
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(10 * tries));
+            }
         } else {
             // Flushes and compactions write their files with direct I/O, past the page cache.
             // Through the page cache, a 64 MB flush left that much dirty data that ext4
@@ -357,16 +404,13 @@ impl Store {
             path: path.to_path_buf(),
             tile_cache: Mutex::new(lru::LruCache::new(NonZeroUsize::new(4096).expect("non-zero"))),
             injection: None,
+            version: STORE_FORMAT_VERSION.into(),
         };
         let meta = store.cf(CF_META);
         match store.db.get_cf(meta, META_VERSION).map_err(rocks)? {
             Some(v) if v == STORE_FORMAT_VERSION.to_be_bytes() => {}
             Some(v) if v == UPGRADES_FROM.to_be_bytes() => {
-                if !read_only {
-                    let mut wo = WriteOptions::default();
-                    wo.set_sync(true);
-                    store.db.put_cf_opt(meta, META_VERSION, STORE_FORMAT_VERSION.to_be_bytes(), &wo).map_err(rocks)?;
-                }
+                store.version.store(UPGRADES_FROM, std::sync::atomic::Ordering::SeqCst);
             }
             Some(v) => {
                 let found = <[u8; 4]>::try_from(v.as_slice())
@@ -435,30 +479,39 @@ impl Store {
         self.db.get_cf(self.cf(CF_META), META_CHECKPOINT).map_err(|e| self.err(e))
     }
 
-    /// The newest checkpoint note known durable (see the module's "Durable mark"). A data dir
-    /// no server of this build has opened has no mark: its last checkpoint is given.
+    /// The newest checkpoint note known durable (see the module's "Durable mark"); `None`
+    /// when none is yet. A store of version 3 has no mark: its last checkpoint is given.
     pub fn durable_checkpoint(&self) -> Result<Option<Vec<u8>>, StoreError> {
-        match self.db.get_cf(self.cf(CF_META), META_DURABLE).map_err(|e| self.err(e))? {
-            Some(note) => Ok(Some(note)),
-            None => self.checkpoint(),
+        if self.version.load(std::sync::atomic::Ordering::SeqCst) == UPGRADES_FROM {
+            return self.checkpoint();
         }
+        self.db.get_cf(self.cf(CF_META), META_DURABLE).map_err(|e| self.err(e))
     }
 
-    /// Marks `note`, the checkpoint of a log state already durable, as durable. With `sync`,
-    /// every write before it is synced first and the mark with it (at open, where the state
-    /// was recovered rather than synced by the engine). Without, the mark is written out to
-    /// the WAL file unsynced, where readers find it; losing it to a power cut leaves an older
-    /// mark, which is as true. Not subject to [`Store::inject`].
-    pub fn mark_durable(&self, note: &[u8], sync: bool) -> Result<(), StoreError> {
+    /// Marks `note`, the checkpoint of a log state already synced, as durable: written out to
+    /// the WAL file (no sync of its own), where readers find it. Losing it to a power cut
+    /// leaves an older mark, which is as true. Not subject to [`Store::inject`].
+    pub fn mark_durable(&self, note: &[u8]) -> Result<(), StoreError> {
+        self.db.put_cf(self.cf(CF_META), META_DURABLE, note).map_err(|e| self.err(e))?;
+        self.db.flush_wal(false).map_err(|e| self.err(e))
+    }
+
+    /// At an engine's open, once the stored log checked out: marks `note` (the recovered
+    /// checkpoint, if any) durable, and upgrades a version-3 store, in one synced write. What
+    /// was recovered is durable by then: RocksDB flushed the memtables it replayed from the WAL
+    /// to synced table files (its default, `avoid_flush_during_recovery=false`, which the
+    /// tests' `assert_flushed` checks in the store's OPTIONS file).
+    pub fn mark_opened(&self, note: Option<&[u8]>) -> Result<(), StoreError> {
+        let mut wb = WriteBatch::default();
+        let meta = self.cf(CF_META);
+        wb.put_cf(meta, META_VERSION, STORE_FORMAT_VERSION.to_be_bytes());
+        if let Some(note) = note {
+            wb.put_cf(meta, META_DURABLE, note);
+        }
         let mut wo = WriteOptions::default();
-        wo.set_sync(sync);
-        if sync {
-            self.db.flush_wal(true).map_err(|e| self.err(e))?;
-        }
-        self.db.put_cf_opt(self.cf(CF_META), META_DURABLE, note, &wo).map_err(|e| self.err(e))?;
-        if !sync {
-            self.db.flush_wal(false).map_err(|e| self.err(e))?;
-        }
+        wo.set_sync(true);
+        self.db.write_opt(wb, &wo).map_err(|e| self.err(e))?;
+        self.version.store(STORE_FORMAT_VERSION, std::sync::atomic::Ordering::SeqCst);
         Ok(())
     }
 
@@ -649,6 +702,9 @@ impl Store {
         }
         wb.put_cf(meta, META_STATE, batch.state.encode());
         wb.put_cf(meta, META_CHECKPOINT, &batch.checkpoint);
+        if let Some(durable) = &batch.durable {
+            wb.put_cf(meta, META_DURABLE, durable);
+        }
         self.db.write_opt(wb, &WriteOptions::default()).map_err(|e| self.err(e))?;
         let mut cache = self.tile_cache.lock().expect("tile cache lock");
         for t in &batch.tiles {
@@ -677,8 +733,8 @@ fn batch_bytes(batch: &AppendBatch) -> usize {
         })
         .sum();
     let tiles: usize = batch.tiles.iter().map(|t| t.nodes.width() as usize * 32 + 9 + FRAMING).sum();
-    // plus the chunk and index record keys, the state and the checkpoint
-    entries + tiles + batch.checkpoint.len() + 1024
+    // plus the chunk and index record keys, the state, the checkpoint and the durable mark
+    entries + tiles + batch.checkpoint.len() + batch.durable.as_ref().map_or(0, Vec::len) + 1024
 }
 
 /// The entries of one stored chunk (its key and value), as `(seq, entry bytes)`: the chunk is

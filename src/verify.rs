@@ -624,33 +624,50 @@ pub fn verify_data_dir(path: &Path, log_key: &VerifierKey) -> Result<Report, Ver
     verify_data_dir_with(path, log_key, &mut |_, _| {})
 }
 
-/// A data dir opened read-only, with its checkpoint note verified against the pinned key: its
-/// newest; or, for a reader that keeps it and holds one of `kept` entries, its newest known
-/// durable (the store's "Durable mark": one kept must survive a power cut of a running server).
-/// A mark below `kept` was lost in a power cut after the reader read it, on a data dir no
-/// server has opened since, all of whose files are on disk: the newest is taken then.
+/// A data dir opened read-only, with its newest checkpoint note verified against the pinned key.
 fn open_data_dir(
     path: &Path,
     log_key: &VerifierKey,
-    kept: Option<u64>,
 ) -> Result<(Store, Vec<u8>, checkpoint::SignedCheckpoint), VerifyFailure> {
     let store = Store::open_read_only(path).map_err(|e| VerifyFailure::CouldNotRun(e.to_string()))?;
-    let durable = match kept {
-        None => None,
-        Some(kept) => store
-            .durable_checkpoint()
-            .map_err(|e| VerifyFailure::CouldNotRun(e.to_string()))?
-            .filter(|note| checkpoint::unverified(note).is_ok_and(|cp| cp.size >= kept)),
-    };
-    let note = match durable {
-        Some(note) => note,
-        None => store
-            .checkpoint()
-            .map_err(|e| VerifyFailure::CouldNotRun(e.to_string()))?
-            .ok_or_else(|| VerifyFailure::Failed("no signed checkpoint in the data dir".into()))?,
-    };
-    let signed = checkpoint::verify(&note, log_key).map_err(|e| VerifyFailure::Failed(format!("checkpoint: {e}")))?;
+    let (note, signed) = newest_checkpoint(&store, log_key)?;
     Ok((store, note, signed))
+}
+
+/// The newest checkpoint note of a data dir, verified against the pinned key.
+fn newest_checkpoint(
+    store: &Store,
+    log_key: &VerifierKey,
+) -> Result<(Vec<u8>, checkpoint::SignedCheckpoint), VerifyFailure> {
+    let note = store
+        .checkpoint()
+        .map_err(|e| VerifyFailure::CouldNotRun(e.to_string()))?
+        .ok_or_else(|| VerifyFailure::Failed("no signed checkpoint in the data dir".into()))?;
+    let signed = checkpoint::verify(&note, log_key).map_err(|e| VerifyFailure::Failed(format!("checkpoint: {e}")))?;
+    Ok((note, signed))
+}
+
+/// The newest checkpoint of a data dir known durable (the store's "Durable mark"), verified
+/// against the pinned key: what a reader that keeps it may keep, since a power cut cannot take
+/// it back.
+fn durable_checkpoint(
+    store: &Store,
+    log_key: &VerifierKey,
+) -> Result<(Vec<u8>, checkpoint::SignedCheckpoint), VerifyFailure> {
+    let could_not = VerifyFailure::CouldNotRun;
+    let Some(note) = store.durable_checkpoint().map_err(|e| could_not(e.to_string()))? else {
+        return Err(match store.checkpoint().map_err(|e| could_not(e.to_string()))? {
+            None => VerifyFailure::Failed("no signed checkpoint in the data dir".into()),
+            Some(_) => could_not(
+                "the data dir has no checkpoint marked durable yet: its server is writing its first entries (run \
+                 again in a moment)"
+                    .into(),
+            ),
+        });
+    };
+    let signed = checkpoint::verify(&note, log_key)
+        .map_err(|e| VerifyFailure::Failed(format!("the checkpoint marked durable: {e}")))?;
+    Ok((note, signed))
 }
 
 /// `vigil verify --data-dir D --state FILE`: as [`verify_url`] with a state file, for a data dir:
@@ -658,9 +675,22 @@ fn open_data_dir(
 /// both signed checkpoints as evidence.
 pub fn verify_data_dir_incremental(path: &Path, log_key: &VerifierKey, state: &Path) -> Result<Report, VerifyFailure> {
     let old = if state.exists() { Some(load_state(state, log_key)?) } else { None };
-    let kept = old.as_ref().map_or(0, |(_, old_cp, _)| old_cp.size);
-    let (store, note, signed) = open_data_dir(path, log_key, Some(kept))?;
-    let cp = signed.checkpoint;
+    let store = Store::open_read_only(path).map_err(|e| VerifyFailure::CouldNotRun(e.to_string()))?;
+    let (mut note, signed) = durable_checkpoint(&store, log_key)?;
+    let mut cp = signed.checkpoint;
+    if let Some((saved, old_cp, _)) = old.as_ref().filter(|(_, old_cp, _)| cp.size < old_cp.size) {
+        // The mark is behind what was kept: kept from the server itself (`--url`) before its
+        // mark followed, or a mark lost in a power cut. A rollback only if the newest
+        // checkpoint is behind it too (below); else nothing newer is known durable yet, and the
+        // state stays as it is (a later run, with a newer mark, checks on from it).
+        let (newest_note, newest) = newest_checkpoint(&store, log_key)?;
+        if newest.checkpoint.size >= old_cp.size {
+            let kept = checkpoint::verify(saved.checkpoint.as_bytes(), log_key)
+                .map_err(|e| VerifyFailure::CouldNotRun(format!("state file {}: {e}", state.display())))?;
+            return Ok(Report::new(old_cp, kept.timestamp, vec![]));
+        }
+        (note, cp) = (newest_note, newest.checkpoint);
+    }
     let report = |what: String| match &old {
         Some((saved, old_cp, _)) => misbehaviour(
             state,
@@ -740,7 +770,7 @@ pub fn verify_data_dir_with(
     log_key: &VerifierKey,
     on_entry: OnEntry<'_>,
 ) -> Result<Report, VerifyFailure> {
-    let (store, _note, signed) = open_data_dir(path, log_key, None)?;
+    let (store, _note, signed) = open_data_dir(path, log_key)?;
     let cp = signed.checkpoint;
     let mut c = Checker::new(LogVerifier::new());
     let pb = progress(Some(cp.size), "entries");

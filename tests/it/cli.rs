@@ -723,6 +723,7 @@ fn verify_data_dir_with_state_is_incremental_and_catches_rollback_and_fork() {
     assert_eq!(verify(&l.data_dir()).0, Some(0));
     let l = l.reopen();
     l.engine.append_blocking(vec![l.sub(&l.keys.withdrawals, withdrawal("w-more"), "more")]).unwrap();
+    wait_marked(&l.data_dir(), 11);
     let (code, out) = verify(&l.data_dir());
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("verified 11 entries"), "{out}");

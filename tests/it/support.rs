@@ -312,6 +312,20 @@ pub fn has_direct_io(dir: &Path) -> bool {
 
 /// The closed-and-reopened data dir `data` flushed the memtables recovered from its WAL into
 /// SST files, with direct I/O or without as `direct` says (src/store.rs).
+/// Waits until the data dir's durable mark (read as `vigil verify --state` reads it) is at
+/// `size`: the engine marks a head a moment after it answers.
+pub fn wait_marked(data: &Path, size: u64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let note = vigil::store::Store::open_read_only(data).unwrap().durable_checkpoint().unwrap();
+        if note.is_some_and(|n| vigil_core::checkpoint::unverified(&n).unwrap().size == size) {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "{}: never marked durable at {size}", data.display());
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
 pub fn assert_flushed(data: &Path, direct: bool) {
     let files: Vec<String> =
         std::fs::read_dir(data).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
@@ -319,6 +333,9 @@ pub fn assert_flushed(data: &Path, direct: bool) {
     let options = files.iter().filter(|f| f.starts_with("OPTIONS-")).max().unwrap();
     let options = std::fs::read_to_string(data.join(options)).unwrap();
     assert!(options.contains(&format!("use_direct_io_for_flush_and_compaction={direct}")), "{options}");
+    // What an open recovers is flushed to synced table files, so it is durable when the engine
+    // marks it (`Store::mark_opened`).
+    assert!(options.contains("avoid_flush_during_recovery=false"), "{options}");
 }
 
 /// The account id and record secret on line `n` of a records file

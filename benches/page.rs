@@ -29,12 +29,8 @@ fn main() {
     let mut lines = BufReader::new(demo.stdout.take().unwrap()).lines();
     while !lines.next().expect("demo output").unwrap().contains("Ordinary traffic") {}
     let base = format!("http://127.0.0.1:{pp}");
-    let records = vigil::demo::reserves_dir_of(&dir.path().join("d")).join("por-2019-05-08.records.csv");
-    let (account, secret_hex) = {
-        let text = std::fs::read_to_string(&records).unwrap();
-        let f: Vec<&str> = text.lines().nth(1).unwrap().split(',').collect();
-        (f[0].to_string(), f[2].to_string())
-    };
+    let (account, _, secret_hex) =
+        vigil::demo::sample_record(&vigil::demo::reserves_dir_of(&dir.path().join("d"))).expect("the demo's records");
 
     let runs: usize = std::env::var("VIGIL_BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
     println!("page: {base} (demo log), {runs} loads in fresh profiles");

@@ -116,11 +116,6 @@ impl AppendFailure {
     pub fn is_refusal(&self) -> bool {
         (400..500).contains(&self.status) && !matches!(self.status, 408 | 429)
     }
-
-    /// Whether nothing of the batch was written: refused, or saturated.
-    pub fn wrote_nothing(&self) -> bool {
-        self.is_refusal() || self.saturated
-    }
 }
 
 /// How many times [`AppendClient::new`] sends a batch again after a saturated answer.

@@ -23,23 +23,17 @@ use vigil_core::verifier::LogVerifier;
 const MAGIC: &str = "vigil-export v1";
 
 /// Writes the log of a data dir (up to its newest signed checkpoint known durable) into `out`,
-/// whole or not at all (written aside, synced, renamed). Returns the size, and the entries the data dir holds (more
-/// when a group's sync had not yet been marked). A data dir whose entries do not verify
-/// or do not lead to its checkpoint's root is refused: a bundle written is one that verifies
-/// (given the log key, which this does not check).
+/// whole or not at all (written aside, synced, renamed). Returns the size, and the entries the
+/// data dir holds (more when a group's sync had not yet been marked). A data dir whose entries
+/// do not verify or do not lead to its checkpoint's root is refused: a bundle written is one
+/// that verifies (given the log key, which this does not check).
 pub fn export(data_dir: &Path, out: &Path) -> anyhow::Result<(u64, u64)> {
     use anyhow::Context;
     anyhow::ensure!(!out.is_dir(), "--out {} is a folder: give the bundle's file name", out.display());
     let store = Store::open_read_only(data_dir)?;
     // Its newest checkpoint known durable: a bundle is kept, and a running server's newest one
     // could still be lost to a power cut (the store's "Durable mark").
-    let note = match store.durable_checkpoint()? {
-        Some(note) => note,
-        None if store.checkpoint()?.is_none() => anyhow::bail!("the data dir has no signed checkpoint"),
-        None => anyhow::bail!(
-            "the data dir has no checkpoint marked durable yet: its server is writing its first entries (run again in a moment)"
-        ),
-    };
+    let note = store.durable_checkpoint()?.context("the data dir has no signed checkpoint")?;
     let stored = store.state()?.map_or(0, |s| s.size);
     let cp = checkpoint::unverified(&note).context("the data dir's checkpoint marked durable")?;
     let size = cp.size;

@@ -103,6 +103,8 @@ pub enum StoreError {
     InUse(PathBuf),
     #[error("injected fault: {0}")]
     Injected(Fault),
+    #[error("the data dir has no checkpoint marked durable yet: its server is writing its first entries (run again in a moment)")]
+    NotDurableYet,
 }
 
 /// A storage failure caused on purpose (see [`Store::inject`]).
@@ -215,8 +217,6 @@ pub struct Store {
     /// Expanded full tiles (immutable, so safe to cache).
     tile_cache: Mutex<lru::LruCache<(u8, u64), Arc<TileNodes>>>,
     injection: Option<Injection>,
-    /// The format version as opened ([`UPGRADES_FROM`] or [`STORE_FORMAT_VERSION`]).
-    version: std::sync::atomic::AtomicU32,
 }
 
 /// RocksDB's memory is bounded, so that a server's memory stays flat as the log grows: every
@@ -226,9 +226,6 @@ pub const BLOCK_CACHE_BYTES: usize = 64 << 20;
 /// ... and the memtables of all families together are flushed before they pass this size.
 pub const MEMTABLE_BYTES: usize = 256 << 20;
 
-/// Per-family tuning. Blocks go through the shared `cache`. The idempotency family is probed
-/// for every append, almost always for a key that is absent: a whole-key Bloom filter answers
-/// those without reading SST blocks.
 /// How many times a read-only open is tried again when the files changed under it.
 const READ_ONLY_TRIES: u64 = 10;
 
@@ -252,6 +249,9 @@ fn files_mark(path: &Path) -> Option<(String, u64, Vec<std::ffi::OsString>)> {
     Some((current, len, logs))
 }
 
+/// Per-family tuning. Blocks go through the shared `cache`. The idempotency family is probed
+/// for every append, almost always for a key that is absent: a whole-key Bloom filter answers
+/// those without reading SST blocks.
 fn family_options(name: &str, cache: &rocksdb::Cache) -> Options {
     let mut o = Options::default();
     let mut t = rocksdb::BlockBasedOptions::default();
@@ -404,14 +404,10 @@ impl Store {
             path: path.to_path_buf(),
             tile_cache: Mutex::new(lru::LruCache::new(NonZeroUsize::new(4096).expect("non-zero"))),
             injection: None,
-            version: STORE_FORMAT_VERSION.into(),
         };
         let meta = store.cf(CF_META);
         match store.db.get_cf(meta, META_VERSION).map_err(rocks)? {
-            Some(v) if v == STORE_FORMAT_VERSION.to_be_bytes() => {}
-            Some(v) if v == UPGRADES_FROM.to_be_bytes() => {
-                store.version.store(UPGRADES_FROM, std::sync::atomic::Ordering::SeqCst);
-            }
+            Some(v) if v == STORE_FORMAT_VERSION.to_be_bytes() || v == UPGRADES_FROM.to_be_bytes() => {}
             Some(v) => {
                 let found = <[u8; 4]>::try_from(v.as_slice())
                     .map(|b| u32::from_be_bytes(b).to_string())
@@ -480,12 +476,21 @@ impl Store {
     }
 
     /// The newest checkpoint note known durable (see the module's "Durable mark"); `None`
-    /// when none is yet. A store of version 3 has no mark: its last checkpoint is given.
+    /// when the store has no checkpoint at all, [`StoreError::NotDurableYet`] when it has one
+    /// but none is marked yet. A store of version 3 has no mark: its last checkpoint is given.
     pub fn durable_checkpoint(&self) -> Result<Option<Vec<u8>>, StoreError> {
-        if self.version.load(std::sync::atomic::Ordering::SeqCst) == UPGRADES_FROM {
+        let meta = self.cf(CF_META);
+        let version = self.db.get_cf(meta, META_VERSION).map_err(|e| self.err(e))?;
+        if version.is_some_and(|v| v == UPGRADES_FROM.to_be_bytes()) {
             return self.checkpoint();
         }
-        self.db.get_cf(self.cf(CF_META), META_DURABLE).map_err(|e| self.err(e))
+        match self.db.get_cf(meta, META_DURABLE).map_err(|e| self.err(e))? {
+            Some(note) => Ok(Some(note)),
+            None => match self.checkpoint()? {
+                None => Ok(None),
+                Some(_) => Err(StoreError::NotDurableYet),
+            },
+        }
     }
 
     /// Marks `note`, the checkpoint of a log state already synced, as durable: written out to
@@ -510,9 +515,7 @@ impl Store {
         }
         let mut wo = WriteOptions::default();
         wo.set_sync(true);
-        self.db.write_opt(wb, &wo).map_err(|e| self.err(e))?;
-        self.version.store(STORE_FORMAT_VERSION, std::sync::atomic::Ordering::SeqCst);
-        Ok(())
+        self.db.write_opt(wb, &wo).map_err(|e| self.err(e))
     }
 
     /// For tests: writes RocksDB's WAL buffer out to the file without syncing it, as a sync

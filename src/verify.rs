@@ -654,17 +654,10 @@ fn durable_checkpoint(
     store: &Store,
     log_key: &VerifierKey,
 ) -> Result<(Vec<u8>, checkpoint::SignedCheckpoint), VerifyFailure> {
-    let could_not = VerifyFailure::CouldNotRun;
-    let Some(note) = store.durable_checkpoint().map_err(|e| could_not(e.to_string()))? else {
-        return Err(match store.checkpoint().map_err(|e| could_not(e.to_string()))? {
-            None => VerifyFailure::Failed("no signed checkpoint in the data dir".into()),
-            Some(_) => could_not(
-                "the data dir has no checkpoint marked durable yet: its server is writing its first entries (run \
-                 again in a moment)"
-                    .into(),
-            ),
-        });
-    };
+    let note = store
+        .durable_checkpoint()
+        .map_err(|e| VerifyFailure::CouldNotRun(e.to_string()))?
+        .ok_or_else(|| VerifyFailure::Failed("no signed checkpoint in the data dir".into()))?;
     let signed = checkpoint::verify(&note, log_key)
         .map_err(|e| VerifyFailure::Failed(format!("the checkpoint marked durable: {e}")))?;
     Ok((note, signed))

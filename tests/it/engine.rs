@@ -336,7 +336,7 @@ fn key_changes_take_effect_at_their_position() {
     l.engine.append_blocking(vec![a1, rev]).unwrap();
     // The revoked key signing a logged event anew (another time; for an event with private
     // values, a guess of them) is refused as revoked, not told whether it matches the entry.
-    let anew = signed(&l.keys.risk, Event::from_value(alarm(vec![])).unwrap(), "k1", T0 + 1_000).unwrap();
+    let anew = sub_at(&l.keys.risk, alarm(vec![]), "k1", T0 + 1_000);
     let refused = l.engine.append_blocking(vec![anew]);
     assert!(matches!(refused, Err(AppendError::Rejected { code: RejectCode::RevokedKey, .. })), "{refused:?}");
     // Re-registering with new kinds (by the operator) restores it.
@@ -376,7 +376,7 @@ fn key_changes_take_effect_at_their_position() {
     );
     // So is a retry of its event in the same batch, signed anew (another time): the original's
     // receipt for a good signature, not a conflict; a bad one refused as such.
-    let resigned = signed(&newcomer, Event::from_value(alarm(vec![])).unwrap(), "n2", T0 + 1_000).unwrap();
+    let resigned = sub_at(&newcomer, alarm(vec![]), "n2", T0 + 1_000);
     let mut forged = resigned.clone();
     forged.signature[5] ^= 1;
     let batch = |retry: &ParsedSubmission| {

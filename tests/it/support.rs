@@ -113,7 +113,12 @@ impl Ledger {
 
 /// `event` (JSON) signed by `key` at `T0` under idempotency key `idem`.
 pub fn sub(key: &SignerKey, event: Value, idem: &str) -> ParsedSubmission {
-    signed(key, Event::from_value(event).unwrap(), idem, T0).unwrap()
+    sub_at(key, event, idem, T0)
+}
+
+/// [`sub`], created at `at` (Unix ms).
+pub fn sub_at(key: &SignerKey, event: Value, idem: &str, at: u64) -> ParsedSubmission {
+    signed(key, Event::from_value(event).unwrap(), idem, at).unwrap()
 }
 
 pub fn incident_open(id: &str) -> Value {
@@ -310,15 +315,16 @@ pub fn has_direct_io(dir: &Path) -> bool {
     opened.is_ok()
 }
 
-/// The closed-and-reopened data dir `data` flushed the memtables recovered from its WAL into
-/// SST files, with direct I/O or without as `direct` says (src/store.rs).
 /// Waits until the data dir's durable mark (read as `vigil verify --state` reads it) is at
 /// `size`: the engine marks a head a moment after it answers.
 pub fn wait_marked(data: &Path, size: u64) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
-        let note = vigil::store::Store::open_read_only(data).unwrap().durable_checkpoint().unwrap();
-        if note.is_some_and(|n| vigil_core::checkpoint::unverified(&n).unwrap().size == size) {
+        let note = match vigil::store::Store::open_read_only(data).unwrap().durable_checkpoint() {
+            Err(vigil::store::StoreError::NotDurableYet) => None,
+            read => read.unwrap(),
+        };
+        if note.is_some_and(|n| checkpoint_size(&n) == size) {
             return;
         }
         assert!(std::time::Instant::now() < deadline, "{}: never marked durable at {size}", data.display());
@@ -326,6 +332,13 @@ pub fn wait_marked(data: &Path, size: u64) {
     }
 }
 
+/// The size a checkpoint note states (its signatures not checked).
+pub fn checkpoint_size(note: &[u8]) -> u64 {
+    vigil_core::checkpoint::unverified(note).unwrap().size
+}
+
+/// The closed-and-reopened data dir `data` flushed the memtables recovered from its WAL into
+/// SST files, with direct I/O or without as `direct` says (src/store.rs).
 pub fn assert_flushed(data: &Path, direct: bool) {
     let files: Vec<String> =
         std::fs::read_dir(data).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();

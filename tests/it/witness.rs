@@ -342,9 +342,10 @@ fn evidence_stays_in_order_when_the_clock_steps_back() {
     let keys = Keys::new();
     let log = &keys.log;
     let clock = std::sync::Arc::new(FixedClock::at(2_000_000_000_000));
-    let open =
-        |init| Witness::open(dir.path(), key("w.example", 92), vec![log.verifier()], clock.clone(), init).unwrap();
-    let mut w = open(true);
+    let open = |init, log: &SignerKey| {
+        Witness::open(dir.path(), key("w.example", 92), vec![log.verifier()], clock.clone(), init).unwrap()
+    };
+    let mut w = open(true, log);
     w.add_checkpoint(&body(0, vec![], &branch(9, 0).2, log)).unwrap();
     // Each a rollback (smaller than the 9 cosigned), each kept: another pair of checkpoints.
     let rollback = |w: &Witness, n: u64| w.add_checkpoint(&body(0, vec![], &branch(n, 0).2, log)).unwrap_err();
@@ -352,7 +353,7 @@ fn evidence_stays_in_order_when_the_clock_steps_back() {
     clock.0.fetch_sub(60_000, Ordering::SeqCst);
     rollback(&w, 2);
     drop(w);
-    w = open(false);
+    w = open(false, log);
     rollback(&w, 3);
     rollback(&w, 4);
     let sizes = |after: Option<Cursor>| -> Vec<u64> {
@@ -400,7 +401,7 @@ fn evidence_stays_in_order_when_the_clock_steps_back() {
     // key, is still not dated before the cosignature of 12 (kept under the old key).
     drop(w);
     let new_log = key(&log.key_ref.name, 77);
-    let w = Witness::open(dir.path(), key("w.example", 92), vec![new_log.verifier()], clock.clone(), false).unwrap();
+    let w = open(false, &new_log);
     clock.0.fetch_sub(600_000, Ordering::SeqCst);
     let (a13, m13, cp13) = branch(13, 0);
     let proof = a13.consistency_proof(12, 13, &m13).unwrap().hashes;

@@ -15,6 +15,7 @@ pub fn load(path: &Path) -> Result<Config> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
     let mut c = Config::parse(&text).with_context(|| format!("config {}", path.display()))?;
     c.resolve_paths(path.parent().unwrap_or(Path::new(".")));
+    c.source.file = Some(path.to_path_buf());
     Ok(c)
 }
 
@@ -39,11 +40,12 @@ impl ConfigFiles for Config {
             .iter()
             .enumerate()
             .map(|(i, p)| {
-                let key = read_verifier(p).with_context(|| format!("setting auditors[{i}]"))?;
+                let setting = self.setting(&format!("auditors[{i}]"));
+                let key = read_verifier(p).with_context(|| setting.clone())?;
                 // Its name goes in the Vigil-Signature header, which carries ASCII only: an
                 // auditor named otherwise could never sign a request.
                 if !key.name().is_ascii() {
-                    bail!("setting auditors[{i}]: the key name {:?} is not ASCII; an auditor signs requests in an HTTP header, which carries ASCII only", key.name());
+                    bail!("{setting}: the key name {:?} is not ASCII; an auditor signs requests in an HTTP header, which carries ASCII only", key.name());
                 }
                 Ok(key)
             })
@@ -53,13 +55,15 @@ impl ConfigFiles for Config {
     fn service_keys(&self) -> Result<Vec<(VerifierKey, Vec<EventKind>)>> {
         let mut keys: Vec<(VerifierKey, Vec<EventKind>)> = Vec::new();
         for (i, s) in self.services.iter().enumerate() {
-            let key = read_verifier(&s.vkey).with_context(|| format!("setting services[{i}].vkey"))?;
+            let setting = self.setting(&format!("services[{i}].vkey"));
+            let key = read_verifier(&s.vkey).with_context(|| setting.clone())?;
             // Listed twice with other kinds, each restart would register it again as the other.
             if let Some(j) = keys.iter().position(|(k, _)| k.key_ref == key.key_ref) {
-                bail!(
-                    "setting services[{i}].vkey: {} is the key of services[{j}] again; list each key once, with all its kinds",
-                    key.key_ref
-                );
+                let first = match self.source.line(&format!("services[{j}]")) {
+                    Some(n) => format!("services[{j}] (line {n})"),
+                    None => format!("services[{j}]"),
+                };
+                bail!("{setting}: {} is the key of {first} again; list each key once, with all its kinds", key.key_ref);
             }
             keys.push((key, s.kinds.clone()));
         }
@@ -77,18 +81,16 @@ impl ConfigFiles for Config {
         // A log does not witness itself: every verifier with a policy refuses such a checkpoint.
         let log = self.log_signer().ok().map(|k| k.key.verifying_key());
         for (i, w) in self.witnesses.iter().enumerate() {
-            let key = read_cosigner(&w.vkey).with_context(|| format!("setting witnesses[{i}].vkey"))?;
+            let (vkey, url) =
+                (self.setting(&format!("witnesses[{i}].vkey")), self.setting(&format!("witnesses[{i}].url")));
+            let key = read_cosigner(&w.vkey).with_context(|| vkey.clone())?;
             if log == Some(key.key) {
-                bail!("setting witnesses[{i}].vkey: the log's own key; a log does not witness itself");
+                bail!("{vkey}: the log's own key; a log does not witness itself");
             }
             // Said now, not at each witnessing round in the log.
-            let uri: axum::http::Uri =
-                w.url.parse().with_context(|| format!("setting witnesses[{i}].url: {:?}", w.url))?;
+            let uri: axum::http::Uri = w.url.parse().with_context(|| format!("{url}: {:?}", w.url))?;
             if uri.scheme_str() != Some("http") || uri.host().is_none() {
-                bail!(
-                    "setting witnesses[{i}].url: {:?} is not an http:// URL (vigil's client speaks plain HTTP)",
-                    w.url
-                );
+                bail!("{url}: {:?} is not an http:// URL (vigil's client speaks plain HTTP)", w.url);
             }
             ws.push(crate::witnessing::WitnessEndpoint { url: w.url.clone(), key });
         }
@@ -173,7 +175,7 @@ pub fn bootstrap_submissions(
     now_ms: u64,
 ) -> Result<Vec<ParsedSubmission>> {
     let own = vec![EventKind::KeyRegistered, EventKind::KeyRevoked];
-    not_the_operator(operator, services.iter().map(|(k, _)| k))?;
+    not_the_operator(operator, services.iter().map(|(k, _)| k), |i| format!("setting services[{i}].vkey"))?;
     std::iter::once((operator.verifier(), own))
         .chain(services.iter().cloned())
         .map(|(k, kinds)| {
@@ -185,12 +187,18 @@ pub fn bootstrap_submissions(
 }
 
 /// Refuses the operator's own key as a service's: registered with a service's kinds, it would
-/// lose the kinds that register and revoke keys.
-fn not_the_operator<'a>(operator: &SignerKey, services: impl IntoIterator<Item = &'a VerifierKey>) -> Result<()> {
-    match services.into_iter().find(|k| k.key_ref == operator.key_ref) {
-        Some(k) => {
-            bail!("setting services: {} is the operator's key, which registers keys and is no service's", k.key_ref)
-        }
+/// lose the kinds that register and revoke keys. `setting` names the service at an index.
+fn not_the_operator<'a>(
+    operator: &SignerKey,
+    services: impl IntoIterator<Item = &'a VerifierKey>,
+    setting: impl Fn(usize) -> String,
+) -> Result<()> {
+    match services.into_iter().position(|k| k.key_ref == operator.key_ref) {
+        Some(i) => bail!(
+            "{}: {} is the operator's key, which registers keys and is no service's",
+            setting(i),
+            operator.key_ref
+        ),
         None => Ok(()),
     }
 }
@@ -221,7 +229,7 @@ pub fn open_ledger(cfg: &Config, engine: EngineConfig) -> Result<Engine> {
     // registering needs it, and fails for want of it.
     let services = cfg.service_keys()?;
     if let Ok(operator) = cfg.operator_signer() {
-        not_the_operator(&operator, services.iter().map(|(k, _)| k))?;
+        not_the_operator(&operator, services.iter().map(|(k, _)| k), |i| cfg.setting(&format!("services[{i}].vkey")))?;
     }
     let clock = engine.clock.clone();
     let e = Engine::open(&cfg.data_dir, engine)?;
@@ -283,7 +291,7 @@ pub fn register_changes(cfg: &Config, e: &Engine, now_ms: u64) -> Result<Vec<Cha
         return Ok(changes);
     }
     let operator = cfg.operator_signer()?;
-    not_the_operator(&operator, register.iter().map(|(k, _)| k))?;
+    not_the_operator(&operator, register.iter().map(|(k, _)| k), |_| "setting services".into())?;
     let size = head.state.size;
     drop(head);
     let subs = register

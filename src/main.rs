@@ -456,6 +456,10 @@ fn run(cmd: Command) -> Result<ExitCode> {
         }
         Command::Init { config } => {
             let cfg = config.load()?;
+            // The settings `vigil serve` reads besides the log's, checked too: a file it would
+            // refuse is refused now, before a log is created.
+            cfg.auditor_keys()?;
+            cfg.witnessing()?;
             let engine = open_ledger(&cfg, EngineConfig::new(cfg.log_signer()?))?;
             print!("{}", String::from_utf8_lossy(&engine.head().checkpoint));
         }

@@ -245,11 +245,23 @@ fn a_bad_configuration_names_the_line_and_the_setting() {
         ("data_dir = \"d\"\n[server]\nreplay_window_ms = 5\n", &["line 3", "replay_window_ms", "at least a second"]),
         (
             "data_dir = \"d\"\nlog_key = \"log.key\"\noperator_key = \"operator.key\"\n[[services]]\nvkey = \"risk.vkey\"\nkinds = [\"alarm\"]\n[[services]]\nvkey = \"risk.vkey\"\nkinds = [\"freeze\"]\n",
-            &["setting services[1].vkey", "risk+", "services[0] again"],
+            &["bad-9.toml, line 8: setting services[1].vkey", "risk+", "services[0] (line 4) again"],
         ),
         (
-            "data_dir = \"d\"\nlog_key = \"log.key\"\noperator_key = \"operator.key\"\n[[services]]\nvkey = \"operator.vkey\"\nkinds = [\"alarm\"]\n",
-            &["setting services", "operator's key"],
+            "data_dir = \"d\"\nlog_key = \"log.key\"\noperator_key = \"operator.key\"\n[[services]]\nkinds = [\"alarm\"]\nvkey = \"operator.vkey\"\n",
+            &["bad-10.toml, line 6: setting services[0].vkey", "operator's key"],
+        ),
+        (
+            "data_dir = \"d\"\nlog_key = \"log.key\"\noperator_key = \"operator.key\"\n[[services]]\nvkey = \"gone.vkey\"\nkinds = [\"alarm\"]\n",
+            &["bad-11.toml, line 5: setting services[0].vkey", "gone.vkey"],
+        ),
+        (
+            "data_dir = \"d\"\nlog_key = \"log.key\"\nauditors = [\n  \"risk.vkey\",\n  \"gone.vkey\",\n]\n",
+            &["bad-12.toml, line 5: setting auditors[1]", "gone.vkey"],
+        ),
+        (
+            "data_dir = \"d\"\nlog_key = \"log.key\"\n\n[[witnesses]]\nvkey = \"risk.vkey\"\nurl = \"https://w.example\"\n",
+            &["bad-13.toml, line 5: setting witnesses[0].vkey", "cosigner key"],
         ),
     ];
     let keys = Keys::new();

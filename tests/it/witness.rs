@@ -600,14 +600,14 @@ fn bad_witness_settings_name_the_setting() {
         (format!("witness_quorum = 3\n{}{}", w(ok, &v1), w(ok, &v2)), "setting witness_quorum: a quorum of 3"),
         (format!("witness_quorum = 0\n{}", w(ok, &v1)), "setting witness_quorum: "),
         (format!("{}{}", w(ok, &v1), w(ok, &twin)), "setting witnesses: "),
-        (w("127.0.0.1:9", &v1), "setting witnesses[0].url: \"127.0.0.1:9\" is not an http:// URL"),
-        (w("https://w.example", &v1), "setting witnesses[0].url: \"https://w.example\" is not an http:// URL"),
+        (w("127.0.0.1:9", &v1), "line 2: setting witnesses[0].url: \"127.0.0.1:9\" is not an http:// URL"),
+        (w("https://w.example", &v1), "line 2: setting witnesses[0].url: \"https://w.example\" is not an http:// URL"),
         (
             format!("log_key = {log_key:?}\n{}{}", w(ok, &v1), w(ok, &log_as_witness)),
-            "setting witnesses[1].vkey: the log's own key",
+            "line 7: setting witnesses[1].vkey: the log's own key",
         ),
-        (format!("{}{}", w(ok, &v1), w("ftp://w.example", &v2)), "setting witnesses[1].url"),
-        (w(ok, &dir.path().join("none.vkey")), "setting witnesses[0].vkey"),
+        (format!("{}{}", w(ok, &v1), w("ftp://w.example", &v2)), "line 5: setting witnesses[1].url"),
+        (w(ok, &dir.path().join("none.vkey")), "line 3: setting witnesses[0].vkey"),
     ];
     for (text, want) in cases {
         let cfg = vigil_core::config::Config::parse(&text).unwrap();

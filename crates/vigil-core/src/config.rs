@@ -189,6 +189,67 @@ pub struct Config {
     /// How many of them must cosign a checkpoint before it is served (default: all).
     pub witness_quorum: Option<usize>,
     pub server: ServerConfig,
+    /// Where the list settings were read: the file and the line of each entry.
+    #[serde(skip)]
+    pub source: Source,
+}
+
+/// Where a configuration's list entries were read, so that the checks made once the key files
+/// are read (a key listed twice, a witness URL that is not `http://`) can name the line as the
+/// parser does. Empty for a configuration built in code.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Source {
+    /// The file, once [`Config::parse`]'s caller has read one.
+    pub file: Option<PathBuf>,
+    /// Setting (`services[1].vkey`, `auditors[0]`) → its line, from 1.
+    lines: std::collections::BTreeMap<String, usize>,
+}
+
+/// The spans of the list settings' entries (a second reading of a text already parsed).
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Spans {
+    services: Vec<toml::Spanned<EntrySpans>>,
+    auditors: Vec<toml::Spanned<serde::de::IgnoredAny>>,
+    witnesses: Vec<toml::Spanned<EntrySpans>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct EntrySpans {
+    vkey: Option<toml::Spanned<serde::de::IgnoredAny>>,
+    url: Option<toml::Spanned<serde::de::IgnoredAny>>,
+    kinds: Option<toml::Spanned<serde::de::IgnoredAny>>,
+}
+
+impl Source {
+    /// The lines of `text`'s list entries and of their settings.
+    fn of(text: &str) -> Source {
+        let Ok(spans) = toml::from_str::<Spans>(text) else { return Source::default() };
+        let line = |at: usize| text.get(..at).map_or(0, |t| t.matches('\n').count()) + 1;
+        let mut lines = std::collections::BTreeMap::new();
+        for (list, entries) in [("services", &spans.services), ("witnesses", &spans.witnesses)] {
+            for (i, e) in entries.iter().enumerate() {
+                lines.insert(format!("{list}[{i}]"), line(e.span().start));
+                let inner = e.get_ref();
+                for (name, at) in [("vkey", &inner.vkey), ("url", &inner.url), ("kinds", &inner.kinds)] {
+                    if let Some(at) = at {
+                        lines.insert(format!("{list}[{i}].{name}"), line(at.span().start));
+                    }
+                }
+            }
+        }
+        for (i, a) in spans.auditors.iter().enumerate() {
+            lines.insert(format!("auditors[{i}]"), line(a.span().start));
+        }
+        Source { file: None, lines }
+    }
+
+    /// The line of a list entry or of one of its settings (`services[1].vkey`), if read from
+    /// a file.
+    pub fn line(&self, setting: &str) -> Option<usize> {
+        self.lines.get(setting).copied()
+    }
 }
 
 impl Default for Config {
@@ -204,6 +265,7 @@ impl Default for Config {
             witnesses: Vec::new(),
             witness_quorum: None,
             server: Default::default(),
+            source: Source::default(),
         }
     }
 }
@@ -211,7 +273,21 @@ impl Default for Config {
 impl Config {
     /// The settings of a configuration file's text; those it leaves out keep their defaults.
     pub fn parse(text: &str) -> Result<Config, ConfigError> {
-        toml::from_str(text).map_err(|e| ConfigError(e.to_string()))
+        let mut c: Config = toml::from_str(text).map_err(|e| ConfigError(e.to_string()))?;
+        c.source = Source::of(text);
+        Ok(c)
+    }
+
+    /// How an error names a setting: `setting services[1].vkey`, after the line it was read
+    /// from when there is one, and the file when known (`config vigil.toml, line 8: setting
+    /// services[1].vkey`). Only list entries have lines: the other settings may come from the
+    /// environment or a flag.
+    pub fn setting(&self, setting: &str) -> String {
+        match (self.source.line(setting), &self.source.file) {
+            (None, _) => format!("setting {setting}"),
+            (Some(n), None) => format!("line {n}: setting {setting}"),
+            (Some(n), Some(f)) => format!("config {}, line {n}: setting {setting}", f.display()),
+        }
     }
 
     /// Makes every relative path setting relative to `base`, the configuration file's folder.
@@ -241,6 +317,36 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn list_entries_are_named_with_their_lines() {
+        let text = "data_dir = \"d\"\nauditors = [\n  \"a.vkey\",\n  \"b.vkey\",\n]\n\n[[services]]\nvkey = \"w.vkey\"\nkinds = [\"withdrawal\"]\n\n[[witnesses]]\nurl = \"http://w\"\nvkey = \"w1.vkey\"\n\n[[services]]\nkinds = [\"alarm\"]\nvkey = \"r.vkey\"\n";
+        let mut c = Config::parse(text).unwrap();
+        // (setting, its line)
+        let cases = [
+            ("auditors[0]", Some(3)),
+            ("auditors[1]", Some(4)),
+            ("services[0].vkey", Some(8)),
+            ("services[0].kinds", Some(9)),
+            ("witnesses[0].url", Some(12)),
+            ("witnesses[0].vkey", Some(13)),
+            ("services[1].kinds", Some(16)),
+            ("services[1].vkey", Some(17)),
+            // An entry is named at its table's header.
+            ("witnesses[0]", Some(11)),
+            ("services[1]", Some(15)),
+            ("services[2].vkey", None),
+            ("data_dir", None),
+        ];
+        for (setting, line) in cases {
+            assert_eq!(c.source.line(setting), line, "{setting}");
+        }
+        assert_eq!(c.setting("services[1].vkey"), "line 17: setting services[1].vkey");
+        assert_eq!(c.setting("log_key"), "setting log_key", "not a list entry: it may come from a flag");
+        c.source.file = Some("etc/vigil.toml".into());
+        assert_eq!(c.setting("witnesses[0].url"), "config etc/vigil.toml, line 12: setting witnesses[0].url");
+        assert_eq!(Config::default().setting("services[0].vkey"), "setting services[0].vkey");
+    }
 
     #[test]
     fn server_limits_out_of_range_are_refused_naming_the_setting() {

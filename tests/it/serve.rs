@@ -794,39 +794,99 @@ fn a_wrong_base_url_is_a_usage_error_not_a_misbehaving_log() {
     assert_eq!(code, 0, "{err}");
 }
 
-/// A tlog-tiles client's walk over the running server: the level-0 tiles' hashes (checked
-/// against the entry bundles) recompute the checkpoint's root.
+/// A stock tlog-tiles client walks the log's tiles: Cloudflare's `tlog_tiles` (a port of Go's
+/// `sumdb/tlog`) and `signed_note`, with nothing of vigil's own code. The note verifies under the
+/// log's vkey; `TileHashReader` authenticates every tile it reads against the checkpoint (full
+/// and partial tiles, both levels), recomputes the root, proves entries from the tiles alone,
+/// and proves the earlier checkpoint consistent with a later one; the entry bundles hash to the
+/// authenticated leaves.
 #[test]
-fn a_tile_walk_against_the_running_server_recomputes_the_root() {
-    let server = Server::start();
-    let lines: Vec<String> = (0..300)
-        .map(|i| format!(r#"{{"idempotency_key": "t-{i}", "event": {{"kind": "alarm", "rule": "r", "severity": "low", "summary": "alarm {i}"}}}}"#))
-        .collect();
-    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
-    server.append("risk", &lines);
-    let (_, cp) = server.checkpoint();
-    assert_eq!(cp.size, 303);
-    let mut range = vigil_core::merkle::CompactRange::new();
-    for n in 0..cp.size.div_ceil(256) {
-        let width = (cp.size - n * 256).min(256);
-        let path = vigil_core::merkle::TilePath { entries: false, level: 0, index: n, width }.to_path();
-        let (status, tile) = request("GET", &format!("{}/tile/{path}", server.public), "", vec![]);
+fn a_stock_tlog_tiles_client_reads_the_log() {
+    use signed_note::{Note, StandardVerifier, VerifierList};
+    use tlog_tiles::{HashReader, TileHashReader, TileReader};
+
+    /// Tiles over HTTP at the C2SP paths (Go's `tile/8/L/N` less the height).
+    struct Http<'a> {
+        public: &'a str,
+        reads: std::cell::Cell<usize>,
+    }
+    impl TileReader for Http<'_> {
+        fn height(&self) -> u8 {
+            8
+        }
+        fn read_tiles(&self, tiles: &[tlog_tiles::Tile]) -> Result<Vec<Vec<u8>>, tlog_tiles::Error> {
+            let fetch = |t: &tlog_tiles::Tile| {
+                let path = t.path().replacen("tile/8/", "tile/", 1);
+                let (status, body) = request("GET", &format!("{}/{path}", self.public), "", vec![]);
+                assert_eq!(status, 200, "{path}");
+                self.reads.set(self.reads.get() + 1);
+                body
+            };
+            Ok(tiles.iter().map(fetch).collect())
+        }
+        fn save_tiles(&self, _: &[tlog_tiles::Tile], _: &[Vec<u8>]) {}
+    }
+    /// The served checkpoint, as the stock client reads it: (size, root).
+    fn checkpoint(server: &Server) -> (u64, tlog_tiles::Hash) {
+        let (status, note) = http("GET", &format!("{}/checkpoint", server.public));
+        assert_eq!(status, 200);
+        let verifier = StandardVerifier::new(&server.keys.log.verifier().to_vkey()).unwrap();
+        let note = Note::from_bytes(note.as_bytes()).unwrap();
+        note.verify(&VerifierList::new(vec![Box::new(verifier)])).unwrap();
+        let cp = tlog_tiles::Checkpoint::from_bytes(note.text()).unwrap();
+        (cp.size(), *cp.hash())
+    }
+    /// The entries of data tile `n` (`width` of them), each checked against its authenticated
+    /// leaf hash.
+    fn entries(public: &str, n: u64, width: u64, leaves: &impl HashReader) -> Vec<Vec<u8>> {
+        let mut tile = tlog_tiles::Tile::new(8, 0, n, width as u32, false);
+        tile.set_is_data();
+        let path = tile.path().replacen("tile/8/data/", "tile/entries/", 1);
+        let (status, bundle) = request("GET", &format!("{public}/{path}"), "", vec![]);
         assert_eq!(status, 200, "{path}");
-        let tile = vigil_core::merkle::TileNodes::from_bytes(&tile).unwrap();
-        let bundle_path = vigil_core::merkle::TilePath { entries: true, level: 0, index: n, width }.to_path();
-        let (status, bundle) = request("GET", &format!("{}/tile/{bundle_path}", server.public), "", vec![]);
-        assert_eq!(status, 200, "{bundle_path}");
-        let mut rest = &bundle[..];
+        let (mut rest, mut out) = (&bundle[..], Vec::new());
         for i in 0..width {
             let len = u16::from_be_bytes([rest[0], rest[1]]) as usize;
-            let leaf = tile.node(0, i).unwrap();
-            assert_eq!(vigil_core::merkle::leaf_hash(&rest[2..2 + len]), leaf, "{bundle_path} entry {i}");
-            range.push(leaf);
+            let leaf = leaves.read_hashes(&[tlog_tiles::stored_hash_index(0, n * 256 + i)]).unwrap();
+            assert_eq!(tlog_tiles::record_hash(&rest[2..2 + len]), leaf[0], "{path} entry {i}");
+            out.push(rest[2..2 + len].to_vec());
             rest = &rest[2 + len..];
         }
-        assert!(rest.is_empty());
+        assert!(rest.is_empty(), "{path}: bytes after its {width} entries");
+        out
     }
-    assert_eq!(range.root(), cp.root);
+
+    let server = Server::start();
+    let alarms = |from: usize, to: usize| -> Vec<String> {
+        (from..to)
+            .map(|i| format!(r#"{{"idempotency_key": "s-{i}", "event": {{"kind": "alarm", "rule": "r", "severity": "low", "summary": "alarm {i}"}}}}"#))
+            .collect()
+    };
+    let first = alarms(0, 300);
+    server.append("risk", &first.iter().map(String::as_str).collect::<Vec<_>>());
+    let (old_size, old_root) = checkpoint(&server);
+    assert_eq!(old_size, 303);
+    let later = alarms(300, 600);
+    server.append("risk", &later.iter().map(String::as_str).collect::<Vec<_>>());
+    let (size, root) = checkpoint(&server);
+    assert_eq!(size, 603);
+
+    let tiles = Http { public: &server.public, reads: std::cell::Cell::new(0) };
+    let reader = TileHashReader::new(size, root, &tiles);
+    assert_eq!(tlog_tiles::tree_hash(size, &reader).unwrap(), root);
+    assert!(tiles.reads.get() > 0, "the root was recomputed from served tiles");
+    for n in [0, 1, 255, 256, 511, 512, 602] {
+        let proof = tlog_tiles::prove_record(size, n, &reader).unwrap();
+        let leaf = reader.read_hashes(&[tlog_tiles::stored_hash_index(0, n)]).unwrap()[0];
+        tlog_tiles::check_record(&proof, size, root, n, leaf).unwrap_or_else(|e| panic!("entry {n}: {e:?}"));
+    }
+    let proof = tlog_tiles::prove_tree(size, old_size, &reader).unwrap();
+    tlog_tiles::check_tree(&proof, size, root, old_size, old_root).unwrap();
+    // Every entry, from its bundle: two full data tiles and a partial one of 91.
+    let all: Vec<Vec<u8>> =
+        (0..size.div_ceil(256)).flat_map(|n| entries(&server.public, n, (size - n * 256).min(256), &reader)).collect();
+    assert_eq!(all.len() as u64, size);
+    assert!(String::from_utf8_lossy(&all[602]).contains("alarm 599"), "the last entry is the last alarm");
 }
 
 /// A server that lies (one byte of one entry changed in the bundles it serves) is caught by

@@ -45,8 +45,9 @@
 //! number it holds, so a forward seek to `seq` lands on the record that would hold it.
 //!
 //! **Faults.** [`Store::inject`] makes a chosen write or sync fail on purpose, before or after
-//! it reaches the disk: the fault-injection tests (`tests/it/faults.rs`) drive the engine into
-//! every such failure and re-check the stored log. A store opened normally has none.
+//! it reaches the disk, or a durable mark fail: the fault-injection tests (`tests/it/faults.rs`)
+//! drive the engine into every such failure and re-check the stored log. A store opened
+//! normally has none.
 //!
 //! **Format version.** `meta/format_version` holds [`STORE_FORMAT_VERSION`]; a store written by
 //! another version refuses to open, but for version 3, which is upgraded (`UPGRADES_FROM`).
@@ -118,6 +119,28 @@ pub enum Fault {
     SyncFails,
     /// The WAL is synced, then the sync reports failure.
     SyncFailsAfterPersisting,
+    /// Marking a checkpoint durable ([`Store::mark_durable`]) fails; nothing is marked.
+    MarkFails,
+}
+
+impl Fault {
+    /// The operation the fault strikes: [`Store::write`], [`Store::sync`] or
+    /// [`Store::mark_durable`].
+    fn op(self) -> Op {
+        match self {
+            Fault::WriteFails | Fault::WriteFailsAfterPersisting => Op::Write,
+            Fault::SyncFails | Fault::SyncFailsAfterPersisting => Op::Sync,
+            Fault::MarkFails => Op::Mark,
+        }
+    }
+}
+
+/// The store's operations that a [`Fault`] can strike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Write,
+    Sync,
+    Mark,
 }
 
 impl std::fmt::Display for Fault {
@@ -127,6 +150,7 @@ impl std::fmt::Display for Fault {
             Fault::WriteFailsAfterPersisting => "the write failed after persisting its batch",
             Fault::SyncFails => "the sync failed",
             Fault::SyncFailsAfterPersisting => "the sync failed after syncing",
+            Fault::MarkFails => "marking a checkpoint durable failed",
         })
     }
 }
@@ -435,20 +459,17 @@ impl Store {
     }
 
     /// Fault injection, for tests: from the `at`-th (counting from 1) call of [`Store::write`]
-    /// (for the write faults) or [`Store::sync`] (for the sync faults) on, every call fails
-    /// with [`StoreError::Injected`], before or after doing its work as `fault` says.
+    /// (for the write faults), [`Store::sync`] (for the sync faults) or [`Store::mark_durable`]
+    /// on, every call fails with [`StoreError::Injected`], before or after doing its work as
+    /// `fault` says.
     pub fn inject(mut self, fault: Fault, at: u64) -> Store {
         self.injection = Some(Injection { fault, at, calls: 0.into() });
         self
     }
 
-    /// The injected fault this call of a write (`sync == false`) or sync hits, if any.
-    fn injected(&self, sync: bool) -> Option<Fault> {
-        let i = self.injection.as_ref()?;
-        let is_sync = matches!(i.fault, Fault::SyncFails | Fault::SyncFailsAfterPersisting);
-        if is_sync != sync {
-            return None;
-        }
+    /// The injected fault this call of `op` hits, if any.
+    fn injected(&self, op: Op) -> Option<Fault> {
+        let i = self.injection.as_ref().filter(|i| i.fault.op() == op)?;
         i.hit()
     }
 
@@ -495,8 +516,11 @@ impl Store {
 
     /// Marks `note`, the checkpoint of a log state already synced, as durable: written out to
     /// the WAL file (no sync of its own), where readers find it. Losing it to a power cut
-    /// leaves an older mark, which is as true. Not subject to [`Store::inject`].
+    /// leaves an older mark, which is as true.
     pub fn mark_durable(&self, note: &[u8]) -> Result<(), StoreError> {
+        if let Some(fault) = self.injected(Op::Mark) {
+            return Err(StoreError::Injected(fault));
+        }
         self.db.put_cf(self.cf(CF_META), META_DURABLE, note).map_err(|e| self.err(e))?;
         self.db.flush_wal(false).map_err(|e| self.err(e))
     }
@@ -626,7 +650,7 @@ impl Store {
 
     /// Makes every batch written so far durable (syncs the WAL).
     pub fn sync(&self) -> Result<(), StoreError> {
-        let fault = self.injected(true);
+        let fault = self.injected(Op::Sync);
         if fault == Some(Fault::SyncFails) {
             return Err(StoreError::Injected(Fault::SyncFails));
         }
@@ -636,7 +660,7 @@ impl Store {
 
     /// Writes one group commit atomically, not yet synced.
     pub fn write(&self, batch: &AppendBatch) -> Result<(), StoreError> {
-        let fault = self.injected(false);
+        let fault = self.injected(Op::Write);
         if fault == Some(Fault::WriteFails) {
             return Err(StoreError::Injected(Fault::WriteFails));
         }

@@ -139,3 +139,49 @@ fn every_storage_fault_step_is_refused_and_the_log_recovers_whole() {
         run_step(fault, at, in_process);
     }
 }
+
+/// The syncer's own durable mark (written when no group follows a synced one within 2 ms)
+/// failing stops the engine like any storage failure: what was answered stays answered, later
+/// appends are refused naming the failure, and readers of the data dir keep the mark made
+/// before. `Engine::recover` marks the recovered head durable, in its own synced write.
+#[test]
+fn a_failed_durable_mark_stops_the_engine_and_recovery_marks_the_head() {
+    let Ledger { dir, engine, keys, clock } = Ledger::new();
+    drop(engine);
+    let data = dir.path().join("data");
+    let store = Store::open(&data).unwrap().inject(Fault::MarkFails, 1);
+    let engine = Engine::open_store(store, engine_config(&keys, clock.clone())).unwrap();
+    let sub = |id: &str| {
+        vigil::client::signed(&keys.withdrawals, Event::from_value(withdrawal(id)).unwrap(), id, T0).unwrap()
+    };
+    // The newest checkpoint readers of the data dir keep: its size.
+    let marked = || {
+        let note = Store::open_read_only(&data).unwrap().durable_checkpoint().unwrap().expect("a mark");
+        checkpoint_size(&note)
+    };
+    let opened = engine.head().state.size;
+    assert_eq!(marked(), opened, "the open marks the head it recovered");
+
+    let receipts = engine.append_blocking(vec![sub("answered")]).unwrap();
+    assert_eq!(receipts[0].seq, opened);
+    // No group follows: the syncer marks the new head itself, and the mark fails.
+    let waiting = std::time::Instant::now();
+    while engine.failure().is_none() && waiting.elapsed() < std::time::Duration::from_secs(10) {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let failure = engine.failure().expect("the failed mark stopped the engine");
+    assert!(failure.contains(&Fault::MarkFails.to_string()), "{failure}");
+    match engine.append_blocking(vec![sub("late")]) {
+        Err(AppendError::Storage(e)) => assert!(e.contains("once recovered") && e.contains(&failure), "{e}"),
+        other => panic!("a failed engine accepted an append: {other:?}"),
+    }
+    assert_eq!(engine.head().state.size, opened + 1, "what was answered stays the head");
+    assert_eq!(marked(), opened, "readers keep the mark made before the failure");
+
+    assert!(engine.recover().unwrap(), "nothing to recover");
+    assert_eq!(marked(), opened + 1, "recovery marks the head it recovered");
+    let receipts = engine.append_blocking(vec![sub("late")]).unwrap();
+    assert_eq!(receipts[0].seq, opened + 1, "the refused append lands after recovery");
+    drop(engine);
+    drop(dir);
+}

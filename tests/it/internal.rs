@@ -26,18 +26,24 @@ fn env() -> Env {
     std::thread::spawn(|| {
         let Ledger { dir, engine, keys, clock } = Ledger::new();
         let engine = Arc::new(engine);
-        let state = InternalState {
-            engine: engine.clone(),
-            clock: clock.clone(),
-            replay_window_ms: 300_000,
-            in_flight: Arc::new(AtomicUsize::new(0)),
-            max_in_flight: 10_000,
-            auditors: Arc::new(vec![key("auditor", 77).verifier()]),
-        };
+        let state = state_of(&engine, &clock);
         Env { keys, auditor: key("auditor", 77), engine, state, clock, _dir: dir }
     })
     .join()
     .unwrap()
+}
+
+/// The internal API's state over `engine`: a 5-minute replay window, `auditor` (seed 77) the
+/// one auditor.
+fn state_of(engine: &Arc<Engine>, clock: &Arc<FixedClock>) -> InternalState {
+    InternalState {
+        engine: engine.clone(),
+        clock: clock.clone(),
+        replay_window_ms: 300_000,
+        in_flight: Arc::new(AtomicUsize::new(0)),
+        max_in_flight: 10_000,
+        auditors: Arc::new(vec![key("auditor", 77).verifier()]),
+    }
 }
 
 /// `event` (JSON) signed by `key` at `created_at_ms`, as a service sends it.
@@ -50,12 +56,27 @@ fn submission(key: &vigil_core::keys::SignerKey, event: Value, idem: &str, creat
     serde_json::to_value(signed_submission(key, event, idem, created_at_ms)).unwrap()
 }
 
+/// `POST /v1/events`; the answer's status and JSON body, its media type checked: a receipt's
+/// `application/json`, a refusal's `application/problem+json`.
 async fn post(state: &InternalState, content_type: &str, body: Vec<u8>) -> (StatusCode, Value) {
+    let (status, _, body) = post_with_headers(state, content_type, body).await;
+    (status, body)
+}
+
+/// [`post`], with the answer's headers.
+async fn post_with_headers(
+    state: &InternalState,
+    content_type: &str,
+    body: Vec<u8>,
+) -> (StatusCode, axum::http::HeaderMap, Value) {
     let req = Request::post("/v1/events").header("content-type", content_type).body(Body::from(body)).unwrap();
     let res = router(state.clone()).oneshot(req).await.unwrap();
     let status = res.status();
+    let media = if status.is_success() { "application/json" } else { "application/problem+json" };
+    assert_eq!(res.headers().get("content-type").map(|v| v.to_str().unwrap()), Some(media), "{status}");
+    let headers = res.headers().clone();
     let bytes = res.into_body().collect().await.unwrap().to_bytes();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    (status, headers, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
 }
 
 #[tokio::test]
@@ -110,6 +131,24 @@ async fn every_refusal_has_its_status_and_writes_nothing() {
     bad_amount["statement"]["event"]["amount"] = json!("7 BTC");
     let mut unknown_kind = submission(&k.withdrawals, withdrawal("w-9"), "l", T0);
     unknown_kind["statement"]["event"]["kind"] = json!("teleport");
+    let mut no_opening = submission(&k.withdrawals, withdrawal("w-10"), "n", T0);
+    no_opening["openings"] = json!([]);
+    let mut wrong_opening = submission(&k.withdrawals, withdrawal("w-11"), "o", T0);
+    wrong_opening["openings"][0]["value"] = json!("acct-999");
+    // `twin+0fe81b63` registered; the other key of that name and id is then a conflict.
+    let (twin, other_twin) = twin_keys();
+    let register = |key: &vigil_core::keys::SignerKey, idem: &str| {
+        submission(
+            &k.operator,
+            json!({"kind": "key_registered", "key": key.verifier().to_vkey(), "kinds": ["alarm"]}),
+            idem,
+            T0,
+        )
+    };
+    e.engine
+        .append(vec![serde_json::from_value::<Submission>(register(&twin, "twin")).unwrap().parse().unwrap()])
+        .await
+        .unwrap();
     let many: Vec<Value> = (0..1001).map(|_| good.clone()).collect();
     let big = vec![b' '; vigil::http::internal::MAX_BODY + 1];
     // (what, content type, body, status, code)
@@ -182,6 +221,27 @@ async fn every_refusal_has_its_status_and_writes_nothing() {
             json!([good.clone(), submission(&k.withdrawals, withdrawal("w-5"), "taken", T0)]).to_string().into_bytes(),
             StatusCode::CONFLICT,
             "idempotency_conflict",
+        ),
+        (
+            "a key name and id registered with another key",
+            "application/json",
+            json!([good.clone(), register(&other_twin, "other-twin")]).to_string().into_bytes(),
+            StatusCode::CONFLICT,
+            "key_conflict",
+        ),
+        (
+            "an opening missing",
+            "application/json",
+            json!([good.clone(), no_opening]).to_string().into_bytes(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "bad_openings",
+        ),
+        (
+            "an opening that does not open its commitment",
+            "application/json",
+            json!([good.clone(), wrong_opening]).to_string().into_bytes(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "bad_openings",
         ),
         (
             "float amount",
@@ -271,6 +331,27 @@ async fn every_refusal_has_its_status_and_writes_nothing() {
         }
     }
     assert_eq!(e.engine.store().idempotency("withdrawals", "good").unwrap(), None);
+}
+
+/// A new, empty log takes only its genesis entry first (the operator's self-registration): a
+/// service's event is 403 `genesis` and writes nothing.
+#[tokio::test]
+async fn a_new_log_answers_403_genesis_to_anything_but_its_first_entry() {
+    let (dir, keys, clock) = (tempfile::tempdir().unwrap(), Keys::new(), Arc::new(FixedClock(T0.into())));
+    let engine = Arc::new(
+        tokio::task::spawn_blocking({
+            let (path, config) = (dir.path().to_path_buf(), engine_config(&keys, clock.clone()));
+            move || Engine::open(&path, config).unwrap()
+        })
+        .await
+        .unwrap(),
+    );
+    let state = state_of(&engine, &clock);
+    let body = submission(&keys.withdrawals, withdrawal("w-1"), "a", T0).to_string().into_bytes();
+    let (status, problem) = post(&state, "application/json", body).await;
+    assert_eq!((status, problem["code"].as_str()), (StatusCode::FORBIDDEN, Some("genesis")), "{problem}");
+    assert!(problem["detail"].as_str().unwrap().contains("the first entry must be a key_registered"), "{problem}");
+    assert_eq!(engine.head().state.size, 0, "the log changed");
 }
 
 /// A retry that comes after the replay window (its append was written, its answer lost) is
@@ -696,4 +777,37 @@ fn reserves_are_published_within_the_replay_window_however_long_the_build() {
     assert_eq!(sent.len(), 1);
     assert!(!left, "a failed build left its tree or records");
     assert_eq!(e.engine.head().state.size, size + 3);
+}
+
+/// The internal `/healthz` says whether appends are accepted: 200 `ok`, then 503 naming the
+/// storage failure that stopped the ledger, then 200 again once it has recovered.
+#[tokio::test]
+async fn healthz_says_whether_appends_are_accepted() {
+    let Ledger { dir, engine, keys, clock } = std::thread::spawn(Ledger::new).join().unwrap();
+    drop(engine);
+    let store = vigil::store::Store::open(&dir.path().join("data")).unwrap().inject(vigil::store::Fault::SyncFails, 1);
+    let engine = Arc::new(Engine::open_store(store, engine_config(&keys, clock.clone())).unwrap());
+    let state = state_of(&engine, &clock);
+    let health = || async {
+        let req = Request::get("/healthz").body(Body::empty()).unwrap();
+        let res = router(state.clone()).oneshot(req).await.unwrap();
+        let status = res.status();
+        (status, String::from_utf8(res.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap())
+    };
+    assert_eq!(health().await, (StatusCode::OK, "ok\n".to_string()));
+    let body = submission(&keys.withdrawals, withdrawal("w-1"), "a", T0).to_string().into_bytes();
+    let (status, headers, problem) = post_with_headers(&state, "application/json", body.clone()).await;
+    assert_eq!((status, problem["code"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("storage")), "{problem}");
+    assert_eq!(headers.get("retry-after").map(|v| v.to_str().unwrap()), Some("1"), "{problem}");
+    let (status, text) = health().await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{text}");
+    assert!(text.starts_with("storage failure: ") && text.contains("the sync failed"), "{text}");
+    let recovered = tokio::task::spawn_blocking({
+        let engine = engine.clone();
+        move || engine.recover().unwrap()
+    });
+    assert!(recovered.await.unwrap());
+    assert_eq!(health().await, (StatusCode::OK, "ok\n".to_string()));
+    let (status, _) = post(&state, "application/json", body).await;
+    assert_eq!(status, StatusCode::OK, "the refused event lands after recovery");
 }

@@ -189,6 +189,46 @@ async fn entries_and_proofs() {
     assert_eq!(detail, "sequence number 18446744073709551616 is larger than 18446744073709551615");
 }
 
+/// Every route answers with the media type documented for it (README, OpenAPI), and the cache
+/// policy: full tiles and entry bundles immutable, partial ones short, the checkpoint
+/// revalidated, an error never cached.
+#[tokio::test]
+async fn every_route_answers_with_its_media_type_and_cache_policy() {
+    // 6 + 250 = 256 entries: one full tile; then 2 more and an incident.
+    let (keys, engine, _dir) = ledger(250);
+    append(&engine, vec![sub(&keys.ops, incident_open("inc-1"), "o1")]);
+    let (json, octets) = ("application/json", "application/octet-stream");
+    // (path, status, media type, cache policy or "" where none is stated)
+    let cases = [
+        ("/checkpoint", 200, "text/plain; charset=utf-8", "no-cache"),
+        ("/tile/0/000", 200, octets, "public, max-age=31536000, immutable"),
+        ("/tile/entries/000", 200, octets, "public, max-age=31536000, immutable"),
+        ("/tile/0/001.p/1", 200, octets, "public, max-age=1"),
+        ("/tile/entries/001.p/1", 200, octets, "public, max-age=1"),
+        ("/tile/1/000.p/1", 200, octets, "public, max-age=1"),
+        ("/v1/entries/0", 200, json, ""),
+        ("/v1/entries?kind=withdrawal&limit=2", 200, json, ""),
+        ("/v1/proofs/inclusion?seq=0", 200, json, ""),
+        ("/v1/proofs/consistency?from=1", 200, json, ""),
+        ("/v1/incidents", 200, json, ""),
+        ("/v1/incidents/inc-1", 200, json, ""),
+        ("/v1/safu", 200, json, ""),
+        ("/metrics", 200, "application/openmetrics-text; version=1.0.0; charset=utf-8", ""),
+        ("/openapi.json", 200, json, ""),
+        ("/healthz", 200, "text/plain; charset=utf-8", ""),
+        ("/v1/entries/9999", 404, "application/problem+json", "no-store"),
+        ("/tile/0/002.p/1", 404, "application/problem+json", "no-store"),
+    ];
+    for (path, status, media, cache) in cases {
+        let g = get(&engine, path).await;
+        assert_eq!(g.status.as_u16(), status, "{path}: {}", String::from_utf8_lossy(&g.body));
+        assert_eq!(g.content_type, media, "{path}");
+        if !cache.is_empty() {
+            assert_eq!(g.cache, cache, "{path}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn the_public_router_has_no_write_route() {
     let (_keys, engine, _dir) = ledger(1);
@@ -517,8 +557,8 @@ async fn an_incident_whose_amounts_overflow_is_listed_without_figures() {
 
 #[tokio::test]
 async fn metrics_count_appends_and_requests_by_route() {
-    let (_keys, engine, _dir) = ledger(3);
-    let (metrics, http, _) = vigil::metrics::Metrics::new(engine.metrics());
+    let (keys, engine, _dir) = ledger(3);
+    let (metrics, http, internal_http) = vigil::metrics::Metrics::new(engine.metrics());
     let app = vigil::http::public::router_with(
         engine.clone(),
         metrics,
@@ -543,6 +583,44 @@ async fn metrics_count_appends_and_requests_by_route() {
     for uri in ["/v1/entries/0", "/v1/entries/1", "/v1/entries/999", "/no/such/route"] {
         send(uri).await;
     }
+    // The internal listener's requests, in the same registry: a batch of two, and a refusal.
+    let count = |text: &str, name: &str| -> u64 {
+        // A histogram's sum is written as a float (`11.0`).
+        let value = text.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<f64>().ok());
+        value.unwrap_or_else(|| panic!("no {name} in\n{text}")) as u64
+    };
+    let before = send("/metrics").await.1;
+    let internal = vigil::http::internal::router_with(
+        vigil::http::internal::InternalState {
+            engine: engine.clone(),
+            clock: Arc::new(FixedClock(T0.into())),
+            replay_window_ms: 300_000,
+            in_flight: Default::default(),
+            max_in_flight: 10_000,
+            auditors: Default::default(),
+        },
+        internal_http,
+        vigil::http::REQUEST_TIMEOUT,
+    );
+    let batch: Vec<_> = ["m-1", "m-2"]
+        .iter()
+        .map(|id| {
+            vigil::client::sign_event(
+                &keys.withdrawals,
+                vigil_core::event::Event::from_value(withdrawal(id)).unwrap(),
+                id,
+                T0,
+            )
+            .unwrap()
+        })
+        .collect();
+    for (media, status) in [("application/json", StatusCode::OK), ("text/plain", StatusCode::UNSUPPORTED_MEDIA_TYPE)] {
+        let req = Request::post("/v1/events")
+            .header("content-type", media)
+            .body(Body::from(serde_json::to_vec(&batch).unwrap()))
+            .unwrap();
+        assert_eq!(internal.clone().oneshot(req).await.unwrap().status(), status);
+    }
     let (status, text) = send("/metrics").await;
     assert_eq!(status, StatusCode::OK);
     let size = engine.head().state.size;
@@ -554,9 +632,16 @@ async fn metrics_count_appends_and_requests_by_route() {
         r#"vigil_http_requests_total{listener="public",route="/v1/entries/{seq}",method="GET",status="404"} 1"#.into(),
         r#"vigil_http_requests_total{listener="public",route="unmatched",method="GET",status="404"} 1"#.into(),
         "# TYPE vigil_fsync_seconds histogram".into(),
+        "# TYPE vigil_batch_events histogram".into(),
+        r#"vigil_http_requests_total{listener="internal",route="/v1/events",method="POST",status="200"} 1"#.into(),
+        r#"vigil_http_requests_total{listener="internal",route="/v1/events",method="POST",status="415"} 1"#.into(),
     ];
     for w in want {
         assert!(text.lines().any(|l| l == w), "missing {w:?} in\n{text}");
+    }
+    // The batch of two: one more caller batch, two more events.
+    for (name, more) in [("vigil_batch_events_count", 1), ("vigil_batch_events_sum", 2)] {
+        assert_eq!(count(&text, name), count(&before, name) + more, "{name} in\n{text}");
     }
     // One fsync at least per append (4 group commits here).
     let fsyncs: u64 = text

@@ -16,6 +16,22 @@ pub fn key(name: &str, seed: u8) -> SignerKey {
     SignerKey::from_seed(name, [seed; 32]).unwrap()
 }
 
+/// Two keys named `twin` with the same 32-bit key id (`twin+0fe81b63`) and different public
+/// keys, found by a birthday search over seeds (the index, big-endian, in the first 8 bytes):
+/// what a `key_registered` of the second, after the first, is refused for (`key_conflict`).
+pub fn twin_keys() -> (SignerKey, SignerKey) {
+    let seed = |i: u64| {
+        let mut s = [0u8; 32];
+        s[..8].copy_from_slice(&i.to_be_bytes());
+        s
+    };
+    let twins = [28_729, 35_570].map(|i| SignerKey::from_seed("twin", seed(i)).unwrap());
+    assert_eq!(twins[0].key_ref, twins[1].key_ref, "one name and key id");
+    assert_ne!(twins[0].verifier().key, twins[1].verifier().key, "two public keys");
+    let [a, b] = twins;
+    (a, b)
+}
+
 pub struct Keys {
     pub log: SignerKey,
     pub operator: SignerKey,

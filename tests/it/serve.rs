@@ -1002,6 +1002,79 @@ fn verify_with_state_is_incremental_and_catches_rollback_and_fork() {
     assert_eq!(saved(&state), 308);
 }
 
+/// The demo as its user meets it: every URL it prints answers, every command it prints runs
+/// as printed (a balance verified, the log verified with its witnesses, an append); the story
+/// came through the internal API (its requests are in `/metrics`); and ordinary traffic keeps
+/// arriving: new withdrawals, each requested then executed, appended after the story.
+#[test]
+fn the_demo_serves_what_it_prints_and_keeps_growing() {
+    let demo = RunningDemo::start_with(500);
+    let printed = demo.printed.join("\n");
+    let size = note_size(&get_text(&format!("{}/checkpoint", demo.public)));
+    // The story's requests to `POST /v1/events`: thousands, not the live traffic of a second.
+    let metrics = get_text(&format!("{}/metrics", demo.public));
+    let posted: u64 = metrics
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(
+                r#"vigil_http_requests_total{listener="internal",route="/v1/events",method="POST",status="200"} "#,
+            )
+        })
+        .unwrap_or_else(|| panic!("no appends through the internal API in\n{metrics}"))
+        .parse()
+        .unwrap();
+    assert!(posted >= 100, "{posted} requests");
+
+    let events = demo.dir.path().join("events.jsonl");
+    std::fs::write(
+        &events,
+        r#"{"kind": "alarm", "rule": "r", "severity": "low", "summary": "from the printed command"}"#,
+    )
+    .unwrap();
+    let (mut urls, mut commands) = (0, 0);
+    // What follows "Open:" (the story's own line names the internal URL, which takes only POST).
+    for line in demo.printed.iter().skip_while(|l| l.trim() != "Open:") {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.iter().position(|w| *w == "vigil") {
+            Some(at) => {
+                let args: Vec<&str> = words[at + 1..]
+                    .iter()
+                    .map(|w| if *w == "events.jsonl" { events.to_str().unwrap() } else { w })
+                    .collect();
+                let (code, out, err) = vigil(&args);
+                assert_eq!(code, 0, "{line}\n{out}{err}");
+                commands += 1;
+            }
+            None => {
+                for url in words.iter().filter(|w| w.starts_with("http://")) {
+                    let (status, body) = request("GET", url, "", vec![]);
+                    assert_eq!(status, 200, "{line}: {}", String::from_utf8_lossy(&body));
+                    urls += 1;
+                }
+            }
+        }
+    }
+    // checkpoint, incidents, the breach, SAFU, reserves, entries, two witnesses; balance,
+    // verify, append.
+    assert_eq!((urls, commands), (8, 3), "{printed}");
+
+    // Ordinary traffic: a withdrawal requested and executed, every half second.
+    let note = wait_checkpoint_size(&demo.public, size + 5);
+    let kinds: Vec<(String, String)> = (size..note_size(&note))
+        .map(|seq| {
+            let e = get_json(&format!("{}/v1/entries/{seq}", demo.public));
+            let event = &e["statement"]["event"];
+            (event["kind"].as_str().unwrap().to_string(), event["stage"].as_str().unwrap_or("").to_string())
+        })
+        .collect();
+    let live: Vec<&(String, String)> = kinds.iter().filter(|(kind, _)| kind == "withdrawal").collect();
+    assert!(live.len() >= 4, "{kinds:?}");
+    assert!(
+        live.chunks(2).all(|p| p.len() < 2 || (p[0].1.as_str(), p[1].1.as_str()) == ("requested", "executed")),
+        "{kinds:?}"
+    );
+}
+
 /// Proof of reserves end to end with the real binary: the demo serving its log; a user checks
 /// their balance with `vigil reserves verify` (and is refused with a wrong secret, a tampered
 /// proof, an unpinned log key); an operator signs attestations with `vigil sign` and publishes a

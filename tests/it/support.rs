@@ -260,15 +260,23 @@ pub struct RunningDemo {
     pub dir: TempDir,
     pub public: String,
     pub internal: String,
+    /// What it printed before its ordinary traffic began (the URLs to open among it).
+    pub printed: Vec<String>,
 }
 
 impl RunningDemo {
+    /// The demo with its ordinary traffic an hour apart: a log that holds still.
     pub fn start() -> RunningDemo {
+        Self::start_with(3_600_000)
+    }
+
+    /// The demo, its ordinary traffic every `every_ms`.
+    pub fn start_with(every_ms: u64) -> RunningDemo {
         use std::io::BufRead;
         let dir = tempfile::tempdir().unwrap();
         let (pp, ip) = (free_port(), free_port());
         let mut child = std::process::Command::new(vigil_bin())
-            .args(["demo", "--every-ms", "3600000", "--data-dir"])
+            .args(["demo", "--every-ms", &every_ms.to_string(), "--data-dir"])
             .arg(dir.path().join("d"))
             .arg("--keys")
             .arg(Self::keys())
@@ -279,17 +287,19 @@ impl RunningDemo {
             .spawn()
             .unwrap();
         let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut printed = Vec::new();
         loop {
             match lines.next() {
                 Some(Ok(line)) if line.contains("Ordinary traffic") => break,
-                Some(Ok(_)) => {}
+                Some(Ok(line)) => printed.push(line),
                 _ => panic!(
                     "the demo stopped before serving; its stderr:\n{}",
                     std::fs::read_to_string(dir.path().join("demo.log")).unwrap_or_default()
                 ),
             }
         }
-        RunningDemo { child, dir, public: format!("http://127.0.0.1:{pp}"), internal: format!("http://127.0.0.1:{ip}") }
+        let (public, internal) = (format!("http://127.0.0.1:{pp}"), format!("http://127.0.0.1:{ip}"));
+        RunningDemo { child, dir, public, internal, printed }
     }
 
     pub fn keys() -> std::path::PathBuf {

@@ -648,6 +648,34 @@ impl Store {
         self.index_scan(CF_BY_INCIDENT, incident, after, limit)
     }
 
+    /// Sequence numbers of entries of `kind` naming `incident`, after `after`: at most `limit`,
+    /// found by a leapfrog join of the two indexes (each step seeks one index to where the other
+    /// got to) in at most `steps` steps. The second value is `Some(seq)` when the steps ran out
+    /// first: every match up to `seq` is given, and a next call resumes after it.
+    pub fn by_kind_and_incident(
+        &self,
+        kind: &str,
+        incident: &str,
+        after: Option<u64>,
+        limit: usize,
+        steps: usize,
+    ) -> Result<(Vec<u64>, Option<u64>), StoreError> {
+        let (mut out, mut after) = (Vec::new(), after);
+        for _ in 0..steps {
+            if out.len() >= limit {
+                return Ok((out, None));
+            }
+            let Some(&a) = self.by_incident(incident, after, 1)?.first() else { return Ok((out, None)) };
+            let Some(&b) = self.by_kind(kind, a.checked_sub(1), 1)?.first() else { return Ok((out, None)) };
+            if a == b {
+                out.push(a);
+            }
+            // Past `a`, or up to the next entry of the kind: no match lies between.
+            after = Some(if a == b { a } else { b - 1 });
+        }
+        Ok((out, after))
+    }
+
     /// Makes every batch written so far durable (syncs the WAL).
     pub fn sync(&self) -> Result<(), StoreError> {
         let fault = self.injected(Op::Sync);

@@ -382,8 +382,12 @@ const MAX_PAGE: usize = 1000;
 /// bytes in hex and its statement decoded, is about three times as large).
 pub const MAX_PAGE_BYTES: usize = 1 << 20;
 
-/// A page of entries in log order, filtered by kind or incident (one of them, or neither),
-/// after a sequence number.
+/// Most index seeks one page filtered by both kind and incident may take (a leapfrog join of
+/// the two indexes, [`crate::store::Store::by_kind_and_incident`]): a page that runs out of them ends early,
+/// with `next_after` where the join got to.
+const MAX_JOIN_STEPS: usize = 8 * MAX_PAGE;
+
+/// A page of entries in log order, filtered by kind, incident or both, after a sequence number.
 #[utoipa::path(get, path = "/v1/entries", tag = "public", params(ListQuery), responses(
     (status = 200, body = EntriesPage),
     (status = 400, description = "a bad filter or limit", body = ProblemBody, content_type = "application/problem+json"),
@@ -392,7 +396,7 @@ async fn entries(
     State(engine): State<Arc<Engine>>,
     q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<EntriesPage>, Problem> {
-    let Query(q) = q.map_err(|e| Problem::bad_request(format!("{e}: expected ?kind=|incident=, after=, limit=")))?;
+    let Query(q) = q.map_err(|e| Problem::bad_request(format!("{e}: expected kind=, incident=, after=, limit=")))?;
     let limit = q.limit.unwrap_or(100);
     if limit == 0 || limit > MAX_PAGE {
         return Err(Problem::bad_request(format!("limit must be 1 to {MAX_PAGE}")));
@@ -400,24 +404,32 @@ async fn entries(
     let size = engine.head().state.size;
     // One more than the page: whether it exists says whether this page is the last.
     let probe = limit + 1;
-    let mut seqs: Vec<u64> = match (&q.kind, &q.incident) {
-        (Some(_), Some(_)) => return Err(Problem::bad_request("filter by kind or by incident, not both")),
-        (Some(k), None) => {
-            if EventKind::parse(k).is_none() {
-                return Err(Problem::bad_request(format!("unknown kind {k:?}")));
-            }
-            engine.store().by_kind(k, q.after, probe).map_err(Problem::internal)?
-        }
-        // An id is never empty: `?incident=` is a mistake, not a filter that matches nothing.
-        (None, Some(i)) if i.is_empty() => return Err(Problem::bad_request("incident= names no incident")),
-        (None, Some(i)) => engine.store().by_incident(i, q.after, probe).map_err(Problem::internal)?,
-        (None, None) => {
-            let from = q.after.map_or(0, |a| a.saturating_add(1));
-            (from..size.min(from.saturating_add(probe as u64))).collect()
-        }
-    };
-    seqs.retain(|&s| s < size);
+    if let Some(k) = q.kind.as_ref().filter(|k| EventKind::parse(k).is_none()) {
+        return Err(Problem::bad_request(format!("unknown kind {k:?}")));
+    }
+    // An id is never empty: `?incident=` is a mistake, not a filter that matches nothing.
+    if q.incident.as_ref().is_some_and(|i| i.is_empty()) {
+        return Err(Problem::bad_request("incident= names no incident"));
+    }
     blocking(move || {
+        let store = engine.store();
+        // The page's candidates; with both filters, where the join stopped if it ran out of
+        // steps.
+        let (mut seqs, joined_to) = match (&q.kind, &q.incident) {
+            (Some(k), Some(i)) => {
+                store.by_kind_and_incident(k, i, q.after, probe, MAX_JOIN_STEPS).map_err(Problem::internal)?
+            }
+            (Some(k), None) => (store.by_kind(k, q.after, probe).map_err(Problem::internal)?, None),
+            (None, Some(i)) => (store.by_incident(i, q.after, probe).map_err(Problem::internal)?, None),
+            (None, None) => {
+                let from = q.after.map_or(0, |a| a.saturating_add(1));
+                ((from..size.min(from.saturating_add(probe as u64))).collect(), None)
+            }
+        };
+        drop(store);
+        seqs.retain(|&s| s < size);
+        // A join that got past the published head has seen every published match.
+        let joined_to = joined_to.filter(|&j| j < size);
         let mut more = seqs.len() > limit;
         seqs.truncate(limit);
         // A page also ends once its entries hold MAX_PAGE_BYTES (entries may be up to 64 KiB):
@@ -432,7 +444,12 @@ async fn entries(
                 break;
             }
         }
-        let next_after = entries.last().map(|e| e.seq).filter(|_| more);
+        let next_after = match joined_to {
+            // Every match up to it is on this page (the join stops at `limit + 1` matches, so
+            // a page cut short by its bytes was cut before it).
+            Some(j) if !more => Some(j),
+            _ => entries.last().map(|e| e.seq).filter(|_| more),
+        };
         Ok(Json(EntriesPage { entries, next_after }))
     })
     .await

@@ -253,12 +253,23 @@ async fn entries_are_listed_by_kind_incident_and_page() {
     // Two entries of an incident, by the operations key.
     let freeze =
         serde_json::json!({"kind": "freeze", "scope": {"target": "withdrawals"}, "reason": "r", "incident": "inc-1"});
-    append(&engine, vec![sub(&keys.ops, incident_open("inc-1"), "o1"), sub(&keys.ops, freeze, "o2")]);
+    append(&engine, vec![sub(&keys.ops, incident_open("inc-1"), "o1"), sub(&keys.ops, freeze.clone(), "o2")]);
+    // Another incident, and a second freeze of the first.
+    let mut freeze_2 = freeze.clone();
+    freeze_2["incident"] = "inc-2".into();
+    append(
+        &engine,
+        vec![
+            sub(&keys.ops, incident_open("inc-2"), "o3"),
+            sub(&keys.ops, freeze_2, "o4"),
+            sub(&keys.ops, freeze, "o5"),
+        ],
+    );
     let seqs = |body: &[u8]| -> (Vec<u64>, serde_json::Value) {
         let v: serde_json::Value = serde_json::from_slice(body).unwrap();
         (v["entries"].as_array().unwrap().iter().map(|e| e["seq"].as_u64().unwrap()).collect(), v["next_after"].clone())
     };
-    // Bootstrap is 0..=5, withdrawals 6..=10, the incident 11 and 12.
+    // Bootstrap is 0..=5, withdrawals 6..=10, inc-1 11, 12 and 15, inc-2 13 and 14.
     // (query, seqs, next_after)
     let cases: &[(&str, &[u64], serde_json::Value)] = &[
         ("?kind=withdrawal", &[6, 7, 8, 9, 10], serde_json::Value::Null),
@@ -267,14 +278,22 @@ async fn entries_are_listed_by_kind_incident_and_page() {
         // A last page that is exactly full says it is the last.
         ("?kind=withdrawal&limit=1&after=9", &[10], serde_json::Value::Null),
         ("?kind=withdrawal&limit=5", &[6, 7, 8, 9, 10], serde_json::Value::Null),
-        ("?incident=inc-1&limit=2", &[11, 12], serde_json::Value::Null),
-        ("?after=10&limit=2", &[11, 12], serde_json::Value::Null),
+        ("?incident=inc-1&limit=2", &[11, 12], serde_json::json!(12)),
+        ("?after=10&limit=2", &[11, 12], serde_json::json!(12)),
         ("?after=9&limit=2", &[10, 11], serde_json::json!(11)),
-        ("?incident=inc-1", &[11, 12], serde_json::Value::Null),
+        ("?incident=inc-1", &[11, 12, 15], serde_json::Value::Null),
         ("?kind=key_revoked", &[5], serde_json::Value::Null),
-        ("?after=10&limit=5", &[11, 12], serde_json::Value::Null),
+        ("?after=10&limit=5", &[11, 12, 13, 14, 15], serde_json::Value::Null),
         ("?limit=3", &[0, 1, 2], serde_json::json!(2)),
-        ("?kind=freeze&after=12", &[], serde_json::Value::Null),
+        ("?kind=freeze&after=12", &[14, 15], serde_json::Value::Null),
+        ("?kind=freeze&after=15", &[], serde_json::Value::Null),
+        // Both filters: the entries of that kind naming that incident.
+        ("?kind=freeze&incident=inc-1", &[12, 15], serde_json::Value::Null),
+        ("?incident=inc-1&kind=freeze&limit=1", &[12], serde_json::json!(12)),
+        ("?kind=freeze&incident=inc-1&after=12", &[15], serde_json::Value::Null),
+        ("?kind=incident_open&incident=inc-2", &[13], serde_json::Value::Null),
+        ("?kind=withdrawal&incident=inc-1", &[], serde_json::Value::Null),
+        ("?kind=freeze&incident=inc-3", &[], serde_json::Value::Null),
     ];
     for (q, want, next) in cases {
         let g = get(&engine, &format!("/v1/entries{q}")).await;
@@ -283,7 +302,15 @@ async fn entries_are_listed_by_kind_incident_and_page() {
         assert_eq!(&got, want, "{q}");
         assert_eq!(&got_next, next, "{q}");
     }
-    for bad in ["?kind=teleport", "?kind=alarm&incident=x", "?limit=0", "?limit=5000", "?colour=red", "?incident="] {
+    for bad in [
+        "?kind=teleport",
+        "?kind=teleport&incident=inc-1",
+        "?kind=freeze&incident=",
+        "?limit=0",
+        "?limit=5000",
+        "?colour=red",
+        "?incident=",
+    ] {
         let g = get(&engine, &format!("/v1/entries{bad}")).await;
         assert_eq!(g.status, StatusCode::BAD_REQUEST, "{bad}");
         assert_eq!(g.content_type, "application/problem+json", "{bad}");

@@ -376,3 +376,67 @@ fn read_only_opens_survive_a_compacting_writer() {
     });
     assert!(failures.is_empty(), "{} of {opens} opens failed: {:?}", failures.len(), &failures[..1]);
 }
+
+/// The join of the kind and incident indexes gives the entries of both, in order, however few
+/// steps each call may take: a call that runs out says where it got to, and calls resumed from
+/// there give every match once.
+#[test]
+fn a_kind_and_incident_join_resumes_where_its_steps_ran_out() {
+    let l = Ledger::new();
+    let ops = |event: serde_json::Value, idem: &str| l.sub(&l.keys.ops, event, idem);
+    let freeze = |inc: &str| serde_json::json!({"kind": "freeze", "scope": {"target": "withdrawals"}, "reason": "r", "incident": inc});
+    let unfreeze = |inc: &str| serde_json::json!({"kind": "unfreeze", "scope": {"target": "withdrawals"}, "reason": "r", "incident": inc});
+    // inc-1: open, unfreeze, freeze, unfreeze, unfreeze, freeze, unfreeze, freeze; inc-2
+    // between.
+    let events = [
+        incident_open("inc-1"),
+        unfreeze("inc-1"),
+        freeze("inc-1"),
+        incident_open("inc-2"),
+        freeze("inc-2"),
+        unfreeze("inc-1"),
+        unfreeze("inc-1"),
+        freeze("inc-1"),
+        unfreeze("inc-1"),
+        freeze("inc-2"),
+        freeze("inc-1"),
+    ];
+    let base = l.engine.head().state.size;
+    let subs = events.iter().enumerate().map(|(i, e)| ops(e.clone(), &format!("j{i}"))).collect();
+    l.engine.append_blocking(subs).unwrap();
+    let store = l.engine.store();
+    let at = |offsets: &[u64]| offsets.iter().map(|o| base + o).collect::<Vec<u64>>();
+    // (kind, incident, the matches)
+    let cases = [
+        ("freeze", "inc-1", at(&[2, 7, 10])),
+        ("unfreeze", "inc-1", at(&[1, 5, 6, 8])),
+        ("freeze", "inc-2", at(&[4, 9])),
+        ("incident_open", "inc-2", at(&[3])),
+        ("withdrawal", "inc-1", vec![]),
+        ("freeze", "inc-3", vec![]),
+    ];
+    for (kind, incident, want) in cases {
+        let (all, stopped) = store.by_kind_and_incident(kind, incident, None, 100, 1000).unwrap();
+        assert_eq!((&all, stopped), (&want, None), "{kind} {incident}");
+        for steps in 1..=4 {
+            let (mut got, mut after, mut calls) = (Vec::new(), None, 0);
+            loop {
+                let (page, stopped) = store.by_kind_and_incident(kind, incident, after, 100, steps).unwrap();
+                got.extend(page);
+                calls += 1;
+                match stopped {
+                    Some(s) => {
+                        assert!(after.is_none_or(|a| s > a), "{kind} {incident} {steps}: no progress");
+                        after = Some(s);
+                    }
+                    None => break,
+                }
+            }
+            assert_eq!(got, want, "{kind} {incident}, {steps} steps a call");
+            assert!(steps > 1 || want.is_empty() || calls > 1, "{kind} {incident}: one step never ran out");
+        }
+        // At most `limit`, the first ones.
+        let (first, _) = store.by_kind_and_incident(kind, incident, None, 1, 1000).unwrap();
+        assert_eq!(first, want.iter().take(1).copied().collect::<Vec<_>>(), "{kind} {incident}");
+    }
+}

@@ -73,7 +73,7 @@ impl ConfigFiles for Config {
     fn witnessing(&self) -> Result<Option<crate::witnessing::Witnessing>> {
         if self.witnesses.is_empty() {
             if self.witness_quorum.is_some_and(|q| q > 0) {
-                bail!("setting witness_quorum: no witnesses are configured");
+                bail!("{}: no witnesses are configured", self.setting("witness_quorum"));
             }
             return Ok(None);
         }
@@ -97,16 +97,16 @@ impl ConfigFiles for Config {
         let quorum = self.witness_quorum.unwrap_or(ws.len());
         crate::witnessing::Witnessing::new(ws, quorum).map(Some).map_err(|e| {
             let setting = if e.is_quorum() { "witness_quorum" } else { "witnesses" };
-            anyhow::anyhow!("setting {setting}: {e}")
+            anyhow::anyhow!("{}: {e}", self.setting(setting))
         })
     }
 
     fn log_signer(&self) -> Result<SignerKey> {
-        read_signer(&self.log_key).context("setting log_key")
+        read_signer(&self.log_key).with_context(|| self.setting("log_key"))
     }
 
     fn operator_signer(&self) -> Result<SignerKey> {
-        read_signer(&self.operator_key).context("setting operator_key")
+        read_signer(&self.operator_key).with_context(|| self.setting("operator_key"))
     }
 }
 

@@ -76,9 +76,11 @@ impl ConfigArgs {
         }
         if let Some(v) = &self.log_key {
             c.log_key = v.clone();
+            c.source.forget("log_key");
         }
         if let Some(v) = &self.operator_key {
             c.operator_key = v.clone();
+            c.source.forget("operator_key");
         }
         if let Some(v) = self.public {
             c.server.public = v;
@@ -97,6 +99,7 @@ impl ConfigArgs {
         }
         if let Some(v) = self.witness_quorum {
             c.witness_quorum = Some(v);
+            c.source.forget("witness_quorum");
         }
         Ok(c)
     }

@@ -260,7 +260,7 @@ fn a_bad_configuration_names_the_line_and_the_setting() {
         ("data_dir = \"d\"\n\n[server]\nreplay_window_ms = \"five\"\n", &["line 4", "replay_window_ms", "u64"]),
         ("[[services]]\nvkey = \"x.vkey\"\nkinds = [\"withdrawl\"]\n", &["line 3", "kinds", "withdrawl"]),
         ("[[services]]\nvkey = \"x.vkey\"\nkinds = []\n", &["line 3", "kinds", "at least one kind"]),
-        ("data_dir = \"d\"\nlog_key = \"missing.key\"\n", &["setting log_key", "missing.key"]),
+        ("data_dir = \"d\"\nlog_key = \"missing.key\"\n", &["bad-5.toml, line 2: setting log_key", "missing.key"]),
         ("data_dir = [\n", &["line 1"]),
         ("data_dir = \"d\"\n[server]\nmax_in_flight = 10\n", &["line 3", "max_in_flight", "at least one full batch"]),
         ("data_dir = \"d\"\n[server]\nreplay_window_ms = 5\n", &["line 3", "replay_window_ms", "at least a second"]),
@@ -428,6 +428,19 @@ fn flags_override_the_environment_which_overrides_the_file() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("max_in_flight must be from 1000") && err.contains("VIGIL_MAX_IN_FLIGHT"), "{err}");
+    // A key file named by the environment: the error names the setting, not the file's line,
+    // which no longer holds the value.
+    let out = Command::new(vigil_bin())
+        .args(["init", "--config"])
+        .arg(&cfg)
+        .env("VIGIL_LOG_KEY", d("gone.key"))
+        .args(["--data-dir"])
+        .arg(d("from-env-key"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("vigil: setting log_key: ") && err.contains("gone.key") && !err.contains("line"), "{err}");
     // An auditor whose key name is not ASCII could never sign a request (an HTTP header): refused
     // at start, not served with an auditor who cannot authenticate.
     std::fs::write(dir.path().join("aud.vkey"), key("audité", 9).verifier().to_vkey()).unwrap();

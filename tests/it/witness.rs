@@ -597,8 +597,8 @@ fn bad_witness_settings_name_the_setting() {
     let ok = "http://127.0.0.1:9";
     // (configuration, what the error must say)
     let cases = [
-        (format!("witness_quorum = 3\n{}{}", w(ok, &v1), w(ok, &v2)), "setting witness_quorum: a quorum of 3"),
-        (format!("witness_quorum = 0\n{}", w(ok, &v1)), "setting witness_quorum: "),
+        (format!("witness_quorum = 3\n{}{}", w(ok, &v1), w(ok, &v2)), "line 1: setting witness_quorum: a quorum of 3"),
+        (format!("witness_quorum = 0\n{}", w(ok, &v1)), "line 1: setting witness_quorum: "),
         (format!("{}{}", w(ok, &v1), w(ok, &twin)), "setting witnesses: "),
         (w("127.0.0.1:9", &v1), "line 2: setting witnesses[0].url: \"127.0.0.1:9\" is not an http:// URL"),
         (w("https://w.example", &v1), "line 2: setting witnesses[0].url: \"https://w.example\" is not an http:// URL"),

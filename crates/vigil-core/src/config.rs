@@ -205,10 +205,14 @@ pub struct Source {
     lines: std::collections::BTreeMap<String, usize>,
 }
 
-/// The spans of the list settings' entries (a second reading of a text already parsed).
+/// The spans of the settings that later checks name (a second reading of a text already
+/// parsed): the key files and the quorum, and the list settings' entries.
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct Spans {
+    log_key: Option<toml::Spanned<serde::de::IgnoredAny>>,
+    operator_key: Option<toml::Spanned<serde::de::IgnoredAny>>,
+    witness_quorum: Option<toml::Spanned<serde::de::IgnoredAny>>,
     services: Vec<toml::Spanned<EntrySpans>>,
     auditors: Vec<toml::Spanned<serde::de::IgnoredAny>>,
     witnesses: Vec<toml::Spanned<EntrySpans>>,
@@ -228,6 +232,15 @@ impl Source {
         let Ok(spans) = toml::from_str::<Spans>(text) else { return Source::default() };
         let line = |at: usize| text.get(..at).map_or(0, |t| t.matches('\n').count()) + 1;
         let mut lines = std::collections::BTreeMap::new();
+        for (name, at) in [
+            ("log_key", &spans.log_key),
+            ("operator_key", &spans.operator_key),
+            ("witness_quorum", &spans.witness_quorum),
+        ] {
+            if let Some(at) = at {
+                lines.insert(name.to_string(), line(at.span().start));
+            }
+        }
         for (list, entries) in [("services", &spans.services), ("witnesses", &spans.witnesses)] {
             for (i, e) in entries.iter().enumerate() {
                 lines.insert(format!("{list}[{i}]"), line(e.span().start));
@@ -245,10 +258,16 @@ impl Source {
         Source { file: None, lines }
     }
 
-    /// The line of a list entry or of one of its settings (`services[1].vkey`), if read from
-    /// a file.
+    /// The line of a setting (`log_key`), a list entry or one of its settings
+    /// (`services[1].vkey`), if read from a file.
     pub fn line(&self, setting: &str) -> Option<usize> {
         self.lines.get(setting).copied()
+    }
+
+    /// Forgets the line of `setting`: its value now comes from elsewhere (the environment or a
+    /// flag), and an error about it must not point into the file.
+    pub fn forget(&mut self, setting: &str) {
+        self.lines.remove(setting);
     }
 }
 
@@ -280,8 +299,8 @@ impl Config {
 
     /// How an error names a setting: `setting services[1].vkey`, after the line it was read
     /// from when there is one, and the file when known (`config vigil.toml, line 8: setting
-    /// services[1].vkey`). Only list entries have lines: the other settings may come from the
-    /// environment or a flag.
+    /// services[1].vkey`). Lines are kept for the key files, the quorum and the list entries;
+    /// a setting the environment or a flag overrides has none ([`Source::forget`]).
     pub fn setting(&self, setting: &str) -> String {
         match (self.source.line(setting), &self.source.file) {
             (None, _) => format!("setting {setting}"),
@@ -342,10 +361,16 @@ mod tests {
             assert_eq!(c.source.line(setting), line, "{setting}");
         }
         assert_eq!(c.setting("services[1].vkey"), "line 17: setting services[1].vkey");
-        assert_eq!(c.setting("log_key"), "setting log_key", "not a list entry: it may come from a flag");
+        assert_eq!(c.setting("log_key"), "setting log_key", "not in the file");
         c.source.file = Some("etc/vigil.toml".into());
         assert_eq!(c.setting("witnesses[0].url"), "config etc/vigil.toml, line 12: setting witnesses[0].url");
         assert_eq!(Config::default().setting("services[0].vkey"), "setting services[0].vkey");
+        // Top-level settings that later checks name; forgotten once overridden.
+        let mut c = Config::parse("data_dir = \"d\"\n\nwitness_quorum = 1\nlog_key = \"l.key\"\n").unwrap();
+        assert_eq!((c.source.line("witness_quorum"), c.source.line("log_key")), (Some(3), Some(4)));
+        assert_eq!(c.source.line("operator_key"), None);
+        c.source.forget("log_key");
+        assert_eq!(c.setting("log_key"), "setting log_key");
     }
 
     #[test]

@@ -28,7 +28,7 @@ pub trait ConfigFiles {
     /// The witnesses and the policy (settings `witnesses`, `witness_quorum`); `None` without
     /// witnesses.
     fn witnessing(&self) -> Result<Option<crate::witnessing::Witnessing>>;
-    /// The log's signing key (setting `log_key`).
+    /// The log's signing key (setting `log_key`), named as the setting `origin` says if set.
     fn log_signer(&self) -> Result<SignerKey>;
     /// The operator's signing key (setting `operator_key`).
     fn operator_signer(&self) -> Result<SignerKey>;
@@ -102,7 +102,16 @@ impl ConfigFiles for Config {
     }
 
     fn log_signer(&self) -> Result<SignerKey> {
-        read_signer(&self.log_key).with_context(|| self.setting("log_key"))
+        let key = read_signer(&self.log_key).with_context(|| self.setting("log_key"))?;
+        match &self.origin {
+            Some(origin) if origin != key.name() => bail!(
+                "{}: {origin:?} is not the name of the log key {} ({:?}); a checkpoint's origin is its log key's name",
+                self.setting("origin"),
+                self.log_key.display(),
+                key.name()
+            ),
+            _ => Ok(key),
+        }
     }
 
     fn operator_signer(&self) -> Result<SignerKey> {

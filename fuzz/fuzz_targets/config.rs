@@ -27,6 +27,7 @@ fuzz_target!(|data: &[u8]| {
     default_unless_named!(reserves_dir);
     default_unless_named!(web_dir);
     default_unless_named!(log_key);
+    default_unless_named!(origin);
     default_unless_named!(operator_key);
     default_unless_named!(services);
     default_unless_named!(auditors);

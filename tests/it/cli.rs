@@ -261,28 +261,32 @@ fn a_bad_configuration_names_the_line_and_the_setting() {
         ("[[services]]\nvkey = \"x.vkey\"\nkinds = [\"withdrawl\"]\n", &["line 3", "kinds", "withdrawl"]),
         ("[[services]]\nvkey = \"x.vkey\"\nkinds = []\n", &["line 3", "kinds", "at least one kind"]),
         ("data_dir = \"d\"\nlog_key = \"missing.key\"\n", &["bad-5.toml, line 2: setting log_key", "missing.key"]),
+        (
+            "data_dir = \"d\"\nlog_key = \"log.key\"\norigin = \"example.com/log\"\n",
+            &["line 3: setting origin", "\"example.com/log\" is not the name of the log key", "\"test.example/log\""],
+        ),
         ("data_dir = [\n", &["line 1"]),
         ("data_dir = \"d\"\n[server]\nmax_in_flight = 10\n", &["line 3", "max_in_flight", "at least one full batch"]),
         ("data_dir = \"d\"\n[server]\nreplay_window_ms = 5\n", &["line 3", "replay_window_ms", "at least a second"]),
         (
             "data_dir = \"d\"\nlog_key = \"log.key\"\noperator_key = \"operator.key\"\n[[services]]\nvkey = \"risk.vkey\"\nkinds = [\"alarm\"]\n[[services]]\nvkey = \"risk.vkey\"\nkinds = [\"freeze\"]\n",
-            &["bad-9.toml, line 8: setting services[1].vkey", "risk+", "services[0] (line 4) again"],
+            &["bad-10.toml, line 8: setting services[1].vkey", "risk+", "services[0] (line 4) again"],
         ),
         (
             "data_dir = \"d\"\nlog_key = \"log.key\"\noperator_key = \"operator.key\"\n[[services]]\nkinds = [\"alarm\"]\nvkey = \"operator.vkey\"\n",
-            &["bad-10.toml, line 6: setting services[0].vkey", "operator's key"],
+            &["bad-11.toml, line 6: setting services[0].vkey", "operator's key"],
         ),
         (
             "data_dir = \"d\"\nlog_key = \"log.key\"\noperator_key = \"operator.key\"\n[[services]]\nvkey = \"gone.vkey\"\nkinds = [\"alarm\"]\n",
-            &["bad-11.toml, line 5: setting services[0].vkey", "gone.vkey"],
+            &["bad-12.toml, line 5: setting services[0].vkey", "gone.vkey"],
         ),
         (
             "data_dir = \"d\"\nlog_key = \"log.key\"\nauditors = [\n  \"risk.vkey\",\n  \"gone.vkey\",\n]\n",
-            &["bad-12.toml, line 5: setting auditors[1]", "gone.vkey"],
+            &["bad-13.toml, line 5: setting auditors[1]", "gone.vkey"],
         ),
         (
             "data_dir = \"d\"\nlog_key = \"log.key\"\n\n[[witnesses]]\nvkey = \"risk.vkey\"\nurl = \"https://w.example\"\n",
-            &["bad-13.toml, line 5: setting witnesses[0].vkey", "cosigner key"],
+            &["bad-14.toml, line 5: setting witnesses[0].vkey", "cosigner key"],
         ),
     ];
     let keys = Keys::new();
@@ -390,7 +394,12 @@ fn flags_override_the_environment_which_overrides_the_file() {
     std::fs::write(dir.path().join("log.key"), keys.log.to_skey()).unwrap();
     std::fs::write(dir.path().join("operator.key"), keys.operator.to_skey()).unwrap();
     let cfg = dir.path().join("vigil.toml");
-    std::fs::write(&cfg, "data_dir = \"from-file\"\nlog_key = \"log.key\"\noperator_key = \"operator.key\"\n").unwrap();
+    // The origin stated: the log key's name.
+    std::fs::write(
+        &cfg,
+        "data_dir = \"from-file\"\nlog_key = \"log.key\"\norigin = \"test.example/log\"\noperator_key = \"operator.key\"\n",
+    )
+    .unwrap();
     let d = |name: &str| dir.path().join(name);
     // (environment VIGIL_DATA_DIR, flag --data-dir, the data dir that must be created)
     let cases = [

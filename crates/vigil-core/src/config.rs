@@ -7,6 +7,7 @@
 //! reserves_dir = "reserves"                  # proof-of-reserves trees, one RocksDB per snapshot
 //! web_dir = "web"                            # the public web page (index.html, app.js, vigil.wasm)
 //! log_key = "keys-example/log.key"           # signs checkpoints; its name is the origin
+//! origin = "example.com/log"                 # checked against the log key's name (optional)
 //! operator_key = "keys-example/operator.key" # registers the service keys in a new log
 //! auditors = ["keys-example/auditor.vkey"]   # may read private-field openings (before any table)
 //! witness_quorum = 2                         # cosignatures a checkpoint needs (default: all witnesses)
@@ -180,6 +181,9 @@ pub struct Config {
     /// The web page the public listener serves at `/`.
     pub web_dir: PathBuf,
     pub log_key: PathBuf,
+    /// The log's origin, if stated: the log key's name must be it (a checkpoint's origin line
+    /// is its log key's name). Unset, the origin is whatever the log key is named.
+    pub origin: Option<String>,
     pub operator_key: PathBuf,
     pub services: Vec<ServiceConfig>,
     /// Verifier keys of auditors, who may read private-field openings (signed requests).
@@ -211,6 +215,7 @@ pub struct Source {
 #[serde(default)]
 struct Spans {
     log_key: Option<toml::Spanned<serde::de::IgnoredAny>>,
+    origin: Option<toml::Spanned<serde::de::IgnoredAny>>,
     operator_key: Option<toml::Spanned<serde::de::IgnoredAny>>,
     witness_quorum: Option<toml::Spanned<serde::de::IgnoredAny>>,
     services: Vec<toml::Spanned<EntrySpans>>,
@@ -234,6 +239,7 @@ impl Source {
         let mut lines = std::collections::BTreeMap::new();
         for (name, at) in [
             ("log_key", &spans.log_key),
+            ("origin", &spans.origin),
             ("operator_key", &spans.operator_key),
             ("witness_quorum", &spans.witness_quorum),
         ] {
@@ -278,6 +284,7 @@ impl Default for Config {
             reserves_dir: "reserves".into(),
             web_dir: "web".into(),
             log_key: "keys/log.key".into(),
+            origin: None,
             operator_key: "keys/operator.key".into(),
             services: Vec::new(),
             auditors: Vec::new(),

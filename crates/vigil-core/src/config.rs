@@ -209,26 +209,29 @@ pub struct Source {
     lines: std::collections::BTreeMap<String, usize>,
 }
 
+/// Where a value was written, whatever it is.
+type Span = toml::Spanned<serde::de::IgnoredAny>;
+
 /// The spans of the settings that later checks name (a second reading of a text already
-/// parsed): the key files and the quorum, and the list settings' entries.
+/// parsed): the key files, the origin and the quorum, and the list settings' entries.
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct Spans {
-    log_key: Option<toml::Spanned<serde::de::IgnoredAny>>,
-    origin: Option<toml::Spanned<serde::de::IgnoredAny>>,
-    operator_key: Option<toml::Spanned<serde::de::IgnoredAny>>,
-    witness_quorum: Option<toml::Spanned<serde::de::IgnoredAny>>,
+    log_key: Option<Span>,
+    origin: Option<Span>,
+    operator_key: Option<Span>,
+    witness_quorum: Option<Span>,
     services: Vec<toml::Spanned<EntrySpans>>,
-    auditors: Vec<toml::Spanned<serde::de::IgnoredAny>>,
+    auditors: Vec<Span>,
     witnesses: Vec<toml::Spanned<EntrySpans>>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct EntrySpans {
-    vkey: Option<toml::Spanned<serde::de::IgnoredAny>>,
-    url: Option<toml::Spanned<serde::de::IgnoredAny>>,
-    kinds: Option<toml::Spanned<serde::de::IgnoredAny>>,
+    vkey: Option<Span>,
+    url: Option<Span>,
+    kinds: Option<Span>,
 }
 
 impl Source {

@@ -79,7 +79,8 @@ impl ConfigFiles for Config {
         }
         let mut ws = Vec::new();
         // A log does not witness itself: every verifier with a policy refuses such a checkpoint.
-        let log = self.log_signer().ok().map(|k| k.key.verifying_key());
+        // The key as the file has it, whatever `origin` says (that is checked on its own).
+        let log = read_signer(&self.log_key).ok().map(|k| k.key.verifying_key());
         for (i, w) in self.witnesses.iter().enumerate() {
             let (vkey, url) =
                 (self.setting(&format!("witnesses[{i}].vkey")), self.setting(&format!("witnesses[{i}].url")));
@@ -237,8 +238,13 @@ pub fn open_ledger(cfg: &Config, engine: EngineConfig) -> Result<Engine> {
     // stop here, before the log is opened. The operator's key may be kept offline: then only
     // registering needs it, and fails for want of it.
     let services = cfg.service_keys()?;
-    if let Ok(operator) = cfg.operator_signer() {
-        not_the_operator(&operator, services.iter().map(|(k, _)| k), |i| cfg.setting(&format!("services[{i}].vkey")))?;
+    match cfg.operator_signer() {
+        Ok(operator) => not_the_operator(&operator, services.iter().map(|(k, _)| k), |i| {
+            cfg.setting(&format!("services[{i}].vkey"))
+        })?,
+        // A new log needs it for its first entries: said before its data dir is created.
+        Err(e) if !cfg.data_dir.join("CURRENT").exists() => return Err(e),
+        Err(_) => {}
     }
     let clock = engine.clock.clone();
     let e = Engine::open(&cfg.data_dir, engine)?;

@@ -459,8 +459,8 @@ fn run(cmd: Command) -> Result<ExitCode> {
         }
         Command::Init { config } => {
             let cfg = config.load()?;
-            // The settings `vigil serve` reads besides the log's, checked too: a file it would
-            // refuse is refused now, before a log is created.
+            // The key files `vigil serve` reads besides the log's and the operator's, checked
+            // too: a file whose keys it would refuse is refused now, before a log is created.
             cfg.auditor_keys()?;
             cfg.witnessing()?;
             let engine = open_ledger(&cfg, EngineConfig::new(cfg.log_signer()?))?;

@@ -649,8 +649,8 @@ impl Store {
     }
 
     /// Sequence numbers of entries of `kind` naming `incident`, after `after`: at most `limit`,
-    /// found by a leapfrog join of the two indexes (each step seeks one index to where the other
-    /// got to) in at most `steps` steps. The second value is `Some(seq)` when the steps ran out
+    /// found by a leapfrog join of the two indexes (each step seeks both: the incident's next
+    /// entry, then the kind's first entry from there) in at most `steps` steps. The second value is `Some(seq)` when the steps ran out
     /// first: every match up to `seq` is given, and a next call resumes after it.
     pub fn by_kind_and_incident(
         &self,

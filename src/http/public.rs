@@ -360,7 +360,7 @@ fn view(bytes: &[u8]) -> Result<EntryView, Problem> {
 struct ListQuery {
     /// Only entries of this kind.
     kind: Option<String>,
-    /// Only entries naming this incident.
+    /// Only entries naming this incident (with `kind`: the entries of that kind naming it).
     incident: Option<String>,
     /// Only entries after this sequence number.
     after: Option<u64>,
@@ -372,7 +372,9 @@ struct ListQuery {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EntriesPage {
     pub entries: Vec<EntryView>,
-    /// Pass as `after` for the next page; `null` on the last one.
+    /// Pass as `after` for the next page; `null` on the last one. Filtered by both kind and
+    /// incident, a page whose search ran out of steps ends where the search got to: then this
+    /// may be past the page's last entry, and the page may be empty.
     pub next_after: Option<u64>,
 }
 
@@ -382,10 +384,16 @@ const MAX_PAGE: usize = 1000;
 /// bytes in hex and its statement decoded, is about three times as large).
 pub const MAX_PAGE_BYTES: usize = 1 << 20;
 
-/// Most index seeks one page filtered by both kind and incident may take (a leapfrog join of
-/// the two indexes, [`crate::store::Store::by_kind_and_incident`]): a page that runs out of them ends early,
-/// with `next_after` where the join got to.
-const MAX_JOIN_STEPS: usize = 8 * MAX_PAGE;
+/// Most steps (two index seeks each) of the search of one page filtered by both kind and
+/// incident (a leapfrog join of the two indexes,
+/// [`crate::store::Store::by_kind_and_incident`]): a page that runs out of them ends early, with
+/// `next_after` where the join got to. A router may be given another bound ([`JoinSteps`]).
+pub const MAX_JOIN_STEPS: usize = 8 * MAX_PAGE;
+
+/// The bound on a page's join steps, when a router is given one other than
+/// [`MAX_JOIN_STEPS`] (as an `axum::Extension`; the tests reach the bound with a few entries).
+#[derive(Debug, Clone, Copy)]
+pub struct JoinSteps(pub usize);
 
 /// A page of entries in log order, filtered by kind, incident or both, after a sequence number.
 #[utoipa::path(get, path = "/v1/entries", tag = "public", params(ListQuery), responses(
@@ -394,8 +402,10 @@ const MAX_JOIN_STEPS: usize = 8 * MAX_PAGE;
 ))]
 async fn entries(
     State(engine): State<Arc<Engine>>,
+    steps: Option<axum::Extension<JoinSteps>>,
     q: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<EntriesPage>, Problem> {
+    let steps = steps.map_or(MAX_JOIN_STEPS, |s| s.0 .0);
     let Query(q) = q.map_err(|e| Problem::bad_request(format!("{e}: expected kind=, incident=, after=, limit=")))?;
     let limit = q.limit.unwrap_or(100);
     if limit == 0 || limit > MAX_PAGE {
@@ -416,9 +426,7 @@ async fn entries(
         // The page's candidates; with both filters, where the join stopped if it ran out of
         // steps.
         let (mut seqs, joined_to) = match (&q.kind, &q.incident) {
-            (Some(k), Some(i)) => {
-                store.by_kind_and_incident(k, i, q.after, probe, MAX_JOIN_STEPS).map_err(Problem::internal)?
-            }
+            (Some(k), Some(i)) => store.by_kind_and_incident(k, i, q.after, probe, steps).map_err(Problem::internal)?,
             (Some(k), None) => (store.by_kind(k, q.after, probe).map_err(Problem::internal)?, None),
             (None, Some(i)) => (store.by_incident(i, q.after, probe).map_err(Problem::internal)?, None),
             (None, None) => {

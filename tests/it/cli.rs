@@ -262,6 +262,10 @@ fn a_bad_configuration_names_the_line_and_the_setting() {
         ("[[services]]\nvkey = \"x.vkey\"\nkinds = []\n", &["line 3", "kinds", "at least one kind"]),
         ("data_dir = \"d\"\nlog_key = \"missing.key\"\n", &["bad-5.toml, line 2: setting log_key", "missing.key"]),
         (
+            "data_dir = \"d\"\nlog_key = \"log.key\"\noperator_key = \"gone.key\"\n",
+            &["bad-6.toml, line 3: setting operator_key", "gone.key"],
+        ),
+        (
             "data_dir = \"d\"\nlog_key = \"log.key\"\norigin = \"example.com/log\"\n",
             &["line 3: setting origin", "\"example.com/log\" is not the name of the log key", "\"test.example/log\""],
         ),
@@ -270,23 +274,23 @@ fn a_bad_configuration_names_the_line_and_the_setting() {
         ("data_dir = \"d\"\n[server]\nreplay_window_ms = 5\n", &["line 3", "replay_window_ms", "at least a second"]),
         (
             "data_dir = \"d\"\nlog_key = \"log.key\"\noperator_key = \"operator.key\"\n[[services]]\nvkey = \"risk.vkey\"\nkinds = [\"alarm\"]\n[[services]]\nvkey = \"risk.vkey\"\nkinds = [\"freeze\"]\n",
-            &["bad-10.toml, line 8: setting services[1].vkey", "risk+", "services[0] (line 4) again"],
+            &["bad-11.toml, line 8: setting services[1].vkey", "risk+", "services[0] (line 4) again"],
         ),
         (
             "data_dir = \"d\"\nlog_key = \"log.key\"\noperator_key = \"operator.key\"\n[[services]]\nkinds = [\"alarm\"]\nvkey = \"operator.vkey\"\n",
-            &["bad-11.toml, line 6: setting services[0].vkey", "operator's key"],
+            &["bad-12.toml, line 6: setting services[0].vkey", "operator's key"],
         ),
         (
             "data_dir = \"d\"\nlog_key = \"log.key\"\noperator_key = \"operator.key\"\n[[services]]\nvkey = \"gone.vkey\"\nkinds = [\"alarm\"]\n",
-            &["bad-12.toml, line 5: setting services[0].vkey", "gone.vkey"],
+            &["bad-13.toml, line 5: setting services[0].vkey", "gone.vkey"],
         ),
         (
             "data_dir = \"d\"\nlog_key = \"log.key\"\nauditors = [\n  \"risk.vkey\",\n  \"gone.vkey\",\n]\n",
-            &["bad-13.toml, line 5: setting auditors[1]", "gone.vkey"],
+            &["bad-14.toml, line 5: setting auditors[1]", "gone.vkey"],
         ),
         (
             "data_dir = \"d\"\nlog_key = \"log.key\"\n\n[[witnesses]]\nvkey = \"risk.vkey\"\nurl = \"https://w.example\"\n",
-            &["bad-14.toml, line 5: setting witnesses[0].vkey", "cosigner key"],
+            &["bad-15.toml, line 5: setting witnesses[0].vkey", "cosigner key"],
         ),
     ];
     let keys = Keys::new();
@@ -449,7 +453,7 @@ fn flags_override_the_environment_which_overrides_the_file() {
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("vigil: setting log_key: ") && err.contains("gone.key") && !err.contains("line"), "{err}");
+    assert!(err.contains("vigil: setting log_key: ") && err.contains("gone.key") && !err.contains(", line "), "{err}");
     // An auditor whose key name is not ASCII could never sign a request (an HTTP header): refused
     // at start, not served with an auditor who cannot authenticate.
     std::fs::write(dir.path().join("aud.vkey"), key("audité", 9).verifier().to_vkey()).unwrap();

@@ -194,7 +194,7 @@ async fn entries_and_proofs() {
 /// revalidated, an error never cached.
 #[tokio::test]
 async fn every_route_answers_with_its_media_type_and_cache_policy() {
-    // 6 + 250 = 256 entries: one full tile; then 2 more and an incident.
+    // 6 + 250 = 256 entries: one full tile; then an incident's opening, alone in the next.
     let (keys, engine, _dir) = ledger(250);
     append(&engine, vec![sub(&keys.ops, incident_open("inc-1"), "o1")]);
     let (json, octets) = ("application/json", "application/octet-stream");
@@ -302,6 +302,26 @@ async fn entries_are_listed_by_kind_incident_and_page() {
         assert_eq!(&got, want, "{q}");
         assert_eq!(&got_next, next, "{q}");
     }
+    // A search that runs out of steps (one a page here) ends its page where it got to, even
+    // an empty page; paging on from there gives every match once.
+    let app =
+        vigil::http::public::router(engine.clone(), None).layer(axum::Extension(vigil::http::public::JoinSteps(1)));
+    let (mut found, mut after, mut pages) = (Vec::new(), String::new(), Vec::new());
+    loop {
+        let uri = format!("/v1/entries?kind=freeze&incident=inc-1{after}");
+        let res = app.clone().oneshot(Request::get(&uri).body(Body::empty()).unwrap()).await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{uri}");
+        let (got, next) = seqs(&res.into_body().collect().await.unwrap().to_bytes());
+        pages.push((got.clone(), next.clone()));
+        found.extend(got);
+        match next.as_u64() {
+            Some(n) => after = format!("&after={n}"),
+            None => break,
+        }
+        assert!(pages.len() < 20, "{pages:?}");
+    }
+    assert_eq!(found, [12, 15], "{pages:?}");
+    assert!(pages.iter().any(|(got, next)| got.is_empty() && next.is_u64()), "an empty page that goes on: {pages:?}");
     for bad in [
         "?kind=teleport",
         "?kind=teleport&incident=inc-1",

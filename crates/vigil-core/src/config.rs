@@ -6,8 +6,8 @@
 //! data_dir = "data"                          # RocksDB data dir
 //! reserves_dir = "reserves"                  # proof-of-reserves trees, one RocksDB per snapshot
 //! web_dir = "web"                            # the public web page (index.html, app.js, vigil.wasm)
-//! log_key = "keys-example/log.key"           # signs checkpoints; its name is the origin
-//! origin = "example.com/log"                 # checked against the log key's name (optional)
+//! log_key = "keys-example/vigil.example_audit-log.key" # signs checkpoints; its name is the origin
+//! origin = "vigil.example/audit-log"         # checked against the log key's name (optional)
 //! operator_key = "keys-example/operator.key" # registers the service keys in a new log
 //! auditors = ["keys-example/auditor.vkey"]   # may read private-field openings (before any table)
 //! witness_quorum = 2                         # cosignatures a checkpoint needs (default: all witnesses)
@@ -309,8 +309,9 @@ impl Config {
 
     /// How an error names a setting: `setting services[1].vkey`, after the line it was read
     /// from when there is one, and the file when known (`config vigil.toml, line 8: setting
-    /// services[1].vkey`). Lines are kept for the key files, the quorum and the list entries;
-    /// a setting the environment or a flag overrides has none ([`Source::forget`]).
+    /// services[1].vkey`). Lines are kept for the key files, the origin, the quorum and the
+    /// list entries; a setting the environment or a flag overrides has none
+    /// ([`Source::forget`]).
     pub fn setting(&self, setting: &str) -> String {
         match (self.source.line(setting), &self.source.file) {
             (None, _) => format!("setting {setting}"),

@@ -13,13 +13,26 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
     let Ok(c) = Config::parse(text) else { return };
     let d = Config::default();
-    // A setting's name can only be set by a key spelled with it (quoted keys included).
-    let absent = |name: &str| !text.contains(name);
+    // Whether the file names the setting at `path` (`server.public`): its keys as TOML reads
+    // them, so a quoted key with escapes (`"d\u0061ta_dir"`) counts as the name it spells.
+    let table: toml::Table = text.parse().expect("a file the config parses is a TOML table");
+    let named = |path: &str| {
+        let mut at = &table;
+        let mut keys = path.split('.').map(str::trim).peekable();
+        while let Some(key) = keys.next() {
+            match (at.get(key), keys.peek()) {
+                (Some(_), None) => return true,
+                (Some(toml::Value::Table(inner)), Some(_)) => at = inner,
+                _ => return false,
+            }
+        }
+        false
+    };
     macro_rules! default_unless_named {
         ($($field:ident).+) => {
-            let name = stringify!($($field).+).rsplit('.').next().unwrap().trim();
-            if absent(name) {
-                assert_eq!(c.$($field).+, d.$($field).+, "{name} is not in the file");
+            let path = stringify!($($field).+);
+            if !named(path) {
+                assert_eq!(c.$($field).+, d.$($field).+, "{path} is not in the file");
             }
         };
     }

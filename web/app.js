@@ -96,6 +96,11 @@ function when(ms) {
   const d = new Date(ms);
   return Number.isNaN(d.getTime()) ? `(time ${ms}: out of range)` : d.toISOString().replace("T", " ").replace(/:\d\d\.\d+Z$/, " UTC");
 }
+// How long before now a time was, by this computer's clock (a time ahead of it said as such).
+function ago(ms) {
+  const d = Date.now() - ms;
+  return Number.isNaN(d) ? "" : d < -60000 ? `${dur(-d)} ahead of this computer's clock` : `${dur(Math.max(d, 0))} ago`;
+}
 function dur(ms) {
   const m = Math.round(ms / 60000);
   return m < 120 ? m + " min" : m < 2880 ? (m / 60).toFixed(1) + " h" : (m / 1440).toFixed(1) + " days";
@@ -143,7 +148,7 @@ async function checkpoint() {
       cp.timestamp ? `, signed ${when(cp.timestamp * 1000)}` : ""), el("p", {}, "Root ", el("code", {}, cp.root)));
     if (POLICY.quorum > 0) {
       box.append(el("p", { id: "witnessed" }, badge(true), ` witnessed: ${cp.cosigned.length} of ${POLICY.witnesses.length} witnesses cosigned (${POLICY.quorum} required): `,
-        cp.cosigned.map((c) => `${c.witness} at ${when(c.timestamp * 1000)}`).join("; ")));
+        cp.cosigned.map((c) => `${c.witness} at ${when(c.timestamp * 1000)} (${ago(c.timestamp * 1000)})`).join("; ")));
     }
   } catch (e) {
     // An unreadable policy was counted where main() found it.

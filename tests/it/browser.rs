@@ -71,6 +71,11 @@ fn the_demo_page_verifies_everything_and_checks_a_balance() {
     // The checkpoint is cosigned by both demo witnesses, as the pinned policy requires.
     assert!(dom.contains("witnessed: 2 of 2 witnesses cosigned (2 required)"), "{dom}");
     assert!(dom.contains("witness-1.example at") && dom.contains("witness-2.example at"), "{dom}");
+    // How old each cosignature is, by the browser's clock: the demo's witnesses cosign as the
+    // log grows, so minutes at most.
+    let parts: Vec<&str> = dom.split(" ago)").collect();
+    let ages: Vec<&str> = parts[..parts.len() - 1].iter().filter_map(|s| s.rsplit('(').next()).collect();
+    assert!(ages.len() >= 2 && ages.iter().all(|a| a.ends_with(" min") && a.len() <= 6), "{ages:?}: {dom}");
     assert!(dom.contains("Pinned witnesses (2 of 2 must cosign)"), "{dom}");
     // The demo log is small enough to be read whole: every listing is checked complete.
     assert!(dom.contains("the whole log: all "), "{dom}");

@@ -96,7 +96,8 @@ impl ConfigFiles for Config {
             ws.push(crate::witnessing::WitnessEndpoint { url: w.url.clone(), key });
         }
         let quorum = self.witness_quorum.unwrap_or(ws.len());
-        crate::witnessing::Witnessing::new(ws, quorum).map(Some).map_err(|e| {
+        let refresh = std::time::Duration::from_millis(self.witness_refresh_ms);
+        crate::witnessing::Witnessing::new(ws, quorum).map(|w| Some(w.with_refresh(refresh))).map_err(|e| {
             let setting = if e.is_quorum() { "witness_quorum" } else { "witnesses" };
             anyhow::anyhow!("{}: {e}", self.setting(setting))
         })

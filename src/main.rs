@@ -291,6 +291,10 @@ enum Command {
         /// must exist (a witness that lost it must not start over under the same key).
         #[arg(long)]
         init: bool,
+        /// The checkpoint it cosigned last, sent again this many seconds or more later, is
+        /// cosigned anew (dated now, written); sooner, it gets the same cosignature again.
+        #[arg(long, default_value_t = vigil::witness::COSIGN_AGAIN_AFTER_S, value_parser = clap::value_parser!(u64).range(1..))]
+        cosign_again_after_s: u64,
     },
     /// Append synthetic signed withdrawals to a configured log in batches, printing one JSON
     /// line per acknowledged event (for crash and load testing).
@@ -586,16 +590,19 @@ fn run(cmd: Command) -> Result<ExitCode> {
                 Err(e) => not_verified(&e, json, "vigil verify"),
             });
         }
-        Command::Witness { key, log_keys, listen, data_dir, init } => {
+        Command::Witness { key, log_keys, listen, data_dir, init, cosign_again_after_s } => {
             let key = read_signer(&key)?;
             let logs = log_keys.iter().map(|p| read_verifier(p)).collect::<Result<Vec<_>>>()?;
-            let w = std::sync::Arc::new(vigil::witness::Witness::open(
-                &data_dir,
-                key,
-                logs,
-                std::sync::Arc::new(vigil::engine::SystemClock),
-                init,
-            )?);
+            let w = std::sync::Arc::new(
+                vigil::witness::Witness::open(
+                    &data_dir,
+                    key,
+                    logs,
+                    std::sync::Arc::new(vigil::engine::SystemClock),
+                    init,
+                )?
+                .cosign_again_after(cosign_again_after_s),
+            );
             runtime()?.block_on(async move {
                 let listener = tokio::net::TcpListener::bind(listen)
                     .await

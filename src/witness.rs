@@ -98,7 +98,16 @@ pub struct Witness {
     /// steps back or the witness restarts within a millisecond, so a monitor paging on with
     /// the cursor of the last record it read misses nothing.
     last_evidence: Mutex<Option<Cursor>>,
+    /// How long after its last cosignature the same checkpoint is cosigned anew
+    /// ([`COSIGN_AGAIN_AFTER_S`] by default); sooner, it gets that cosignature again.
+    cosign_again_after_s: u64,
 }
+
+/// By default, the same checkpoint sent again this many seconds or more after its last
+/// cosignature is cosigned anew, dated now, so that a quiet log's witnessed view shows it is
+/// current; sooner, the cosignature it has is answered again, without a write. So a write
+/// (synced) for repeats happens at most once this often per log, whoever sends them.
+pub const COSIGN_AGAIN_AFTER_S: u64 = 60;
 
 fn latest_key(origin: &str) -> Vec<u8> {
     [b"L".as_slice(), origin.as_bytes()].concat()
@@ -166,7 +175,22 @@ impl Witness {
             Some((k, _)) if k.first() == Some(&b'E') => Some(cursor_of(&k[1..]).context("an evidence key")?),
             _ => None,
         };
-        Ok(Witness { key, logs: map, db, lock: Mutex::new(()), clock, last_evidence: Mutex::new(last_evidence) })
+        Ok(Witness {
+            key,
+            logs: map,
+            db,
+            lock: Mutex::new(()),
+            clock,
+            last_evidence: Mutex::new(last_evidence),
+            cosign_again_after_s: COSIGN_AGAIN_AFTER_S,
+        })
+    }
+
+    /// The same, cosigning the same checkpoint anew `seconds` after its last cosignature (at
+    /// least 1).
+    pub fn cosign_again_after(mut self, seconds: u64) -> Witness {
+        self.cosign_again_after_s = seconds.max(1);
+        self
     }
 
     /// The witness's cosigner verifier key (key type 0x04), what logs and clients configure.
@@ -246,12 +270,16 @@ impl Witness {
         let now = self.clock.now_ms() / 1000;
         let (repeat, timestamp) = match &stored {
             // The checkpoint cosigned last, again (its whole body: other extension lines are
-            // another message to cosign, and kept as such): the same cosignature (its stored
-            // timestamp; Ed25519 signs alike), and nothing to keep, so no synced write that
-            // anyone could repeat at will, and no timestamp handed out that the store does not
-            // know of. (Only with the stored cosignature read: else the first repeat is
-            // written, and later ones find its date.)
-            Some((c, last)) if c == cp => (true, *last),
+            // another message to cosign, and kept as such), soon after: the same cosignature
+            // (its stored timestamp; Ed25519 signs alike), and nothing to keep, so no synced
+            // write that anyone could repeat at will, and no timestamp handed out that the
+            // store does not know of. (Only with the stored cosignature read: else the first
+            // repeat is written, and later ones find its date.) A clock stepped back lands here
+            // too: never a date before the last.
+            Some((c, last)) if c == cp && now < last.saturating_add(self.cosign_again_after_s) => (true, *last),
+            // Again, later: cosigned anew, dated now, and kept like any cosignature, so that a
+            // log that has not grown can show its view is current (at most one write a period).
+            Some((c, _)) if c == cp => (false, now),
             // Another body (extension lines) at the size cosigned last: a later time, so that
             // its record (kept by size and time) is its own.
             Some((c, last)) if c.size == cp.size => (false, now.max(last.saturating_add(1))),

@@ -32,6 +32,11 @@ const RETRY: Duration = Duration::from_secs(1);
 /// The longest wait between two rounds while the quorum is not reached: the wait doubles from
 /// [`RETRY`] with each round that fails, and starts over once a round succeeds.
 const RETRY_MAX: Duration = Duration::from_secs(8);
+/// How often, by default, a checkpoint that has not changed is sent to the witnesses again
+/// (setting `witness_refresh_ms`): they cosign it anew, dated now (`vigil witness` does a
+/// minute or more after its last cosignature), so a reader can tell a quiet log's current
+/// view from one held back.
+pub const REFRESH: Duration = Duration::from_millis(vigil_core::config::WITNESS_REFRESH_MS);
 /// The same failure of the same witness is logged again only after this long.
 const REPEAT_WARNING: Duration = Duration::from_secs(60);
 
@@ -62,6 +67,9 @@ pub struct Published {
     /// The log-signed note with the witnesses' cosignature lines.
     pub note: Vec<u8>,
     pub cosignatures: usize,
+    /// The witnessing round that gathered them (0: kept from an earlier run, or none): at one
+    /// size, a later round's cosignatures are the fresher.
+    pub round: u64,
 }
 
 /// Witnessing state shared with the public API.
@@ -72,6 +80,8 @@ pub struct Witnessing {
     agent: ureq::Agent,
     /// Where the newest witnessed checkpoint is kept across restarts (see [`Witnessing::start`]).
     kept: std::sync::OnceLock<std::path::PathBuf>,
+    /// How often an unchanged checkpoint is sent again ([`REFRESH`] by default).
+    refresh: Duration,
 }
 
 /// What one witness answered in a round.
@@ -90,7 +100,20 @@ impl Witnessing {
             return Err(vigil_core::witness::PolicyError::ListedTwice);
         }
         let agent = crate::client::agent(WITNESS_TIMEOUT);
-        Ok(Witnessing { witnesses, policy, published: RwLock::new(None), agent, kept: Default::default() })
+        Ok(Witnessing {
+            witnesses,
+            policy,
+            published: RwLock::new(None),
+            agent,
+            kept: Default::default(),
+            refresh: REFRESH,
+        })
+    }
+
+    /// The same, an unchanged checkpoint sent to the witnesses again every `refresh`.
+    pub fn with_refresh(mut self, refresh: Duration) -> Witnessing {
+        self.refresh = refresh;
+        self
     }
 
     pub fn policy(&self) -> &Policy {
@@ -112,7 +135,7 @@ impl Witnessing {
     pub fn start(&self, engine: &Engine, log_key: &vigil_core::keys::VerifierKey, kept: std::path::PathBuf) {
         match std::fs::read(&kept) {
             Ok(note) => match self.still_witnessed(engine, log_key, &note) {
-                Ok(Ok((size, cosignatures))) => self.offer(Published { size, note, cosignatures }),
+                Ok(Ok((size, cosignatures))) => self.offer(Published { size, note, cosignatures, round: 0 }),
                 Ok(Err(why)) => {
                     // Removed: kept, it could come back later (the policy changed back) older
                     // than checkpoints served meanwhile.
@@ -130,7 +153,7 @@ impl Witnessing {
         }
         let _ = self.kept.set(kept);
         let head = engine.head();
-        self.publish_unwitnessed(head.state.size, &head.checkpoint);
+        self.publish_unwitnessed(head.state.size, &head.checkpoint, 0);
     }
 
     /// A kept note: signed by the log, cosigned as the policy asks, and of this log's tree:
@@ -158,14 +181,15 @@ impl Witnessing {
     }
 
     /// Offers the log's checkpoint of `size`, not witnessed yet ([`Witnessing::offer`]).
-    fn publish_unwitnessed(&self, size: u64, note: &[u8]) {
-        self.offer(Published { size, note: note.to_vec(), cosignatures: 0 });
+    fn publish_unwitnessed(&self, size: u64, note: &[u8], round: u64) {
+        self.offer(Published { size, note: note.to_vec(), cosignatures: 0, round });
     }
 
     /// Replaces the published checkpoint by a better one only: witnessed before unwitnessed,
-    /// then larger, then with more cosignatures. So it never moves backwards.
+    /// then larger, then cosigned in a later round (fresher), then with more cosignatures. So
+    /// it never moves backwards.
     fn offer(&self, new: Published) {
-        let rank = |p: &Published| (p.cosignatures >= self.policy.quorum(), p.size, p.cosignatures);
+        let rank = |p: &Published| (p.cosignatures >= self.policy.quorum(), p.size, p.round, p.cosignatures);
         let mut slot = self.published.write().unwrap_or_else(|p| p.into_inner());
         if slot.as_ref().is_none_or(|p| rank(p) < rank(&new)) {
             *slot = Some(Arc::new(new));
@@ -244,27 +268,30 @@ impl Witnessing {
         Outcome::Failed { why: format!("{url}: its size kept changing"), known: Some(old) }
     }
 
-    /// Runs until `stop` turns true: one round per new checkpoint, every witness asked in
-    /// parallel; the checkpoint is published as soon as the quorum has cosigned, and again with
-    /// each later cosignature of the round.
+    /// Runs until `stop` turns true: one round per new checkpoint, and one for an unchanged
+    /// checkpoint every `refresh`, every witness asked in parallel; the checkpoint is published
+    /// as soon as the quorum has cosigned, and again with each later cosignature of the round.
     pub async fn run(self: Arc<Self>, engine: Arc<Engine>, mut stop: tokio::sync::watch::Receiver<bool>) {
         let n = self.witnesses.len();
         let mut known: Vec<Option<u64>> = vec![None; n];
         let mut done: Vec<u8> = Vec::new();
+        // When `done` was witnessed last, and the rounds so far.
+        let (mut done_at, mut round) = (std::time::Instant::now(), 0u64);
         let mut retry = RETRY;
         // Per witness: the last failure logged and when (a witness that is down is said once a
         // minute, not every round).
         let mut warned: Vec<Option<(String, std::time::Instant)>> = vec![None; n];
         while !*stop.borrow() {
             let head = engine.head();
-            if head.checkpoint.is_empty() || head.checkpoint == done {
+            if head.checkpoint.is_empty() || (head.checkpoint == done && done_at.elapsed() < self.refresh) {
                 tokio::select! { _ = tokio::time::sleep(IDLE) => {}, _ = stop.changed() => {} }
                 continue;
             }
             let (note, size) = (Arc::new(head.checkpoint.clone()), head.state.size);
             drop(head);
+            round += 1;
             // Until a checkpoint is witnessed, the public API follows the log unwitnessed.
-            self.publish_unwitnessed(size, &note);
+            self.publish_unwitnessed(size, &note, round);
             let mut set = tokio::task::JoinSet::new();
             for (i, k) in known.iter().enumerate() {
                 let (me, engine, note, k) = (self.clone(), engine.clone(), note.clone(), *k);
@@ -287,7 +314,7 @@ impl Witnessing {
                                 let (me, kept) = (self.clone(), full.clone());
                                 let _ = tokio::task::spawn_blocking(move || me.keep(&kept)).await;
                             }
-                            self.offer(Published { size, note: full, cosignatures: lines.len() });
+                            self.offer(Published { size, note: full, cosignatures: lines.len(), round });
                         }
                     }
                     Outcome::Failed { why, known: k } => {
@@ -306,6 +333,7 @@ impl Witnessing {
             }
             if lines.len() >= self.policy.quorum() {
                 done = note.to_vec();
+                done_at = std::time::Instant::now();
                 retry = RETRY;
             } else {
                 if retry == RETRY {

@@ -46,6 +46,7 @@ fuzz_target!(|data: &[u8]| {
     default_unless_named!(auditors);
     default_unless_named!(witnesses);
     default_unless_named!(witness_quorum);
+    default_unless_named!(witness_refresh_ms);
     default_unless_named!(server.public);
     default_unless_named!(server.internal);
     default_unless_named!(server.replay_window_ms);

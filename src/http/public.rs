@@ -56,6 +56,7 @@ impl Site {
                 size: head.state.size,
                 note: head.checkpoint.clone(),
                 cosignatures: 0,
+                round: 0,
             })
         })
     }

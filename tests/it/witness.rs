@@ -24,8 +24,14 @@ impl WitnessProc {
     /// Starts a witness with key file `key`, witnessing the log whose vkey file is `log_vkey`,
     /// its store in `data` (created, `--init`, when there is none yet), on `port`.
     fn start(key: &Path, log_vkey: &Path, data: &Path, port: u16) -> WitnessProc {
+        Self::start_with(key, log_vkey, data, port, &[])
+    }
+
+    /// [`WitnessProc::start`], with more arguments.
+    fn start_with(key: &Path, log_vkey: &Path, data: &Path, port: u16, more: &[&str]) -> WitnessProc {
         let mut child = Command::new(vigil_bin())
             .args(if data.exists() { &["witness"][..] } else { &["witness", "--init"][..] })
+            .args(more)
             .arg("--key")
             .arg(key)
             .arg("--log-key")
@@ -374,11 +380,11 @@ fn evidence_stays_in_order_when_the_clock_steps_back() {
         vigil_core::checkpoint::cosignature_timestamp(&sig[4..]).unwrap()
     };
     assert_eq!(stamp(&line), 2_000_000_000, "the cosignature of 9 was at 2,000,000,000 s");
-    // Sent again two minutes later: the same cosignature, dated as the one kept (a later date
+    // Sent again within the minute: the same cosignature, dated as the one kept (a later date
     // handed out but not kept could be undercut after a clock step).
     // And nothing is written for it: a synced write anyone could repeat at will (the store's
     // write-ahead log does not grow).
-    clock.0.fetch_add(120_000, Ordering::SeqCst);
+    clock.0.fetch_add(119_000, Ordering::SeqCst);
     // (The store is the folder itself: RocksDB's `*.log` files are its write-ahead log.)
     let wal = || -> u64 {
         std::fs::read_dir(dir.path())
@@ -392,20 +398,27 @@ fn evidence_stays_in_order_when_the_clock_steps_back() {
     assert!(before > 0, "the witness's store keeps a write-ahead log under its folder");
     assert_eq!(w.add_checkpoint(&body(12, vec![], &cp12, log)).unwrap(), line);
     assert_eq!(wal(), before, "a repeat wrote to the store");
+    // A minute or more after its cosignature: cosigned anew, dated now, and kept (once: a
+    // repeat right after gets that one).
+    clock.0.fetch_add(2_000, Ordering::SeqCst);
+    let anew = w.add_checkpoint(&body(12, vec![], &cp12, log)).unwrap();
+    assert_eq!(stamp(&anew), 2_000_000_061, "dated now");
+    assert!(wal() > before, "a cosignature handed out is kept");
+    assert_eq!(w.add_checkpoint(&body(12, vec![], &cp12, log)).unwrap(), anew);
     let cursors: Vec<Cursor> =
         w.evidence(None, 1000).unwrap().records.iter().map(|p| p.cursor.parse().unwrap()).collect();
     for (i, c) in cursors.iter().enumerate() {
         assert_eq!(sizes(Some(*c)), (i as u64 + 2..=4).collect::<Vec<_>>(), "after {c:?}");
     }
     // The log's key replaced (same origin), the clock ten minutes back: 13, signed by the new
-    // key, is still not dated before the cosignature of 12 (kept under the old key).
+    // key, is still not dated before the last cosignature of 12 (kept under the old key).
     drop(w);
     let new_log = key(&log.key_ref.name, 77);
     let w = open(false, &new_log);
     clock.0.fetch_sub(600_000, Ordering::SeqCst);
     let (a13, m13, cp13) = branch(13, 0);
     let proof = a13.consistency_proof(12, 13, &m13).unwrap().hashes;
-    assert_eq!(stamp(&w.add_checkpoint(&body(12, proof, &cp13, &new_log)).unwrap()), 2_000_000_000);
+    assert_eq!(stamp(&w.add_checkpoint(&body(12, proof, &cp13, &new_log)).unwrap()), 2_000_000_061);
 }
 
 /// Polls `done` until it holds (30 s at most).
@@ -563,6 +576,48 @@ fn the_log_collects_cosignatures_and_a_dead_witness_never_stops_appends() {
     assert!(theirs.size > ours.size && ours.size >= grown, "{theirs:?} {ours:?}");
     // The real log is still witnessed as before.
     verify_witnessed(&served(&server), &server.keys.log.verifier(), &both).unwrap();
+}
+
+/// A log that does not grow sends its checkpoint to the witnesses again every
+/// `witness_refresh_ms`, and they cosign it anew once their `--cosign-again-after-s` has
+/// passed: the served checkpoint keeps its size and root, with newer cosignatures (their
+/// timestamps are what tell a reader the view is current); a restart serves the fresher one
+/// it kept.
+#[test]
+fn a_quiet_log_is_cosigned_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = Keys::new();
+    let log_vkey = dir.path().join("log.vkey");
+    std::fs::write(&log_vkey, keys.log.verifier().to_vkey()).unwrap();
+    let (k1, key1, _) = witness_key(dir.path(), "w1", 91);
+    let (k2, key2, _) = witness_key(dir.path(), "w2", 92);
+    let (p1, p2) = (free_port(), free_port());
+    let again = ["--cosign-again-after-s", "1"];
+    let _w1 = WitnessProc::start_with(&key1, &log_vkey, &dir.path().join("w1-data"), p1, &again);
+    let _w2 = WitnessProc::start_with(&key2, &log_vkey, &dir.path().join("w2-data"), p2, &again);
+    let extra = format!(
+        "witness_refresh_ms = 1000\n[[witnesses]]\nurl = \"http://127.0.0.1:{p1}\"\nvkey = \"w1.vkey\"\n\
+         [[witnesses]]\nurl = \"http://127.0.0.1:{p2}\"\nvkey = \"w2.vkey\"\n"
+    );
+    let server = Server::start_in(dir, &extra);
+    let both =
+        Policy::new(vec![CosignatureVerifier::from_signer(&k1), CosignatureVerifier::from_signer(&k2)], 2).unwrap();
+    let receipts = server.append("risk", &alarm_lines(0, 2));
+    let size = receipts.last().unwrap()["seq"].as_u64().unwrap() + 1;
+    let first = wait_witnessed(&server, &both, size);
+    let oldest = |w: &vigil_core::witness::Witnessed| w.cosigned.iter().map(|c| c.timestamp).min().unwrap();
+    // Timestamps are whole seconds: both newer within a few refreshes.
+    let mut fresh = first.clone();
+    wait_until("both witnesses cosign the unchanged checkpoint anew", || {
+        fresh = verify_witnessed(&served(&server), &server.keys.log.verifier(), &both).unwrap();
+        oldest(&fresh) > oldest(&first) + 1
+    });
+    assert_eq!(fresh.cosigned.len(), 2);
+    assert_eq!((fresh.signed.checkpoint.size, fresh.signed.checkpoint.root), (size, first.signed.checkpoint.root));
+    // Kept as it was served: a restart serves it (or a fresher one), never the first.
+    let server = Server::start_in(server.stop(), &extra);
+    let kept = verify_witnessed(&served(&server), &server.keys.log.verifier(), &both).unwrap();
+    assert!(oldest(&kept) >= oldest(&fresh), "{kept:?}");
 }
 
 fn alarm_lines(from: usize, n: usize) -> Vec<&'static str> {

@@ -11,6 +11,7 @@
 //! operator_key = "keys-example/operator.key" # registers the service keys in a new log
 //! auditors = ["keys-example/auditor.vkey"]   # may read private-field openings (before any table)
 //! witness_quorum = 2                         # cosignatures a checkpoint needs (default: all witnesses)
+//! witness_refresh_ms = 600000                # an unchanged checkpoint is cosigned again this often
 //!
 //! [[witnesses]]                              # C2SP tlog-witness servers; none by default
 //! url = "http://127.0.0.1:8090"
@@ -33,6 +34,9 @@ use crate::event::EventKind;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+
+/// Default of `witness_refresh_ms`: 10 minutes.
+pub const WITNESS_REFRESH_MS: u64 = 600_000;
 
 /// Default of `[server] request_timeout_ms`: 30 s.
 pub const REQUEST_TIMEOUT_MS: u64 = 30_000;
@@ -96,11 +100,12 @@ pub struct ServerConfig {
 /// The limits' ranges: (setting, least, most, in words). Below them the server would refuse
 /// every append (a replay window of 0, an in-flight limit below one full batch) or time every
 /// request out.
-const RANGES: [(&str, u64, u64, &str); 3] = [
+const RANGES: [(&str, u64, u64, &str); 4] = [
     ("request_timeout_ms", 1, 3_600_000, "1 ms to an hour"),
     // No ceiling: the demo's log, dated 2019, takes appends signed today.
     ("replay_window_ms", 1_000, u64::MAX, "at least a second"),
     ("max_in_flight", MAX_BATCH as u64, 100_000_000, "at least one full batch"),
+    ("witness_refresh_ms", 1_000, 86_400_000, "a second to a day"),
 ];
 
 /// `value` of the limit `name` in its range, or what is wrong.
@@ -126,6 +131,10 @@ fn replay_window_ms<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Er
 
 fn request_timeout_ms<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
     ranged(d, "request_timeout_ms")
+}
+
+fn witness_refresh_ms<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    ranged(d, "witness_refresh_ms")
 }
 
 fn max_in_flight<'de, D: serde::Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
@@ -192,6 +201,10 @@ pub struct Config {
     pub witnesses: Vec<WitnessConfig>,
     /// How many of them must cosign a checkpoint before it is served (default: all).
     pub witness_quorum: Option<usize>,
+    /// How often a checkpoint that has not changed is sent to the witnesses again, so that
+    /// their cosignatures (timestamped) show a quiet log's view is current, not held back.
+    #[serde(deserialize_with = "witness_refresh_ms")]
+    pub witness_refresh_ms: u64,
     pub server: ServerConfig,
     /// Where the list settings were read: the file and the line of each entry.
     #[serde(skip)]
@@ -293,6 +306,7 @@ impl Default for Config {
             auditors: Vec::new(),
             witnesses: Vec::new(),
             witness_quorum: None,
+            witness_refresh_ms: WITNESS_REFRESH_MS,
             server: Default::default(),
             source: Source::default(),
         }

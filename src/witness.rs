@@ -268,7 +268,14 @@ impl Witness {
         // with this witness's key alone: the log's key may have been replaced since.
         let stored = latest.as_ref().and_then(|(_, note)| own_cosignature(note, &self.cosigner()));
         let now = self.clock.now_ms() / 1000;
-        let (repeat, timestamp) = match &stored {
+        // What is written: nothing, the latest cosigned only, or it and a history record.
+        #[derive(PartialEq)]
+        enum Keep {
+            Nothing,
+            Latest,
+            Record,
+        }
+        let (keep, timestamp) = match &stored {
             // The checkpoint cosigned last, again (its whole body: other extension lines are
             // another message to cosign, and kept as such), soon after: the same cosignature
             // (its stored timestamp; Ed25519 signs alike), and nothing to keep, so no synced
@@ -276,18 +283,22 @@ impl Witness {
             // store does not know of. (Only with the stored cosignature read: else the first
             // repeat is written, and later ones find its date.) A clock stepped back lands here
             // too: never a date before the last.
-            Some((c, last)) if c == cp && now < last.saturating_add(self.cosign_again_after_s) => (true, *last),
-            // Again, later: cosigned anew, dated now, and kept like any cosignature, so that a
-            // log that has not grown can show its view is current (at most one write a period).
-            Some((c, _)) if c == cp => (false, now),
+            Some((c, last)) if c == cp && now < last.saturating_add(self.cosign_again_after_s) => {
+                (Keep::Nothing, *last)
+            }
+            // Again, later: cosigned anew, dated now, so that a log that has not grown can show
+            // its view is current. Kept as the latest cosigned (its date is what a later one
+            // must not undercut), without a history record: the checkpoint is in the history
+            // already, and anyone may send it again (at most one synced write a period).
+            Some((c, _)) if c == cp => (Keep::Latest, now),
             // Another body (extension lines) at the size cosigned last: a later time, so that
             // its record (kept by size and time) is its own.
-            Some((c, last)) if c.size == cp.size => (false, now.max(last.saturating_add(1))),
-            Some((_, last)) => (false, now.max(*last)),
-            None => (false, now),
+            Some((c, last)) if c.size == cp.size => (Keep::Record, now.max(last.saturating_add(1))),
+            Some((_, last)) => (Keep::Record, now.max(*last)),
+            None => (Keep::Record, now),
         };
         let line = cosign(&req.checkpoint, &self.key, timestamp).map_err(|e| AddError::Store(e.to_string()))?;
-        if repeat {
+        if keep == Keep::Nothing {
             return Ok(line);
         }
         // Kept: the log's own lines and this witness's, not whatever else the request carried.
@@ -302,7 +313,9 @@ impl Witness {
         history_k.extend_from_slice(&timestamp.to_be_bytes());
         let mut batch = WriteBatch::default();
         batch.put(latest_key(&origin), latest_v);
-        batch.put(history_k, &note);
+        if keep == Keep::Record {
+            batch.put(history_k, &note);
+        }
         self.write(batch, true)?;
         Ok(line)
     }

@@ -335,6 +335,10 @@ impl Witnessing {
                 done = note.to_vec();
                 done_at = std::time::Instant::now();
                 retry = RETRY;
+            } else if *note == done {
+                // A refresh that missed the quorum: the witnessed one stays served, and the
+                // next try is a refresh period away, not a retry's.
+                done_at = std::time::Instant::now();
             } else {
                 if retry == RETRY {
                     tracing::warn!(

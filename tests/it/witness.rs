@@ -398,13 +398,16 @@ fn evidence_stays_in_order_when_the_clock_steps_back() {
     assert!(before > 0, "the witness's store keeps a write-ahead log under its folder");
     assert_eq!(w.add_checkpoint(&body(12, vec![], &cp12, log)).unwrap(), line);
     assert_eq!(wal(), before, "a repeat wrote to the store");
-    // A minute or more after its cosignature: cosigned anew, dated now, and kept (once: a
-    // repeat right after gets that one).
+    // A minute or more after its cosignature: cosigned anew, dated now, and kept as the latest
+    // (once: a repeat right after gets that one), but no second record of 12 in the history.
+    let records = || w.cosigned(&log.key_ref.name, None, 1000).unwrap().unwrap().records.len();
+    let recorded = records();
     clock.0.fetch_add(2_000, Ordering::SeqCst);
     let anew = w.add_checkpoint(&body(12, vec![], &cp12, log)).unwrap();
     assert_eq!(stamp(&anew), 2_000_000_061, "dated now");
     assert!(wal() > before, "a cosignature handed out is kept");
     assert_eq!(w.add_checkpoint(&body(12, vec![], &cp12, log)).unwrap(), anew);
+    assert_eq!(records(), recorded, "a refresh is not another record");
     let cursors: Vec<Cursor> =
         w.evidence(None, 1000).unwrap().records.iter().map(|p| p.cursor.parse().unwrap()).collect();
     for (i, c) in cursors.iter().enumerate() {

@@ -11,7 +11,7 @@
 //! operator_key = "keys-example/operator.key" # registers the service keys in a new log
 //! auditors = ["keys-example/auditor.vkey"]   # may read private-field openings (before any table)
 //! witness_quorum = 2                         # cosignatures a checkpoint needs (default: all witnesses)
-//! witness_refresh_ms = 600000                # an unchanged checkpoint is cosigned again this often
+//! witness_refresh_ms = 600000                # an unchanged checkpoint is sent to them again this often
 //!
 //! [[witnesses]]                              # C2SP tlog-witness servers; none by default
 //! url = "http://127.0.0.1:8090"

@@ -244,7 +244,7 @@ pub fn open_ledger(cfg: &Config, engine: EngineConfig) -> Result<Engine> {
             cfg.setting(&format!("services[{i}].vkey"))
         })?,
         // A new log needs it for its first entries: said before its data dir is created.
-        Err(e) if !cfg.data_dir.join("CURRENT").exists() => return Err(e),
+        Err(e) if !crate::store::Store::exists(&cfg.data_dir) => return Err(e),
         Err(_) => {}
     }
     let clock = engine.clock.clone();

@@ -430,7 +430,7 @@ pub fn adopt_earlier_demo(data_dir: &Path, siblings: &[&Path], log_key: &Verifie
             .map(|r| r.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
             .unwrap_or_default();
         let demo_reserves = names.iter().all(|n| SNAPSHOTS.iter().any(|(_, id, _, _)| n.starts_with(id)));
-        let witness_store = d.join("CURRENT").is_file();
+        let witness_store = crate::witness::Witness::store_exists(d);
         if demo_reserves || witness_store {
             let _ = mark(d);
         }

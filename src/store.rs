@@ -325,6 +325,11 @@ fn idem_key(service: &str, key: &str) -> Vec<u8> {
 }
 
 impl Store {
+    /// Whether `path` holds a RocksDB (its `CURRENT` file), as a data dir does once created.
+    pub fn exists(path: &Path) -> bool {
+        path.join("CURRENT").exists()
+    }
+
     /// Opens (creating if missing) a data dir for writing.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         Self::open_inner(path, false)
@@ -379,7 +384,7 @@ impl Store {
                     path.display()
                 )));
             }
-            if !path.join("CURRENT").exists() {
+            if !Self::exists(path) {
                 return Err(StoreError::NotADataDir(format!(
                     "{} is not a vigil data dir (no RocksDB CURRENT file in it)",
                     path.display()
@@ -650,8 +655,9 @@ impl Store {
 
     /// Sequence numbers of entries of `kind` naming `incident`, after `after`: at most `limit`,
     /// found by a leapfrog join of the two indexes (each step seeks both: the incident's next
-    /// entry, then the kind's first entry from there) in at most `steps` steps. The second value is `Some(seq)` when the steps ran out
-    /// first: every match up to `seq` is given, and a next call resumes after it.
+    /// entry, then the kind's first entry from there) in at most `steps` steps. The second
+    /// value is `Some(seq)` when the steps ran out first: every match up to `seq` is given, and
+    /// a next call resumes after it.
     pub fn by_kind_and_incident(
         &self,
         kind: &str,

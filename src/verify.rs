@@ -461,19 +461,20 @@ pub struct SavedState {
     pub verifier: SavedVerifier,
 }
 
+/// A state file: the state, its checkpoint verified against the pinned key (with the time it
+/// was signed), and the verifier resumed at it.
 fn load_state(
     path: &Path,
     log_key: &VerifierKey,
-) -> Result<(SavedState, checkpoint::Checkpoint, LogVerifier), VerifyFailure> {
+) -> Result<(SavedState, checkpoint::Checkpoint, Option<u64>, LogVerifier), VerifyFailure> {
     let bad = |e: String| VerifyFailure::CouldNotRun(format!("state file {}: {e}", path.display()));
     let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
     let state: SavedState = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
-    let cp = checkpoint::verify(state.checkpoint.as_bytes(), log_key)
-        .map_err(|e| bad(format!("its checkpoint: {e}")))?
-        .checkpoint;
+    let signed =
+        checkpoint::verify(state.checkpoint.as_bytes(), log_key).map_err(|e| bad(format!("its checkpoint: {e}")))?;
     let v = LogVerifier::resume(&state.verifier).map_err(bad)?;
-    v.matches(&cp).map_err(|e| bad(format!("does not match its own checkpoint: {e}")))?;
-    Ok((state, cp, v))
+    v.matches(&signed.checkpoint).map_err(|e| bad(format!("does not match its own checkpoint: {e}")))?;
+    Ok((state, signed.checkpoint, signed.timestamp, v))
 }
 
 /// Writes `contents` to `path` atomically and durably.
@@ -546,7 +547,7 @@ pub fn verify_url_with(
         _ => None,
     };
     let server = match &old {
-        Some((_, old_cp, _)) => Remote::new(base_url).verified_before(old_cp.size),
+        Some((_, old_cp, _, _)) => Remote::new(base_url).verified_before(old_cp.size),
         None => Remote::new(base_url),
     };
     let fetch = |path: &str| server.fetch(path);
@@ -557,7 +558,7 @@ pub fn verify_url_with(
     let cp = signed.checkpoint;
     // After a verified checkpoint, a failure is evidence against the log: record both notes.
     let report = |what: String| match (&old, state) {
-        (Some((saved, old_cp, _)), Some(p)) => misbehaviour(
+        (Some((saved, old_cp, _, _)), Some(p)) => misbehaviour(
             p,
             format!("{what} (the log is not a valid extension of the {} entries verified earlier)", old_cp.size),
             &saved.checkpoint,
@@ -566,7 +567,7 @@ pub fn verify_url_with(
         _ => VerifyFailure::Failed(what),
     };
     let mut v = Checker::new(match &old {
-        Some((_, old_cp, v)) => {
+        Some((_, old_cp, _, v)) => {
             if cp.size < old_cp.size {
                 return Err(report(format!("rollback: the log now has {} entries", cp.size)));
             }
@@ -624,42 +625,24 @@ pub fn verify_data_dir(path: &Path, log_key: &VerifierKey) -> Result<Report, Ver
     verify_data_dir_with(path, log_key, &mut |_, _| {})
 }
 
-/// A data dir opened read-only, with its newest checkpoint note verified against the pinned key.
-fn open_data_dir(
-    path: &Path,
-    log_key: &VerifierKey,
-) -> Result<(Store, Vec<u8>, checkpoint::SignedCheckpoint), VerifyFailure> {
-    let store = Store::open_read_only(path).map_err(|e| VerifyFailure::CouldNotRun(e.to_string()))?;
-    let (note, signed) = newest_checkpoint(&store, log_key)?;
-    Ok((store, note, signed))
+/// A data dir opened read-only.
+fn open_data_dir(path: &Path) -> Result<Store, VerifyFailure> {
+    Store::open_read_only(path).map_err(|e| VerifyFailure::CouldNotRun(e.to_string()))
 }
 
-/// The newest checkpoint note of a data dir, verified against the pinned key.
-fn newest_checkpoint(
-    store: &Store,
+/// A data dir's checkpoint note as `read` from its store, verified against the pinned key;
+/// `what` names it in an error: the newest (`Store::checkpoint`), or the newest known durable
+/// (`Store::durable_checkpoint`, the store's "Durable mark": what a reader that keeps it may
+/// keep, since a power cut cannot take it back).
+fn verified_note(
+    read: Result<Option<Vec<u8>>, crate::store::StoreError>,
     log_key: &VerifierKey,
+    what: &str,
 ) -> Result<(Vec<u8>, checkpoint::SignedCheckpoint), VerifyFailure> {
-    let note = store
-        .checkpoint()
+    let note = read
         .map_err(|e| VerifyFailure::CouldNotRun(e.to_string()))?
         .ok_or_else(|| VerifyFailure::Failed("no signed checkpoint in the data dir".into()))?;
-    let signed = checkpoint::verify(&note, log_key).map_err(|e| VerifyFailure::Failed(format!("checkpoint: {e}")))?;
-    Ok((note, signed))
-}
-
-/// The newest checkpoint of a data dir known durable (the store's "Durable mark"), verified
-/// against the pinned key: what a reader that keeps it may keep, since a power cut cannot take
-/// it back.
-fn durable_checkpoint(
-    store: &Store,
-    log_key: &VerifierKey,
-) -> Result<(Vec<u8>, checkpoint::SignedCheckpoint), VerifyFailure> {
-    let note = store
-        .durable_checkpoint()
-        .map_err(|e| VerifyFailure::CouldNotRun(e.to_string()))?
-        .ok_or_else(|| VerifyFailure::Failed("no signed checkpoint in the data dir".into()))?;
-    let signed = checkpoint::verify(&note, log_key)
-        .map_err(|e| VerifyFailure::Failed(format!("the checkpoint marked durable: {e}")))?;
+    let signed = checkpoint::verify(&note, log_key).map_err(|e| VerifyFailure::Failed(format!("{what}: {e}")))?;
     Ok((note, signed))
 }
 
@@ -668,24 +651,24 @@ fn durable_checkpoint(
 /// both signed checkpoints as evidence.
 pub fn verify_data_dir_incremental(path: &Path, log_key: &VerifierKey, state: &Path) -> Result<Report, VerifyFailure> {
     let old = if state.exists() { Some(load_state(state, log_key)?) } else { None };
-    let store = Store::open_read_only(path).map_err(|e| VerifyFailure::CouldNotRun(e.to_string()))?;
-    let (mut note, signed) = durable_checkpoint(&store, log_key)?;
-    let mut cp = signed.checkpoint;
-    if let Some((saved, old_cp, _)) = old.as_ref().filter(|(_, old_cp, _)| cp.size < old_cp.size) {
+    let store = open_data_dir(path)?;
+    let (mut note, mut signed) = verified_note(store.durable_checkpoint(), log_key, "the checkpoint marked durable")?;
+    if let Some((_, old_cp, old_timestamp, _)) =
+        old.as_ref().filter(|(_, old_cp, _, _)| signed.checkpoint.size < old_cp.size)
+    {
         // The mark is behind what was kept: kept from the server itself (`--url`) before its
         // mark followed, or a mark lost in a power cut. A rollback only if the newest
         // checkpoint is behind it too (below); else nothing newer is known durable yet, and the
         // state stays as it is (a later run, with a newer mark, checks on from it).
-        let (newest_note, newest) = newest_checkpoint(&store, log_key)?;
+        let (newest_note, newest) = verified_note(store.checkpoint(), log_key, "checkpoint")?;
         if newest.checkpoint.size >= old_cp.size {
-            let kept = checkpoint::verify(saved.checkpoint.as_bytes(), log_key)
-                .map_err(|e| VerifyFailure::CouldNotRun(format!("state file {}: {e}", state.display())))?;
-            return Ok(Report::new(old_cp, kept.timestamp, vec![]));
+            return Ok(Report::new(old_cp, *old_timestamp, vec![]));
         }
-        (note, cp) = (newest_note, newest.checkpoint);
+        (note, signed) = (newest_note, newest);
     }
+    let cp = &signed.checkpoint;
     let report = |what: String| match &old {
-        Some((saved, old_cp, _)) => misbehaviour(
+        Some((saved, old_cp, _, _)) => misbehaviour(
             state,
             format!("{what} (the log is not a valid extension of the {} entries verified earlier)", old_cp.size),
             &saved.checkpoint,
@@ -694,10 +677,10 @@ pub fn verify_data_dir_incremental(path: &Path, log_key: &VerifierKey, state: &P
         None => VerifyFailure::Failed(what),
     };
     let start = match &old {
-        Some((_, old_cp, _)) if cp.size < old_cp.size => {
+        Some((_, old_cp, _, _)) if cp.size < old_cp.size => {
             return Err(report(format!("rollback: the log now has {} entries", cp.size)))
         }
-        Some((_, _, v)) => v.clone(),
+        Some((_, _, _, v)) => v.clone(),
         None => LogVerifier::new(),
     };
     let mut c = Checker::new(start);
@@ -717,11 +700,11 @@ pub fn verify_data_dir_incremental(path: &Path, log_key: &VerifierKey, state: &P
     if v.size() < cp.size {
         return Err(report(format!("entry {}: missing (checkpoint has {} entries)", v.size(), cp.size)));
     }
-    v.matches(&cp).map_err(|e| report(format!("{e} (a fork, or a rewritten entry)")))?;
+    v.matches(cp).map_err(|e| report(format!("{e} (a fork, or a rewritten entry)")))?;
     let saved = SavedState { checkpoint: String::from_utf8_lossy(&note).into_owned(), verifier: v.save() };
     let json = serde_json::to_vec_pretty(&saved).map_err(|e| VerifyFailure::CouldNotRun(e.to_string()))?;
     write_atomically(state, &json)?;
-    Ok(Report::new(&cp, signed.timestamp, vec![]))
+    Ok(Report::new(cp, signed.timestamp, vec![]))
 }
 
 /// Reads entries `from..to` of a store in chunks of consecutive sequence numbers, handing each
@@ -763,7 +746,8 @@ pub fn verify_data_dir_with(
     log_key: &VerifierKey,
     on_entry: OnEntry<'_>,
 ) -> Result<Report, VerifyFailure> {
-    let (store, _note, signed) = open_data_dir(path, log_key)?;
+    let store = open_data_dir(path)?;
+    let (_, signed) = verified_note(store.checkpoint(), log_key, "checkpoint")?;
     let cp = signed.checkpoint;
     let mut c = Checker::new(LogVerifier::new());
     let pb = progress(Some(cp.size), "entries");

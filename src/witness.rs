@@ -308,12 +308,12 @@ impl Witness {
         latest_v.extend_from_slice(&cp.size.to_be_bytes());
         latest_v.extend_from_slice(&cp.root.0);
         latest_v.extend_from_slice(&note);
-        let mut history_k = cosigned_prefix(&origin);
-        history_k.extend_from_slice(&cp.size.to_be_bytes());
-        history_k.extend_from_slice(&timestamp.to_be_bytes());
         let mut batch = WriteBatch::default();
         batch.put(latest_key(&origin), latest_v);
         if keep == Keep::Record {
+            let mut history_k = cosigned_prefix(&origin);
+            history_k.extend_from_slice(&cp.size.to_be_bytes());
+            history_k.extend_from_slice(&timestamp.to_be_bytes());
             batch.put(history_k, &note);
         }
         self.write(batch, true)?;

@@ -180,7 +180,7 @@ fn a_lying_server_is_caught_by_the_page() {
     let padding = {
         let public = &demo.public;
         let entry = get_json(&format!("{public}/v1/entries?kind=safu_contribution&limit=1"))["entries"][0].clone();
-        let size = note_size(&get_text(&format!("{public}/checkpoint")));
+        let size = note_size(get_text(&format!("{public}/checkpoint")));
         let proof = get_json(&format!("{public}/v1/proofs/inclusion?seq={}&size={size}", entry["seq"]));
         serde_json::json!({"seq": entry["seq"], "bytes": entry["bytes"], "inclusion_proof": proof})
     };
@@ -428,7 +428,7 @@ fn a_lying_server_is_caught_by_the_page() {
     std::fs::write(&events, format!("{later}\n{stray}\n")).unwrap();
     demo.append("risk", &events);
     // The witnesses cosign the grown log in their next round.
-    let grown = note_size(&wait_checkpoint_size(&demo.public, note_size(&old) + 2));
+    let grown = note_size(wait_checkpoint_size(&demo.public, note_size(&old) + 2));
     revisit("a rollback", untouched(), serve_checkpoint(old.clone()), &["ROLLBACK", "earlier-checkpoint.txt"]);
 
     // Views stated against a newer checkpoint than the one served and read whole (the log grew

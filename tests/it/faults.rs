@@ -157,7 +157,7 @@ fn a_failed_durable_mark_stops_the_engine_and_recovery_marks_the_head() {
     // The newest checkpoint readers of the data dir keep: its size.
     let marked = || {
         let note = Store::open_read_only(&data).unwrap().durable_checkpoint().unwrap().expect("a mark");
-        checkpoint_size(&note)
+        note_size(&note)
     };
     let opened = engine.head().state.size;
     assert_eq!(marked(), opened, "the open marks the head it recovered");
@@ -165,10 +165,7 @@ fn a_failed_durable_mark_stops_the_engine_and_recovery_marks_the_head() {
     let receipts = engine.append_blocking(vec![sub("answered")]).unwrap();
     assert_eq!(receipts[0].seq, opened);
     // No group follows: the syncer marks the new head itself, and the mark fails.
-    let waiting = std::time::Instant::now();
-    while engine.failure().is_none() && waiting.elapsed() < std::time::Duration::from_secs(10) {
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
+    wait_until("the failed mark stops the engine", || engine.failure().is_some());
     let failure = engine.failure().expect("the failed mark stopped the engine");
     assert!(failure.contains(&Fault::MarkFails.to_string()), "{failure}");
     match engine.append_blocking(vec![sub("late")]) {

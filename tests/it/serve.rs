@@ -1010,7 +1010,7 @@ fn verify_with_state_is_incremental_and_catches_rollback_and_fork() {
 fn the_demo_serves_what_it_prints_and_keeps_growing() {
     let demo = RunningDemo::start_with(500);
     let printed = demo.printed.join("\n");
-    let size = note_size(&get_text(&format!("{}/checkpoint", demo.public)));
+    let size = note_size(get_text(&format!("{}/checkpoint", demo.public)));
     // The story's requests to `POST /v1/events`: thousands, not the live traffic of a second.
     let metrics = get_text(&format!("{}/metrics", demo.public));
     let posted: u64 = metrics
@@ -1177,7 +1177,7 @@ fn reserves_build_and_verify_against_a_running_server() {
     assert_eq!(code, 0, "{err}");
     let signed_file = dir.path().join("signed.jsonl");
     std::fs::write(&signed_file, signed).unwrap();
-    let size = || checkpoint_size(&public);
+    let size = || served_size(&public);
     let build = |balances: &str, snapshot: &str, records: &std::path::Path, key: &str| {
         let b = dir.path().join(format!("{snapshot}.csv"));
         std::fs::write(&b, balances).unwrap();
@@ -1242,7 +1242,7 @@ fn reserves_build_and_verify_against_a_running_server() {
     assert_eq!(size(), before + 2, "one attestation and the snapshot");
 }
 
-fn checkpoint_size(public: &str) -> u64 {
+fn served_size(public: &str) -> u64 {
     note_size(&http("GET", &format!("{public}/checkpoint")).1)
 }
 

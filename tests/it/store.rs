@@ -244,12 +244,10 @@ fn readers_keep_only_the_checkpoint_marked_durable() {
         let pending = s.spawn(|| l.engine.append_blocking(vec![l.sub(&l.keys.withdrawals, withdrawal("w-x"), "x")]));
         // Written, its WAL record in the file as in the instant before a sync's fsync: a reader
         // sees the new group's checkpoint as the stored one.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while vigil::store::Store::open_read_only(&data).unwrap().state().unwrap().unwrap().size == size {
-            assert!(std::time::Instant::now() < deadline, "the group was never written");
-            std::thread::sleep(std::time::Duration::from_millis(10));
+        wait_until("the group to be written", || {
             l.engine.store().write_out_wal().unwrap();
-        }
+            vigil::store::Store::open_read_only(&data).unwrap().state().unwrap().unwrap().size > size
+        });
         assert_eq!(verify_data_dir(&data, &key).unwrap().size, size + 1, "a plain verify checks the newest");
         assert_eq!(verify_data_dir_incremental(&data, &key, &state).unwrap().size, size);
         assert_eq!(saved().checkpoint.as_bytes(), durable.checkpoint.as_slice());
@@ -277,44 +275,45 @@ fn readers_keep_only_the_checkpoint_marked_durable() {
     // The next open marks what it recovered.
     let _engine = Engine::open(&data, engine_config(&keys, clock)).unwrap();
     let marked = vigil::store::Store::open_read_only(&data).unwrap().durable_checkpoint().unwrap().unwrap();
-    assert_eq!(checkpoint_size(&marked), size + 1);
+    assert_eq!(note_size(&marked), size + 1);
 }
 
 /// A new log's data dir before its first sync has a checkpoint and none marked durable: a
 /// reader that keeps what it reads finds nothing to keep yet (and says to run again), and a
-/// plain verify still reads the newest.
+/// plain verify still reads the newest; once the first group is synced, it is marked.
 #[test]
 fn a_new_data_dir_has_no_durable_checkpoint_until_its_first_sync() {
-    use vigil::verify::{verify_data_dir_incremental, VerifyFailure};
-    let l = Ledger::new_with_withdrawals(1);
-    let Ledger { dir, engine, keys, .. } = l;
-    let note = engine.head().checkpoint.clone();
-    let state = engine.head().state;
-    drop(engine);
-    // The same checkpoint in a store just created, written as a group is before its sync.
+    use vigil::verify::verify_data_dir_incremental;
+    let (dir, keys) = (tempfile::tempdir().unwrap(), Keys::new());
     let data = dir.path().join("fresh");
-    let store = vigil::store::Store::open(&data).unwrap();
-    let batch = vigil::store::AppendBatch {
-        entries: std::sync::Arc::new(vec![]),
-        tiles: vec![],
-        state,
-        checkpoint: note.clone(),
-        durable: None,
-    };
-    store.write(&batch).unwrap();
-    store.write_out_wal().unwrap();
-    let reader = vigil::store::Store::open_read_only(&data).unwrap();
-    assert_eq!(reader.checkpoint().unwrap(), Some(note));
-    assert!(matches!(reader.durable_checkpoint(), Err(vigil::store::StoreError::NotDurableYet)));
-    drop(reader);
-    let kept = dir.path().join("state.json");
-    match verify_data_dir_incremental(&data, &keys.log.verifier(), &kept) {
-        Err(VerifyFailure::CouldNotRun(e)) => assert!(e.contains("no checkpoint marked durable yet"), "{e}"),
-        other => panic!("{other:?}"),
-    }
-    assert!(!kept.exists());
-    let e = vigil::export::export(&data, &dir.path().join("bundle")).unwrap_err().to_string();
-    assert!(e.contains("no checkpoint marked durable yet"), "{e}");
+    let engine = Engine::open(&data, engine_config(&keys, std::sync::Arc::new(FixedClock(T0.into())))).unwrap();
+    let genesis = vigil::config::bootstrap_submissions(&keys.operator, &[], T0).unwrap();
+    let (key, kept) = (keys.log.verifier(), dir.path().join("state.json"));
+    let held = engine.hold_syncs();
+    std::thread::scope(|s| {
+        let pending = s.spawn(|| engine.append_blocking(genesis));
+        // The first group written, its WAL record in the file as in the instant before its
+        // sync's fsync.
+        wait_until("the first group to be written", || {
+            engine.store().write_out_wal().unwrap();
+            vigil::store::Store::open_read_only(&data).unwrap().checkpoint().unwrap().is_some()
+        });
+        let reader = vigil::store::Store::open_read_only(&data).unwrap();
+        assert!(matches!(reader.durable_checkpoint(), Err(vigil::store::StoreError::NotDurableYet)));
+        drop(reader);
+        match verify_data_dir_incremental(&data, &key, &kept) {
+            Err(VerifyFailure::CouldNotRun(e)) => assert!(e.contains("no checkpoint marked durable yet"), "{e}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(!kept.exists());
+        let e = vigil::export::export(&data, &dir.path().join("bundle")).unwrap_err().to_string();
+        assert!(e.contains("no checkpoint marked durable yet"), "{e}");
+        assert_eq!(verify_data_dir(&data, &key).unwrap().size, 1, "a plain verify reads the newest");
+        drop(held);
+        pending.join().unwrap().unwrap();
+    });
+    wait_marked(&data, 1);
+    assert_eq!(verify_data_dir_incremental(&data, &key, &kept).unwrap().size, 1);
 }
 
 /// A data dir opened read-only while its writer opens (its recovery flushes), flushes and

@@ -234,24 +234,29 @@ pub fn get_json(url: &str) -> serde_json::Value {
     serde_json::from_str(&get_text(url)).unwrap()
 }
 
-/// Waits until the public API at `public` serves a checkpoint of at least `size` entries (with
-/// witnesses, the served checkpoint follows the log once they have cosigned); returns it.
-pub fn wait_checkpoint_size(public: &str, size: u64) -> String {
+/// Polls `done` until it holds (30 s at most).
+pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let note = get_text(&format!("{public}/checkpoint"));
-        let n: u64 = note.lines().nth(1).unwrap().parse().unwrap();
-        if n >= size {
-            return note;
-        }
-        assert!(std::time::Instant::now() < deadline, "{public} still serves {n} entries, not {size}");
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting: {what}");
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
 
-/// The size a checkpoint note states.
-pub fn note_size(note: &str) -> u64 {
-    note.lines().nth(1).unwrap().parse().unwrap()
+/// Waits until the public API at `public` serves a checkpoint of at least `size` entries (with
+/// witnesses, the served checkpoint follows the log once they have cosigned); returns it.
+pub fn wait_checkpoint_size(public: &str, size: u64) -> String {
+    let mut note = String::new();
+    wait_until(&format!("{public} to serve {size} entries"), || {
+        note = get_text(&format!("{public}/checkpoint"));
+        note_size(&note) >= size
+    });
+    note
+}
+
+/// The size a checkpoint note states (its signatures not checked).
+pub fn note_size(note: impl AsRef<[u8]>) -> u64 {
+    vigil_core::checkpoint::unverified(note.as_ref()).unwrap().size
 }
 
 /// The real `vigil demo` serving on free loopback ports (killed on drop), for end-to-end tests.
@@ -344,23 +349,13 @@ pub fn has_direct_io(dir: &Path) -> bool {
 /// Waits until the data dir's durable mark (read as `vigil verify --state` reads it) is at
 /// `size`: the engine marks a head a moment after it answers.
 pub fn wait_marked(data: &Path, size: u64) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
+    wait_until(&format!("{} to be marked durable at {size}", data.display()), || {
         let note = match vigil::store::Store::open_read_only(data).unwrap().durable_checkpoint() {
             Err(vigil::store::StoreError::NotDurableYet) => None,
             read => read.unwrap(),
         };
-        if note.is_some_and(|n| checkpoint_size(&n) == size) {
-            return;
-        }
-        assert!(std::time::Instant::now() < deadline, "{}: never marked durable at {size}", data.display());
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-}
-
-/// The size a checkpoint note states (its signatures not checked).
-pub fn checkpoint_size(note: &[u8]) -> u64 {
-    vigil_core::checkpoint::unverified(note).unwrap().size
+        note.is_some_and(|n| note_size(&n) == size)
+    });
 }
 
 /// The closed-and-reopened data dir `data` flushed the memtables recovered from its WAL into

@@ -424,15 +424,6 @@ fn evidence_stays_in_order_when_the_clock_steps_back() {
     assert_eq!(stamp(&w.add_checkpoint(&body(12, proof, &cp13, &new_log)).unwrap()), 2_000_000_061);
 }
 
-/// Polls `done` until it holds (30 s at most).
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !done() {
-        assert!(std::time::Instant::now() < deadline, "timed out waiting: {what}");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-}
-
 fn served(server: &Server) -> Vec<u8> {
     let (status, note) = request("GET", &format!("{}/checkpoint", server.public), "text/plain", vec![]);
     assert_eq!(status, 200);
@@ -454,6 +445,42 @@ fn wait_witnessed(server: &Server, policy: &Policy, size: u64) -> vigil_core::wi
     }
 }
 
+/// Two real witnesses of the test log on loopback, `w1.example` and `w2.example` (key files
+/// `w1.*`, `w2.*` and stores `w1-data`, `w2-data` in the log's folder), started with `args`.
+struct Pair {
+    w1: WitnessProc,
+    w2: WitnessProc,
+    /// Both must cosign.
+    both: Policy,
+    /// The log's settings for them, after the `settings` given.
+    config: String,
+    /// Their cosigner key files.
+    vkeys: [std::path::PathBuf; 2],
+    /// What starts `w2` again: its key file, the log's vkey file, its port.
+    key2: std::path::PathBuf,
+    log_vkey: std::path::PathBuf,
+    p2: u16,
+}
+
+impl Pair {
+    fn start(dir: &Path, args: &[&str], settings: &str) -> Pair {
+        let log_vkey = dir.join("log.vkey");
+        std::fs::write(&log_vkey, Keys::new().log.verifier().to_vkey()).unwrap();
+        let (k1, key1, vkey1) = witness_key(dir, "w1", 91);
+        let (k2, key2, vkey2) = witness_key(dir, "w2", 92);
+        let (p1, p2) = (free_port(), free_port());
+        let w1 = WitnessProc::start_with(&key1, &log_vkey, &dir.join("w1-data"), p1, args);
+        let w2 = WitnessProc::start_with(&key2, &log_vkey, &dir.join("w2-data"), p2, args);
+        let config = format!(
+            "{settings}[[witnesses]]\nurl = \"http://127.0.0.1:{p1}\"\nvkey = \"w1.vkey\"\n\
+             [[witnesses]]\nurl = \"http://127.0.0.1:{p2}\"\nvkey = \"w2.vkey\"\n"
+        );
+        let both =
+            Policy::new(vec![CosignatureVerifier::from_signer(&k1), CosignatureVerifier::from_signer(&k2)], 2).unwrap();
+        Pair { w1, w2, both, config, vkeys: [vkey1, vkey2], key2, log_vkey, p2 }
+    }
+}
+
 /// The log with two witnesses on loopback: it serves checkpoints cosigned by both, which
 /// `vigil verify` accepts under the policy and refuses under a stricter one; with a witness
 /// down, appends go on and the served checkpoint stays the last one both cosigned; once the
@@ -461,22 +488,11 @@ fn wait_witnessed(server: &Server, policy: &Policy, size: u64) -> vigil_core::wi
 #[test]
 fn the_log_collects_cosignatures_and_a_dead_witness_never_stops_appends() {
     let dir = tempfile::tempdir().unwrap();
-    let keys = Keys::new();
-    let log_vkey = dir.path().join("log.vkey");
-    std::fs::write(&log_vkey, keys.log.verifier().to_vkey()).unwrap();
-    let (k1, key1, vkey1) = witness_key(dir.path(), "w1", 91);
-    let (k2, key2, vkey2) = witness_key(dir.path(), "w2", 92);
+    let pair = Pair::start(dir.path(), &[], "witness_quorum = 2\n");
+    let (w1, w2, both, extra) = (pair.w1, pair.w2, pair.both, pair.config);
+    let [vkey1, vkey2] = pair.vkeys;
     let (_, _, vkey3) = witness_key(dir.path(), "w3", 93);
-    let (p1, p2) = (free_port(), free_port());
-    let w1 = WitnessProc::start(&key1, &log_vkey, &dir.path().join("w1-data"), p1);
-    let w2 = WitnessProc::start(&key2, &log_vkey, &dir.path().join("w2-data"), p2);
-    let extra = format!(
-        "witness_quorum = 2\n[[witnesses]]\nurl = \"http://127.0.0.1:{p1}\"\nvkey = \"w1.vkey\"\n\
-         [[witnesses]]\nurl = \"http://127.0.0.1:{p2}\"\nvkey = \"w2.vkey\"\n"
-    );
     let server = Server::start_in(dir, &extra);
-    let both =
-        Policy::new(vec![CosignatureVerifier::from_signer(&k1), CosignatureVerifier::from_signer(&k2)], 2).unwrap();
 
     let receipts = server.append("risk", &alarm_lines(0, 4));
     let size = receipts.last().unwrap()["seq"].as_u64().unwrap() + 1;
@@ -543,7 +559,7 @@ fn the_log_collects_cosignatures_and_a_dead_witness_never_stops_appends() {
     }
 
     // The witness comes back (its store kept its state): both cosign the grown log.
-    let _w2 = WitnessProc::start(&key2, &log_vkey, &server.dir.path().join("w2-data"), p2);
+    let _w2 = WitnessProc::start(&pair.key2, &pair.log_vkey, &server.dir.path().join("w2-data"), pair.p2);
     let w = wait_witnessed(&server, &both, grown);
     assert_eq!(w.cosigned.len(), 2);
 
@@ -589,37 +605,24 @@ fn the_log_collects_cosignatures_and_a_dead_witness_never_stops_appends() {
 #[test]
 fn a_quiet_log_is_cosigned_again() {
     let dir = tempfile::tempdir().unwrap();
-    let keys = Keys::new();
-    let log_vkey = dir.path().join("log.vkey");
-    std::fs::write(&log_vkey, keys.log.verifier().to_vkey()).unwrap();
-    let (k1, key1, _) = witness_key(dir.path(), "w1", 91);
-    let (k2, key2, _) = witness_key(dir.path(), "w2", 92);
-    let (p1, p2) = (free_port(), free_port());
-    let again = ["--cosign-again-after-s", "1"];
-    let _w1 = WitnessProc::start_with(&key1, &log_vkey, &dir.path().join("w1-data"), p1, &again);
-    let _w2 = WitnessProc::start_with(&key2, &log_vkey, &dir.path().join("w2-data"), p2, &again);
-    let extra = format!(
-        "witness_refresh_ms = 1000\n[[witnesses]]\nurl = \"http://127.0.0.1:{p1}\"\nvkey = \"w1.vkey\"\n\
-         [[witnesses]]\nurl = \"http://127.0.0.1:{p2}\"\nvkey = \"w2.vkey\"\n"
-    );
-    let server = Server::start_in(dir, &extra);
-    let both =
-        Policy::new(vec![CosignatureVerifier::from_signer(&k1), CosignatureVerifier::from_signer(&k2)], 2).unwrap();
+    let pair = Pair::start(dir.path(), &["--cosign-again-after-s", "1"], "witness_refresh_ms = 1000\n");
+    let (both, extra) = (&pair.both, &pair.config);
+    let server = Server::start_in(dir, extra);
     let receipts = server.append("risk", &alarm_lines(0, 2));
     let size = receipts.last().unwrap()["seq"].as_u64().unwrap() + 1;
-    let first = wait_witnessed(&server, &both, size);
+    let first = wait_witnessed(&server, both, size);
     let oldest = |w: &vigil_core::witness::Witnessed| w.cosigned.iter().map(|c| c.timestamp).min().unwrap();
     // Timestamps are whole seconds: both newer within a few refreshes.
     let mut fresh = first.clone();
     wait_until("both witnesses cosign the unchanged checkpoint anew", || {
-        fresh = verify_witnessed(&served(&server), &server.keys.log.verifier(), &both).unwrap();
+        fresh = verify_witnessed(&served(&server), &server.keys.log.verifier(), both).unwrap();
         oldest(&fresh) > oldest(&first) + 1
     });
     assert_eq!(fresh.cosigned.len(), 2);
     assert_eq!((fresh.signed.checkpoint.size, fresh.signed.checkpoint.root), (size, first.signed.checkpoint.root));
     // Kept as it was served: a restart serves it (or a fresher one), never the first.
-    let server = Server::start_in(server.stop(), &extra);
-    let kept = verify_witnessed(&served(&server), &server.keys.log.verifier(), &both).unwrap();
+    let server = Server::start_in(server.stop(), extra);
+    let kept = verify_witnessed(&served(&server), &server.keys.log.verifier(), both).unwrap();
     assert!(oldest(&kept) >= oldest(&fresh), "{kept:?}");
 }
 

@@ -206,14 +206,15 @@ pub struct Config {
     #[serde(deserialize_with = "witness_refresh_ms")]
     pub witness_refresh_ms: u64,
     pub server: ServerConfig,
-    /// Where the list settings were read: the file and the line of each entry.
+    /// Where the settings were read: the file, and the lines of those later checks name.
     #[serde(skip)]
     pub source: Source,
 }
 
-/// Where a configuration's list entries were read, so that the checks made once the key files
-/// are read (a key listed twice, a witness URL that is not `http://`) can name the line as the
-/// parser does. Empty for a configuration built in code.
+/// Where a configuration's settings were read (the key files, the origin, the quorum, the list
+/// entries), so that the checks made once the key files are read (a key listed twice, a
+/// witness URL that is not `http://`) can name the line as the parser does. Empty for a
+/// configuration built in code.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Source {
     /// The file, once [`Config::parse`]'s caller has read one.
